@@ -1,0 +1,70 @@
+#pragma once
+// What the core offers plugins and services at set-up: the config file's folder, the
+// store (RocksDB under `storage:`), the clock, and process-wide shared objects.
+#include <any>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "clock.h"
+
+namespace rocksdb { class DB; }
+
+namespace stsd {
+
+class Environment {
+ public:
+  Environment(std::filesystem::path config_dir, std::optional<std::filesystem::path> storage,
+              std::shared_ptr<Clock> clock, bool check_only);
+  ~Environment();
+  Environment(const Environment&) = delete;
+  Environment& operator=(const Environment&) = delete;
+
+  const std::filesystem::path& config_dir() const { return config_dir_; }
+
+  // True under `stsd --check-config`: validate config, but open no socket and no store.
+  bool check_only() const { return check_only_; }
+
+  // The RocksDB under `storage:`, opened (and created) on first use. Throws
+  // std::runtime_error when no storage is configured, in check-only mode, or when the
+  // database cannot be opened (the message says why, e.g. held by another process).
+  rocksdb::DB& database();
+  const std::optional<std::filesystem::path>& storage_path() const { return storage_; }
+
+  Clock& clock() { return *clock_; }
+  std::shared_ptr<Clock> clock_ptr() { return clock_; }
+
+  // One object per key for the whole process, shared by plugins (in every server block)
+  // and services, and kept across reloads. Created by `make` on first request.
+  template <class T>
+  std::shared_ptr<T> shared(const std::string& key, const std::function<std::shared_ptr<T>()>& make) {
+    std::lock_guard lock(mutex_);
+    auto it = shared_.find(key);
+    if (it != shared_.end()) return std::any_cast<std::shared_ptr<T>>(it->second);
+    auto object = make();
+    shared_.emplace(key, object);
+    return object;
+  }
+  template <class T>
+  std::shared_ptr<T> find_shared(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    auto it = shared_.find(key);
+    if (it == shared_.end()) return nullptr;
+    return std::any_cast<std::shared_ptr<T>>(it->second);
+  }
+
+ private:
+  std::filesystem::path config_dir_;
+  std::optional<std::filesystem::path> storage_;
+  std::shared_ptr<Clock> clock_;
+  bool check_only_;
+  std::mutex mutex_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::map<std::string, std::any> shared_;
+};
+
+}  // namespace stsd

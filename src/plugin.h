@@ -1,0 +1,69 @@
+#pragma once
+// The plugin API: everything a plugin author needs.
+//
+// A server block (one entry of `servers:` in the YAML file) owns a chain of plugins.
+// The chain's order is fixed at build time by plugins/CMakeLists.txt (STSD_PLUGIN_ORDER),
+// never by the order of keys in the config. For each query the core decodes the packet
+// into a dns::Request, begins a dns::ResponseWriter and calls the first plugin.
+//
+// Contract for Plugin::serve:
+//  - To answer, call `query.response.start(rcode, authoritative)` and add records in
+//    section order (answer, authority, additional). Do not call `next` after that.
+//  - To pass, call `next(query)` (or simply return: a chain that nobody answers is
+//    answered REFUSED by the core). A plugin may also call next and then look at or
+//    adjust the response (that is how `log` measures and `errors` reports).
+//  - serve runs on a worker thread, concurrently with other queries: read only
+//    immutable state or state published with atomics; do not block, do no disk or
+//    network I/O, avoid allocation. Errors are values; an exception that escapes is
+//    answered SERVFAIL by the core (and reported by the `errors` plugin when enabled).
+//  - The core adds OPT, applies the size limit and sets TC (ResponseWriter::finish).
+//    A plugin that must see the final message (e.g. its size) may call
+//    `query.response.finish()` itself; finish is idempotent.
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "dns/message.h"
+#include "dns/writer.h"
+
+namespace stsd {
+
+struct Query {
+  const dns::Request& request;
+  dns::ResponseWriter& response;
+};
+
+class Chain;
+
+// The rest of the chain after the current plugin. Cheap to copy; never allocates.
+class Next {
+ public:
+  void operator()(Query& query) const;
+
+ private:
+  friend class Chain;
+  Next(const Chain* chain, size_t index) : chain_(chain), index_(index) {}
+  const Chain* chain_;
+  size_t index_;
+};
+
+class Plugin {
+ public:
+  virtual ~Plugin() = default;
+  virtual std::string_view name() const = 0;
+  virtual void serve(Query& query, Next next) = 0;
+};
+
+class Chain {
+ public:
+  explicit Chain(std::vector<std::unique_ptr<Plugin>> plugins) : plugins_(std::move(plugins)) {}
+  // Runs the chain; an escaping exception becomes SERVFAIL. Finishes the response.
+  void serve(Query& query) const;
+  const std::vector<std::unique_ptr<Plugin>>& plugins() const { return plugins_; }
+
+ private:
+  friend class Next;
+  std::vector<std::unique_ptr<Plugin>> plugins_;
+};
+
+}  // namespace stsd

@@ -1,0 +1,73 @@
+#pragma once
+// Registration of plugins (members of a server block's chain) and services (owners of
+// a top-level config key, e.g. an admin API or a background prober). Each plugin folder
+// defines `void stsd_register_<name>(stsd::Registry&)`; the generated list in
+// plugins/CMakeLists.txt calls them in chain order.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "environment.h"
+#include "plugin.h"
+
+namespace stsd {
+
+struct PluginSetup {
+  Environment& env;
+  const ConfigNode& config;                  // the plugin's own section under `plugins:`
+  const std::vector<std::string>& listen;    // the server block's listen addresses
+  size_t server_index;                       // position of the block in `servers:`
+};
+
+// Validates config and builds the plugin; throws ConfigError (via ConfigNode::fail).
+using PluginFactory = std::function<std::unique_ptr<Plugin>(PluginSetup&)>;
+
+// A long-lived part of the process outside the query path.
+class Service {
+ public:
+  virtual ~Service() = default;
+  // Called once after every chain was built. Binding sockets, starting threads.
+  virtual void start() = 0;
+  // Graceful stop; called once at shutdown, before the store is closed.
+  virtual void stop() = 0;
+  // SIGHUP with a new, already validated config section (nullptr when the key is gone).
+  // Throw ConfigError to refuse; the service then keeps its old settings.
+  virtual void reload(const ConfigNode* section) {}
+};
+
+// Called for every registered top-level key, with its section or nullptr when the
+// config does not have it. Validates the section (throw ConfigError) and returns the
+// service, or nullptr when there is nothing to run. Must not start anything; in
+// check-only mode the service is built and discarded.
+using ServiceFactory = std::function<std::unique_ptr<Service>(const ConfigNode* section, Environment& env)>;
+
+class Registry {
+ public:
+  struct PluginEntry {
+    std::string name;
+    PluginFactory factory;
+  };
+  struct ServiceEntry {
+    std::string key;
+    ServiceFactory factory;
+  };
+
+  void add_plugin(std::string name, PluginFactory factory);
+  void add_service(std::string top_level_key, ServiceFactory factory);
+
+  const std::vector<PluginEntry>& plugins() const { return plugins_; }   // chain order
+  const std::vector<ServiceEntry>& services() const { return services_; }
+  const PluginEntry* find_plugin(std::string_view name) const;
+  const ServiceEntry* find_service(std::string_view key) const;
+
+ private:
+  std::vector<PluginEntry> plugins_;
+  std::vector<ServiceEntry> services_;
+};
+
+// Defined in the generated plugins/plugin_list.cpp.
+void register_all_plugins(Registry& registry);
+
+}  // namespace stsd

@@ -1,0 +1,93 @@
+#pragma once
+// The network side: one Worker per thread, each with its own io_context and its own
+// SO_REUSEPORT UDP socket and TCP acceptor per listen address, so workers share no
+// socket and take no lock on the query path.
+#include <atomic>
+#include <chrono>
+#include <list>
+#include <memory>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "dns/message.h"
+#include "dns/writer.h"
+#include "server/runtime.h"
+
+namespace stsd {
+
+struct ListenerSettings {
+  uint16_t udp_size = dns::kDefaultEdnsBuffer;
+  std::chrono::seconds tcp_idle_timeout{10};
+  size_t tcp_max_connections = 1024;
+};
+
+// Decodes a packet, runs the chain and returns the response (empty: send nothing).
+// One per worker: it owns the response buffer and the decoded request.
+class QueryProcessor {
+ public:
+  QueryProcessor();
+  std::span<const uint8_t> process(std::span<const uint8_t> packet, dns::Transport transport,
+                                   const boost::asio::ip::address& client, uint16_t client_port, const Chain& chain,
+                                   uint16_t udp_size);
+
+ private:
+  std::vector<uint8_t> buffer_;
+  dns::Request request_;
+  dns::ResponseWriter writer_;
+};
+
+class TcpConnection;
+
+class Worker {
+ public:
+  struct Endpoint {
+    boost::asio::ip::udp::endpoint address;
+    size_t block;  // index into the chain slots
+  };
+
+  Worker(std::vector<std::shared_ptr<ChainSlot>> slots, const ListenerSettings& settings,
+         std::atomic<size_t>& tcp_connections);
+  ~Worker();
+
+  // Opens the sockets; throws std::runtime_error naming the address on failure.
+  void bind(const std::vector<Endpoint>& endpoints);
+  void run();
+  // Stops accepting and receiving; in-flight answers finish, then run() returns.
+  void stop();
+  void force_stop() { io_.stop(); }
+
+ private:
+  friend class TcpConnection;
+  struct UdpListener {
+    boost::asio::ip::udp::socket socket;
+    size_t block;
+    boost::asio::ip::udp::endpoint remote;
+    std::vector<uint8_t> in;
+  };
+  struct TcpListener {
+    boost::asio::ip::tcp::acceptor acceptor;
+    size_t block;
+  };
+
+  void receive(UdpListener& listener);
+  void accept(TcpListener& listener);
+  const Chain& chain(size_t block) { return caches_[block].get(*slots_[block]); }
+
+  boost::asio::io_context io_{1};
+  std::vector<std::shared_ptr<ChainSlot>> slots_;
+  std::vector<ChainCache> caches_;
+  ListenerSettings settings_;
+  std::atomic<size_t>& tcp_connections_;
+  QueryProcessor processor_;
+  std::list<UdpListener> udp_;
+  std::list<TcpListener> tcp_;
+  std::unordered_set<TcpConnection*> connections_;
+  bool stopping_ = false;
+};
+
+}  // namespace stsd

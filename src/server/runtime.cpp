@@ -1,0 +1,131 @@
+#include "server/runtime.h"
+
+#include <charconv>
+#include <set>
+#include <thread>
+
+namespace stsd {
+
+std::optional<std::vector<boost::asio::ip::udp::endpoint>> parse_listen(std::string_view text) {
+  using boost::asio::ip::udp;
+  std::string_view host;
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return std::nullopt;
+    host = text.substr(1, close - 1);
+    port_text = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return std::nullopt;  // IPv6 needs brackets
+  }
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
+    return std::nullopt;
+  std::vector<udp::endpoint> out;
+  if (host.empty()) {
+    out.emplace_back(udp::v4(), static_cast<uint16_t>(port));
+    out.emplace_back(udp::v6(), static_cast<uint16_t>(port));
+    return out;
+  }
+  boost::system::error_code error;
+  auto address = boost::asio::ip::make_address(std::string(host), error);
+  if (error) return std::nullopt;
+  out.emplace_back(address, static_cast<uint16_t>(port));
+  return out;
+}
+
+CoreSettings parse_core_settings(const ConfigNode& root, const Registry& registry) {
+  if (!root.is_map()) root.fail("the config must be a map of top-level keys");
+  static const std::set<std::string> core_keys = {"storage", "servers", "workers", "udp_size", "tcp", "log_level"};
+  for (const auto& key : root.keys()) {
+    if (core_keys.count(key) || registry.find_service(key)) continue;
+    std::string known;
+    for (const auto& k : core_keys) known += (known.empty() ? "" : ", ") + k;
+    for (const auto& s : registry.services()) known += ", " + s.key;
+    root.get(key)->fail("unknown top-level key '" + key + "' (known keys: " + known + ")");
+  }
+  CoreSettings settings;
+  if (auto storage = root.get("storage")) settings.storage = storage->as_path();
+  if (auto workers = root.get("workers")) {
+    settings.workers = static_cast<unsigned>(workers->as_uint(1, 256));
+  }
+  settings.udp_size = static_cast<uint16_t>(root.uint_or("udp_size", dns::kDefaultEdnsBuffer, 512, 4096));
+  if (auto tcp = root.get("tcp")) {
+    tcp->expect_map({"idle_timeout", "max_connections"});
+    settings.tcp_idle_timeout = tcp->duration_or("idle_timeout", settings.tcp_idle_timeout);
+    if (settings.tcp_idle_timeout.count() < 1) tcp->get("idle_timeout")->fail("must be at least 1s");
+    settings.tcp_max_connections = tcp->uint_or("max_connections", settings.tcp_max_connections, 1, 1000000);
+  }
+  if (auto level = root.get("log_level")) {
+    const auto value = level->as_string();
+    if (value == "debug") settings.log_level = log::Level::Debug;
+    else if (value == "info") settings.log_level = log::Level::Info;
+    else if (value == "warning") settings.log_level = log::Level::Warning;
+    else if (value == "error") settings.log_level = log::Level::Error;
+    else level->fail("expected debug, info, warning or error");
+  }
+  return settings;
+}
+
+std::vector<ServerBlock> build_server_blocks(const ConfigNode& root, const Registry& registry, Environment& env) {
+  auto servers = root.get("servers");
+  if (!servers) root.fail("missing required key 'servers' (a list of server blocks)");
+  if (!servers->is_sequence() || servers->size() == 0) servers->fail("expected a list of server blocks");
+  std::vector<ServerBlock> blocks;
+  std::set<std::pair<std::string, uint16_t>> seen_endpoints;
+  for (size_t index = 0; index < servers->size(); ++index) {
+    const auto block_config = servers->at(index);
+    block_config.expect_map({"listen", "plugins"});
+    ServerBlock block;
+    const auto listen = block_config.require("listen");
+    for (const auto& item : listen.items()) {
+      const auto text = item.as_string();
+      auto endpoints = parse_listen(text);
+      if (!endpoints) item.fail("'" + text + "' is not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT)");
+      for (const auto& e : *endpoints) {
+        if (!seen_endpoints.insert({e.address().to_string(), e.port()}).second)
+          item.fail("'" + text + "' is already used by another listen entry");
+        block.endpoints.push_back(e);
+      }
+      block.listen.push_back(text);
+    }
+    if (block.listen.empty()) listen.fail("expected at least one address");
+    const auto plugins_config = block_config.require("plugins");
+    if (!plugins_config.is_map()) plugins_config.fail("expected a map of plugin names to their settings");
+    for (const auto& name : plugins_config.keys())
+      if (!registry.find_plugin(name)) {
+        std::string known;
+        for (const auto& p : registry.plugins()) known += (known.empty() ? "" : ", ") + p.name;
+        plugins_config.get(name)->fail("unknown plugin '" + name + "' (compiled-in plugins: " + known + ")");
+      }
+    // Chain order comes from the registry (the compiled-in list), not from the file.
+    std::vector<std::unique_ptr<Plugin>> plugins;
+    for (const auto& entry : registry.plugins()) {
+      auto section = plugins_config.get(entry.name);
+      if (!section) continue;
+      PluginSetup setup{env, *section, block.listen, index};
+      auto plugin = entry.factory(setup);
+      if (plugin) plugins.push_back(std::move(plugin));
+    }
+    block.chain = std::make_shared<const Chain>(std::move(plugins));
+    blocks.push_back(std::move(block));
+  }
+  return blocks;
+}
+
+std::vector<NamedService> build_services(const ConfigNode& root, const Registry& registry, Environment& env) {
+  std::vector<NamedService> services;
+  for (const auto& entry : registry.services()) {
+    auto section = root.get(entry.key);
+    auto service = entry.factory(section ? &*section : nullptr, env);
+    if (service) services.push_back({entry.key, std::move(service)});
+  }
+  return services;
+}
+
+}  // namespace stsd

@@ -1,0 +1,145 @@
+#include "server/server.h"
+
+#include <chrono>
+#include <future>
+
+#include <boost/asio/signal_set.hpp>
+
+#include "logging.h"
+
+namespace stsd {
+namespace {
+std::vector<std::string> fingerprint(const std::vector<ServerBlock>& blocks) {
+  std::vector<std::string> out;
+  for (const auto& b : blocks) {
+    std::string f;
+    for (const auto& e : b.endpoints) f += e.address().to_string() + "#" + std::to_string(e.port()) + " ";
+    out.push_back(f);
+  }
+  return out;
+}
+}  // namespace
+
+Server::Server(std::filesystem::path config_path, const Registry& registry, std::shared_ptr<Clock> clock)
+    : config_path_(std::move(config_path)), registry_(registry), clock_(std::move(clock)) {}
+
+Server::~Server() { stop(); }
+
+void Server::start() {
+  const auto root = load_config_file(config_path_);
+  settings_ = parse_core_settings(root, registry_);
+  log::set_min_level(settings_.log_level);
+  env_ = std::make_unique<Environment>(std::filesystem::absolute(config_path_).parent_path(), settings_.storage, clock_,
+                                       false);
+  auto blocks = build_server_blocks(root, registry_, *env_);
+  services_ = build_services(root, registry_, *env_);
+  listen_fingerprint_ = fingerprint(blocks);
+
+  std::vector<Worker::Endpoint> endpoints;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    slots_.push_back(std::make_shared<ChainSlot>(blocks[i].chain));
+    for (const auto& e : blocks[i].endpoints) endpoints.push_back({e, i});
+  }
+  unsigned count = settings_.workers ? settings_.workers : std::max(1u, std::thread::hardware_concurrency());
+  ListenerSettings listener_settings{settings_.udp_size, settings_.tcp_idle_timeout, settings_.tcp_max_connections};
+  for (unsigned i = 0; i < count; ++i) {
+    workers_.push_back(std::make_unique<Worker>(slots_, listener_settings, tcp_connections_));
+    workers_.back()->bind(endpoints);
+  }
+  for (auto& s : services_) s.service->start();
+  for (auto& w : workers_) threads_.emplace_back([worker = w.get()] { worker->run(); });
+  std::string where;
+  for (const auto& b : blocks)
+    for (const auto& l : b.listen) where += (where.empty() ? "" : ", ") + l;
+  log::f(log::Level::Info, "stsd %s serving on %s (udp and tcp) with %u workers", STSD_VERSION, where.c_str(), count);
+}
+
+std::string Server::reload() {
+  try {
+    const auto root = load_config_file(config_path_);
+    auto settings = parse_core_settings(root, registry_);
+    if (settings.storage != settings_.storage) root.get("storage")->fail("changing storage needs a restart");
+    auto blocks = build_server_blocks(root, registry_, *env_);
+    if (fingerprint(blocks) != listen_fingerprint_)
+      root.require("servers").fail("server blocks or listen addresses changed; restart stsd to apply them");
+    // Services first: one that refuses its new section aborts the reload before any
+    // chain is swapped.
+    for (auto& s : services_) {
+      auto section = root.get(s.key);
+      s.service->reload(section ? &*section : nullptr);
+    }
+    for (const auto& entry : registry_.services()) {
+      bool running = false;
+      for (auto& s : services_) running |= s.key == entry.key;
+      if (running) continue;
+      auto section = root.get(entry.key);
+      if (!section) continue;
+      if (auto service = entry.factory(&*section, *env_)) {
+        service->start();
+        services_.push_back({entry.key, std::move(service)});
+      }
+    }
+    for (size_t i = 0; i < blocks.size(); ++i) slots_[i]->publish(blocks[i].chain);
+    log::set_min_level(settings.log_level);
+    log::info("config reloaded from " + config_path_.string());
+    return {};
+  } catch (const std::exception& e) {
+    log::error(std::string("reload rejected, the previous config keeps serving: ") + e.what());
+    return e.what();
+  }
+}
+
+void Server::run_until_signal() {
+  boost::asio::io_context control;
+  boost::asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec,
+                                                                             int signal) {
+    if (ec) return;
+    if (signal == SIGHUP) {
+      reload();
+      signals.async_wait(on_signal);
+      return;
+    }
+    log::f(log::Level::Info, "signal %d: stopping", signal);
+  };
+  signals.async_wait(on_signal);
+  control.run();
+  stop();
+}
+
+void Server::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& w : workers_) w->stop();
+  // In-flight answers finish; a connection that will not finish is cut after a grace.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (size_t i = 0; i < threads_.size(); ++i) {
+    auto done = std::async(std::launch::async, [&t = threads_[i]] { t.join(); });
+    if (done.wait_until(deadline) == std::future_status::timeout) {
+      for (auto& w : workers_) w->force_stop();
+      done.wait();
+    }
+  }
+  threads_.clear();
+  for (auto it = services_.rbegin(); it != services_.rend(); ++it) it->service->stop();
+  services_.clear();
+  workers_.clear();
+  slots_.clear();
+  env_.reset();
+  log::info("stopped");
+}
+
+std::string check_config(const std::filesystem::path& config_path, const Registry& registry) {
+  try {
+    const auto root = load_config_file(config_path);
+    auto settings = parse_core_settings(root, registry);
+    Environment env(std::filesystem::absolute(config_path).parent_path(), settings.storage, nullptr, true);
+    build_server_blocks(root, registry, env);
+    build_services(root, registry, env);
+    return {};
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+}  // namespace stsd

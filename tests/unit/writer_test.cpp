@@ -1,0 +1,162 @@
+#include "dns/writer.h"
+
+#include <gtest/gtest.h>
+#include <ldns/ldns.h>
+
+#include <memory>
+#include <vector>
+
+#include "dns/rdata.h"
+
+using namespace stsd::dns;
+
+namespace {
+using PacketPtr = std::unique_ptr<ldns_pkt, decltype(&ldns_pkt_free)>;
+
+PacketPtr parse(std::span<const uint8_t> wire) {
+  ldns_pkt* pkt = nullptr;
+  EXPECT_EQ(ldns_wire2pkt(&pkt, wire.data(), wire.size()), LDNS_STATUS_OK);
+  return PacketPtr(pkt, ldns_pkt_free);
+}
+
+Request make_request(const std::string& qname, uint16_t type, bool edns = false, uint16_t udp = 1232) {
+  Request r;
+  r.id = 77;
+  r.flags = flag::RD;
+  r.has_question = true;
+  r.question.original = *Name::from_text(qname);
+  r.question.name = r.question.original.lowered();
+  r.question.type = type;
+  r.question.rclass = rrclass::IN;
+  r.edns.present = edns;
+  r.edns.udp_size = udp;
+  return r;
+}
+
+struct Fixture {
+  std::vector<uint8_t> buffer = std::vector<uint8_t>(ResponseWriter::kMaxMessage);
+  ResponseWriter writer{buffer};
+};
+}  // namespace
+
+TEST(Writer, HeaderQuestionAndFlags) {
+  Fixture f;
+  auto req = make_request("WWW.Example.org.", rrtype::A);
+  f.writer.begin(req, 512);
+  f.writer.start(Rcode::NoError, true);
+  auto a = address_rdata(boost::asio::ip::make_address("192.0.2.1"));
+  ASSERT_TRUE(f.writer.add(Section::Answer, {req.question.name, rrtype::A, rrclass::IN, 300, a}));
+  auto pkt = parse(f.writer.finish());
+  EXPECT_EQ(ldns_pkt_id(pkt.get()), 77);
+  EXPECT_TRUE(ldns_pkt_qr(pkt.get()));
+  EXPECT_TRUE(ldns_pkt_aa(pkt.get()));
+  EXPECT_TRUE(ldns_pkt_rd(pkt.get()));
+  EXPECT_FALSE(ldns_pkt_ra(pkt.get()));
+  EXPECT_EQ(ldns_pkt_ancount(pkt.get()), 1);
+  // The question keeps the client's case.
+  char* q = ldns_rdf2str(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(pkt.get()), 0)));
+  EXPECT_STREQ(q, "WWW.Example.org.");
+  free(q);
+}
+
+TEST(Writer, UnansweredIsRefused) {
+  Fixture f;
+  auto req = make_request("x.test.", rrtype::A);
+  f.writer.begin(req, 512);
+  auto pkt = parse(f.writer.finish());
+  EXPECT_EQ(ldns_pkt_get_rcode(pkt.get()), LDNS_RCODE_REFUSED);
+  EXPECT_FALSE(ldns_pkt_aa(pkt.get()));
+}
+
+TEST(Writer, CompressionShrinksRepeatedNames) {
+  Fixture f;
+  auto req = make_request("example.org.", rrtype::NS);
+  f.writer.begin(req, 512);
+  f.writer.start(Rcode::NoError, true);
+  auto ns1 = name_rdata(*Name::from_text("ns1.example.org."));
+  auto ns2 = name_rdata(*Name::from_text("ns2.example.org."));
+  ASSERT_TRUE(f.writer.add(Section::Answer, {req.question.name, rrtype::NS, rrclass::IN, 300, ns1}));
+  ASSERT_TRUE(f.writer.add(Section::Answer, {req.question.name, rrtype::NS, rrclass::IN, 300, ns2}));
+  auto wire = f.writer.finish();
+  // header 12 + question 17 + 2 * (owner ptr 2 + 10 + "ns1"+ptr 6) = 65
+  EXPECT_EQ(wire.size(), 65u);
+  auto pkt = parse(wire);
+  char* text = ldns_rdf2str(ldns_rr_rdf(ldns_rr_list_rr(ldns_pkt_answer(pkt.get()), 1), 0));
+  EXPECT_STREQ(text, "ns2.example.org.");
+  free(text);
+}
+
+TEST(Writer, OptEchoedWithOurSize) {
+  Fixture f;
+  auto req = make_request("example.org.", rrtype::A, true, 4096);
+  f.writer.begin(req, req.max_response_size(1232), 1232);
+  f.writer.start(Rcode::NoError, true);
+  auto pkt = parse(f.writer.finish());
+  EXPECT_EQ(ldns_pkt_edns_udp_size(pkt.get()), 1232);
+  EXPECT_EQ(ldns_pkt_edns_version(pkt.get()), 0);
+}
+
+TEST(Writer, TruncationSetsTcAndEmptiesSections) {
+  Fixture f;
+  auto req = make_request("big.example.org.", rrtype::TXT);
+  f.writer.begin(req, 512);
+  f.writer.start(Rcode::NoError, true);
+  auto txt = txt_rdata(std::string(200, 'x'));
+  int added = 0;
+  for (int i = 0; i < 5; ++i)
+    added += f.writer.add(Section::Answer, {req.question.name, rrtype::TXT, rrclass::IN, 300, txt});
+  EXPECT_EQ(added, 2);
+  auto pkt = parse(f.writer.finish());
+  EXPECT_TRUE(ldns_pkt_tc(pkt.get()));
+  EXPECT_EQ(ldns_pkt_ancount(pkt.get()), 0);
+  EXPECT_TRUE(ldns_pkt_aa(pkt.get()));
+}
+
+TEST(Writer, OptionalAdditionalIsDroppedWithoutTc) {
+  Fixture f;
+  auto req = make_request("example.org.", rrtype::TXT);
+  f.writer.begin(req, 512);
+  f.writer.start(Rcode::NoError, true);
+  auto txt = txt_rdata(std::string(200, 'x'));
+  ASSERT_TRUE(f.writer.add(Section::Answer, {req.question.name, rrtype::TXT, rrclass::IN, 300, txt}));
+  ASSERT_TRUE(f.writer.add(Section::Additional, {req.question.name, rrtype::TXT, rrclass::IN, 300, txt}));
+  EXPECT_FALSE(f.writer.add(Section::Additional, {req.question.name, rrtype::TXT, rrclass::IN, 300, txt}));
+  auto pkt = parse(f.writer.finish());
+  EXPECT_FALSE(ldns_pkt_tc(pkt.get()));
+  EXPECT_EQ(ldns_pkt_ancount(pkt.get()), 1);
+  EXPECT_EQ(ldns_pkt_arcount(pkt.get()), 1);
+}
+
+TEST(Writer, SectionsMustBeInOrder) {
+  Fixture f;
+  auto req = make_request("example.org.", rrtype::A);
+  f.writer.begin(req, 512);
+  f.writer.start(Rcode::NoError, true);
+  auto a = address_rdata(boost::asio::ip::make_address("192.0.2.1"));
+  ASSERT_TRUE(f.writer.add(Section::Authority, {req.question.name, rrtype::A, rrclass::IN, 1, a}));
+  EXPECT_FALSE(f.writer.add(Section::Answer, {req.question.name, rrtype::A, rrclass::IN, 1, a}));
+}
+
+TEST(Writer, NegativeSoaTtlIsMinimum) {
+  Fixture f;
+  auto req = make_request("nope.example.org.", rrtype::A);
+  f.writer.begin(req, 512);
+  f.writer.start(Rcode::NXDomain, true);
+  Soa soa{*Name::from_text("ns1.example.org."), *Name::from_text("hostmaster.example.org."), 1, 2, 3, 4, 60};
+  auto zone = *Name::from_text("example.org.");
+  ASSERT_TRUE(add_negative_soa(f.writer, zone, 3600, soa_rdata(soa)));
+  auto pkt = parse(f.writer.finish());
+  EXPECT_EQ(ldns_pkt_get_rcode(pkt.get()), LDNS_RCODE_NXDOMAIN);
+  ASSERT_EQ(ldns_pkt_nscount(pkt.get()), 1);
+  EXPECT_EQ(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_authority(pkt.get()), 0)), 60u);
+}
+
+TEST(Writer, BadversCarriesExtendedRcode) {
+  Fixture f;
+  auto req = make_request("example.org.", rrtype::A, true);
+  auto wire = f.writer.error_response(req, Rcode::BadVers, true);
+  ASSERT_GE(wire.size(), 12u + 11u);
+  // Header rcode holds the low 4 bits (0); OPT's TTL high octet holds 16 >> 4 = 1.
+  EXPECT_EQ(wire[3] & 0x0f, 0);
+  EXPECT_EQ(wire[wire.size() - 6], 1);
+}
