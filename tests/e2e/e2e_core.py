@@ -1,0 +1,158 @@
+"""Core DNS behaviour over the real binary: UDP and TCP, EDNS, truncation and TCP
+retry, REFUSED outside every zone, the header rules, several server blocks."""
+import socket
+import struct
+
+from harness import (Stsd, build_query, check, free_port, kdig, parse_message, query, run_tests, send_tcp,
+                     send_udp)
+
+SECOND_PORT = free_port()
+CONFIG = f"""
+udp_size: 1232
+tcp: {{ idle_timeout: 2s, max_connections: 50 }}
+servers:
+  - listen: ["127.0.0.1:{{port}}", "[::1]:{{port}}"]
+    plugins:
+      file:
+        - zone: core.test.
+          path: {{source}}/tests/e2e/zones/core.test.zone
+  - listen: ["127.0.0.2:{SECOND_PORT}"]
+    plugins:
+      chaos: {{ version: "second block" }}
+"""
+
+
+def test_udp_and_tcp_answers(s):
+    for tcp in (False, True):
+        r = kdig(s, "www.core.test", "A", tcp=tcp)
+        check(r.rcode == "NOERROR", r)
+        check("aa" in r.flags and "ra" not in r.flags, r)
+        check(r.rdatas("A") == ["192.0.2.80"], r)
+
+
+def test_ipv6_listener(s):
+    r = kdig(("::1", s.port), "www.core.test", "AAAA")
+    check(r.rdatas("AAAA") == ["2001:db8::80"], r)
+
+
+def test_refused_outside_zones(s):
+    for tcp in (False, True):
+        r = kdig(s, "www.example.net", "A", tcp=tcp)
+        check(r.rcode == "REFUSED" and "aa" not in r.flags, r)
+
+
+def test_rd_copied_and_case_echoed(s):
+    r = query(s, "WwW.CoRe.TeSt", "A", flags=0x0100)
+    check("rd" in r.flags and "ra" not in r.flags, r)
+    check(r.question[0][0] == "WwW.CoRe.TeSt.", r.question)
+    r = query(s, "www.core.test", "A", flags=0)
+    check("rd" not in r.flags, r)
+
+
+def test_edns_echoed_with_our_size(s):
+    r = query(s, "www.core.test", "A", edns={"size": 4096})
+    check(r.edns is not None and r.edns["udp"] == 1232 and r.edns["version"] == 0, r)
+    r = query(s, "www.core.test", "A")
+    check(r.edns is None, r)
+
+
+def test_edns_unknown_option_ignored(s):
+    opt = struct.pack("!HH", 65001, 3) + b"abc"
+    r = query(s, "www.core.test", "A", edns={"size": 1232, "options": opt})
+    check(r.rcode == "NOERROR" and r.rdatas("A") == ["192.0.2.80"], r)
+
+
+def test_badvers(s):
+    r = query(s, "www.core.test", "A", edns={"size": 1232, "version": 1})
+    check(r.rcode == "BADVERS" and r.edns is not None, r)
+    r = kdig(s, "www.core.test", "A", args=["+edns=1"])
+    check(r.rcode == "BADVERS", r)
+
+
+def test_truncation_and_tcp_retry(s):
+    # 40 TXT records of ~75 octets do not fit in 512 or 1232 octets.
+    r = query(s, "big.core.test", "TXT")
+    check("tc" in r.flags and not r.answer and r.size <= 512, r)
+    r = query(s, "big.core.test", "TXT", edns={"size": 1232})
+    check("tc" in r.flags and r.size <= 1232, r)
+    r = query(s, "big.core.test", "TXT", tcp=True)
+    check("tc" not in r.flags and len(r.answer) == 40, r)
+    # kdig retries over TCP by itself when it sees TC.
+    r = kdig(s, "big.core.test", "TXT")
+    check(len(r.answer) == 40 and "tc" not in r.flags, r)
+
+
+def test_client_buffer_bounds_reply(s):
+    r = query(s, "big.core.test", "TXT", edns={"size": 600})
+    check(r.size <= 600 and "tc" in r.flags, r)
+
+
+def test_tcp_several_queries_per_connection(s):
+    msgs = [build_query(n, "A", qid=i) for i, n in enumerate(["www.core.test", "nope.core.test", "small.core.test"] * 5)]
+    answers = [parse_message(m) for m in send_tcp(s.host, s.port, msgs)]
+    check([a.id for a in answers] == list(range(15)), [a.id for a in answers])
+    check(answers[0].rcode == "NOERROR" and answers[1].rcode == "NXDOMAIN", answers[:2])
+
+
+def test_tcp_idle_timeout_closes(s):
+    c = socket.create_connection((s.host, s.port), timeout=6)
+    c.settimeout(6)
+    try:
+        data = c.recv(10)  # the server closes an idle client after 2 s
+        check(data == b"", data)
+    finally:
+        c.close()
+
+
+def test_tcp_connection_cap(s):
+    conns = []
+    try:
+        for _ in range(60):
+            conns.append(socket.create_connection((s.host, s.port), timeout=3))
+        # Beyond the cap of 50 the server closes new connections at once.
+        closed = 0
+        for c in conns[50:]:
+            c.settimeout(2)
+            try:
+                c.sendall(struct.pack("!H", 5) + b"hello")
+                closed += c.recv(10) == b""
+            except OSError:
+                closed += 1
+        check(closed >= 9, closed)
+    finally:
+        for c in conns:
+            c.close()
+    # The server still answers afterwards.
+    r = query(s, "www.core.test", "A", tcp=True)
+    check(r.rcode == "NOERROR", r)
+
+
+def test_stalled_client_does_not_block_others(s):
+    stalled = socket.create_connection((s.host, s.port), timeout=3)
+    stalled.sendall(b"\x00\x40" + b"\x00" * 10)  # announces 64 octets, sends 10
+    try:
+        for _ in range(5):
+            r = query(s, "www.core.test", "A", tcp=True)
+            check(r.rcode == "NOERROR", r)
+    finally:
+        stalled.close()
+
+
+def test_second_server_block(s):
+    r = kdig(("127.0.0.2", SECOND_PORT), "version.bind", "TXT", cls="CH")
+    check(r.rcode == "NOERROR" and r.rdatas("TXT") == ['"second block"'], r)
+    r = kdig(("127.0.0.2", SECOND_PORT), "www.core.test", "A")
+    check(r.rcode == "REFUSED", r)
+
+
+def test_axfr_refused(s):
+    r = query(s, "core.test", "AXFR", tcp=True)
+    check(r.rcode == "REFUSED", r)
+
+
+if __name__ == "__main__":
+    run_tests(CONFIG, [test_udp_and_tcp_answers, test_ipv6_listener, test_refused_outside_zones,
+                       test_rd_copied_and_case_echoed, test_edns_echoed_with_our_size, test_edns_unknown_option_ignored,
+                       test_badvers, test_truncation_and_tcp_retry, test_client_buffer_bounds_reply,
+                       test_tcp_several_queries_per_connection, test_tcp_idle_timeout_closes, test_tcp_connection_cap,
+                       test_stalled_client_does_not_block_others, test_second_server_block, test_axfr_refused])
