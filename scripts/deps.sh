@@ -10,6 +10,7 @@ packages=(
   libldns-dev libboost-dev librocksdb-dev libyaml-cpp-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
   knot-dnsutils dnsutils ldnsutils knot nginx openssl curl python3 iproute2
+  clang libclang-rt-14-dev
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(nsd dnsperf valgrind procps)
