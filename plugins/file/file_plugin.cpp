@@ -1,0 +1,52 @@
+// The `file` plugin: authoritative answers from RFC 1035 master files.
+#include "file_plugin.h"
+
+#include <set>
+#include <string>
+
+#include "zone_loader.h"
+
+namespace stsd::file {
+
+FilePlugin::FilePlugin(std::vector<std::shared_ptr<const Zone>> zones) : zones_(std::move(zones)) {}
+
+void FilePlugin::serve(Query& query, Next next) {
+  const auto& request = query.request;
+  // Only class IN lives in master files here; CH (chaos) and others belong to later
+  // plugins or to nobody (REFUSED from the core).
+  if (!request.has_question || request.question.rclass != dns::rrclass::IN) return next(query);
+  const Zone* zone = pick_zone(zones_, request.question.name, request.question.type);
+  if (!zone) return next(query);
+  zone->answer(request, query.response);
+}
+
+std::unique_ptr<Plugin> make_file_plugin(PluginSetup& setup) {
+  const ConfigNode& config = setup.config;
+  if (!config.is_sequence() || config.size() == 0)
+    config.fail("expected a list of zones, e.g. `- { zone: example.org., path: zones/example.org.zone }`");
+  std::vector<std::shared_ptr<const Zone>> zones;
+  std::set<std::string> seen;
+  for (const ConfigNode& item : config.items()) {
+    item.expect_map({"zone", "path"});
+    const ConfigNode zone_node = item.require("zone");
+    std::string zone_text = zone_node.as_string();
+    // "example.org" and "example.org." name the same zone.
+    if (zone_text.empty() || zone_text.back() != '.') zone_text.push_back('.');
+    auto apex = dns::Name::from_text(zone_text);
+    if (!apex) zone_node.fail("invalid zone name '" + zone_node.as_string() + "'");
+    if (!seen.insert(apex->lowered().to_text()).second)
+      zone_node.fail("zone " + apex->to_text() + " is listed twice");
+    const ConfigNode path_node = item.require("path");
+    const auto path = path_node.as_path();
+    try {
+      zones.push_back(load_zone(*apex, path));
+    } catch (const ZoneError& error) {
+      path_node.fail(error.what());
+    }
+  }
+  return std::make_unique<FilePlugin>(std::move(zones));
+}
+
+}  // namespace stsd::file
+
+void stsd_register_file(stsd::Registry& registry) { registry.add_plugin("file", stsd::file::make_file_plugin); }

@@ -1,0 +1,31 @@
+#pragma once
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "plugin.h"
+#include "registry.h"
+#include "zone.h"
+
+namespace stsd::file {
+
+// Serves the zones it was built with; each chain build (start-up, SIGHUP) re-reads the
+// files, so a reload publishes new zones with the new chain.
+class FilePlugin final : public Plugin {
+ public:
+  explicit FilePlugin(std::vector<std::shared_ptr<const Zone>> zones);
+  std::string_view name() const override { return "file"; }
+  void serve(Query& query, Next next) override;
+  const std::vector<std::shared_ptr<const Zone>>& zones() const { return zones_; }
+
+ private:
+  std::vector<std::shared_ptr<const Zone>> zones_;
+};
+
+// Validates the `file:` section (a list of {zone, path}) and loads every zone; a bad
+// zone file fails the whole config with "<config>:<line>: ...path: <zone file>:<line>: why".
+std::unique_ptr<Plugin> make_file_plugin(PluginSetup& setup);
+
+}  // namespace stsd::file
+
+void stsd_register_file(stsd::Registry& registry);

@@ -1,0 +1,90 @@
+// The query path allocates nothing: every kind of answer the file plugin gives (exact,
+// CNAME chain, wildcard, referral, NODATA, NXDOMAIN, ANY, truncation) is served with
+// a counting operator new that must stay at zero.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "dns/types.h"
+#include "file_plugin.h"
+#include "test_support.h"
+
+namespace {
+std::atomic<bool> g_counting{false};
+std::atomic<size_t> g_allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+using namespace stsd;
+
+namespace {
+
+TEST(FileQueryPath, AnsweringAllocatesNothing) {
+  const auto data = std::filesystem::path(STSD_SOURCE_DIR) / "plugins/file/tests/data";
+  test::SetupFixture fixture;
+  const auto config = test::yaml_node("- { zone: example.org., path: lookup.zone }", data / "stsd.yaml", "file");
+  auto setup = fixture.setup(config);
+  std::vector<std::unique_ptr<Plugin>> plugins;
+  plugins.push_back(file::make_file_plugin(setup));
+  const Chain chain(std::move(plugins));
+
+  struct Ask {
+    const char* qname;
+    uint16_t qtype;
+    dns::Transport transport;
+  };
+  const Ask asks[] = {
+      {"www.example.org.", dns::rrtype::A, dns::Transport::Udp},
+      {"example.org.", dns::rrtype::NS, dns::Transport::Udp},
+      {"example.org.", dns::rrtype::MX, dns::Transport::Udp},
+      {"chain1.example.org.", dns::rrtype::A, dns::Transport::Udp},
+      {"loop1.example.org.", dns::rrtype::A, dns::Transport::Udp},
+      {"dangling.example.org.", dns::rrtype::A, dns::Transport::Udp},
+      {"a.b.wild.example.org.", dns::rrtype::TXT, dns::Transport::Udp},
+      {"foo.walias.example.org.", dns::rrtype::A, dns::Transport::Udp},
+      {"host.sub.example.org.", dns::rrtype::A, dns::Transport::Udp},
+      {"host.big.example.org.", dns::rrtype::A, dns::Transport::Udp},
+      {"signed.example.org.", dns::rrtype::DS, dns::Transport::Udp},
+      {"www.example.org.", dns::rrtype::TXT, dns::Transport::Udp},
+      {"nope.example.org.", dns::rrtype::A, dns::Transport::Udp},
+      {"www.example.org.", dns::rrtype::ANY, dns::Transport::Tcp},
+      {"www.example.net.", dns::rrtype::A, dns::Transport::Udp},
+  };
+  std::vector<uint8_t> buffer(dns::ResponseWriter::kMaxMessage);
+  dns::ResponseWriter writer(buffer);
+
+  // The counter itself works.
+  g_allocations = 0;
+  g_counting = true;
+  auto* probe = new std::vector<int>(16);
+  g_counting = false;
+  delete probe;
+  ASSERT_EQ(g_allocations.load(), 2u);
+
+  for (const auto& ask : asks) {
+    const auto packet = test::make_query_packet({ask.qname, ask.qtype, dns::rrclass::IN, ask.transport, {}});
+    dns::Request request;
+    ASSERT_EQ(dns::decode_query(packet, request), dns::DecodeStatus::Ok);
+    request.transport = ask.transport;
+    writer.begin(request, request.max_response_size());
+    Query query{request, writer};
+
+    g_allocations = 0;
+    g_counting = true;
+    chain.serve(query);
+    g_counting = false;
+    EXPECT_EQ(g_allocations.load(), 0u) << ask.qname << " " << dns::type_to_string(ask.qtype);
+    EXPECT_GT(writer.size(), dns::kHeaderSize) << ask.qname;
+  }
+}
+
+}  // namespace

@@ -1,0 +1,44 @@
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "plugin.h"
+#include "registry.h"
+
+namespace stsd::log_plugin {
+
+// Response classes, as in CoreDNS's `log` (plugin/pkg/response/classify.go).
+enum ResponseClass : uint8_t {
+  kSuccess = 1,   // NOERROR with an answer, or a referral
+  kDenial = 2,    // NXDOMAIN, or NOERROR without data (NODATA)
+  kError = 4,     // every other rcode (SERVFAIL, REFUSED, FORMERR, NOTIMP, ...)
+  kAll = kSuccess | kDenial | kError,
+};
+
+// Writes one line per query after the rest of the chain has answered:
+//   client=192.0.2.1:53000 transport=udp qname=www.example.org. qtype=A class=IN
+//   rcode=NOERROR flags=qr,aa,rd size=61 duration_us=42
+class LogPlugin final : public Plugin {
+ public:
+  explicit LogPlugin(uint8_t classes) : classes_(classes) {}
+  std::string_view name() const override { return "log"; }
+  void serve(Query& query, Next next) override;
+
+ private:
+  uint8_t classes_;
+};
+
+// Classifies a finished response message (header only is read).
+ResponseClass classify(std::span<const uint8_t> message);
+
+// Formats the line for a finished response into `out` (no allocation); returns its length.
+size_t format_line(const Query& query, std::span<const uint8_t> message, char* out, size_t capacity);
+
+std::unique_ptr<Plugin> make_log_plugin(PluginSetup& setup);
+
+}  // namespace stsd::log_plugin
+
+void stsd_register_log(stsd::Registry& registry);

@@ -1,0 +1,189 @@
+// The log plugin writes one line per query with the final rcode, flags and size.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <regex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dns/message.h"
+#include "dns/rdata.h"
+#include "dns/writer.h"
+#include "log_plugin.h"
+#include "logging.h"
+
+using namespace stsd;
+
+namespace {
+
+// Answers www.example.org. A, NXDOMAIN for nx.example.org., SERVFAIL for fail., throws
+// for throw.; passes on everything else.
+class Responder final : public Plugin {
+ public:
+  std::string_view name() const override { return "responder"; }
+  void serve(Query& query, Next next) override {
+    const auto& qname = query.request.question.name;
+    if (qname == *dns::Name::from_text("www.example.org.")) {
+      query.response.start(dns::Rcode::NoError, true);
+      const auto rdata = dns::address_rdata(boost::asio::ip::make_address("192.0.2.80"));
+      query.response.add(dns::Section::Answer,
+                         dns::RecordRef{query.request.question.original, dns::rrtype::A, dns::rrclass::IN, 60, rdata});
+    } else if (qname == *dns::Name::from_text("nx.example.org.")) {
+      query.response.start(dns::Rcode::NXDomain, true);
+    } else if (qname == *dns::Name::from_text("fail.")) {
+      query.response.start(dns::Rcode::ServFail, false);
+    } else if (qname == *dns::Name::from_text("throw.")) {
+      throw std::runtime_error("responder broke");
+    } else {
+      next(query);
+    }
+  }
+};
+
+std::vector<uint8_t> query_packet(const std::string& qname, uint16_t qtype, uint16_t qclass) {
+  std::vector<uint8_t> out = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};
+  const auto name = dns::Name::from_text(qname);
+  out.insert(out.end(), name->wire().begin(), name->wire().end());
+  out.push_back(static_cast<uint8_t>(qtype >> 8));
+  out.push_back(static_cast<uint8_t>(qtype));
+  out.push_back(static_cast<uint8_t>(qclass >> 8));
+  out.push_back(static_cast<uint8_t>(qclass));
+  return out;
+}
+
+struct Captured {
+  std::string log;        // what the plugin wrote to stderr
+  size_t size = 0;        // the response's size
+  dns::Rcode rcode{};
+};
+
+Captured run(std::unique_ptr<Plugin> log_plugin, const std::string& qname, uint16_t qtype = dns::rrtype::A,
+        dns::Transport transport = dns::Transport::Udp, const char* client = "192.0.2.7",
+        std::chrono::microseconds age = std::chrono::microseconds(0)) {
+  std::vector<std::unique_ptr<Plugin>> plugins;
+  plugins.push_back(std::move(log_plugin));
+  plugins.push_back(std::make_unique<Responder>());
+  Chain chain(std::move(plugins));
+
+  const auto packet = query_packet(qname, qtype, dns::rrclass::IN);
+  dns::Request request;
+  EXPECT_EQ(dns::decode_query(packet, request), dns::DecodeStatus::Ok);
+  request.transport = transport;
+  request.client = boost::asio::ip::make_address(client);
+  request.client_port = 53001;
+  request.received = std::chrono::steady_clock::now() - age;
+  std::vector<uint8_t> buffer(dns::ResponseWriter::kMaxMessage);
+  dns::ResponseWriter writer(buffer);
+  writer.begin(request, request.max_response_size());
+  Query query{request, writer};
+
+  ::testing::internal::CaptureStderr();
+  chain.serve(query);
+  Captured result;
+  result.log = ::testing::internal::GetCapturedStderr();
+  result.size = writer.finish().size();
+  result.rcode = writer.rcode();
+  return result;
+}
+
+std::unique_ptr<Plugin> make(const std::string& yaml) {
+  auto clock = std::make_shared<SystemClock>();
+  Environment env(std::filesystem::temp_directory_path(), std::nullopt, clock, true);
+  std::vector<std::string> listen;
+  ConfigNode node(YAML::Load(yaml), std::make_shared<const std::filesystem::path>("stsd.yaml"), "log");
+  PluginSetup setup{env, node, listen, 0};
+  return log_plugin::make_log_plugin(setup);
+}
+
+size_t count_lines(const std::string& text) { return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')); }
+
+TEST(Log, OneLineWithEveryField) {
+  const Captured r = run(make("{}"), "WWW.example.org.", dns::rrtype::A, dns::Transport::Udp, "192.0.2.7",
+                    std::chrono::microseconds(1500));
+  ASSERT_EQ(count_lines(r.log), 1u) << r.log;
+  EXPECT_NE(r.log.find("[info] "), std::string::npos) << r.log;
+  EXPECT_NE(r.log.find("client=192.0.2.7:53001 transport=udp qname=WWW.example.org. qtype=A class=IN "
+                       "rcode=NOERROR flags=qr,aa,rd size=" + std::to_string(r.size) + " duration_us="),
+            std::string::npos)
+      << r.log;
+  std::smatch duration;
+  ASSERT_TRUE(std::regex_search(r.log, duration, std::regex("duration_us=([0-9]+)\n$"))) << r.log;
+  EXPECT_GE(std::stoull(duration[1]), 1500u);
+}
+
+TEST(Log, FinalRcodeOfUnansweredQueryIsRefused) {
+  const Captured r = run(make(""), "elsewhere.test.", dns::rrtype::TXT, dns::Transport::Tcp, "::1");
+  EXPECT_EQ(r.rcode, dns::Rcode::Refused);
+  EXPECT_NE(r.log.find("client=[::1]:53001 transport=tcp qname=elsewhere.test. qtype=TXT class=IN rcode=REFUSED "
+                       "flags=qr,rd size=" + std::to_string(r.size)),
+            std::string::npos)
+      << r.log;
+}
+
+TEST(Log, ExceptionIsLoggedAsServfail) {
+  const Captured r = run(make("{}"), "throw.");
+  EXPECT_EQ(r.rcode, dns::Rcode::ServFail);
+  EXPECT_NE(r.log.find("qname=throw. qtype=A class=IN rcode=SERVFAIL"), std::string::npos) << r.log;
+}
+
+struct ClassCase {
+  const char* behaviour;
+  const char* config;
+  const char* qname;
+  bool logged;
+};
+
+class LogClass : public ::testing::TestWithParam<ClassCase> {};
+
+TEST_P(LogClass, FiltersByResponseClass) {
+  const auto& c = GetParam();
+  const Captured r = run(make(c.config), c.qname);
+  EXPECT_EQ(count_lines(r.log), c.logged ? 1u : 0u) << r.log;
+}
+
+const ClassCase kClassCases[] = {
+    {"all_logs_success", "{ class: all }", "www.example.org.", true},
+    {"success_logs_answer", "{ class: success }", "www.example.org.", true},
+    {"success_skips_nxdomain", "{ class: [success] }", "nx.example.org.", false},
+    {"denial_logs_nxdomain", "{ class: [denial] }", "nx.example.org.", true},
+    {"denial_skips_answer", "{ class: denial }", "www.example.org.", false},
+    {"error_logs_servfail", "{ class: error }", "fail.", true},
+    {"error_logs_refused", "{ class: error }", "elsewhere.test.", true},
+    {"error_skips_answer", "{ class: error }", "www.example.org.", false},
+    {"two_classes", "{ class: [denial, error] }", "fail.", true},
+};
+
+INSTANTIATE_TEST_SUITE_P(Log, LogClass, ::testing::ValuesIn(kClassCases),
+                         [](const ::testing::TestParamInfo<ClassCase>& info) { return std::string(info.param.behaviour); });
+
+TEST(LogConfig, RejectsUnknownKeysAndClasses) {
+  try {
+    make("{ format: json }");
+    ADD_FAILURE();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown key 'format'"), std::string::npos) << e.what();
+  }
+  try {
+    make("{ class: [success, loud] }");
+    ADD_FAILURE();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown class 'loud'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(LogClassify, Classes) {
+  // header: id, flags, qd, an, ns, ar
+  auto header = [](uint16_t flags, uint16_t answers) {
+    return std::vector<uint8_t>{0, 0, static_cast<uint8_t>(flags >> 8), static_cast<uint8_t>(flags), 0, 1,
+                                static_cast<uint8_t>(answers >> 8), static_cast<uint8_t>(answers), 0, 0, 0, 0};
+  };
+  EXPECT_EQ(log_plugin::classify(header(0x8400, 1)), log_plugin::kSuccess);   // answer
+  EXPECT_EQ(log_plugin::classify(header(0x8000, 0)), log_plugin::kSuccess);   // referral
+  EXPECT_EQ(log_plugin::classify(header(0x8400, 0)), log_plugin::kDenial);    // NODATA
+  EXPECT_EQ(log_plugin::classify(header(0x8403, 0)), log_plugin::kDenial);    // NXDOMAIN
+  EXPECT_EQ(log_plugin::classify(header(0x8002, 0)), log_plugin::kError);     // SERVFAIL
+  EXPECT_EQ(log_plugin::classify(header(0x8005, 0)), log_plugin::kError);     // REFUSED
+}
+
+}  // namespace
