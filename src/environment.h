@@ -62,7 +62,9 @@ class Environment {
   std::optional<std::filesystem::path> storage_;
   std::shared_ptr<Clock> clock_;
   bool check_only_;
-  std::mutex mutex_;
+  // Recursive: a shared object's `make` may itself call database() or shared() (the
+  // policy store opens the database while being created).
+  std::recursive_mutex mutex_;
   std::unique_ptr<rocksdb::DB> db_;
   std::map<std::string, std::any> shared_;
 };

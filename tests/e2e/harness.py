@@ -140,7 +140,8 @@ class Stsd:
         return self.proc.returncode if self.proc else None
 
     def __enter__(self):
-        return self.start()
+        # `with Stsd(...).start() as s` must not start a second server.
+        return self if self.proc is not None else self.start()
 
     def __exit__(self, *exc):
         try:

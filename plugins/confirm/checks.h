@@ -1,0 +1,117 @@
+#pragma once
+// =====================================================================================
+// The confirmer's API, for the admin API and stsctl. Header-only: include it as
+// "confirm/checks.h" and link the INTERFACE target `stsd_confirm_api` (not
+// stsd_plugin_confirm).
+//
+// WIRING. When plugins/mtasts/admin/hooks.h exists, the confirmer wires itself in at
+// start (ConfirmService::start registers on stsd::mtasts::AdminHooks), so the admin side
+// needs no code of its own:
+//   * stage check  -> `POST /v1/domains/D/policies` of an enforce policy that does not
+//                     cover every current MX host is refused (409) unless "force": true;
+//                     the problem is MxCoverage::problem() (names the hosts, or why MX
+//                     could not be resolved). Modes testing and none are never refused.
+//   * status section "confirm" -> `GET /v1/domains/D` has extensions.confirm = the
+//                     probe_status() object below plus "lines" (plain words) that
+//                     `stsctl status` prints.
+//   * domain route GET "check" -> `GET /v1/domains/D/check` answers run_check(D).
+// stsctl needs: `stsctl check D [--json]` = GET /v1/domains/D/check, printing
+// report["text"] (or the JSON), and `stsctl policy stage ... --force` = "force": true.
+//
+// Without the hooks header, the same is reachable through the Environment:
+//   auto confirm = env.find_shared<stsd::confirm::ConfirmApi>(stsd::confirm::kConfirmApiKey);
+//   // nullptr: `confirm:` is not configured.
+//   auto coverage = confirm->check_mx_coverage(domain, policy.mx);    // stage
+//   if (policy.mode == enforce && !coverage.acceptable() && !force) refuse with coverage.refusal();
+//   nlohmann::json report = confirm->run_check(domain);               // check
+//   if (auto probe = confirm->probe_status(domain)) status["confirm"] = *probe;
+// Every call is thread-safe and blocks for at most a few seconds of DNS/HTTPS: call
+// them from the admin thread, never from DNS answering.
+// =====================================================================================
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace stsd::confirm {
+
+// Environment shared-object key of the ConfirmApi (env.find_shared<ConfirmApi>(...)).
+inline constexpr const char* kConfirmApiKey = "confirm.api";
+
+struct MxHostCoverage {
+  std::string host;             // MX exchange, lowercase, no trailing dot
+  unsigned preference = 0;
+  std::string matched_pattern;  // the policy pattern that covers it; empty = not covered
+};
+
+struct MxCoverage {
+  std::string domain;
+  bool resolved = false;        // false: the MX lookup failed; `error` says why
+  std::string error;
+  bool null_mx = false;         // RFC 7505: the domain accepts no mail (nothing to cover)
+  bool no_mx = false;           // no MX records: mail goes to the domain's A/AAAA (RFC 5321 §5.1)
+  std::vector<MxHostCoverage> hosts;
+
+  std::vector<std::string> uncovered() const {
+    std::vector<std::string> out;
+    for (const auto& host : hosts)
+      if (host.matched_pattern.empty()) out.push_back(host.host);
+    return out;
+  }
+  // True when staging an enforce policy with these patterns cannot break delivery to
+  // any current MX host. An unresolvable MX set is not acceptable: we cannot know.
+  bool acceptable() const { return resolved && uncovered().empty(); }
+  // Plain words for the problem; empty when acceptable().
+  std::string problem() const {
+    if (!resolved) return "cannot check the MX hosts of " + domain + ": " + error;
+    auto missing = uncovered();
+    if (missing.empty()) return "";
+    std::string list;
+    for (const auto& host : missing) list += (list.empty() ? "" : ", ") + host;
+    return "the enforce policy does not cover MX host" + std::string(missing.size() == 1 ? " " : "s ") + list +
+           " of " + domain + ": senders that enforce MTA-STS would refuse to deliver there";
+  }
+  // problem() with the way out, for a CLI refusal.
+  std::string refusal() const {
+    auto text = problem();
+    return text.empty() ? text : text + " (use --force to stage it anyway)";
+  }
+  nlohmann::json to_json() const {
+    nlohmann::json hosts_json = nlohmann::json::array();
+    for (const auto& host : hosts)
+      hosts_json.push_back({{"host", host.host}, {"preference", host.preference},
+                            {"covered", !host.matched_pattern.empty()}, {"pattern", host.matched_pattern}});
+    return {{"domain", domain}, {"resolved", resolved}, {"error", error}, {"null_mx", null_mx},
+            {"no_mx", no_mx}, {"hosts", hosts_json}, {"uncovered", uncovered()}, {"acceptable", acceptable()}};
+  }
+};
+
+class ConfirmApi {
+ public:
+  virtual ~ConfirmApi() = default;
+
+  // Resolves the MX records of `domain` now (through the configured resolver) and
+  // matches each host against `patterns` (RFC 8461 §4.1, one-label wildcards).
+  virtual MxCoverage check_mx_coverage(const std::string& domain, const std::vector<std::string>& patterns) = 0;
+
+  // The full `stsctl check` report (fetches from every vantage and resolves now):
+  //  txt:      {name, records [strings], sts_records (count), cname_chain [names], id,
+  //             served_id, ttl, ok, words}
+  //  vantages: [{vantage, label, served (staged|confirmed|older|other|unparsable|error),
+  //             version, error, words, certificate_not_after (Unix s or null), elapsed_ms}]
+  //  mx:       {resolved, error, null_mx, no_mx, hosts [{host, preference,
+  //             confirmed_pattern, staged_pattern}], words}
+  //  tlsrpt:   {name, records [strings], expected, ok, words}
+  //  safe_to_add: [{pattern, version, from (Unix s or null), words}]
+  // Throws std::invalid_argument("no domain X in the store") for an unknown domain.
+  virtual nlohmann::json run_check(const std::string& domain) = 0;
+
+  // The probe state of `domain` ({summary, phase, target_version, streak, needed,
+  // streak_started_at, last_round_at, next_round_at, hold, vantages [{vantage, label,
+  // served, version, error, words, certificate_not_after}]}); nullopt when the domain has
+  // not been probed yet.
+  virtual std::optional<nlohmann::json> probe_status(const std::string& domain) = 0;
+};
+
+}  // namespace stsd::confirm

@@ -1,0 +1,174 @@
+#pragma once
+// The confirmer service (`confirm:` top-level key): one thread running an io_context on
+// which probe rounds run as coroutines, plus two resolver threads for the blocking ldns
+// lookups. Nothing here runs on, or waits for, a DNS answering thread.
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>   // Boost 1.74 awaitable.hpp uses std::exchange without including it
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "checks.h"
+#include "environment.h"
+#include "fetcher.h"
+#include "mtasts/state.h"
+#include "registry.h"
+#include "resolver.h"
+#include "settings.h"
+#include "tracker.h"
+
+namespace stsd::confirm {
+
+// Caps the number of probes in flight (single-threaded use on the io_context).
+class ProbeLimiter {
+ public:
+  ProbeLimiter(boost::asio::io_context& io, size_t capacity) : io_(io), capacity_(capacity) {}
+  boost::asio::awaitable<void> acquire();
+  void release();
+  void set_capacity(size_t capacity);
+  size_t in_flight() const { return in_flight_; }
+
+ private:
+  boost::asio::io_context& io_;
+  size_t capacity_;
+  size_t in_flight_ = 0;
+  std::deque<boost::asio::steady_timer*> waiters_;
+};
+
+class ConfirmEngine final : public ConfirmApi {
+ public:
+  ConfirmEngine(ConfirmSettings settings, std::shared_ptr<Clock> clock);
+  ~ConfirmEngine() override;
+
+  void start(std::shared_ptr<mtasts::PolicyState> state);
+  void stop();
+  // New settings (already validated); nullopt pauses probing (the key was removed).
+  void reload(std::optional<ConfirmSettings> settings);
+
+  // ConfirmApi
+  MxCoverage check_mx_coverage(const std::string& domain, const std::vector<std::string>& patterns) override;
+  nlohmann::json run_check(const std::string& domain) override;
+  std::optional<nlohmann::json> probe_status(const std::string& domain) override;
+
+ private:
+  // Settings with the objects built from them; replaced as a whole on reload.
+  struct Runtime {
+    ConfirmSettings settings;
+    std::shared_ptr<PolicyFetcher> fetcher;
+    std::shared_ptr<DnsClient> dns;
+  };
+  using SteadyTime = std::chrono::steady_clock::time_point;
+
+  struct Watch {
+    explicit Watch(TrackerSettings settings) : tracker(settings) {}
+    DomainTracker tracker;
+    SteadyTime due{};
+    bool in_flight = false;
+    uint32_t seen_staged = 0, seen_confirmed = 0;
+    int64_t seen_settings = 0;
+    bool held_by_us = false;
+    uint32_t held_for_version = 0;
+    std::string override_fingerprint;   // drift the operator chose to release
+    std::string failure_fingerprint;    // last failure recorded in the event log
+    std::optional<TimePoint> last_round_at;
+    std::optional<TimePoint> next_round_at;
+  };
+
+  // The per-vantage facts a round compares with.
+  struct Versions {
+    std::string domain;
+    std::optional<mtasts::PolicyVersion> staged, confirmed;
+    bool pending = false;
+  };
+  struct Target {
+    Vantage vantage;
+    std::string label;
+  };
+  struct VantagePlan {
+    std::vector<Target> targets;
+    std::optional<std::string> setup_error;
+    bool configured = false;
+  };
+
+  static std::shared_ptr<const Runtime> make_runtime(ConfirmSettings settings);
+  std::shared_ptr<const Runtime> runtime() const;
+  static TrackerSettings tracker_settings(const ConfirmSettings& settings);
+  TimePoint now() const { return clock_->now(); }
+
+  boost::asio::awaitable<void> scheduler();
+  boost::asio::awaitable<void> run_round(std::string domain);
+  boost::asio::awaitable<VantagePlan> plan_vantages(std::shared_ptr<const Runtime> runtime, std::string domain,
+                                                    std::vector<std::string> domain_vantages);
+  boost::asio::awaitable<std::vector<VantageOutcome>> probe_all(std::shared_ptr<const Runtime> runtime,
+                                                                std::shared_ptr<const Versions> versions,
+                                                                std::vector<Target> targets);
+  boost::asio::awaitable<VantageOutcome> probe_one(std::shared_ptr<const Runtime> runtime,
+                                                   std::shared_ptr<const Versions> versions, Target target);
+  boost::asio::awaitable<nlohmann::json> build_report(std::string domain);
+  template <class Result, class Function>
+  boost::asio::awaitable<Result> on_resolver_thread(Function function);
+
+  VantageOutcome compare(const Versions& versions, const Target& target, FetchResult fetched) const;
+  void apply_verdict(const std::string& domain, Watch& watch, const mtasts::DomainStatus& status,
+                     const RoundVerdict& verdict, const RoundInput& input);
+  void publish_status(const std::string& domain, const Watch& watch, const mtasts::DomainStatus& status,
+                      const RoundVerdict& verdict, const RoundInput& input);
+  void resync_domains();
+  void take_changes();
+  std::chrono::seconds jittered(std::chrono::seconds delay);
+
+  std::shared_ptr<Clock> clock_;
+  mutable std::mutex runtime_mutex_;
+  std::shared_ptr<const Runtime> runtime_;
+  std::shared_ptr<mtasts::PolicyState> state_;
+  mtasts::PolicyState::Subscription subscription_;
+
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::unique_ptr<boost::asio::thread_pool> resolver_threads_;   // made in start(), not at set-up
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> paused_{false};
+
+  // io thread only:
+  boost::asio::steady_timer wake_{io_};
+  ProbeLimiter limiter_{io_, 16};
+  std::map<std::string, Watch> watches_;
+  SteadyTime next_resync_{};
+  std::mt19937_64 random_{std::random_device{}()};
+
+  std::mutex changes_mutex_;
+  std::set<std::string> changed_;   // domains reported by subscribe, not yet looked at
+
+  mutable std::mutex status_mutex_;
+  std::unordered_map<std::string, nlohmann::json> status_;
+};
+
+// The Service registered for the top-level key `confirm`.
+class ConfirmService final : public Service {
+ public:
+  ConfirmService(ConfirmSettings settings, Environment& env);
+  void start() override;
+  void stop() override;
+  void reload(const ConfigNode* section) override;
+
+ private:
+  Environment& env_;
+  std::shared_ptr<ConfirmEngine> engine_;
+};
+
+}  // namespace stsd::confirm

@@ -1,0 +1,133 @@
+"""Drift watch: after a version is confirmed, an edge starts serving something else.
+
+The id must stop rotating (a rotation would invite every sender to fetch, and cache, the
+wrong file), status must say why, and rotation resumes when the edge serves the confirmed
+version again. An operator may release the hold (a manual confirmation); the confirmer
+then does not hold again for the same drift, but does for a new one.
+
+Rotation is 3 s here so that "rotating" and "held" can both be watched over DNS.
+"""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import Stsd, check  # noqa: E402
+from confirm_env import (Nginx, TestCA, confirm_lines, confirmed_version, log, policy_text, run_script,  # noqa: E402
+                         served_id, status_json, stsctl, wait_until)
+
+DOMAIN = "drift.test"
+ROTATION = 3
+
+CONFIG = """
+storage: {dir}/stsd.db
+admin: { socket: {dir}/stsd.sock }
+servers:
+  - listen: ["127.0.0.1:{port}"]
+    plugins:
+      mtasts:
+        nameservers: [ns1.provider.test.]
+        hostmaster: hostmaster.provider.test.
+        ttl: 1
+        rotation: ROTATIONs
+confirm:
+  interval: 1s
+  probes: 2
+  soak: 2s
+  timeout: 3s
+  ca_file: CA_FILE
+  drift_interval: 2s
+  max_backoff: 2s
+"""
+
+V1 = policy_text("testing", ["mx1.drift.test"], 86400)
+WRONG = policy_text("testing", ["mx1.drift.test", "mx9.attacker.test"], 86400)
+
+
+def ids_over(stsd, seconds):
+    """The distinct ids served over `seconds`, in order."""
+    ids = []
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        current = served_id(stsd, DOMAIN)
+        if not ids or ids[-1] != current:
+            ids.append(current)
+        time.sleep(0.3)
+    return ids
+
+
+def hold_of(stsd):
+    return status_json(stsd, DOMAIN).get("hold")
+
+
+def event_kinds(stsd):
+    return [e.get("kind") for e in status_json(stsd, DOMAIN)["events"]]
+
+
+def main(parts):
+    work = parts.work
+    ca = TestCA(work)
+    cert, key = ca.issue([f"mta-sts.{DOMAIN}"])
+    edge1 = Nginx(work, "edge1", "127.0.0.11")
+    edge2 = Nginx(work, "edge2", "127.0.0.12")
+    for edge in (edge1, edge2):
+        edge.site(DOMAIN, cert, key, V1)
+        parts.add(edge.start())
+    stsd = parts.add(Stsd(CONFIG.replace("CA_FILE", ca.cert).replace("ROTATION", str(ROTATION))).start())
+    stsctl(stsd, "domain", "add", DOMAIN, "--vantage", edge1.vantage, "--vantage", edge2.vantage)
+    stsctl(stsd, "policy", "stage", DOMAIN, "--mode", "testing", "--mx", "mx1.drift.test", "--max-age", "86400")
+    wait_until(lambda: confirmed_version(stsd, DOMAIN) == 1, 30, "version 1 to be confirmed")
+
+    ids = ids_over(stsd, 2 * ROTATION + 1)
+    log(f"confirmed; ids while rotating: {ids}")
+    check(len(ids) >= 2 and all(i and "v1d" in i for i in ids), f"the id should rotate every {ROTATION}s: {ids}")
+
+    # Edge 2 starts serving another policy.
+    edge2.write_policy(DOMAIN, WRONG)
+    hold = wait_until(lambda: hold_of(stsd), 20, "a hold after edge 2 drifted")
+    log(f"hold: {hold}")
+    reason = hold["reason"] if isinstance(hold, dict) else str(hold)
+    check(f"edge {edge2.vantage} serves a policy that matches no version of {DOMAIN}" in reason, reason)
+    check("mx9.attacker.test" in reason, reason)
+    lines = confirm_lines(stsd, DOMAIN)
+    check("id rotation held" in lines, lines)
+    check("drift" in event_kinds(stsd) and "hold" in event_kinds(stsd), event_kinds(stsd))
+    plain = stsctl(stsd, "status", DOMAIN).stdout
+    check("mx9.attacker.test" in plain, plain)
+    log("plain status:\n" + plain)
+
+    held_ids = ids_over(stsd, 3 * ROTATION)
+    log(f"ids while held: {held_ids}")
+    check(len(held_ids) == 1 and held_ids[0], f"the id rotated while held: {held_ids}")
+
+    # The edge serves the confirmed version again: the hold goes, rotation resumes.
+    edge2.write_policy(DOMAIN, V1)
+    wait_until(lambda: hold_of(stsd) is None, 20, "the hold to be released")
+    check("hold_released" in event_kinds(stsd), event_kinds(stsd))
+    ids = ids_over(stsd, 2 * ROTATION + 1)
+    log(f"released; ids: {ids}")
+    check(len(ids) >= 2 and held_ids[0] not in ids[1:], f"rotation did not resume: {ids}")
+
+    # Drift again; this time an operator overrides (a manual confirmation releases it).
+    edge2.write_policy(DOMAIN, WRONG)
+    wait_until(lambda: hold_of(stsd), 20, "a second hold")
+    stsctl(stsd, "policy", "confirm", DOMAIN, "--version", "1", "--reason", "edge 2 serves a test file on purpose")
+    check(hold_of(stsd) is None, "a manual confirmation releases the hold")
+    wait_until(lambda: "drift_override" in event_kinds(stsd), 20, "the confirmer to notice the override")
+    time.sleep(2 * ROTATION)
+    check(hold_of(stsd) is None, "the confirmer held again the drift an operator released")
+    check("released by an operator" in confirm_lines(stsd, DOMAIN), confirm_lines(stsd, DOMAIN))
+    ids = ids_over(stsd, 2 * ROTATION + 1)
+    check(len(ids) >= 2, f"the id should rotate after the override: {ids}")
+
+    # A different drift (edge 2 now answers 404) is held again.
+    os.remove(os.path.join(edge2.root_of(DOMAIN), ".well-known", "mta-sts.txt"))
+    hold = wait_until(lambda: hold_of(stsd), 20, "a hold for the new drift")
+    reason = hold["reason"] if isinstance(hold, dict) else str(hold)
+    check("HTTP 404" in reason, reason)
+    log(f"new drift held: {reason}")
+
+
+if __name__ == "__main__":
+    run_script(main)

@@ -1,0 +1,75 @@
+#pragma once
+// Extension points of the admin API for other services of the process (the confirmer of
+// issue 4 adds an MX coverage check to staging, its probe state to `status`, and its own
+// per-domain endpoints such as `check`). Register during set-up (in a factory); the admin
+// thread calls the hooks. A hook reports bad input by throwing PolicyError (-> 400).
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "environment.h"
+#include "state.h"
+
+namespace stsd::mtasts {
+
+class AdminHooks {
+ public:
+  // The process-wide instance (shared key "mtasts.admin_hooks").
+  static std::shared_ptr<AdminHooks> get(Environment& env) {
+    return env.shared<AdminHooks>("mtasts.admin_hooks", [] { return std::make_shared<AdminHooks>(); });
+  }
+
+  // Runs before a policy is staged through the API (not for `import`, which is for
+  // migrations of policies already served); returns problems in plain words. Any problem
+  // refuses the stage unless the request says `"force": true`.
+  using StageCheck = std::function<std::vector<std::string>(const std::string& domain, const Policy& policy)>;
+  // Adds a section to GET .../status under "extensions": {name: value}. A value with
+  // "lines": [strings] is printed by `stsctl status` under the section's name.
+  using StatusSection = std::function<nlohmann::json(const std::string& domain)>;
+  // Serves METHOD /v1/domains/{domain}/{name} for a domain in the store; returns the
+  // JSON answer (200). `body` is null for requests without one.
+  using DomainRoute = std::function<nlohmann::json(const std::string& domain, const nlohmann::json& body)>;
+
+  void add_stage_check(StageCheck check) {
+    std::lock_guard lock(mutex_);
+    stage_checks_.push_back(std::move(check));
+  }
+  void add_status_section(std::string name, StatusSection section) {
+    std::lock_guard lock(mutex_);
+    status_sections_.emplace_back(std::move(name), std::move(section));
+  }
+  void add_domain_route(std::string method, std::string name, DomainRoute route) {
+    std::lock_guard lock(mutex_);
+    domain_routes_.push_back({std::move(method), std::move(name), std::move(route)});
+  }
+
+  struct Route {
+    std::string method;
+    std::string name;
+    DomainRoute handler;
+  };
+  std::vector<StageCheck> stage_checks() const {
+    std::lock_guard lock(mutex_);
+    return stage_checks_;
+  }
+  std::vector<std::pair<std::string, StatusSection>> status_sections() const {
+    std::lock_guard lock(mutex_);
+    return status_sections_;
+  }
+  std::vector<Route> domain_routes() const {
+    std::lock_guard lock(mutex_);
+    return domain_routes_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<StageCheck> stage_checks_;
+  std::vector<std::pair<std::string, StatusSection>> status_sections_;
+  std::vector<Route> domain_routes_;
+};
+
+}  // namespace stsd::mtasts

@@ -1,0 +1,80 @@
+"""Helpers shared by the admin API / stsctl end-to-end tests: a config with the mtasts
+plugin and the admin socket, stsctl runs, and the id that DNS serves."""
+import json
+import os
+import time
+
+from harness import STSD_BIN, TestFailure, check, kdig
+
+SERVICE_ZONE = "sts.provider.test."
+
+# storage and the admin socket are relative to the config's folder (the test's temp
+# folder, also stsctl's working directory), so plain `stsctl ...` finds var/stsd.sock.
+CONFIG = """
+storage: var/stsd.db
+admin: { socket: var/stsd.sock }
+servers:
+  - listen: ["127.0.0.1:{port}"]
+    plugins:
+      mtasts:
+        service_zone: sts.provider.test.
+        nameservers: [ns1.provider.test., ns2.provider.test.]
+        hostmaster: hostmaster.provider.test.
+        ttl: 300
+        policy_host: { a: [192.0.2.10] }
+"""
+
+
+def stsctl(server, *args, rc=0, timeout=300, input=None):
+    """Runs stsctl in the server's folder; checks the exit code unless rc is None."""
+    p = server.run("stsctl", *args, check_rc=False, timeout=timeout, input=input)
+    if rc is not None and p.returncode != rc:
+        raise TestFailure(f"stsctl {' '.join(args)} exited {p.returncode}, expected {rc}\n"
+                          f"stdout: {p.stdout}\nstderr: {p.stderr}")
+    return p
+
+
+def stsctl_json(server, *args):
+    p = stsctl(server, "--json", *args)
+    return json.loads(p.stdout)
+
+
+def served_txt(server, domain, tcp=False, mode="cname"):
+    """The TXT strings at _mta-sts.<domain> as DNS serves them (both delegation modes)."""
+    name = f"_mta-sts.{domain}." + (SERVICE_ZONE if mode == "cname" else "")
+    answer = kdig(server, name, "TXT", tcp=tcp)
+    check(answer.rcode == "NOERROR", answer)
+    return [rr[4] for rr in answer.answer if rr[3] == "TXT"], answer
+
+
+def served_id(server, domain, tcp=False, mode="cname"):
+    """The id in the one TXT record, or None when there is no record (NODATA)."""
+    records, answer = served_txt(server, domain, tcp=tcp, mode=mode)
+    if not records:
+        return None
+    check(len(records) == 1, f"more than one TXT record: {answer}")
+    text = records[0].strip('"')
+    check(text.startswith("v=STSv1; id=") and text.endswith(";"), answer)
+    return text[len("v=STSv1; id="):-1]
+
+
+def rss_kib(pid, field="VmHWM"):
+    """Peak (VmHWM) or current (VmRSS) resident memory of a process, in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise TestFailure(f"no {field} for pid {pid}")
+
+
+def wait_for(predicate, timeout=10, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise TestFailure(f"timed out waiting for {what}")
+
+
+def stsctl_path():
+    return os.path.join(STSD_BIN, "stsctl")

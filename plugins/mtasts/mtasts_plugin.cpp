@@ -1,0 +1,342 @@
+#include "mtasts_plugin.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "dns/rdata.h"
+#include "dns/types.h"
+#include "dns/writer.h"
+
+namespace stsd::mtasts {
+
+namespace {
+
+using dns::Name;
+using dns::Rcode;
+using dns::Section;
+namespace rrtype = dns::rrtype;
+
+// A name from config: "ns1.example.net." or "ns1.example.net" (taken as absolute).
+Name config_name(const ConfigNode& node) {
+  std::string text = node.as_string();
+  if (text.empty() || text == ".") node.fail("expected a domain name, got '" + text + "'");
+  if (text.back() != '.') text += '.';
+  auto name = Name::from_text(text);
+  if (!name) node.fail("'" + node.as_string() + "' is not a valid domain name");
+  name->to_lower();
+  return *name;
+}
+
+// SOA RNAME: "hostmaster.example.net." or the mailbox form "hostmaster@example.net".
+Name mailbox_name(const ConfigNode& node) {
+  std::string text = node.as_string();
+  if (auto at = text.find('@'); at != std::string::npos) {
+    const std::string local = text.substr(0, at);
+    if (local.empty() || local.find('.') != std::string::npos)
+      node.fail("hostmaster '" + text + "': write the mailbox as hostmaster.example.net. or hostmaster@example.net");
+    text = local + "." + text.substr(at + 1);
+  }
+  if (text.empty()) node.fail("expected a mailbox");
+  if (text.back() != '.') text += '.';
+  auto name = Name::from_text(text);
+  if (!name) node.fail("'" + node.as_string() + "' is not a valid mailbox name");
+  name->to_lower();
+  return *name;
+}
+
+// Wire label tests on a lowercased name (the decoder lowercases question names).
+bool label_is(std::span<const uint8_t> wire, size_t offset, std::string_view label) {
+  if (offset >= wire.size() || wire[offset] != label.size() || offset + 1 + label.size() > wire.size()) return false;
+  return std::memcmp(wire.data() + offset + 1, label.data(), label.size()) == 0;
+}
+
+// Offsets of the labels of an uncompressed wire name (not counting the root).
+size_t label_offsets(std::span<const uint8_t> wire, size_t (&out)[128]) {
+  size_t count = 0, pos = 0;
+  while (pos < wire.size() && wire[pos] != 0 && count < 128) {
+    out[count++] = pos;
+    pos += 1 + wire[pos];
+  }
+  return count;
+}
+
+void put32(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v >> 24);
+  p[1] = static_cast<uint8_t>(v >> 16);
+  p[2] = static_cast<uint8_t>(v >> 8);
+  p[3] = static_cast<uint8_t>(v);
+}
+
+// RFC 1982 serials are 32 bits; Unix time fits until 2106.
+uint32_t serial_of(int64_t unix_time) { return unix_time <= 0 ? 1u : static_cast<uint32_t>(unix_time); }
+
+}  // namespace
+
+MtastsConfig parse_mtasts_config(const ConfigNode& section) {
+  section.expect_map({"service_zone", "ns_delegation", "nameservers", "hostmaster", "ttl", "negative_ttl", "rotation",
+                      "policy_host"});
+  MtastsConfig config;
+  if (auto node = section.get("service_zone")) config.service_zone = config_name(*node);
+  config.ns_delegation = section.bool_or("ns_delegation", true);
+  if (!config.service_zone && !config.ns_delegation)
+    section.fail("nothing to serve: set service_zone (CNAME-target mode) or leave ns_delegation on");
+
+  const auto nameservers = section.require("nameservers");
+  for (const auto& item : nameservers.items()) config.nameservers.push_back(config_name(item));
+  if (config.nameservers.empty()) nameservers.fail("at least one name server is required (the synthesized NS records)");
+
+  if (auto node = section.get("hostmaster")) {
+    config.hostmaster = mailbox_name(*node);
+  } else {
+    // Default: hostmaster at the service zone, or at the first name server's parent.
+    Name base = config.service_zone ? *config.service_zone : config.nameservers.front().parent();
+    if (!base.prepend_label("hostmaster")) section.fail("cannot derive a hostmaster name; set hostmaster");
+    config.hostmaster = base;
+  }
+
+  // RFC 2181 §8: TTLs are at most 2^31 - 1.
+  config.ttl = static_cast<uint32_t>(section.uint_or("ttl", 300, 0, 2147483647));
+  config.negative_ttl = static_cast<uint32_t>(section.uint_or("negative_ttl", config.ttl, 0, 2147483647));
+  if (auto node = section.get("rotation")) {
+    config.rotation = node->as_duration();
+    if (config.rotation.count() < 1 || config.rotation > std::chrono::hours(24 * 31))
+      node->fail("rotation must be between 1s and 31d (senders should re-fetch about daily, RFC 8461 §10.2)");
+  }
+  if (auto node = section.get("policy_host")) {
+    node->expect_map({"a", "aaaa"});
+    auto addresses = [](const ConfigNode& list, bool v6) {
+      std::vector<boost::asio::ip::address> out;
+      for (const auto& item : list.items()) {
+        boost::system::error_code ec;
+        auto address = boost::asio::ip::make_address(item.as_string(), ec);
+        if (ec || address.is_v6() != v6)
+          item.fail("'" + item.as_string() + "' is not an " + (v6 ? "IPv6" : "IPv4") + " address");
+        out.push_back(address);
+      }
+      return out;
+    };
+    if (auto a = node->get("a")) config.policy_host_a = addresses(*a, false);
+    if (auto aaaa = node->get("aaaa")) config.policy_host_aaaa = addresses(*aaaa, true);
+  }
+  if (config.service_zone) {
+    // The longest owned name is `_smtp._tls.<domain>.<service zone>.`; a 2-label domain
+    // of 1-octet labels must still fit.
+    if (config.service_zone->size() + 11 + 4 > dns::kMaxNameLength)
+      section.require("service_zone").fail("the service zone is too long to hold any domain below it");
+    for (const auto& ns : config.nameservers)
+      if (ns.is_subdomain_of(*config.service_zone))
+        section.require("nameservers")
+            .fail("name server " + ns.to_text() +
+                  " is inside the service zone, which this plugin does not serve addresses for; use names outside it");
+  }
+  return config;
+}
+
+size_t name_room_needed(const MtastsConfig& config) {
+  // `_smtp._tls.` is 11 octets; under a service zone the root octet is replaced by the zone.
+  return 11 + (config.service_zone ? config.service_zone->size() - 1 : 0);
+}
+
+MtastsPlugin::MtastsPlugin(MtastsConfig config, std::shared_ptr<PolicyState> state, std::shared_ptr<Clock> clock)
+    : config_(std::move(config)), state_(std::move(state)), clock_(std::move(clock)) {
+  for (const auto& ns : config_.nameservers) ns_rdata_.push_back(dns::name_rdata(ns));
+  for (const auto& a : config_.policy_host_a) a_rdata_.push_back(dns::address_rdata(a));
+  for (const auto& a : config_.policy_host_aaaa) aaaa_rdata_.push_back(dns::address_rdata(a));
+  dns::Soa soa;
+  soa.mname = config_.nameservers.front();
+  soa.rname = config_.hostmaster;
+  soa.serial = 0;
+  soa.minimum = config_.negative_ttl;
+  soa_template_ = dns::soa_rdata(soa);
+  soa_serial_offset_ = soa.mname.size() + soa.rname.size();
+}
+
+bool MtastsPlugin::add_soa(Query& query, Section section, const Name& owner, const Zone& zone, uint32_t ttl) {
+  uint8_t rdata[2 * dns::kMaxNameLength + 20];
+  std::memcpy(rdata, soa_template_.data(), soa_template_.size());
+  put32(rdata + soa_serial_offset_, zone.serial);
+  const std::span<const uint8_t> span(rdata, soa_template_.size());
+  if (section == Section::Authority) return dns::add_negative_soa(query.response, owner, config_.ttl, span);
+  return query.response.add(section, dns::RecordRef{owner, rrtype::SOA, dns::rrclass::IN, ttl, span});
+}
+
+void MtastsPlugin::answer_negative(Query& query, Rcode rcode, const Zone& zone) {
+  // RFC 2308 §2: NXDOMAIN and NODATA carry the zone's SOA for negative caching.
+  query.response.start(rcode, true);
+  add_soa(query, Section::Authority, *zone.apex, zone, config_.ttl);
+}
+
+uint32_t MtastsPlugin::mta_sts_serial(const ServedDomain& domain, int64_t now) const {
+  // The TXT changes at every (unheld) period boundary and at every confirm/hold change.
+  if (!domain.confirmed) return serial_of(domain.txt_changed_at);
+  return serial_of(std::max(domain.effective_period(now, config_.rotation), domain.txt_changed_at));
+}
+
+void MtastsPlugin::answer_apex_only(Query& query, const Zone& zone) {
+  const auto& q = query.request.question;
+  if (q.type == rrtype::SOA || q.type == rrtype::ANY) {
+    query.response.start(Rcode::NoError, true);
+    add_soa(query, Section::Answer, q.original, zone, config_.ttl);
+    return;
+  }
+  if (q.type == rrtype::NS) {
+    query.response.start(Rcode::NoError, true);
+    for (const auto& rdata : ns_rdata_)
+      query.response.add(Section::Answer, dns::RecordRef{q.original, rrtype::NS, dns::rrclass::IN, config_.ttl, rdata});
+    return;
+  }
+  answer_negative(query, Rcode::NoError, zone);
+}
+
+void MtastsPlugin::answer_owned(Query& query, Kind kind, const ServedDomain& domain, const Zone& zone, bool at_apex,
+                                int64_t now) {
+  const auto& q = query.request.question;
+  if (at_apex && (q.type == rrtype::SOA || q.type == rrtype::NS)) return answer_apex_only(query, zone);
+  auto& response = query.response;
+  const bool any = q.type == rrtype::ANY;
+  switch (kind) {
+    case Kind::MtaSts:
+      if ((q.type == rrtype::TXT || any) && domain.confirmed) {
+        // RFC 8461 §3.1: exactly one record, one string, no extension fields.
+        char id[kMaxIdLength];
+        const size_t id_length = domain.id_at(now, config_.rotation, id);
+        static constexpr std::string_view kPrefix = "v=STSv1; id=";
+        uint8_t rdata[1 + kPrefix.size() + kMaxIdLength + 1];
+        size_t n = 1;
+        std::memcpy(rdata + n, kPrefix.data(), kPrefix.size());
+        n += kPrefix.size();
+        std::memcpy(rdata + n, id, id_length);
+        n += id_length;
+        rdata[n++] = ';';
+        rdata[0] = static_cast<uint8_t>(n - 1);
+        response.start(Rcode::NoError, true);
+        response.add(Section::Answer, dns::RecordRef{q.original, rrtype::TXT, dns::rrclass::IN, config_.ttl,
+                                                     std::span<const uint8_t>(rdata, n)});
+        return;
+      }
+      break;
+    case Kind::TlsRpt:
+      if ((q.type == rrtype::TXT || any) && !domain.tlsrpt_rdata.empty()) {
+        response.start(Rcode::NoError, true);
+        response.add(Section::Answer,
+                     dns::RecordRef{q.original, rrtype::TXT, dns::rrclass::IN, config_.ttl, domain.tlsrpt_rdata});
+        return;
+      }
+      break;
+    case Kind::PolicyHost: {
+      const bool want_a = (q.type == rrtype::A || any) && !a_rdata_.empty();
+      const bool want_aaaa = (q.type == rrtype::AAAA || any) && !aaaa_rdata_.empty();
+      if (want_a || want_aaaa) {
+        response.start(Rcode::NoError, true);
+        if (want_a)
+          for (const auto& rdata : a_rdata_)
+            response.add(Section::Answer, dns::RecordRef{q.original, rrtype::A, dns::rrclass::IN, config_.ttl, rdata});
+        if (want_aaaa)
+          for (const auto& rdata : aaaa_rdata_)
+            response.add(Section::Answer, dns::RecordRef{q.original, rrtype::AAAA, dns::rrclass::IN, config_.ttl, rdata});
+        return;
+      }
+      break;
+    }
+  }
+  // Nothing of that type here (or nothing confirmed yet): NODATA with the SOA.
+  answer_negative(query, Rcode::NoError, zone);
+}
+
+bool MtastsPlugin::serve_service_zone(Query& query, int64_t now) {
+  const auto& q = query.request.question;
+  const auto wire = q.name.wire();
+  const Name& apex = *config_.service_zone;
+  // One SOA for the whole service zone: its serial changes at every rotation and every
+  // change to any domain, so it changes whenever any TXT in the zone does.
+  const Zone zone{&apex, serial_of(std::max(period_start(now, config_.rotation), state_->last_change()))};
+  const size_t relative = wire.size() - apex.size();   // octets of the labels above the apex
+  if (relative == 0) {
+    answer_apex_only(query, zone);
+    return true;
+  }
+  const auto domain_after = [&](size_t offset) -> std::span<const uint8_t> {
+    return offset < relative ? wire.subspan(offset, relative - offset) : std::span<const uint8_t>();
+  };
+  const size_t second = 1 + wire[0];
+  Kind kind = Kind::MtaSts;
+  std::span<const uint8_t> domain_labels;
+  if (label_is(wire, 0, "_mta-sts")) {
+    domain_labels = domain_after(second);
+  } else if (label_is(wire, 0, "mta-sts")) {
+    kind = Kind::PolicyHost;
+    domain_labels = domain_after(second);
+  } else if (label_is(wire, 0, "_smtp") && second < relative && label_is(wire, second, "_tls")) {
+    kind = Kind::TlsRpt;
+    domain_labels = domain_after(second + 1 + wire[second]);
+  }
+  if (!domain_labels.empty()) {
+    if (auto domain = state_->served_wire(domain_labels)) {
+      answer_owned(query, kind, *domain, zone, false, now);
+      return true;
+    }
+  }
+  // Empty non-terminals (a domain, `_tls.<domain>`, or any ancestor of a domain, below the
+  // service zone) exist: NODATA, not NXDOMAIN, or resolvers that minimise query names
+  // (RFC 9156) would stop at them (RFC 8020).
+  const auto labels = wire.first(relative);
+  bool exists = state_->served_wire(labels) != nullptr || state_->is_ancestor_wire(labels);
+  if (!exists && label_is(wire, 0, "_tls") && second < relative) exists = state_->served_wire(domain_after(second)) != nullptr;
+  answer_negative(query, exists ? Rcode::NoError : Rcode::NXDomain, zone);
+  return true;
+}
+
+bool MtastsPlugin::serve_delegated(Query& query, int64_t now) {
+  const auto& q = query.request.question;
+  const auto wire = q.name.wire();
+  size_t offsets[128];
+  const size_t count = label_offsets(wire, offsets);
+  // The closest enclosing zone is the leftmost `_mta-sts`/`mta-sts`/`_smtp._tls` label
+  // whose remainder is a domain in the store.
+  for (size_t i = 0; i < count; ++i) {
+    const size_t at = offsets[i];
+    Kind kind;
+    size_t domain_offset;
+    if (label_is(wire, at, "_mta-sts")) {
+      kind = Kind::MtaSts;
+      domain_offset = i + 1 < count ? offsets[i + 1] : wire.size();
+    } else if (label_is(wire, at, "mta-sts")) {
+      kind = Kind::PolicyHost;
+      domain_offset = i + 1 < count ? offsets[i + 1] : wire.size();
+    } else if (label_is(wire, at, "_smtp") && i + 1 < count && label_is(wire, offsets[i + 1], "_tls")) {
+      kind = Kind::TlsRpt;
+      domain_offset = i + 2 < count ? offsets[i + 2] : wire.size();
+    } else {
+      continue;
+    }
+    if (domain_offset + 1 >= wire.size()) continue;   // no domain labels left
+    auto domain = state_->served_wire(wire.subspan(domain_offset, wire.size() - 1 - domain_offset));
+    if (!domain) continue;
+    const Name apex = q.name.parent(i);
+    const uint32_t serial =
+        kind == Kind::MtaSts ? mta_sts_serial(*domain, now) : serial_of(domain->settings_changed_at);
+    const Zone zone{&apex, serial};
+    if (i == 0)
+      answer_owned(query, kind, *domain, zone, true, now);
+    else
+      answer_negative(query, Rcode::NXDomain, zone);   // nothing exists below the apex
+    return true;
+  }
+  return false;
+}
+
+void MtastsPlugin::serve(Query& query, Next next) {
+  const auto& request = query.request;
+  if (!state_ || !request.has_question ||
+      (request.question.rclass != dns::rrclass::IN && request.question.rclass != dns::rrclass::ANY))
+    return next(query);
+  const int64_t now = unix_seconds(clock_->now());
+  if (config_.service_zone && request.question.name.is_subdomain_of(*config_.service_zone)) {
+    serve_service_zone(query, now);
+    return;
+  }
+  if (config_.ns_delegation && serve_delegated(query, now)) return;
+  next(query);
+}
+
+}  // namespace stsd::mtasts

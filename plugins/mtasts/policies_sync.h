@@ -1,0 +1,47 @@
+#pragma once
+// The `policies:` top-level key: a folder of YAML files, one per domain, that stsd syncs
+// into the store at start-up and on SIGHUP (declarative alternative to stsctl).
+//
+//   domain: example.com            # optional; defaults to the file name without .yaml/.yml
+//   mode: enforce                  # enforce | testing | none
+//   mx: [mx1.example.com, "*.mail.example.com"]
+//   max_age: 604800
+//   tlsrpt_rua: [mailto:tls-reports@example.com]   # optional
+//   vantages: [192.0.2.7]                           # optional (confirmer vantage points)
+//
+// A changed file stages a new version; an unchanged one stages nothing. The file owns the
+// domain's settings (a missing tlsrpt_rua means none). Domains without a file are left
+// alone. Any bad file is reported with file:line and nothing is changed.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "state.h"
+
+namespace stsd::mtasts {
+
+struct PolicyFile {
+  std::filesystem::path file;
+  std::string domain;        // normalized
+  DomainSettings settings;
+  Policy policy;
+};
+
+// Where the folder is: `policies: DIR` or `policies: { folder: DIR }`.
+std::filesystem::path policies_folder(const ConfigNode& section);
+
+// Reads and validates every *.yaml / *.yml file in `folder` (sorted by name). Throws
+// ConfigError naming file:line and the reason for the first bad file.
+std::vector<PolicyFile> load_policy_files(const std::filesystem::path& folder);
+
+struct SyncReport {
+  size_t added = 0, settings_updated = 0, staged = 0, unchanged = 0;
+  std::vector<std::string> errors;   // refused by the store (file: reason)
+};
+
+// Applies the files to the store: adds missing domains, updates changed settings and
+// stages changed policies (each domain atomically).
+SyncReport sync_policy_files(PolicyState& state, const std::vector<PolicyFile>& files);
+
+}  // namespace stsd::mtasts

@@ -1,0 +1,363 @@
+// The RocksDB policy store: validation before writing, atomic durable changes, the
+// in-memory index, the schema guard and the served view.
+#include <atomic>
+#include <thread>
+
+#include <rocksdb/write_batch.h>
+
+#include <gtest/gtest.h>
+
+#include "clock.h"
+#include "state.h"
+#include "temp_store.h"
+
+namespace stsd::mtasts {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::seconds;
+
+constexpr int64_t kStart = 1735689600;   // 2025-01-01T00:00:00Z
+
+Policy enforce(std::initializer_list<const char*> mx, uint32_t max_age = 604800) {
+  Policy p;
+  p.mode = Mode::Enforce;
+  for (auto m : mx) p.mx.emplace_back(m);
+  p.max_age = max_age;
+  return p;
+}
+
+class Store : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    clock_ = std::make_shared<ManualClock>(std::chrono::system_clock::time_point(seconds(kStart)));
+    state_ = std::make_unique<PolicyState>(store_.db(), clock_);
+  }
+  void restart() {
+    state_.reset();
+    store_.reopen();
+    state_ = std::make_unique<PolicyState>(store_.db(), clock_);
+  }
+  DomainStatus status(const char* domain) { return *state_->status(domain, unix_seconds(clock_->now())); }
+
+  test_support::TempStore store_;
+  std::shared_ptr<ManualClock> clock_;
+  std::unique_ptr<PolicyState> state_;
+};
+
+TEST_F(Store, AddStageConfirmSurviveARestart) {
+  state_->add_domain("Example.COM", DomainSettings{{"mailto:tls@example.com"}, {"192.0.2.7"}});
+  const auto v1 = state_->stage("example.com", enforce({"mx1.example.com"}), false);
+  EXPECT_EQ(v1.version, 1u);
+  EXPECT_TRUE(v1.created);
+  state_->confirm("example.com", 1, true, "served since Monday");
+  const auto v2 = state_->stage("example.com", enforce({"mx1.example.com", "mx2.example.com"}), false);
+  EXPECT_EQ(v2.version, 2u);
+  const auto before = status("example.com");
+  restart();
+  const auto after = status("example.com");
+  EXPECT_EQ(after.domain, "example.com");
+  EXPECT_EQ(after.settings.tlsrpt_rua, before.settings.tlsrpt_rua);
+  EXPECT_EQ(after.settings.vantages, (std::vector<std::string>{"192.0.2.7"}));
+  ASSERT_TRUE(after.staged && after.confirmed && after.confirmation);
+  EXPECT_EQ(after.staged->number, 2u);
+  EXPECT_EQ(after.confirmed->number, 1u);
+  EXPECT_TRUE(after.confirmation->manual);
+  EXPECT_EQ(after.confirmation->reason, "served since Monday");
+  EXPECT_EQ(after.served_id, before.served_id);
+  EXPECT_EQ(after.staged->digest, policy_digest(enforce({"mx1.example.com", "mx2.example.com"})));
+  EXPECT_EQ(state_->domains(), (std::vector<std::string>{"example.com"}));
+  EXPECT_EQ(state_->pending_domains(), (std::vector<std::string>{"example.com"}));
+}
+
+TEST_F(Store, VersionsAreImmutableAndReadable) {
+  state_->add_domain("example.com", {});
+  state_->stage("example.com", enforce({"mx1.example.com"}), false);
+  state_->stage("example.com", enforce({"mx2.example.com"}), false);
+  auto v1 = state_->version("example.com", 1);
+  ASSERT_TRUE(v1);
+  EXPECT_EQ(v1->policy.mx, (std::vector<std::string>{"mx1.example.com"}));
+  EXPECT_EQ(v1->created_at, kStart);
+  EXPECT_FALSE(state_->version("example.com", 3));
+  EXPECT_FALSE(state_->version("other.example", 1));
+}
+
+TEST_F(Store, StageSkipsAnUnchangedPolicy) {
+  state_->add_domain("example.com", {});
+  state_->stage("example.com", enforce({"mx1.example.com", "mx2.example.com"}), true);
+  const auto again = state_->stage("example.com", enforce({"MX2.example.com", "mx1.example.com"}), true);
+  EXPECT_FALSE(again.created);
+  EXPECT_EQ(again.version, 1u);
+  const auto forced = state_->stage("example.com", enforce({"mx1.example.com", "mx2.example.com"}), false);
+  EXPECT_TRUE(forced.created);
+  EXPECT_EQ(forced.version, 2u);
+}
+
+TEST_F(Store, StageWarnsAboutLoweringMaxAge) {
+  state_->add_domain("example.com", {});
+  state_->confirm("example.com", state_->stage("example.com", enforce({"mx.example.com"}, 604800), false).version, true, "t");
+  const auto lower = state_->stage("example.com", enforce({"mx.example.com"}, 86400), false);
+  ASSERT_EQ(lower.warnings.size(), 1u);
+  EXPECT_NE(lower.warnings[0].message.find("lowered"), std::string::npos);
+}
+
+struct BadWrite {
+  const char* name;
+  std::function<void(PolicyState&)> write;
+  const char* expect;
+};
+
+TEST_F(Store, BadInputIsRefusedAndChangesNothing) {
+  state_->add_domain("example.com", {});
+  state_->confirm("example.com", state_->stage("example.com", enforce({"mx1.example.com"}), false).version, true, "t");
+  state_->stage("example.com", enforce({"mx2.example.com"}), false);
+  const std::vector<BadWrite> cases = {
+      {"duplicate domain", [](PolicyState& s) { s.add_domain("EXAMPLE.com.", {}); }, "already in the store"},
+      {"bad domain", [](PolicyState& s) { s.add_domain("exa_mple.com", {}); }, "exa_mple.com"},
+      {"ip as domain", [](PolicyState& s) { s.add_domain("192.0.2.1", {}); }, "IP address"},
+      {"bad rua", [](PolicyState& s) { s.add_domain("b.example", DomainSettings{{"http://r.example/"}, {}}); }, "mailto: or https:"},
+      {"bad vantage", [](PolicyState& s) { s.update_settings("example.com", DomainSettings{{}, {"edge1"}}); }, "vantage 'edge1'"},
+      {"unknown domain stage", [](PolicyState& s) { s.stage("nope.example", enforce({"mx.example.com"}), false); }, "not in the store"},
+      {"ip mx", [](PolicyState& s) { s.stage("example.com", enforce({"192.0.2.25"}), false); }, "IP address"},
+      {"no mx", [](PolicyState& s) { s.stage("example.com", enforce({}), false); }, "mx pattern is required"},
+      {"max_age too long", [](PolicyState& s) { s.stage("example.com", enforce({"mx.example.com"}, kMaxMaxAge + 1), false); }, "exceeds"},
+      {"confirm missing version", [](PolicyState& s) { s.confirm("example.com", 9, true, "r"); }, "no version 9"},
+      {"confirm version 0", [](PolicyState& s) { s.confirm("example.com", 0, true, "r"); }, "older than the confirmed"},
+      {"manual confirm without reason", [](PolicyState& s) { s.confirm("example.com", 2, true, ""); }, "needs a reason"},
+      {"bad event kind", [](PolicyState& s) { s.record_event("example.com", "Bad Kind", 0, ""); }, "event kind"},
+      {"empty hold reason", [](PolicyState& s) { s.set_hold("example.com", std::string()); }, "needs a reason"},
+      {"remove unknown", [](PolicyState& s) { s.remove_domain("nope.example"); }, "not in the store"},
+  };
+  const auto before = status("example.com");
+  const auto events_before = state_->events("example.com", 100).size();
+  const auto generation = state_->generation();
+  for (const auto& c : cases) {
+    try {
+      c.write(*state_);
+      ADD_FAILURE() << c.name << ": no error";
+    } catch (const PolicyError& e) {
+      EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos) << c.name << ": " << e.what();
+    }
+  }
+  const auto after = status("example.com");
+  EXPECT_EQ(after.staged->number, before.staged->number);
+  EXPECT_EQ(after.confirmed->number, before.confirmed->number);
+  EXPECT_EQ(after.settings.vantages, before.settings.vantages);
+  EXPECT_EQ(state_->events("example.com", 100).size(), events_before);
+  EXPECT_EQ(state_->generation(), generation);
+  EXPECT_EQ(state_->domains().size(), 1u);
+}
+
+TEST_F(Store, ConfirmNeverMovesBackwards) {
+  state_->add_domain("example.com", {});
+  state_->stage("example.com", enforce({"mx1.example.com"}), false);
+  state_->stage("example.com", enforce({"mx2.example.com"}), false);
+  state_->confirm("example.com", 2, false, "", "seen at every vantage");
+  EXPECT_THROW(state_->confirm("example.com", 1, false, "", "late prober"), PolicyError);
+  EXPECT_EQ(status("example.com").confirmed->number, 2u);
+  // Confirming the same version again only records it.
+  state_->confirm("example.com", 2, true, "re-checked by hand");
+  EXPECT_EQ(status("example.com").confirmed->number, 2u);
+  EXPECT_EQ(state_->events("example.com", 1).front().kind, "manual_confirm");
+}
+
+TEST_F(Store, EventsAreAppendOnlyNewestFirst) {
+  state_->add_domain("example.com", {});
+  state_->stage("example.com", enforce({"mx1.example.com"}), false);
+  state_->confirm("example.com", 1, true, "by hand");
+  state_->record_event("example.com", "probe_failed", 1, "edge 192.0.2.7: 404");
+  state_->set_hold("example.com", std::string("drift"));
+  state_->set_hold("example.com", std::nullopt);
+  const auto events = state_->events("example.com", 100);
+  std::vector<std::string> kinds;
+  for (const auto& e : events) kinds.push_back(e.kind);
+  EXPECT_EQ(kinds, (std::vector<std::string>{"hold_released", "hold", "probe_failed", "manual_confirm", "staged", "domain_added"}));
+  for (size_t i = 1; i < events.size(); ++i) EXPECT_GT(events[i - 1].seq, events[i].seq);
+  EXPECT_EQ(events[3].detail, "by hand");
+  EXPECT_EQ(state_->events("example.com", 2).size(), 2u);
+  restart();
+  state_->record_event("example.com", "note", 0, "after restart");
+  EXPECT_GT(state_->events("example.com", 1).front().seq, events.front().seq) << "sequence continues after a restart";
+}
+
+TEST_F(Store, RemovedDomainKeepsItsLogAndNumbering) {
+  state_->add_domain("example.com", {});
+  state_->stage("example.com", enforce({"mx1.example.com"}), false);
+  state_->stage("example.com", enforce({"mx2.example.com"}), false);
+  state_->remove_domain("example.com");
+  EXPECT_FALSE(state_->has_domain("example.com"));
+  EXPECT_FALSE(state_->served("example.com"));
+  EXPECT_EQ(state_->events("example.com", 1).front().kind, "removed");
+  restart();
+  EXPECT_FALSE(state_->has_domain("example.com"));
+  state_->add_domain("example.com", {});
+  EXPECT_EQ(state_->stage("example.com", enforce({"mx3.example.com"}), false).version, 3u)
+      << "a re-added domain never reuses a version number";
+  EXPECT_FALSE(state_->version("example.com", 1)) << "old versions went with the removal";
+}
+
+TEST_F(Store, RefusesAStoreFromANewerSchema) {
+  rocksdb::WriteBatch batch;
+  batch.Put("mtasts/schema", "2");
+  ASSERT_TRUE(store_.db().Write(rocksdb::WriteOptions(), &batch).ok());
+  state_.reset();
+  try {
+    PolicyState newer(store_.db(), clock_);
+    ADD_FAILURE() << "opened a store written by a newer schema";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("newer stsd"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Store, RefusesACorruptRecordWithItsKey) {
+  rocksdb::WriteBatch batch;
+  batch.Put("mtasts/d/example.com", "{not json");
+  ASSERT_TRUE(store_.db().Write(rocksdb::WriteOptions(), &batch).ok());
+  state_.reset();
+  try {
+    PolicyState corrupt(store_.db(), clock_);
+    ADD_FAILURE() << "opened a corrupt store";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("mtasts/d/example.com"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Store, NameRoomRefusesDomainsThatCannotBeServed) {
+  state_->require_name_room(11 + 100, "_smtp._tls.<domain>.<100-octet service zone> must fit in 255 octets");
+  const std::string long_domain = std::string(63, 'a') + "." + std::string(63, 'b') + "." + std::string(63, 'c') + ".com";
+  try {
+    state_->add_domain(long_domain, {});
+    ADD_FAILURE() << "accepted";
+  } catch (const PolicyError& e) {
+    EXPECT_NE(std::string(e.what()).find("service zone"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(state_->has_domain(long_domain));
+  state_->add_domain("short.example", {});
+}
+
+TEST_F(Store, ImportValidatesEverythingFirst) {
+  std::vector<ImportItem> items = {
+      {"a.example", DomainSettings{{"mailto:tls@a.example"}, {}}, enforce({"mx.a.example"})},
+      {"b.example", std::nullopt, enforce({"192.0.2.1"})},   // bad
+  };
+  try {
+    state_->import(items, false, "");
+    ADD_FAILURE() << "accepted a bad item";
+  } catch (const PolicyError& e) {
+    EXPECT_NE(std::string(e.what()).find("item 2"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(state_->domains().empty());
+  items[1].policy = enforce({"mx.b.example"});
+  auto results = state_->import(items, true, "migrated from the old host");
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_TRUE(results[0].domain_added && results[0].stage.created && results[0].confirmed);
+  EXPECT_EQ(status("a.example").confirmed->number, 1u);
+  EXPECT_EQ(status("a.example").confirmation->reason, "migrated from the old host");
+  EXPECT_EQ(state_->served("a.example")->tlsrpt_txt, "v=TLSRPTv1; rua=mailto:tls@a.example");
+  // Importing the same rows again changes nothing.
+  const auto generation = state_->generation();
+  results = state_->import(items, false, "");
+  EXPECT_FALSE(results[0].domain_added || results[0].stage.created);
+  EXPECT_EQ(state_->generation(), generation);
+}
+
+TEST_F(Store, ServedViewFollowsEveryChange) {
+  state_->add_domain("example.com", DomainSettings{{"mailto:tls@example.com"}, {}});
+  auto served = state_->served("example.com");
+  ASSERT_TRUE(served);
+  EXPECT_FALSE(served->staged);
+  EXPECT_EQ(served->wire_key, std::string("\7example\3com", 12));
+  ASSERT_EQ(served->tlsrpt_rdata.size(), 1 + served->tlsrpt_txt.size());
+  state_->stage("example.com", enforce({"mx.example.com"}), false);
+  served = state_->served("example.com");
+  EXPECT_EQ(served->staged_policy, render_policy(enforce({"mx.example.com"})));
+  EXPECT_FALSE(served->confirmed);
+  state_->confirm("example.com", 1, true, "t");
+  served = state_->served("example.com");
+  ASSERT_TRUE(served->confirmed);
+  EXPECT_EQ(served->confirmed->number, 1u);
+  const uint8_t com[] = {3, 'c', 'o', 'm'};
+  EXPECT_TRUE(state_->is_ancestor_wire(com));
+  EXPECT_FALSE(state_->is_ancestor_wire(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(served->wire_key.data()), served->wire_key.size())));
+  state_->remove_domain("example.com");
+  EXPECT_FALSE(state_->served("example.com"));
+  EXPECT_FALSE(state_->is_ancestor_wire(com));
+}
+
+TEST_F(Store, ManyDomainsStayFindable) {
+  std::vector<ImportItem> items;
+  for (int i = 0; i < 5000; ++i) {
+    const std::string d = "d" + std::to_string(i) + ".example";
+    items.push_back({d, std::nullopt, enforce({("mx." + d).c_str()})});
+  }
+  state_->import(items, true, "bulk");
+  restart();
+  EXPECT_EQ(state_->domain_count(), 5000u);
+  for (int i = 0; i < 5000; i += 97) {
+    auto served = state_->served("d" + std::to_string(i) + ".example");
+    ASSERT_TRUE(served) << i;
+    EXPECT_EQ(served->confirmed->number, 1u);
+  }
+  EXPECT_FALSE(state_->served("d5000.example"));
+}
+
+TEST_F(Store, SubscribersHearEveryChangeUntilTheyLetGo) {
+  std::vector<std::string> heard;
+  auto token = state_->subscribe([&](const std::string& domain) { heard.push_back(domain); });
+  state_->add_domain("Example.com", {});
+  state_->stage("example.com", enforce({"mx.example.com"}), false);
+  EXPECT_EQ(heard, (std::vector<std::string>{"example.com", "example.com"}));
+  token.reset();
+  state_->stage("example.com", enforce({"mx2.example.com"}), false);
+  EXPECT_EQ(heard.size(), 2u);
+}
+
+TEST_F(Store, SubscriberMayWriteToTheStore) {
+  state_->add_domain("example.com", {});
+  auto token = state_->subscribe([&](const std::string& domain) {
+    auto st = state_->status(domain, unix_seconds(clock_->now()));
+    if (st && st->staged && !st->confirmed) state_->confirm(domain, st->staged->number, false, "", "auto");
+  });
+  state_->stage("example.com", enforce({"mx.example.com"}), false);
+  EXPECT_EQ(status("example.com").confirmed->number, 1u);
+}
+
+TEST_F(Store, ReadersNeverSeeAHalfMadeChange) {
+  // Lock-free readers (the DNS workers) run while a writer stages and confirms: every
+  // entry a reader gets is complete and consistent, and confirmations only move forward.
+  state_->add_domain("example.com", {});
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&] {
+      uint32_t last_confirmed = 0;
+      while (!done.load()) {
+        auto served = state_->served("example.com");
+        if (!served) continue;
+        if (served->confirmed) {
+          EXPECT_GE(served->confirmed->number, last_confirmed);
+          last_confirmed = served->confirmed->number;
+          EXPECT_EQ(served->confirmed->digest.size(), 64u);
+          ASSERT_TRUE(served->staged);
+          EXPECT_LE(served->confirmed->number, served->staged->number);
+        }
+        if (served->staged) {
+          EXPECT_FALSE(served->staged_policy.empty());
+        }
+        reads.fetch_add(1);
+      }
+    });
+  }
+  for (int i = 0; i < 60; ++i) {
+    const auto v = state_->stage("example.com", enforce({("mx" + std::to_string(i) + ".example.com").c_str()}), false);
+    if (i % 2) state_->confirm("example.com", v.version, false, "", "probe");
+  }
+  done = true;
+  for (auto& t : readers) t.join();
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ(status("example.com").confirmed->number, 60u);
+}
+
+}  // namespace
+}  // namespace stsd::mtasts

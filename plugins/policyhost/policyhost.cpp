@@ -1,0 +1,86 @@
+// Registration of the `policy_host:` service and its wiring to the policy store.
+#include <memory>
+
+#include "cert_store.h"
+#include "logging.h"
+#include "mtasts/state.h"
+#include "registry.h"
+#include "server.h"
+#include "settings.h"
+
+namespace stsd::policyhost {
+namespace {
+
+// The newest STAGED version's file, not the confirmed one: the confirmer confirms a
+// version only after it fetched it through this public path (RFC 8461 §8.1: the policy
+// file changes before the TXT id does).
+PolicyLookup store_lookup(std::shared_ptr<mtasts::PolicyState> state) {
+  return [state = std::move(state)](std::string_view domain) -> std::optional<std::string> {
+    auto served = state->served(domain);   // lock-free snapshot read
+    if (!served || !served->staged || served->staged_policy.empty()) return std::nullopt;
+    return served->staged_policy;
+  };
+}
+
+class PolicyHostService final : public Service {
+ public:
+  PolicyHostService(PolicyHostSettings settings, Environment& env) : settings_(std::move(settings)), env_(env) {}
+
+  void start() override { start_server(); }
+
+  void stop() override {
+    if (server_) server_->stop();
+    server_.reset();
+  }
+
+  void reload(const ConfigNode* section) override {
+    if (!section) {   // the key was removed: stop serving
+      stop();
+      return;
+    }
+    auto settings = parse_policy_host_settings(*section);
+    if (!server_) {
+      settings_ = std::move(settings);
+      return start_server();
+    }
+    try {
+      server_->reconfigure(settings);
+    } catch (const std::exception& error) {
+      section->require("listen").fail(error.what());
+    }
+    settings_ = std::move(settings);
+  }
+
+ private:
+  void start_server() {
+    auto state = mtasts::PolicyState::get(env_);
+    // One certificate store for the process, kept across reloads and published for the
+    // admin API and the confirmer (certificate_report.h).
+    auto report = env_.shared<CertificateReport>(std::string(kCertificateReportKey), [&] {
+      return std::static_pointer_cast<CertificateReport>(std::make_shared<CertificateStore>(settings_.cert_dir));
+    });
+    auto certificates = std::dynamic_pointer_cast<CertificateStore>(report);
+    if (!certificates) throw std::runtime_error("policy_host: the shared certificate report has an unexpected type");
+    server_ = std::make_unique<PolicyHostServer>(settings_, store_lookup(state), certificates,
+                                                 [state] { return state->domains(); });
+    server_->start();
+  }
+
+  PolicyHostSettings settings_;
+  Environment& env_;
+  std::unique_ptr<PolicyHostServer> server_;
+};
+
+}  // namespace
+}  // namespace stsd::policyhost
+
+void stsd_register_policyhost(stsd::Registry& registry) {
+  registry.add_service("policy_host", [](const stsd::ConfigNode* section,
+                                         stsd::Environment& env) -> std::unique_ptr<stsd::Service> {
+    if (!section) return nullptr;
+    auto settings = stsd::policyhost::parse_policy_host_settings(*section);
+    // The policies come from the store; without one there is nothing to serve.
+    if (!env.storage_path()) section->fail("the policy host serves the policies of the store: set the top-level 'storage:' key");
+    return std::make_unique<stsd::policyhost::PolicyHostService>(std::move(settings), env);
+  });
+}
