@@ -148,6 +148,16 @@ std::chrono::seconds ConfigNode::duration_or(std::string_view key, std::chrono::
   return v ? v->as_duration() : fallback;
 }
 
+std::chrono::seconds ConfigNode::duration_or(std::string_view key, std::chrono::seconds fallback,
+                                             std::chrono::seconds min, std::chrono::seconds max) const {
+  auto node = get(key);
+  if (!node) return fallback;
+  const auto value = node->as_duration();
+  if (value < min || value > max)
+    node->fail("must be between " + std::to_string(min.count()) + "s and " + std::to_string(max.count()) + "s");
+  return value;
+}
+
 ConfigNode load_config_file(const std::filesystem::path& path) {
   auto file = std::make_shared<const std::filesystem::path>(path);
   std::ifstream in(path);

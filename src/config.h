@@ -65,6 +65,9 @@ class ConfigNode {
   uint64_t uint_or(std::string_view key, uint64_t fallback, uint64_t min = 0, uint64_t max = UINT64_MAX) const;
   bool bool_or(std::string_view key, bool fallback) const;
   std::chrono::seconds duration_or(std::string_view key, std::chrono::seconds fallback) const;
+  // The same, failing unless min <= value <= max.
+  std::chrono::seconds duration_or(std::string_view key, std::chrono::seconds fallback, std::chrono::seconds min,
+                                   std::chrono::seconds max) const;
 
   const YAML::Node& yaml() const { return node_; }
 

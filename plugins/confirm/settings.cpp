@@ -9,15 +9,6 @@ namespace stsd::confirm {
 
 namespace {
 
-std::chrono::seconds duration_in(const ConfigNode& section, std::string_view key, std::chrono::seconds fallback,
-                                 std::chrono::seconds min, std::chrono::seconds max) {
-  auto node = section.get(key);
-  if (!node) return fallback;
-  auto value = node->as_duration();
-  if (value < min || value > max)
-    node->fail("must be between " + std::to_string(min.count()) + "s and " + std::to_string(max.count()) + "s");
-  return value;
-}
 
 std::string openssl_error_text() {
   std::string text;
@@ -39,13 +30,13 @@ ConfirmSettings parse_settings(const ConfigNode* section) {
                        "https_port", "max_concurrent_probes", "max_backoff"});
   using std::chrono::seconds;
   constexpr seconds kDay{86400};
-  settings.interval = duration_in(*section, "interval", settings.interval, seconds(1), kDay);
+  settings.interval = section->duration_or("interval", settings.interval, seconds(1), kDay);
   settings.probes = static_cast<uint32_t>(section->uint_or("probes", settings.probes, 1, 1000));
-  settings.soak = duration_in(*section, "soak", settings.soak, seconds(0), 30 * kDay);
+  settings.soak = section->duration_or("soak", settings.soak, seconds(0), 30 * kDay);
   // RFC 8461 §3.3 suggests senders wait up to a minute; longer never helps a sender.
-  settings.timeout = duration_in(*section, "timeout", settings.timeout, seconds(1), seconds(60));
-  settings.drift_interval = duration_in(*section, "drift_interval", settings.drift_interval, seconds(1), 7 * kDay);
-  settings.max_backoff = duration_in(*section, "max_backoff", settings.max_backoff, seconds(1), kDay);
+  settings.timeout = section->duration_or("timeout", settings.timeout, seconds(1), seconds(60));
+  settings.drift_interval = section->duration_or("drift_interval", settings.drift_interval, seconds(1), 7 * kDay);
+  settings.max_backoff = section->duration_or("max_backoff", settings.max_backoff, seconds(1), kDay);
   settings.https_port = static_cast<uint16_t>(section->uint_or("https_port", settings.https_port, 1, 65535));
   settings.max_concurrent_probes =
       static_cast<uint32_t>(section->uint_or("max_concurrent_probes", settings.max_concurrent_probes, 1, 1024));

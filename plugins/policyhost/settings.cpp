@@ -5,19 +5,6 @@
 #include "server/runtime.h"
 
 namespace stsd::policyhost {
-namespace {
-
-std::chrono::seconds duration_in(const ConfigNode& section, std::string_view key, std::chrono::seconds fallback,
-                                 std::chrono::seconds min, std::chrono::seconds max) {
-  auto node = section.get(key);
-  if (!node) return fallback;
-  auto value = node->as_duration();
-  if (value < min || value > max)
-    node->fail("must be between " + std::to_string(min.count()) + "s and " + std::to_string(max.count()) + "s");
-  return value;
-}
-
-}  // namespace
 
 PolicyHostSettings parse_policy_host_settings(const ConfigNode& section) {
   section.expect_map({"listen", "cert_dir", "cache_max_age", "cert_poll", "threads", "max_header_bytes",
@@ -44,8 +31,8 @@ PolicyHostSettings parse_policy_host_settings(const ConfigNode& section) {
   using std::chrono::seconds;
   // RFC 8461 §8.2 suggests a short HTTP cache lifetime so a new policy reaches senders
   // (and any cache in front of us) before the id changes.
-  settings.cache_max_age = duration_in(section, "cache_max_age", settings.cache_max_age, seconds(0), seconds(86400));
-  settings.cert_poll = duration_in(section, "cert_poll", settings.cert_poll, seconds(1), seconds(3600));
+  settings.cache_max_age = section.duration_or("cache_max_age", settings.cache_max_age, seconds(0), seconds(86400));
+  settings.cert_poll = section.duration_or("cert_poll", settings.cert_poll, seconds(1), seconds(3600));
   settings.threads = static_cast<unsigned>(section.uint_or("threads", settings.threads, 1, 64));
   settings.max_header_bytes = section.uint_or("max_header_bytes", settings.max_header_bytes, 1024, 65536);
   settings.limits.max_connections = section.uint_or("max_connections", settings.limits.max_connections, 1, 1000000);
@@ -56,9 +43,9 @@ PolicyHostSettings parse_policy_host_settings(const ConfigNode& section) {
   settings.limits.burst =
       static_cast<double>(section.uint_or("burst", static_cast<uint64_t>(settings.limits.burst), 1, 1000000));
   settings.handshake_timeout =
-      duration_in(section, "handshake_timeout", settings.handshake_timeout, seconds(1), seconds(300));
-  settings.request_timeout = duration_in(section, "request_timeout", settings.request_timeout, seconds(1), seconds(300));
-  settings.idle_timeout = duration_in(section, "idle_timeout", settings.idle_timeout, seconds(1), seconds(3600));
+      section.duration_or("handshake_timeout", settings.handshake_timeout, seconds(1), seconds(300));
+  settings.request_timeout = section.duration_or("request_timeout", settings.request_timeout, seconds(1), seconds(300));
+  settings.idle_timeout = section.duration_or("idle_timeout", settings.idle_timeout, seconds(1), seconds(3600));
   settings.access_log = section.bool_or("access_log", settings.access_log);
   return settings;
 }

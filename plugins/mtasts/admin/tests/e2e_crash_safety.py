@@ -36,6 +36,7 @@ class Writer(threading.Thread):
         self.stop_at = stop_at
         self.acknowledged = []      # ("added", domain) / ("staged", domain, n) / ("confirmed", domain, n)
         self.domains = []
+        self.error = None
 
     def call(self, *args):
         rc, out, err = run_stsctl(self.workdir, *args)
@@ -50,8 +51,6 @@ class Writer(threading.Thread):
             self.loop()
         except Exception as error:   # reported by the test
             self.error = error
-        else:
-            self.error = None
 
     def loop(self):
         for step in range(100000):
@@ -120,12 +119,22 @@ def test_kill_during_admin_writes_loses_no_acknowledged_write():
         workdir = server.dir
         server.start()
         try:
-            kill_after = rng.uniform(0.3, 2.5)
-            writers = [Writer(workdir, f"r{round_number}w{i}", random.Random(rng.random()), time.time() + 60)
+            # Kill once a random number of writes were acknowledged (so every round has
+            # some, however slow the machine), a random few milliseconds later, so that
+            # requests are in flight at different stages.
+            target = rng.randint(5, 60)
+            writers = [Writer(workdir, f"r{round_number}w{i}", random.Random(rng.random()), time.time() + 300)
                        for i in range(WRITERS)]
+            started = time.time()
             for w in writers:
                 w.start()
-            time.sleep(kill_after)
+            deadline = time.time() + 120
+            while sum(len(w.acknowledged) for w in writers) < target:
+                check(time.time() < deadline, "the writers made no progress")
+                check(all(w.is_alive() for w in writers), "a writer stopped before the kill")
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0, 0.05))
+            kill_after = time.time() - started
             server.proc.send_signal(signal.SIGKILL)
             server.proc.wait(30)
             for w in writers:
