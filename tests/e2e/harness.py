@@ -30,6 +30,7 @@ sections); `kdig()` runs the real kdig and parses its output.
 """
 import os
 import random
+import shutil
 import signal as signals
 import socket
 import struct
@@ -143,13 +144,16 @@ class Stsd:
         # `with Stsd(...).start() as s` must not start a second server.
         return self if self.proc is not None else self.start()
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         try:
             self.stop()
         finally:
             if self.proc and self.proc.poll() is None:
                 self.proc.kill()
             self.log.close()
+        # Keep the folder (config, log, store) of a failed run for a look; drop the rest.
+        if exc_type is None and self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
         return False
 
     def run(self, tool, *args, check_rc=True, input=None, timeout=120):
@@ -416,6 +420,6 @@ def run_tests(config, tests, **stsd_args):
                     print("---- stsd log (last 60 lines) ----\n" + "\n".join(server.read_log().splitlines()[-60:]))
     finally:
         if server is not None:
-            server.__exit__(None, None, None)
+            server.__exit__(TestFailure if failed else None, None, None)
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
