@@ -1,7 +1,10 @@
 // Registration of the `policy_host:` service and its wiring to the policy store.
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
 #include "cert_store.h"
+#include "mtasts/admin/hooks.h"
 #include "logging.h"
 #include "mtasts/state.h"
 #include "registry.h"
@@ -64,11 +67,35 @@ class PolicyHostService final : public Service {
     server_ = std::make_unique<PolicyHostServer>(settings_, store_lookup(state), certificates,
                                                  [state] { return state->domains(); });
     server_->start();
+    if (!status_registered_) {
+      report_certificates_in_status(report);
+      status_registered_ = true;
+    }
+  }
+
+  // `stsctl status DOMAIN` says whether this host can serve the domain's policy at all:
+  // without a certificate for mta-sts.<domain> every sender's fetch fails (RFC 8461 §3.3).
+  void report_certificates_in_status(std::shared_ptr<CertificateReport> report) {
+    mtasts::AdminHooks::get(env_)->add_status_section("certificate", [report](const std::string& domain) {
+      const auto host = CertificateReport::policy_host_name(domain);
+      auto match = report->certificate_for(host);
+      if (!match)
+        return nlohmann::json{{"present", false},
+                              {"lines", {"no certificate for " + host + " in cert_dir: the policy host refuses "
+                                         "the TLS handshake and senders cannot fetch the policy"}}};
+      const auto days_left =
+          std::chrono::duration_cast<std::chrono::hours>(match->not_after - std::chrono::system_clock::now()).count() / 24;
+      std::string line = "certificate for " + host + " from " + match->file + " (" + match->matched_name + "), ";
+      line += match->valid_now ? "valid for " + std::to_string(days_left) + " more days" : "NOT valid now";
+      return nlohmann::json{{"present", true}, {"valid_now", match->valid_now}, {"file", match->file},
+                            {"lines", {line}}};
+    });
   }
 
   PolicyHostSettings settings_;
   Environment& env_;
   std::unique_ptr<PolicyHostServer> server_;
+  bool status_registered_ = false;
 };
 
 }  // namespace

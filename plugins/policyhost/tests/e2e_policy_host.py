@@ -273,6 +273,11 @@ def test_handshake_fails_without_certificate(stsd):
     rc, out = s_client(None)                 # no SNI at all
     check(rc != 0, out)
     check("no certificate for mta-sts.nocert.test" in stsd.read_log(), "the failure is logged")
+    # ... and reported where the operator looks.
+    status = stsctl(stsd, "status", "nocert.test").stdout
+    check("no certificate for mta-sts.nocert.test in cert_dir" in status, status)
+    status = stsctl(stsd, "status", "alpha.test").stdout
+    check("certificate for mta-sts.alpha.test from" in status and "valid for" in status, status)
 
 
 def test_newest_staged_version_is_served_at_once(stsd):
