@@ -44,6 +44,11 @@ STSD_BIN = os.environ.get("STSD_BIN", os.path.join(os.path.dirname(__file__), ".
 SOURCE_DIR = os.environ.get("STSD_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "../..")))
 
 
+# Temp folders of the servers this script started: removed when every test passed, kept
+# (config, log, store) for a look when one failed.
+_OWN_DIRS = []
+
+
 class TestFailure(AssertionError):
     pass
 
@@ -80,6 +85,8 @@ class Stsd:
         self.port = port or free_port(host)
         self._own_dir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix="stsd-e2e-")
+        if self._own_dir:
+            _OWN_DIRS.append(self.dir)
         self.config_text = config
         self.config_path = os.path.join(self.dir, "stsd.yaml")
         self.log_path = os.path.join(self.dir, "stsd.log")
@@ -141,8 +148,10 @@ class Stsd:
         return self.proc.returncode if self.proc else None
 
     def __enter__(self):
-        # `with Stsd(...).start() as s` must not start a second server.
-        return self if self.proc is not None else self.start()
+        # `with Stsd(...).start() as s` must not start a second server; a stopped one
+        # is started again (restart tests re-enter the same Stsd).
+        running = self.proc is not None and self.proc.poll() is None
+        return self if running else self.start()
 
     def __exit__(self, exc_type, *exc):
         try:
@@ -151,9 +160,6 @@ class Stsd:
             if self.proc and self.proc.poll() is None:
                 self.proc.kill()
             self.log.close()
-        # Keep the folder (config, log, store) of a failed run for a look; drop the rest.
-        if exc_type is None and self._own_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
         return False
 
     def run(self, tool, *args, check_rc=True, input=None, timeout=120):
@@ -420,6 +426,9 @@ def run_tests(config, tests, **stsd_args):
                     print("---- stsd log (last 60 lines) ----\n" + "\n".join(server.read_log().splitlines()[-60:]))
     finally:
         if server is not None:
-            server.__exit__(TestFailure if failed else None, None, None)
+            server.__exit__(None, None, None)
     print(f"{passed} passed, {failed} failed")
+    if not failed:
+        for d in _OWN_DIRS:
+            shutil.rmtree(d, ignore_errors=True)
     sys.exit(1 if failed else 0)
