@@ -411,6 +411,23 @@ struct PolicyState::Impl {
 
   // Builds an immutable shard from each dirty builder and publishes it (release order:
   // a reader that sees the new shard sees its contents).
+  // The one way a write lands: the synced batch first (a failure throws before memory
+  // changes), then the record in memory (nullopt: removed), then readers see it.
+  void apply(rocksdb::WriteBatch& batch, uint64_t pending_events, const std::string& domain,
+             std::optional<DomainRecord> record) {
+    commit(batch);
+    event_seq += pending_events;
+    if (record) {
+      auto& slot = records[domain];
+      slot = std::move(*record);
+      stage_served(domain, &slot);
+    } else {
+      stage_served(domain, nullptr);
+      records.erase(domain);
+    }
+    publish();
+  }
+
   void publish() {
     std::sort(dirty.begin(), dirty.end());
     dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
@@ -538,11 +555,7 @@ void PolicyState::add_domain(std::string_view domain_text, const DomainSettings&
     batch.Delete(last_number_key(domain));
     std::string detail = r.settings.tlsrpt_rua.empty() ? "" : tlsrpt_record(r.settings.tlsrpt_rua);
     s.add_event(batch, pending, domain, "domain_added", 0, detail, now);
-    s.commit(batch);
-    s.event_seq += pending;
-    auto [pos, inserted] = s.records.emplace(domain, std::move(r));
-    s.stage_served(domain, &pos->second);
-    s.publish();
+    s.apply(batch, pending, domain, std::move(r));
     domain_count_.store(s.records.size(), std::memory_order_release);
     last_change_.store(now, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_acq_rel);
@@ -566,11 +579,7 @@ void PolicyState::update_settings(std::string_view domain_text, const DomainSett
     std::string detail = "tlsrpt: " + (r.settings.tlsrpt_rua.empty() ? std::string("none") : tlsrpt_record(r.settings.tlsrpt_rua)) +
                          "; vantages: " + std::to_string(r.settings.vantages.size());
     s.add_event(batch, pending, domain, "settings_updated", 0, detail, now);
-    s.commit(batch);
-    s.event_seq += pending;
-    s.records[domain] = std::move(r);
-    s.stage_served(domain, &s.records[domain]);
-    s.publish();
+    s.apply(batch, pending, domain, std::move(r));
     last_change_.store(now, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
@@ -595,11 +604,7 @@ void PolicyState::remove_domain(std::string_view domain_text) {
     // Keep the numbering so a re-added domain never reuses a version number.
     batch.Put(last_number_key(domain), std::to_string(r.last_number));
     s.add_event(batch, pending, domain, "removed", 0, "", now);
-    s.commit(batch);
-    s.event_seq += pending;
-    s.stage_served(domain, nullptr);
-    s.records.erase(domain);
-    s.publish();
+    s.apply(batch, pending, domain, std::nullopt);
     domain_count_.store(s.records.size(), std::memory_order_release);
     last_change_.store(now, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_acq_rel);
@@ -632,11 +637,7 @@ StageResult PolicyState::stage(std::string_view domain_text, const Policy& polic
     batch.Put(version_key(domain, v.number), version_to_json(v).dump());
     s.put_record(batch, domain, r);
     s.add_event(batch, pending, domain, "staged", v.number, summary(policy) + ", digest " + v.digest.substr(0, 12), now);
-    s.commit(batch);
-    s.event_seq += pending;
-    s.records[domain] = std::move(r);
-    s.stage_served(domain, &s.records[domain]);
-    s.publish();
+    s.apply(batch, pending, domain, std::move(r));
     last_change_.store(now, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_acq_rel);
     result.version = v.number;
@@ -682,11 +683,7 @@ void PolicyState::confirm(std::string_view domain_text, uint32_t version, bool m
     if (!detail.empty()) event_detail += (event_detail.empty() ? "" : ": ") + detail;
     s.add_event(batch, pending, domain, manual ? "manual_confirm" : "confirmed", version, event_detail, now);
     if (released) s.add_event(batch, pending, domain, "hold_released", version, "released by the confirmation", now);
-    s.commit(batch);
-    s.event_seq += pending;
-    s.records[domain] = std::move(r);
-    s.stage_served(domain, &s.records[domain]);
-    s.publish();
+    s.apply(batch, pending, domain, std::move(r));
     last_change_.store(now, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
@@ -738,11 +735,7 @@ void PolicyState::set_hold(std::string_view domain_text, std::optional<std::stri
       s.add_event(batch, pending, domain, "hold_released", r.confirmed ? r.confirmed->number : 0, "", now);
     }
     s.put_record(batch, domain, r);
-    s.commit(batch);
-    s.event_seq += pending;
-    s.records[domain] = std::move(r);
-    s.stage_served(domain, &s.records[domain]);
-    s.publish();
+    s.apply(batch, pending, domain, std::move(r));
     last_change_.store(now, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
