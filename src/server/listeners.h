@@ -63,11 +63,11 @@ class Worker {
 
  private:
   friend class TcpConnection;
+  struct UdpBatch;
   struct UdpListener {
     boost::asio::ip::udp::socket socket;
     size_t block;
-    boost::asio::ip::udp::endpoint remote;
-    std::vector<uint8_t> in;
+    std::unique_ptr<UdpBatch> batch;
   };
   struct TcpListener {
     boost::asio::ip::tcp::acceptor acceptor;
@@ -75,6 +75,9 @@ class Worker {
   };
 
   void receive(UdpListener& listener);
+  // Answers what the socket holds, many datagrams per system call; false when it is
+  // drained (or closed), true when it stopped at its fairness bound with more waiting.
+  bool drain(UdpListener& listener);
   void accept(TcpListener& listener);
   const Chain& chain(size_t block) { return caches_[block].get(*slots_[block]); }
 

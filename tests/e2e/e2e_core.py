@@ -2,9 +2,10 @@
 retry, REFUSED outside every zone, the header rules, several server blocks."""
 import socket
 import struct
+import time
 
-from harness import (Stsd, build_query, check, free_port, kdig, parse_message, query, run_tests, send_tcp,
-                     send_udp)
+from harness import (Stsd, build_query, check, free_port, kdig, parse_message, query, recv_exact, run_tests,
+                     send_tcp, send_udp)
 
 SECOND_PORT = free_port()
 CONFIG = f"""
@@ -94,6 +95,43 @@ def test_tcp_several_queries_per_connection(s):
     check(answers[0].rcode == "NOERROR" and answers[1].rcode == "NXDOMAIN", answers[:2])
 
 
+def test_tcp_split_and_batched_messages(s):
+    # Messages arrive in any segmentation (RFC 7766 §8): byte by byte, split inside the
+    # length prefix, 300 in one send; every one is answered once, in order.
+    msgs = [build_query("www.core.test" if i % 2 else "nope.core.test", "A", qid=i) for i in range(300)]
+    stream = b"".join(struct.pack("!H", len(m)) + m for m in msgs)
+    c = socket.create_connection((s.host, s.port), timeout=5)
+    try:
+        first = struct.pack("!H", len(msgs[0])) + msgs[0]
+        for byte in first[:5]:
+            c.sendall(bytes([byte]))
+            time.sleep(0.01)
+        c.sendall(first[5:] + stream[len(first):len(first) + 1])   # ends inside a length prefix
+        time.sleep(0.05)
+        c.sendall(stream[len(first) + 1:])
+        answers = []
+        for _ in msgs:
+            head = recv_exact(c, 2)
+            answers.append(parse_message(recv_exact(c, struct.unpack("!H", head)[0])))
+    finally:
+        c.close()
+    check([a.id for a in answers] == list(range(300)), [a.id for a in answers][:20])
+    check(all(a.rcode == ("NOERROR" if a.id % 2 else "NXDOMAIN") for a in answers), answers[:2])
+
+
+def test_tcp_answers_before_a_zero_length_prefix(s):
+    # A zero length is not a message: the answers before it still arrive, then the close.
+    c = socket.create_connection((s.host, s.port), timeout=5)
+    try:
+        m = build_query("www.core.test", "A", qid=7)
+        c.sendall(struct.pack("!H", len(m)) + m + b"\x00\x00")
+        a = parse_message(recv_exact(c, struct.unpack("!H", recv_exact(c, 2))[0]))
+        check(a.id == 7 and a.rcode == "NOERROR", a)
+        check(c.recv(10) == b"", "connection left open after a zero length prefix")
+    finally:
+        c.close()
+
+
 def test_tcp_idle_timeout_closes(s):
     c = socket.create_connection((s.host, s.port), timeout=6)
     c.settimeout(6)
@@ -145,6 +183,54 @@ def test_second_server_block(s):
     check(r.rcode == "REFUSED", r)
 
 
+def test_wildcard_listener_answers_from_address_asked(_):
+    # Bound to 0.0.0.0/::, the answer must come from the address the client asked, or a
+    # resolver (connected socket, source check) never sees it.
+    config = """
+servers:
+  - listen: [":{port}"]
+    plugins:
+      chaos: { version: "any address" }
+"""
+    with Stsd(config) as wild:
+        for host, family in (("127.0.0.3", socket.AF_INET), ("127.0.0.1", socket.AF_INET), ("::1", socket.AF_INET6)):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.settimeout(2)
+            try:
+                sock.connect((host, wild.port))
+                sock.send(build_query("version.bind", "TXT", qid=0x4242, cls=3))
+                raw, source = sock.recvfrom(4096)
+            finally:
+                sock.close()
+            check(source[0] == host, f"answer for {host} came from {source}")
+            check(parse_message(raw).id == 0x4242, raw)
+
+
+def test_udp_burst_each_answer_to_its_client(s):
+    # Many datagrams from many clients in flight at once (the worker reads them in
+    # batches): each is answered exactly once, to its own client, with its own id.
+    clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(16)]
+    per_client = 40
+    try:
+        for c in clients:
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        for n in range(per_client):
+            for k, c in enumerate(clients):
+                c.sendto(build_query(f"www{(k + n) % 3}.core.test" if (k + n) % 3 else "www.core.test", "A",
+                                     qid=k * 1000 + n), ("127.0.0.1", s.port))
+        for k, c in enumerate(clients):
+            c.settimeout(3)
+            seen = set()
+            while len(seen) < per_client:
+                m = parse_message(c.recvfrom(4096)[0])
+                check(m.id // 1000 == k, f"client {k} got the answer to query {m.id}")
+                check(m.id not in seen, f"query {m.id} answered twice")
+                seen.add(m.id)
+    finally:
+        for c in clients:
+            c.close()
+
+
 def test_axfr_refused(s):
     r = query(s, "core.test", "AXFR", tcp=True)
     check(r.rcode == "REFUSED", r)
@@ -154,5 +240,8 @@ if __name__ == "__main__":
     run_tests(CONFIG, [test_udp_and_tcp_answers, test_ipv6_listener, test_refused_outside_zones,
                        test_rd_copied_and_case_echoed, test_edns_echoed_with_our_size, test_edns_unknown_option_ignored,
                        test_badvers, test_truncation_and_tcp_retry, test_client_buffer_bounds_reply,
-                       test_tcp_several_queries_per_connection, test_tcp_idle_timeout_closes, test_tcp_connection_cap,
-                       test_stalled_client_does_not_block_others, test_second_server_block, test_axfr_refused])
+                       test_tcp_several_queries_per_connection, test_tcp_split_and_batched_messages,
+                       test_tcp_answers_before_a_zero_length_prefix, test_tcp_idle_timeout_closes, test_tcp_connection_cap,
+                       test_stalled_client_does_not_block_others, test_second_server_block, test_axfr_refused,
+                       test_wildcard_listener_answers_from_address_asked,
+                       test_udp_burst_each_answer_to_its_client])
