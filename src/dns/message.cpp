@@ -110,8 +110,7 @@ DecodeStatus decode_query(std::span<const uint8_t> packet, Request& out) {
   out.question.type = get16(packet, offset);
   out.question.rclass = get16(packet, offset + 2);
   offset += 4;
-  out.question.name = out.question.original;
-  out.question.name.to_lower();
+  out.question.name.assign_lowered(out.question.original);
   out.has_question = true;
 
   // A query carries no answer or authority records (RFC 1035 §4.1.1; UPDATE and

@@ -34,6 +34,8 @@ class Name {
 
   // ASCII lowercase in place (DNS names compare case-insensitively, RFC 4343).
   void to_lower();
+  // Becomes the lowercase copy of `source` (copies only its octets).
+  void assign_lowered(const Name& source);
   Name lowered() const { Name n = *this; n.to_lower(); return n; }
 
   // The name with its first `n` labels removed.
