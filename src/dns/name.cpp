@@ -165,9 +165,15 @@ bool operator==(const Name& a, const Name& b) { return wire_names_equal(a.wire()
 
 bool wire_names_equal(std::span<const uint8_t> a, std::span<const uint8_t> b) {
   if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
+  if (std::memcmp(a.data(), b.data(), a.size()) == 0) return true;   // the usual case: same letters
+  // Branch-free per octet (length octets are below 'A', so lowering all of them is safe).
+  unsigned differ = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const uint8_t x = a[i], y = b[i];
+    differ |= static_cast<uint8_t>(x | (static_cast<uint8_t>(x - 'A') < 26 ? 0x20 : 0)) ^
+              static_cast<uint8_t>(y | (static_cast<uint8_t>(y - 'A') < 26 ? 0x20 : 0));
+  }
+  return differ == 0;
 }
 
 size_t NameHash::operator()(const Name& n) const {

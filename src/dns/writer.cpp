@@ -137,8 +137,8 @@ bool ResponseWriter::find_suffix(std::span<const uint8_t> suffix, uint16_t& poin
 bool ResponseWriter::write_name_wire(std::span<const uint8_t> wire, bool compress) {
   // Most owners are the question name itself: point at it (offset 12) without the
   // general suffix search.
-  if (compress && request_ && question_end_ > kHeaderSize && wire.size() == request_->question.original.size() &&
-      wire_names_equal(wire, request_->question.original.wire())) {
+  if (compress && request_ && question_end_ > kHeaderSize && wire.size() == request_->question.name.size() &&
+      wire_names_equal(wire, request_->question.name.wire())) {
     if (pos_ + 2 > limit_) return false;
     put16(pos_, 0xc000 | kHeaderSize);
     pos_ += 2;
