@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (address + undefined sanitizers) and runs each
-# for a bounded time: tests/fuzz/run.sh [SECONDS] (default 60).
+# for a bounded time: tests/fuzz/run.sh [SECONDS] (default 60, per target).
 set -euo pipefail
 seconds=${1:-60}
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -8,8 +8,16 @@ top="$here/../.."
 out="$top/build/fuzz"
 mkdir -p "$out/corpus"
 command -v clang++ >/dev/null || { echo "fuzz: clang++ is missing (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
-clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I"$top/src" -DSTSD_VERSION='"fuzz"' \
+flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$top/src")
+# The query path: decoder and writer.
+clang++ "${flags[@]}" -DSTSD_VERSION='"fuzz"' \
   "$here/fuzz_query.cpp" "$top"/src/dns/{types,name,message,writer,rdata}.cpp "$top/src/plugin.cpp" \
   -o "$out/fuzz_query"
-"$out/fuzz_query" -max_total_time="$seconds" -max_len=1024 "$out/corpus" 2>&1 | tail -5
+# The MTA-STS policy parser and renderer (policies come from untrusted policy hosts).
+clang++ "${flags[@]}" -I"$top/plugins/mtasts" \
+  "$here/fuzz_policy.cpp" "$top/plugins/mtasts/policy.cpp" -lcrypto \
+  -o "$out/fuzz_policy"
+mkdir -p "$out/corpus-policy"
+cp "$here"/seeds/policy-* "$out/corpus-policy/" 2>/dev/null || true
+"$out/fuzz_query" -max_total_time="$seconds" -max_len=1024 "$out/corpus" 2>&1 | tail -3
+"$out/fuzz_policy" -max_total_time="$seconds" -max_len=2048 -dict="$here/policy.dict" "$out/corpus-policy" 2>&1 | tail -3
