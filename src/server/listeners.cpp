@@ -231,6 +231,16 @@ bool endpoint_of(const sockaddr_storage& peer, asio::ip::address& address, uint1
   return false;
 }
 
+template <class Info>
+size_t write_control(uint8_t* out, int level, int type, const Info& info) {
+  auto* message = reinterpret_cast<cmsghdr*>(out);
+  message->cmsg_level = level;
+  message->cmsg_type = type;
+  message->cmsg_len = CMSG_LEN(sizeof info);
+  std::memcpy(CMSG_DATA(message), &info, sizeof info);
+  return CMSG_SPACE(sizeof info);
+}
+
 // Turns the query's destination (IP_PKTINFO / IPV6_PKTINFO received) into the source
 // to answer from; returns the control length to send (0: let the kernel choose).
 size_t answer_source(const msghdr& query, uint8_t* out) {
@@ -238,26 +248,15 @@ size_t answer_source(const msghdr& query, uint8_t* out) {
     if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
       in_pktinfo info;
       std::memcpy(&info, CMSG_DATA(c), sizeof info);
-      // RFC 1122 §3.3.1.2 style: reply from the address asked, any interface.
+      // From the address asked, through whichever interface routes to the client.
       info.ipi_spec_dst = info.ipi_addr;
       info.ipi_ifindex = 0;
-      auto* reply = reinterpret_cast<cmsghdr*>(out);
-      reply->cmsg_level = IPPROTO_IP;
-      reply->cmsg_type = IP_PKTINFO;
-      reply->cmsg_len = CMSG_LEN(sizeof info);
-      std::memcpy(CMSG_DATA(reply), &info, sizeof info);
-      return CMSG_SPACE(sizeof info);
+      return write_control(out, IPPROTO_IP, IP_PKTINFO, info);
     }
     if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
-      in6_pktinfo info;
-      // The interface stays: a link-local destination needs it.
+      in6_pktinfo info;   // the interface stays: a link-local destination needs it
       std::memcpy(&info, CMSG_DATA(c), sizeof info);
-      auto* reply = reinterpret_cast<cmsghdr*>(out);
-      reply->cmsg_level = IPPROTO_IPV6;
-      reply->cmsg_type = IPV6_PKTINFO;
-      reply->cmsg_len = CMSG_LEN(sizeof info);
-      std::memcpy(CMSG_DATA(reply), &info, sizeof info);
-      return CMSG_SPACE(sizeof info);
+      return write_control(out, IPPROTO_IPV6, IPV6_PKTINFO, info);
     }
   }
   return 0;
