@@ -260,8 +260,7 @@ void ConfirmEngine::resync_domains() {
   std::set<std::string> present(domains.begin(), domains.end());
   for (auto it = watches_.begin(); it != watches_.end();) {
     if (!present.count(it->first) && !it->second.in_flight) {
-      std::lock_guard lock(status_mutex_);
-      status_.erase(it->first);
+      forget_status(it->first);
       it = watches_.erase(it);
     } else {
       ++it;
@@ -287,8 +286,7 @@ void ConfirmEngine::take_changes() {
     if (!served) {
       if (it != watches_.end() && !it->second.in_flight) {
         watches_.erase(it);
-        std::lock_guard lock(status_mutex_);
-        status_.erase(domain);
+        forget_status(domain);
       }
       continue;
     }
@@ -575,6 +573,10 @@ asio::awaitable<void> ConfirmEngine::run_round(std::string domain) {
     input.setup_error = std::string("probe round failed: ") + e.what();
   }
   input.at = now();
+  count_probes(input.outcomes, versions->pending);
+  last_round_unix_ms_.store(
+      std::chrono::duration_cast<std::chrono::milliseconds>(input.at.time_since_epoch()).count(),
+      std::memory_order_relaxed);
 
   auto it = watches_.find(domain);
   if (it == watches_.end() || !running_) co_return;
@@ -604,6 +606,7 @@ void ConfirmEngine::apply_verdict(const std::string& domain, Watch& watch, const
       state_->confirm(domain, *input.pending, false,
                       "served by every vantage on " + std::to_string(watch.tracker.streak()) + " consecutive rounds",
                       verdict.confirm_detail);
+      confirmations_.fetch_add(1, std::memory_order_relaxed);
       log::info("confirm: " + domain + ": " + verdict.confirm_detail + "; confirmed");
     }
   }
@@ -641,6 +644,7 @@ void ConfirmEngine::apply_verdict(const std::string& domain, Watch& watch, const
     } else if (fingerprint != watch.override_fingerprint) {
       state_->record_event(domain, "drift", *input.confirmed, verdict.drift_reason);
       state_->set_hold(domain, verdict.drift_reason);
+      drift_events_.fetch_add(1, std::memory_order_relaxed);
       watch.held_by_us = true;
       watch.held_for_version = *input.confirmed;
       log::warn("confirm: " + domain + ": " + verdict.drift_reason + "; id rotation held");
@@ -659,10 +663,13 @@ void ConfirmEngine::apply_verdict(const std::string& domain, Watch& watch, const
 void ConfirmEngine::publish_status(const std::string& domain, const Watch& watch, const mtasts::DomainStatus& status,
                                    const RoundVerdict& verdict, const RoundInput& input) {
   const auto& settings = runtime()->settings;
-  std::string phase = "watching";
-  if (verdict.confirm) phase = "confirmed";
-  else if (input.pending) phase = "pending";
-  if (verdict.drift) phase = watch.held_by_us ? "held" : (watch.override_fingerprint.empty() ? "drift" : "drift-overridden");
+  Phase phase_value = Phase::Watching;
+  if (verdict.confirm) phase_value = Phase::Confirmed;
+  else if (input.pending) phase_value = Phase::Pending;
+  if (verdict.drift)
+    phase_value = watch.held_by_us ? Phase::Held
+                                   : (watch.override_fingerprint.empty() ? Phase::Drift : Phase::DriftOverridden);
+  const std::string phase(phase_name(phase_value));
   std::string summary = verdict.summary;
   if (!watch.override_fingerprint.empty() && verdict.drift)
     summary += "; the hold was released by an operator, so the id rotates anyway";
@@ -692,8 +699,110 @@ void ConfirmEngine::publish_status(const std::string& domain, const Watch& watch
   };
   if (verdict.drift && watch.held_by_us) json["hold"] = verdict.drift_reason;
   if (!verdict.drift && !input.outcomes.empty()) json["hold"] = nullptr;
+  set_status(domain, std::move(json), phase_value, verdict.failed);
+}
+
+std::string_view ConfirmEngine::phase_name(Phase phase) {
+  switch (phase) {
+    case Phase::Pending: return "pending";
+    case Phase::Confirmed: return "confirmed";
+    case Phase::Watching: return "watching";
+    case Phase::Held: return "held";
+    case Phase::Drift: return "drift";
+    case Phase::DriftOverridden: return "drift-overridden";
+  }
+  return "unknown";
+}
+
+void ConfirmEngine::set_status(const std::string& domain, nlohmann::json json, Phase phase, bool failing) {
   std::lock_guard lock(status_mutex_);
   status_[domain] = std::move(json);
+  auto [it, inserted] = phases_.try_emplace(domain, PhaseEntry{phase, failing});
+  if (!inserted) {
+    --phase_counts_[static_cast<size_t>(it->second.phase)];
+    failing_count_ -= it->second.failing;
+    if (it->second.phase == Phase::Held && phase != Phase::Held) held_.erase(domain);
+    it->second = PhaseEntry{phase, failing};
+  }
+  ++phase_counts_[static_cast<size_t>(phase)];
+  failing_count_ += failing;
+  if (phase == Phase::Held) held_.insert(domain);
+}
+
+void ConfirmEngine::forget_status(const std::string& domain) {
+  std::lock_guard lock(status_mutex_);
+  status_.erase(domain);
+  auto it = phases_.find(domain);
+  if (it == phases_.end()) return;
+  --phase_counts_[static_cast<size_t>(it->second.phase)];
+  failing_count_ -= it->second.failing;
+  held_.erase(domain);
+  phases_.erase(it);
+}
+
+void ConfirmEngine::count_probes(const std::vector<VantageOutcome>& outcomes, bool pending) {
+  for (const auto& outcome : outcomes) {
+    switch (outcome.served) {
+      case Served::Staged:
+        probes_match_.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case Served::Confirmed:
+        // While a version is pending, the confirmed one is the old file still served.
+        (pending ? probes_mismatch_ : probes_match_).fetch_add(1, std::memory_order_relaxed);
+        break;
+      case Served::Older:
+      case Served::Other:
+      case Served::Unparsable:
+        probes_mismatch_.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case Served::Error:
+        probes_error_.fetch_add(1, std::memory_order_relaxed);
+        break;
+    }
+  }
+}
+
+void ConfirmEngine::collect_metrics(metrics::MetricsWriter& writer) const {
+  std::array<size_t, kPhaseCount> counts{};
+  size_t failing = 0;
+  std::vector<std::string> held;
+  {
+    std::lock_guard lock(status_mutex_);
+    counts = phase_counts_;
+    failing = failing_count_;
+    held.assign(held_.begin(), held_.end());
+  }
+  for (size_t i = 0; i < kPhaseCount; ++i) {
+    std::string state(phase_name(static_cast<Phase>(i)));
+    std::replace(state.begin(), state.end(), '-', '_');
+    writer.gauge("stsd_confirm_domains",
+                 "Domains by the phase of their last probe round (as `stsctl status` shows it; "
+                 "domains not probed yet are not counted).",
+                 {{"state", state}}, static_cast<double>(counts[i]));
+  }
+  writer.gauge("stsd_confirm_failing_domains", "Domains whose last probe round failed (fetch error or wrong policy).",
+               {}, static_cast<double>(failing));
+  static constexpr const char* kHeldHelp =
+      "1 for each domain whose id rotation is held because a vantage serves neither the confirmed nor the staged "
+      "policy (drift); domains not held are not listed.";
+  writer.declare("stsd_confirm_drift_held", kHeldHelp, metrics::Type::Gauge);
+  for (const auto& domain : held) writer.gauge("stsd_confirm_drift_held", kHeldHelp, {{"domain", domain}}, 1);
+  const int64_t last = last_round_unix_ms_.load(std::memory_order_relaxed);
+  if (last != 0)
+    writer.gauge("stsd_confirm_last_probe_timestamp_seconds", "When the last probe round finished (Unix time).", {},
+                 static_cast<double>(last) / 1000.0);
+  static constexpr const char* kProbesHelp =
+      "Policy fetches by result: match (the version expected), mismatch (another file), error (no usable answer).";
+  writer.counter("stsd_confirm_probes_total", kProbesHelp, {{"result", "match"}},
+                 static_cast<double>(probes_match_.load(std::memory_order_relaxed)));
+  writer.counter("stsd_confirm_probes_total", kProbesHelp, {{"result", "mismatch"}},
+                 static_cast<double>(probes_mismatch_.load(std::memory_order_relaxed)));
+  writer.counter("stsd_confirm_probes_total", kProbesHelp, {{"result", "error"}},
+                 static_cast<double>(probes_error_.load(std::memory_order_relaxed)));
+  writer.counter("stsd_confirm_confirmations_total", "Versions confirmed automatically by the confirmer.", {},
+                 static_cast<double>(confirmations_.load(std::memory_order_relaxed)));
+  writer.counter("stsd_confirm_drift_events_total", "Drifts detected that held a domain's id rotation.", {},
+                 static_cast<double>(drift_events_.load(std::memory_order_relaxed)));
 }
 
 std::optional<nlohmann::json> ConfirmEngine::probe_status(const std::string& domain) {
@@ -1085,6 +1194,12 @@ void ConfirmService::start() {
   if (registered.get() != static_cast<ConfirmApi*>(engine_.get()))
     log::warn("confirm: another confirmer is already registered; this one probes but does not answer checks");
   engine_->start(std::move(state));
+  {
+    std::shared_ptr<ConfirmEngine> engine = engine_;
+    metrics_ = metrics::metrics_registry(env_)->add("confirm", [engine](metrics::MetricsWriter& writer) {
+      engine->collect_metrics(writer);
+    });
+  }
 #ifdef STSD_CONFIRM_HAS_ADMIN_HOOKS
   if (registered.get() == static_cast<ConfirmApi*>(engine_.get())) {
     auto hooks = mtasts::AdminHooks::get(env_);
@@ -1120,7 +1235,10 @@ void ConfirmService::start() {
 #endif
 }
 
-void ConfirmService::stop() { engine_->stop(); }
+void ConfirmService::stop() {
+  metrics_.reset();
+  engine_->stop();
+}
 
 void ConfirmService::reload(const ConfigNode* section) {
   if (!section) {

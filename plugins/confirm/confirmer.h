@@ -2,6 +2,7 @@
 // The confirmer service (`confirm:` top-level key): one thread running an io_context on
 // which probe rounds run as coroutines, plus two resolver threads for the blocking ldns
 // lookups. Nothing here runs on, or waits for, a DNS answering thread.
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -25,6 +26,7 @@
 #include "checks.h"
 #include "environment.h"
 #include "fetcher.h"
+#include "metrics.h"
 #include "mtasts/state.h"
 #include "registry.h"
 #include "resolver.h"
@@ -63,6 +65,17 @@ class ConfirmEngine final : public ConfirmApi {
   MxCoverage check_mx_coverage(const std::string& domain, const std::vector<std::string>& patterns) override;
   nlohmann::json run_check(const std::string& domain) override;
   std::optional<nlohmann::json> probe_status(const std::string& domain) override;
+
+  // Writes the confirmer's metrics (README "Metrics"): domains per probe phase, the
+  // domains whose id rotation is held for drift (only those, so a provider with a
+  // million domains exports a handful of lines), and probe/confirmation/drift counters.
+  // Called at scrape time; takes the status mutex briefly, never during network I/O.
+  void collect_metrics(metrics::MetricsWriter& writer) const;
+
+  // The phase of a domain's last round, as `stsctl status` shows it.
+  enum class Phase : uint8_t { Pending, Confirmed, Watching, Held, Drift, DriftOverridden };
+  static constexpr size_t kPhaseCount = 6;
+  static std::string_view phase_name(Phase phase);   // "pending", ..., "drift-overridden"
 
  private:
   // Settings with the objects built from them; replaced as a whole on reload.
@@ -127,6 +140,9 @@ class ConfirmEngine final : public ConfirmApi {
                      const RoundVerdict& verdict, const RoundInput& input);
   void publish_status(const std::string& domain, const Watch& watch, const mtasts::DomainStatus& status,
                       const RoundVerdict& verdict, const RoundInput& input);
+  void set_status(const std::string& domain, nlohmann::json json, Phase phase, bool failing);
+  void forget_status(const std::string& domain);
+  void count_probes(const std::vector<VantageOutcome>& outcomes, bool pending);
   void resync_domains();
   void take_changes();
   std::chrono::seconds jittered(std::chrono::seconds delay);
@@ -156,6 +172,21 @@ class ConfirmEngine final : public ConfirmApi {
 
   mutable std::mutex status_mutex_;
   std::unordered_map<std::string, nlohmann::json> status_;
+  // For metrics, kept with status_ under status_mutex_: counts per phase are updated as
+  // phases change, so a scrape does not walk every domain.
+  struct PhaseEntry {
+    Phase phase;
+    bool failing;
+  };
+  std::unordered_map<std::string, PhaseEntry> phases_;
+  std::array<size_t, kPhaseCount> phase_counts_{};
+  size_t failing_count_ = 0;
+  std::set<std::string> held_;   // domains in Phase::Held
+
+  // Counters (written by the io thread, read by scrapes).
+  std::atomic<uint64_t> probes_match_{0}, probes_mismatch_{0}, probes_error_{0};
+  std::atomic<uint64_t> confirmations_{0}, drift_events_{0};
+  std::atomic<int64_t> last_round_unix_ms_{0};   // 0: no round finished yet
 };
 
 // The Service registered for the top-level key `confirm`.
@@ -169,6 +200,7 @@ class ConfirmService final : public Service {
  private:
   Environment& env_;
   std::shared_ptr<ConfirmEngine> engine_;
+  metrics::MetricsRegistry::Registration metrics_;
 };
 
 }  // namespace stsd::confirm

@@ -3,22 +3,26 @@
 The id must stop rotating (a rotation would invite every sender to fetch, and cache, the
 wrong file), status must say why, and rotation resumes when the edge serves the confirmed
 version again. An operator may release the hold (a manual confirmation); the confirmer
-then does not hold again for the same drift, but does for a new one.
+then does not hold again for the same drift, but does for a new one. /metrics shows the
+hold (stsd_confirm_drift_held{domain=...} 1) exactly while it lasts.
 
 Rotation is 3 s here so that "rotating" and "held" can both be watched over DNS.
 """
 import os
+import re
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import Stsd, check  # noqa: E402
+from harness import Stsd, check, free_port  # noqa: E402
 from confirm_env import (Nginx, TestCA, confirm_lines, confirmed_version, log, policy_text, run_script,  # noqa: E402
                          served_id, status_json, stsctl, wait_until)
 
 DOMAIN = "drift.test"
 ROTATION = 3
+METRICS_PORT = free_port()
 
 CONFIG = """
 storage: {dir}/stsd.db
@@ -39,6 +43,8 @@ confirm:
   ca_file: CA_FILE
   drift_interval: 2s
   max_backoff: 2s
+metrics:
+  listen: 127.0.0.1:METRICS_PORT
 """
 
 V1 = policy_text("testing", ["mx1.drift.test"], 86400)
@@ -61,6 +67,21 @@ def hold_of(stsd):
     return status_json(stsd, DOMAIN).get("hold")
 
 
+def metrics():
+    """/metrics as {sample name with labels: value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{.*\})?) (\S+)$", line)
+        if m:
+            samples[m.group(1)] = float(m.group(2))
+    return samples
+
+
+HELD_SAMPLE = f'stsd_confirm_drift_held{{domain="{DOMAIN}"}}'
+
+
 def event_kinds(stsd):
     return [e.get("kind") for e in status_json(stsd, DOMAIN)["events"]]
 
@@ -74,7 +95,8 @@ def main(parts):
     for edge in (edge1, edge2):
         edge.site(DOMAIN, cert, key, V1)
         parts.add(edge.start())
-    stsd = parts.add(Stsd(CONFIG.replace("CA_FILE", ca.cert).replace("ROTATION", str(ROTATION))).start())
+    stsd = parts.add(Stsd(CONFIG.replace("CA_FILE", ca.cert).replace("ROTATION", str(ROTATION))
+                          .replace("METRICS_PORT", str(METRICS_PORT))).start())
     stsctl(stsd, "domain", "add", DOMAIN, "--vantage", edge1.vantage, "--vantage", edge2.vantage)
     stsctl(stsd, "policy", "stage", DOMAIN, "--mode", "testing", "--mx", "mx1.drift.test", "--max-age", "86400")
     wait_until(lambda: confirmed_version(stsd, DOMAIN) == 1, 30, "version 1 to be confirmed")
@@ -82,6 +104,13 @@ def main(parts):
     ids = ids_over(stsd, 2 * ROTATION + 1)
     log(f"confirmed; ids while rotating: {ids}")
     check(len(ids) >= 2 and all(i and "v1d" in i for i in ids), f"the id should rotate every {ROTATION}s: {ids}")
+    samples = metrics()
+    check(HELD_SAMPLE not in samples, f"held before any drift: {samples}")
+    check(samples.get('stsd_confirm_domains{state="watching"}') == 1, samples)
+    check(samples.get("stsd_confirm_confirmations_total") == 1, samples)
+    check(samples.get("stsd_confirm_drift_events_total") == 0, samples)
+    check(samples.get('stsd_confirm_probes_total{result="match"}', 0) >= 4, samples)
+    check(samples.get("stsd_confirm_last_probe_timestamp_seconds", 0) > time.time() - 30, samples)
 
     # Edge 2 starts serving another policy.
     edge2.write_policy(DOMAIN, WRONG)
@@ -97,6 +126,13 @@ def main(parts):
     check("mx9.attacker.test" in plain, plain)
     log("plain status:\n" + plain)
 
+    samples = wait_until(lambda: (lambda m: m if m.get(HELD_SAMPLE) == 1 else None)(metrics()), 10,
+                         "the hold in /metrics")
+    check(samples.get('stsd_confirm_domains{state="held"}') == 1, samples)
+    check(samples.get("stsd_confirm_drift_events_total") == 1, samples)
+    check(samples.get('stsd_confirm_probes_total{result="mismatch"}', 0) >= 1, samples)
+    log(f"/metrics: {HELD_SAMPLE} 1")
+
     held_ids = ids_over(stsd, 3 * ROTATION)
     log(f"ids while held: {held_ids}")
     check(len(held_ids) == 1 and held_ids[0], f"the id rotated while held: {held_ids}")
@@ -105,6 +141,10 @@ def main(parts):
     edge2.write_policy(DOMAIN, V1)
     wait_until(lambda: hold_of(stsd) is None, 20, "the hold to be released")
     check("hold_released" in event_kinds(stsd), event_kinds(stsd))
+    samples = wait_until(lambda: (lambda m: m if HELD_SAMPLE not in m else None)(metrics()), 10,
+                         "the hold to leave /metrics")
+    check(samples.get('stsd_confirm_domains{state="held"}') == 0, samples)
+    check(samples.get('stsd_confirm_domains{state="watching"}') == 1, samples)
     ids = ids_over(stsd, 2 * ROTATION + 1)
     log(f"released; ids: {ids}")
     check(len(ids) >= 2 and held_ids[0] not in ids[1:], f"rotation did not resume: {ids}")
@@ -118,6 +158,9 @@ def main(parts):
     time.sleep(2 * ROTATION)
     check(hold_of(stsd) is None, "the confirmer held again the drift an operator released")
     check("released by an operator" in confirm_lines(stsd, DOMAIN), confirm_lines(stsd, DOMAIN))
+    samples = metrics()
+    check(HELD_SAMPLE not in samples and samples.get('stsd_confirm_domains{state="drift_overridden"}') == 1,
+          f"an overridden drift is not held: {samples}")
     ids = ids_over(stsd, 2 * ROTATION + 1)
     check(len(ids) >= 2, f"the id should rotate after the override: {ids}")
 
@@ -127,6 +170,9 @@ def main(parts):
     reason = hold["reason"] if isinstance(hold, dict) else str(hold)
     check("HTTP 404" in reason, reason)
     log(f"new drift held: {reason}")
+    samples = wait_until(lambda: (lambda m: m if m.get(HELD_SAMPLE) == 1 else None)(metrics()), 10,
+                         "the new hold in /metrics")
+    check(samples.get("stsd_confirm_drift_events_total") == 3, samples)
 
 
 if __name__ == "__main__":
