@@ -17,7 +17,14 @@ clang++ "${flags[@]}" -DSTSD_VERSION='"fuzz"' \
 clang++ "${flags[@]}" -I"$top/plugins/mtasts" \
   "$here/fuzz_policy.cpp" "$top/plugins/mtasts/policy.cpp" -lcrypto \
   -o "$out/fuzz_policy"
-mkdir -p "$out/corpus-policy"
-cp "$here"/seeds/policy-* "$out/corpus-policy/" 2>/dev/null || true
+# The admin API over a real store (RocksDB in /dev/shm).
+clang++ "${flags[@]}" -DSTSD_VERSION='"fuzz"' -I"$top/plugins/mtasts" -I"$top/plugins/mtasts/admin" \
+  "$here/fuzz_admin.cpp" "$top"/plugins/mtasts/{policy,state}.cpp "$top/plugins/mtasts/admin/api.cpp" \
+  "$top"/src/{environment,logging}.cpp -lrocksdb -lcrypto \
+  -o "$out/fuzz_admin"
+mkdir -p "$out/corpus-policy" "$out/corpus-admin"
+cp "$here"/seeds/policy-* "$out/corpus-policy/"
+cp "$here"/seeds/admin-* "$out/corpus-admin/"
 "$out/fuzz_query" -max_total_time="$seconds" -max_len=1024 "$out/corpus" 2>&1 | tail -3
 "$out/fuzz_policy" -max_total_time="$seconds" -max_len=2048 -dict="$here/policy.dict" "$out/corpus-policy" 2>&1 | tail -3
+"$out/fuzz_admin" -max_total_time="$seconds" -max_len=4096 -dict="$here/admin.dict" "$out/corpus-admin" 2>&1 | tail -3

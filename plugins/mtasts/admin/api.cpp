@@ -69,7 +69,8 @@ class Fields {
  public:
   Fields(const json& object, std::initializer_list<const char*> allowed) : object_(object) {
     if (!object.is_object()) fail("", "expected a JSON object");
-    for (const auto& [key, value] : object.items()) {
+    for (const auto& item : object.items()) {
+      const std::string& key = item.key();   // not a structured binding: clang 14 cannot capture those
       bool known = std::any_of(allowed.begin(), allowed.end(), [&](const char* name) { return key == name; });
       if (!known) {
         std::string names;
