@@ -166,10 +166,10 @@ void MtastsPlugin::answer_negative(Query& query, Rcode rcode, const Zone& zone) 
   add_soa(query, Section::Authority, *zone.apex, zone, config_.ttl);
 }
 
-uint32_t MtastsPlugin::mta_sts_serial(const ServedDomain& domain, int64_t now) const {
+uint32_t MtastsPlugin::mta_sts_serial(const ServedView& domain, int64_t now) const {
   // The TXT changes at every (unheld) period boundary and at every confirm/hold change.
-  if (!domain.confirmed) return serial_of(domain.txt_changed_at);
-  return serial_of(std::max(domain.effective_period(now, config_.rotation), domain.txt_changed_at));
+  if (!domain.has_confirmed()) return serial_of(domain.txt_changed_at());
+  return serial_of(std::max(domain.effective_period(now, config_.rotation), domain.txt_changed_at()));
 }
 
 void MtastsPlugin::answer_apex_only(Query& query, const Zone& zone) {
@@ -188,7 +188,7 @@ void MtastsPlugin::answer_apex_only(Query& query, const Zone& zone) {
   answer_negative(query, Rcode::NoError, zone);
 }
 
-void MtastsPlugin::answer_owned(Query& query, Kind kind, const ServedDomain& domain, const Zone& zone, bool at_apex,
+void MtastsPlugin::answer_owned(Query& query, Kind kind, const ServedView& domain, const Zone& zone, bool at_apex,
                                 int64_t now) {
   const auto& q = query.request.question;
   if (at_apex && (q.type == rrtype::SOA || q.type == rrtype::NS)) return answer_apex_only(query, zone);
@@ -196,7 +196,7 @@ void MtastsPlugin::answer_owned(Query& query, Kind kind, const ServedDomain& dom
   const bool any = q.type == rrtype::ANY;
   switch (kind) {
     case Kind::MtaSts:
-      if ((q.type == rrtype::TXT || any) && domain.confirmed) {
+      if ((q.type == rrtype::TXT || any) && domain.has_confirmed()) {
         // RFC 8461 §3.1: exactly one record, one string, no extension fields.
         char id[kMaxIdLength];
         const size_t id_length = domain.id_at(now, config_.rotation, id);
@@ -216,10 +216,9 @@ void MtastsPlugin::answer_owned(Query& query, Kind kind, const ServedDomain& dom
       }
       break;
     case Kind::TlsRpt:
-      if ((q.type == rrtype::TXT || any) && !domain.tlsrpt_rdata.empty()) {
+      if (const auto rdata = domain.tlsrpt_rdata(); (q.type == rrtype::TXT || any) && !rdata.empty()) {
         response.start(Rcode::NoError, true);
-        response.add(Section::Answer,
-                     dns::RecordRef{q.original, rrtype::TXT, dns::rrclass::IN, config_.ttl, domain.tlsrpt_rdata});
+        response.add(Section::Answer, dns::RecordRef{q.original, rrtype::TXT, dns::rrclass::IN, config_.ttl, rdata});
         return;
       }
       break;
@@ -272,7 +271,7 @@ bool MtastsPlugin::serve_service_zone(Query& query, int64_t now) {
   }
   if (!domain_labels.empty()) {
     if (auto domain = state_->served_wire(domain_labels)) {
-      answer_owned(query, kind, *domain, zone, false, now);
+      answer_owned(query, kind, domain, zone, false, now);
       return true;
     }
   }
@@ -280,8 +279,8 @@ bool MtastsPlugin::serve_service_zone(Query& query, int64_t now) {
   // service zone) exist: NODATA, not NXDOMAIN, or resolvers that minimise query names
   // (RFC 9156) would stop at them (RFC 8020).
   const auto labels = wire.first(relative);
-  bool exists = state_->served_wire(labels) != nullptr || state_->is_ancestor_wire(labels);
-  if (!exists && label_is(wire, 0, "_tls") && second < relative) exists = state_->served_wire(domain_after(second)) != nullptr;
+  bool exists = state_->served_wire(labels) || state_->is_ancestor_wire(labels);
+  if (!exists && label_is(wire, 0, "_tls") && second < relative) exists = static_cast<bool>(state_->served_wire(domain_after(second)));
   answer_negative(query, exists ? Rcode::NoError : Rcode::NXDomain, zone);
   return true;
 }
@@ -314,10 +313,10 @@ bool MtastsPlugin::serve_delegated(Query& query, int64_t now) {
     if (!domain) continue;
     const Name apex = q.name.parent(i);
     const uint32_t serial =
-        kind == Kind::MtaSts ? mta_sts_serial(*domain, now) : serial_of(domain->settings_changed_at);
+        kind == Kind::MtaSts ? mta_sts_serial(domain, now) : serial_of(domain.settings_changed_at());
     const Zone zone{&apex, serial};
     if (i == 0)
-      answer_owned(query, kind, *domain, zone, true, now);
+      answer_owned(query, kind, domain, zone, true, now);
     else
       answer_negative(query, Rcode::NXDomain, zone);   // nothing exists below the apex
     return true;

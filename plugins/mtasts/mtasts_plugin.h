@@ -60,11 +60,11 @@ class MtastsPlugin final : public Plugin {
   bool serve_service_zone(Query& query, int64_t now);
   bool serve_delegated(Query& query, int64_t now);
   // Answers at an owned name; `at_apex` adds SOA/NS answers (NS-delegation mode).
-  void answer_owned(Query& query, Kind kind, const ServedDomain& domain, const Zone& zone, bool at_apex, int64_t now);
+  void answer_owned(Query& query, Kind kind, const ServedView& domain, const Zone& zone, bool at_apex, int64_t now);
   void answer_apex_only(Query& query, const Zone& zone);   // service-zone apex
   void answer_negative(Query& query, dns::Rcode rcode, const Zone& zone);
   bool add_soa(Query& query, dns::Section section, const dns::Name& owner, const Zone& zone, uint32_t ttl);
-  uint32_t mta_sts_serial(const ServedDomain& domain, int64_t now) const;
+  uint32_t mta_sts_serial(const ServedView& domain, int64_t now) const;
 
   MtastsConfig config_;
   std::shared_ptr<PolicyState> state_;

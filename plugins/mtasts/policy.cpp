@@ -488,8 +488,10 @@ void put_digits(char* out, size_t& len, uint64_t value, int width) noexcept {
 
 }  // namespace
 
-size_t format_policy_id(char (&out)[kMaxIdLength], int64_t period_start_unix, std::chrono::seconds rotation,
-                        uint32_t version, std::string_view digest_hex) noexcept {
+namespace detail {
+
+// The period-start part of the id ("YYYYMMDD", "YYYYMMDDhh"...): at most 14 characters.
+size_t format_period_prefix(char* out, int64_t period_start_unix, std::chrono::seconds rotation) noexcept {
   const int64_t r = rotation.count() > 0 ? rotation.count() : 86400;
   int64_t days = period_start_unix / 86400;
   int64_t secs = period_start_unix % 86400;
@@ -514,6 +516,11 @@ size_t format_policy_id(char (&out)[kMaxIdLength], int64_t period_start_unix, st
       if (r % 60 != 0) put_digits(out, len, static_cast<uint64_t>(secs % 60), 2);
     }
   }
+  return len;
+}
+
+// Appends "v<version>" to an id of `len` characters; returns the new length.
+size_t append_version(char (&out)[kMaxIdLength], size_t len, uint32_t version) noexcept {
   out[len++] = 'v';
   char number[10];
   size_t digits = 0;
@@ -523,6 +530,15 @@ size_t format_policy_id(char (&out)[kMaxIdLength], int64_t period_start_unix, st
     n /= 10;
   } while (n && digits < sizeof number);
   while (digits) out[len++] = number[--digits];
+  return len;
+}
+
+}  // namespace detail
+
+size_t format_policy_id(char (&out)[kMaxIdLength], int64_t period_start_unix, std::chrono::seconds rotation,
+                        uint32_t version, std::string_view digest_hex) noexcept {
+  size_t len = detail::format_period_prefix(out, period_start_unix, rotation);
+  len = detail::append_version(out, len, version);
   // The digest fragment: two different contents with the same version number (a restored
   // store) still get different ids within a period.
   out[len++] = 'd';

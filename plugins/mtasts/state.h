@@ -22,10 +22,17 @@
 //   - The confirmed pointer only ever points at an existing version, and only moves
 //     forward: confirm(N) refuses N older than the confirmed version (rollback = stage
 //     the old content again, which makes a new version).
-//   - Reads for admin use (domains, status, events, version) may read RocksDB (events,
-//     old versions); DNS and HTTP answering use only `served*()`, which never touches
-//     disk and never takes a mutex (immutable entries published through
-//     std::atomic<std::shared_ptr>, sharded so that a change republishes only a few).
+//   - Memory holds only what DNS answering needs (a compact served index, ~100 bytes per
+//     domain) and the set of pending domain names. Everything else is read from RocksDB:
+//     admin reads (domains, status, events, version), writers (under the writer mutex),
+//     and `served(domain)`, which builds a full ServedDomain from one RocksDB snapshot
+//     (for the policy host, the confirmer and the admin API; it may throw StoreError).
+//   - DNS answering uses `served_wire` / `is_ancestor_wire`: no disk, no mutex, no
+//     allocation. The index is sharded; each shard is one immutable block (a hash table
+//     of packed entries) published through std::atomic<std::shared_ptr>, and a change
+//     rebuilds only the shards it touches. A ServedView keeps its shard alive.
+//   - Start-up reads one compact binary record per domain (`mtasts/s/<domain>`, written
+//     in the same WriteBatch as every change) in one sequential scan: no JSON, no Gets.
 //   - `subscribe` registers a callback called (on the writer's thread, after the write is
 //     visible, outside any store lock) with the domain that changed. Keep it short; it
 //     must not throw. Drop the returned token to unsubscribe.
@@ -40,11 +47,19 @@
 //   Unix epoch, so daily rotation happens at 00:00 UTC. While a hold is set (drift), the
 //   period used is the one in which the hold started (the id does not rotate).
 //
-// CHANGES (all source-compatible additions):
+// CHANGES (source-compatible unless marked):
 //   - PolicyState::last_change() (service-zone SOA serial).
 //   - status/events/version throw PolicyError for a malformed domain name.
+//   - Schema 2 (issue 6: memory and start-up at 1M domains): adds `mtasts/s/<domain>`
+//     (compact served record); a schema-1 store is migrated in place when opened.
+//   - INCOMPATIBLE: served_wire() returns a ServedView (zero-allocation view of the DNS
+//     facts, holding its shard) instead of shared_ptr<const ServedDomain>.
+//   - served() is no longer noexcept: it reads RocksDB (one snapshot) and may throw
+//     StoreError; it returns nullptr for a domain not in the store, as before.
+//   - domains(after, limit): one sorted page (the admin API pages with it).
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -223,7 +238,8 @@ struct ImportResult {
 };
 
 // ---------------------------------------------------------------------------------------
-// What DNS and HTTP answering read (immutable once published)
+// What answering reads: ServedDomain (built per call by PolicyState::served, for the
+// policy host, the confirmer and the admin API) and ServedView (DNS, zero allocation)
 // ---------------------------------------------------------------------------------------
 
 struct ServedVersion {
@@ -250,6 +266,33 @@ struct ServedDomain {
   int64_t effective_period(int64_t unix_now, std::chrono::seconds rotation) const noexcept;
 };
 
+// What DNS answering reads about one domain: a view into an immutable index shard (which
+// it keeps alive), so a lookup allocates nothing and takes no lock. Empty (false) when
+// the domain is not in the store.
+class ServedView {
+ public:
+  ServedView() = default;
+  explicit operator bool() const noexcept { return entry_ != nullptr; }
+  bool operator==(std::nullptr_t) const noexcept { return entry_ == nullptr; }
+
+  std::span<const uint8_t> wire_key() const noexcept;   // lowercase wire labels, no root octet
+  bool has_confirmed() const noexcept;
+  uint32_t confirmed_version() const noexcept;          // 0 when nothing is confirmed
+  std::optional<int64_t> held_since() const noexcept;
+  int64_t txt_changed_at() const noexcept;
+  int64_t settings_changed_at() const noexcept;
+  std::span<const uint8_t> tlsrpt_rdata() const noexcept;   // TXT rdata (one string) or empty
+  // As ServedDomain::id_at / effective_period (the same id, byte for byte).
+  size_t id_at(int64_t unix_now, std::chrono::seconds rotation, char (&out)[kMaxIdLength]) const noexcept;
+  int64_t effective_period(int64_t unix_now, std::chrono::seconds rotation) const noexcept;
+
+ private:
+  friend class PolicyState;
+  ServedView(std::shared_ptr<const void> keep, const std::byte* entry) noexcept : keep_(std::move(keep)), entry_(entry) {}
+  std::shared_ptr<const void> keep_;   // the shard holding entry_
+  const std::byte* entry_ = nullptr;
+};
+
 // ---------------------------------------------------------------------------------------
 // The store
 // ---------------------------------------------------------------------------------------
@@ -267,7 +310,7 @@ class PolicyState {
   PolicyState(const PolicyState&) = delete;
   PolicyState& operator=(const PolicyState&) = delete;
 
-  static constexpr uint32_t kSchemaVersion = 1;
+  static constexpr uint32_t kSchemaVersion = 2;
 
   // --- writes (validated, atomic, durable; PolicyError = nothing changed) ---
   void add_domain(std::string_view domain, const DomainSettings& settings);
@@ -294,17 +337,21 @@ class PolicyState {
 
   // --- admin reads (may read disk; a malformed domain name throws PolicyError) ---
   std::vector<std::string> domains() const;            // sorted
-  std::vector<std::string> pending_domains() const;    // staged newer than confirmed
+  // Up to `limit` domains sorted after `after` ("" = from the start).
+  std::vector<std::string> domains(const std::string& after, size_t limit) const;
+  std::vector<std::string> pending_domains() const;    // staged newer than confirmed (in memory)
   bool has_domain(std::string_view domain) const;
   std::optional<DomainStatus> status(std::string_view domain, int64_t unix_now) const;
   std::vector<Event> events(std::string_view domain, size_t limit) const;   // newest first
   std::optional<PolicyVersion> version(std::string_view domain, uint32_t number) const;
 
-  // --- answering (no disk, no lock, no allocation beyond refcounts) ---
+  // --- policy host, confirmer, admin: built from one RocksDB snapshot on each call ---
   // `domain`: any case, with or without trailing dot. nullptr when not in the store.
-  std::shared_ptr<const ServedDomain> served(std::string_view domain) const noexcept;
+  std::shared_ptr<const ServedDomain> served(std::string_view domain) const;
+
+  // --- DNS answering (no disk, no lock, no allocation beyond a refcount) ---
   // `labels`: lowercase wire labels without the root octet (see ServedDomain::wire_key).
-  std::shared_ptr<const ServedDomain> served_wire(std::span<const uint8_t> labels) const noexcept;
+  ServedView served_wire(std::span<const uint8_t> labels) const noexcept;
   // True when `labels` is a proper ancestor of a stored domain (empty non-terminal
   // detection for the service zone, RFC 8020).
   bool is_ancestor_wire(std::span<const uint8_t> labels) const noexcept;

@@ -1,8 +1,11 @@
 // The RocksDB policy store: validation before writing, atomic durable changes, the
 // in-memory index, the schema guard and the served view.
 #include <atomic>
+#include <functional>
+#include <map>
 #include <thread>
 
+#include <rocksdb/iterator.h>
 #include <rocksdb/write_batch.h>
 
 #include <gtest/gtest.h>
@@ -198,7 +201,7 @@ TEST_F(Store, RemovedDomainKeepsItsLogAndNumbering) {
 
 TEST_F(Store, RefusesAStoreFromANewerSchema) {
   rocksdb::WriteBatch batch;
-  batch.Put("mtasts/schema", "2");
+  batch.Put("mtasts/schema", std::to_string(PolicyState::kSchemaVersion + 1));
   ASSERT_TRUE(store_.db().Write(rocksdb::WriteOptions(), &batch).ok());
   state_.reset();
   try {
@@ -209,16 +212,133 @@ TEST_F(Store, RefusesAStoreFromANewerSchema) {
   }
 }
 
-TEST_F(Store, RefusesACorruptRecordWithItsKey) {
+TEST_F(Store, RefusesACorruptServedRecordWithItsKey) {
+  // Start-up reads only the served records: a corrupt one stops it, naming the key.
   rocksdb::WriteBatch batch;
-  batch.Put("mtasts/d/example.com", "{not json");
+  batch.Put("mtasts/s/example.com", std::string("\x01\x01garbage", 9));
   ASSERT_TRUE(store_.db().Write(rocksdb::WriteOptions(), &batch).ok());
   state_.reset();
   try {
     PolicyState corrupt(store_.db(), clock_);
     ADD_FAILURE() << "opened a corrupt store";
   } catch (const StoreError& e) {
-    EXPECT_NE(std::string(e.what()).find("mtasts/d/example.com"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("mtasts/s/example.com"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Store, ACorruptDomainRecordIsReportedWithItsKey) {
+  // The JSON record is read when an admin read or a write needs it.
+  state_->add_domain("example.com", {});
+  rocksdb::WriteBatch batch;
+  batch.Put("mtasts/d/example.com", "{not json");
+  ASSERT_TRUE(store_.db().Write(rocksdb::WriteOptions(), &batch).ok());
+  for (const auto& read : std::vector<std::function<void()>>{
+           [&] { state_->status("example.com", kStart); },
+           [&] { state_->served("example.com"); },
+           [&] { state_->stage("example.com", enforce({"mx.example.com"}), false); }}) {
+    try {
+      read();
+      ADD_FAILURE() << "read a corrupt record";
+    } catch (const StoreError& e) {
+      EXPECT_NE(std::string(e.what()).find("mtasts/d/example.com"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// A store as schema 1 left it: the same JSON records, no served records.
+void downgrade_to_schema_1(rocksdb::DB& db) {
+  rocksdb::WriteBatch batch;
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("mtasts/s/"); it->Valid() && it->key().starts_with("mtasts/s/"); it->Next()) batch.Delete(it->key());
+  batch.Put("mtasts/schema", "1");
+  ASSERT_TRUE(db.Write(rocksdb::WriteOptions(), &batch).ok());
+}
+
+size_t served_records(rocksdb::DB& db) {
+  size_t n = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("mtasts/s/"); it->Valid() && it->key().starts_with("mtasts/s/"); it->Next()) ++n;
+  return n;
+}
+
+TEST_F(Store, MigratesASchema1StoreInPlace) {
+  // Domains in every state: confirmed, pending, held, TLS-RPT, nested (ancestor), plus
+  // one written as literal schema-1 JSON (as the schema-1 stsd wrote it).
+  state_->add_domain("a.example", DomainSettings{{"mailto:tls@a.example"}, {}});
+  state_->stage("a.example", enforce({"mx.a.example"}), false);
+  state_->confirm("a.example", 1, true, "t");
+  state_->stage("a.example", enforce({"mx2.a.example"}), false);   // pending
+  state_->add_domain("b.a.example", {});
+  state_->stage("b.a.example", enforce({"mx.b.a.example"}), false);
+  state_->confirm("b.a.example", 1, false, "", "probe");
+  clock_->advance(hours(30));
+  state_->set_hold("b.a.example", std::string("drift"));
+  state_->add_domain("empty.example", {});
+  std::vector<ImportItem> bulk;
+  for (int i = 0; i < 25000; ++i)   // more than one migration batch
+    bulk.push_back({"d" + std::to_string(i) + ".bulk.example", std::nullopt, enforce({"mx.bulk.example"})});
+  state_->import(bulk, true, "bulk");
+  const std::string digest = policy_digest(enforce({"mx.legacy.example"}));
+  {
+    rocksdb::WriteBatch batch;
+    batch.Put("mtasts/d/legacy.example",
+              R"({"confirmed":1,"confirmation":{"at":1735700000,"manual":true,"reason":"old","version":1},)"
+              R"("created_at":1735690000,"last_number":1,"settings_changed_at":1735690000,"staged":1,)"
+              R"("tlsrpt_rua":["mailto:r@legacy.example"],"txt_changed_at":1735700000,"vantages":[]})");
+    batch.Put("mtasts/v/legacy.example/0000000001",
+              R"({"created_at":1735690000,"digest":")" + digest +
+                  R"(","max_age":604800,"mode":"enforce","mx":["mx.legacy.example"],"number":1})");
+    // A served record left by an interrupted migration for a domain removed since.
+    batch.Put("mtasts/s/gone.example", "stale");
+    ASSERT_TRUE(store_.db().Write(rocksdb::WriteOptions(), &batch).ok());
+  }
+  const int64_t now = unix_seconds(clock_->now());
+  std::vector<std::string> names = {"a.example", "b.a.example", "empty.example", "d0.bulk.example", "d24999.bulk.example"};
+  std::map<std::string, DomainStatus> before;
+  for (const auto& d : names) before[d] = status(d.c_str());
+  state_.reset();
+  downgrade_to_schema_1(store_.db());
+  {
+    rocksdb::WriteBatch batch;   // (downgrade removed it; put the stale record back)
+    batch.Put("mtasts/s/gone.example", "stale");
+    ASSERT_TRUE(store_.db().Write(rocksdb::WriteOptions(), &batch).ok());
+  }
+  store_.reopen();
+  state_ = std::make_unique<PolicyState>(store_.db(), clock_);   // migrates
+  std::string schema;
+  ASSERT_TRUE(store_.db().Get(rocksdb::ReadOptions(), "mtasts/schema", &schema).ok());
+  EXPECT_EQ(schema, "2");
+  EXPECT_EQ(served_records(store_.db()), 25004u);
+  names.push_back("legacy.example");
+  for (int round = 0; round < 2; ++round) {   // after the migration, and after a plain restart
+    SCOPED_TRACE(round ? "restarted" : "migrated");
+    EXPECT_EQ(state_->domain_count(), 25004u);
+    EXPECT_FALSE(state_->has_domain("gone.example"));
+    EXPECT_EQ(state_->pending_domains(), (std::vector<std::string>{"a.example"}));
+    for (const auto& d : names) {
+      const auto st = status(d.c_str());
+      if (before.count(d)) {
+        EXPECT_EQ(st.served_id, before[d].served_id) << d;
+      }
+      const std::string wire = std::string(state_->served(d)->wire_key);
+      const auto view = state_->served_wire({reinterpret_cast<const uint8_t*>(wire.data()), wire.size()});
+      ASSERT_TRUE(view) << d;
+      char id[kMaxIdLength];
+      EXPECT_EQ(std::string(id, view.id_at(now, hours(24), id)), st.served_id) << d;
+      EXPECT_EQ(view.held_since(), st.hold ? std::optional<int64_t>(st.hold->since) : std::nullopt) << d;
+      EXPECT_EQ(std::string(reinterpret_cast<const char*>(view.tlsrpt_rdata().data()), view.tlsrpt_rdata().size()),
+                st.settings.tlsrpt_rua.empty() ? "" : std::string(1, char(tlsrpt_record(st.settings.tlsrpt_rua).size())) + tlsrpt_record(st.settings.tlsrpt_rua))
+          << d;
+    }
+    EXPECT_EQ(status("legacy.example").served_id, policy_id(period_start(now, hours(24)), hours(24), 1, digest));
+    const uint8_t example[] = {7, 'e', 'x', 'a', 'm', 'p', 'l', 'e'};
+    const uint8_t bulk_example[] = {4, 'b', 'u', 'l', 'k', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e'};
+    EXPECT_TRUE(state_->is_ancestor_wire(example));
+    EXPECT_TRUE(state_->is_ancestor_wire(bulk_example));
+    const uint8_t a_example[] = {1, 'a', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e'};
+    EXPECT_TRUE(state_->is_ancestor_wire(a_example)) << "a.example is a domain and the parent of b.a.example";
+    EXPECT_TRUE(state_->served_wire(a_example));
+    restart();
   }
 }
 
