@@ -310,30 +310,36 @@ void ConfirmEngine::take_changes() {
 asio::awaitable<void> ConfirmEngine::scheduler() {
   size_t rounds_in_flight = 0;
   while (running_) {
-    const auto now_steady = std::chrono::steady_clock::now();
-    if (now_steady >= next_resync_) {
-      resync_domains();
-      next_resync_ = now_steady + kResyncEvery;
-    }
-    take_changes();
-    rounds_in_flight = 0;
-    for (const auto& [domain, watch] : watches_) rounds_in_flight += watch.in_flight;
-    // A round probes a few vantages; keeping at most `max_concurrent_probes` rounds in
-    // flight bounds memory however many domains are due at once.
-    const size_t max_rounds = runtime()->settings.max_concurrent_probes;
-    if (!paused_) {
-      for (auto& [domain, watch] : watches_) {
-        if (rounds_in_flight >= max_rounds) break;
-        if (watch.in_flight || watch.due > now_steady) continue;
-        auto served = state_->served(domain);
-        if (!served || (!served->staged && !served->confirmed)) {
-          watch.due = now_steady + runtime()->settings.interval;   // nothing to probe yet
-          continue;
-        }
-        watch.in_flight = true;
-        ++rounds_in_flight;
-        asio::co_spawn(io_, run_round(domain), asio::detached);
+    // A store read that fails (I/O error, corrupt record) skips this tick, loudly; the
+    // prober keeps running and tries again rather than stopping for good.
+    try {
+      const auto now_steady = std::chrono::steady_clock::now();
+      if (now_steady >= next_resync_) {
+        resync_domains();
+        next_resync_ = now_steady + kResyncEvery;
       }
+      take_changes();
+      rounds_in_flight = 0;
+      for (const auto& [domain, watch] : watches_) rounds_in_flight += watch.in_flight;
+      // A round probes a few vantages; keeping at most `max_concurrent_probes` rounds in
+      // flight bounds memory however many domains are due at once.
+      const size_t max_rounds = runtime()->settings.max_concurrent_probes;
+      if (!paused_) {
+        for (auto& [domain, watch] : watches_) {
+          if (rounds_in_flight >= max_rounds) break;
+          if (watch.in_flight || watch.due > now_steady) continue;
+          auto served = state_->served(domain);
+          if (!served || (!served->staged && !served->confirmed)) {
+            watch.due = now_steady + runtime()->settings.interval;   // nothing to probe yet
+            continue;
+          }
+          watch.in_flight = true;
+          ++rounds_in_flight;
+          asio::co_spawn(io_, run_round(domain), asio::detached);
+        }
+      }
+    } catch (const std::exception& e) {
+      log::error(std::string("confirm: scheduling failed (retrying): ") + e.what());
     }
     boost::system::error_code ec;
     wake_.expires_after(kTick);

@@ -19,7 +19,7 @@ namespace {
 // file changes before the TXT id does).
 PolicyLookup store_lookup(std::shared_ptr<mtasts::PolicyState> state) {
   return [state = std::move(state)](std::string_view domain) -> std::optional<std::string> {
-    auto served = state->served(domain);   // lock-free snapshot read
+    auto served = state->served(domain);   // one RocksDB snapshot; a failure is a 500
     if (!served || !served->staged || served->staged_policy.empty()) return std::nullopt;
     return served->staged_policy;
   };

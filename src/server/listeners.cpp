@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -190,8 +191,11 @@ struct Worker::UdpBatch {
   // Room for one IP_PKTINFO or IPV6_PKTINFO control message.
   static constexpr size_t kControlCapacity = CMSG_SPACE(sizeof(in6_pktinfo));
 
-  explicit UdpBatch(bool wildcard)
-      : wildcard_address(wildcard), queries(new uint8_t[kSize * kQueryCapacity]), answers(new uint8_t[kSize * kAnswerCapacity]) {
+  UdpBatch(bool wildcard, size_t blocks)
+      : wildcard_address(wildcard),
+        caches(blocks),
+        queries(new uint8_t[kSize * kQueryCapacity]),
+        answers(new uint8_t[kSize * kAnswerCapacity]) {
     std::memset(in, 0, sizeof in);
     std::memset(out, 0, sizeof out);
   }
@@ -200,6 +204,10 @@ struct Worker::UdpBatch {
   // which is not always the address the client asked (a host with several addresses):
   // read the query's destination (IP_PKTINFO) and answer from it, as clients check.
   bool wildcard_address;
+  // The socket's thread answers with its own processor and chain views (neither is
+  // shared with the worker's TCP thread).
+  QueryProcessor processor;
+  std::vector<ChainCache> caches;
   std::unique_ptr<uint8_t[]> queries;
   std::unique_ptr<uint8_t[]> answers;
   mmsghdr in[kSize];
@@ -264,6 +272,13 @@ size_t answer_source(const msghdr& query, uint8_t* out) {
 
 }  // namespace
 
+Worker::UdpListener::UdpListener(int descriptor, size_t block_index, std::unique_ptr<UdpBatch> buffers)
+    : fd(descriptor), block(block_index), batch(std::move(buffers)) {}
+
+Worker::UdpListener::~UdpListener() {
+  if (fd >= 0) ::close(fd);
+}
+
 Worker::Worker(std::vector<std::shared_ptr<ChainSlot>> slots, const ListenerSettings& settings,
                std::atomic<size_t>& tcp_connections)
     : slots_(std::move(slots)), caches_(slots_.size()), settings_(settings), tcp_connections_(tcp_connections) {}
@@ -283,6 +298,11 @@ void Worker::bind(const std::vector<Endpoint>& endpoints) {
       socket.set_option(asio::socket_base::receive_buffer_size(4 << 20), ignored);
       socket.set_option(asio::socket_base::send_buffer_size(4 << 20), ignored);
       socket.bind(e.address);
+      // The socket's thread blocks in recvmmsg; the timeout only bounds how long a stop
+      // can go unnoticed should the wake-up on shutdown() be missed.
+      socket.native_non_blocking(false);
+      const timeval receive_timeout{1, 0};
+      ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &receive_timeout, sizeof receive_timeout);
       const bool wildcard = e.address.address().is_unspecified();
       if (wildcard) {
         const int on = 1;
@@ -291,7 +311,8 @@ void Worker::bind(const std::vector<Endpoint>& endpoints) {
                          &on, sizeof on) != 0)
           throw boost::system::system_error(errno, boost::system::system_category());
       }
-      udp_.push_back(UdpListener{std::move(socket), e.block, std::make_unique<UdpBatch>(wildcard)});
+      // Out of the reactor: release() deregisters the descriptor from epoll.
+      udp_.emplace_back(socket.release(), e.block, std::make_unique<UdpBatch>(wildcard, slots_.size()));
 
       tcp::acceptor acceptor(io_);
       const tcp::endpoint tcp_endpoint(e.address.address(), e.address.port());
@@ -309,36 +330,22 @@ void Worker::bind(const std::vector<Endpoint>& endpoints) {
 }
 
 void Worker::run() {
-  for (auto& l : udp_) receive(l);
+  for (auto& l : udp_) udp_threads_.emplace_back([this, &l] { serve_udp(l); });
   for (auto& l : tcp_) accept(l);
   io_.run();
+  for (auto& t : udp_threads_) t.join();
+  udp_threads_.clear();
 }
 
-// One wake-up per burst: wait until the socket is readable, then drain it. A worker runs
-// its io_context on one thread, so no readiness edge can be consumed between the drain
-// seeing EAGAIN and the next wait being queued (epoll keeps it until this thread polls).
-void Worker::receive(UdpListener& listener) {
-  listener.socket.async_wait(udp::socket::wait_read, [this, &listener](const boost::system::error_code& ec) {
-    if (ec == asio::error::operation_aborted || stopping_) return;
-    if (ec) return receive(listener);
-    if (drain(listener)) {
-      // More is waiting: let this worker's TCP clients and timers run, then go on.
-      asio::post(io_, [this, &listener] {
-        if (!stopping_) receive(listener);
-      });
-    } else {
-      receive(listener);
-    }
-  });
-}
-
-bool Worker::drain(UdpListener& listener) {
-  // A bound on one turn keeps TCP connections on this worker from starving under a
-  // UDP flood.
-  constexpr int kRoundsPerTurn = 8;
+// UDP bypasses the event loop: each socket has a thread that blocks in recvmmsg until a
+// datagram arrives, takes every datagram waiting (up to kSize, MSG_WAITFORONE) and
+// sends the answers with one sendmmsg. Two system calls per burst, where a readiness
+// wait through the reactor costs four (epoll_wait, an epoll_ctl re-arm, receive, send);
+// on virtual machines each call and each sleep is dear (bench/results).
+void Worker::serve_udp(UdpListener& listener) {
   UdpBatch& b = *listener.batch;
-  const int fd = listener.socket.native_handle();
-  for (int round = 0; round < kRoundsPerTurn; ++round) {
+  const int fd = listener.fd;
+  while (!udp_stopping_.load(std::memory_order_relaxed)) {
     for (size_t i = 0; i < UdpBatch::kSize; ++i) {
       b.in_iov[i] = {b.queries.get() + i * UdpBatch::kQueryCapacity, UdpBatch::kQueryCapacity};
       msghdr& h = b.in[i].msg_hdr;
@@ -350,17 +357,17 @@ bool Worker::drain(UdpListener& listener) {
       h.msg_controllen = b.wildcard_address ? UdpBatch::kControlCapacity : 0;
       h.msg_flags = 0;
     }
-    const int received = ::recvmmsg(fd, b.in, UdpBatch::kSize, MSG_DONTWAIT, nullptr);
-    if (received <= 0) return false;   // EAGAIN (drained), or the socket failed/closed
+    const int received = ::recvmmsg(fd, b.in, UdpBatch::kSize, MSG_WAITFORONE, nullptr);
+    if (received <= 0) continue;   // timeout, EINTR, or shut down for stopping: look at the flag
 
-    const Chain& served_by = chain(listener.block);   // a reload between rounds applies
+    const Chain& served_by = b.caches[listener.block].get(*slots_[listener.block]);   // a reload applies here
     unsigned answers = 0;
     asio::ip::address client;
     uint16_t client_port = 0;
     for (int i = 0; i < received; ++i) {
       if (!endpoint_of(b.peers[i], client, client_port)) continue;
-      const auto response = processor_.process({b.queries.get() + i * UdpBatch::kQueryCapacity, b.in[i].msg_len},
-                                               dns::Transport::Udp, client, client_port, served_by, settings_.udp_size);
+      const auto response = b.processor.process({b.queries.get() + i * UdpBatch::kQueryCapacity, b.in[i].msg_len},
+                                                dns::Transport::Udp, client, client_port, served_by, settings_.udp_size);
       if (response.empty() || response.size() > UdpBatch::kAnswerCapacity) continue;
       uint8_t* slot = b.answers.get() + answers * UdpBatch::kAnswerCapacity;
       std::memcpy(slot, response.data(), response.size());
@@ -387,9 +394,7 @@ bool Worker::drain(UdpListener& listener) {
         ++sent;
       }
     }
-    if (static_cast<size_t>(received) < UdpBatch::kSize) return false;
   }
-  return true;
 }
 
 void Worker::accept(TcpListener& listener) {
@@ -410,10 +415,14 @@ void Worker::accept(TcpListener& listener) {
 }
 
 void Worker::stop() {
+  // A UDP thread finishes the burst it holds; shutdown() wakes one blocked in recvmmsg.
+  // Its socket is closed only after the thread is joined (closing a descriptor another
+  // thread is using could hand the number to a new socket underneath it).
+  udp_stopping_.store(true, std::memory_order_relaxed);
+  for (auto& l : udp_) ::shutdown(l.fd, SHUT_RD);
   asio::post(io_, [this] {
     stopping_ = true;
     boost::system::error_code ignored;
-    for (auto& l : udp_) l.socket.close(ignored);
     for (auto& l : tcp_) l.acceptor.close(ignored);
     // Copy: stop() may destroy connections, which erase themselves.
     std::vector<TcpConnection*> open(connections_.begin(), connections_.end());

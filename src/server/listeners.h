@@ -6,6 +6,7 @@
 #include <chrono>
 #include <list>
 #include <memory>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -64,8 +65,14 @@ class Worker {
  private:
   friend class TcpConnection;
   struct UdpBatch;
+  // A UDP socket outside the event loop (its thread reads it; the reactor must not
+  // wake on its datagrams).
   struct UdpListener {
-    boost::asio::ip::udp::socket socket;
+    UdpListener(int descriptor, size_t block, std::unique_ptr<UdpBatch> batch);
+    ~UdpListener();
+    UdpListener(const UdpListener&) = delete;
+    UdpListener& operator=(const UdpListener&) = delete;
+    int fd;
     size_t block;
     std::unique_ptr<UdpBatch> batch;
   };
@@ -74,10 +81,8 @@ class Worker {
     size_t block;
   };
 
-  void receive(UdpListener& listener);
-  // Answers what the socket holds, many datagrams per system call; false when it is
-  // drained (or closed), true when it stopped at its fairness bound with more waiting.
-  bool drain(UdpListener& listener);
+  // The loop of one UDP socket's own thread (see listeners.cpp).
+  void serve_udp(UdpListener& listener);
   void accept(TcpListener& listener);
   const Chain& chain(size_t block) { return caches_[block].get(*slots_[block]); }
 
@@ -88,6 +93,8 @@ class Worker {
   std::atomic<size_t>& tcp_connections_;
   QueryProcessor processor_;
   std::list<UdpListener> udp_;
+  std::vector<std::thread> udp_threads_;
+  std::atomic<bool> udp_stopping_{false};
   std::list<TcpListener> tcp_;
   std::unordered_set<TcpConnection*> connections_;
   bool stopping_ = false;
