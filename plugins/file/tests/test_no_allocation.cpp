@@ -3,6 +3,8 @@
 // a counting operator new that must stay at zero.
 #include <gtest/gtest.h>
 
+#include "allocation_counter.h"
+
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -11,18 +13,6 @@
 #include "file_plugin.h"
 #include "test_support.h"
 
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<size_t> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 using namespace stsd;
 
@@ -63,12 +53,9 @@ TEST(FileQueryPath, AnsweringAllocatesNothing) {
   dns::ResponseWriter writer(buffer);
 
   // The counter itself works.
-  g_allocations = 0;
-  g_counting = true;
-  auto* probe = new std::vector<int>(16);
-  g_counting = false;
+  std::vector<int>* probe = nullptr;
+  ASSERT_EQ(test::allocations_during([&] { probe = new std::vector<int>(16); }), 2u);
   delete probe;
-  ASSERT_EQ(g_allocations.load(), 2u);
 
   for (const auto& ask : asks) {
     const auto packet = test::make_query_packet({ask.qname, ask.qtype, dns::rrclass::IN, ask.transport, {}});
@@ -78,11 +65,7 @@ TEST(FileQueryPath, AnsweringAllocatesNothing) {
     writer.begin(request, request.max_response_size());
     Query query{request, writer};
 
-    g_allocations = 0;
-    g_counting = true;
-    chain.serve(query);
-    g_counting = false;
-    EXPECT_EQ(g_allocations.load(), 0u) << ask.qname << " " << dns::type_to_string(ask.qtype);
+    EXPECT_EQ(test::allocations_during([&] { chain.serve(query); }), 0u) << ask.qname << " " << dns::type_to_string(ask.qtype);
     EXPECT_GT(writer.size(), dns::kHeaderSize) << ask.qname;
   }
 }

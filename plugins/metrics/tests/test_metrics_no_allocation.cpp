@@ -3,6 +3,8 @@
 // throwing plugin behind it, with a counting operator new that must stay at zero.
 #include <gtest/gtest.h>
 
+#include "allocation_counter.h"
+
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -12,18 +14,6 @@
 #include "environment.h"
 #include "metrics_test_support.h"
 
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<size_t> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 using namespace stsd;
 using namespace stsd::metrics_test;
@@ -57,12 +47,9 @@ TEST(MetricsQueryPath, CountingAllocatesNothing) {
   dns::ResponseWriter writer(buffer);
 
   // The counter itself works.
-  g_allocations = 0;
-  g_counting = true;
-  auto* probe = new std::vector<int>(16);
-  g_counting = false;
+  std::vector<int>* probe = nullptr;
+  ASSERT_EQ(test::allocations_during([&] { probe = new std::vector<int>(16); }), 2u);
   delete probe;
-  ASSERT_EQ(g_allocations.load(), 2u);
 
   auto serve = [&](const Ask& ask, bool counted) {
     const auto packet = query_packet(ask.qname, ask.qtype);
@@ -72,12 +59,11 @@ TEST(MetricsQueryPath, CountingAllocatesNothing) {
     request.received = std::chrono::steady_clock::now();
     writer.begin(request, request.max_response_size());
     Query query{request, writer};
-    g_allocations = 0;
-    g_counting = counted;
-    chain.serve(query);
-    g_counting = false;
     if (counted) {
-      EXPECT_EQ(g_allocations.load(), 0u) << ask.qname << " " << dns::type_to_string(ask.qtype);
+      EXPECT_EQ(test::allocations_during([&] { chain.serve(query); }), 0u)
+          << ask.qname << " " << dns::type_to_string(ask.qtype);
+    } else {
+      chain.serve(query);   // this thread's first query registers its counter shard
     }
   };
   serve(asks[0], false);   // this thread's first query registers its shard

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "allocation_counter.h"
+
 #include "clock.h"
 #include "config.h"
 #include "dns/message.h"
@@ -19,18 +21,6 @@
 #include "state.h"
 #include "temp_store.h"
 
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<size_t> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace stsd::mtasts {
 namespace {
@@ -118,12 +108,10 @@ policy_host: { a: [192.0.2.10] }
   std::vector<uint8_t> buffer(dns::ResponseWriter::kMaxMessage);
   dns::ResponseWriter writer(buffer);
 
-  g_allocations = 0;
-  g_counting = true;
-  auto* probe = new std::vector<int>(16);
-  g_counting = false;
+  std::vector<int>* probe = nullptr;
+  ASSERT_EQ(test::allocations_during([&] { probe = new std::vector<int>(16); }), 2u)
+      << "the counting operator new is not in use";
   delete probe;
-  ASSERT_EQ(g_allocations.load(), 2u) << "the counting operator new is not in use";
 
   for (int round = 0; round < 2; ++round) {   // the second round: after a change and a new period
     for (const auto& ask : asks) {
@@ -132,11 +120,7 @@ policy_host: { a: [192.0.2.10] }
       ASSERT_EQ(dns::decode_query(packet, request), dns::DecodeStatus::Ok) << ask.qname;
       writer.begin(request, request.max_response_size());
       Query query{request, writer};
-      g_allocations = 0;
-      g_counting = true;
-      chain.serve(query);
-      g_counting = false;
-      EXPECT_EQ(g_allocations.load(), 0u) << ask.qname << " " << dns::type_to_string(ask.qtype);
+      EXPECT_EQ(test::allocations_during([&] { chain.serve(query); }), 0u) << ask.qname << " " << dns::type_to_string(ask.qtype);
       EXPECT_GT(writer.size(), dns::kHeaderSize) << ask.qname;
     }
     state->stage("example.com", Policy{Mode::Testing, {"mx.example.com"}, 86400}, false);
