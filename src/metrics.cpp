@@ -98,9 +98,12 @@ MetricsWriter::Family* MetricsWriter::family(std::string_view name, std::string_
   auto it = families_.find(name);
   if (it == families_.end()) return &families_.emplace(std::string(name), Family{std::string(help), type, {}}).first->second;
   if (it->second.type != type) {
-    problems_.push_back("'" + std::string(name) + "' declared as " + std::string(type_name(it->second.type)) +
-                        " and as " + std::string(type_name(type)) + "; the " + std::string(type_name(type)) +
-                        " samples are left out");
+    // Appended piece by piece: GCC 12 warns falsely (-Wrestrict, bug 105329) on "..." + string&&.
+    std::string problem = "'";
+    problem.append(name).append("' declared as ").append(type_name(it->second.type));
+    problem.append(" and as ").append(type_name(type)).append("; the ").append(type_name(type));
+    problem.append(" samples are left out");
+    problems_.push_back(std::move(problem));
     return nullptr;
   }
   return &it->second;
