@@ -358,6 +358,11 @@ void Worker::serve_udp(UdpListener& listener) {
       h.msg_flags = 0;
     }
     const int received = ::recvmmsg(fd, b.in, UdpBatch::kSize, MSG_WAITFORONE, nullptr);
+    if (received < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      // An unexpected failure (e.g. ENOMEM) must not turn this loop into a busy spin.
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
     if (received <= 0) continue;   // timeout, EINTR, or shut down for stopping: look at the flag
 
     const Chain& served_by = b.caches[listener.block].get(*slots_[listener.block]);   // a reload applies here

@@ -1,7 +1,8 @@
 #pragma once
-// The network side: one Worker per thread, each with its own io_context and its own
-// SO_REUSEPORT UDP socket and TCP acceptor per listen address, so workers share no
-// socket and take no lock on the query path.
+// The network side: one Worker per worker thread, each with its own SO_REUSEPORT UDP
+// socket and TCP acceptor per listen address, so workers share no socket and take no
+// lock on the query path. TCP runs on the worker's io_context; each UDP socket is read
+// by a thread of its own, outside the event loop (listeners.cpp says why).
 #include <atomic>
 #include <chrono>
 #include <list>
