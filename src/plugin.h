@@ -51,7 +51,7 @@ class Plugin {
  public:
   virtual ~Plugin() = default;
   virtual std::string_view name() const = 0;
-  virtual void serve(Query& query, Next next) = 0;
+  virtual void serve(Query& query, Next next) const = 0;
 };
 
 class Chain {

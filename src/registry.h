@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "environment.h"
+#include "pending_load.h"
 #include "plugin.h"
 
 namespace stsd {
@@ -19,9 +20,14 @@ struct PluginSetup {
   const ConfigNode& config;                  // the plugin's own section under `plugins:`
   const std::vector<std::string>& listen;    // the server block's listen addresses
   size_t server_index;                       // position of the block in `servers:`
+  PendingLoad& load;                         // the load this chain belongs to
 };
 
 // Validates config and builds the plugin; throws ConfigError (via ConfigNode::fail).
+// It must change nothing outside the plugin it returns: the load may still be abandoned
+// (another block or a later section is bad). What the plugin needs to change elsewhere
+// when its chain goes live (e.g. tell a shared object its settings) goes in
+// `setup.load.on_commit`.
 using PluginFactory = std::function<std::unique_ptr<Plugin>(PluginSetup&)>;
 
 // A long-lived part of the process outside the query path.
@@ -32,15 +38,19 @@ class Service {
   virtual void start() = 0;
   // Graceful stop; called once at shutdown, before the store is closed.
   virtual void stop() = 0;
-  // SIGHUP with a new, already validated config section (nullptr when the key is gone).
-  // Throw ConfigError to refuse; the service then keeps its old settings.
-  virtual void reload(const ConfigNode* section) {}
+  // Phase one of a reload (SIGHUP): validate the new section (nullptr when the key is
+  // gone) and make ready what it needs, changing nothing that clients or other parts can
+  // observe; then register, with `load.on_commit`, the action that switches to it. Throw
+  // ConfigError to refuse: the whole reload is abandoned and no action runs, so every
+  // service and chain stays on the old config. Default: nothing changes on reload.
+  virtual void prepare_reload(const ConfigNode* section, PendingLoad& load) {}
 };
 
 // Called for every registered top-level key, with its section or nullptr when the
 // config does not have it. Validates the section (throw ConfigError) and returns the
-// service, or nullptr when there is nothing to run. Must not start anything; in
-// check-only mode the service is built and discarded.
+// service, or nullptr when there is nothing to run. Must not start anything, nor change
+// anything outside the object it returns: the core starts it only when the whole load
+// prepared. In check-only mode the service is built and discarded.
 using ServiceFactory = std::function<std::unique_ptr<Service>(const ConfigNode* section, Environment& env)>;
 
 class Registry {

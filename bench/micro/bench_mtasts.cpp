@@ -91,9 +91,11 @@ struct Fixture {
     const ConfigNode root = load_config_file(config_path);
     const ConfigNode section = root.require("servers").at(0).require("plugins").require("mtasts");
     const std::vector<std::string> listen = {"127.0.0.1:5300"};
-    PluginSetup setup{*env, section, listen, 0};
+    PendingLoad load;
+    PluginSetup setup{*env, section, listen, 0, load};
     std::vector<std::unique_ptr<Plugin>> plugins;
     plugins.push_back(entry->factory(setup));
+    load.commit();
     chain = std::make_unique<Chain>(std::move(plugins));
   }
   ~Fixture() {

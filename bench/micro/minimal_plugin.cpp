@@ -25,7 +25,7 @@ const MinimalMtaStsPlugin::Entry* MinimalMtaStsPlugin::find(std::span<const uint
   return it == zones_.end() ? nullptr : &it->second;
 }
 
-void MinimalMtaStsPlugin::serve(Query& query, Next next) {
+void MinimalMtaStsPlugin::serve(Query& query, Next next) const {
   const auto& question = query.request.question;
   std::span<const uint8_t> wire = question.name.wire();   // lowercase, uncompressed
   // Walk up the labels until a zone apex is found (the qname or one of its ancestors).

@@ -22,7 +22,7 @@ class MinimalMtaStsPlugin final : public Plugin {
   explicit MinimalMtaStsPlugin(size_t count, uint32_t ttl = 300);
 
   std::string_view name() const override { return "bench-minimal"; }
-  void serve(Query& query, Next next) override;
+  void serve(Query& query, Next next) const override;
 
  private:
   struct Entry {

@@ -28,7 +28,7 @@ ChaosPlugin::ChaosPlugin(std::string version, std::string id)
       id_server_(*dns::Name::from_text("id.server.")),
       hostname_bind_(*dns::Name::from_text("hostname.bind.")) {}
 
-void ChaosPlugin::serve(Query& query, Next next) {
+void ChaosPlugin::serve(Query& query, Next next) const {
   const auto& request = query.request;
   if (!request.has_question || request.question.rclass != dns::rrclass::CH) return next(query);
   const auto& qname = request.question.name;

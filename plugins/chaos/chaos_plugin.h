@@ -18,7 +18,7 @@ class ChaosPlugin final : public Plugin {
  public:
   ChaosPlugin(std::string version, std::string id);
   std::string_view name() const override { return "chaos"; }
-  void serve(Query& query, Next next) override;
+  void serve(Query& query, Next next) const override;
 
   const std::string& version() const { return version_; }
   const std::string& id() const { return id_; }

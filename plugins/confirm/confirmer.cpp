@@ -1246,12 +1246,10 @@ void ConfirmService::stop() {
   engine_->stop();
 }
 
-void ConfirmService::reload(const ConfigNode* section) {
-  if (!section) {
-    engine_->reload(std::nullopt);
-    return;
-  }
-  engine_->reload(parse_settings(section));
+void ConfirmService::prepare_reload(const ConfigNode* section, PendingLoad& load) {
+  std::optional<ConfirmSettings> settings;
+  if (section) settings = parse_settings(section);
+  load.on_commit([engine = engine_, settings = std::move(settings)]() mutable { engine->reload(std::move(settings)); });
 }
 
 }  // namespace stsd::confirm

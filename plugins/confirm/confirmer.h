@@ -195,7 +195,7 @@ class ConfirmService final : public Service {
   ConfirmService(ConfirmSettings settings, Environment& env);
   void start() override;
   void stop() override;
-  void reload(const ConfigNode* section) override;
+  void prepare_reload(const ConfigNode* section, PendingLoad& load) override;
 
  private:
   Environment& env_;

@@ -27,7 +27,7 @@ std::string context(const dns::Request& request) {
 
 }  // namespace
 
-void ErrorsPlugin::serve(Query& query, Next next) {
+void ErrorsPlugin::serve(Query& query, Next next) const {
   try {
     next(query);
   } catch (const std::exception& error) {

@@ -13,7 +13,7 @@ namespace stsd::errors_plugin {
 class ErrorsPlugin final : public Plugin {
  public:
   std::string_view name() const override { return "errors"; }
-  void serve(Query& query, Next next) override;
+  void serve(Query& query, Next next) const override;
 };
 
 std::unique_ptr<Plugin> make_errors_plugin(PluginSetup& setup);

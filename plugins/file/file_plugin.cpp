@@ -10,7 +10,7 @@ namespace stsd::file {
 
 FilePlugin::FilePlugin(std::vector<std::shared_ptr<const Zone>> zones) : zones_(std::move(zones)) {}
 
-void FilePlugin::serve(Query& query, Next next) {
+void FilePlugin::serve(Query& query, Next next) const {
   const auto& request = query.request;
   // Only class IN lives in master files here; CH (chaos) and others belong to later
   // plugins or to nobody (REFUSED from the core).

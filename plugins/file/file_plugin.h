@@ -15,7 +15,7 @@ class FilePlugin final : public Plugin {
  public:
   explicit FilePlugin(std::vector<std::shared_ptr<const Zone>> zones);
   std::string_view name() const override { return "file"; }
-  void serve(Query& query, Next next) override;
+  void serve(Query& query, Next next) const override;
   const std::vector<std::shared_ptr<const Zone>>& zones() const { return zones_; }
 
  private:

@@ -153,7 +153,7 @@ size_t format_line(const Query& query, std::span<const uint8_t> message, char* o
   return line.finish();
 }
 
-void LogPlugin::serve(Query& query, Next next) {
+void LogPlugin::serve(Query& query, Next next) const {
   try {
     next(query);
   } catch (const std::exception&) {

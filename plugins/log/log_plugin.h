@@ -25,7 +25,7 @@ class LogPlugin final : public Plugin {
  public:
   explicit LogPlugin(uint8_t classes) : classes_(classes) {}
   std::string_view name() const override { return "log"; }
-  void serve(Query& query, Next next) override;
+  void serve(Query& query, Next next) const override;
 
  private:
   uint8_t classes_;

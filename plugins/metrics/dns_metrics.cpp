@@ -83,7 +83,7 @@ void DnsBlockMetrics::collect(MetricsWriter& writer) const {
                    kBuckets, buckets, static_cast<double>(totals[kSumNanos]) / 1e9);
 }
 
-void MetricsPlugin::serve(Query& query, Next next) {
+void MetricsPlugin::serve(Query& query, Next next) const {
   try {
     next(query);
   } catch (...) {

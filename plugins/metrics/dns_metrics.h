@@ -62,7 +62,7 @@ class MetricsPlugin final : public Plugin {
  public:
   explicit MetricsPlugin(std::shared_ptr<DnsBlockMetrics> block) : block_(std::move(block)) {}
   std::string_view name() const override { return "metrics"; }
-  void serve(Query& query, Next next) override;
+  void serve(Query& query, Next next) const override;
 
  private:
   std::shared_ptr<DnsBlockMetrics> block_;

@@ -378,28 +378,26 @@ void MetricsService::stop() {
   process_metrics_.reset();
 }
 
-void MetricsService::reload(const ConfigNode* section) {
+void MetricsService::prepare_reload(const ConfigNode* section, PendingLoad& load) {
   if (!section) {
-    if (server_) log::info("metrics: section removed; /metrics is no longer served");
-    stop();
+    load.on_commit([this] {
+      if (server_) log::info("metrics: section removed; /metrics is no longer served");
+      stop();
+    });
     return;
   }
   auto settings = parse_exporter_settings(*section);
-  auto where = section->get("listen");
-  try {
+  load.on_commit([this, settings = std::move(settings)]() mutable {
     if (!server_) {
       settings_ = std::move(settings);
-      start();
-      return;
+      return start();
     }
     if (settings.endpoints != settings_.endpoints) {
       server_->rebind(settings.endpoints);
       log::info("metrics: now serving on " + settings.listen.front() + (settings.listen.size() > 1 ? " and more" : ""));
     }
-  } catch (const std::runtime_error& error) {
-    (where ? *where : *section).fail(error.what());
-  }
-  settings_ = std::move(settings);
+    settings_ = std::move(settings);
+  });
 }
 
 }  // namespace stsd::metrics_plugin

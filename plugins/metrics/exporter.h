@@ -89,7 +89,7 @@ class MetricsService final : public Service {
   ~MetricsService() override { stop(); }
   void start() override;
   void stop() override;
-  void reload(const ConfigNode* section) override;
+  void prepare_reload(const ConfigNode* section, PendingLoad& load) override;
 
   const MetricsHttpServer* server() const { return server_.get(); }
 

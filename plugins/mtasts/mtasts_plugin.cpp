@@ -151,7 +151,7 @@ MtastsPlugin::MtastsPlugin(MtastsConfig config, std::shared_ptr<PolicyState> sta
   soa_serial_offset_ = soa.mname.size() + soa.rname.size();
 }
 
-bool MtastsPlugin::add_soa(Query& query, Section section, const Name& owner, const Zone& zone, uint32_t ttl) {
+bool MtastsPlugin::add_soa(Query& query, Section section, const Name& owner, const Zone& zone, uint32_t ttl) const {
   uint8_t rdata[2 * dns::kMaxNameLength + 20];
   std::memcpy(rdata, soa_template_.data(), soa_template_.size());
   put32(rdata + soa_serial_offset_, zone.serial);
@@ -160,7 +160,7 @@ bool MtastsPlugin::add_soa(Query& query, Section section, const Name& owner, con
   return query.response.add(section, dns::RecordRef{owner, rrtype::SOA, dns::rrclass::IN, ttl, span});
 }
 
-void MtastsPlugin::answer_negative(Query& query, Rcode rcode, const Zone& zone) {
+void MtastsPlugin::answer_negative(Query& query, Rcode rcode, const Zone& zone) const {
   // RFC 2308 §2: NXDOMAIN and NODATA carry the zone's SOA for negative caching.
   query.response.start(rcode, true);
   add_soa(query, Section::Authority, *zone.apex, zone, config_.ttl);
@@ -172,7 +172,7 @@ uint32_t MtastsPlugin::mta_sts_serial(const ServedView& domain, int64_t now) con
   return serial_of(std::max(domain.effective_period(now, config_.rotation), domain.txt_changed_at()));
 }
 
-void MtastsPlugin::answer_apex_only(Query& query, const Zone& zone) {
+void MtastsPlugin::answer_apex_only(Query& query, const Zone& zone) const {
   const auto& q = query.request.question;
   if (q.type == rrtype::SOA || q.type == rrtype::ANY) {
     query.response.start(Rcode::NoError, true);
@@ -189,7 +189,7 @@ void MtastsPlugin::answer_apex_only(Query& query, const Zone& zone) {
 }
 
 void MtastsPlugin::answer_owned(Query& query, Kind kind, const ServedView& domain, const Zone& zone, bool at_apex,
-                                int64_t now) {
+                                int64_t now) const {
   const auto& q = query.request.question;
   if (at_apex && (q.type == rrtype::SOA || q.type == rrtype::NS)) return answer_apex_only(query, zone);
   auto& response = query.response;
@@ -242,7 +242,7 @@ void MtastsPlugin::answer_owned(Query& query, Kind kind, const ServedView& domai
   answer_negative(query, Rcode::NoError, zone);
 }
 
-bool MtastsPlugin::serve_service_zone(Query& query, int64_t now) {
+bool MtastsPlugin::serve_service_zone(Query& query, int64_t now) const {
   const auto& q = query.request.question;
   const auto wire = q.name.wire();
   const Name& apex = *config_.service_zone;
@@ -285,7 +285,7 @@ bool MtastsPlugin::serve_service_zone(Query& query, int64_t now) {
   return true;
 }
 
-bool MtastsPlugin::serve_delegated(Query& query, int64_t now) {
+bool MtastsPlugin::serve_delegated(Query& query, int64_t now) const {
   const auto& q = query.request.question;
   const auto wire = q.name.wire();
   size_t offsets[128];
@@ -324,7 +324,7 @@ bool MtastsPlugin::serve_delegated(Query& query, int64_t now) {
   return false;
 }
 
-void MtastsPlugin::serve(Query& query, Next next) {
+void MtastsPlugin::serve(Query& query, Next next) const {
   const auto& request = query.request;
   if (!state_ || !request.has_question ||
       (request.question.rclass != dns::rrclass::IN && request.question.rclass != dns::rrclass::ANY))

@@ -46,7 +46,7 @@ class MtastsPlugin final : public Plugin {
   MtastsPlugin(MtastsConfig config, std::shared_ptr<PolicyState> state, std::shared_ptr<Clock> clock);
 
   std::string_view name() const override { return "mtasts"; }
-  void serve(Query& query, Next next) override;
+  void serve(Query& query, Next next) const override;
 
   const MtastsConfig& config() const { return config_; }
 
@@ -57,13 +57,13 @@ class MtastsPlugin final : public Plugin {
     uint32_t serial;
   };
 
-  bool serve_service_zone(Query& query, int64_t now);
-  bool serve_delegated(Query& query, int64_t now);
+  bool serve_service_zone(Query& query, int64_t now) const;
+  bool serve_delegated(Query& query, int64_t now) const;
   // Answers at an owned name; `at_apex` adds SOA/NS answers (NS-delegation mode).
-  void answer_owned(Query& query, Kind kind, const ServedView& domain, const Zone& zone, bool at_apex, int64_t now);
-  void answer_apex_only(Query& query, const Zone& zone);   // service-zone apex
-  void answer_negative(Query& query, dns::Rcode rcode, const Zone& zone);
-  bool add_soa(Query& query, dns::Section section, const dns::Name& owner, const Zone& zone, uint32_t ttl);
+  void answer_owned(Query& query, Kind kind, const ServedView& domain, const Zone& zone, bool at_apex, int64_t now) const;
+  void answer_apex_only(Query& query, const Zone& zone) const;   // service-zone apex
+  void answer_negative(Query& query, dns::Rcode rcode, const Zone& zone) const;
+  bool add_soa(Query& query, dns::Section section, const dns::Name& owner, const Zone& zone, uint32_t ttl) const;
   uint32_t mta_sts_serial(const ServedView& domain, int64_t now) const;
 
   MtastsConfig config_;

@@ -152,13 +152,15 @@ class PoliciesService final : public Service {
   void start() override { apply(); }
   void stop() override {}
 
-  void reload(const ConfigNode* section) override {
+  void prepare_reload(const ConfigNode* section, PendingLoad& load) override {
     if (!section) return;   // key removed: the store keeps what it has
     auto folder = policies_folder(*section);
     auto files = load_policy_files(folder);   // a bad file refuses the reload (ConfigError)
-    folder_ = std::move(folder);
-    files_ = std::move(files);
-    apply();
+    load.on_commit([this, folder = std::move(folder), files = std::move(files)]() mutable {
+      folder_ = std::move(folder);
+      files_ = std::move(files);
+      apply();
+    });
   }
 
  private:

@@ -1,6 +1,6 @@
 // Registration of the `mtasts` DNS plugin, the `policies:` folder service and (when its
 // folder is built) the `admin:` API service.
-#include <mutex>
+#include <optional>
 #include <string>
 
 #include "environment.h"
@@ -18,28 +18,18 @@ void register_policies_service(Registry& registry);   // policies_sync.cpp
 namespace {
 
 // Every server block must rotate ids on the same schedule, or two listeners of one store
-// would publish different ids. Factories run in server-block order on each (re)load; a
-// block index that does not increase marks a new load.
+// would publish different ids. Checked across the blocks of one load.
 struct RotationAgreement {
-  std::mutex mutex;
-  size_t last_index = 0;
-  bool any = false;
-  std::chrono::seconds rotation{0};
+  std::optional<std::chrono::seconds> rotation;
 };
 
 std::unique_ptr<Plugin> make_mtasts_plugin(PluginSetup& setup) {
   auto config = parse_mtasts_config(setup.config);
-  auto agreement =
-      setup.env.shared<RotationAgreement>("mtasts.rotation_agreement", [] { return std::make_shared<RotationAgreement>(); });
-  {
-    std::lock_guard lock(agreement->mutex);
-    if (agreement->any && setup.server_index > agreement->last_index && agreement->rotation != config.rotation)
-      setup.config.fail("rotation must be the same in every server block (another block uses " +
-                        std::to_string(agreement->rotation.count()) + "s)");
-    agreement->any = true;
-    agreement->last_index = setup.server_index;
-    agreement->rotation = config.rotation;
-  }
+  auto& agreement = setup.load.scratch<RotationAgreement>();
+  if (agreement.rotation && *agreement.rotation != config.rotation)
+    setup.config.fail("rotation must be the same in every server block (another block uses " +
+                      std::to_string(agreement.rotation->count()) + "s)");
+  agreement.rotation = config.rotation;
   if (!setup.env.storage_path())
     setup.config.fail("mtasts needs the policy store: set the top-level `storage:` folder");
   if (setup.env.check_only()) return std::make_unique<MtastsPlugin>(std::move(config), nullptr, setup.env.clock_ptr());
@@ -49,10 +39,14 @@ std::unique_ptr<Plugin> make_mtasts_plugin(PluginSetup& setup) {
   } catch (const std::exception& e) {
     setup.config.fail(std::string("cannot open the policy store: ") + e.what());
   }
-  state->set_rotation(config.rotation);
+  // The store learns this block's settings only when the load commits: a reload that is
+  // rejected later must leave the store as it was.
+  setup.load.on_commit([state, rotation = config.rotation] { state->set_rotation(rotation); });
   if (config.service_zone)
-    state->require_name_room(name_room_needed(config),
-                             "_smtp._tls.<domain>." + config.service_zone->to_text() + " must fit in 255 octets");
+    setup.load.on_commit([state, room = name_room_needed(config),
+                          why = "_smtp._tls.<domain>." + config.service_zone->to_text() + " must fit in 255 octets"] {
+      state->require_name_room(room, why);
+    });
   return std::make_unique<MtastsPlugin>(std::move(config), std::move(state), setup.env.clock_ptr());
 }
 

@@ -36,22 +36,17 @@ class PolicyHostService final : public Service {
     server_.reset();
   }
 
-  void reload(const ConfigNode* section) override {
+  void prepare_reload(const ConfigNode* section, PendingLoad& load) override {
     if (!section) {   // the key was removed: stop serving
-      stop();
+      load.on_commit([this] { stop(); });
       return;
     }
     auto settings = parse_policy_host_settings(*section);
-    if (!server_) {
+    load.on_commit([this, settings = std::move(settings)]() mutable {
+      if (server_) server_->reconfigure(settings);
       settings_ = std::move(settings);
-      return start_server();
-    }
-    try {
-      server_->reconfigure(settings);
-    } catch (const std::exception& error) {
-      section->require("listen").fail(error.what());
-    }
-    settings_ = std::move(settings);
+      if (!server_) start_server();
+    });
   }
 
  private:

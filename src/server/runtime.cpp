@@ -72,7 +72,8 @@ CoreSettings parse_core_settings(const ConfigNode& root, const Registry& registr
   return settings;
 }
 
-std::vector<ServerBlock> build_server_blocks(const ConfigNode& root, const Registry& registry, Environment& env) {
+std::vector<ServerBlock> build_server_blocks(const ConfigNode& root, const Registry& registry, Environment& env,
+                                             PendingLoad& load) {
   auto servers = root.get("servers");
   if (!servers) root.fail("missing required key 'servers' (a list of server blocks)");
   if (!servers->is_sequence() || servers->size() == 0) servers->fail("expected a list of server blocks");
@@ -108,7 +109,7 @@ std::vector<ServerBlock> build_server_blocks(const ConfigNode& root, const Regis
     for (const auto& entry : registry.plugins()) {
       auto section = plugins_config.get(entry.name);
       if (!section) continue;
-      PluginSetup setup{env, *section, block.listen, index};
+      PluginSetup setup{env, *section, block.listen, index, load};
       auto plugin = entry.factory(setup);
       if (plugin) plugins.push_back(std::move(plugin));
     }

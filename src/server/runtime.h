@@ -43,8 +43,10 @@ struct NamedService {
 // Reads the top-level keys the core owns. Throws ConfigError.
 CoreSettings parse_core_settings(const ConfigNode& root, const Registry& registry);
 
-// Builds every server block's chain. Throws ConfigError (file:line:key).
-std::vector<ServerBlock> build_server_blocks(const ConfigNode& root, const Registry& registry, Environment& env);
+// Builds every server block's chain; the factories register their effects in `load`.
+// Throws ConfigError (file:line:key).
+std::vector<ServerBlock> build_server_blocks(const ConfigNode& root, const Registry& registry, Environment& env,
+                                             PendingLoad& load);
 
 // Calls every service factory with its section (or nullptr). Throws ConfigError.
 std::vector<NamedService> build_services(const ConfigNode& root, const Registry& registry, Environment& env);

@@ -18,6 +18,18 @@ std::vector<std::string> fingerprint(const std::vector<ServerBlock>& blocks) {
   }
   return out;
 }
+// A service the new config adds starts last in phase one: starting is the one step that
+// can fail on the system (a port in use), and undoing it is stopping it again.
+void start_added_services(std::vector<NamedService>& added) {
+  for (size_t i = 0; i < added.size(); ++i) {
+    try {
+      added[i].service->start();
+    } catch (const std::exception& e) {
+      for (size_t j = i; j-- > 0;) added[j].service->stop();
+      throw ConfigError("'" + added[i].key + "' could not start: " + e.what());
+    }
+  }
+}
 }  // namespace
 
 Server::Server(std::filesystem::path config_path, const Registry& registry, std::shared_ptr<Clock> clock)
@@ -31,9 +43,11 @@ void Server::start() {
   log::set_min_level(settings_.log_level);
   env_ = std::make_unique<Environment>(std::filesystem::absolute(config_path_).parent_path(), settings_.storage, clock_,
                                        false);
-  auto blocks = build_server_blocks(root, registry_, *env_);
+  PendingLoad load;
+  auto blocks = build_server_blocks(root, registry_, *env_, load);
   services_ = build_services(root, registry_, *env_);
   listen_fingerprint_ = fingerprint(blocks);
+  load.commit();
 
   std::vector<Worker::Endpoint> endpoints;
   for (size_t i = 0; i < blocks.size(); ++i) {
@@ -59,27 +73,30 @@ std::string Server::reload() {
     const auto root = load_config_file(config_path_);
     auto settings = parse_core_settings(root, registry_);
     if (settings.storage != settings_.storage) root.get("storage")->fail("changing storage needs a restart");
-    auto blocks = build_server_blocks(root, registry_, *env_);
+    // Phase one: everything prepares from the new config; nothing observable changes, so
+    // an error in any section, the last one included, leaves the old config whole.
+    PendingLoad load;
+    auto blocks = build_server_blocks(root, registry_, *env_, load);
     if (fingerprint(blocks) != listen_fingerprint_)
       root.require("servers").fail("server blocks or listen addresses changed; restart stsd to apply them");
-    // Services first: one that refuses its new section aborts the reload before any
-    // chain is swapped.
     for (auto& s : services_) {
       auto section = root.get(s.key);
-      s.service->reload(section ? &*section : nullptr);
+      s.service->prepare_reload(section ? &*section : nullptr, load);
     }
+    std::vector<NamedService> added;
     for (const auto& entry : registry_.services()) {
       bool running = false;
       for (auto& s : services_) running |= s.key == entry.key;
       if (running) continue;
       auto section = root.get(entry.key);
       if (!section) continue;
-      if (auto service = entry.factory(&*section, *env_)) {
-        service->start();
-        services_.push_back({entry.key, std::move(service)});
-      }
+      if (auto service = entry.factory(&*section, *env_)) added.push_back({entry.key, std::move(service)});
     }
+    start_added_services(added);
+    // Phase two: publish the chains and apply what the plugins and services prepared.
     for (size_t i = 0; i < blocks.size(); ++i) slots_[i]->publish(blocks[i].chain);
+    load.commit();
+    for (auto& s : added) services_.push_back(std::move(s));
     log::set_min_level(settings.log_level);
     log::info("config reloaded from " + config_path_.string());
     return {};
@@ -134,7 +151,8 @@ std::string check_config(const std::filesystem::path& config_path, const Registr
     const auto root = load_config_file(config_path);
     auto settings = parse_core_settings(root, registry);
     Environment env(std::filesystem::absolute(config_path).parent_path(), settings.storage, nullptr, true);
-    build_server_blocks(root, registry, env);
+    PendingLoad load;   // never committed: checking changes nothing
+    build_server_blocks(root, registry, env, load);
     build_services(root, registry, env);
     return {};
   } catch (const std::exception& e) {

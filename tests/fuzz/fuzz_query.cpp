@@ -17,7 +17,7 @@ using namespace stsd;
 class EchoPlugin final : public Plugin {
  public:
   std::string_view name() const override { return "echo"; }
-  void serve(Query& q, Next next) override {
+  void serve(Query& q, Next next) const override {
     const auto& question = q.request.question;
     if (question.type == dns::rrtype::PTR) return next(q);  // leave some to REFUSED
     q.response.start(dns::Rcode::NoError, true);

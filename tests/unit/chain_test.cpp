@@ -19,7 +19,7 @@ class TracePlugin : public Plugin {
   TracePlugin(std::string name, Action action, std::vector<std::string>& trace)
       : name_(std::move(name)), action_(action), trace_(trace) {}
   std::string_view name() const override { return name_; }
-  void serve(Query& q, Next next) override {
+  void serve(Query& q, Next next) const override {
     trace_.push_back(name_);
     if (action_ == Action::Throw) throw std::runtime_error("boom");
     if (action_ == Action::Answer) {

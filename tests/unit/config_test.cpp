@@ -34,7 +34,8 @@ class ConfigTest : public ::testing::Test {
       auto root = load_config_file(write(text));
       auto settings = parse_core_settings(root, registry_);
       Environment env(dir_, settings.storage, nullptr, true);
-      build_server_blocks(root, registry_, env);
+      PendingLoad load;
+      build_server_blocks(root, registry_, env, load);
       build_services(root, registry_, env);
       return "";
     } catch (const ConfigError& e) {

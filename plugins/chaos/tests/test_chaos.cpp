@@ -21,7 +21,7 @@ class Sentinel final : public Plugin {
  public:
   explicit Sentinel(bool& reached) : reached_(reached) {}
   std::string_view name() const override { return "sentinel"; }
-  void serve(Query&, Next) override { reached_ = true; }
+  void serve(Query& , Next ) const override { reached_ = true; }
 
  private:
   bool& reached_;
@@ -32,7 +32,8 @@ std::unique_ptr<Plugin> make(const std::string& yaml) {
   Environment env(std::filesystem::temp_directory_path(), std::nullopt, clock, true);
   std::vector<std::string> listen;
   ConfigNode node(YAML::Load(yaml), std::make_shared<const std::filesystem::path>("stsd.yaml"), "chaos");
-  PluginSetup setup{env, node, listen, 0};
+  PendingLoad load;
+  PluginSetup setup{env, node, listen, 0, load};
   return chaos_plugin::make_chaos_plugin(setup);
 }
 

@@ -21,7 +21,7 @@ class TestPlugin final : public Plugin {
  public:
   explicit TestPlugin(Behaviour behaviour) : behaviour_(behaviour) {}
   std::string_view name() const override { return "test"; }
-  void serve(Query& query, Next next) override {
+  void serve(Query& query, Next next) const override {
     switch (behaviour_) {
       case Behaviour::Throw:
         // A half-written answer must not survive the exception.
@@ -52,7 +52,8 @@ Outcome run(Behaviour behaviour) {
   Environment env(std::filesystem::temp_directory_path(), std::nullopt, clock, true);
   std::vector<std::string> listen;
   ConfigNode node(YAML::Load("{}"), std::make_shared<const std::filesystem::path>("stsd.yaml"), "errors");
-  PluginSetup setup{env, node, listen, 0};
+  PendingLoad load;
+  PluginSetup setup{env, node, listen, 0, load};
   std::vector<std::unique_ptr<Plugin>> plugins;
   plugins.push_back(errors_plugin::make_errors_plugin(setup));
   plugins.push_back(std::make_unique<TestPlugin>(behaviour));
@@ -118,7 +119,8 @@ TEST(ErrorsConfig, TakesNoKeys) {
   std::vector<std::string> listen;
   ConfigNode node(YAML::Load("{ consolidate: 5m }"), std::make_shared<const std::filesystem::path>("stsd.yaml"),
                   "errors");
-  PluginSetup setup{env, node, listen, 0};
+  PendingLoad load;
+  PluginSetup setup{env, node, listen, 0, load};
   try {
     errors_plugin::make_errors_plugin(setup);
     ADD_FAILURE();

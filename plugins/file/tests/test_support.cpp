@@ -19,7 +19,7 @@ class Sentinel final : public Plugin {
  public:
   explicit Sentinel(bool& passed) : passed_(passed) {}
   std::string_view name() const override { return "sentinel"; }
-  void serve(Query&, Next) override { passed_ = true; }
+  void serve(Query& , Next ) const override { passed_ = true; }
 
  private:
   bool& passed_;

@@ -57,7 +57,8 @@ struct SetupFixture {
   std::shared_ptr<Clock> clock = std::make_shared<SystemClock>();
   Environment env{std::filesystem::temp_directory_path(), std::nullopt, clock, true};
   std::vector<std::string> listen{"127.0.0.1:5300"};
-  PluginSetup setup(const ConfigNode& node) { return PluginSetup{env, node, listen, 0}; }
+  PendingLoad load;
+  PluginSetup setup(const ConfigNode& node) { return PluginSetup{env, node, listen, 0, load}; }
 };
 
 }  // namespace stsd::test

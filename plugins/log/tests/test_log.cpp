@@ -22,7 +22,7 @@ namespace {
 class Responder final : public Plugin {
  public:
   std::string_view name() const override { return "responder"; }
-  void serve(Query& query, Next next) override {
+  void serve(Query& query, Next next) const override {
     const auto& qname = query.request.question.name;
     if (qname == *dns::Name::from_text("www.example.org.")) {
       query.response.start(dns::Rcode::NoError, true);
@@ -92,7 +92,8 @@ std::unique_ptr<Plugin> make(const std::string& yaml) {
   Environment env(std::filesystem::temp_directory_path(), std::nullopt, clock, true);
   std::vector<std::string> listen;
   ConfigNode node(YAML::Load(yaml), std::make_shared<const std::filesystem::path>("stsd.yaml"), "log");
-  PluginSetup setup{env, node, listen, 0};
+  PendingLoad load;
+  PluginSetup setup{env, node, listen, 0, load};
   return log_plugin::make_log_plugin(setup);
 }
 

@@ -41,7 +41,7 @@ inline std::vector<uint8_t> query_packet(const std::string& qname, uint16_t qtyp
 class Responder final : public Plugin {
  public:
   std::string_view name() const override { return "responder"; }
-  void serve(Query& query, Next next) override {
+  void serve(Query& query, Next next) const override {
     const auto& name = query.request.question.name;
     if (name == nx_) return query.response.start(dns::Rcode::NXDomain, true);
     if (name == pass_) return next(query);

@@ -25,7 +25,8 @@ TEST(MetricsQueryPath, CountingAllocatesNothing) {
   Environment env(std::filesystem::temp_directory_path(), std::nullopt, std::make_shared<SystemClock>(), true);
   std::vector<std::string> listen{"127.0.0.1:5300"};
   const auto node = yaml_node("{}", "servers[0].plugins.metrics");
-  PluginSetup setup{env, node, listen, 0};
+  PendingLoad load;
+  PluginSetup setup{env, node, listen, 0, load};
   std::vector<std::unique_ptr<Plugin>> plugins;
   plugins.push_back(metrics_plugin::make_metrics_plugin(setup));
   plugins.push_back(std::make_unique<Responder>());

@@ -23,7 +23,8 @@ struct Fixture {
 
   std::unique_ptr<Chain> chain(const std::string& config = "{}") {
     const auto node = yaml_node(config, "servers[0].plugins.metrics");
-    PluginSetup setup{env, node, listen, 0};
+    PendingLoad load;
+    PluginSetup setup{env, node, listen, 0, load};
     std::vector<std::unique_ptr<Plugin>> plugins;
     plugins.push_back(metrics_plugin::make_metrics_plugin(setup));
     plugins.push_back(std::make_unique<Responder>());
@@ -120,7 +121,8 @@ TEST(MetricsPlugin, EachServerBlockHasItsOwnLabel) {
   auto a = f.chain();
   f.listen = {"127.0.0.2:53"};
   const auto node = yaml_node("{}", "servers[1].plugins.metrics");
-  PluginSetup setup{f.env, node, f.listen, 1};
+  PendingLoad load;
+  PluginSetup setup{f.env, node, f.listen, 1, load};
   std::vector<std::unique_ptr<Plugin>> plugins;
   plugins.push_back(metrics_plugin::make_metrics_plugin(setup));
   Chain b(std::move(plugins));

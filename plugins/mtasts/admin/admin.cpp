@@ -27,27 +27,21 @@ class AdminService final : public Service {
     server_.reset();
   }
 
-  void reload(const ConfigNode* section) override {
+  void prepare_reload(const ConfigNode* section, PendingLoad& load) override {
     AdminConfig next = parse_admin_config(section, env_.storage_path(), true);
     if (next == config_) return;
-    if (!next.enabled) {
-      stop();
-      log::info("admin: disabled by the new config");
-    } else if (!server_) {
-      try {
+    load.on_commit([this, next = std::move(next)]() mutable {
+      if (!next.enabled) {
+        stop();
+        log::info("admin: disabled by the new config");
+      } else if (!server_) {
         launch(next);
-      } catch (const std::runtime_error& error) {
-        throw ConfigError(error.what());
-      }
-    } else {
-      try {
+      } else {
         server_->reconfigure(next);
-      } catch (const std::runtime_error& error) {
-        throw ConfigError(error.what());
+        announce(next);
       }
-      announce(next);
-    }
-    config_ = std::move(next);
+      config_ = std::move(next);
+    });
   }
 
  private:

@@ -20,7 +20,7 @@ class PassedPlugin final : public Plugin {
  public:
   explicit PassedPlugin(bool& passed) : passed_(passed) {}
   std::string_view name() const override { return "passed"; }
-  void serve(Query&, Next) override { passed_ = true; }
+  void serve(Query& , Next ) const override { passed_ = true; }
 
  private:
   bool& passed_;
@@ -86,7 +86,7 @@ inline Reply ask(Plugin& plugin, const std::string& qname, uint16_t qtype, uint1
   struct Borrowed final : Plugin {
     explicit Borrowed(Plugin& p) : inner(p) {}
     std::string_view name() const override { return inner.name(); }
-    void serve(Query& q, Next next) override { inner.serve(q, next); }
+    void serve(Query& q, Next next) const override { inner.serve(q, next); }
     Plugin& inner;
   };
   plugins.push_back(std::make_unique<Borrowed>(plugin));

@@ -48,7 +48,7 @@ std::vector<uint8_t> query_packet(const std::string& qname, uint16_t qtype) {
 class Passed final : public Plugin {
  public:
   std::string_view name() const override { return "passed"; }
-  void serve(Query&, Next) override {}
+  void serve(Query& , Next ) const override {}
 };
 
 TEST(MtastsQueryPath, AnsweringAllocatesNothing) {
