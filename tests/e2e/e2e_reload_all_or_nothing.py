@@ -90,7 +90,7 @@ def test_bad_last_section_changes_nothing():
         server.wait_ready()
         check(metrics_answers(old_port), "metrics on the first port:\n" + server.read_log())
         status, events = store_view(server)
-        check(status["staged"]["number"] == 1, status)
+        check(status["staged"]["version"] == 1, status)
         check(len(events) >= 2, events)
         txt = kdig(server, "_mta-sts.example.com", "TXT")
 
@@ -114,7 +114,7 @@ def test_bad_last_section_changes_nothing():
             time.sleep(0.1)
         check(not metrics_answers(old_port), "the old metrics port still answers")
         status, _ = store_view(server)
-        check(status["staged"]["number"] == 2, status)
+        check(status["staged"]["version"] == 2, status)
 
 
 if __name__ == "__main__":
