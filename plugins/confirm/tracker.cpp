@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "join.h"
+
 namespace stsd::confirm {
 
 std::string_view served_name(Served served) {
@@ -17,15 +19,6 @@ std::string_view served_name(Served served) {
 }
 
 namespace {
-
-std::string join(const std::vector<std::string>& parts, std::string_view separator) {
-  std::string out;
-  for (const auto& part : parts) {
-    if (!out.empty()) out += separator;
-    out += part;
-  }
-  return out;
-}
 
 std::chrono::seconds whole_seconds(TimePoint::duration d) {
   return std::chrono::duration_cast<std::chrono::seconds>(d);
