@@ -1,11 +1,26 @@
 #pragma once
-// The confirmer service (`confirm:` top-level key): one thread running an io_context on
-// which probe rounds run as coroutines, plus two resolver threads for the blocking ldns
-// lookups. Nothing here runs on, or waits for, a DNS answering thread.
-#include <array>
+// The confirmer (`confirm:` top-level key, see README.md): one thread running an
+// io_context on which probe rounds run as coroutines, plus two resolver threads for the
+// blocking ldns lookups. Nothing here runs on, or waits for, a DNS answering thread.
+//
+// The engine's parts live in files of one purpose:
+//   confirmer.cpp    set-up, start, stop, reload
+//   scheduler.cpp    which domains are watched and when each one's next round is due
+//   round.cpp        one probe round: plan the vantages, fetch from all, record, reschedule
+//   compare.cpp      which version (if any) a vantage served
+//   verdict.cpp      acting on a round's verdict: confirm, failure events, drift hold
+//   status.cpp       the probe state for `stsctl status`, and the metrics
+//   mx_coverage.cpp  the MX check of the stage hook
+//   report.cpp       `stsctl check` (its sections are in report_sections.cpp)
+// with the pieces it uses: probe_limiter.h (max_concurrent_probes), status_board.h (the
+// last status of each domain, phase counts), outcome_json.h. The Service that owns the
+// engine is in service.h, its admin API extensions in admin_extensions.h.
+//
+// GCC 12 destroys prvalue class arguments inside a co_await expression twice (a double
+// free). Every co_await in the engine therefore awaits a named operation, built in the
+// statement before from named (or lvalue) arguments.
 #include <atomic>
 #include <chrono>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,7 +29,7 @@
 #include <set>
 #include <string>
 #include <thread>
-#include <unordered_map>
+#include <vector>
 #include <utility>   // Boost 1.74 awaitable.hpp uses std::exchange without including it
 
 #include <boost/asio/awaitable.hpp>
@@ -28,28 +43,13 @@
 #include "fetcher.h"
 #include "metrics.h"
 #include "mtasts/state.h"
-#include "registry.h"
+#include "probe_limiter.h"
 #include "resolver.h"
 #include "settings.h"
+#include "status_board.h"
 #include "tracker.h"
 
 namespace stsd::confirm {
-
-// Caps the number of probes in flight (single-threaded use on the io_context).
-class ProbeLimiter {
- public:
-  ProbeLimiter(boost::asio::io_context& io, size_t capacity) : io_(io), capacity_(capacity) {}
-  boost::asio::awaitable<void> acquire();
-  void release();
-  void set_capacity(size_t capacity);
-  size_t in_flight() const { return in_flight_; }
-
- private:
-  boost::asio::io_context& io_;
-  size_t capacity_;
-  size_t in_flight_ = 0;
-  std::deque<boost::asio::steady_timer*> waiters_;
-};
 
 class ConfirmEngine final : public ConfirmApi {
  public:
@@ -67,15 +67,9 @@ class ConfirmEngine final : public ConfirmApi {
   std::optional<nlohmann::json> probe_status(const std::string& domain) override;
 
   // Writes the confirmer's metrics (README "Metrics"): domains per probe phase, the
-  // domains whose id rotation is held for drift (only those, so a provider with a
-  // million domains exports a handful of lines), and probe/confirmation/drift counters.
+  // domains whose id rotation is held for drift, and probe/confirmation/drift counters.
   // Called at scrape time; takes the status mutex briefly, never during network I/O.
   void collect_metrics(metrics::MetricsWriter& writer) const;
-
-  // The phase of a domain's last round, as `stsctl status` shows it.
-  enum class Phase : uint8_t { Pending, Confirmed, Watching, Held, Drift, DriftOverridden };
-  static constexpr size_t kPhaseCount = 6;
-  static std::string_view phase_name(Phase phase);   // "pending", ..., "drift-overridden"
 
  private:
   // Settings with the objects built from them; replaced as a whole on reload.
@@ -105,7 +99,7 @@ class ConfirmEngine final : public ConfirmApi {
   struct Versions {
     std::string domain;
     std::optional<mtasts::PolicyVersion> staged, confirmed;
-    bool pending = false;
+    bool pending = false;   // the staged version is newer than the confirmed one
   };
   struct Target {
     Vantage vantage;
@@ -117,13 +111,31 @@ class ConfirmEngine final : public ConfirmApi {
     bool configured = false;
   };
 
+  // Set-up (confirmer.cpp).
   static std::shared_ptr<const Runtime> make_runtime(ConfirmSettings settings);
   std::shared_ptr<const Runtime> runtime() const;
   static TrackerSettings tracker_settings(const ConfirmSettings& settings);
   TimePoint now() const { return clock_->now(); }
+  void subscribe_to_changes();
+  void run_io_thread();
+  // Runs a blocking lookup on the resolver threads (on_resolver_thread.h).
+  template <class Result, class Function>
+  boost::asio::awaitable<Result> on_resolver_thread(Function function);
 
+  // Scheduling (scheduler.cpp).
   boost::asio::awaitable<void> scheduler();
+  void resync_domains();
+  void take_changes();
+  void start_due_rounds(SteadyTime now_steady);
+  std::chrono::seconds jittered(std::chrono::seconds delay);
+
+  // One round (round.cpp).
   boost::asio::awaitable<void> run_round(std::string domain);
+  std::optional<mtasts::DomainStatus> read_status(const std::string& domain);
+  static std::shared_ptr<Versions> versions_of(const std::string& domain, const mtasts::DomainStatus& status);
+  boost::asio::awaitable<RoundInput> probe_round(std::shared_ptr<const Runtime> runtime,
+                                                 std::shared_ptr<const Versions> versions,
+                                                 std::vector<std::string> domain_vantages);
   boost::asio::awaitable<VantagePlan> plan_vantages(std::shared_ptr<const Runtime> runtime, std::string domain,
                                                     std::vector<std::string> domain_vantages);
   boost::asio::awaitable<std::vector<VantageOutcome>> probe_all(std::shared_ptr<const Runtime> runtime,
@@ -131,21 +143,35 @@ class ConfirmEngine final : public ConfirmApi {
                                                                 std::vector<Target> targets);
   boost::asio::awaitable<VantageOutcome> probe_one(std::shared_ptr<const Runtime> runtime,
                                                    std::shared_ptr<const Versions> versions, Target target);
-  boost::asio::awaitable<nlohmann::json> build_report(std::string domain);
-  template <class Result, class Function>
-  boost::asio::awaitable<Result> on_resolver_thread(Function function);
+  void note_round_finished(const RoundInput& input);
+  std::chrono::seconds next_round_delay(const RoundInput& input, const RoundVerdict& verdict);
+  void finish_round(const std::string& domain, std::chrono::seconds delay);
 
+  // What a vantage served (compare.cpp).
   VantageOutcome compare(const Versions& versions, const Target& target, FetchResult fetched) const;
+  std::optional<uint32_t> older_version_of(const Versions& versions, const mtasts::Policy& policy) const;
+
+  // Acting on a verdict (verdict.cpp).
   void apply_verdict(const std::string& domain, Watch& watch, const mtasts::DomainStatus& status,
                      const RoundVerdict& verdict, const RoundInput& input);
+  void confirm_if_still_staged(const std::string& domain, const Watch& watch, const RoundVerdict& verdict,
+                               uint32_t pending);
+  void record_failure_once(const std::string& domain, Watch& watch, const RoundVerdict& verdict,
+                           const RoundInput& input);
+  void hold_while_drifting(const std::string& domain, Watch& watch, bool held, const RoundVerdict& verdict,
+                           uint32_t confirmed);
+  void release_hold_after_drift(const std::string& domain, Watch& watch, bool held, const RoundVerdict& verdict,
+                                const RoundInput& input);
+
+  // Status and metrics (status.cpp).
   void publish_status(const std::string& domain, const Watch& watch, const mtasts::DomainStatus& status,
                       const RoundVerdict& verdict, const RoundInput& input);
-  void set_status(const std::string& domain, nlohmann::json json, Phase phase, bool failing);
-  void forget_status(const std::string& domain);
+  static Phase phase_of(const Watch& watch, const RoundVerdict& verdict, const RoundInput& input);
+  std::string summary_of(const Watch& watch, const RoundVerdict& verdict, const RoundInput& input) const;
   void count_probes(const std::vector<VantageOutcome>& outcomes, bool pending);
-  void resync_domains();
-  void take_changes();
-  std::chrono::seconds jittered(std::chrono::seconds delay);
+
+  // `stsctl check` (report.cpp).
+  boost::asio::awaitable<nlohmann::json> build_report(std::string domain);
 
   std::shared_ptr<Clock> clock_;
   mutable std::mutex runtime_mutex_;
@@ -170,37 +196,12 @@ class ConfirmEngine final : public ConfirmApi {
   std::mutex changes_mutex_;
   std::set<std::string> changed_;   // domains reported by subscribe, not yet looked at
 
-  mutable std::mutex status_mutex_;
-  std::unordered_map<std::string, nlohmann::json> status_;
-  // For metrics, kept with status_ under status_mutex_: counts per phase are updated as
-  // phases change, so a scrape does not walk every domain.
-  struct PhaseEntry {
-    Phase phase;
-    bool failing;
-  };
-  std::unordered_map<std::string, PhaseEntry> phases_;
-  std::array<size_t, kPhaseCount> phase_counts_{};
-  size_t failing_count_ = 0;
-  std::set<std::string> held_;   // domains in Phase::Held
+  StatusBoard status_board_;
 
   // Counters (written by the io thread, read by scrapes).
   std::atomic<uint64_t> probes_match_{0}, probes_mismatch_{0}, probes_error_{0};
   std::atomic<uint64_t> confirmations_{0}, drift_events_{0};
   std::atomic<int64_t> last_round_unix_ms_{0};   // 0: no round finished yet
-};
-
-// The Service registered for the top-level key `confirm`.
-class ConfirmService final : public Service {
- public:
-  ConfirmService(ConfirmSettings settings, Environment& env);
-  void start() override;
-  void stop() override;
-  void prepare_reload(const ConfigNode* section, PendingLoad& load) override;
-
- private:
-  Environment& env_;
-  std::shared_ptr<ConfirmEngine> engine_;
-  metrics::MetricsRegistry::Registration metrics_;
 };
 
 }  // namespace stsd::confirm

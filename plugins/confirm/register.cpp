@@ -1,7 +1,7 @@
 // Registers the `confirm:` top-level service (issue 4): the HTTPS prober that confirms
 // staged MTA-STS policies, watches for drift and checks MX coverage.
-#include "confirmer.h"
 #include "registry.h"
+#include "service.h"
 
 void stsd_register_confirm(stsd::Registry& registry) {
   registry.add_service("confirm", [](const stsd::ConfigNode* section,

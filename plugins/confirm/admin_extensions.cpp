@@ -1,0 +1,57 @@
+#include "admin_extensions.h"
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "mtasts/admin/hooks.h"
+
+namespace stsd::confirm {
+
+namespace {
+
+// `stsctl policy stage` (issue 4): an enforce policy must cover every current MX host.
+std::vector<std::string> stage_problems(ConfirmApi& confirm, const std::string& domain, const mtasts::Policy& policy) {
+  std::vector<std::string> problems;
+  if (policy.mode != mtasts::Mode::Enforce) return problems;
+  auto coverage = confirm.check_mx_coverage(domain, policy.mx);
+  if (!coverage.acceptable()) problems.push_back(coverage.problem());
+  return problems;
+}
+
+// `stsctl status`: the probe state in plain words.
+nlohmann::json status_section(ConfirmApi& confirm, const std::string& domain) {
+  auto probe = confirm.probe_status(domain);
+  if (!probe) return nlohmann::json{{"lines", {"not probed yet (nothing staged or confirmed, or the first round is running)"}}};
+  nlohmann::json section = *probe;
+  nlohmann::json lines = nlohmann::json::array();
+  lines.push_back((*probe)["summary"]);
+  for (const auto& vantage : (*probe)["vantages"]) lines.push_back(vantage["words"]);
+  section["lines"] = lines;
+  return section;
+}
+
+// `stsctl check DOMAIN`. A malformed or unknown domain is the caller's mistake: PolicyError,
+// which the admin API answers with 400.
+nlohmann::json check_route(ConfirmApi& confirm, const std::string& domain) {
+  try {
+    return confirm.run_check(domain);
+  } catch (const std::invalid_argument& e) {
+    throw mtasts::PolicyError(e.what());
+  }
+}
+
+}  // namespace
+
+void register_admin_extensions(Environment& env, std::shared_ptr<ConfirmApi> confirm) {
+  auto hooks = mtasts::AdminHooks::get(env);
+  hooks->add_stage_check([confirm](const std::string& domain, const mtasts::Policy& policy) {
+    return stage_problems(*confirm, domain, policy);
+  });
+  hooks->add_status_section("confirm", [confirm](const std::string& domain) { return status_section(*confirm, domain); });
+  hooks->add_domain_route("GET", "check", [confirm](const std::string& domain, const nlohmann::json&) {
+    return check_route(*confirm, domain);
+  });
+}
+
+}  // namespace stsd::confirm

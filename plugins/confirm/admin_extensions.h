@@ -1,0 +1,15 @@
+#pragma once
+// The confirmer's extensions of the admin API (checks.h, "WIRING"): the stage check (an
+// enforce policy must cover every current MX host), the status section `confirm` and the
+// route GET /v1/domains/{domain}/check.
+#include <memory>
+
+#include "checks.h"
+#include "environment.h"
+
+namespace stsd::confirm {
+
+// Registers the three extensions on the process's admin hooks, answered by `confirm`.
+void register_admin_extensions(Environment& env, std::shared_ptr<ConfirmApi> confirm);
+
+}  // namespace stsd::confirm

@@ -1,0 +1,204 @@
+// One probe round of a domain, in phases: read what the store holds, plan the vantages,
+// fetch from all of them at about the same moment, let the tracker judge the round, act
+// on its verdict, schedule the next round and publish the status.
+#include "confirmer.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "logging.h"
+#include "on_resolver_thread.h"
+
+namespace stsd::confirm {
+
+namespace asio = boost::asio;
+
+asio::awaitable<void> ConfirmEngine::run_round(std::string domain) {
+  auto runtime_now = runtime();
+  std::optional<mtasts::DomainStatus> status = read_status(domain);
+  std::shared_ptr<Versions> versions = status ? versions_of(domain, *status) : nullptr;
+  if (!versions || (!versions->pending && !versions->confirmed)) {
+    finish_round(domain, runtime_now->settings.interval);
+    co_return;
+  }
+
+  auto probing = probe_round(runtime_now, versions, status->settings.vantages);
+  RoundInput input = co_await std::move(probing);
+  note_round_finished(input);
+
+  auto it = watches_.find(domain);
+  if (it == watches_.end() || !running_) co_return;
+  Watch& watch = it->second;
+  RoundVerdict verdict = watch.tracker.record(input);
+  try {
+    apply_verdict(domain, watch, *status, verdict, input);
+  } catch (const std::exception& e) {
+    log::warn("confirm: " + domain + ": " + e.what());
+  }
+  const auto delay = next_round_delay(input, verdict);
+  watch.last_round_at = input.at;
+  finish_round(domain, delay);
+  publish_status(domain, watch, *status, verdict, input);
+}
+
+std::optional<mtasts::DomainStatus> ConfirmEngine::read_status(const std::string& domain) {
+  try {
+    return state_->status(domain, mtasts::unix_seconds(now()));
+  } catch (const std::exception& e) {
+    log::warn("confirm: " + domain + ": cannot read its state: " + e.what());
+  }
+  return std::nullopt;
+}
+
+std::shared_ptr<ConfirmEngine::Versions> ConfirmEngine::versions_of(const std::string& domain,
+                                                                    const mtasts::DomainStatus& status) {
+  auto versions = std::make_shared<Versions>();
+  versions->domain = domain;
+  versions->staged = status.staged;
+  versions->confirmed = status.confirmed;
+  versions->pending = status.staged && (!status.confirmed || status.staged->number > status.confirmed->number);
+  return versions;
+}
+
+asio::awaitable<RoundInput> ConfirmEngine::probe_round(std::shared_ptr<const Runtime> runtime,
+                                                       std::shared_ptr<const Versions> versions,
+                                                       std::vector<std::string> domain_vantages) {
+  RoundInput input;
+  if (versions->pending) input.pending = versions->staged->number;
+  if (versions->confirmed) input.confirmed = versions->confirmed->number;
+  try {
+    auto planning = plan_vantages(runtime, versions->domain, domain_vantages);
+    VantagePlan plan = co_await std::move(planning);
+    input.setup_error = plan.setup_error;
+    if (!plan.setup_error) {
+      auto probing = probe_all(runtime, versions, plan.targets);
+      input.outcomes = co_await std::move(probing);
+    }
+  } catch (const std::exception& e) {
+    input.setup_error = std::string("probe round failed: ") + e.what();
+  }
+  input.at = now();
+  co_return input;
+}
+
+asio::awaitable<ConfirmEngine::VantagePlan> ConfirmEngine::plan_vantages(std::shared_ptr<const Runtime> runtime,
+                                                                         std::string domain,
+                                                                         std::vector<std::string> domain_vantages) {
+  VantagePlan plan;
+  const auto& settings = runtime->settings;
+  if (!domain_vantages.empty()) {
+    plan.configured = true;
+    for (const auto& text : domain_vantages) {
+      std::string error;
+      auto vantage = parse_vantage(text, settings.https_port, error);
+      if (!vantage) {
+        plan.setup_error = "vantage '" + text + "' of " + domain + " is not usable: " + error;
+        co_return plan;
+      }
+      plan.targets.push_back({*vantage, "edge " + vantage->to_string()});
+    }
+    co_return plan;
+  }
+  if (!settings.vantages.empty()) {
+    plan.configured = true;
+    for (const auto& vantage : settings.vantages) plan.targets.push_back({vantage, "edge " + vantage.to_string()});
+    co_return plan;
+  }
+  // Default: wherever senders' resolvers send them.
+  const std::string host = "mta-sts." + domain;
+  auto dns = runtime->dns;
+  auto resolve = [dns, host] { return dns->addresses(host); };
+  auto operation = on_resolver_thread<AddressLookup>(std::move(resolve));
+  AddressLookup lookup = co_await std::move(operation);
+  if (!lookup.ok() || lookup.addresses.empty()) {
+    plan.setup_error = lookup.describe(host, "A/AAAA") + ", so there is no address to fetch the policy from";
+    co_return plan;
+  }
+  for (const auto& address : lookup.addresses) {
+    Vantage vantage{address, settings.https_port};
+    plan.targets.push_back({vantage, "address " + vantage.to_string()});
+  }
+  co_return plan;
+}
+
+namespace {
+
+struct Gather {
+  Gather(asio::io_context& io, size_t count)
+      : done(io, asio::steady_timer::time_point::max()), results(count), remaining(count) {}
+  asio::steady_timer done;
+  std::vector<VantageOutcome> results;
+  size_t remaining;
+};
+
+asio::awaitable<void> fill(std::shared_ptr<Gather> gather, size_t index, asio::awaitable<VantageOutcome> probe) {
+  gather->results[index] = co_await std::move(probe);
+  if (--gather->remaining == 0) gather->done.cancel();
+}
+
+}  // namespace
+
+asio::awaitable<std::vector<VantageOutcome>> ConfirmEngine::probe_all(std::shared_ptr<const Runtime> runtime,
+                                                                      std::shared_ptr<const Versions> versions,
+                                                                      std::vector<Target> targets) {
+  if (targets.empty()) co_return std::vector<VantageOutcome>{};
+  // Every vantage at once (within the limiter): a round is a snapshot of what each
+  // edge serves at about the same moment.
+  auto gather = std::make_shared<Gather>(io_, targets.size());
+  for (size_t i = 0; i < targets.size(); ++i)
+    asio::co_spawn(io_, fill(gather, i, probe_one(runtime, versions, targets[i])), asio::detached);
+  while (gather->remaining > 0) {
+    boost::system::error_code ec;
+    co_await gather->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return std::move(gather->results);
+}
+
+asio::awaitable<VantageOutcome> ConfirmEngine::probe_one(std::shared_ptr<const Runtime> runtime,
+                                                         std::shared_ptr<const Versions> versions, Target target) {
+  co_await limiter_.acquire();
+  FetchResult fetched;
+  if (!running_) {
+    fetched.error = FetchError::Connect;
+    fetched.message = "not probed: stsd is stopping";
+  } else {
+    try {
+      FetchRequest request{versions->domain, target.vantage,
+                           std::chrono::duration_cast<std::chrono::milliseconds>(runtime->settings.timeout)};
+      auto operation = runtime->fetcher->fetch(std::move(request));
+      fetched = co_await std::move(operation);
+    } catch (const std::exception& e) {
+      fetched.error = FetchError::Protocol;
+      fetched.message = std::string("fetch failed: ") + e.what();
+    }
+  }
+  limiter_.release();
+  co_return compare(*versions, target, std::move(fetched));
+}
+
+void ConfirmEngine::note_round_finished(const RoundInput& input) {
+  count_probes(input.outcomes, input.pending.has_value());
+  last_round_unix_ms_.store(
+      std::chrono::duration_cast<std::chrono::milliseconds>(input.at.time_since_epoch()).count(),
+      std::memory_order_relaxed);
+}
+
+std::chrono::seconds ConfirmEngine::next_round_delay(const RoundInput& input, const RoundVerdict& verdict) {
+  // The plain interval keeps its rhythm (the soak is measured against it); backoff and
+  // the long drift interval get jitter.
+  const bool plain = input.pending && !verdict.failed && !verdict.confirm;
+  return plain ? verdict.next_delay : jittered(verdict.next_delay);
+}
+
+void ConfirmEngine::finish_round(const std::string& domain, std::chrono::seconds delay) {
+  auto it = watches_.find(domain);
+  if (it == watches_.end()) return;
+  it->second.in_flight = false;
+  it->second.due = std::chrono::steady_clock::now() + delay;
+  it->second.next_round_at = now() + delay;
+  wake_.cancel();   // a round slot is free
+}
+
+}  // namespace stsd::confirm
