@@ -1,0 +1,225 @@
+// The sections of `stsctl check`, each from facts a check gathers (the store's status,
+// DNS lookups, fetches): what each says, and which findings are problems.
+#include "report_sections.h"
+
+#include <functional>
+
+#include <gtest/gtest.h>
+
+namespace stsd::confirm {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string kDomain = "example.com";
+constexpr auto kRotation = std::chrono::seconds(24h);
+const TimePoint kChecked = TimePoint(std::chrono::seconds(1'800'000'000));   // 2027-01-15 08:00 UTC
+const int64_t kCheckedUnix = 1'800'000'000;
+
+mtasts::PolicyVersion version(uint32_t number, mtasts::Mode mode, std::vector<std::string> mx) {
+  mtasts::PolicyVersion out;
+  out.number = number;
+  out.policy.mode = mode;
+  out.policy.mx = std::move(mx);
+  out.digest = mtasts::policy_digest(out.policy);
+  return out;
+}
+
+std::string id_of(const mtasts::PolicyVersion& version, int64_t period) {
+  return mtasts::policy_id(period, kRotation, version.number, version.digest);
+}
+
+// Version 3 (enforce, mx1 and *.backup) confirmed at kChecked - 2 days, served now.
+mtasts::DomainStatus confirmed_status() {
+  mtasts::DomainStatus status;
+  status.domain = kDomain;
+  status.confirmed = version(3, mtasts::Mode::Enforce, {"mx1.example.com", "*.backup.example.com"});
+  status.confirmation = mtasts::Confirmation{3, kCheckedUnix - 2 * 86400, false, "seen"};
+  status.served_id = id_of(*status.confirmed, mtasts::period_start(kCheckedUnix, kRotation));
+  return status;
+}
+
+TxtLookup txt_answer(std::vector<std::string> texts, LookupStatus status = LookupStatus::Ok) {
+  TxtLookup lookup;
+  lookup.status = status;
+  lookup.ttl = 300;
+  for (auto& text : texts) lookup.records.push_back({std::move(text), 1});
+  if (status == LookupStatus::Failed) lookup.error = "timed out";
+  return lookup;
+}
+
+struct TxtCase {
+  const char* name;
+  std::function<std::vector<std::string>(const mtasts::DomainStatus&)> records;
+  bool nothing_confirmed;
+  bool ok;
+  const char* words;   // what the line must contain
+};
+
+TEST(CheckReportTxt, JudgesTheRecordAgainstTheServedId) {
+  const auto previous_period = mtasts::period_start(kCheckedUnix, kRotation) - kRotation.count();
+  const std::vector<TxtCase> cases = {
+      {"served id", [](const auto& s) { return std::vector<std::string>{"v=STSv1; id=" + s.served_id + ";"}; },
+       false, true, "; it carries the id stsd serves now"},
+      {"previous period's id",
+       [&](const auto& s) { return std::vector<std::string>{"v=STSv1; id=" + id_of(*s.confirmed, previous_period)}; },
+       false, true, "; it is the previous period's id (stsd now serves "},
+      {"foreign id", [](const auto&) { return std::vector<std::string>{"v=STSv1; id=20200101v1abc;"}; }, false, false,
+       " does not reach stsd (check the NS or CNAME delegation), or a cache holds an old record"},
+      {"bad id", [](const auto&) { return std::vector<std::string>{"v=STSv1; id=not-an-id;"}; }, false, false,
+       "; its id is not 1-32 letters or digits"},
+      {"two records", [](const auto& s) { return std::vector<std::string>{"v=STSv1; id=" + s.served_id, "v=STSv1; id=x"}; },
+       false, false, ": 2 v=STSv1 records (senders treat that as no policy"},
+      {"none while confirmed", [](const auto&) { return std::vector<std::string>{}; }, false, false,
+       ": no v=STSv1 record (senders see no policy)"},
+      {"none before confirmation", [](const auto&) { return std::vector<std::string>{}; }, true, true,
+       ": no v=STSv1 record (expected: nothing is confirmed yet)"},
+      {"one from elsewhere before confirmation", [](const auto&) { return std::vector<std::string>{"v=STSv1; id=abc"}; },
+       true, false, "; stsd serves no record for example.com (nothing confirmed), so this one comes from elsewhere"},
+      {"another TXT record beside it",
+       [](const auto& s) { return std::vector<std::string>{"v=STSv1; id=" + s.served_id, "google-site-verification=x"}; },
+       false, false, " also has 1 other TXT record(s) (maddy then ignores MTA-STS): google-site-verification=x"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto status = confirmed_status();
+    const auto records = c.records(status);
+    if (c.nothing_confirmed) {
+      status.confirmed.reset();
+      status.confirmation.reset();
+      status.served_id.clear();
+    }
+    CheckReport report;
+    const auto ttl = add_txt_section(report, kDomain, txt_answer(records), status, kRotation, kChecked);
+    ASSERT_EQ(report.lines.size(), 1u);
+    EXPECT_NE(report.lines[0].find(c.words), std::string::npos) << report.lines[0];
+    EXPECT_EQ(report.json["txt"]["ok"], c.ok);
+    EXPECT_EQ(report.problems.empty(), c.ok);
+    EXPECT_EQ(ttl.has_value(), report.json["txt"]["sts_records"] == 1);
+  }
+}
+
+TEST(CheckReportTxt, AFailedLookupIsAProblemAndLeavesTheTtlUnknown) {
+  CheckReport report;
+  const auto ttl = add_txt_section(report, kDomain, txt_answer({}, LookupStatus::Failed), confirmed_status(),
+                                   kRotation, kChecked);
+  EXPECT_FALSE(ttl);
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_EQ(report.problems[0].rfind("TXT _mta-sts.example.com: ", 0), 0u) << report.problems[0];
+}
+
+struct MxCase {
+  const char* name;
+  LookupStatus status;
+  std::vector<MxRecord> records;
+  bool pending_staged;                  // version 4 (enforce, mx1 only) is staged
+  std::vector<std::string> lines;       // after the first line
+  size_t problems;
+};
+
+TEST(CheckReportMx, NamesThePatternCoveringEachHost) {
+  const std::vector<MxCase> cases = {
+      {"covered", LookupStatus::Ok, {{10, "mx1.example.com"}, {20, "a.backup.example.com"}}, false,
+       {"MX mx1.example.com (preference 10): covered by mx1.example.com in confirmed version 3",
+        "MX a.backup.example.com (preference 20): covered by *.backup.example.com in confirmed version 3"},
+       0},
+      {"not covered by the enforce policy", LookupStatus::Ok, {{10, "mx9.example.net"}}, false,
+       {"MX mx9.example.net (preference 10): NOT covered by confirmed version 3 (mode enforce)"}, 1},
+      {"dropped by the staged version", LookupStatus::Ok, {{20, "a.backup.example.com"}}, true,
+       {"MX a.backup.example.com (preference 20): covered by *.backup.example.com in confirmed version 3; NOT "
+        "covered by staged version 4"},
+       1},
+      {"no MX: the domain itself", LookupStatus::NoData, {}, false,
+       {"MX example.com (preference 0): NOT covered by confirmed version 3 (mode enforce)"}, 1},
+      {"null MX", LookupStatus::Ok, {{0, ""}}, false, {}, 0},
+      {"NXDOMAIN", LookupStatus::NxDomain, {}, false, {}, 1},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto status = confirmed_status();
+    if (c.pending_staged) status.staged = version(4, mtasts::Mode::Enforce, {"mx1.example.com"});
+    MxLookup mx;
+    mx.status = c.status;
+    mx.records = c.records;
+    CheckReport report;
+    add_mx_section(report, kDomain, mx, status, c.pending_staged);
+    ASSERT_EQ(report.lines.size(), c.lines.size() + 1);
+    for (size_t i = 0; i < c.lines.size(); ++i) EXPECT_EQ(report.lines[i + 1], c.lines[i]);
+    EXPECT_EQ(report.problems.size(), c.problems);
+    EXPECT_EQ(report.json["mx"]["hosts"].size(), c.lines.size());
+  }
+}
+
+struct TlsRptCase {
+  const char* name;
+  std::vector<std::string> rua;
+  std::vector<std::string> records;
+  bool ok;
+  const char* words;
+};
+
+TEST(CheckReportTlsRpt, ComparesWithTheConfiguredRecord) {
+  const std::vector<TlsRptCase> cases = {
+      {"as configured", {"mailto:tls@example.com"}, {"v=TLSRPTv1; rua=mailto:tls@example.com"}, true,
+       "TLS-RPT _smtp._tls.example.com: one record \"v=TLSRPTv1; rua=mailto:tls@example.com\", as configured"},
+      {"none, none configured", {}, {}, true, "TLS-RPT _smtp._tls.example.com: no record (none configured in stsd)"},
+      {"missing", {"mailto:tls@example.com"}, {}, false,
+       "TLS-RPT _smtp._tls.example.com: no record, but stsd is configured to serve \"v=TLSRPTv1; "
+       "rua=mailto:tls@example.com\""},
+      {"different", {"mailto:tls@example.com"}, {"v=TLSRPTv1; rua=mailto:other@example.com"}, false,
+       "TLS-RPT _smtp._tls.example.com: \"v=TLSRPTv1; rua=mailto:other@example.com\" differs from what stsd serves "
+       "(\"v=TLSRPTv1; rua=mailto:tls@example.com\")"},
+      {"from elsewhere", {}, {"v=TLSRPTv1; rua=mailto:other@example.com"}, true,
+       "TLS-RPT _smtp._tls.example.com: \"v=TLSRPTv1; rua=mailto:other@example.com\" (served from elsewhere; stsd "
+       "has no TLS-RPT URIs for example.com)"},
+      {"two", {}, {"v=TLSRPTv1; rua=mailto:a@example.com", "v=TLSRPTv1; rua=mailto:b@example.com"}, false,
+       "TLS-RPT _smtp._tls.example.com: 2 v=TLSRPTv1 records (senders use none of them)"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto status = confirmed_status();
+    status.settings.tlsrpt_rua = c.rua;
+    CheckReport report;
+    add_tlsrpt_section(report, kDomain, txt_answer(c.records), status);
+    ASSERT_EQ(report.lines.size(), 1u);
+    EXPECT_EQ(report.lines[0], c.words);
+    EXPECT_EQ(report.json["tlsrpt"]["ok"], c.ok);
+    EXPECT_EQ(report.problems.empty(), c.ok);
+  }
+}
+
+TEST(CheckReportSafeToAdd, ConfirmationPlusRotationPlusTtl) {
+  auto status = confirmed_status();
+  status.staged = version(4, mtasts::Mode::Enforce, {"mx1.example.com", "mx2.example.com"});
+  CheckReport report;
+  add_safe_to_add_section(report, status, true, 600u, kRotation, kChecked);
+  ASSERT_EQ(report.json["safe_to_add"].size(), 3u);
+  // Confirmed 2 days ago + 1 day + 600 s: already safe.
+  EXPECT_EQ(report.json["safe_to_add"][0]["from"], kCheckedUnix - 86400 + 600);
+  EXPECT_NE(report.lines[0].find(" (already): confirmed at "), std::string::npos) << report.lines[0];
+  EXPECT_NE(report.lines[0].find("+ TXT TTL 600 s"), std::string::npos) << report.lines[0];
+  // Only in the staged version: not before it is confirmed.
+  EXPECT_EQ(report.json["safe_to_add"][2]["pattern"], "mx2.example.com");
+  EXPECT_TRUE(report.json["safe_to_add"][2]["from"].is_null());
+
+  CheckReport unknown_ttl;
+  add_safe_to_add_section(unknown_ttl, status, false, std::nullopt, kRotation, kChecked);
+  EXPECT_NE(unknown_ttl.lines[0].find("+ TXT TTL 300 s (assumed)"), std::string::npos) << unknown_ttl.lines[0];
+}
+
+TEST(CheckReportResult, ListsTheProblemsAtTheEnd) {
+  CheckReport clean = start_report(kDomain, kChecked, "127.0.0.1:53");
+  auto json = finish_report(std::move(clean));
+  EXPECT_EQ(json["ok"], true);
+  EXPECT_EQ(json["text"], "Check of example.com at 2027-01-15 08:00 UTC through resolver 127.0.0.1:53\n"
+                          "Result: no problems found");
+
+  CheckReport troubled = start_report(kDomain, kChecked, "127.0.0.1:53");
+  troubled.problems = {"first", "second"};
+  json = finish_report(std::move(troubled));
+  EXPECT_EQ(json["ok"], false);
+  EXPECT_NE(json["text"].get<std::string>().find("Result: 2 problems:\n  - first\n  - second"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace stsd::confirm
