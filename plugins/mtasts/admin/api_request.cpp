@@ -74,6 +74,18 @@ std::string Target::query_text(const std::string& name) const {
   return it == query.end() ? std::string() : it->second;
 }
 
+std::vector<std::string_view> path_segments(std::string_view path) {
+  std::vector<std::string_view> segments;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    if (slash > start) segments.push_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return segments;
+}
+
 Target parse_target(const std::string& target) {
   Target parsed;
   std::string_view text = target;
@@ -83,14 +95,7 @@ Target parse_target(const std::string& target) {
     text = text.substr(0, mark);
   }
   if (text.empty() || text.front() != '/') bad_request("the request target must be a path starting with /");
-  size_t start = 1;
-  while (start <= text.size()) {
-    size_t slash = text.find('/', start);
-    if (slash == std::string_view::npos) slash = text.size();
-    std::string_view segment = text.substr(start, slash - start);
-    if (!segment.empty()) parsed.segments.push_back(percent_decode(segment));
-    start = slash + 1;
-  }
+  for (std::string_view segment : path_segments(text)) parsed.segments.push_back(percent_decode(segment));
   while (!query.empty()) {
     size_t amp = query.find('&');
     std::string_view pair = query.substr(0, amp);

@@ -40,6 +40,9 @@ struct Target {
 // Throws HttpError 400 for a target that is not a path or has bad percent-encoding.
 Target parse_target(const std::string& target);
 
+// The non-empty "/"-separated segments of a path, as they are (not decoded).
+std::vector<std::string_view> path_segments(std::string_view path);
+
 // The body as a JSON object; null when the body is empty and not `required`.
 nlohmann::json parse_body(const std::string& body, bool required);
 

@@ -1,37 +1,30 @@
 #include "api_routes.h"
 
 #include <algorithm>
+#include <optional>
 
 namespace stsd::mtasts {
 namespace {
 
 std::vector<PatternSegment> parse_pattern(std::string_view pattern) {
   std::vector<PatternSegment> segments;
-  size_t start = 0;
-  while (start <= pattern.size()) {
-    size_t slash = pattern.find('/', start);
-    if (slash == std::string_view::npos) slash = pattern.size();
-    std::string_view text = pattern.substr(start, slash - start);
-    if (text.size() > 2 && text.front() == '{' && text.back() == '}') {
-      segments.push_back({std::string(text.substr(1, text.size() - 2)), true});
-    } else if (!text.empty()) {
-      segments.push_back({std::string(text), false});
-    }
-    start = slash + 1;
+  for (std::string_view text : path_segments(pattern)) {
+    const bool capture = text.size() > 2 && text.front() == '{' && text.back() == '}';
+    segments.push_back({std::string(capture ? text.substr(1, text.size() - 2) : text), capture});
   }
   return segments;
 }
 
-// Fills `captures` when `segments` has the pattern's shape.
-bool matches(const std::vector<PatternSegment>& pattern, const std::vector<std::string>& segments, Captures& captures) {
-  if (pattern.size() != segments.size()) return false;
-  Captures found;
+// The captures, when `segments` has the pattern's shape.
+std::optional<Captures> match_pattern(const std::vector<PatternSegment>& pattern,
+                                      const std::vector<std::string>& segments) {
+  if (pattern.size() != segments.size()) return std::nullopt;
+  Captures captures;
   for (size_t i = 0; i < pattern.size(); ++i) {
-    if (pattern[i].capture) found.emplace(pattern[i].text, segments[i]);
-    else if (pattern[i].text != segments[i]) return false;
+    if (pattern[i].capture) captures.emplace(pattern[i].text, segments[i]);
+    else if (pattern[i].text != segments[i]) return std::nullopt;
   }
-  captures = std::move(found);
-  return true;
+  return captures;
 }
 
 // The API's routes; README.md ("The API") documents each. Verbs of one path are listed
@@ -77,11 +70,11 @@ Route make_route(std::string verb, std::string_view pattern, BodyRule body, Hand
 RouteMatch match_route(std::span<const Route> table, std::string_view verb, const std::vector<std::string>& segments) {
   RouteMatch match;
   for (const Route& route : table) {
-    Captures captures;
-    if (!matches(route.segments, segments, captures)) continue;
+    std::optional<Captures> captures = match_pattern(route.segments, segments);
+    if (!captures) continue;
     if (route.verb == verb) {
       match.route = &route;
-      match.captures = std::move(captures);
+      match.captures = std::move(*captures);
       match.allowed.clear();
       return match;
     }
