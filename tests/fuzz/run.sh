@@ -17,9 +17,11 @@ clang++ "${flags[@]}" -DSTSD_VERSION='"fuzz"' \
 clang++ "${flags[@]}" -I"$top/plugins/mtasts" \
   "$here/fuzz_policy.cpp" "$top/plugins/mtasts/policy.cpp" -lcrypto \
   -o "$out/fuzz_policy"
-# The admin API over a real store (RocksDB in /dev/shm).
+# The admin API over a real store (RocksDB in /dev/shm): api*.cpp is its request
+# handling, without the transport and the service.
 clang++ "${flags[@]}" -DSTSD_VERSION='"fuzz"' -I"$top/plugins/mtasts" -I"$top/plugins/mtasts/admin" \
-  "$here/fuzz_admin.cpp" "$top"/plugins/mtasts/{policy,state}.cpp "$top/plugins/mtasts/admin/api.cpp" \
+  "$here/fuzz_admin.cpp" "$top"/plugins/mtasts/{policy,state}.cpp \
+  "$top"/plugins/mtasts/admin/api*.cpp \
   "$top"/src/{environment,logging}.cpp -lrocksdb -lcrypto \
   -o "$out/fuzz_admin"
 mkdir -p "$out/corpus-policy" "$out/corpus-admin"

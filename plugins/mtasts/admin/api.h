@@ -1,10 +1,12 @@
 #pragma once
 // The admin API's request handling, independent of the transport: an HTTP method, target
-// and body in, a status and a JSON document out. The routes are documented in
-// plugins/mtasts/admin/README.md.
+// and body in, a status, extra header fields and a JSON document out. The routes are
+// documented in plugins/mtasts/admin/README.md and listed in one table (api_routes.cpp).
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +24,9 @@ struct ApiRequest {
 struct ApiResponse {
   unsigned status = 200;
   nlohmann::json body;
+  // Header fields the answer needs besides the transport's own (Content-Type, ...):
+  // `Allow` on a 405 (RFC 9110 §15.5.6).
+  std::vector<std::pair<std::string, std::string>> headers = {};
 };
 
 // Limits that keep every request and answer bounded.
@@ -39,7 +44,7 @@ class AdminApi {
   ApiResponse handle(const ApiRequest& request);
 
  private:
-  ApiResponse route(const ApiRequest& request);
+  ApiResponse dispatch(const ApiRequest& request);
 
   std::shared_ptr<PolicyState> state_;
   std::shared_ptr<AdminHooks> hooks_;

@@ -327,7 +327,15 @@ const BadCase kBadCases[] = {
         BadCase{"unknown_endpoint", "GET", "/v2/domains", "", 404, "no such endpoint"},
         BadCase{"unknown_resource", "GET", "/v1/domains/example.com/frobs", "", 404, "no such endpoint"},
         BadCase{"wrong_method", "PATCH", "/v1/domains", "", 405, "PATCH is not allowed"},
+        BadCase{"wrong_method_unknown_domain", "PUT", "/v1/domains/other.example/status", "{}", 405,
+                "(allowed: GET)"},
+        BadCase{"unknown_resource_unknown_domain", "GET", "/v1/domains/other.example/frobs", "", 404,
+                "no such endpoint"},
         BadCase{"body_on_get", "GET", "/v1/domains/example.com/status", "{}", 400, "takes no body"},
+        BadCase{"body_on_get_server", "GET", "/v1/server", "{}", 400, "takes no body"},
+        BadCase{"body_on_delete", "DELETE", "/v1/domains/example.com", "{}", 400, "takes no body"},
+        BadCase{"bad_version_in_path", "GET", "/v1/domains/example.com/policies/first", "", 400,
+                "'first' is not a version number"},
         BadCase{"bad_percent_encoding", "GET", "/v1/domains/example%zz.com", "", 400, "percent-encoding"},
         BadCase{"bad_domain_in_path", "GET", "/v1/domains/-bad-.example/status", "", 400, "-bad-.example"},
         BadCase{"bad_query_number", "GET", "/v1/domains/example.com/events?limit=lots", "", 400,
@@ -343,6 +351,66 @@ const BadCase kBadCases[] = {
 
 INSTANTIATE_TEST_SUITE_P(Admin, BadInput, testing::ValuesIn(kBadCases),
                          [](const testing::TestParamInfo<BadCase>& info) { return info.param.name; });
+
+// The exact documents of the refusals the router makes (clients and scripts match on
+// them), and the Allow field of a 405 (RFC 9110 §15.5.6).
+struct RefusalCase {
+  const char* name;
+  std::string method;
+  std::string target;
+  std::string body;
+  unsigned status;
+  std::string document;
+  std::string allow;   // empty: no Allow field
+};
+
+void PrintTo(const RefusalCase& c, std::ostream* os) { *os << c.name; }
+
+class Refusal : public Api, public testing::WithParamInterface<RefusalCase> {};
+
+TEST_P(Refusal, HasItsDocumentAndFields) {
+  ASSERT_EQ(call("POST", "/v1/domains", {{"domain", "example.com"}}).status, 201u);
+  const auto& c = GetParam();
+  const auto response = raw(c.method, c.target, c.body);
+  EXPECT_EQ(response.status, c.status);
+  EXPECT_EQ(response.body.dump(), c.document);
+  std::string allow;
+  for (const auto& [name, value] : response.headers) {
+    if (name == "Allow") allow = value;
+    else ADD_FAILURE() << "unexpected field " << name;
+  }
+  EXPECT_EQ(allow, c.allow);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Admin, Refusal,
+    testing::Values(
+        RefusalCase{"outside_v1", "GET", "/v2/domains", "", 404,
+                    R"j({"error":"no such endpoint: /v2/domains (the API lives under /v1/)"})j", ""},
+        RefusalCase{"root", "GET", "/", "", 404, R"j({"error":"no such endpoint: / (the API lives under /v1/)"})j", ""},
+        RefusalCase{"under_v1", "GET", "/v1/nothing?x=1", "", 404, R"j({"error":"no such endpoint: /v1/nothing?x=1"})j",
+                    ""},
+        RefusalCase{"under_a_domain", "POST", "/v1/domains/example.com/frobs", "{}", 404,
+                    R"j({"error":"no such endpoint: /v1/domains/example.com/frobs"})j", ""},
+        RefusalCase{"list_patch", "PATCH", "/v1/domains", "", 405,
+                    R"j({"error":"PATCH is not allowed on /v1/domains (allowed: GET, POST)"})j", "GET, POST"},
+        RefusalCase{"domain_put", "PUT", "/v1/domains/example.com", "", 405,
+                    R"j({"error":"PUT is not allowed on /v1/domains/example.com (allowed: GET, DELETE)"})j", "GET, DELETE"},
+        RefusalCase{"settings_post", "POST", "/v1/domains/example.com/settings", "{}", 405,
+                    R"j({"error":"POST is not allowed on /v1/domains/example.com/settings (allowed: GET, PUT)"})j",
+                    "GET, PUT"},
+        RefusalCase{"import_get", "GET", "/v1/import", "", 405,
+                    R"j({"error":"GET is not allowed on /v1/import (allowed: POST)"})j", "POST"},
+        RefusalCase{"unknown_domain", "GET", "/v1/domains/Other.Example./status", "", 404,
+                    R"j({"domain":"other.example","error":"other.example is not in the store (add it first: stsctl domain add other.example)"})j",
+                    ""},
+        RefusalCase{"body_on_get", "GET", "/v1/domains/example.com/events", "{}", 400,
+                    R"j({"error":"GET /v1/domains/example.com/events takes no body"})j", ""},
+        RefusalCase{"body_missing", "POST", "/v1/domains/example.com/confirm", "", 400,
+                    R"j({"error":"this request needs a JSON object body"})j", ""},
+        RefusalCase{"bad_percent_encoding", "GET", "/v1/nothing%zz", "", 400,
+                    R"j({"error":"bad percent-encoding in the request target"})j", ""}),
+    [](const testing::TestParamInfo<RefusalCase>& info) { return info.param.name; });
 
 TEST_F(Api, HooksCanRefuseAStageAndAddToStatusAndRoutes) {
   add_staged_confirmed("example.com");
@@ -370,9 +438,28 @@ TEST_F(Api, HooksCanRefuseAStageAndAddToStatusAndRoutes) {
   EXPECT_EQ(forced.body["forced_past"].size(), 1u);
   auto status = call("GET", "/v1/domains/example.com/status");
   EXPECT_EQ(status.body["extensions"]["prober"]["lines"][0], "edge 192.0.2.7 still serves version 1");
-  auto check = call("GET", "/v1/domains/example.com/check");
+  auto check = call("GET", "/v1/domains/EXAMPLE.com./check");
   EXPECT_EQ(check.status, 200u);
   EXPECT_EQ(check.body["checked"], "example.com");
+  // A hook's route is in the same table: a wrong verb is a 405, an unknown domain a 404.
+  auto posted = call("POST", "/v1/domains/example.com/check", json::object());
+  EXPECT_EQ(posted.status, 405u) << posted.body;
+  EXPECT_EQ(posted.headers, (std::vector<std::pair<std::string, std::string>>{{"Allow", "GET"}}));
+  EXPECT_EQ(call("GET", "/v1/domains/other.example/check").status, 404u);
+}
+
+TEST_F(Api, HookRoutesGetTheBodyOrNull) {
+  add_staged_confirmed("example.com");
+  hooks_->add_domain_route("POST", "probe", [](const std::string& domain, const json& body) {
+    return json{{"domain", domain}, {"body", body}};
+  });
+  auto without = call("POST", "/v1/domains/example.com/probe");
+  ASSERT_EQ(without.status, 200u) << without.body;
+  EXPECT_TRUE(without.body["body"].is_null());
+  auto with = call("POST", "/v1/domains/example.com/probe", {{"now", true}});
+  ASSERT_EQ(with.status, 200u) << with.body;
+  EXPECT_EQ(with.body["body"], json({{"now", true}}));
+  EXPECT_EQ(raw("POST", "/v1/domains/example.com/probe", "[1]").status, 400u);
 }
 
 TEST_F(Api, ServerInfo) {
