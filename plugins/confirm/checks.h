@@ -4,9 +4,9 @@
 // "confirm/checks.h" and link the INTERFACE target `stsd_confirm_api` (not
 // stsd_plugin_confirm).
 //
-// WIRING. When plugins/mtasts/admin/hooks.h exists, the confirmer wires itself in at
-// start (ConfirmService::start registers on stsd::mtasts::AdminHooks), so the admin side
-// needs no code of its own:
+// WIRING. The confirmer wires itself in at start (ConfirmService::start registers on the
+// store layer's stsd::store::AdminExtensions, src/store/admin_extensions.h), so the admin
+// side needs no code of its own:
 //   * stage check  -> `POST /v1/domains/D/policies` of an enforce policy that does not
 //                     cover every current MX host is refused (409) unless "force": true;
 //                     the problem is MxCoverage::problem() (names the hosts, or why MX
@@ -18,7 +18,7 @@
 // stsctl needs: `stsctl check D [--json]` = GET /v1/domains/D/check, printing
 // report["text"] (or the JSON), and `stsctl policy stage ... --force` = "force": true.
 //
-// Without the hooks header, the same is reachable through the Environment:
+// The same is also reachable through the Environment:
 //   auto confirm = env.find_shared<stsd::confirm::ConfirmApi>(stsd::confirm::kConfirmApiKey);
 //   // nullptr: `confirm:` is not configured.
 //   auto coverage = confirm->check_mx_coverage(domain, policy.mx);    // stage

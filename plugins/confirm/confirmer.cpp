@@ -11,10 +11,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include "logging.h"
-#if __has_include("mtasts/admin/hooks.h")
-#include "mtasts/admin/hooks.h"
-#define STSD_CONFIRM_HAS_ADMIN_HOOKS 1
-#endif
+#include "store/admin_extensions.h"
 
 namespace stsd::confirm {
 
@@ -44,13 +41,13 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
 
 nlohmann::json time_or_null(const std::optional<TimePoint>& time) {
   if (!time) return nullptr;
-  return mtasts::unix_seconds(*time);
+  return store::unix_seconds(*time);
 }
 
 TimePoint from_unix(int64_t unix) { return TimePoint(std::chrono::seconds(unix)); }
 
-std::string describe_policy(const mtasts::Policy& policy) {
-  return "mode " + std::string(mtasts::mode_name(policy.mode)) + ", max_age " + std::to_string(policy.max_age) +
+std::string describe_policy(const store::Policy& policy) {
+  return "mode " + std::string(store::mode_name(policy.mode)) + ", max_age " + std::to_string(policy.max_age) +
          ", mx " + (policy.mx.empty() ? std::string("(none)") : join(policy.mx, " "));
 }
 
@@ -81,7 +78,7 @@ std::string sts_id(std::string_view record) {
 }
 
 bool valid_id(std::string_view id) {
-  if (id.empty() || id.size() > mtasts::kMaxIdLength) return false;
+  if (id.empty() || id.size() > store::kMaxIdLength) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
   });
@@ -89,7 +86,7 @@ bool valid_id(std::string_view id) {
 
 std::string matching_pattern(const std::vector<std::string>& patterns, const std::string& host) {
   for (const auto& pattern : patterns)
-    if (mtasts::mx_pattern_matches(pattern, host)) return pattern;
+    if (store::mx_pattern_matches(pattern, host)) return pattern;
   return "";
 }
 
@@ -165,7 +162,7 @@ TrackerSettings ConfirmEngine::tracker_settings(const ConfirmSettings& settings)
   return out;
 }
 
-void ConfirmEngine::start(std::shared_ptr<mtasts::PolicyState> state) {
+void ConfirmEngine::start(std::shared_ptr<store::PolicyStore> state) {
   if (running_.exchange(true)) return;
   state_ = std::move(state);
   resolver_threads_ = std::make_unique<asio::thread_pool>(2);
@@ -425,24 +422,24 @@ VantageOutcome ConfirmEngine::compare(const Versions& versions, const Target& ta
     outcome.fingerprint = std::string(fetch_error_name(fetched.error));
     return outcome;
   }
-  auto parsed = mtasts::parse_policy(fetched.body);
+  auto parsed = store::parse_policy(fetched.body);
   if (!parsed.policy) {
     outcome.served = Served::Unparsable;
-    const auto& first = parsed.errors.empty() ? mtasts::Diagnostic{0, "not a policy"} : parsed.errors.front();
+    const auto& first = parsed.errors.empty() ? store::Diagnostic{0, "not a policy"} : parsed.errors.front();
     outcome.words = target.label + " serves a file senders reject (line " + std::to_string(first.line) + ": " +
                     first.message + ")";
     outcome.fingerprint = "unparsable:" + std::to_string(std::hash<std::string>{}(fetched.body));
     return outcome;
   }
-  const mtasts::Policy& policy = *parsed.policy;
-  outcome.fingerprint = mtasts::policy_digest(policy);
-  if (versions.pending && versions.staged && mtasts::same_policy(policy, versions.staged->policy)) {
+  const store::Policy& policy = *parsed.policy;
+  outcome.fingerprint = store::policy_digest(policy);
+  if (versions.pending && versions.staged && store::same_policy(policy, versions.staged->policy)) {
     outcome.served = Served::Staged;
     outcome.version = versions.staged->number;
     outcome.words = target.label + " serves version " + std::to_string(outcome.version);
     return outcome;
   }
-  if (versions.confirmed && mtasts::same_policy(policy, versions.confirmed->policy)) {
+  if (versions.confirmed && store::same_policy(policy, versions.confirmed->policy)) {
     outcome.served = Served::Confirmed;
     outcome.version = versions.confirmed->number;
     outcome.words = target.label + (versions.pending ? " still serves version " : " serves version ") +
@@ -456,13 +453,13 @@ VantageOutcome ConfirmEngine::compare(const Versions& versions, const Target& ta
     --n;
     if ((versions.confirmed && n == versions.confirmed->number) || (versions.staged && n == versions.staged->number))
       continue;
-    std::optional<mtasts::PolicyVersion> older;
+    std::optional<store::PolicyVersion> older;
     try {
       older = state_->version(versions.domain, n);
     } catch (const std::exception&) {
       break;
     }
-    if (older && mtasts::same_policy(policy, older->policy)) {
+    if (older && store::same_policy(policy, older->policy)) {
       outcome.served = Served::Older;
       outcome.version = n;
       outcome.words = target.label + " still serves version " + std::to_string(n) + " (older than the " +
@@ -544,9 +541,9 @@ asio::awaitable<void> ConfirmEngine::run_round(std::string domain) {
     it->second.next_round_at = now() + delay;
     wake_.cancel();   // a round slot is free
   };
-  std::optional<mtasts::DomainStatus> status;
+  std::optional<store::DomainStatus> status;
   try {
-    status = state_->status(domain, mtasts::unix_seconds(now()));
+    status = state_->status(domain, store::unix_seconds(now()));
   } catch (const std::exception& e) {
     log::warn("confirm: " + domain + ": cannot read its state: " + e.what());
   }
@@ -602,7 +599,7 @@ asio::awaitable<void> ConfirmEngine::run_round(std::string domain) {
   publish_status(domain, watch, *status, verdict, input);
 }
 
-void ConfirmEngine::apply_verdict(const std::string& domain, Watch& watch, const mtasts::DomainStatus& status,
+void ConfirmEngine::apply_verdict(const std::string& domain, Watch& watch, const store::DomainStatus& status,
                                   const RoundVerdict& verdict, const RoundInput& input) {
   if (verdict.confirm && input.pending) {
     // Confirm only the version that was probed: if another was staged meanwhile, the
@@ -666,7 +663,7 @@ void ConfirmEngine::apply_verdict(const std::string& domain, Watch& watch, const
   }
 }
 
-void ConfirmEngine::publish_status(const std::string& domain, const Watch& watch, const mtasts::DomainStatus& status,
+void ConfirmEngine::publish_status(const std::string& domain, const Watch& watch, const store::DomainStatus& status,
                                    const RoundVerdict& verdict, const RoundInput& input) {
   const auto& settings = runtime()->settings;
   Phase phase_value = Phase::Watching;
@@ -814,7 +811,7 @@ void ConfirmEngine::collect_metrics(metrics::MetricsWriter& writer) const {
 std::optional<nlohmann::json> ConfirmEngine::probe_status(const std::string& domain) {
   std::string key = domain;
   try {
-    key = mtasts::normalize_domain(domain);
+    key = store::normalize_domain(domain);
   } catch (const std::exception&) {
   }
   std::lock_guard lock(status_mutex_);
@@ -831,7 +828,7 @@ MxCoverage ConfirmEngine::check_mx_coverage(const std::string& domain_text, cons
   MxCoverage coverage;
   std::string domain;
   try {
-    domain = mtasts::normalize_domain(domain_text);
+    domain = store::normalize_domain(domain_text);
   } catch (const std::exception& e) {
     coverage.domain = domain_text;
     coverage.error = e.what();
@@ -869,7 +866,7 @@ MxCoverage ConfirmEngine::check_mx_coverage(const std::string& domain_text, cons
 nlohmann::json ConfirmEngine::run_check(const std::string& domain_text) {
   std::string domain;
   try {
-    domain = mtasts::normalize_domain(domain_text);
+    domain = store::normalize_domain(domain_text);
   } catch (const std::exception& e) {
     throw std::invalid_argument(e.what());
   }
@@ -887,7 +884,7 @@ asio::awaitable<nlohmann::json> ConfirmEngine::build_report(std::string domain) 
   auto rt = runtime();
   auto dns = rt->dns;
   const TimePoint checked = now();
-  const int64_t unix_now = mtasts::unix_seconds(checked);
+  const int64_t unix_now = store::unix_seconds(checked);
   auto status = state_->status(domain, unix_now);
   if (!status) throw std::invalid_argument("no domain " + domain + " in the store");
   std::vector<std::string> lines, problems;
@@ -968,8 +965,8 @@ asio::awaitable<nlohmann::json> ConfirmEngine::build_report(std::string domain) 
         std::string previous;
         if (status->confirmed) {
           const auto rotation = state_->rotation();
-          const int64_t period = mtasts::period_start(unix_now, rotation) - rotation.count();
-          previous = mtasts::policy_id(period, rotation, status->confirmed->number, status->confirmed->digest);
+          const int64_t period = store::period_start(unix_now, rotation) - rotation.count();
+          previous = store::policy_id(period, rotation, status->confirmed->number, status->confirmed->digest);
         }
         if (!previous.empty() && id == previous) {
           words += "; it is the previous period's id (stsd now serves " + status->served_id +
@@ -1075,11 +1072,11 @@ asio::awaitable<nlohmann::json> ConfirmEngine::build_report(std::string domain) 
         if (!confirmed_pattern.empty()) {
           parts.push_back("covered by " + confirmed_pattern + " in confirmed " + v);
         } else {
-          parts.push_back("NOT covered by confirmed " + v + " (mode " + std::string(mtasts::mode_name(policy.mode)) + ")");
-          if (policy.mode == mtasts::Mode::Enforce)
+          parts.push_back("NOT covered by confirmed " + v + " (mode " + std::string(store::mode_name(policy.mode)) + ")");
+          if (policy.mode == store::Mode::Enforce)
             problems.push_back("MX host " + host + " is not covered by the confirmed policy (" + v +
                                ", enforce): senders that enforce MTA-STS refuse to deliver to it");
-          else if (policy.mode == mtasts::Mode::Testing)
+          else if (policy.mode == store::Mode::Testing)
             problems.push_back("MX host " + host + " is not covered by the confirmed policy (" + v +
                                ", testing): senders report failures for it");
         }
@@ -1091,9 +1088,9 @@ asio::awaitable<nlohmann::json> ConfirmEngine::build_report(std::string domain) 
           parts.push_back("covered by " + staged_pattern + " in staged " + v);
         } else {
           parts.push_back("NOT covered by staged " + v);
-          if (policy.mode != mtasts::Mode::None)
+          if (policy.mode != store::Mode::None)
             problems.push_back("MX host " + host + " is not covered by the staged policy (" + v + ", " +
-                               std::string(mtasts::mode_name(policy.mode)) + "): confirming it would break delivery there");
+                               std::string(store::mode_name(policy.mode)) + "): confirming it would break delivery there");
         }
       }
       if (parts.empty()) parts.push_back("no policy to check against");
@@ -1111,7 +1108,7 @@ asio::awaitable<nlohmann::json> ConfirmEngine::build_report(std::string domain) 
     auto resolve_tlsrpt = [dns, name] { return dns->txt(name); };
     auto tlsrpt_operation = on_resolver_thread<TxtLookup>(std::move(resolve_tlsrpt));
     TxtLookup tlsrpt = co_await std::move(tlsrpt_operation);
-    const std::string expected = mtasts::tlsrpt_record(status->settings.tlsrpt_rua);
+    const std::string expected = store::tlsrpt_record(status->settings.tlsrpt_rua);
     std::vector<std::string> records;
     for (const auto& record : tlsrpt.records)
       if (record.text.rfind("v=TLSRPTv1", 0) == 0) records.push_back(record.text);
@@ -1159,7 +1156,7 @@ asio::awaitable<nlohmann::json> ConfirmEngine::build_report(std::string domain) 
                             describe_duration(rotation) + " + TXT TTL " + ttl_words;
         lines.push_back(words);
         safe.push_back({{"pattern", pattern}, {"version", status->confirmed->number},
-                        {"from", mtasts::unix_seconds(from)}, {"words", words}});
+                        {"from", store::unix_seconds(from)}, {"words", words}});
       }
     }
     if (pending) {
@@ -1195,7 +1192,7 @@ ConfirmService::ConfirmService(ConfirmSettings settings, Environment& env)
     : env_(env), engine_(std::make_shared<ConfirmEngine>(std::move(settings), env.clock_ptr())) {}
 
 void ConfirmService::start() {
-  auto state = mtasts::PolicyState::get(env_);
+  auto state = store::PolicyStore::open(env_);
   auto registered = env_.shared<ConfirmApi>(kConfirmApiKey, [this] { return std::shared_ptr<ConfirmApi>(engine_); });
   if (registered.get() != static_cast<ConfirmApi*>(engine_.get()))
     log::warn("confirm: another confirmer is already registered; this one probes but does not answer checks");
@@ -1206,14 +1203,13 @@ void ConfirmService::start() {
       engine->collect_metrics(writer);
     });
   }
-#ifdef STSD_CONFIRM_HAS_ADMIN_HOOKS
   if (registered.get() == static_cast<ConfirmApi*>(engine_.get())) {
-    auto hooks = mtasts::AdminHooks::get(env_);
+    auto hooks = store::AdminExtensions::get(env_);
     std::shared_ptr<ConfirmEngine> engine = engine_;
     // `stsctl policy stage` (issue 4): an enforce policy must cover every current MX host.
-    hooks->add_stage_check([engine](const std::string& domain, const mtasts::Policy& policy) {
+    hooks->add_stage_check([engine](const std::string& domain, const store::Policy& policy) {
       std::vector<std::string> problems;
-      if (policy.mode != mtasts::Mode::Enforce) return problems;
+      if (policy.mode != store::Mode::Enforce) return problems;
       auto coverage = engine->check_mx_coverage(domain, policy.mx);
       if (!coverage.acceptable()) problems.push_back(coverage.problem());
       return problems;
@@ -1234,11 +1230,10 @@ void ConfirmService::start() {
       try {
         return engine->run_check(domain);
       } catch (const std::invalid_argument& e) {
-        throw mtasts::PolicyError(e.what());
+        throw store::PolicyError(e.what());
       }
     });
   }
-#endif
 }
 
 void ConfirmService::stop() {

@@ -27,7 +27,7 @@
 #include "environment.h"
 #include "fetcher.h"
 #include "metrics.h"
-#include "mtasts/state.h"
+#include "store/policy_store.h"
 #include "registry.h"
 #include "resolver.h"
 #include "settings.h"
@@ -56,7 +56,7 @@ class ConfirmEngine final : public ConfirmApi {
   ConfirmEngine(ConfirmSettings settings, std::shared_ptr<Clock> clock);
   ~ConfirmEngine() override;
 
-  void start(std::shared_ptr<mtasts::PolicyState> state);
+  void start(std::shared_ptr<store::PolicyStore> state);
   void stop();
   // New settings (already validated); nullopt pauses probing (the key was removed).
   void reload(std::optional<ConfirmSettings> settings);
@@ -104,7 +104,7 @@ class ConfirmEngine final : public ConfirmApi {
   // The per-vantage facts a round compares with.
   struct Versions {
     std::string domain;
-    std::optional<mtasts::PolicyVersion> staged, confirmed;
+    std::optional<store::PolicyVersion> staged, confirmed;
     bool pending = false;
   };
   struct Target {
@@ -136,9 +136,9 @@ class ConfirmEngine final : public ConfirmApi {
   boost::asio::awaitable<Result> on_resolver_thread(Function function);
 
   VantageOutcome compare(const Versions& versions, const Target& target, FetchResult fetched) const;
-  void apply_verdict(const std::string& domain, Watch& watch, const mtasts::DomainStatus& status,
+  void apply_verdict(const std::string& domain, Watch& watch, const store::DomainStatus& status,
                      const RoundVerdict& verdict, const RoundInput& input);
-  void publish_status(const std::string& domain, const Watch& watch, const mtasts::DomainStatus& status,
+  void publish_status(const std::string& domain, const Watch& watch, const store::DomainStatus& status,
                       const RoundVerdict& verdict, const RoundInput& input);
   void set_status(const std::string& domain, nlohmann::json json, Phase phase, bool failing);
   void forget_status(const std::string& domain);
@@ -150,8 +150,8 @@ class ConfirmEngine final : public ConfirmApi {
   std::shared_ptr<Clock> clock_;
   mutable std::mutex runtime_mutex_;
   std::shared_ptr<const Runtime> runtime_;
-  std::shared_ptr<mtasts::PolicyState> state_;
-  mtasts::PolicyState::Subscription subscription_;
+  std::shared_ptr<store::PolicyStore> state_;
+  store::PolicyStore::Subscription subscription_;
 
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;

@@ -9,12 +9,12 @@
 // from stsd_register_mtasts, and link stsd_mtasts_admin (defined in
 // plugins/mtasts/admin/CMakeLists.txt) into stsd_plugin_mtasts. (Done, thanks.)
 //
-// REQUESTS to state.h (api.cpp picks each up automatically once it exists):
-//  1. `std::vector<std::string> PolicyState::import_errors(const std::vector<ImportItem>&) const`:
+// REQUESTS to store/policy_store.h (api.cpp picks each up automatically once it exists):
+//  1. `std::vector<std::string> store::PolicyStore::import_errors(const std::vector<ImportItem>&) const`:
 //     one message per item (empty = valid), exactly the checks import() makes (name room,
 //     rua count, ...), writing nothing. POST /v1/import with dry_run uses it so that
 //     `stsctl import` reports every bad row before it writes anything.
-//  2. `std::vector<std::string> PolicyState::domains(std::string_view after, size_t limit) const`:
+//  2. `std::vector<std::string> store::PolicyStore::domains(std::string_view after, size_t limit) const`:
 //     the next `limit` names after `after` in sorted order, so that paging through a
 //     million domains does not copy the whole list for every page.
 

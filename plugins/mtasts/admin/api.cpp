@@ -9,6 +9,9 @@
 #include "logging.h"
 
 namespace stsd::mtasts {
+
+using namespace stsd::store;   // the API speaks the store's vocabulary throughout
+
 namespace {
 
 using nlohmann::json;
@@ -290,9 +293,9 @@ void merge_warnings(std::vector<Diagnostic>& into, const std::vector<Diagnostic>
   }
 }
 
-int64_t now_unix(const PolicyState& state) { return unix_seconds(state.clock().now()); }
+int64_t now_unix(const PolicyStore& state) { return unix_seconds(state.clock().now()); }
 
-// Uses PolicyState::import_errors (the store's own checks of import items, writing
+// Uses PolicyStore::import_errors (the store's own checks of import items, writing
 // nothing: one message per item, empty when valid) when the store offers it; the
 // template defers the lookup so this also builds against a store without it.
 template <class State>
@@ -304,7 +307,7 @@ std::optional<std::vector<std::string>> store_import_errors(const State& state, 
   }
 }
 
-// A page of the sorted domain list: PolicyState::domains(after, limit) when the store
+// A page of the sorted domain list: PolicyStore::domains(after, limit) when the store
 // offers it (no copy of the whole list per page), else a slice of domains().
 template <class State>
 std::vector<std::string> domain_page(const State& state, const std::string& after, size_t limit, bool& more) {
@@ -333,7 +336,7 @@ std::string iso8601(int64_t unix_seconds) {
   return text;
 }
 
-AdminApi::AdminApi(std::shared_ptr<PolicyState> state, std::shared_ptr<AdminHooks> hooks)
+AdminApi::AdminApi(std::shared_ptr<PolicyStore> state, std::shared_ptr<AdminExtensions> hooks)
     : state_(std::move(state)), hooks_(std::move(hooks)) {}
 
 ApiResponse AdminApi::handle(const ApiRequest& request) {
@@ -375,7 +378,7 @@ ApiResponse AdminApi::route(const ApiRequest& request) {
     if (method != "GET") return method_not_allowed("GET");
     return {200, json{{"server", "stsd"},
                       {"version", STSD_VERSION},
-                      {"schema", PolicyState::kSchemaVersion},
+                      {"schema", PolicyStore::kSchemaVersion},
                       {"domains", state_->domain_count()},
                       {"rotation_seconds", state_->rotation().count()},
                       {"now", iso8601(now_unix(*state_))}}};

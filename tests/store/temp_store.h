@@ -13,14 +13,14 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 
-namespace stsd::mtasts::test_support {
+namespace stsd::store::test_support {
 
 class TempStore {
  public:
   TempStore() {
     static std::atomic<int> counter{0};
     dir_ = std::filesystem::temp_directory_path() /
-           ("stsd-mtasts-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
+           ("stsd-store-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
             std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
     std::filesystem::create_directories(dir_);
     open();
@@ -54,4 +54,4 @@ class TempStore {
   std::unique_ptr<rocksdb::DB> db_;
 };
 
-}  // namespace stsd::mtasts::test_support
+}  // namespace stsd::store::test_support
