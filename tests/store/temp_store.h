@@ -48,6 +48,14 @@ class TempStore {
     close();
     open();
   }
+  // Reopens the database read-only: every write fails, as on a disk that refuses writes.
+  void reopen_read_only() {
+    close();
+    rocksdb::DB* raw = nullptr;
+    auto status = rocksdb::DB::OpenForReadOnly(rocksdb::Options(), (dir_ / "db").string(), &raw);
+    if (!status.ok()) throw std::runtime_error("cannot open test store read-only: " + status.ToString());
+    db_.reset(raw);
+  }
 
  private:
   std::filesystem::path dir_;
