@@ -1,6 +1,7 @@
 #pragma once
 // What the core offers plugins and services at set-up: the config file's folder, the
-// store (RocksDB under `storage:`), the clock, and process-wide shared objects.
+// `storage:` folder (the store layer opens its database there: store::PolicyStore::open),
+// the clock, and process-wide shared objects.
 #include <any>
 #include <filesystem>
 #include <functional>
@@ -11,8 +12,6 @@
 #include <string>
 
 #include "clock.h"
-
-namespace rocksdb { class DB; }
 
 namespace stsd {
 
@@ -29,10 +28,7 @@ class Environment {
   // True under `stsd --check-config`: validate config, but open no socket and no store.
   bool check_only() const { return check_only_; }
 
-  // The RocksDB under `storage:`, opened (and created) on first use. Throws
-  // std::runtime_error when no storage is configured, in check-only mode, or when the
-  // database cannot be opened (the message says why, e.g. held by another process).
-  rocksdb::DB& database();
+  // The top-level `storage:` folder, when configured.
   const std::optional<std::filesystem::path>& storage_path() const { return storage_; }
 
   Clock& clock() { return *clock_; }
@@ -62,10 +58,8 @@ class Environment {
   std::optional<std::filesystem::path> storage_;
   std::shared_ptr<Clock> clock_;
   bool check_only_;
-  // Recursive: a shared object's `make` may itself call database() or shared() (the
-  // policy store opens the database while being created).
+  // Recursive: a shared object's `make` may itself call shared().
   std::recursive_mutex mutex_;
-  std::unique_ptr<rocksdb::DB> db_;
   std::map<std::string, std::any> shared_;
 };
 

@@ -1,5 +1,5 @@
 // Micro-benchmarks of the real mtasts plugin's answering path (issue 3, NS-delegation
-// mode): the store is a real RocksDB in a temp folder, filled through PolicyState::import
+// mode): the store is a real RocksDB in a temp folder, filled through PolicyStore::import
 // with confirmed policies; the plugin is built by its registered factory from YAML, as
 // stsd builds it. Arguments: the number of domains served.
 #include <benchmark/benchmark.h>
@@ -28,7 +28,7 @@
 #include "plugin.h"
 #include "registry.h"
 #include "server/listeners.h"
-#include "state.h"
+#include "store/policy_store.h"
 
 void stsd_register_mtasts(stsd::Registry& registry);
 
@@ -74,12 +74,12 @@ struct Fixture {
                                   "        hostmaster: hostmaster.provider.test.\n"
                                   "        ttl: 300\n";
     env = std::make_unique<Environment>(dir, dir / "store", std::make_shared<SystemClock>(), false);
-    auto state = mtasts::PolicyState::get(*env);
-    std::vector<mtasts::ImportItem> batch;
+    auto state = store::PolicyStore::open(*env);
+    std::vector<store::ImportItem> batch;
     for (size_t i = 0; i < domains; ++i) {
       const auto domain = bench::bench_domain(i);
-      mtasts::Policy policy;
-      policy.mode = mtasts::Mode::Enforce;
+      store::Policy policy;
+      policy.mode = store::Mode::Enforce;
       policy.mx = {prefixed("mx1.", domain), prefixed("*.mail.", domain)};
       policy.max_age = 604800;
       batch.push_back({domain, std::nullopt, policy});

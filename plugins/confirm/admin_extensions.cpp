@@ -4,16 +4,16 @@
 #include <string>
 #include <vector>
 
-#include "mtasts/admin/hooks.h"
+#include "store/admin_extensions.h"
 
 namespace stsd::confirm {
 
 namespace {
 
 // `stsctl policy stage` (issue 4): an enforce policy must cover every current MX host.
-std::vector<std::string> stage_problems(ConfirmApi& confirm, const std::string& domain, const mtasts::Policy& policy) {
+std::vector<std::string> stage_problems(ConfirmApi& confirm, const std::string& domain, const store::Policy& policy) {
   std::vector<std::string> problems;
-  if (policy.mode != mtasts::Mode::Enforce) return problems;
+  if (policy.mode != store::Mode::Enforce) return problems;
   auto coverage = confirm.check_mx_coverage(domain, policy.mx);
   if (!coverage.acceptable()) problems.push_back(coverage.problem());
   return problems;
@@ -37,15 +37,15 @@ nlohmann::json check_route(ConfirmApi& confirm, const std::string& domain) {
   try {
     return confirm.run_check(domain);
   } catch (const std::invalid_argument& e) {
-    throw mtasts::PolicyError(e.what());
+    throw store::PolicyError(e.what());
   }
 }
 
 }  // namespace
 
 void register_admin_extensions(Environment& env, std::shared_ptr<ConfirmApi> confirm) {
-  auto hooks = mtasts::AdminHooks::get(env);
-  hooks->add_stage_check([confirm](const std::string& domain, const mtasts::Policy& policy) {
+  auto hooks = store::AdminExtensions::get(env);
+  hooks->add_stage_check([confirm](const std::string& domain, const store::Policy& policy) {
     return stage_problems(*confirm, domain, policy);
   });
   hooks->add_status_section("confirm", [confirm](const std::string& domain) { return status_section(*confirm, domain); });

@@ -5,7 +5,7 @@
 // stsd_plugin_confirm).
 //
 // WIRING. The confirmer wires itself in at start (ConfirmService::start registers on
-// stsd::mtasts::AdminHooks, see admin_extensions.h), so the admin side needs no code of
+// stsd::store::AdminExtensions, see admin_extensions.h), so the admin side needs no code of
 // its own:
 //   * stage check  -> `POST /v1/domains/D/policies` of an enforce policy that does not
 //                     cover every current MX host is refused (409) unless "force": true;

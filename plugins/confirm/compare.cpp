@@ -15,8 +15,8 @@ namespace {
 // How far back a vantage's policy is looked for among older versions (a stale cache).
 constexpr uint32_t kOlderVersionsToCompare = 20;
 
-std::string describe_policy(const mtasts::Policy& policy) {
-  return "mode " + std::string(mtasts::mode_name(policy.mode)) + ", max_age " + std::to_string(policy.max_age) +
+std::string describe_policy(const store::Policy& policy) {
+  return "mode " + std::string(store::mode_name(policy.mode)) + ", max_age " + std::to_string(policy.max_age) +
          ", mx " + (policy.mx.empty() ? std::string("(none)") : join(policy.mx, " "));
 }
 
@@ -35,24 +35,24 @@ VantageOutcome ConfirmEngine::compare(const Versions& versions, const Target& ta
     outcome.fingerprint = std::string(fetch_error_name(fetched.error));
     return outcome;
   }
-  auto parsed = mtasts::parse_policy(fetched.body);
+  auto parsed = store::parse_policy(fetched.body);
   if (!parsed.policy) {
     outcome.served = Served::Unparsable;
-    const auto& first = parsed.errors.empty() ? mtasts::Diagnostic{0, "not a policy"} : parsed.errors.front();
+    const auto& first = parsed.errors.empty() ? store::Diagnostic{0, "not a policy"} : parsed.errors.front();
     outcome.words = target.label + " serves a file senders reject (line " + std::to_string(first.line) + ": " +
                     first.message + ")";
     outcome.fingerprint = "unparsable:" + std::to_string(std::hash<std::string>{}(fetched.body));
     return outcome;
   }
-  const mtasts::Policy& policy = *parsed.policy;
-  outcome.fingerprint = mtasts::policy_digest(policy);
-  if (versions.pending && versions.staged && mtasts::same_policy(policy, versions.staged->policy)) {
+  const store::Policy& policy = *parsed.policy;
+  outcome.fingerprint = store::policy_digest(policy);
+  if (versions.pending && versions.staged && store::same_policy(policy, versions.staged->policy)) {
     outcome.served = Served::Staged;
     outcome.version = versions.staged->number;
     outcome.words = target.label + " serves version " + std::to_string(outcome.version);
     return outcome;
   }
-  if (versions.confirmed && mtasts::same_policy(policy, versions.confirmed->policy)) {
+  if (versions.confirmed && store::same_policy(policy, versions.confirmed->policy)) {
     outcome.served = Served::Confirmed;
     outcome.version = versions.confirmed->number;
     outcome.words = target.label + (versions.pending ? " still serves version " : " serves version ") +
@@ -75,20 +75,20 @@ VantageOutcome ConfirmEngine::compare(const Versions& versions, const Target& ta
   return outcome;
 }
 
-std::optional<uint32_t> ConfirmEngine::older_version_of(const Versions& versions, const mtasts::Policy& policy) const {
+std::optional<uint32_t> ConfirmEngine::older_version_of(const Versions& versions, const store::Policy& policy) const {
   uint32_t newest = std::max(versions.staged ? versions.staged->number : 0,
                              versions.confirmed ? versions.confirmed->number : 0);
   for (uint32_t n = newest, looked = 0; n > 1 && looked < kOlderVersionsToCompare; ++looked) {
     --n;
     if ((versions.confirmed && n == versions.confirmed->number) || (versions.staged && n == versions.staged->number))
       continue;
-    std::optional<mtasts::PolicyVersion> older;
+    std::optional<store::PolicyVersion> older;
     try {
       older = state_->version(versions.domain, n);
     } catch (const std::exception&) {
       break;
     }
-    if (older && mtasts::same_policy(policy, older->policy)) return n;
+    if (older && store::same_policy(policy, older->policy)) return n;
   }
   return std::nullopt;
 }

@@ -47,7 +47,7 @@ TrackerSettings ConfirmEngine::tracker_settings(const ConfirmSettings& settings)
   return out;
 }
 
-void ConfirmEngine::start(std::shared_ptr<mtasts::PolicyState> state) {
+void ConfirmEngine::start(std::shared_ptr<store::PolicyStore> state) {
   if (running_.exchange(true)) return;
   state_ = std::move(state);
   resolver_threads_ = std::make_unique<asio::thread_pool>(2);

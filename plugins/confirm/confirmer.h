@@ -42,7 +42,7 @@
 #include "environment.h"
 #include "fetcher.h"
 #include "metrics.h"
-#include "mtasts/state.h"
+#include "store/policy_store.h"
 #include "probe_limiter.h"
 #include "resolver.h"
 #include "settings.h"
@@ -56,7 +56,7 @@ class ConfirmEngine final : public ConfirmApi {
   ConfirmEngine(ConfirmSettings settings, std::shared_ptr<Clock> clock);
   ~ConfirmEngine() override;
 
-  void start(std::shared_ptr<mtasts::PolicyState> state);
+  void start(std::shared_ptr<store::PolicyStore> state);
   void stop();
   // New settings (already validated); nullopt pauses probing (the key was removed).
   void reload(std::optional<ConfirmSettings> settings);
@@ -98,7 +98,7 @@ class ConfirmEngine final : public ConfirmApi {
   // The per-vantage facts a round compares with.
   struct Versions {
     std::string domain;
-    std::optional<mtasts::PolicyVersion> staged, confirmed;
+    std::optional<store::PolicyVersion> staged, confirmed;
     bool pending = false;   // the staged version is newer than the confirmed one
   };
   struct Target {
@@ -131,8 +131,8 @@ class ConfirmEngine final : public ConfirmApi {
 
   // One round (round.cpp).
   boost::asio::awaitable<void> run_round(std::string domain);
-  std::optional<mtasts::DomainStatus> read_status(const std::string& domain);
-  static std::shared_ptr<Versions> versions_of(const std::string& domain, const mtasts::DomainStatus& status);
+  std::optional<store::DomainStatus> read_status(const std::string& domain);
+  static std::shared_ptr<Versions> versions_of(const std::string& domain, const store::DomainStatus& status);
   boost::asio::awaitable<RoundInput> probe_round(std::shared_ptr<const Runtime> runtime,
                                                  std::shared_ptr<const Versions> versions,
                                                  std::vector<std::string> domain_vantages);
@@ -149,10 +149,10 @@ class ConfirmEngine final : public ConfirmApi {
 
   // What a vantage served (compare.cpp).
   VantageOutcome compare(const Versions& versions, const Target& target, FetchResult fetched) const;
-  std::optional<uint32_t> older_version_of(const Versions& versions, const mtasts::Policy& policy) const;
+  std::optional<uint32_t> older_version_of(const Versions& versions, const store::Policy& policy) const;
 
   // Acting on a verdict (verdict.cpp).
-  void apply_verdict(const std::string& domain, Watch& watch, const mtasts::DomainStatus& status,
+  void apply_verdict(const std::string& domain, Watch& watch, const store::DomainStatus& status,
                      const RoundVerdict& verdict, const RoundInput& input);
   void confirm_if_still_staged(const std::string& domain, const Watch& watch, const RoundVerdict& verdict,
                                uint32_t pending);
@@ -164,7 +164,7 @@ class ConfirmEngine final : public ConfirmApi {
                                 const RoundInput& input);
 
   // Status and metrics (status.cpp).
-  void publish_status(const std::string& domain, const Watch& watch, const mtasts::DomainStatus& status,
+  void publish_status(const std::string& domain, const Watch& watch, const store::DomainStatus& status,
                       const RoundVerdict& verdict, const RoundInput& input);
   static Phase phase_of(const Watch& watch, const RoundVerdict& verdict, const RoundInput& input);
   std::string summary_of(const Watch& watch, const RoundVerdict& verdict, const RoundInput& input) const;
@@ -176,8 +176,8 @@ class ConfirmEngine final : public ConfirmApi {
   std::shared_ptr<Clock> clock_;
   mutable std::mutex runtime_mutex_;
   std::shared_ptr<const Runtime> runtime_;
-  std::shared_ptr<mtasts::PolicyState> state_;
-  mtasts::PolicyState::Subscription subscription_;
+  std::shared_ptr<store::PolicyStore> state_;
+  store::PolicyStore::Subscription subscription_;
 
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;

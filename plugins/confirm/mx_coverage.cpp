@@ -1,13 +1,13 @@
 #include "mx_coverage.h"
 
 #include "confirmer.h"
-#include "mtasts/state.h"
+#include "store/policy_store.h"
 
 namespace stsd::confirm {
 
 std::string matching_pattern(const std::vector<std::string>& patterns, const std::string& host) {
   for (const auto& pattern : patterns)
-    if (mtasts::mx_pattern_matches(pattern, host)) return pattern;
+    if (store::mx_pattern_matches(pattern, host)) return pattern;
   return "";
 }
 
@@ -43,7 +43,7 @@ MxCoverage mx_coverage(const std::string& domain, const MxLookup& mx, const std:
 MxCoverage ConfirmEngine::check_mx_coverage(const std::string& domain_text, const std::vector<std::string>& patterns) {
   std::string domain;
   try {
-    domain = mtasts::normalize_domain(domain_text);
+    domain = store::normalize_domain(domain_text);
   } catch (const std::exception& e) {
     MxCoverage coverage;
     coverage.domain = domain_text;

@@ -2,13 +2,13 @@
 
 #include <string>
 
-#include "mtasts/state.h"
+#include "store/policy_store.h"
 
 namespace stsd::confirm {
 
 nlohmann::json time_or_null(const std::optional<TimePoint>& time) {
   if (!time) return nullptr;
-  return mtasts::unix_seconds(*time);
+  return store::unix_seconds(*time);
 }
 
 nlohmann::json outcome_json(const VantageOutcome& outcome) {

@@ -18,7 +18,7 @@ using std::chrono::seconds;
 nlohmann::json ConfirmEngine::run_check(const std::string& domain_text) {
   std::string domain;
   try {
-    domain = mtasts::normalize_domain(domain_text);
+    domain = store::normalize_domain(domain_text);
   } catch (const std::exception& e) {
     throw std::invalid_argument(e.what());
   }
@@ -36,7 +36,7 @@ asio::awaitable<nlohmann::json> ConfirmEngine::build_report(std::string domain) 
   auto rt = runtime();
   auto dns = rt->dns;
   const TimePoint checked = now();
-  auto status = state_->status(domain, mtasts::unix_seconds(checked));
+  auto status = state_->status(domain, store::unix_seconds(checked));
   if (!status) throw std::invalid_argument("no domain " + domain + " in the store");
   auto versions = versions_of(domain, *status);
   const bool pending = versions->pending;

@@ -47,7 +47,7 @@ std::string sts_id(std::string_view record) {
 }
 
 bool valid_id(std::string_view id) {
-  if (id.empty() || id.size() > mtasts::kMaxIdLength) return false;
+  if (id.empty() || id.size() > store::kMaxIdLength) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
   });
@@ -71,16 +71,16 @@ TxtRecords sort_txt_records(const TxtLookup& txt) {
 }
 
 // Just after a rotation a cache may still hold the previous period's id.
-std::string previous_period_id(const mtasts::DomainStatus& status, std::chrono::seconds rotation, int64_t unix_now) {
+std::string previous_period_id(const store::DomainStatus& status, std::chrono::seconds rotation, int64_t unix_now) {
   if (!status.confirmed) return "";
-  const int64_t period = mtasts::period_start(unix_now, rotation) - rotation.count();
-  return mtasts::policy_id(period, rotation, status.confirmed->number, status.confirmed->digest);
+  const int64_t period = store::period_start(unix_now, rotation) - rotation.count();
+  return store::policy_id(period, rotation, status.confirmed->number, status.confirmed->digest);
 }
 
 // The one MTA-STS record found, against the id stsd serves.
 Judgement judge_sts_record(const std::string& domain, const std::string& name, const std::string& via,
                            const std::string& record, const std::string& id, uint32_t ttl,
-                           const mtasts::DomainStatus& status, std::chrono::seconds rotation, int64_t unix_now) {
+                           const store::DomainStatus& status, std::chrono::seconds rotation, int64_t unix_now) {
   const std::string words = "TXT " + name + via + ": one record \"" + record + "\" (TTL " + std::to_string(ttl) + " s)";
   if (!valid_id(id)) return {words + "; its id is not 1-32 letters or digits", false};
   if (id == status.served_id) return {words + "; it carries the id stsd serves now", true};
@@ -99,7 +99,7 @@ Judgement judge_sts_record(const std::string& domain, const std::string& name, c
 }
 
 Judgement judge_txt(const std::string& domain, const std::string& name, const TxtLookup& txt,
-                    const TxtRecords& records, const std::string& id, const mtasts::DomainStatus& status,
+                    const TxtRecords& records, const std::string& id, const store::DomainStatus& status,
                     std::chrono::seconds rotation, int64_t unix_now) {
   const std::string via = txt.cname_chain.empty() ? "" : " via CNAME " + join(txt.cname_chain, " -> ");
   if (txt.status == LookupStatus::Failed) return {"TXT " + name + ": " + txt.describe(name, "TXT"), false};
@@ -173,35 +173,35 @@ MailHosts mail_hosts_of(const std::string& domain, const MxLookup& mx) {
 }
 
 // Whether the confirmed version covers `host`; senders act on it now.
-std::string confirmed_coverage(CheckReport& report, const std::string& host, const mtasts::PolicyVersion& confirmed,
+std::string confirmed_coverage(CheckReport& report, const std::string& host, const store::PolicyVersion& confirmed,
                                const std::string& pattern) {
   const auto& policy = confirmed.policy;
   const std::string v = "version " + std::to_string(confirmed.number);
   if (!pattern.empty()) return "covered by " + pattern + " in confirmed " + v;
-  if (policy.mode == mtasts::Mode::Enforce)
+  if (policy.mode == store::Mode::Enforce)
     report.problems.push_back("MX host " + host + " is not covered by the confirmed policy (" + v +
                               ", enforce): senders that enforce MTA-STS refuse to deliver to it");
-  else if (policy.mode == mtasts::Mode::Testing)
+  else if (policy.mode == store::Mode::Testing)
     report.problems.push_back("MX host " + host + " is not covered by the confirmed policy (" + v +
                               ", testing): senders report failures for it");
-  return "NOT covered by confirmed " + v + " (mode " + std::string(mtasts::mode_name(policy.mode)) + ")";
+  return "NOT covered by confirmed " + v + " (mode " + std::string(store::mode_name(policy.mode)) + ")";
 }
 
 // Whether the pending staged version covers `host`; confirming it would make that count.
-std::string staged_coverage(CheckReport& report, const std::string& host, const mtasts::PolicyVersion& staged,
+std::string staged_coverage(CheckReport& report, const std::string& host, const store::PolicyVersion& staged,
                             const std::string& pattern) {
   const auto& policy = staged.policy;
   const std::string v = "version " + std::to_string(staged.number);
   if (!pattern.empty()) return "covered by " + pattern + " in staged " + v;
-  if (policy.mode != mtasts::Mode::None)
+  if (policy.mode != store::Mode::None)
     report.problems.push_back("MX host " + host + " is not covered by the staged policy (" + v + ", " +
-                              std::string(mtasts::mode_name(policy.mode)) +
+                              std::string(store::mode_name(policy.mode)) +
                               "): confirming it would break delivery there");
   return "NOT covered by staged " + v;
 }
 
 nlohmann::json add_mx_host(CheckReport& report, const std::string& host, unsigned preference,
-                           const mtasts::DomainStatus& status, bool pending) {
+                           const store::DomainStatus& status, bool pending) {
   std::string confirmed_pattern, staged_pattern;
   if (status.confirmed) confirmed_pattern = matching_pattern(status.confirmed->policy.mx, host);
   if (pending) staged_pattern = matching_pattern(status.staged->policy.mx, host);
@@ -243,12 +243,12 @@ std::string tlsrpt_record_name(const std::string& domain) { return "_smtp._tls."
 CheckReport start_report(const std::string& domain, TimePoint checked, const std::string& resolver) {
   CheckReport report;
   report.json["domain"] = domain;
-  report.json["checked_at"] = mtasts::unix_seconds(checked);
+  report.json["checked_at"] = store::unix_seconds(checked);
   report.lines.push_back("Check of " + domain + " at " + format_utc(checked) + " through resolver " + resolver);
   return report;
 }
 
-void add_store_section(CheckReport& report, const mtasts::DomainStatus& status, bool pending) {
+void add_store_section(CheckReport& report, const store::DomainStatus& status, bool pending) {
   std::string line = "stsd: ";
   if (status.confirmed && status.confirmation)
     line += "version " + std::to_string(status.confirmed->number) + " confirmed " +
@@ -269,12 +269,12 @@ void add_store_section(CheckReport& report, const mtasts::DomainStatus& status, 
 }
 
 std::optional<uint32_t> add_txt_section(CheckReport& report, const std::string& domain, const TxtLookup& txt,
-                                        const mtasts::DomainStatus& status, std::chrono::seconds rotation,
+                                        const store::DomainStatus& status, std::chrono::seconds rotation,
                                         TimePoint checked) {
   const std::string name = sts_record_name(domain);
   const TxtRecords records = sort_txt_records(txt);
   const std::string id = records.sts.size() == 1 ? sts_id(records.sts.front()) : "";
-  auto [words, ok] = judge_txt(domain, name, txt, records, id, status, rotation, mtasts::unix_seconds(checked));
+  auto [words, ok] = judge_txt(domain, name, txt, records, id, status, rotation, store::unix_seconds(checked));
   if (!ok) report.problems.push_back(words);
   if (!records.others.empty()) {
     std::string other_words = "TXT " + name + " also has " + std::to_string(records.others.size()) +
@@ -309,7 +309,7 @@ void add_policy_section(CheckReport& report, const std::string& domain, const st
 }
 
 void add_mx_section(CheckReport& report, const std::string& domain, const MxLookup& mx,
-                    const mtasts::DomainStatus& status, bool pending) {
+                    const store::DomainStatus& status, bool pending) {
   // RFC 8461 §4.1: every MX host must match a pattern of the policy.
   const MailHosts mail = mail_hosts_of(domain, mx);
   if (mail.problem) report.problems.push_back(mail.words);
@@ -321,9 +321,9 @@ void add_mx_section(CheckReport& report, const std::string& domain, const MxLook
 }
 
 void add_tlsrpt_section(CheckReport& report, const std::string& domain, const TxtLookup& tlsrpt,
-                        const mtasts::DomainStatus& status) {
+                        const store::DomainStatus& status) {
   const std::string name = tlsrpt_record_name(domain);
-  const std::string expected = mtasts::tlsrpt_record(status.settings.tlsrpt_rua);
+  const std::string expected = store::tlsrpt_record(status.settings.tlsrpt_rua);
   std::vector<std::string> records;
   for (const auto& record : tlsrpt.records)
     if (record.text.rfind("v=TLSRPTv1", 0) == 0) records.push_back(record.text);
@@ -333,7 +333,7 @@ void add_tlsrpt_section(CheckReport& report, const std::string& domain, const Tx
   report.json["tlsrpt"] = {{"name", name}, {"records", records}, {"expected", expected}, {"ok", ok}, {"words", words}};
 }
 
-void add_safe_to_add_section(CheckReport& report, const mtasts::DomainStatus& status, bool pending,
+void add_safe_to_add_section(CheckReport& report, const store::DomainStatus& status, bool pending,
                              std::optional<uint32_t> txt_ttl, std::chrono::seconds rotation, TimePoint checked) {
   // A new MX host is safe once every sender has re-fetched a policy that lists it: the id
   // moved at confirmation, a full rotation period passed (senders refresh about daily)
@@ -352,7 +352,7 @@ void add_safe_to_add_section(CheckReport& report, const mtasts::DomainStatus& st
                           describe_duration(rotation) + " + TXT TTL " + ttl_words;
       report.lines.push_back(words);
       safe.push_back({{"pattern", pattern}, {"version", status.confirmed->number},
-                      {"from", mtasts::unix_seconds(from)}, {"words", words}});
+                      {"from", store::unix_seconds(from)}, {"words", words}});
     }
   }
   if (pending) {

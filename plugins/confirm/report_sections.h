@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "mtasts/state.h"
+#include "store/policy_store.h"
 #include "resolver.h"
 #include "tracker.h"
 
@@ -28,11 +28,11 @@ std::string tlsrpt_record_name(const std::string& domain);   // "_smtp._tls.<dom
 // The heading: which domain, when, through which resolver.
 CheckReport start_report(const std::string& domain, TimePoint checked, const std::string& resolver);
 // What the store says: the confirmed and staged versions, the served id, a hold.
-void add_store_section(CheckReport& report, const mtasts::DomainStatus& status, bool pending);
+void add_store_section(CheckReport& report, const store::DomainStatus& status, bool pending);
 // The TXT record as the world sees it, against the id stsd serves. Returns the record's
 // TTL when there is exactly one MTA-STS record (what add_safe_to_add_section needs).
 std::optional<uint32_t> add_txt_section(CheckReport& report, const std::string& domain, const TxtLookup& txt,
-                                        const mtasts::DomainStatus& status, std::chrono::seconds rotation,
+                                        const store::DomainStatus& status, std::chrono::seconds rotation,
                                         TimePoint checked);
 // The policy each vantage served, and its certificate's expiry; `setup_error` when the
 // vantages could not be determined.
@@ -41,12 +41,12 @@ void add_policy_section(CheckReport& report, const std::string& domain, const st
                         TimePoint checked);
 // The MX hosts and the pattern of the confirmed and staged versions covering each.
 void add_mx_section(CheckReport& report, const std::string& domain, const MxLookup& mx,
-                    const mtasts::DomainStatus& status, bool pending);
+                    const store::DomainStatus& status, bool pending);
 // The TLS-RPT record against the one stsd is configured to serve.
 void add_tlsrpt_section(CheckReport& report, const std::string& domain, const TxtLookup& tlsrpt,
-                        const mtasts::DomainStatus& status);
+                        const store::DomainStatus& status);
 // For each mx pattern, from when adding such an MX host is safe.
-void add_safe_to_add_section(CheckReport& report, const mtasts::DomainStatus& status, bool pending,
+void add_safe_to_add_section(CheckReport& report, const store::DomainStatus& status, bool pending,
                              std::optional<uint32_t> txt_ttl, std::chrono::seconds rotation, TimePoint checked);
 // The result line and the list of problems; the report's final JSON.
 nlohmann::json finish_report(CheckReport report);

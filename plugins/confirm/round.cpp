@@ -17,7 +17,7 @@ namespace asio = boost::asio;
 
 asio::awaitable<void> ConfirmEngine::run_round(std::string domain) {
   auto runtime_now = runtime();
-  std::optional<mtasts::DomainStatus> status = read_status(domain);
+  std::optional<store::DomainStatus> status = read_status(domain);
   std::shared_ptr<Versions> versions = status ? versions_of(domain, *status) : nullptr;
   if (!versions || (!versions->pending && !versions->confirmed)) {
     finish_round(domain, runtime_now->settings.interval);
@@ -43,9 +43,9 @@ asio::awaitable<void> ConfirmEngine::run_round(std::string domain) {
   publish_status(domain, watch, *status, verdict, input);
 }
 
-std::optional<mtasts::DomainStatus> ConfirmEngine::read_status(const std::string& domain) {
+std::optional<store::DomainStatus> ConfirmEngine::read_status(const std::string& domain) {
   try {
-    return state_->status(domain, mtasts::unix_seconds(now()));
+    return state_->status(domain, store::unix_seconds(now()));
   } catch (const std::exception& e) {
     log::warn("confirm: " + domain + ": cannot read its state: " + e.what());
   }
@@ -53,7 +53,7 @@ std::optional<mtasts::DomainStatus> ConfirmEngine::read_status(const std::string
 }
 
 std::shared_ptr<ConfirmEngine::Versions> ConfirmEngine::versions_of(const std::string& domain,
-                                                                    const mtasts::DomainStatus& status) {
+                                                                    const store::DomainStatus& status) {
   auto versions = std::make_shared<Versions>();
   versions->domain = domain;
   versions->staged = status.staged;

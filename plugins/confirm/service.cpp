@@ -9,7 +9,7 @@ ConfirmService::ConfirmService(ConfirmSettings settings, Environment& env)
     : env_(env), engine_(std::make_shared<ConfirmEngine>(std::move(settings), env.clock_ptr())) {}
 
 void ConfirmService::start() {
-  auto state = mtasts::PolicyState::get(env_);
+  auto state = store::PolicyStore::open(env_);
   const bool answers_checks = publish_api();
   engine_->start(std::move(state));
   register_metrics();

@@ -8,7 +8,7 @@ namespace stsd::confirm {
 
 using std::chrono::seconds;
 
-void ConfirmEngine::publish_status(const std::string& domain, const Watch& watch, const mtasts::DomainStatus& status,
+void ConfirmEngine::publish_status(const std::string& domain, const Watch& watch, const store::DomainStatus& status,
                                    const RoundVerdict& verdict, const RoundInput& input) {
   const auto& settings = runtime()->settings;
   const Phase phase = phase_of(watch, verdict, input);
@@ -60,7 +60,7 @@ std::string ConfirmEngine::summary_of(const Watch& watch, const RoundVerdict& ve
 std::optional<nlohmann::json> ConfirmEngine::probe_status(const std::string& domain) {
   std::string key = domain;
   try {
-    key = mtasts::normalize_domain(domain);
+    key = store::normalize_domain(domain);
   } catch (const std::exception&) {
   }
   return status_board_.find(key);

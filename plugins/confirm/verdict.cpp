@@ -6,7 +6,7 @@
 
 namespace stsd::confirm {
 
-void ConfirmEngine::apply_verdict(const std::string& domain, Watch& watch, const mtasts::DomainStatus& status,
+void ConfirmEngine::apply_verdict(const std::string& domain, Watch& watch, const store::DomainStatus& status,
                                   const RoundVerdict& verdict, const RoundInput& input) {
   if (verdict.confirm && input.pending) confirm_if_still_staged(domain, watch, verdict, *input.pending);
   record_failure_once(domain, watch, verdict, input);

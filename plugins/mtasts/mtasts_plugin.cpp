@@ -137,7 +137,7 @@ size_t name_room_needed(const MtastsConfig& config) {
   return 11 + (config.service_zone ? config.service_zone->size() - 1 : 0);
 }
 
-MtastsPlugin::MtastsPlugin(MtastsConfig config, std::shared_ptr<PolicyState> state, std::shared_ptr<Clock> clock)
+MtastsPlugin::MtastsPlugin(MtastsConfig config, std::shared_ptr<store::PolicyStore> state, std::shared_ptr<Clock> clock)
     : config_(std::move(config)), state_(std::move(state)), clock_(std::move(clock)) {
   for (const auto& ns : config_.nameservers) ns_rdata_.push_back(dns::name_rdata(ns));
   for (const auto& a : config_.policy_host_a) a_rdata_.push_back(dns::address_rdata(a));
@@ -166,7 +166,7 @@ void MtastsPlugin::answer_negative(Query& query, Rcode rcode, const Zone& zone) 
   add_soa(query, Section::Authority, *zone.apex, zone, config_.ttl);
 }
 
-uint32_t MtastsPlugin::mta_sts_serial(const ServedView& domain, int64_t now) const {
+uint32_t MtastsPlugin::mta_sts_serial(const store::ServedView& domain, int64_t now) const {
   // The TXT changes at every (unheld) period boundary and at every confirm/hold change.
   if (!domain.has_confirmed()) return serial_of(domain.txt_changed_at());
   return serial_of(std::max(domain.effective_period(now, config_.rotation), domain.txt_changed_at()));
@@ -188,7 +188,7 @@ void MtastsPlugin::answer_apex_only(Query& query, const Zone& zone) const {
   answer_negative(query, Rcode::NoError, zone);
 }
 
-void MtastsPlugin::answer_owned(Query& query, Kind kind, const ServedView& domain, const Zone& zone, bool at_apex,
+void MtastsPlugin::answer_owned(Query& query, Kind kind, const store::ServedView& domain, const Zone& zone, bool at_apex,
                                 int64_t now) const {
   const auto& q = query.request.question;
   if (at_apex && (q.type == rrtype::SOA || q.type == rrtype::NS)) return answer_apex_only(query, zone);
@@ -198,10 +198,10 @@ void MtastsPlugin::answer_owned(Query& query, Kind kind, const ServedView& domai
     case Kind::MtaSts:
       if ((q.type == rrtype::TXT || any) && domain.has_confirmed()) {
         // RFC 8461 §3.1: exactly one record, one string, no extension fields.
-        char id[kMaxIdLength];
+        char id[store::kMaxIdLength];
         const size_t id_length = domain.id_at(now, config_.rotation, id);
         static constexpr std::string_view kPrefix = "v=STSv1; id=";
-        uint8_t rdata[1 + kPrefix.size() + kMaxIdLength + 1];
+        uint8_t rdata[1 + kPrefix.size() + store::kMaxIdLength + 1];
         size_t n = 1;
         std::memcpy(rdata + n, kPrefix.data(), kPrefix.size());
         n += kPrefix.size();
@@ -248,7 +248,7 @@ bool MtastsPlugin::serve_service_zone(Query& query, int64_t now) const {
   const Name& apex = *config_.service_zone;
   // One SOA for the whole service zone: its serial changes at every rotation and every
   // change to any domain, so it changes whenever any TXT in the zone does.
-  const Zone zone{&apex, serial_of(std::max(period_start(now, config_.rotation), state_->last_change()))};
+  const Zone zone{&apex, serial_of(std::max(store::period_start(now, config_.rotation), state_->last_change()))};
   const size_t relative = wire.size() - apex.size();   // octets of the labels above the apex
   if (relative == 0) {
     answer_apex_only(query, zone);
@@ -329,7 +329,7 @@ void MtastsPlugin::serve(Query& query, Next next) const {
   if (!state_ || !request.has_question ||
       (request.question.rclass != dns::rrclass::IN && request.question.rclass != dns::rrclass::ANY))
     return next(query);
-  const int64_t now = unix_seconds(clock_->now());
+  const int64_t now = store::unix_seconds(clock_->now());
   if (config_.service_zone && request.question.name.is_subdomain_of(*config_.service_zone)) {
     serve_service_zone(query, now);
     return;

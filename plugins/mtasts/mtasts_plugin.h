@@ -18,7 +18,7 @@
 #include "config.h"
 #include "dns/name.h"
 #include "plugin.h"
-#include "state.h"
+#include "store/policy_store.h"
 
 namespace stsd::mtasts {
 
@@ -43,7 +43,7 @@ size_t name_room_needed(const MtastsConfig& config);
 class MtastsPlugin final : public Plugin {
  public:
   // `state` may be null (check-only mode): every query then goes to the next plugin.
-  MtastsPlugin(MtastsConfig config, std::shared_ptr<PolicyState> state, std::shared_ptr<Clock> clock);
+  MtastsPlugin(MtastsConfig config, std::shared_ptr<store::PolicyStore> state, std::shared_ptr<Clock> clock);
 
   std::string_view name() const override { return "mtasts"; }
   void serve(Query& query, Next next) const override;
@@ -60,14 +60,14 @@ class MtastsPlugin final : public Plugin {
   bool serve_service_zone(Query& query, int64_t now) const;
   bool serve_delegated(Query& query, int64_t now) const;
   // Answers at an owned name; `at_apex` adds SOA/NS answers (NS-delegation mode).
-  void answer_owned(Query& query, Kind kind, const ServedView& domain, const Zone& zone, bool at_apex, int64_t now) const;
+  void answer_owned(Query& query, Kind kind, const store::ServedView& domain, const Zone& zone, bool at_apex, int64_t now) const;
   void answer_apex_only(Query& query, const Zone& zone) const;   // service-zone apex
   void answer_negative(Query& query, dns::Rcode rcode, const Zone& zone) const;
   bool add_soa(Query& query, dns::Section section, const dns::Name& owner, const Zone& zone, uint32_t ttl) const;
-  uint32_t mta_sts_serial(const ServedView& domain, int64_t now) const;
+  uint32_t mta_sts_serial(const store::ServedView& domain, int64_t now) const;
 
   MtastsConfig config_;
-  std::shared_ptr<PolicyState> state_;
+  std::shared_ptr<store::PolicyStore> state_;
   std::shared_ptr<Clock> clock_;
   // Pre-rendered rdata: nothing is built per query except the TXT id and the SOA serial.
   std::vector<std::vector<uint8_t>> ns_rdata_, a_rdata_, aaaa_rdata_;

@@ -40,43 +40,43 @@ PolicyFile load_policy_file(const std::filesystem::path& path) {
   const std::string stem = path.stem().string();
   const auto domain_node = root.get("domain");
   try {
-    out.domain = normalize_domain(domain_node ? domain_node->as_string() : stem);
-  } catch (const PolicyError& e) {
+    out.domain = store::normalize_domain(domain_node ? domain_node->as_string() : stem);
+  } catch (const store::PolicyError& e) {
     (domain_node ? *domain_node : root)
         .fail(std::string(e.what()) + (domain_node ? "" : " (the file name is taken as the domain; add a domain: key)"));
   }
 
   const auto mode_node = root.require("mode");
-  const auto mode = mode_from_string(mode_node.as_string());
+  const auto mode = store::mode_from_string(mode_node.as_string());
   if (!mode) mode_node.fail("mode must be enforce, testing or none, got '" + mode_node.as_string() + "'");
   out.policy.mode = *mode;
 
   const auto max_age_node = root.require("max_age");
-  out.policy.max_age = static_cast<uint32_t>(max_age_node.as_uint(0, kMaxMaxAge));
+  out.policy.max_age = static_cast<uint32_t>(max_age_node.as_uint(0, store::kMaxMaxAge));
 
   const auto mx_node = root.require("mx");
   for (const auto& item : mx_node.items()) {
     const auto pattern = item.as_string();
-    const auto error = mx_pattern_error(pattern);
+    const auto error = store::mx_pattern_error(pattern);
     if (!error.empty()) item.fail(error);
     out.policy.mx.push_back(pattern);
   }
   // Whatever remains (no mx, size) is reported at the mx key.
-  const auto errors = policy_errors(out.policy);
+  const auto errors = store::policy_errors(out.policy);
   if (!errors.empty()) mx_node.fail(errors.front().message);
 
   if (auto rua = root.get("tlsrpt_rua")) {
     for (const auto& item : rua->items()) {
-      const auto error = tlsrpt_rua_error(item.as_string());
+      const auto error = store::tlsrpt_rua_error(item.as_string());
       if (!error.empty()) item.fail(error);
       out.settings.tlsrpt_rua.push_back(item.as_string());
     }
-    if (tlsrpt_record(out.settings.tlsrpt_rua).size() > 255)
+    if (store::tlsrpt_record(out.settings.tlsrpt_rua).size() > 255)
       rua->fail("the TLS-RPT record would be longer than 255 characters");
   }
   if (auto vantages = root.get("vantages")) {
     for (const auto& item : vantages->items()) {
-      const auto error = vantage_error(item.as_string());
+      const auto error = store::vantage_error(item.as_string());
       if (!error.empty()) item.fail(error);
       out.settings.vantages.push_back(item.as_string());
     }
@@ -111,11 +111,11 @@ std::vector<PolicyFile> load_policy_files(const std::filesystem::path& folder) {
   return files;
 }
 
-SyncReport sync_policy_files(PolicyState& state, const std::vector<PolicyFile>& files) {
+SyncReport sync_policy_files(store::PolicyStore& state, const std::vector<PolicyFile>& files) {
   SyncReport report;
   for (const auto& file : files) {
     try {
-      const int64_t now = unix_seconds(state.clock().now());
+      const int64_t now = store::unix_seconds(state.clock().now());
       if (!state.has_domain(file.domain)) {
         state.add_domain(file.domain, file.settings);
         ++report.added;
@@ -165,7 +165,7 @@ class PoliciesService final : public Service {
 
  private:
   void apply() {
-    auto state = PolicyState::get(env_);
+    auto state = store::PolicyStore::open(env_);
     const auto report = sync_policy_files(*state, files_);
     for (const auto& error : report.errors) log::f(log::Level::Error, "policies: %s", error.c_str());
     log::f(log::Level::Info, "policies: %s: %zu files, %zu domains added, %zu settings updated, %zu staged, %zu unchanged",

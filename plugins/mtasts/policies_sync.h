@@ -17,15 +17,15 @@
 #include <vector>
 
 #include "config.h"
-#include "state.h"
+#include "store/policy_store.h"
 
 namespace stsd::mtasts {
 
 struct PolicyFile {
   std::filesystem::path file;
   std::string domain;        // normalized
-  DomainSettings settings;
-  Policy policy;
+  store::DomainSettings settings;
+  store::Policy policy;
 };
 
 // Where the folder is: `policies: DIR` or `policies: { folder: DIR }`.
@@ -42,6 +42,6 @@ struct SyncReport {
 
 // Applies the files to the store: adds missing domains, updates changed settings and
 // stages changed policies (each domain atomically).
-SyncReport sync_policy_files(PolicyState& state, const std::vector<PolicyFile>& files);
+SyncReport sync_policy_files(store::PolicyStore& state, const std::vector<PolicyFile>& files);
 
 }  // namespace stsd::mtasts

@@ -6,7 +6,7 @@
 #include "environment.h"
 #include "mtasts_plugin.h"
 #include "registry.h"
-#include "state.h"
+#include "store/policy_store.h"
 #ifdef STSD_MTASTS_HAS_ADMIN
 #include "admin/admin.h"
 #endif
@@ -33,9 +33,9 @@ std::unique_ptr<Plugin> make_mtasts_plugin(PluginSetup& setup) {
   if (!setup.env.storage_path())
     setup.config.fail("mtasts needs the policy store: set the top-level `storage:` folder");
   if (setup.env.check_only()) return std::make_unique<MtastsPlugin>(std::move(config), nullptr, setup.env.clock_ptr());
-  std::shared_ptr<PolicyState> state;
+  std::shared_ptr<store::PolicyStore> state;
   try {
-    state = PolicyState::get(setup.env);
+    state = store::PolicyStore::open(setup.env);
   } catch (const std::exception& e) {
     setup.config.fail(std::string("cannot open the policy store: ") + e.what());
   }

@@ -4,12 +4,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cert_store.h"
-#include "mtasts/admin/hooks.h"
 #include "logging.h"
-#include "mtasts/state.h"
 #include "registry.h"
 #include "server.h"
 #include "settings.h"
+#include "store/admin_extensions.h"
+#include "store/policy_store.h"
 
 namespace stsd::policyhost {
 namespace {
@@ -17,7 +17,7 @@ namespace {
 // The newest STAGED version's file, not the confirmed one: the confirmer confirms a
 // version only after it fetched it through this public path (RFC 8461 §8.1: the policy
 // file changes before the TXT id does).
-PolicyLookup store_lookup(std::shared_ptr<mtasts::PolicyState> state) {
+PolicyLookup store_lookup(std::shared_ptr<store::PolicyStore> state) {
   return [state = std::move(state)](std::string_view domain) -> std::optional<std::string> {
     auto served = state->served(domain);   // one RocksDB snapshot; a failure is a 500
     if (!served || !served->staged || served->staged_policy.empty()) return std::nullopt;
@@ -51,7 +51,7 @@ class PolicyHostService final : public Service {
 
  private:
   void start_server() {
-    auto state = mtasts::PolicyState::get(env_);
+    auto state = store::PolicyStore::open(env_);
     // One certificate store for the process, kept across reloads and published for the
     // admin API and the confirmer (certificate_report.h).
     auto report = env_.shared<CertificateReport>(std::string(kCertificateReportKey), [&] {
@@ -71,7 +71,7 @@ class PolicyHostService final : public Service {
   // `stsctl status DOMAIN` says whether this host can serve the domain's policy at all:
   // without a certificate for mta-sts.<domain> every sender's fetch fails (RFC 8461 §3.3).
   void report_certificates_in_status(std::shared_ptr<CertificateReport> report) {
-    mtasts::AdminHooks::get(env_)->add_status_section("certificate", [report](const std::string& domain) {
+    store::AdminExtensions::get(env_)->add_status_section("certificate", [report](const std::string& domain) {
       const auto host = CertificateReport::policy_host_name(domain);
       auto match = report->certificate_for(host);
       if (!match)

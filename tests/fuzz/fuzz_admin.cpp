@@ -1,5 +1,5 @@
 // libFuzzer target for the admin API's request handling (what `stsctl` and any client
-// of the admin socket send): method, target and JSON body in, over a real PolicyState on
+// of the admin socket send): method, target and JSON body in, over a real PolicyStore on
 // a real RocksDB in a temporary folder. Checks the API's contract: handle() never
 // throws, every answer is a JSON object with a status in 200..599, every refusal names
 // its reason in "error", and the store's invariants hold after every request.
@@ -17,19 +17,20 @@
 
 #include "api.h"
 #include "clock.h"
-#include "hooks.h"
-#include "state.h"
+#include "store/admin_extensions.h"
+#include "store/policy_store.h"
 
 namespace {
 using namespace stsd;
 using namespace stsd::mtasts;
+using namespace stsd::store;
 
 struct Fixture {
   std::filesystem::path dir;
   std::unique_ptr<rocksdb::DB> db;
   std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>(std::chrono::system_clock::time_point(
       std::chrono::seconds(1767225600)));   // 2026-01-01
-  std::shared_ptr<PolicyState> state;
+  std::shared_ptr<PolicyStore> state;
   std::unique_ptr<AdminApi> api;
 
   Fixture() {
@@ -42,8 +43,8 @@ struct Fixture {
     rocksdb::DB* raw = nullptr;
     if (!rocksdb::DB::Open(options, dir.string(), &raw).ok()) std::abort();
     db.reset(raw);
-    state = std::make_shared<PolicyState>(*db, clock);
-    api = std::make_unique<AdminApi>(state, std::make_shared<AdminHooks>());
+    state = std::make_shared<PolicyStore>(*db, clock);
+    api = std::make_unique<AdminApi>(state, std::make_shared<AdminExtensions>());
     // Something for the per-domain routes to find.
     state->add_domain("example.com", {});
     state->stage("example.com", Policy{Mode::Enforce, {"mail.example.com"}, 604800}, false);
@@ -61,7 +62,7 @@ Fixture& fixture() {
   return f;
 }
 
-void check_store(PolicyState& state, const std::string& domain, int64_t now) {
+void check_store(PolicyStore& state, const std::string& domain, int64_t now) {
   const auto status = state.status(domain, now);
   if (!status) return;
   if (status->confirmed && status->staged && status->confirmed->number > status->staged->number) __builtin_trap();

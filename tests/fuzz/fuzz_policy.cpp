@@ -8,9 +8,9 @@
 #include <string>
 #include <string_view>
 
-#include "state.h"
+#include "store/policy.h"
 
-using namespace stsd::mtasts;
+using namespace stsd::store;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

@@ -14,14 +14,13 @@ clang++ "${flags[@]}" -DSTSD_VERSION='"fuzz"' \
   "$here/fuzz_query.cpp" "$top"/src/dns/{types,name,message,writer,rdata}.cpp "$top/src/plugin.cpp" \
   -o "$out/fuzz_query"
 # The MTA-STS policy parser and renderer (policies come from untrusted policy hosts).
-clang++ "${flags[@]}" -I"$top/plugins/mtasts" \
-  "$here/fuzz_policy.cpp" "$top/plugins/mtasts/policy.cpp" -lcrypto \
+clang++ "${flags[@]}" \
+  "$here/fuzz_policy.cpp" "$top"/src/store/{policy,names}.cpp -lcrypto \
   -o "$out/fuzz_policy"
-# The admin API over a real store (RocksDB in /dev/shm): api*.cpp is its request
-# handling, without the transport and the service.
-clang++ "${flags[@]}" -DSTSD_VERSION='"fuzz"' -I"$top/plugins/mtasts" -I"$top/plugins/mtasts/admin" \
-  "$here/fuzz_admin.cpp" "$top"/plugins/mtasts/{policy,state}.cpp \
-  "$top"/plugins/mtasts/admin/api*.cpp \
+# The admin API over a real store (RocksDB in /dev/shm): every source of the store layer
+# and the API's request handling (api*.cpp), without the transport and the service.
+clang++ "${flags[@]}" -DSTSD_VERSION='"fuzz"' -I"$top/plugins/mtasts/admin" \
+  "$here/fuzz_admin.cpp" "$top"/src/store/*.cpp "$top"/plugins/mtasts/admin/api*.cpp \
   "$top"/src/{environment,logging}.cpp -lrocksdb -lcrypto \
   -o "$out/fuzz_admin"
 mkdir -p "$out/corpus-policy" "$out/corpus-admin"

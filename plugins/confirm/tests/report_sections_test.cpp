@@ -16,26 +16,26 @@ constexpr auto kRotation = std::chrono::seconds(24h);
 const TimePoint kChecked = TimePoint(std::chrono::seconds(1'800'000'000));   // 2027-01-15 08:00 UTC
 const int64_t kCheckedUnix = 1'800'000'000;
 
-mtasts::PolicyVersion version(uint32_t number, mtasts::Mode mode, std::vector<std::string> mx) {
-  mtasts::PolicyVersion out;
+store::PolicyVersion version(uint32_t number, store::Mode mode, std::vector<std::string> mx) {
+  store::PolicyVersion out;
   out.number = number;
   out.policy.mode = mode;
   out.policy.mx = std::move(mx);
-  out.digest = mtasts::policy_digest(out.policy);
+  out.digest = store::policy_digest(out.policy);
   return out;
 }
 
-std::string id_of(const mtasts::PolicyVersion& version, int64_t period) {
-  return mtasts::policy_id(period, kRotation, version.number, version.digest);
+std::string id_of(const store::PolicyVersion& version, int64_t period) {
+  return store::policy_id(period, kRotation, version.number, version.digest);
 }
 
 // Version 3 (enforce, mx1 and *.backup) confirmed at kChecked - 2 days, served now.
-mtasts::DomainStatus confirmed_status() {
-  mtasts::DomainStatus status;
+store::DomainStatus confirmed_status() {
+  store::DomainStatus status;
   status.domain = kDomain;
-  status.confirmed = version(3, mtasts::Mode::Enforce, {"mx1.example.com", "*.backup.example.com"});
-  status.confirmation = mtasts::Confirmation{3, kCheckedUnix - 2 * 86400, false, "seen"};
-  status.served_id = id_of(*status.confirmed, mtasts::period_start(kCheckedUnix, kRotation));
+  status.confirmed = version(3, store::Mode::Enforce, {"mx1.example.com", "*.backup.example.com"});
+  status.confirmation = store::Confirmation{3, kCheckedUnix - 2 * 86400, false, "seen"};
+  status.served_id = id_of(*status.confirmed, store::period_start(kCheckedUnix, kRotation));
   return status;
 }
 
@@ -50,14 +50,14 @@ TxtLookup txt_answer(std::vector<std::string> texts, LookupStatus status = Looku
 
 struct TxtCase {
   const char* name;
-  std::function<std::vector<std::string>(const mtasts::DomainStatus&)> records;
+  std::function<std::vector<std::string>(const store::DomainStatus&)> records;
   bool nothing_confirmed;
   bool ok;
   const char* words;   // what the line must contain
 };
 
 TEST(CheckReportTxt, JudgesTheRecordAgainstTheServedId) {
-  const auto previous_period = mtasts::period_start(kCheckedUnix, kRotation) - kRotation.count();
+  const auto previous_period = store::period_start(kCheckedUnix, kRotation) - kRotation.count();
   const std::vector<TxtCase> cases = {
       {"served id", [](const auto& s) { return std::vector<std::string>{"v=STSv1; id=" + s.served_id + ";"}; },
        false, true, "; it carries the id stsd serves now"},
@@ -137,7 +137,7 @@ TEST(CheckReportMx, NamesThePatternCoveringEachHost) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     auto status = confirmed_status();
-    if (c.pending_staged) status.staged = version(4, mtasts::Mode::Enforce, {"mx1.example.com"});
+    if (c.pending_staged) status.staged = version(4, store::Mode::Enforce, {"mx1.example.com"});
     MxLookup mx;
     mx.status = c.status;
     mx.records = c.records;
@@ -190,7 +190,7 @@ TEST(CheckReportTlsRpt, ComparesWithTheConfiguredRecord) {
 
 TEST(CheckReportSafeToAdd, ConfirmationPlusRotationPlusTtl) {
   auto status = confirmed_status();
-  status.staged = version(4, mtasts::Mode::Enforce, {"mx1.example.com", "mx2.example.com"});
+  status.staged = version(4, store::Mode::Enforce, {"mx1.example.com", "mx2.example.com"});
   CheckReport report;
   add_safe_to_add_section(report, status, true, 600u, kRotation, kChecked);
   ASSERT_EQ(report.json["safe_to_add"].size(), 3u);

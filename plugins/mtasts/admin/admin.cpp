@@ -46,8 +46,8 @@ class AdminService final : public Service {
 
  private:
   void launch(const AdminConfig& config) {
-    auto state = PolicyState::get(env_);
-    auto api = std::make_shared<AdminApi>(state, AdminHooks::get(env_));
+    auto state = store::PolicyStore::open(env_);
+    auto api = std::make_shared<AdminApi>(state, store::AdminExtensions::get(env_));
     auto server = std::make_unique<AdminHttpServer>(config, [api](const ApiRequest& request) {
       return api->handle(request);
     });

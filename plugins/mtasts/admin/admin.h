@@ -4,7 +4,7 @@
 // store while stsd runs. It is one of the store's writers, not the only one: the
 // confirmer confirms versions and sets and clears drift holds, and the `policies:` folder
 // is synced into the store at start-up and on SIGHUP. The store serializes its writers
-// and validates every write (state.h), whoever makes it.
+// and validates every write (src/store/policy_store.h), whoever makes it.
 // API reference: plugins/mtasts/admin/README.md.
 //
 // This folder is not a plugin folder, so nothing registers the service on its own:

@@ -6,6 +6,9 @@
 #include "logging.h"
 
 namespace stsd::mtasts {
+
+using namespace stsd::store;   // the API speaks the store's vocabulary throughout
+
 namespace {
 
 using nlohmann::json;
@@ -23,7 +26,7 @@ ApiResponse method_not_allowed(const ApiRequest& request, const std::vector<std:
 }
 
 // A {domain} in a path: any case, a trailing dot allowed; 404 unless it is in the store.
-std::string domain_in_store(const PolicyState& state, const std::string& segment) {
+std::string domain_in_store(const PolicyStore& state, const std::string& segment) {
   std::string domain = normalize_domain(segment);
   if (!state.has_domain(domain)) {
     throw HttpError{404, domain + " is not in the store (add it first: stsctl domain add " + domain + ")",
@@ -45,7 +48,7 @@ json route_body(const Route& route, const ApiRequest& request) {
 
 }  // namespace
 
-AdminApi::AdminApi(std::shared_ptr<PolicyState> state, std::shared_ptr<AdminHooks> hooks)
+AdminApi::AdminApi(std::shared_ptr<PolicyStore> state, std::shared_ptr<AdminExtensions> hooks)
     : state_(std::move(state)), hooks_(std::move(hooks)) {}
 
 ApiResponse AdminApi::handle(const ApiRequest& request) {

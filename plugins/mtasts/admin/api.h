@@ -10,8 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "hooks.h"
-#include "state.h"
+#include "store/admin_extensions.h"
+#include "store/policy_store.h"
 
 namespace stsd::mtasts {
 
@@ -37,7 +37,7 @@ inline constexpr size_t kMaxEvents = 10000;
 
 class AdminApi {
  public:
-  AdminApi(std::shared_ptr<PolicyState> state, std::shared_ptr<AdminHooks> hooks);
+  AdminApi(std::shared_ptr<store::PolicyStore> state, std::shared_ptr<store::AdminExtensions> hooks);
 
   // Never throws: bad input is a 4xx with {"error": "..."} naming the field, store
   // failures a 500.
@@ -46,8 +46,8 @@ class AdminApi {
  private:
   ApiResponse dispatch(const ApiRequest& request);
 
-  std::shared_ptr<PolicyState> state_;
-  std::shared_ptr<AdminHooks> hooks_;
+  std::shared_ptr<store::PolicyStore> state_;
+  std::shared_ptr<store::AdminExtensions> hooks_;
 };
 
 // "2025-01-01T00:00:00Z"

@@ -7,6 +7,8 @@
 
 namespace stsd::mtasts {
 
+using namespace stsd::store;   // the API speaks the store's vocabulary throughout
+
 using nlohmann::json;
 
 std::string iso8601(int64_t unix_seconds) {
@@ -67,7 +69,7 @@ json settings_json(const DomainSettings& settings) {
   };
 }
 
-json status_json(const PolicyState& state, const AdminHooks& hooks, const std::string& domain, int64_t now,
+json status_json(const PolicyStore& state, const AdminExtensions& hooks, const std::string& domain, int64_t now,
                  size_t event_count) {
   auto status = state.status(domain, now);
   if (!status) throw HttpError{404, domain + " is not in the store"};

@@ -10,14 +10,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "hooks.h"
-#include "state.h"
+#include "store/admin_extensions.h"
+#include "store/policy_store.h"
 
 namespace stsd::mtasts {
 
 // [{"message", "line"?}] and "line 3: ...; ..." for the same diagnostics.
-nlohmann::json diagnostics_json(const std::vector<Diagnostic>& diagnostics);
-std::string diagnostics_text(const std::vector<Diagnostic>& diagnostics);
+nlohmann::json diagnostics_json(const std::vector<store::Diagnostic>& diagnostics);
+std::string diagnostics_text(const std::vector<store::Diagnostic>& diagnostics);
 
 // "pending": a staged version newer than the confirmed one, or staged with nothing
 // confirmed (for the store's PolicyVersion and the served index's ServedVersion alike).
@@ -26,14 +26,14 @@ bool is_pending(const std::optional<Version>& staged, const std::optional<Versio
   return staged && (!confirmed || staged->number > confirmed->number);
 }
 
-nlohmann::json version_json(const PolicyVersion& version);
-nlohmann::json event_json(const Event& event);
-nlohmann::json settings_json(const DomainSettings& settings);
+nlohmann::json version_json(const store::PolicyVersion& version);
+nlohmann::json event_json(const store::Event& event);
+nlohmann::json settings_json(const store::DomainSettings& settings);
 
 // The status document of `domain` at `now` with its `event_count` newest events and the
-// sections other services add (AdminHooks::add_status_section). HttpError 404 when the
+// sections other services add (AdminExtensions::add_status_section). HttpError 404 when the
 // domain is not in the store.
-nlohmann::json status_json(const PolicyState& state, const AdminHooks& hooks, const std::string& domain,
+nlohmann::json status_json(const store::PolicyStore& state, const store::AdminExtensions& hooks, const std::string& domain,
                            int64_t now, size_t event_count);
 
 }  // namespace stsd::mtasts

@@ -4,12 +4,14 @@
 #include "api_handlers.h"
 
 namespace stsd::mtasts {
+
+using namespace stsd::store;   // the API speaks the store's vocabulary throughout
 namespace {
 
 using nlohmann::json;
 
 // One entry of GET /v1/domains; null when the domain was removed meanwhile.
-json list_entry(const PolicyState& state, const std::string& name) {
+json list_entry(const PolicyStore& state, const std::string& name) {
   auto served = state.served(name);
   if (!served) return json();
   return json{{"domain", name},
@@ -38,7 +40,7 @@ DomainStatus current_status(const Call& call) {
 ApiResponse handle_server(const Call& call) {
   return {200, json{{"server", "stsd"},
                     {"version", STSD_VERSION},
-                    {"schema", PolicyState::kSchemaVersion},
+                    {"schema", PolicyStore::kSchemaVersion},
                     {"domains", call.state.domain_count()},
                     {"rotation_seconds", call.state.rotation().count()},
                     {"now", iso8601(call.now())}}};

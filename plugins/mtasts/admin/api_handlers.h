@@ -10,8 +10,8 @@
 
 #include "api.h"
 #include "api_request.h"
-#include "hooks.h"
-#include "state.h"
+#include "store/admin_extensions.h"
+#include "store/policy_store.h"
 
 namespace stsd::mtasts {
 
@@ -21,13 +21,13 @@ using Captures = std::map<std::string, std::string, std::less<>>;
 struct Call {
   const ApiRequest& request;
   const Target& target;
-  PolicyState& state;
-  const AdminHooks& hooks;
+  store::PolicyStore& state;
+  const store::AdminExtensions& hooks;
   Captures captures;
   std::string domain;       // the {domain} capture, normalized and in the store; else empty
   nlohmann::json body;      // the JSON object body; null for routes without one
 
-  int64_t now() const { return unix_seconds(state.clock().now()); }
+  int64_t now() const { return store::unix_seconds(state.clock().now()); }
 };
 
 // api_domains.cpp: the store as a whole and one domain.

@@ -7,6 +7,8 @@
 #include "api_handlers.h"
 
 namespace stsd::mtasts {
+
+using namespace stsd::store;   // the API speaks the store's vocabulary throughout
 namespace {
 
 using nlohmann::json;
@@ -85,7 +87,7 @@ CheckedRows check_rows(const json& rows) {
 }
 
 // A row's tlsrpt_rua replaces the URIs only; the vantages the domain has stay.
-void keep_existing_vantages(const PolicyState& state, int64_t now, std::vector<ImportItem>& items) {
+void keep_existing_vantages(const PolicyStore& state, int64_t now, std::vector<ImportItem>& items) {
   for (auto& item : items) {
     if (!item.settings || !state.has_domain(item.domain)) continue;
     if (auto current = state.status(item.domain, now)) item.settings->vantages = current->settings.vantages;

@@ -7,6 +7,8 @@
 #include "api_handlers.h"
 
 namespace stsd::mtasts {
+
+using namespace stsd::store;   // the API speaks the store's vocabulary throughout
 namespace {
 
 using nlohmann::json;
@@ -33,8 +35,8 @@ RequestedPolicy requested_policy(const Fields& fields) {
   return {*parsed.policy, parsed.warnings};
 }
 
-// What the checks other services registered (AdminHooks::add_stage_check) object to.
-std::vector<std::string> stage_problems(const AdminHooks& hooks, const std::string& domain, const Policy& policy) {
+// What the checks other services registered (AdminExtensions::add_stage_check) object to.
+std::vector<std::string> stage_problems(const AdminExtensions& hooks, const std::string& domain, const Policy& policy) {
   std::vector<std::string> problems;
   for (const auto& check : hooks.stage_checks()) {
     for (auto& problem : check(domain, policy)) problems.push_back(std::move(problem));

@@ -6,6 +6,8 @@
 #include "api_documents.h"
 
 namespace stsd::mtasts {
+
+using namespace stsd::store;   // the API speaks the store's vocabulary throughout
 namespace {
 
 using nlohmann::json;

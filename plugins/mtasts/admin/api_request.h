@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "state.h"
+#include "store/policy_store.h"
 
 namespace stsd::mtasts {
 
@@ -65,9 +65,9 @@ class Fields {
 };
 
 // A policy from the fields mode/mx/max_age. Errors name the field.
-Policy policy_from_fields(const Fields& fields);
+store::Policy policy_from_fields(const Fields& fields);
 
 // Refuses settings a domain cannot have; each error names the field and the value.
-void check_settings(const DomainSettings& settings);
+void check_settings(const store::DomainSettings& settings);
 
 }  // namespace stsd::mtasts

@@ -4,6 +4,8 @@
 #include <optional>
 
 namespace stsd::mtasts {
+
+using namespace stsd::store;   // the API speaks the store's vocabulary throughout
 namespace {
 
 std::vector<PatternSegment> parse_pattern(std::string_view pattern) {
@@ -49,7 +51,7 @@ const std::vector<Route>& builtin_routes() {
   return routes;
 }
 
-Route hook_route(const AdminHooks::Route& hook) {
+Route hook_route(const AdminExtensions::Route& hook) {
   // The name is one literal segment, never parsed as a pattern: a name such as "{x}"
   // matches only that text.
   Route route = make_route(hook.method, "/v1/domains/{domain}", BodyRule::Optional,
@@ -91,7 +93,7 @@ std::string allow_value(const std::vector<std::string>& verbs) {
   return value;
 }
 
-std::vector<Route> admin_routes(const AdminHooks& hooks) {
+std::vector<Route> admin_routes(const AdminExtensions& hooks) {
   std::vector<Route> routes = builtin_routes();
   for (const auto& hook : hooks.domain_routes()) routes.push_back(hook_route(hook));
   return routes;

@@ -12,7 +12,7 @@
 // segment. The matcher sees the path as parse_target leaves it: split at "/" with empty
 // segments dropped, then each segment percent-decoded (so "%2F" inside a domain stays in
 // its segment). Built-in routes come before the ones other services register
-// (AdminHooks::add_domain_route), so a hook cannot replace a built-in route.
+// (AdminExtensions::add_domain_route), so a hook cannot replace a built-in route.
 #include <functional>
 #include <span>
 #include <string>
@@ -21,7 +21,7 @@
 
 #include "api.h"
 #include "api_handlers.h"
-#include "hooks.h"
+#include "store/admin_extensions.h"
 
 namespace stsd::mtasts {
 
@@ -63,6 +63,6 @@ std::string allow_value(const std::vector<std::string>& verbs);
 
 // The built-in routes, then GET/POST/... /v1/domains/{domain}/{name} for each route
 // `hooks` holds (its name always one literal segment, body optional).
-std::vector<Route> admin_routes(const AdminHooks& hooks);
+std::vector<Route> admin_routes(const store::AdminExtensions& hooks);
 
 }  // namespace stsd::mtasts

@@ -6,11 +6,13 @@
 #include "config.h"
 #include "dns_harness.h"
 #include "mtasts_plugin.h"
-#include "state.h"
+#include "store/policy_store.h"
 #include "temp_store.h"
 
 namespace stsd::mtasts {
 namespace {
+
+using namespace stsd::store;
 
 using std::chrono::hours;
 using std::chrono::seconds;
@@ -60,7 +62,7 @@ class DnsAnswers : public ::testing::TestWithParam<DnsCase> {
  protected:
   void SetUp() override {
     clock_ = std::make_shared<ManualClock>(std::chrono::system_clock::time_point(seconds(kSetUp)));
-    state_ = std::make_shared<PolicyState>(store_.db(), clock_);
+    state_ = std::make_shared<PolicyStore>(store_.db(), clock_);
     state_->add_domain("example.com", DomainSettings{{"mailto:tls@example.com"}, {}});
     const Policy policy{Mode::Enforce, {"mx1.example.com"}, 604800};
     state_->confirm("example.com", state_->stage("example.com", policy, false).version, true, "test");
@@ -80,9 +82,9 @@ class DnsAnswers : public ::testing::TestWithParam<DnsCase> {
     return text;
   }
 
-  test_support::TempStore store_;
+  store::test_support::TempStore store_;
   std::shared_ptr<ManualClock> clock_;
-  std::shared_ptr<PolicyState> state_;
+  std::shared_ptr<PolicyStore> state_;
   std::string id_;
 };
 

@@ -18,12 +18,14 @@
 #include "dns/writer.h"
 #include "mtasts_plugin.h"
 #include "plugin.h"
-#include "state.h"
+#include "store/policy_store.h"
 #include "temp_store.h"
 
 
 namespace stsd::mtasts {
 namespace {
+
+using namespace stsd::store;
 
 using std::chrono::seconds;
 namespace rrtype = dns::rrtype;
@@ -52,9 +54,9 @@ class Passed final : public Plugin {
 };
 
 TEST(MtastsQueryPath, AnsweringAllocatesNothing) {
-  test_support::TempStore store;
+  store::test_support::TempStore store;
   auto clock = std::make_shared<ManualClock>(std::chrono::system_clock::time_point(seconds(1735689600 + 3600)));
-  auto state = std::make_shared<PolicyState>(store.db(), clock);
+  auto state = std::make_shared<PolicyStore>(store.db(), clock);
   Policy policy{Mode::Enforce, {"mx.example.com"}, 604800};
   state->add_domain("example.com", DomainSettings{{"mailto:tls@example.com"}, {}});
   state->stage("example.com", policy, false);

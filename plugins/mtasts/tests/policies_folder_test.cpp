@@ -6,11 +6,13 @@
 
 #include "clock.h"
 #include "policies_sync.h"
-#include "state.h"
+#include "store/policy_store.h"
 #include "temp_store.h"
 
 namespace stsd::mtasts {
 namespace {
+
+using namespace stsd::store;
 
 class PoliciesFolder : public ::testing::Test {
  protected:
@@ -18,7 +20,7 @@ class PoliciesFolder : public ::testing::Test {
     folder_ = store_.dir() / "policies";
     std::filesystem::create_directories(folder_);
     clock_ = std::make_shared<ManualClock>(std::chrono::system_clock::time_point(std::chrono::seconds(1735689600)));
-    state_ = std::make_unique<PolicyState>(store_.db(), clock_);
+    state_ = std::make_unique<PolicyStore>(store_.db(), clock_);
   }
   void write(const std::string& name, const std::string& text) { std::ofstream(folder_ / name) << text; }
   std::string load_error() {
@@ -30,10 +32,10 @@ class PoliciesFolder : public ::testing::Test {
     return "";
   }
 
-  test_support::TempStore store_;
+  store::test_support::TempStore store_;
   std::filesystem::path folder_;
   std::shared_ptr<ManualClock> clock_;
-  std::unique_ptr<PolicyState> state_;
+  std::unique_ptr<PolicyStore> state_;
 };
 
 const char* kExample = "mode: enforce\nmx: [mx1.example.com, \"*.mail.example.com\"]\nmax_age: 604800\n";

@@ -12,6 +12,7 @@ namespace stsd::mtasts {
 namespace {
 
 using nlohmann::json;
+using store::AdminExtensions;
 
 struct MatchCase {
   const char* name;
@@ -27,8 +28,8 @@ struct MatchCase {
 void PrintTo(const MatchCase& c, std::ostream* os) { *os << c.name; }
 
 // The hooks of the confirmer: `stsctl check DOMAIN`.
-std::shared_ptr<AdminHooks> confirmer_like_hooks() {
-  auto hooks = std::make_shared<AdminHooks>();
+std::shared_ptr<AdminExtensions> confirmer_like_hooks() {
+  auto hooks = std::make_shared<AdminExtensions>();
   hooks->add_domain_route("GET", "check", [](const std::string& domain, const json&) { return json(domain); });
   return hooks;
 }
@@ -126,7 +127,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(AdminRoutes, TheFirstRouteOfAVerbAndPathWins) {
   // A hook cannot replace a built-in route: the built-in one comes first.
-  AdminHooks hooks;
+  AdminExtensions hooks;
   hooks.add_domain_route("GET", "status", [](const std::string&, const json&) { return json("hook"); });
   const std::vector<Route> table = admin_routes(hooks);
   const RouteMatch match = match_route(table, "GET", parse_target("/v1/domains/example.com/status").segments);
@@ -135,7 +136,7 @@ TEST(AdminRoutes, TheFirstRouteOfAVerbAndPathWins) {
 }
 
 TEST(AdminRoutes, AHookNameIsOneLiteralSegment) {
-  AdminHooks hooks;
+  AdminExtensions hooks;
   hooks.add_domain_route("GET", "{name}", [](const std::string&, const json&) { return json(); });
   hooks.add_domain_route("POST", "a/b", [](const std::string&, const json&) { return json(); });
   const std::vector<Route> table = admin_routes(hooks);

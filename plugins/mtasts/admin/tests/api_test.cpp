@@ -34,8 +34,8 @@ class Api : public testing::Test {
     ASSERT_TRUE(opened.ok()) << opened.ToString();
     db_.reset(raw);
     clock_ = std::make_shared<ManualClock>(std::chrono::system_clock::time_point(std::chrono::seconds(kStart)));
-    state_ = std::make_shared<PolicyState>(*db_, clock_);
-    hooks_ = std::make_shared<AdminHooks>();
+    state_ = std::make_shared<store::PolicyStore>(*db_, clock_);
+    hooks_ = std::make_shared<store::AdminExtensions>();
     api_ = std::make_unique<AdminApi>(state_, hooks_);
   }
   void TearDown() override {
@@ -63,8 +63,8 @@ class Api : public testing::Test {
   std::filesystem::path dir_;
   std::unique_ptr<rocksdb::DB> db_;
   std::shared_ptr<ManualClock> clock_;
-  std::shared_ptr<PolicyState> state_;
-  std::shared_ptr<AdminHooks> hooks_;
+  std::shared_ptr<store::PolicyStore> state_;
+  std::shared_ptr<store::AdminExtensions> hooks_;
   std::unique_ptr<AdminApi> api_;
 };
 
@@ -414,7 +414,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST_F(Api, HooksCanRefuseAStageAndAddToStatusAndRoutes) {
   add_staged_confirmed("example.com");
-  hooks_->add_stage_check([](const std::string& domain, const Policy& policy) {
+  hooks_->add_stage_check([](const std::string& domain, const store::Policy& policy) {
     std::vector<std::string> problems;
     for (const auto& mx : policy.mx) {
       if (mx == "old.example.com") problems.push_back("MX host new.example.com is not covered");
@@ -466,7 +466,7 @@ TEST_F(Api, ServerInfo) {
   auto info = call("GET", "/v1/server");
   ASSERT_EQ(info.status, 200u);
   EXPECT_EQ(info.body["version"], STSD_VERSION);
-  EXPECT_EQ(info.body["schema"], PolicyState::kSchemaVersion);
+  EXPECT_EQ(info.body["schema"], store::PolicyStore::kSchemaVersion);
   EXPECT_EQ(info.body["now"], "2025-01-01T12:00:00Z");
 }
 

@@ -13,14 +13,14 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 
-namespace stsd::mtasts::test_support {
+namespace stsd::store::test_support {
 
 class TempStore {
  public:
   TempStore() {
     static std::atomic<int> counter{0};
     dir_ = std::filesystem::temp_directory_path() /
-           ("stsd-mtasts-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
+           ("stsd-store-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
             std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
     std::filesystem::create_directories(dir_);
     open();
@@ -48,10 +48,18 @@ class TempStore {
     close();
     open();
   }
+  // Reopens the database read-only: every write fails, as on a disk that refuses writes.
+  void reopen_read_only() {
+    close();
+    rocksdb::DB* raw = nullptr;
+    auto status = rocksdb::DB::OpenForReadOnly(rocksdb::Options(), (dir_ / "db").string(), &raw);
+    if (!status.ok()) throw std::runtime_error("cannot open test store read-only: " + status.ToString());
+    db_.reset(raw);
+  }
 
  private:
   std::filesystem::path dir_;
   std::unique_ptr<rocksdb::DB> db_;
 };
 
-}  // namespace stsd::mtasts::test_support
+}  // namespace stsd::store::test_support

@@ -11,10 +11,10 @@
 #include <gtest/gtest.h>
 
 #include "clock.h"
-#include "state.h"
+#include "store/policy_store.h"
 #include "temp_store.h"
 
-namespace stsd::mtasts {
+namespace stsd::store {
 namespace {
 
 using std::chrono::hours;
@@ -34,18 +34,18 @@ class Store : public ::testing::Test {
  protected:
   void SetUp() override {
     clock_ = std::make_shared<ManualClock>(std::chrono::system_clock::time_point(seconds(kStart)));
-    state_ = std::make_unique<PolicyState>(store_.db(), clock_);
+    state_ = std::make_unique<PolicyStore>(store_.db(), clock_);
   }
   void restart() {
     state_.reset();
     store_.reopen();
-    state_ = std::make_unique<PolicyState>(store_.db(), clock_);
+    state_ = std::make_unique<PolicyStore>(store_.db(), clock_);
   }
   DomainStatus status(const char* domain) { return *state_->status(domain, unix_seconds(clock_->now())); }
 
   test_support::TempStore store_;
   std::shared_ptr<ManualClock> clock_;
-  std::unique_ptr<PolicyState> state_;
+  std::unique_ptr<PolicyStore> state_;
 };
 
 TEST_F(Store, AddStageConfirmSurviveARestart) {
@@ -106,7 +106,7 @@ TEST_F(Store, StageWarnsAboutLoweringMaxAge) {
 
 struct BadWrite {
   const char* name;
-  std::function<void(PolicyState&)> write;
+  std::function<void(PolicyStore&)> write;
   const char* expect;
 };
 
@@ -115,21 +115,21 @@ TEST_F(Store, BadInputIsRefusedAndChangesNothing) {
   state_->confirm("example.com", state_->stage("example.com", enforce({"mx1.example.com"}), false).version, true, "t");
   state_->stage("example.com", enforce({"mx2.example.com"}), false);
   const std::vector<BadWrite> cases = {
-      {"duplicate domain", [](PolicyState& s) { s.add_domain("EXAMPLE.com.", {}); }, "already in the store"},
-      {"bad domain", [](PolicyState& s) { s.add_domain("exa_mple.com", {}); }, "exa_mple.com"},
-      {"ip as domain", [](PolicyState& s) { s.add_domain("192.0.2.1", {}); }, "IP address"},
-      {"bad rua", [](PolicyState& s) { s.add_domain("b.example", DomainSettings{{"http://r.example/"}, {}}); }, "mailto: or https:"},
-      {"bad vantage", [](PolicyState& s) { s.update_settings("example.com", DomainSettings{{}, {"edge1"}}); }, "vantage 'edge1'"},
-      {"unknown domain stage", [](PolicyState& s) { s.stage("nope.example", enforce({"mx.example.com"}), false); }, "not in the store"},
-      {"ip mx", [](PolicyState& s) { s.stage("example.com", enforce({"192.0.2.25"}), false); }, "IP address"},
-      {"no mx", [](PolicyState& s) { s.stage("example.com", enforce({}), false); }, "mx pattern is required"},
-      {"max_age too long", [](PolicyState& s) { s.stage("example.com", enforce({"mx.example.com"}, kMaxMaxAge + 1), false); }, "exceeds"},
-      {"confirm missing version", [](PolicyState& s) { s.confirm("example.com", 9, true, "r"); }, "no version 9"},
-      {"confirm version 0", [](PolicyState& s) { s.confirm("example.com", 0, true, "r"); }, "older than the confirmed"},
-      {"manual confirm without reason", [](PolicyState& s) { s.confirm("example.com", 2, true, ""); }, "needs a reason"},
-      {"bad event kind", [](PolicyState& s) { s.record_event("example.com", "Bad Kind", 0, ""); }, "event kind"},
-      {"empty hold reason", [](PolicyState& s) { s.set_hold("example.com", std::string()); }, "needs a reason"},
-      {"remove unknown", [](PolicyState& s) { s.remove_domain("nope.example"); }, "not in the store"},
+      {"duplicate domain", [](PolicyStore& s) { s.add_domain("EXAMPLE.com.", {}); }, "already in the store"},
+      {"bad domain", [](PolicyStore& s) { s.add_domain("exa_mple.com", {}); }, "exa_mple.com"},
+      {"ip as domain", [](PolicyStore& s) { s.add_domain("192.0.2.1", {}); }, "IP address"},
+      {"bad rua", [](PolicyStore& s) { s.add_domain("b.example", DomainSettings{{"http://r.example/"}, {}}); }, "mailto: or https:"},
+      {"bad vantage", [](PolicyStore& s) { s.update_settings("example.com", DomainSettings{{}, {"edge1"}}); }, "vantage 'edge1'"},
+      {"unknown domain stage", [](PolicyStore& s) { s.stage("nope.example", enforce({"mx.example.com"}), false); }, "not in the store"},
+      {"ip mx", [](PolicyStore& s) { s.stage("example.com", enforce({"192.0.2.25"}), false); }, "IP address"},
+      {"no mx", [](PolicyStore& s) { s.stage("example.com", enforce({}), false); }, "mx pattern is required"},
+      {"max_age too long", [](PolicyStore& s) { s.stage("example.com", enforce({"mx.example.com"}, kMaxMaxAge + 1), false); }, "exceeds"},
+      {"confirm missing version", [](PolicyStore& s) { s.confirm("example.com", 9, true, "r"); }, "no version 9"},
+      {"confirm version 0", [](PolicyStore& s) { s.confirm("example.com", 0, true, "r"); }, "older than the confirmed"},
+      {"manual confirm without reason", [](PolicyStore& s) { s.confirm("example.com", 2, true, ""); }, "needs a reason"},
+      {"bad event kind", [](PolicyStore& s) { s.record_event("example.com", "Bad Kind", 0, ""); }, "event kind"},
+      {"empty hold reason", [](PolicyStore& s) { s.set_hold("example.com", std::string()); }, "needs a reason"},
+      {"remove unknown", [](PolicyStore& s) { s.remove_domain("nope.example"); }, "not in the store"},
   };
   const auto before = status("example.com");
   const auto events_before = state_->events("example.com", 100).size();
@@ -201,11 +201,11 @@ TEST_F(Store, RemovedDomainKeepsItsLogAndNumbering) {
 
 TEST_F(Store, RefusesAStoreFromANewerSchema) {
   rocksdb::WriteBatch batch;
-  batch.Put("mtasts/schema", std::to_string(PolicyState::kSchemaVersion + 1));
+  batch.Put("mtasts/schema", std::to_string(PolicyStore::kSchemaVersion + 1));
   ASSERT_TRUE(store_.db().Write(rocksdb::WriteOptions(), &batch).ok());
   state_.reset();
   try {
-    PolicyState newer(store_.db(), clock_);
+    PolicyStore newer(store_.db(), clock_);
     ADD_FAILURE() << "opened a store written by a newer schema";
   } catch (const StoreError& e) {
     EXPECT_NE(std::string(e.what()).find("newer stsd"), std::string::npos) << e.what();
@@ -219,7 +219,7 @@ TEST_F(Store, RefusesACorruptServedRecordWithItsKey) {
   ASSERT_TRUE(store_.db().Write(rocksdb::WriteOptions(), &batch).ok());
   state_.reset();
   try {
-    PolicyState corrupt(store_.db(), clock_);
+    PolicyStore corrupt(store_.db(), clock_);
     ADD_FAILURE() << "opened a corrupt store";
   } catch (const StoreError& e) {
     EXPECT_NE(std::string(e.what()).find("mtasts/s/example.com"), std::string::npos) << e.what();
@@ -304,7 +304,7 @@ TEST_F(Store, MigratesASchema1StoreInPlace) {
     ASSERT_TRUE(store_.db().Write(rocksdb::WriteOptions(), &batch).ok());
   }
   store_.reopen();
-  state_ = std::make_unique<PolicyState>(store_.db(), clock_);   // migrates
+  state_ = std::make_unique<PolicyStore>(store_.db(), clock_);   // migrates
   std::string schema;
   ASSERT_TRUE(store_.db().Get(rocksdb::ReadOptions(), "mtasts/schema", &schema).ok());
   EXPECT_EQ(schema, "2");
@@ -480,4 +480,4 @@ TEST_F(Store, ReadersNeverSeeAHalfMadeChange) {
 }
 
 }  // namespace
-}  // namespace stsd::mtasts
+}  // namespace stsd::store

@@ -1,26 +1,32 @@
 #pragma once
-// Extension points of the admin API for other services of the process (the confirmer of
-// issue 4 adds an MX coverage check to staging, its probe state to `status`, and its own
-// per-domain endpoints such as `check`). Register during set-up (in a factory); the admin
-// thread calls the hooks. A hook reports bad input by throwing PolicyError (-> 400).
+// Extension points of the admin API for other services of the process: the confirmer adds
+// an MX coverage check to staging, its probe state to `status`, and its own per-domain
+// endpoints such as `check`; the policy host adds its certificate to `status`. Register
+// during set-up (from a service's start); the admin thread calls the extensions. An
+// extension reports bad input by throwing PolicyError (-> 400).
+//
+// It lives in the store layer so that services register here without including another
+// plugin's headers; the admin API reads what was registered.
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "environment.h"
-#include "state.h"
+#include "store/errors.h"
+#include "store/policy.h"
 
-namespace stsd::mtasts {
+namespace stsd::store {
 
-class AdminHooks {
+class AdminExtensions {
  public:
-  // The process-wide instance (shared key "mtasts.admin_hooks").
-  static std::shared_ptr<AdminHooks> get(Environment& env) {
-    return env.shared<AdminHooks>("mtasts.admin_hooks", [] { return std::make_shared<AdminHooks>(); });
+  // The process-wide instance (shared key "store.admin_extensions").
+  static std::shared_ptr<AdminExtensions> get(Environment& env) {
+    return env.shared<AdminExtensions>("store.admin_extensions", [] { return std::make_shared<AdminExtensions>(); });
   }
 
   // Runs before a policy is staged through the API (not for `import`, which is for
@@ -72,4 +78,4 @@ class AdminHooks {
   std::vector<Route> domain_routes_;
 };
 
-}  // namespace stsd::mtasts
+}  // namespace stsd::store

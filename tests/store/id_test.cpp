@@ -6,10 +6,10 @@
 #include <gtest/gtest.h>
 
 #include "clock.h"
-#include "state.h"
+#include "store/policy_store.h"
 #include "temp_store.h"
 
-namespace stsd::mtasts {
+namespace stsd::store {
 namespace {
 
 using std::chrono::hours;
@@ -79,7 +79,7 @@ class IdFromStore : public ::testing::Test {
  protected:
   void SetUp() override {
     clock_ = std::make_shared<ManualClock>(std::chrono::system_clock::time_point(seconds(kJan1 + 3600)));
-    state_ = std::make_unique<PolicyState>(store_.db(), clock_);
+    state_ = std::make_unique<PolicyStore>(store_.db(), clock_);
     state_->set_rotation(hours(24));
     state_->add_domain("example.com", {});
   }
@@ -90,7 +90,7 @@ class IdFromStore : public ::testing::Test {
 
   test_support::TempStore store_;
   std::shared_ptr<ManualClock> clock_;
-  std::unique_ptr<PolicyState> state_;
+  std::unique_ptr<PolicyStore> state_;
 };
 
 TEST_F(IdFromStore, NothingConfirmedMeansNoId) {
@@ -126,7 +126,7 @@ TEST_F(IdFromStore, NoCollisionAfterRestoreReusesAVersionNumber) {
   const auto original = id();
   // A second store "restored from a backup" that numbers a different policy 1 too.
   test_support::TempStore restored;
-  PolicyState other(restored.db(), clock_);
+  PolicyStore other(restored.db(), clock_);
   other.set_rotation(hours(24));
   other.add_domain("example.com", {});
   const auto v = other.stage("example.com", Policy{Mode::Enforce, {"mx9.example.com"}, 604800}, false).version;
@@ -143,7 +143,7 @@ TEST_F(IdFromStore, SameStateSameTimeSameIdOnEveryInstance) {
   store_.close();
   state_.reset();
   store_.open();
-  PolicyState reopened(store_.db(), clock_);
+  PolicyStore reopened(store_.db(), clock_);
   reopened.set_rotation(hours(24));
   EXPECT_EQ(reopened.status("example.com", unix_seconds(clock_->now()))->served_id, first);
 }
@@ -171,4 +171,4 @@ TEST_F(IdFromStore, ServedViewComputesTheSameId) {
 }
 
 }  // namespace
-}  // namespace stsd::mtasts
+}  // namespace stsd::store

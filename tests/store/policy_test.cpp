@@ -2,9 +2,11 @@
 // (RFC 8460 §3), vantages and domain names.
 #include <gtest/gtest.h>
 
-#include "state.h"
+#include "store/errors.h"
+#include "store/names.h"
+#include "store/policy.h"
 
-namespace stsd::mtasts {
+namespace stsd::store {
 namespace {
 
 struct ParseCase {
@@ -273,4 +275,4 @@ TEST(NormalizeDomain, LowercasesAndRefusesNonHostNames) {
 }
 
 }  // namespace
-}  // namespace stsd::mtasts
+}  // namespace stsd::store

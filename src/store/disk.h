@@ -1,0 +1,54 @@
+#pragma once
+// The store's records in RocksDB: reads (optionally from one snapshot, so several reads
+// agree with each other) and synced commits. Errors are StoreErrors naming the key.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "store/domain_record.h"
+
+namespace rocksdb {
+class DB;
+class Snapshot;
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace stsd::store {
+
+class Disk {
+ public:
+  explicit Disk(rocksdb::DB& db) : db_(db) {}
+
+  rocksdb::DB& db() const { return db_; }
+
+  std::optional<std::string> get(std::string_view key, const rocksdb::Snapshot* snapshot = nullptr) const;
+  // Writes `batch` atomically; `sync`: durable when this returns (survives kill -9).
+  // Throws StoreError, and then nothing was written.
+  void commit(rocksdb::WriteBatch& batch, bool sync = true) const;
+
+  std::optional<PolicyVersion> version(std::string_view domain, uint32_t number,
+                                       const rocksdb::Snapshot* snapshot = nullptr) const;
+  // The domain's record and the versions it points to; nullopt when the domain is not in
+  // the store. Throws StoreError for a corrupt record or a pointer to a missing version.
+  std::optional<DomainRecord> record(const std::string& domain, const rocksdb::Snapshot* snapshot = nullptr) const;
+
+ private:
+  rocksdb::DB& db_;
+};
+
+// A RocksDB snapshot released at scope exit.
+class Snapshot {
+ public:
+  explicit Snapshot(const Disk& disk);
+  ~Snapshot();
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+  const rocksdb::Snapshot* get() const { return snapshot_; }
+
+ private:
+  rocksdb::DB& db_;
+  const rocksdb::Snapshot* snapshot_;
+};
+
+}  // namespace stsd::store

@@ -1,0 +1,143 @@
+#include "store/loader.h"
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/write_batch.h>
+
+#include "logging.h"
+#include "store/errors.h"
+#include "store/keys.h"
+#include "store/policy_store.h"
+
+namespace stsd::store {
+
+namespace {
+
+constexpr size_t kMigrationBatch = 10000;
+
+// Schema 1 -> 2: writes the served record of every domain (built from its JSON record and
+// versions), in batches, then the schema key. Interrupted, it starts over at the next
+// open (schema still 1): every step is idempotent.
+void migrate_from_schema_1(const Disk& disk) {
+  log::f(log::Level::Info, "mtasts: migrating the store from schema 1 to 2 (served records)");
+  rocksdb::DB& db = disk.db();
+  rocksdb::WriteBatch batch;
+  size_t in_batch = 0, migrated = 0;
+  const auto flush = [&](bool last) {
+    disk.commit(batch, last);   // only the last batch (with the schema key) needs to be synced
+    batch.Clear();
+    in_batch = 0;
+  };
+  const std::string served_prefix(keys::kServedPrefix), domain_prefix(keys::kDomainPrefix);
+  {
+    // Leftovers of an interrupted migration (a domain removed since by an older stsd).
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(served_prefix); it->Valid() && it->key().starts_with(served_prefix); it->Next()) {
+      batch.Delete(it->key());
+      if (++in_batch >= kMigrationBatch) flush(false);
+    }
+    if (!it->status().ok()) throw StoreError("store scan failed: " + it->status().ToString());
+  }
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(domain_prefix); it->Valid() && it->key().starts_with(domain_prefix); it->Next()) {
+    const std::string domain = it->key().ToString().substr(domain_prefix.size());
+    auto record = disk.record(domain);
+    if (!record) continue;
+    batch.Put(keys::served(domain), encode_served_record(facts_of(*record)));
+    ++migrated;
+    if (++in_batch >= kMigrationBatch) flush(false);
+  }
+  if (!it->status().ok()) throw StoreError("store scan failed: " + it->status().ToString());
+  batch.Put(std::string(keys::kSchema), "2");
+  flush(true);
+  log::f(log::Level::Info, "mtasts: migrated %zu domains to schema 2", migrated);
+}
+
+// Refuses what a newer stsd wrote rather than misread it; migrates an older one.
+void check_schema(const Disk& disk) {
+  constexpr uint32_t kSchemaVersion = PolicyStore::kSchemaVersion;
+  auto schema = disk.get(keys::kSchema);
+  if (!schema) {
+    rocksdb::WriteBatch batch;
+    batch.Put(std::string(keys::kSchema), std::to_string(kSchemaVersion));
+    disk.commit(batch);
+    return;
+  }
+  uint32_t found = 0;
+  try {
+    found = static_cast<uint32_t>(std::stoul(*schema));
+  } catch (const std::exception&) {
+    throw StoreError("store key mtasts/schema holds '" + *schema + "', not a schema version");
+  }
+  if (found > kSchemaVersion)
+    throw StoreError("the store was written by a newer stsd (mtasts schema " + std::to_string(found) +
+                     "; this stsd understands up to " + std::to_string(kSchemaVersion) +
+                     "): upgrade stsd or restore a matching backup");
+  if (found < 1) throw StoreError("store key mtasts/schema holds '" + *schema + "', not a schema version");
+  if (found == 1) migrate_from_schema_1(disk);
+}
+
+uint64_t read_event_seq(const Disk& disk) {
+  auto seq = disk.get(keys::kEventSeq);
+  if (!seq) return 0;
+  try {
+    return std::stoull(*seq);
+  } catch (const std::exception&) {
+    throw StoreError("store key mtasts/event_seq holds '" + *seq + "', not a number");
+  }
+}
+
+// The approximate size of the served records, so the builder reserves its room once.
+uint64_t served_records_bytes(rocksdb::DB& db) {
+  const std::string from(keys::kServedPrefix);
+  const rocksdb::Range range(from, rocksdb::Slice(keys::kServedEnd.data(), keys::kServedEnd.size()));
+  uint64_t bytes = 0;
+  rocksdb::SizeApproximationOptions approximation;
+  approximation.include_memtables = true;
+  if (!db.GetApproximateSizes(approximation, db.DefaultColumnFamily(), &range, 1, &bytes).ok()) return 0;
+  return bytes;
+}
+
+// Builds the whole index from the served records: one sequential scan.
+void load_index(const Disk& disk, ServedIndex& index, LoadedStore& loaded) {
+  rocksdb::DB& db = disk.db();
+  ServedIndexBuilder builder(served_records_bytes(db));
+  Facts facts;
+  rocksdb::ReadOptions options;
+  options.fill_cache = false;            // read once: do not evict what later reads need
+  options.readahead_size = 4 << 20;      // large sequential reads
+  const rocksdb::Slice upper(keys::kServedEnd.data(), keys::kServedEnd.size());
+  options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(options));
+  for (it->Seek(std::string(keys::kServedPrefix)); it->Valid(); it->Next()) {
+    const auto key = it->key();
+    const std::string_view domain(key.data() + keys::kServedPrefix.size(), key.size() - keys::kServedPrefix.size());
+    if (!decode_served_record(std::string_view(it->value().data(), it->value().size()), facts) ||
+        !builder.add(domain, facts))
+      throw StoreError("store record " + key.ToString() + " is corrupt (not a served record of a domain)");
+    loaded.newest_change = std::max({loaded.newest_change, facts.txt_changed_at, facts.settings_changed_at, facts.created_at});
+    if (facts.pending) loaded.pending.emplace(domain);
+  }
+  if (!it->status().ok()) throw StoreError("store scan failed: " + it->status().ToString());
+  it.reset();
+  builder.build_into(index);
+}
+
+}  // namespace
+
+LoadedStore load_store(const Disk& disk, ServedIndex& index) {
+  check_schema(disk);
+  LoadedStore loaded;
+  loaded.event_seq = read_event_seq(disk);
+  const auto started = std::chrono::steady_clock::now();
+  load_index(disk, index, loaded);
+  log::f(log::Level::Info, "mtasts: served index of %zu domains loaded in %.2f s", index.count(),
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  return loaded;
+}
+
+}  // namespace stsd::store

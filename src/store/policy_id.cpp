@@ -1,0 +1,113 @@
+// The id (RFC 8461 §3.1): periods, their UTC start, and the formatted id.
+#include "store/policy_id.h"
+
+#include <algorithm>
+
+#include "store/ascii.h"
+
+namespace stsd::store {
+
+int64_t unix_seconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+int64_t period_start(int64_t unix_now, std::chrono::seconds rotation) {
+  const int64_t r = rotation.count() > 0 ? rotation.count() : 86400;
+  int64_t q = unix_now / r;
+  if (unix_now % r < 0) --q;   // floor for times before the epoch
+  return q * r;
+}
+
+namespace {
+
+// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+void civil_from_days(int64_t z, int64_t& y, unsigned& m, unsigned& d) noexcept {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  y = static_cast<int64_t>(yoe) + era * 400;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y += (m <= 2);
+}
+
+void put_digits(char* out, size_t& len, uint64_t value, int width) noexcept {
+  for (int i = width - 1; i >= 0; --i) {
+    out[len + static_cast<size_t>(i)] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+  len += static_cast<size_t>(width);
+}
+
+}  // namespace
+
+namespace detail {
+
+size_t format_period_prefix(char* out, int64_t period_start_unix, std::chrono::seconds rotation) noexcept {
+  const int64_t r = rotation.count() > 0 ? rotation.count() : 86400;
+  int64_t days = period_start_unix / 86400;
+  int64_t secs = period_start_unix % 86400;
+  if (secs < 0) {
+    secs += 86400;
+    --days;
+  }
+  int64_t year = 0;
+  unsigned month = 0, day = 0;
+  civil_from_days(days, year, month, day);
+  if (year < 0) year = 0;
+  size_t len = 0;
+  put_digits(out, len, static_cast<uint64_t>(year % 10000), 4);
+  put_digits(out, len, month, 2);
+  put_digits(out, len, day, 2);
+  // The period start is shown as precisely as the rotation needs, so that two periods
+  // never share a prefix.
+  if (r % 86400 != 0) {
+    put_digits(out, len, static_cast<uint64_t>(secs / 3600), 2);
+    if (r % 3600 != 0) {
+      put_digits(out, len, static_cast<uint64_t>(secs / 60 % 60), 2);
+      if (r % 60 != 0) put_digits(out, len, static_cast<uint64_t>(secs % 60), 2);
+    }
+  }
+  return len;
+}
+
+size_t append_version(char (&out)[kMaxIdLength], size_t len, uint32_t version) noexcept {
+  out[len++] = 'v';
+  char number[10];
+  size_t digits = 0;
+  uint32_t n = version;
+  do {
+    number[digits++] = static_cast<char>('0' + n % 10);
+    n /= 10;
+  } while (n && digits < sizeof number);
+  while (digits) out[len++] = number[--digits];
+  return len;
+}
+
+}  // namespace detail
+
+size_t format_policy_id(char (&out)[kMaxIdLength], int64_t period_start_unix, std::chrono::seconds rotation,
+                        uint32_t version, std::string_view digest_hex) noexcept {
+  size_t len = detail::format_period_prefix(out, period_start_unix, rotation);
+  len = detail::append_version(out, len, version);
+  // The digest fragment: two different contents with the same version number (a restored
+  // store) still get different ids within a period.
+  out[len++] = 'd';
+  size_t fragment = std::min<size_t>(12, kMaxIdLength - len);
+  for (size_t i = 0; i < fragment && i < digest_hex.size(); ++i) {
+    char c = digest_hex[i];
+    out[len++] = (ascii::is_alpha(c) || ascii::is_digit(c)) ? ascii::lower(c) : '0';
+  }
+  return len;
+}
+
+std::string policy_id(int64_t period_start_unix, std::chrono::seconds rotation, uint32_t version,
+                      std::string_view digest_hex) {
+  char buffer[kMaxIdLength];
+  return std::string(buffer, format_policy_id(buffer, period_start_unix, rotation, version, digest_hex));
+}
+
+}  // namespace stsd::store

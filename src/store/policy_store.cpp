@@ -1,0 +1,299 @@
+// The store object: opening, the write frame, change notification, and the reads.
+// The writers themselves are in writers.cpp.
+#include "store/policy_store.h"
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+
+#include "clock.h"
+#include "environment.h"
+#include "logging.h"
+#include "store/codecs.h"
+#include "store/database.h"
+#include "store/disk.h"
+#include "store/keys.h"
+#include "store/loader.h"
+#include "store/served_index.h"
+#include "store/transaction.h"
+
+namespace stsd::store {
+
+struct PolicyStore::Impl {
+  struct Subscribers {
+    std::recursive_mutex mutex;
+    uint64_t next_id = 1;
+    std::map<uint64_t, std::function<void(const std::string&)>> callbacks;
+  };
+
+  Impl(std::shared_ptr<Database> owned, rocksdb::DB& db) : database(std::move(owned)), disk(db) {}
+
+  std::shared_ptr<Database> database;   // null when the caller keeps the database open
+  Disk disk;
+  ServedIndex index;
+  std::mutex mutex;                     // writers; `event_seq`, `name_room`, `pending`, index changes
+  uint64_t event_seq = 0;
+  NameRoom name_room;
+  std::set<std::string> pending;        // domains whose staged version is unconfirmed
+  std::atomic<int64_t> rotation_seconds{86400};
+  std::shared_ptr<Subscribers> subscribers = std::make_shared<Subscribers>();
+
+  // Calls every subscriber with each changed domain, outside the store lock. The
+  // subscribers' mutex is recursive so that a callback may itself write to the store.
+  static void notify(Subscribers& subs, const std::vector<std::string>& domains) {
+    std::lock_guard lock(subs.mutex);
+    std::vector<uint64_t> ids;
+    for (const auto& [id, callback] : subs.callbacks) ids.push_back(id);
+    for (const auto& domain : domains) {
+      for (uint64_t id : ids) {
+        auto it = subs.callbacks.find(id);   // a callback may have unsubscribed another
+        if (it == subs.callbacks.end()) continue;
+        auto callback = it->second;
+        try {
+          callback(domain);
+        } catch (const std::exception& e) {
+          log::f(log::Level::Error, "mtasts: a change subscriber failed for %s: %s", domain.c_str(), e.what());
+        }
+      }
+    }
+  }
+};
+
+// ---- opening ---------------------------------------------------------------------------
+
+std::shared_ptr<PolicyStore> PolicyStore::open(Environment& env) {
+  return env.shared<PolicyStore>("store.policies", [&] {
+    if (env.check_only()) throw std::runtime_error("the store is not opened while checking a config");
+    if (!env.storage_path()) throw std::runtime_error("no `storage:` folder is configured");
+    return std::make_shared<PolicyStore>(Database::open(*env.storage_path()), env.clock_ptr());
+  });
+}
+
+PolicyStore::PolicyStore(rocksdb::DB& db, std::shared_ptr<Clock> clock)
+    : impl_(std::make_unique<Impl>(nullptr, db)), clock_(std::move(clock)) {
+  auto loaded = load_store(impl_->disk, impl_->index);
+  impl_->event_seq = loaded.event_seq;
+  impl_->pending = std::move(loaded.pending);
+  domain_count_.store(impl_->index.count(), std::memory_order_release);
+  last_change_.store(loaded.newest_change, std::memory_order_release);
+}
+
+PolicyStore::PolicyStore(std::shared_ptr<Database> database, std::shared_ptr<Clock> clock)
+    : PolicyStore(database->db(), std::move(clock)) {
+  impl_->database = std::move(database);
+}
+
+PolicyStore::~PolicyStore() = default;
+
+// ---- the write frame -------------------------------------------------------------------
+
+void PolicyStore::write(const std::function<void(Transaction&)>& build) {
+  std::vector<std::string> changed;
+  {
+    std::lock_guard lock(impl_->mutex);
+    Impl& s = *impl_;
+    Transaction tx(s.disk, s.index, s.name_room, s.event_seq, unix_seconds(clock_->now()));
+    build(tx);
+    if (tx.empty()) return;
+    const auto served = tx.finish();
+    s.disk.commit(tx.batch());   // durable when acknowledged (survives kill -9)
+    s.event_seq += tx.event_count();
+    if (served.empty()) return;   // events only: nothing served changed
+    for (const auto& change : served) {
+      s.index.queue(change.domain, change.facts ? &*change.facts : nullptr);
+      if (change.facts && change.facts->pending) s.pending.insert(change.domain);
+      else s.pending.erase(change.domain);
+      changed.push_back(change.domain);
+    }
+    s.index.publish();
+    domain_count_.store(s.index.count(), std::memory_order_release);
+    last_change_.store(tx.now(), std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  Impl::notify(*impl_->subscribers, changed);
+}
+
+void PolicyStore::write(std::string_view domain_text,
+                        const std::function<void(Transaction&, const std::string& domain)>& build) {
+  write([&](Transaction& tx) {
+    const std::string domain = normalize_domain(domain_text);
+    build(tx, domain);
+  });
+}
+
+PolicyStore::Subscription PolicyStore::subscribe(std::function<void(const std::string& domain)> callback) {
+  auto subs = impl_->subscribers;
+  uint64_t id;
+  {
+    std::lock_guard lock(subs->mutex);
+    id = subs->next_id++;
+    subs->callbacks.emplace(id, std::move(callback));
+  }
+  std::weak_ptr<Impl::Subscribers> weak = subs;
+  // Dropping the token unsubscribes; it waits for a running notification (same mutex), so
+  // a callback never runs after its owner dropped the token.
+  return Subscription(reinterpret_cast<void*>(id), [weak, id](void*) {
+    if (auto s = weak.lock()) {
+      std::lock_guard lock(s->mutex);
+      s->callbacks.erase(id);
+    }
+  });
+}
+
+// ---- configuration ---------------------------------------------------------------------
+
+void PolicyStore::set_rotation(std::chrono::seconds rotation) {
+  if (rotation.count() <= 0) throw PolicyError("rotation must be at least 1 second");
+  impl_->rotation_seconds.store(rotation.count(), std::memory_order_release);
+}
+
+std::chrono::seconds PolicyStore::rotation() const noexcept {
+  return std::chrono::seconds(impl_->rotation_seconds.load(std::memory_order_acquire));
+}
+
+void PolicyStore::require_name_room(size_t extra_octets, std::string why) {
+  std::lock_guard lock(impl_->mutex);
+  if (extra_octets > impl_->name_room.octets) {
+    impl_->name_room.octets = extra_octets;
+    impl_->name_room.why = std::move(why);
+  }
+}
+
+// ---- reads -----------------------------------------------------------------------------
+
+std::vector<std::string> PolicyStore::domains() const { return domains(std::string(), SIZE_MAX); }
+
+std::vector<std::string> PolicyStore::domains(const std::string& after, size_t limit) const {
+  // The served records' keys, in RocksDB's (bytewise, = std::string) order.
+  std::vector<std::string> out;
+  if (limit == 0) return out;
+  if (limit != SIZE_MAX) out.reserve(std::min<size_t>(limit, 4096));
+  else out.reserve(domain_count());
+  rocksdb::ReadOptions options;
+  options.fill_cache = false;
+  const rocksdb::Slice upper(keys::kServedEnd.data(), keys::kServedEnd.size());
+  options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->disk.db().NewIterator(options));
+  const std::string start = std::string(keys::kServedPrefix) + after;
+  for (it->Seek(start); it->Valid() && out.size() < limit; it->Next()) {
+    std::string domain = it->key().ToString().substr(keys::kServedPrefix.size());
+    if (!after.empty() && domain == after) continue;
+    out.push_back(std::move(domain));
+  }
+  if (!it->status().ok()) throw StoreError("store scan failed: " + it->status().ToString());
+  return out;
+}
+
+std::vector<std::string> PolicyStore::pending_domains() const {
+  std::lock_guard lock(impl_->mutex);
+  return std::vector<std::string>(impl_->pending.begin(), impl_->pending.end());
+}
+
+bool PolicyStore::has_domain(std::string_view domain_text) const {
+  std::string domain;
+  try {
+    domain = normalize_domain(domain_text);
+  } catch (const PolicyError&) {
+    return false;
+  }
+  return impl_->index.contains(domain);
+}
+
+std::optional<DomainStatus> PolicyStore::status(std::string_view domain_text, int64_t unix_now) const {
+  const std::string domain = normalize_domain(domain_text);
+  if (!impl_->index.contains(domain)) return std::nullopt;
+  std::optional<DomainRecord> record;
+  {
+    Snapshot snapshot(impl_->disk);
+    record = impl_->disk.record(domain, snapshot.get());
+  }
+  if (!record) return std::nullopt;
+  const DomainRecord& r = *record;
+  DomainStatus st;
+  st.domain = domain;
+  st.settings = r.settings;
+  st.created_at = r.created_at;
+  if (r.staged) st.staged = *r.staged;
+  if (r.confirmed) st.confirmed = *r.confirmed;
+  st.confirmation = r.confirmation;
+  st.hold = r.hold;
+  if (r.confirmed) {
+    const auto rotation = this->rotation();
+    const int64_t period = period_start(r.hold ? r.hold->since : unix_now, rotation);
+    st.served_id = policy_id(period, rotation, r.confirmed->number, r.confirmed->digest);
+    st.next_rotation = r.hold ? 0 : period_start(unix_now, rotation) + rotation.count();
+  }
+  return st;
+}
+
+std::vector<Event> PolicyStore::events(std::string_view domain_text, size_t limit) const {
+  const std::string domain = normalize_domain(domain_text);
+  std::vector<Event> out;
+  if (limit == 0) return out;
+  const std::string prefix = keys::event_prefix(domain);
+  std::unique_ptr<rocksdb::Iterator> it(impl_->disk.db().NewIterator(rocksdb::ReadOptions()));
+  // Keys end in fixed-width sequence numbers: the last key under the prefix is the newest.
+  for (it->SeekForPrev(prefix + "\xff"); it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Prev()) {
+    try {
+      out.push_back(decode_event(std::string_view(it->value().data(), it->value().size())));
+    } catch (const std::exception& e) {
+      throw StoreError("store record " + it->key().ToString() + " is corrupt: " + e.what());
+    }
+  }
+  if (!it->status().ok()) throw StoreError("store scan failed: " + it->status().ToString());
+  return out;
+}
+
+std::optional<PolicyVersion> PolicyStore::version(std::string_view domain_text, uint32_t number) const {
+  const std::string domain = normalize_domain(domain_text);
+  if (!impl_->index.contains(domain)) return std::nullopt;
+  return impl_->disk.version(domain, number);
+}
+
+std::shared_ptr<const ServedDomain> PolicyStore::served(std::string_view domain_text) const {
+  std::string domain;
+  try {
+    domain = normalize_domain(domain_text);
+  } catch (const PolicyError&) {
+    return nullptr;
+  }
+  if (!impl_->index.contains(domain)) return nullptr;   // most misses never touch the disk
+  std::optional<DomainRecord> record;
+  {
+    Snapshot snapshot(impl_->disk);
+    record = impl_->disk.record(domain, snapshot.get());
+  }
+  if (!record) return nullptr;   // removed meanwhile
+  const DomainRecord& r = *record;
+  auto s = std::make_shared<ServedDomain>();
+  s->domain = domain;
+  s->wire_key = wire_key(domain);
+  if (r.confirmed)
+    s->confirmed = ServedVersion{r.confirmed->number, r.confirmed->digest,
+                                 r.confirmation ? r.confirmation->at : r.confirmed->created_at};
+  if (r.staged) {
+    s->staged = ServedVersion{r.staged->number, r.staged->digest, r.staged->created_at};
+    s->staged_policy = render_policy(r.staged->policy);
+  }
+  if (r.hold) s->held_since = r.hold->since;
+  s->txt_changed_at = r.txt_changed_at;
+  s->settings_changed_at = r.settings_changed_at;
+  s->tlsrpt_txt = tlsrpt_record(r.settings.tlsrpt_rua);
+  if (!s->tlsrpt_txt.empty()) {
+    s->tlsrpt_rdata.push_back(static_cast<uint8_t>(s->tlsrpt_txt.size()));
+    s->tlsrpt_rdata.insert(s->tlsrpt_rdata.end(), s->tlsrpt_txt.begin(), s->tlsrpt_txt.end());
+  }
+  return s;
+}
+
+ServedView PolicyStore::served_wire(std::span<const uint8_t> labels) const noexcept { return impl_->index.find(labels); }
+
+bool PolicyStore::is_ancestor_wire(std::span<const uint8_t> labels) const noexcept {
+  return impl_->index.is_ancestor(labels);
+}
+
+}  // namespace stsd::store

@@ -1,0 +1,180 @@
+#pragma once
+// The MTA-STS policy store, coded against by the mtasts DNS plugin, the admin API and
+// stsctl, the HTTPS policy host and the confirmer.
+//
+// Build: link the CMake target `stsd_store`. Include as "store/policy_store.h" (it brings
+// the policy model, the id and the records: store/policy.h, store/names.h,
+// store/policy_id.h, store/records.h, store/served.h, store/errors.h).
+//
+// CONTRACT
+// --------
+// * Policies (RFC 8461 §3.2): `parse_policy` is THE parser (store, CLI, confirmer); it
+//   reports errors and warnings by line. `policy_errors` validates a Policy built any other
+//   way (CLI flags, CSV, YAML). `render_policy` produces the canonical file every known
+//   sender accepts: `version: STSv1` first, CRLF, one space after each colon, no blank
+//   lines, no duplicate keys, ASCII, at least one mx line. `same_policy` is semantic
+//   equality (mode, max_age, mx as a case-insensitive set).
+// * PolicyStore is the process-wide store object. Obtain it with PolicyStore::open(env)
+//   (never in check-only mode: the store is not opened then). It is thread-safe.
+//   - Writes (add_domain ... set_hold, import) validate first and throw PolicyError with
+//     a message naming the domain/field and the reason; when they throw, NOTHING changed.
+//     A write that returns has been committed in ONE RocksDB WriteBatch with sync=true
+//     (durable across kill -9) and is already visible to readers. Every writer goes
+//     through one write frame: writer lock, read, build the batch with its events,
+//     synced commit, apply to memory, notify subscribers.
+//   - The confirmed pointer only ever points at an existing version, and only moves
+//     forward: confirm(N) refuses N older than the confirmed version (rollback = stage
+//     the old content again, which makes a new version).
+//   - Memory holds only what DNS answering needs (a compact served index, ~100 bytes per
+//     domain) and the set of pending domain names. Everything else is read from RocksDB:
+//     admin reads (domains, status, events, version), writers (under the writer mutex),
+//     and `served(domain)`, which builds a full ServedDomain from one RocksDB snapshot
+//     (for the policy host, the confirmer and the admin API; it may throw StoreError).
+//   - DNS answering uses `served_wire` / `is_ancestor_wire`: no disk, no mutex, no
+//     allocation. The index is sharded; each shard is one immutable block (a hash table
+//     of packed entries) published through std::atomic<std::shared_ptr>, and a change
+//     rebuilds only the shards it touches. A ServedView keeps its shard alive.
+//   - Start-up reads one compact binary record per domain (`mtasts/s/<domain>`, written
+//     in the same WriteBatch as every change) in one sequential scan: no JSON, no Gets.
+//     A store written by a newer schema is refused; a schema-1 store is migrated in place.
+//   - `subscribe` registers a callback called (on the writer's thread, after the write is
+//     visible, outside any store lock) once for each domain a committed write changed.
+//     Keep it short; it must not throw. Drop the returned token to unsubscribe.
+// * The id (store/policy_id.h) is a pure function of the rotation period containing "now"
+//   and the CONFIRMED version's number and content digest; never of a staged version.
+//   While a hold is set (drift), the period used is the one in which the hold started
+//   (the id does not rotate).
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/errors.h"
+#include "store/names.h"
+#include "store/policy.h"
+#include "store/policy_id.h"
+#include "store/records.h"
+#include "store/served.h"
+
+namespace rocksdb { class DB; }
+
+namespace stsd {
+class Environment;
+class Clock;
+}
+
+namespace stsd::store {
+
+class Database;
+class Transaction;
+
+class PolicyStore {
+ public:
+  // The process-wide instance over the RocksDB under `storage:`, opened on first use and
+  // kept in env.shared. Throws StoreError / std::runtime_error when the store cannot be
+  // opened (no `storage:`, check-only mode, held by another process, newer schema...).
+  static std::shared_ptr<PolicyStore> open(Environment& env);
+
+  // Loads the index from `db` (which must outlive this object). Creates the schema key in
+  // an empty store; throws StoreError for a store written by a newer schema.
+  PolicyStore(rocksdb::DB& db, std::shared_ptr<Clock> clock);
+  // The same over a database this store keeps open.
+  PolicyStore(std::shared_ptr<Database> database, std::shared_ptr<Clock> clock);
+  ~PolicyStore();
+  PolicyStore(const PolicyStore&) = delete;
+  PolicyStore& operator=(const PolicyStore&) = delete;
+
+  static constexpr uint32_t kSchemaVersion = 2;
+
+  // --- writes (validated, atomic, durable; PolicyError = nothing changed) ---
+  void add_domain(std::string_view domain, const DomainSettings& settings);
+  void update_settings(std::string_view domain, const DomainSettings& settings);
+  // Removes the domain, its versions and pointers; its event log stays (with "removed")
+  // and a re-added domain continues the version numbering.
+  void remove_domain(std::string_view domain);
+  // Stages a new immutable version (warnings compare with the confirmed version).
+  StageResult stage(std::string_view domain, const Policy& policy, bool skip_if_unchanged);
+  // Points the confirmed pointer at `version` (which must exist and be >= the confirmed
+  // one). Records "confirmed" or "manual_confirm" with `reason` and `detail`; clears a hold.
+  // Confirming the already confirmed version again only records the event.
+  void confirm(std::string_view domain, uint32_t version, bool manual, std::string_view reason,
+               std::string_view detail = {});
+  // Appends an event; nothing served changes (no generation change, no notification).
+  void record_event(std::string_view domain, std::string_view kind, uint32_t version,
+                    std::string_view detail);
+  // Drift watch: set (reason) or release (nullopt) the hold. Setting it again while held
+  // keeps the original `since` (the id stays frozen at the first period).
+  void set_hold(std::string_view domain, std::optional<std::string> reason);
+  // Bulk: validates every item first (PolicyError names the item's position and domain,
+  // nothing changed), then commits all of them in one batch.
+  std::vector<ImportResult> import(const std::vector<ImportItem>& items, bool confirm_now,
+                                   std::string_view reason);
+
+  // --- admin reads (may read disk; a malformed domain name throws PolicyError) ---
+  std::vector<std::string> domains() const;            // sorted
+  // Up to `limit` domains sorted after `after` ("" = from the start).
+  std::vector<std::string> domains(const std::string& after, size_t limit) const;
+  std::vector<std::string> pending_domains() const;    // staged newer than confirmed (in memory)
+  bool has_domain(std::string_view domain) const;
+  std::optional<DomainStatus> status(std::string_view domain, int64_t unix_now) const;
+  std::vector<Event> events(std::string_view domain, size_t limit) const;   // newest first
+  std::optional<PolicyVersion> version(std::string_view domain, uint32_t number) const;
+
+  // --- policy host, confirmer, admin: built from one RocksDB snapshot on each call ---
+  // `domain`: any case, with or without trailing dot. nullptr when not in the store.
+  std::shared_ptr<const ServedDomain> served(std::string_view domain) const;
+
+  // --- DNS answering (no disk, no lock, no allocation beyond a refcount) ---
+  // `labels`: lowercase wire labels without the root octet (see ServedDomain::wire_key).
+  ServedView served_wire(std::span<const uint8_t> labels) const noexcept;
+  // True when `labels` is a proper ancestor of a stored domain (empty non-terminal
+  // detection for the service zone, RFC 8020).
+  bool is_ancestor_wire(std::span<const uint8_t> labels) const noexcept;
+  // Increases on every committed change to what is served.
+  uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+  size_t domain_count() const noexcept { return domain_count_.load(std::memory_order_acquire); }
+  // Unix seconds of the newest committed change to any domain (service-zone SOA serial).
+  int64_t last_change() const noexcept { return last_change_.load(std::memory_order_acquire); }
+
+  // --- configuration pushed by the DNS plugin ---
+  // The rotation period used by status() (the DNS plugin sets it; default 1 day).
+  void set_rotation(std::chrono::seconds rotation);
+  std::chrono::seconds rotation() const noexcept;
+  // Names that must fit in 255 octets (e.g. `_smtp._tls.<domain>.<service zone>.`): a
+  // domain whose wire form plus `extra_octets` exceeds 255 is refused when added, with
+  // `why` in the message. Several requirements: the largest wins.
+  void require_name_room(size_t extra_octets, std::string why);
+
+  // --- change notification ---
+  using Subscription = std::shared_ptr<void>;
+  [[nodiscard]] Subscription subscribe(std::function<void(const std::string& domain)> callback);
+
+  Clock& clock() const { return *clock_; }
+
+ private:
+  struct Impl;
+  // The write frame every writer goes through: under the writer lock it builds a
+  // Transaction with `build` (which reads the current records and adds records and
+  // events), commits it in one synced batch, applies it to the served index, then (after
+  // the lock) notifies subscribers of each changed domain. When `build` throws, or the
+  // commit fails, nothing changed. A transaction with nothing in it commits nothing.
+  void write(const std::function<void(Transaction&)>& build);
+  // The same for a write about one domain: `domain` is normalized (PolicyError when it is
+  // not a domain name) and passed to `build`.
+  void write(std::string_view domain, const std::function<void(Transaction&, const std::string& domain)>& build);
+
+  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Clock> clock_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<size_t> domain_count_{0};
+  std::atomic<int64_t> last_change_{0};
+};
+
+}  // namespace stsd::store

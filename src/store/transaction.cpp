@@ -1,0 +1,89 @@
+#include "store/transaction.h"
+
+#include <memory>
+
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+
+#include "store/codecs.h"
+#include "store/errors.h"
+#include "store/keys.h"
+
+namespace stsd::store {
+
+Transaction::Transaction(const Disk& disk, const ServedIndex& index, const NameRoom& room, uint64_t event_seq,
+                         int64_t now)
+    : disk_(disk), index_(index), room_(room), event_seq_(event_seq), now_(now) {}
+
+DomainRecord Transaction::existing(const std::string& domain) const {
+  auto record = disk_.record(domain);
+  if (!record) throw PolicyError("domain '" + domain + "' is not in the store (add it first)");
+  return std::move(*record);
+}
+
+std::optional<PolicyVersion> Transaction::version(const std::string& domain, uint32_t number) const {
+  return disk_.version(domain, number);
+}
+
+void Transaction::check_name_room(const std::string& domain) const {
+  if (domain.size() + 2 + room_.octets > 255)
+    throw PolicyError("domain '" + domain + "' is too long: " + room_.why + " (" +
+                      std::to_string(domain.size() + 2 + room_.octets) + " octets)");
+}
+
+uint32_t Transaction::resume_numbering(const std::string& domain) {
+  const std::string key = keys::last_number(domain);
+  uint32_t last = 0;
+  if (auto kept = disk_.get(key)) last = static_cast<uint32_t>(std::stoul(*kept));
+  batch_.Delete(key);
+  return last;
+}
+
+void Transaction::put_version(const std::string& domain, const PolicyVersion& version) {
+  batch_.Put(keys::version(domain, version.number), encode_version(version));
+}
+
+void Transaction::put_record(const std::string& domain, const DomainRecord& record) {
+  batch_.Put(keys::domain(domain), encode_record(record));
+  note_change(domain, record);
+}
+
+void Transaction::remove_domain(const std::string& domain, uint32_t last_number) {
+  batch_.Delete(keys::domain(domain));
+  const std::string prefix = keys::version_prefix(domain);
+  std::unique_ptr<rocksdb::Iterator> it(disk_.db().NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) batch_.Delete(it->key());
+  if (!it->status().ok()) throw StoreError("store scan failed: " + it->status().ToString());
+  batch_.Put(keys::last_number(domain), std::to_string(last_number));
+  note_change(domain, std::nullopt);
+}
+
+void Transaction::note_change(const std::string& domain, std::optional<DomainRecord> record) {
+  const auto [at, added] = change_index_.emplace(domain, changed_.size());
+  if (added) changed_.emplace_back(domain, std::move(record));
+  else changed_[at->second].second = std::move(record);
+}
+
+void Transaction::add_event(const std::string& domain, std::string kind, uint32_t version, std::string detail) {
+  const Event event{event_seq_ + ++events_, now_, std::move(kind), version, std::move(detail)};
+  batch_.Put(keys::event(domain, event.seq), encode_event(event));
+  batch_.Put(std::string(keys::kEventSeq), std::to_string(event.seq));
+}
+
+std::vector<Transaction::ServedChange> Transaction::finish() {
+  std::vector<ServedChange> changes;
+  changes.reserve(changed_.size());
+  for (const auto& [domain, record] : changed_) {
+    ServedChange change{domain, std::nullopt};
+    if (record) {
+      change.facts = facts_of(*record);
+      batch_.Put(keys::served(domain), encode_served_record(*change.facts));
+    } else {
+      batch_.Delete(keys::served(domain));
+    }
+    changes.push_back(std::move(change));
+  }
+  return changes;
+}
+
+}  // namespace stsd::store

@@ -1,0 +1,84 @@
+#pragma once
+// One write to the store while it is being built: what a writer reads (the committed
+// records; the writer lock is held) and what it adds (records, versions, events). The
+// write frame (PolicyStore::write) commits it in one synced WriteBatch and then applies
+// its changed domains to the served index.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <rocksdb/write_batch.h>
+
+#include "store/disk.h"
+#include "store/domain_record.h"
+#include "store/served_index.h"
+#include "store/served_record.h"
+
+namespace stsd::store {
+
+// Room a domain's wire name must leave for the names the DNS plugin serves under it.
+struct NameRoom {
+  size_t octets = 11;   // `_smtp._tls.` (NS delegation)
+  std::string why = "_smtp._tls.<domain>. must fit in 255 octets";
+};
+
+class Transaction {
+ public:
+  Transaction(const Disk& disk, const ServedIndex& index, const NameRoom& room, uint64_t event_seq, int64_t now);
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  // The time of this write (Unix seconds): every record and event of it carries it.
+  int64_t now() const { return now_; }
+
+  // --- reads (the store as committed) ---
+  bool contains(const std::string& domain) const { return index_.contains(domain); }
+  // The domain's record; PolicyError when the domain is not in the store.
+  DomainRecord existing(const std::string& domain) const;
+  std::optional<PolicyVersion> version(const std::string& domain, uint32_t number) const;
+  // PolicyError when `domain` leaves too little room for the names served under it.
+  void check_name_room(const std::string& domain) const;
+
+  // --- writes ---
+  // The last version number of a removed domain of this name (0 when none), which a
+  // re-added domain continues from; the kept number is dropped in this write.
+  uint32_t resume_numbering(const std::string& domain);
+  void put_version(const std::string& domain, const PolicyVersion& version);
+  // Writes the domain's record; its served record and the index follow it.
+  void put_record(const std::string& domain, const DomainRecord& record);
+  // Removes the domain's record, versions and served record, keeping `last_number` so a
+  // re-added domain never reuses a version number.
+  void remove_domain(const std::string& domain, uint32_t last_number);
+  void add_event(const std::string& domain, std::string kind, uint32_t version, std::string detail);
+
+  // --- for the write frame ---
+  struct ServedChange {
+    std::string domain;
+    std::optional<Facts> facts;   // nullopt: removed
+  };
+  bool empty() const { return batch_.Count() == 0; }
+  // Adds the served record of every changed domain to the batch and returns the changes
+  // the index must apply after the commit. Throws StoreError before anything is written.
+  std::vector<ServedChange> finish();
+  rocksdb::WriteBatch& batch() { return batch_; }
+  uint64_t event_count() const { return events_; }
+
+ private:
+  const Disk& disk_;
+  const ServedIndex& index_;
+  const NameRoom& room_;
+  const uint64_t event_seq_;
+  const int64_t now_;
+  rocksdb::WriteBatch batch_;
+  uint64_t events_ = 0;
+  // The domains whose record this write changes, in order (nullopt: removed); the last
+  // change of a domain wins.
+  void note_change(const std::string& domain, std::optional<DomainRecord> record);
+  std::vector<std::pair<std::string, std::optional<DomainRecord>>> changed_;
+  std::unordered_map<std::string, size_t> change_index_;   // domain -> position in changed_
+};
+
+}  // namespace stsd::store

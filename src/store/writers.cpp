@@ -1,0 +1,280 @@
+// The store's writers. Each validates its input and builds one Transaction inside the
+// write frame (PolicyStore::write), which commits it, applies it and notifies; a writer
+// that throws leaves nothing changed.
+#include <algorithm>
+#include <set>
+
+#include "store/policy_store.h"
+#include "store/transaction.h"
+
+namespace stsd::store {
+
+namespace {
+
+constexpr size_t kMaxReason = 1024;
+constexpr size_t kMaxDetail = 8192;
+constexpr size_t kMaxRua = 16;
+constexpr size_t kMaxVantages = 64;
+
+std::string summary(const Policy& p) {
+  std::string out = "mode " + std::string(mode_name(p.mode)) + ", mx ";
+  for (size_t i = 0; i < p.mx.size(); ++i) out += (i ? " " : "") + p.mx[i];
+  return out + ", max_age " + std::to_string(p.max_age);
+}
+
+std::string bounded(std::string_view what, std::string_view text, size_t limit) {
+  if (text.size() > limit)
+    throw PolicyError(std::string(what) + " is longer than " + std::to_string(limit) + " bytes");
+  return std::string(text);
+}
+
+DomainSettings checked_settings(const std::string& domain, const DomainSettings& s) {
+  if (s.tlsrpt_rua.size() > kMaxRua)
+    throw PolicyError(domain + ": at most " + std::to_string(kMaxRua) + " TLS-RPT rua URIs");
+  for (const auto& uri : s.tlsrpt_rua) {
+    auto error = tlsrpt_rua_error(uri);
+    if (!error.empty()) throw PolicyError(domain + ": " + error);
+  }
+  // One TXT character-string holds 255 octets; a single string is what every reader
+  // handles (MTA-STS-FACTS.md), so the record must fit in one.
+  const auto record = tlsrpt_record(s.tlsrpt_rua);
+  if (record.size() > 255)
+    throw PolicyError(domain + ": the TLS-RPT record '" + record + "' is longer than 255 characters");
+  if (s.vantages.size() > kMaxVantages)
+    throw PolicyError(domain + ": at most " + std::to_string(kMaxVantages) + " vantages");
+  for (const auto& v : s.vantages) {
+    auto error = vantage_error(v);
+    if (!error.empty()) throw PolicyError(domain + ": " + error);
+  }
+  return s;
+}
+
+Policy checked_policy(const std::string& domain, const Policy& policy) {
+  auto errors = policy_errors(policy);
+  if (!errors.empty()) {
+    std::string message = domain + ": ";
+    for (size_t i = 0; i < errors.size(); ++i) message += (i ? "; " : "") + errors[i].message;
+    throw PolicyError(message);
+  }
+  return normalized_policy(policy);
+}
+
+// Stages `policy` as the domain's next version (the caller checked it).
+PolicyVersion stage_version(Transaction& tx, const std::string& domain, DomainRecord& r, const Policy& policy,
+                            std::string_view event_suffix) {
+  PolicyVersion v{r.last_number + 1, policy, tx.now(), policy_digest(policy)};
+  r.last_number = v.number;
+  r.staged = std::make_shared<const PolicyVersion>(v);
+  tx.put_version(domain, v);
+  tx.add_event(domain, "staged", v.number, summary(policy) + ", digest " + v.digest.substr(0, 12) + std::string(event_suffix));
+  return v;
+}
+
+// An import item as checked before anything is written.
+struct CheckedItem {
+  std::string domain;
+  std::optional<DomainSettings> settings;
+  Policy policy;
+};
+
+// Every item of an import, validated; PolicyError names the item's position.
+std::vector<CheckedItem> checked_import(const Transaction& tx, const std::vector<ImportItem>& items) {
+  std::vector<CheckedItem> checked;
+  checked.reserve(items.size());
+  std::set<std::string> seen;
+  for (size_t i = 0; i < items.size(); ++i) {
+    try {
+      CheckedItem c;
+      c.domain = normalize_domain(items[i].domain);
+      if (!seen.insert(c.domain).second) throw PolicyError("domain '" + c.domain + "' appears twice in one import batch");
+      if (!tx.contains(c.domain)) tx.check_name_room(c.domain);
+      if (items[i].settings) c.settings = checked_settings(c.domain, *items[i].settings);
+      c.policy = checked_policy(c.domain, items[i].policy);
+      checked.push_back(std::move(c));
+    } catch (const PolicyError& e) {
+      throw PolicyError("item " + std::to_string(i + 1) + ": " + e.what());
+    }
+  }
+  return checked;
+}
+
+// One import item (the `index`th): adds the domain when missing, replaces changed
+// settings, stages the policy unless unchanged, and confirms it when `confirm_reason` is
+// set. `as_given` is the policy as the caller wrote it (for the warnings).
+ImportResult import_one(Transaction& tx, const CheckedItem& c, const Policy& as_given, size_t index,
+                        const std::string* confirm_reason) {
+  ImportResult res;
+  res.domain = c.domain;
+  DomainRecord r;
+  bool changed = false;
+  if (tx.contains(c.domain)) {
+    r = tx.existing(c.domain);
+    if (c.settings && (c.settings->tlsrpt_rua != r.settings.tlsrpt_rua || c.settings->vantages != r.settings.vantages)) {
+      r.settings = *c.settings;
+      r.settings_changed_at = tx.now();
+      tx.add_event(c.domain, "settings_updated", 0, "import");
+      changed = true;
+    }
+  } else {
+    if (c.settings) r.settings = *c.settings;
+    r.created_at = r.settings_changed_at = r.txt_changed_at = tx.now();
+    r.last_number = tx.resume_numbering(c.domain);
+    tx.add_event(c.domain, "domain_added", 0, "import");
+    res.domain_added = true;
+    changed = true;
+  }
+  res.stage.warnings = policy_warnings(as_given, r.confirmed ? &r.confirmed->policy : nullptr);
+  if (r.staged && same_policy(r.staged->policy, c.policy)) {
+    res.stage.version = r.staged->number;
+  } else {
+    if (r.last_number == UINT32_MAX) throw PolicyError("item " + std::to_string(index + 1) + ": version numbers exhausted");
+    res.stage.version = stage_version(tx, c.domain, r, c.policy, " (import)").number;
+    res.stage.created = true;
+    changed = true;
+  }
+  if (confirm_reason && r.staged && (!r.confirmed || r.confirmed->number < r.staged->number)) {
+    r.confirmed = r.staged;
+    r.confirmation = Confirmation{r.staged->number, tx.now(), true, *confirm_reason};
+    r.txt_changed_at = tx.now();
+    r.hold.reset();
+    tx.add_event(c.domain, "manual_confirm", r.staged->number, *confirm_reason + " (import)");
+    res.confirmed = true;
+    changed = true;
+  }
+  if (changed) tx.put_record(c.domain, r);
+  return res;
+}
+
+}  // namespace
+
+void PolicyStore::add_domain(std::string_view domain_text, const DomainSettings& settings_in) {
+  write(domain_text, [&](Transaction& tx, const std::string& domain) {
+    if (tx.contains(domain)) throw PolicyError("domain '" + domain + "' is already in the store");
+    tx.check_name_room(domain);
+    DomainRecord r;
+    r.settings = checked_settings(domain, settings_in);
+    r.created_at = r.settings_changed_at = r.txt_changed_at = tx.now();
+    r.last_number = tx.resume_numbering(domain);
+    tx.put_record(domain, r);
+    tx.add_event(domain, "domain_added", 0, r.settings.tlsrpt_rua.empty() ? "" : tlsrpt_record(r.settings.tlsrpt_rua));
+  });
+}
+
+void PolicyStore::update_settings(std::string_view domain_text, const DomainSettings& settings_in) {
+  write(domain_text, [&](Transaction& tx, const std::string& domain) {
+    DomainRecord r = tx.existing(domain);
+    r.settings = checked_settings(domain, settings_in);
+    r.settings_changed_at = tx.now();
+    tx.put_record(domain, r);
+    tx.add_event(domain, "settings_updated", 0,
+                 "tlsrpt: " + (r.settings.tlsrpt_rua.empty() ? std::string("none") : tlsrpt_record(r.settings.tlsrpt_rua)) +
+                     "; vantages: " + std::to_string(r.settings.vantages.size()));
+  });
+}
+
+void PolicyStore::remove_domain(std::string_view domain_text) {
+  write(domain_text, [&](Transaction& tx, const std::string& domain) {
+    const DomainRecord r = tx.existing(domain);
+    tx.remove_domain(domain, r.last_number);
+    tx.add_event(domain, "removed", 0, "");
+  });
+}
+
+StageResult PolicyStore::stage(std::string_view domain_text, const Policy& policy_in, bool skip_if_unchanged) {
+  StageResult result;
+  write(domain_text, [&](Transaction& tx, const std::string& domain) {
+    DomainRecord r = tx.existing(domain);
+    const Policy policy = checked_policy(domain, policy_in);
+    result.warnings = policy_warnings(policy_in, r.confirmed ? &r.confirmed->policy : nullptr);
+    if (skip_if_unchanged && r.staged && same_policy(r.staged->policy, policy)) {
+      result.version = r.staged->number;
+      result.created = false;
+      return;   // nothing to write
+    }
+    if (r.last_number == UINT32_MAX) throw PolicyError(domain + ": version numbers exhausted");
+    result.version = stage_version(tx, domain, r, policy, "").number;
+    result.created = true;
+    tx.put_record(domain, r);
+  });
+  return result;
+}
+
+void PolicyStore::confirm(std::string_view domain_text, uint32_t version, bool manual, std::string_view reason_in,
+                          std::string_view detail_in) {
+  write(domain_text, [&](Transaction& tx, const std::string& domain) {
+    DomainRecord r = tx.existing(domain);
+    const std::string reason = bounded("reason", reason_in, kMaxReason);
+    const std::string detail = bounded("detail", detail_in, kMaxDetail);
+    if (manual && reason.empty()) throw PolicyError(domain + ": a manual confirmation needs a reason");
+    if (r.confirmed && version < r.confirmed->number)
+      throw PolicyError(domain + ": version " + std::to_string(version) + " is older than the confirmed version " +
+                        std::to_string(r.confirmed->number) + " (to roll back, stage the old policy again)");
+    std::shared_ptr<const PolicyVersion> target;
+    if (r.staged && r.staged->number == version)
+      target = r.staged;
+    else if (r.confirmed && r.confirmed->number == version)
+      target = r.confirmed;
+    else if (version >= 1 && version <= r.last_number)
+      if (auto v = tx.version(domain, version)) target = std::make_shared<const PolicyVersion>(std::move(*v));
+    if (!target) throw PolicyError(domain + ": there is no version " + std::to_string(version));
+    const bool moves = !r.confirmed || r.confirmed->number != version;
+    r.confirmed = target;
+    r.confirmation = Confirmation{version, tx.now(), manual, reason};
+    if (moves || r.hold) r.txt_changed_at = tx.now();
+    const bool released = r.hold.has_value();
+    r.hold.reset();   // a confirmation says what is served now: nothing left to hold for
+    tx.put_record(domain, r);
+    std::string event_detail = reason;
+    if (!detail.empty()) event_detail += (event_detail.empty() ? "" : ": ") + detail;
+    tx.add_event(domain, manual ? "manual_confirm" : "confirmed", version, event_detail);
+    if (released) tx.add_event(domain, "hold_released", version, "released by the confirmation");
+  });
+}
+
+void PolicyStore::record_event(std::string_view domain_text, std::string_view kind, uint32_t version,
+                               std::string_view detail) {
+  write(domain_text, [&](Transaction& tx, const std::string& domain) {
+    tx.existing(domain);
+    if (kind.empty() || kind.size() > 32 ||
+        !std::all_of(kind.begin(), kind.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; }))
+      throw PolicyError("event kind '" + std::string(kind) + "' must be 1-32 characters of a-z, 0-9 and _");
+    tx.add_event(domain, std::string(kind), version, bounded("detail", detail, kMaxDetail));
+  });
+}
+
+void PolicyStore::set_hold(std::string_view domain_text, std::optional<std::string> reason) {
+  write(domain_text, [&](Transaction& tx, const std::string& domain) {
+    DomainRecord r = tx.existing(domain);
+    if (reason) {
+      const std::string text = bounded("hold reason", *reason, kMaxReason);
+      if (text.empty()) throw PolicyError(domain + ": a hold needs a reason");
+      if (!r.confirmed) throw PolicyError(domain + ": nothing is confirmed, so there is no id to hold");
+      if (r.hold && r.hold->reason == text) return;   // already held for this reason
+      if (!r.hold) r.hold = Hold{text, tx.now()};
+      else r.hold->reason = text;                     // keeps `since`: the id stays frozen
+      tx.add_event(domain, "hold", r.confirmed->number, text);
+    } else {
+      if (!r.hold) return;
+      r.hold.reset();
+      r.txt_changed_at = tx.now();   // the id jumps to the current period
+      tx.add_event(domain, "hold_released", r.confirmed ? r.confirmed->number : 0, "");
+    }
+    tx.put_record(domain, r);
+  });
+}
+
+std::vector<ImportResult> PolicyStore::import(const std::vector<ImportItem>& items, bool confirm_now,
+                                              std::string_view reason_in) {
+  std::vector<ImportResult> results;
+  write([&](Transaction& tx) {
+    const std::string reason = bounded("reason", reason_in, kMaxReason);
+    if (confirm_now && reason.empty()) throw PolicyError("confirming imported policies needs a reason");
+    const auto checked = checked_import(tx, items);   // a bad item changes nothing
+    results.reserve(checked.size());
+    for (size_t i = 0; i < checked.size(); ++i)
+      results.push_back(import_one(tx, checked[i], items[i].policy, i, confirm_now ? &reason : nullptr));
+  });
+  return results;
+}
+
+}  // namespace stsd::store
