@@ -137,13 +137,12 @@ asio::awaitable<error_code> read_body_on(Stream& stream, beast::flat_buffer& buf
   co_return error;
 }
 
-asio::awaitable<error_code> not_connected() { co_return asio::error::not_connected; }
-
 }  // namespace
 
 asio::awaitable<error_code> ClientConnection::write(Request& request) {
   auto operation = on_stream([&](auto& stream) { return write_on(stream, request); });
-  co_return co_await (operation ? std::move(*operation) : not_connected());
+  if (!operation) co_return asio::error::not_connected;
+  co_return co_await std::move(*operation);
 }
 
 asio::awaitable<error_code> ClientConnection::read_header(ResponseParser& parser) {
@@ -152,13 +151,15 @@ asio::awaitable<error_code> ClientConnection::read_header(ResponseParser& parser
   // value exceeds "none".
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   auto operation = on_stream([&](auto& stream) { return read_header_on(stream, buffer_, parser); });
-  co_return co_await (operation ? std::move(*operation) : not_connected());
+  if (!operation) co_return asio::error::not_connected;
+  co_return co_await std::move(*operation);
 }
 
 asio::awaitable<error_code> ClientConnection::read_body(ResponseParser& parser, uint64_t max_body_bytes) {
   parser.body_limit(max_body_bytes);
   auto operation = on_stream([&](auto& stream) { return read_body_on(stream, buffer_, parser); });
-  co_return co_await (operation ? std::move(*operation) : not_connected());
+  if (!operation) co_return asio::error::not_connected;
+  co_return co_await std::move(*operation);
 }
 
 bool ClientConnection::is_open() const { return stream_.index() != 0; }
