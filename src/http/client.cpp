@@ -8,6 +8,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -110,39 +111,22 @@ asio::awaitable<std::optional<ClientConnection::ConnectFailure>> ClientConnectio
   co_return std::nullopt;
 }
 
-namespace {
-
-template <class Stream>
-asio::awaitable<error_code> write_on(Stream& stream, ClientConnection::Request& request) {
-  error_code error;
-  co_await bhttp::async_write(stream, request, redirect_error(use_awaitable, error));
+// Runs one Beast operation, `start(stream, token)`, on the open stream, whichever kind
+// it is; its error is the result.
+template <class Start>
+asio::awaitable<error_code> ClientConnection::run(Start start) {
+  error_code error = asio::error::not_connected;
+  if (auto* tcp = std::get_if<TcpStream>(&stream_))
+    co_await start(*tcp, redirect_error(use_awaitable, error));
+  else if (auto* unix_stream = std::get_if<UnixStream>(&stream_))
+    co_await start(*unix_stream, redirect_error(use_awaitable, error));
+  else if (auto* tls = std::get_if<TlsStream>(&stream_))
+    co_await start(*tls, redirect_error(use_awaitable, error));
   co_return error;
 }
-
-template <class Stream>
-asio::awaitable<error_code> read_header_on(Stream& stream, beast::flat_buffer& buffer,
-                                           ClientConnection::ResponseParser& parser) {
-  error_code error;
-  co_await bhttp::async_read_header(stream, buffer, parser, redirect_error(use_awaitable, error));
-  co_return error;
-}
-
-template <class Stream>
-asio::awaitable<error_code> read_body_on(Stream& stream, beast::flat_buffer& buffer,
-                                         ClientConnection::ResponseParser& parser) {
-  error_code error;
-  co_await bhttp::async_read(stream, buffer, parser, redirect_error(use_awaitable, error));
-  // A TLS peer that closes without close_notify after a complete message lost nothing.
-  if (error == asio::ssl::error::stream_truncated && parser.is_done()) error = {};
-  co_return error;
-}
-
-}  // namespace
 
 asio::awaitable<error_code> ClientConnection::write(Request& request) {
-  auto operation = on_stream([&](auto& stream) { return write_on(stream, request); });
-  if (!operation) co_return asio::error::not_connected;
-  co_return co_await std::move(*operation);
+  co_return co_await run([&](auto& stream, auto token) { return bhttp::async_write(stream, request, token); });
 }
 
 asio::awaitable<error_code> ClientConnection::read_header(ResponseParser& parser) {
@@ -150,16 +134,17 @@ asio::awaitable<error_code> ClientConnection::read_header(ResponseParser& parser
   // Not boost::none: Beast 1.74 compares the Content-Length with the optional, and any
   // value exceeds "none".
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-  auto operation = on_stream([&](auto& stream) { return read_header_on(stream, buffer_, parser); });
-  if (!operation) co_return asio::error::not_connected;
-  co_return co_await std::move(*operation);
+  co_return co_await run(
+      [&](auto& stream, auto token) { return bhttp::async_read_header(stream, buffer_, parser, token); });
 }
 
 asio::awaitable<error_code> ClientConnection::read_body(ResponseParser& parser, uint64_t max_body_bytes) {
   parser.body_limit(max_body_bytes);
-  auto operation = on_stream([&](auto& stream) { return read_body_on(stream, buffer_, parser); });
-  if (!operation) co_return asio::error::not_connected;
-  co_return co_await std::move(*operation);
+  auto error =
+      co_await run([&](auto& stream, auto token) { return bhttp::async_read(stream, buffer_, parser, token); });
+  // A TLS peer that closes without close_notify after a complete message lost nothing.
+  if (error == asio::ssl::error::stream_truncated && parser.is_done()) error = {};
+  co_return error;
 }
 
 bool ClientConnection::is_open() const { return stream_.index() != 0; }

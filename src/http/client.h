@@ -90,6 +90,8 @@ class ClientConnection {
   using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
   template <class Operation>
   auto on_stream(Operation operation);
+  template <class Start>
+  boost::asio::awaitable<boost::system::error_code> run(Start start);
 
   boost::asio::any_io_executor executor_;
   boost::asio::ssl::context* tls_;

@@ -44,6 +44,22 @@ class Http : public testing::Test {
     config.socket = dir_ / name;
     return config;
   }
+  // The socket and a TCP listener on a free port with a bearer token.
+  AdminConfig tcp_config() {
+    auto config = socket_config();
+    config.listen = asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0);
+    config.listen_text = "127.0.0.1:0";
+    config.token = "0123456789abcdef0123";
+    return config;
+  }
+  static stsctl::HttpResult get_over_tcp(uint16_t port, const std::string& token) {
+    stsctl::Endpoint endpoint;
+    endpoint.host = "127.0.0.1";
+    endpoint.port = port;
+    endpoint.token = token;
+    endpoint.description = "tcp";
+    return stsctl::AdminClient(endpoint, std::chrono::seconds(10)).request("GET", "/v1/server");
+  }
   stsctl::HttpResult get(const std::filesystem::path& socket, const std::string& target) {
     stsctl::Endpoint endpoint;
     endpoint.socket = socket.native();
@@ -72,22 +88,11 @@ class Http : public testing::Test {
 };
 
 TEST_F(Http, TcpListenerRequiresTheBearerToken) {
-  auto config = socket_config();
-  config.listen = asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0);
-  config.listen_text = "127.0.0.1:0";
-  config.token = "0123456789abcdef0123";
+  auto config = tcp_config();
   AdminHttpServer server(echo);
   server.start(config);
   ASSERT_NE(server.tcp_port(), 0);
-  auto request = [&](const std::string& token) {
-    stsctl::Endpoint endpoint;
-    endpoint.host = "127.0.0.1";
-    endpoint.port = server.tcp_port();
-    endpoint.token = token;
-    endpoint.description = "tcp";
-    stsctl::AdminClient client(endpoint, std::chrono::seconds(10));
-    return client.request("GET", "/v1/server");
-  };
+  auto request = [&](const std::string& token) { return get_over_tcp(server.tcp_port(), token); };
   auto missing = request("");
   EXPECT_EQ(missing.status, 401u);
   EXPECT_NE(missing.body["error"].get<std::string>().find("bearer token"), std::string::npos);
@@ -192,10 +197,7 @@ TEST_F(Http, AReloadMovesTheSocketAndAFailedOneKeepsTheOld) {
 }
 
 TEST_F(Http, AReloadChangesTheTokenWithoutRebinding) {
-  auto config = socket_config();
-  config.listen = asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0);
-  config.listen_text = "127.0.0.1:0";
-  config.token = "0123456789abcdef0123";
+  auto config = tcp_config();
   AdminHttpServer server(echo);
   server.start(config);
   const auto port = server.tcp_port();
@@ -203,14 +205,8 @@ TEST_F(Http, AReloadChangesTheTokenWithoutRebinding) {
   rotated.token = "fedcba9876543210fedc";
   server.commit(rotated, server.prepare(rotated));
   EXPECT_EQ(server.tcp_port(), port);
-  stsctl::Endpoint endpoint;
-  endpoint.host = "127.0.0.1";
-  endpoint.port = port;
-  endpoint.description = "tcp";
-  endpoint.token = rotated.token;
-  EXPECT_EQ(stsctl::AdminClient(endpoint, std::chrono::seconds(10)).request("GET", "/").status, 200u);
-  endpoint.token = config.token;
-  EXPECT_EQ(stsctl::AdminClient(endpoint, std::chrono::seconds(10)).request("GET", "/").status, 401u);
+  EXPECT_EQ(get_over_tcp(port, rotated.token).status, 200u);
+  EXPECT_EQ(get_over_tcp(port, config.token).status, 401u);
 }
 
 }  // namespace
