@@ -5,27 +5,21 @@
 #include <memory>
 #include <stdexcept>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/verify_context.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
-#include <openssl/err.h>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/field.hpp>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+
+#include "http/client.h"
 
 namespace stsd::confirm {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
+namespace bhttp = beast::http;
 using SystemTime = std::chrono::system_clock::time_point;
 
 std::string_view fetch_error_name(FetchError error) {
@@ -297,19 +291,7 @@ FetchResult classify_certificate(const CertificateProblem& problem, std::string_
 }
 
 PolicyFetcher::PolicyFetcher(const std::optional<std::filesystem::path>& ca_file)
-    : tls_(asio::ssl::context::tls_client) {
-  // TLS 1.2+: what senders negotiate today; older versions only widen the attack surface.
-  SSL_CTX_set_min_proto_version(tls_.native_handle(), TLS1_2_VERSION);
-  boost::system::error_code ec;
-  if (ca_file) {
-    tls_.load_verify_file(ca_file->string(), ec);
-    if (ec) throw std::runtime_error("cannot load CA bundle " + ca_file->string() + ": " + ec.message());
-  } else {
-    tls_.set_default_verify_paths(ec);
-    if (ec) throw std::runtime_error("cannot load the system trust store: " + ec.message());
-  }
-  tls_.set_verify_mode(asio::ssl::verify_peer);
-}
+    : tls_(http::make_client_tls_context(ca_file)) {}
 
 namespace {
 
@@ -348,18 +330,10 @@ bool is_timeout(const boost::system::error_code& ec, std::chrono::steady_clock::
 }  // namespace
 
 asio::awaitable<FetchResult> PolicyFetcher::fetch(FetchRequest request) {
-  using asio::redirect_error;
-  using asio::use_awaitable;
   const auto started = std::chrono::steady_clock::now();
   const auto deadline = started + request.timeout;
   const std::string host = "mta-sts." + request.domain;
   const std::string timeout_words = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(request.timeout).count()) + " s";
-
-  auto executor = co_await asio::this_coro::executor;
-  beast::ssl_stream<beast::tcp_stream> stream(executor, tls_);
-  // One deadline for the whole exchange: every operation below fails with
-  // beast::error::timeout once it passes (senders do not restart their clock per step).
-  beast::get_lowest_layer(stream).expires_at(deadline);
 
   auto finish = [&](FetchResult result) {
     result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
@@ -370,28 +344,27 @@ asio::awaitable<FetchResult> PolicyFetcher::fetch(FetchRequest request) {
                                                    std::string(phase) + ")"));
   };
 
-  SSL* ssl = stream.native_handle();
-  // SNI and hostname verification for mta-sts.<domain> (RFC 8461 §3.3, RFC 6125).
-  if (SSL_set_tlsext_host_name(ssl, host.c_str()) != 1 ||
-      X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), host.c_str(), host.size()) != 1)
-    co_return finish(failure(FetchError::Tls, "cannot set up TLS for " + host));
-  X509_VERIFY_PARAM_set_hostflags(SSL_get0_param(ssl), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  http::ClientConnection connection(co_await asio::this_coro::executor, &tls_, 16 * 1024);
+  // One deadline for the whole exchange: every step below fails with
+  // beast::error::timeout once it passes (senders do not restart their clock per step).
+  connection.expires_at(deadline);
   VerifyRecord verify;
-  stream.set_verify_mode(asio::ssl::verify_peer);
-  stream.set_verify_callback([&verify](bool preverified, asio::ssl::verify_context& context) {
+  connection.set_verify_callback([&verify](bool preverified, asio::ssl::verify_context& context) {
     return record_verification(verify, preverified, context);
   });
-
-  boost::system::error_code ec;
-  const asio::ip::tcp::endpoint endpoint(request.vantage.address, request.vantage.port);
-  co_await beast::get_lowest_layer(stream).async_connect(endpoint, redirect_error(use_awaitable, ec));
-  if (ec) {
-    if (is_timeout(ec, deadline)) co_return timed_out("while connecting");
-    co_return finish(failure(FetchError::Connect, "cannot connect: " + ec.message()));
-  }
-
-  co_await stream.async_handshake(asio::ssl::stream_base::client, redirect_error(use_awaitable, ec));
-  if (ec) {
+  // From the vantage address, with SNI and the certificate checked for mta-sts.<domain>
+  // (RFC 8461 §3.3, RFC 6125).
+  http::ClientTarget target;
+  target.host = host;
+  target.port = request.vantage.port;
+  target.pinned_address = request.vantage.address;
+  target.tls_server_name = host;
+  if (auto failed = co_await connection.connect(target)) {
+    const auto& ec = failed->error;
+    if (failed->step != http::ClientConnection::Step::Handshake) {
+      if (is_timeout(ec, deadline)) co_return timed_out("while connecting");
+      co_return finish(failure(FetchError::Connect, "cannot connect: " + ec.message()));
+    }
     FetchResult result;
     if (verify.problem) result = classify_certificate(*verify.problem, host, std::chrono::system_clock::now());
     else if (is_timeout(ec, deadline)) co_return timed_out("during the TLS handshake");
@@ -400,25 +373,19 @@ asio::awaitable<FetchResult> PolicyFetcher::fetch(FetchRequest request) {
     co_return finish(std::move(result));
   }
 
-  http::request<http::empty_body> get{http::verb::get, std::string(kPolicyPath), 11};
-  get.set(http::field::host, host);
-  get.set(http::field::user_agent, "stsd-confirm/" STSD_VERSION);
-  get.set(http::field::accept, "text/plain");
-  get.set(http::field::connection, "close");
-  co_await http::async_write(stream, get, redirect_error(use_awaitable, ec));
-  if (ec) {
+  http::ClientConnection::Request get{bhttp::verb::get, std::string(kPolicyPath), 11};
+  get.set(bhttp::field::host, host);
+  get.set(bhttp::field::user_agent, "stsd-confirm/" STSD_VERSION);
+  get.set(bhttp::field::accept, "text/plain");
+  get.set(bhttp::field::connection, "close");
+  if (auto ec = co_await connection.write(get)) {
     if (is_timeout(ec, deadline)) co_return timed_out("while sending the request");
     co_return finish(failure(FetchError::Protocol, "sending the request failed: " + ec.message()));
   }
 
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.header_limit(16 * 1024);
-  // The size is judged after the status (a 404 may be large). Not boost::none: Beast
-  // 1.74 compares the Content-Length with the optional, and any value exceeds "none".
-  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-  co_await http::async_read_header(stream, buffer, parser, redirect_error(use_awaitable, ec));
-  if (ec) {
+  // The size is judged after the status (a 404 may be large).
+  http::ClientConnection::ResponseParser parser;
+  if (auto ec = co_await connection.read_header(parser)) {
     if (is_timeout(ec, deadline)) co_return timed_out("waiting for the response");
     co_return finish(failure(FetchError::Protocol, "no valid HTTP response: " + ec.message()));
   }
@@ -426,26 +393,23 @@ asio::awaitable<FetchResult> PolicyFetcher::fetch(FetchRequest request) {
   std::optional<uint64_t> content_length;
   if (parser.content_length()) content_length = *parser.content_length();
   auto view = [](boost::beast::string_view text) { return std::string_view(text.data(), text.size()); };
-  auto result = classify_head(head.result_int(), view(head.reason()), view(head[http::field::location]),
-                              view(head[http::field::content_type]), content_length);
+  auto result = classify_head(head.result_int(), view(head.reason()), view(head[bhttp::field::location]),
+                              view(head[bhttp::field::content_type]), content_length);
   result.certificate_not_after = verify.leaf_not_after;
   if (!result.ok()) co_return finish(std::move(result));
 
-  parser.body_limit(kMaxPolicyBytes);
-  co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
-  if (ec == asio::ssl::error::stream_truncated && parser.is_done()) ec = {};
-  if (ec == http::error::body_limit) {
+  const auto ec = co_await connection.read_body(parser, kMaxPolicyBytes);
+  if (ec == bhttp::error::body_limit) {
     result = failure(FetchError::Oversize, "policy file is more than the 64 KiB senders read");
   } else if (ec) {
     if (is_timeout(ec, deadline)) co_return timed_out("while reading the policy file");
     result = failure(FetchError::Protocol, "reading the policy file failed: " + ec.message());
   } else {
-    const std::string content_type(parser.get()[http::field::content_type]);
+    const std::string content_type(parser.get()[bhttp::field::content_type]);
     result = classify_body(std::move(parser.get().body()), content_type);
   }
   result.certificate_not_after = verify.leaf_not_after;
-  boost::system::error_code ignored;
-  beast::get_lowest_layer(stream).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  connection.close();
   co_return finish(std::move(result));
 }
 

@@ -8,31 +8,12 @@
 #include <set>
 #include <sstream>
 
-#include <boost/asio/ip/v6_only.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-
 #include "logging.h"
 #include "server/runtime.h"
 
 namespace stsd::metrics_plugin {
 
-namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
-
-namespace {
-
-std::string endpoint_text(const tcp::endpoint& endpoint) {
-  const auto address = endpoint.address();
-  return address.is_v6() ? "[" + address.to_string() + "]:" + std::to_string(endpoint.port())
-                         : address.to_string() + ":" + std::to_string(endpoint.port());
-}
-
-}  // namespace
 
 ExporterSettings parse_exporter_settings(const ConfigNode& section) {
   section.expect_map({"listen"});
@@ -65,225 +46,36 @@ ExporterSettings parse_exporter_settings(const ConfigNode& section) {
 
 // ---------------------------------------------------------------------------------------
 
-struct MetricsHttpServer::Shared {
-  std::shared_ptr<MetricsRegistry> registry;
-  std::atomic<size_t> connections{0};
-};
-
-namespace {
-
-class Session : public std::enable_shared_from_this<Session> {
- public:
-  Session(std::shared_ptr<MetricsHttpServer::Shared> shared, tcp::socket socket)
-      : shared_(std::move(shared)), stream_(std::move(socket)), buffer_(kMaxHeaderBytes + kMaxBodyBytes) {
-    shared_->connections.fetch_add(1, std::memory_order_relaxed);
+http::Reply metrics_reply(const http::Request& request, MetricsRegistry& registry) {
+  const std::string_view target = request.target;
+  const std::string_view path = target.substr(0, target.find('?'));   // scrapers may add parameters
+  if (path != "/metrics") return http::text_error_reply(404, "not found: stsd serves only /metrics");
+  if (request.method != "GET" && request.method != "HEAD") {
+    auto reply = http::text_error_reply(405, "method not allowed: use GET");
+    reply.headers.emplace_back("Allow", "GET, HEAD");
+    return reply;
   }
-  ~Session() { shared_->connections.fetch_sub(1, std::memory_order_relaxed); }
-
-  void start() { read(); }
-
- private:
-  void read() {
-    parser_.emplace();
-    parser_->header_limit(kMaxHeaderBytes);
-    parser_->body_limit(kMaxBodyBytes);
-    // One deadline for the whole request: an idle keep-alive connection and a slowly
-    // trickled header (slowloris) are both cut after kRequestTimeout.
-    stream_.expires_after(kRequestTimeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+  http::Reply reply;
+  try {
+    reply.body = registry.scrape();
+  } catch (const std::exception& e) {
+    return http::text_error_reply(500, std::string("metrics collection failed: ") + e.what());
   }
-
-  void on_read(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == beast::error::timeout)
-      return close();
-    if (ec == http::error::header_limit) return reply(http::status::request_header_fields_too_large, "request header too large\n", false);
-    if (ec == http::error::body_limit) return reply(http::status::payload_too_large, "request body too large\n", false);
-    if (ec && ec.category() == make_error_code(http::error::bad_target).category())
-      return reply(http::status::bad_request, "bad request: " + ec.message() + "\n", false);
-    if (ec) return close();
-    handle(parser_->get());
-  }
-
-  void handle(const http::request<http::string_body>& request) {
-    const std::string_view target(request.target().data(), request.target().size());
-    const std::string_view path = target.substr(0, target.find('?'));   // scrapers may add parameters
-    const bool keep_alive = request.keep_alive();
-    if (path != "/metrics") return reply(http::status::not_found, "not found: stsd serves only /metrics\n", keep_alive);
-    const auto method = request.method();
-    if (method != http::verb::get && method != http::verb::head) {
-      response_ = {};
-      response_.set(http::field::allow, "GET, HEAD");
-      return reply(http::status::method_not_allowed, "method not allowed: use GET\n", keep_alive, false);
-    }
-    std::string body;
-    try {
-      body = shared_->registry->scrape();
-    } catch (const std::exception& e) {
-      return reply(http::status::internal_server_error, std::string("metrics collection failed: ") + e.what() + "\n",
-                   false);
-    }
-    response_ = {};
-    response_.result(http::status::ok);
-    response_.set(http::field::content_type, beast::string_view(metrics::kContentType.data(), metrics::kContentType.size()));
-    response_.body() = std::move(body);
-    response_.prepare_payload();
-    if (method == http::verb::head) response_.body().clear();   // Content-Length stays
-    send(keep_alive);
-  }
-
-  void reply(http::status status, std::string text, bool keep_alive, bool fresh = true) {
-    if (fresh) response_ = {};
-    response_.result(status);
-    response_.set(http::field::content_type, "text/plain; charset=utf-8");
-    response_.body() = std::move(text);
-    response_.prepare_payload();
-    send(keep_alive);
-  }
-
-  void send(bool keep_alive) {
-    response_.version(11);
-    response_.set(http::field::server, "stsd");
-    response_.keep_alive(keep_alive);
-    stream_.expires_after(kRequestTimeout);
-    http::async_write(stream_, response_, [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
-      if (ec || !keep_alive) return self->close();
-      self->read();
-    });
-  }
-
-  void close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.socket().close(ignored);
-  }
-
-  std::shared_ptr<MetricsHttpServer::Shared> shared_;
-  beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  http::response<http::string_body> response_;
-};
-
-}  // namespace
-
-MetricsHttpServer::MetricsHttpServer(std::shared_ptr<MetricsRegistry> registry) : shared_(std::make_shared<Shared>()) {
-  shared_->registry = std::move(registry);
+  reply.headers.emplace_back("Content-Type", std::string(metrics::kContentType));
+  return reply;
 }
 
-MetricsHttpServer::~MetricsHttpServer() { stop(); }
-
-std::vector<std::shared_ptr<MetricsHttpServer::Acceptor>> MetricsHttpServer::bind(
-    const std::vector<tcp::endpoint>& endpoints) {
-  std::vector<std::shared_ptr<Acceptor>> acceptors;
-  for (const auto& endpoint : endpoints) {
-    {
-      // An address kept across a reload keeps its socket (binding it again would fail).
-      std::lock_guard lock(acceptors_mutex_);
-      auto same = std::find_if(acceptors_.begin(), acceptors_.end(), [&](const auto& a) {
-        boost::system::error_code ec;
-        return a->is_open() && a->local_endpoint(ec) == endpoint && !ec;
-      });
-      if (same != acceptors_.end()) {
-        acceptors.push_back(*same);
-        continue;
-      }
-    }
-    auto acceptor = std::make_shared<Acceptor>(io_);
-    boost::system::error_code ec;
-    acceptor->open(endpoint.protocol(), ec);
-    if (!ec) acceptor->set_option(net::socket_base::reuse_address(true), ec);
-    if (!ec && endpoint.address().is_v6()) acceptor->set_option(net::ip::v6_only(true), ec);
-    if (!ec) acceptor->bind(endpoint, ec);
-    if (!ec) acceptor->listen(net::socket_base::max_listen_connections, ec);
-    if (ec) throw std::runtime_error("metrics: cannot listen on " + endpoint_text(endpoint) + ": " + ec.message());
-    acceptors.push_back(std::move(acceptor));
-  }
-  return acceptors;
-}
-
-void MetricsHttpServer::accept(std::shared_ptr<Acceptor> acceptor) {
-  acceptor->async_accept([this, acceptor](boost::system::error_code ec, tcp::socket socket) {
-    if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
-    if (ec) {
-      // E.g. out of file descriptors: try again shortly instead of spinning.
-      auto timer = std::make_shared<net::steady_timer>(io_, std::chrono::milliseconds(100));
-      timer->async_wait([this, acceptor, timer](boost::system::error_code) {
-        if (acceptor->is_open()) accept(acceptor);
-      });
-      return;
-    }
-    if (shared_->connections.load(std::memory_order_relaxed) >= kMaxConnections) {
-      boost::system::error_code ignored;
-      socket.close(ignored);
-    } else {
-      std::make_shared<Session>(shared_, std::move(socket))->start();
-    }
-    accept(acceptor);
-  });
-}
-
-void MetricsHttpServer::start(const std::vector<tcp::endpoint>& endpoints) {
-  if (started_) return;
-  auto acceptors = bind(endpoints);
-  {
-    std::lock_guard lock(acceptors_mutex_);
-    acceptors_ = acceptors;
-  }
-  for (auto& acceptor : acceptors) accept(acceptor);
-  work_.emplace(io_.get_executor());
-  thread_ = std::thread([this] {
-    try {
-      io_.run();
-    } catch (const std::exception& e) {
-      log::error(std::string("metrics: HTTP server stopped after an unexpected error: ") + e.what());
-    }
-  });
-  started_ = true;
-}
-
-void MetricsHttpServer::rebind(const std::vector<tcp::endpoint>& endpoints) {
-  auto fresh = bind(endpoints);   // throws before anything changes
-  std::vector<std::shared_ptr<Acceptor>> old;
-  {
-    std::lock_guard lock(acceptors_mutex_);
-    old.swap(acceptors_);
-    acceptors_ = fresh;
-  }
-  net::post(io_, [this, old, fresh] {
-    for (const auto& acceptor : old)
-      if (std::find(fresh.begin(), fresh.end(), acceptor) == fresh.end()) {
-        boost::system::error_code ignored;
-        acceptor->close(ignored);
-      }
-    for (const auto& acceptor : fresh)
-      if (std::find(old.begin(), old.end(), acceptor) == old.end()) accept(acceptor);
-  });
-}
-
-void MetricsHttpServer::stop() {
-  if (!started_ || stopped_) return;
-  stopped_ = true;
-  // Scrapes are cheap to repeat: nothing in flight is worth waiting for.
-  work_.reset();
-  io_.stop();
-  if (thread_.joinable()) thread_.join();
-  std::lock_guard lock(acceptors_mutex_);
-  for (auto& acceptor : acceptors_) {
-    boost::system::error_code ignored;
-    acceptor->close(ignored);
-  }
-}
-
-std::vector<tcp::endpoint> MetricsHttpServer::local_endpoints() const {
-  std::lock_guard lock(acceptors_mutex_);
-  std::vector<tcp::endpoint> out;
-  for (const auto& acceptor : acceptors_) {
-    boost::system::error_code ec;
-    auto endpoint = acceptor->local_endpoint(ec);
-    if (!ec) out.push_back(endpoint);
-  }
-  return out;
+std::unique_ptr<http::Server> make_metrics_server(std::shared_ptr<MetricsRegistry> registry) {
+  http::ServerSettings settings;
+  settings.name = "metrics";
+  settings.connection.limits = {.max_header_bytes = kMaxHeaderBytes, .max_body_bytes = kMaxBodyBytes};
+  settings.connection.timeouts = {.handshake = kRequestTimeout, .first_request = kRequestTimeout,
+                                  .idle = kRequestTimeout, .request = kRequestTimeout, .write = kRequestTimeout};
+  settings.limits.max_connections = kMaxConnections;
+  settings.stop_grace = std::chrono::milliseconds(0);   // scrapes are cheap to repeat
+  http::Hooks hooks;
+  hooks.handler = [registry](const http::Request& request) { return metrics_reply(request, *registry); };
+  return std::make_unique<http::Server>(settings, std::move(hooks));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -361,12 +153,26 @@ MetricsRegistry::Registration register_process_metrics(MetricsRegistry& registry
 
 // ---------------------------------------------------------------------------------------
 
+namespace {
+
+std::vector<http::ListenAddress> listen_addresses(const ExporterSettings& settings) {
+  std::vector<http::ListenAddress> addresses;
+  for (const auto& endpoint : settings.endpoints) addresses.push_back(http::ListenAddress::tcp(endpoint));
+  return addresses;
+}
+
+}  // namespace
+
 void MetricsService::start() {
   auto registry = metrics_registry(env_);
   if (!process_metrics_) process_metrics_ = register_process_metrics(*registry);
-  auto server = std::make_unique<MetricsHttpServer>(registry);
-  server->start(settings_.endpoints);
+  std::shared_ptr<http::Server> server = make_metrics_server(registry);
+  server->start(listen_addresses(settings_));
   server_ = std::move(server);
+  announce();
+}
+
+void MetricsService::announce() const {
   std::string where;
   for (const auto& text : settings_.listen) where += (where.empty() ? "" : ", ") + text;
   log::info("metrics: serving http://" + where + "/metrics");
@@ -387,16 +193,24 @@ void MetricsService::prepare_reload(const ConfigNode* section, PendingLoad& load
     return;
   }
   auto settings = parse_exporter_settings(*section);
-  load.on_commit([this, settings = std::move(settings)]() mutable {
-    if (!server_) {
-      settings_ = std::move(settings);
-      return start();
-    }
-    if (settings.endpoints != settings_.endpoints) {
-      server_->rebind(settings.endpoints);
-      log::info("metrics: now serving on " + settings.listen.front() + (settings.listen.size() > 1 ? " and more" : ""));
-    }
+  if (server_ && settings.endpoints == settings_.endpoints) return;
+  // Phase one binds the new addresses, so that one in use refuses the reload while the
+  // old endpoint keeps serving.
+  auto registry = metrics_registry(env_);
+  std::shared_ptr<http::Server> server = server_ ? server_ : std::shared_ptr<http::Server>(make_metrics_server(registry));
+  std::shared_ptr<http::Server::Prepared> prepared;
+  try {
+    prepared = std::make_shared<http::Server::Prepared>(server->prepare(listen_addresses(settings)));
+  } catch (const http::BindError& error) {
+    if (auto listen = section->get("listen")) listen->fail(error.what());
+    section->fail(error.what());
+  }
+  load.on_commit([this, server, prepared, registry, settings = std::move(settings)]() mutable {
+    if (!process_metrics_) process_metrics_ = register_process_metrics(*registry);
+    server->listen(std::move(*prepared));
+    server_ = server;
     settings_ = std::move(settings);
+    announce();
   });
 }
 

@@ -29,7 +29,11 @@ class PolicyHostService final : public Service {
  public:
   PolicyHostService(PolicyHostSettings settings, Environment& env) : settings_(std::move(settings)), env_(env) {}
 
-  void start() override { start_server(); }
+  void start() override {
+    auto server = make_server(settings_);
+    server->start();
+    adopt(std::move(server));
+  }
 
   void stop() override {
     if (server_) server_->stop();
@@ -42,28 +46,41 @@ class PolicyHostService final : public Service {
       return;
     }
     auto settings = parse_policy_host_settings(*section);
-    load.on_commit([this, settings = std::move(settings)]() mutable {
-      if (server_) server_->reconfigure(settings);
-      settings_ = std::move(settings);
-      if (!server_) start_server();
+    // Phase one binds the addresses the new settings add: one in use refuses the reload
+    // while the old ones keep serving.
+    std::shared_ptr<PolicyHostServer> server = server_ ? server_ : make_server(settings);
+    std::shared_ptr<PolicyHostServer::Prepared> prepared;
+    try {
+      prepared = std::make_shared<PolicyHostServer::Prepared>(server->prepare(settings));
+    } catch (const http::BindError& error) {
+      section->require("listen").fail(error.what());
+    }
+    load.on_commit([this, server, prepared, settings = std::move(settings)]() mutable {
+      settings_ = settings;
+      if (server == server_) return server_->commit(std::move(settings), std::move(*prepared));
+      server->start(std::move(*prepared));
+      adopt(std::move(server));
     });
   }
 
  private:
-  void start_server() {
+  std::shared_ptr<PolicyHostServer> make_server(const PolicyHostSettings& settings) {
     auto state = store::PolicyStore::open(env_);
     // One certificate store for the process, kept across reloads and published for the
     // admin API and the confirmer (certificate_report.h).
     auto report = env_.shared<CertificateReport>(std::string(kCertificateReportKey), [&] {
-      return std::static_pointer_cast<CertificateReport>(std::make_shared<CertificateStore>(settings_.cert_dir));
+      return std::static_pointer_cast<CertificateReport>(std::make_shared<CertificateStore>(settings.cert_dir));
     });
     auto certificates = std::dynamic_pointer_cast<CertificateStore>(report);
     if (!certificates) throw std::runtime_error("policy_host: the shared certificate report has an unexpected type");
-    server_ = std::make_unique<PolicyHostServer>(settings_, store_lookup(state), certificates,
-                                                 [state] { return state->domains(); });
-    server_->start();
+    return std::make_shared<PolicyHostServer>(settings, store_lookup(state), certificates,
+                                              [state] { return state->domains(); });
+  }
+
+  void adopt(std::shared_ptr<PolicyHostServer> server) {
+    server_ = std::move(server);
     if (!status_registered_) {
-      report_certificates_in_status(report);
+      report_certificates_in_status(env_.find_shared<CertificateReport>(std::string(kCertificateReportKey)));
       status_registered_ = true;
     }
   }
@@ -89,7 +106,7 @@ class PolicyHostService final : public Service {
 
   PolicyHostSettings settings_;
   Environment& env_;
-  std::unique_ptr<PolicyHostServer> server_;
+  std::shared_ptr<PolicyHostServer> server_;
   bool status_registered_ = false;
 };
 

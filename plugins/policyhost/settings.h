@@ -7,8 +7,8 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
-#include "client_limits.h"
 #include "config.h"
+#include "http/connection_limits.h"
 
 namespace stsd::policyhost {
 
@@ -20,7 +20,8 @@ struct PolicyHostSettings {
   std::chrono::seconds cert_poll{5};                        // cert_dir change check
   unsigned threads = 1;
   size_t max_header_bytes = 8192;                           // larger: 431
-  ClientLimits::Settings limits;
+  http::ConnectionLimits::Settings limits{
+      .max_connections = 1024, .max_connections_per_client = 32, .requests_per_second = 10, .burst = 40};
   std::chrono::seconds handshake_timeout{10};
   std::chrono::seconds request_timeout{10};                 // whole request header, and each write
   std::chrono::seconds idle_timeout{30};                    // keep-alive wait for the next request

@@ -2,7 +2,8 @@
 kdig over UDP and TCP (NOERROR, NXDOMAIN, REFUSED) are counted exactly by transport,
 type and rcode; /metrics answers 404/405/400 to what it does not serve and survives
 garbage; process metrics are there; SIGHUP moves the endpoint to a new port without
-resetting counters; config errors name file and line."""
+resetting counters, and a SIGHUP to a port in use is refused while the old port keeps
+serving; config errors name file and line."""
 import os
 import re
 import signal
@@ -193,6 +194,29 @@ def test_reload_moves_the_endpoint_and_keeps_counters(stsd):
     check("config reloaded" in stsd.read_log(), stsd.read_log())
 
 
+def test_reload_to_a_port_in_use_is_refused(stsd):
+    """Phase one of the reload binds the new port: one in use refuses the whole reload,
+    and /metrics stays where it was."""
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    taken = holder.getsockname()[1]
+    try:
+        log_before = len(stsd.read_log())
+        stsd.write_config(CONFIG.replace("MPORT", str(taken)))
+        stsd.signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while "reload rejected" not in stsd.read_log()[log_before:]:
+            check(time.time() < deadline, "the reload was not rejected:\n" + stsd.read_log())
+            time.sleep(0.1)
+        line = [l for l in stsd.read_log()[log_before:].splitlines() if "reload rejected" in l][0]
+        check(f"metrics.listen: cannot listen on 127.0.0.1:{taken}" in line, line)
+        check(scrape(METRICS_PORT), "the old port still serves")
+    finally:
+        holder.close()
+        stsd.write_config(CONFIG.replace("MPORT", str(METRICS_PORT)))
+
+
 def check_config(text):
     work = tempfile.mkdtemp(prefix="stsd-metrics-")
     path = os.path.join(work, "stsd.yaml")
@@ -229,4 +253,5 @@ if __name__ == "__main__":
     run_tests(CONFIG.replace("MPORT", str(METRICS_PORT)),
               [test_queries_are_counted_exactly, test_process_metrics, test_other_paths_and_methods,
                test_bad_requests_do_not_hurt, test_reload_moves_the_endpoint_and_keeps_counters,
+               test_reload_to_a_port_in_use_is_refused,
                test_config_errors_name_file_and_line])

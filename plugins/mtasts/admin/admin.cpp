@@ -10,6 +10,16 @@
 namespace stsd::mtasts {
 namespace {
 
+// An http::BindError as a config error naming the key of the address that failed.
+[[noreturn]] void fail_bind(const ConfigNode* section, const http::BindError& error) {
+  const char* key = error.address.transport == http::Transport::Unix ? "socket" : "listen";
+  if (section && !section->is_null()) {
+    if (auto node = section->get(key)) node->fail(error.what());
+    section->fail(error.what());
+  }
+  throw ConfigError(std::string("admin: ") + error.what());
+}
+
 class AdminService final : public Service {
  public:
   AdminService(Environment& env, AdminConfig config) : env_(env), config_(std::move(config)) {}
@@ -19,7 +29,10 @@ class AdminService final : public Service {
       log::info("admin: disabled (admin.enabled: false); the store cannot be changed while stsd runs");
       return;
     }
-    launch(config_);
+    auto server = make_server();
+    server->start(config_);
+    server_ = std::move(server);
+    announce(config_);
   }
 
   void stop() override {
@@ -30,30 +43,35 @@ class AdminService final : public Service {
   void prepare_reload(const ConfigNode* section, PendingLoad& load) override {
     AdminConfig next = parse_admin_config(section, env_.storage_path(), true);
     if (next == config_) return;
-    load.on_commit([this, next = std::move(next)]() mutable {
-      if (!next.enabled) {
+    if (!next.enabled) {
+      load.on_commit([this] {
         stop();
+        config_ = AdminConfig{};
         log::info("admin: disabled by the new config");
-      } else if (!server_) {
-        launch(next);
-      } else {
-        server_->reconfigure(next);
-        announce(next);
-      }
+      });
+      return;
+    }
+    // Phase one binds what the new config adds: a socket path another process serves or
+    // a TCP port in use refuses the reload, and the old listeners keep serving.
+    std::shared_ptr<AdminHttpServer> server = server_ ? server_ : make_server();
+    std::shared_ptr<AdminHttpServer::Prepared> prepared;
+    try {
+      prepared = std::make_shared<AdminHttpServer::Prepared>(server->prepare(next));
+    } catch (const http::BindError& error) {
+      fail_bind(section, error);
+    }
+    load.on_commit([this, server, prepared, next = std::move(next)]() mutable {
+      server->commit(next, std::move(*prepared));
+      server_ = server;
+      announce(next);
       config_ = std::move(next);
     });
   }
 
  private:
-  void launch(const AdminConfig& config) {
-    auto state = store::PolicyStore::open(env_);
-    auto api = std::make_shared<AdminApi>(state, store::AdminExtensions::get(env_));
-    auto server = std::make_unique<AdminHttpServer>(config, [api](const ApiRequest& request) {
-      return api->handle(request);
-    });
-    server->start();
-    server_ = std::move(server);
-    announce(config);
+  std::shared_ptr<AdminHttpServer> make_server() {
+    auto api = std::make_shared<AdminApi>(store::PolicyStore::open(env_), store::AdminExtensions::get(env_));
+    return std::make_shared<AdminHttpServer>([api](const ApiRequest& request) { return api->handle(request); });
   }
 
   static void announce(const AdminConfig& config) {
@@ -67,7 +85,7 @@ class AdminService final : public Service {
 
   Environment& env_;
   AdminConfig config_;
-  std::unique_ptr<AdminHttpServer> server_;
+  std::shared_ptr<AdminHttpServer> server_;
 };
 
 }  // namespace

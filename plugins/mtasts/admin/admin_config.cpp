@@ -40,11 +40,11 @@ std::filesystem::path default_socket(const std::filesystem::path& storage) {
 }
 
 void check_socket_path(const std::filesystem::path& socket, const ConfigNode* node, const ConfigNode* parent) {
-  size_t bytes = socket.native().size() + std::char_traits<char>::length(kSocketTempSuffix);
+  size_t bytes = socket.native().size() + kSocketTempSuffix.size();
   if (bytes > kMaxSocketPathBytes) {
     std::string message = "the admin socket path '" + socket.native() + "' is too long for a unix socket (" +
                           std::to_string(socket.native().size()) + " bytes; at most " +
-                          std::to_string(kMaxSocketPathBytes - std::char_traits<char>::length(kSocketTempSuffix)) +
+                          std::to_string(kMaxSocketPathBytes - kSocketTempSuffix.size()) +
                           "); use a shorter path";
     if (node) node->fail(message);
     if (parent) parent->fail(message);

@@ -19,6 +19,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "config.h"
+#include "http/listener_set.h"
 
 namespace stsd::mtasts {
 
@@ -34,9 +35,9 @@ struct AdminConfig {
 };
 
 // The unix socket path limit (sun_path holds 108 bytes with the terminating NUL); the
-// server binds `<socket>.new` first, so that name must fit too.
+// server binds `<socket>.new` first (http::kSocketTempSuffix), so that name must fit too.
 inline constexpr size_t kMaxSocketPathBytes = 107;
-inline constexpr const char* kSocketTempSuffix = ".new";
+using http::kSocketTempSuffix;
 // Shortest bearer token accepted (a guessable token on a TCP port is an open door).
 inline constexpr size_t kMinTokenLength = 16;
 

@@ -370,13 +370,13 @@ TEST_F(PolicyHostServerTest, IdleKeptAliveConnectionIsClosed) {
   EXPECT_GE(std::chrono::steady_clock::now() - began, 800ms);
 }
 
-TEST_F(PolicyHostServerTest, ReconfigureMovesTheListenerAndKeepsServing) {
+TEST_F(PolicyHostServerTest, AReloadMovesTheListenerAndKeepsServing) {
   start();
   auto settings = base_settings();
   settings.listen = {"127.0.0.2:0"};
   settings.endpoints = {tcp::endpoint(net::ip::make_address("127.0.0.2"), 0)};
   settings.cache_max_age = 300s;
-  server_->reconfigure(settings);
+  server_->commit(settings, server_->prepare(settings));
   const auto moved = server_->local_endpoints();
   ASSERT_EQ(moved.size(), 1u);
   EXPECT_EQ(moved[0].address().to_string(), "127.0.0.2");
@@ -404,7 +404,7 @@ TEST_F(PolicyHostServerTest, StopDoesNotWaitForIdleConnections) {
   EXPECT_LT(std::chrono::steady_clock::now() - began, 3s);
 }
 
-TEST_F(PolicyHostServerTest, ListenAddressInUseIsAClearError) {
+TEST_F(PolicyHostServerTest, ListenAddressInUseIsAClearErrorAndAReloadToItChangesNothing) {
   start();
   auto settings = base_settings();
   settings.endpoints = {endpoint_};
@@ -413,11 +413,18 @@ TEST_F(PolicyHostServerTest, ListenAddressInUseIsAClearError) {
   try {
     second.start();
     ADD_FAILURE() << "bound an address in use";
-  } catch (const std::runtime_error& error) {
+  } catch (const stsd::http::BindError& error) {
     EXPECT_NE(std::string(error.what()).find("cannot listen on 127.0.0.1:" + std::to_string(endpoint_.port())),
               std::string::npos)
         << error.what();
   }
+  // The first server's reload to an address another holds is refused in phase one.
+  net::io_context io;
+  tcp::acceptor holder(io, tcp::endpoint(net::ip::make_address("127.0.0.2"), 0));
+  auto moved = base_settings();
+  moved.endpoints = {holder.local_endpoint()};
+  EXPECT_THROW(server_->prepare(moved), stsd::http::BindError);
+  EXPECT_EQ(server_->local_endpoints(), std::vector<tcp::endpoint>{endpoint_});
 }
 
 }  // namespace

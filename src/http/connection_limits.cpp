@@ -1,8 +1,8 @@
-#include "client_limits.h"
+#include "http/connection_limits.h"
 
 #include <algorithm>
 
-namespace stsd::policyhost {
+namespace stsd::http {
 namespace {
 
 // Past this many remembered clients, forget those that hold no connection and whose
@@ -11,7 +11,7 @@ constexpr size_t kPruneThreshold = 4096;
 
 }  // namespace
 
-ClientLimits::ClientKey ClientLimits::key_of(const boost::asio::ip::address& client) {
+ConnectionLimits::ClientKey ConnectionLimits::key_of(const boost::asio::ip::address& client) {
   ClientKey key{};
   if (client.is_v4()) {
     key = boost::asio::ip::make_address_v6(boost::asio::ip::v4_mapped, client.to_v4()).to_bytes();
@@ -24,19 +24,24 @@ ClientLimits::ClientKey ClientLimits::key_of(const boost::asio::ip::address& cli
   return key;
 }
 
-void ClientLimits::update(Settings settings) {
+void ConnectionLimits::update(Settings settings) {
   std::lock_guard lock(mutex_);
   settings_ = settings;
 }
 
-ClientLimits::Ticket::~Ticket() {
-  if (owner_) owner_->release(client_);
+ConnectionLimits::Settings ConnectionLimits::settings() const {
+  std::lock_guard lock(mutex_);
+  return settings_;
 }
 
-std::optional<ClientLimits::Ticket> ClientLimits::admit(const boost::asio::ip::address& client, Refusal* why) {
+ConnectionLimits::Ticket::~Ticket() {
+  if (owner_) owner_->release(client_, local_);
+}
+
+std::optional<ConnectionLimits::Ticket> ConnectionLimits::admit(const boost::asio::ip::address& client, Refusal* why) {
   const ClientKey key = key_of(client);
   std::lock_guard lock(mutex_);
-  if (connections_ >= settings_.max_connections) {
+  if (network_connections_ >= settings_.max_connections) {
     if (why) *why = Refusal::TooManyConnections;
     return std::nullopt;
   }
@@ -47,18 +52,29 @@ std::optional<ClientLimits::Ticket> ClientLimits::admit(const boost::asio::ip::a
     return std::nullopt;
   }
   ++state.connections;
-  ++connections_;
-  return Ticket(this, key);
+  ++network_connections_;
+  return Ticket(this, key, false);
 }
 
-void ClientLimits::release(const ClientKey& client) {
+std::optional<ConnectionLimits::Ticket> ConnectionLimits::admit_local() {
   std::lock_guard lock(mutex_);
-  --connections_;
+  if (local_connections_ >= settings_.max_connections) return std::nullopt;
+  ++local_connections_;
+  return Ticket(this, ClientKey{}, true);
+}
+
+void ConnectionLimits::release(const ClientKey& client, bool local) {
+  std::lock_guard lock(mutex_);
+  if (local) {
+    --local_connections_;
+    return;
+  }
+  --network_connections_;
   auto it = clients_.find(client);
   if (it != clients_.end() && it->second.connections > 0) --it->second.connections;
 }
 
-bool ClientLimits::allow_request(const boost::asio::ip::address& client, TimePoint now) {
+bool ConnectionLimits::allow_request(const boost::asio::ip::address& client, TimePoint now) {
   const ClientKey key = key_of(client);
   std::lock_guard lock(mutex_);
   if (settings_.requests_per_second <= 0) return true;
@@ -78,7 +94,7 @@ bool ClientLimits::allow_request(const boost::asio::ip::address& client, TimePoi
   return true;
 }
 
-void ClientLimits::prune(TimePoint now) {
+void ConnectionLimits::prune(TimePoint now) {
   const double burst = std::max(1.0, settings_.burst);
   for (auto it = clients_.begin(); it != clients_.end();) {
     const ClientState& state = it->second;
@@ -92,14 +108,14 @@ void ClientLimits::prune(TimePoint now) {
   }
 }
 
-size_t ClientLimits::open_connections() const {
+size_t ConnectionLimits::open_connections() const {
   std::lock_guard lock(mutex_);
-  return connections_;
+  return network_connections_ + local_connections_;
 }
 
-size_t ClientLimits::tracked_clients() const {
+size_t ConnectionLimits::tracked_clients() const {
   std::lock_guard lock(mutex_);
   return clients_.size();
 }
 
-}  // namespace stsd::policyhost
+}  // namespace stsd::http
