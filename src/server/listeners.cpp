@@ -5,6 +5,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include "net/address.h"
+
 namespace stsd {
 
 Worker::Worker(std::vector<std::shared_ptr<ChainSlot>> slots, const ListenerSettings& settings,
@@ -15,14 +17,12 @@ Worker::~Worker() = default;
 
 void Worker::bind(const std::vector<Endpoint>& endpoints) {
   for (const auto& e : endpoints) {
-    const auto where = (e.address.address().is_v6() ? "[" + e.address.address().to_string() + "]"
-                                                    : e.address.address().to_string()) +
-                       ":" + std::to_string(e.address.port());
     try {
       udp_.emplace_back(io_, e.address, slots_[e.block], settings_.udp_size);
       tcp_.bind({e.address.address(), e.address.port()}, e.block);
     } catch (const boost::system::system_error& error) {
-      throw std::runtime_error("cannot listen on " + where + ": " + error.code().message());
+      throw std::runtime_error("cannot listen on " + net::endpoint_text(e.address.address(), e.address.port()) + ": " +
+                               error.code().message());
     }
   }
 }

@@ -15,12 +15,12 @@ clang++ "${flags[@]}" -DSTSD_VERSION='"fuzz"' \
   -o "$out/fuzz_query"
 # The MTA-STS policy parser and renderer (policies come from untrusted policy hosts).
 clang++ "${flags[@]}" -I"$top/plugins/mtasts" \
-  "$here/fuzz_policy.cpp" "$top/plugins/mtasts/policy.cpp" -lcrypto \
+  "$here/fuzz_policy.cpp" "$top/plugins/mtasts/policy.cpp" "$top/src/net/address.cpp" -lcrypto \
   -o "$out/fuzz_policy"
 # The admin API over a real store (RocksDB in /dev/shm).
 clang++ "${flags[@]}" -DSTSD_VERSION='"fuzz"' -I"$top/plugins/mtasts" -I"$top/plugins/mtasts/admin" \
   "$here/fuzz_admin.cpp" "$top"/plugins/mtasts/{policy,state}.cpp "$top/plugins/mtasts/admin/api.cpp" \
-  "$top"/src/{environment,logging}.cpp -lrocksdb -lcrypto \
+  "$top"/src/{environment,logging}.cpp "$top/src/net/address.cpp" -lrocksdb -lcrypto \
   -o "$out/fuzz_admin"
 mkdir -p "$out/corpus-policy" "$out/corpus-admin"
 cp "$here"/seeds/policy-* "$out/corpus-policy/"
