@@ -16,6 +16,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include "logging.h"
+#include "utc_time.h"
 
 namespace stsd::policyhost {
 
@@ -79,20 +80,6 @@ std::string endpoint_text(const tcp::endpoint& endpoint) {
   const auto address = endpoint.address();
   return address.is_v6() ? "[" + address.to_string() + "]:" + std::to_string(endpoint.port())
                          : address.to_string() + ":" + std::to_string(endpoint.port());
-}
-
-// RFC 9110 §5.6.7 IMF-fixdate; §6.6.1: an origin server with a clock sends Date.
-std::string http_date(std::chrono::system_clock::time_point now) {
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  char buffer[40];
-  std::snprintf(buffer, sizeof buffer, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday % 7], tm.tm_mday,
-                kMonths[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buffer;
 }
 
 std::string_view sv(beast::string_view text) { return {text.data(), text.size()}; }
@@ -296,6 +283,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.version(version);
     response_.result(reply.status);
     response_.set(http::field::server, "stsd");
+    // RFC 9110 §6.6.1: an origin server with a clock sends Date.
     response_.set(http::field::date, http_date(std::chrono::system_clock::now()));
     for (const auto& [name, value] : reply.headers) response_.set(name, value);
     close_after_write_ = close || shared_->stopping.load();

@@ -20,7 +20,7 @@ clang++ "${flags[@]}" -I"$top/plugins/mtasts" \
 # The admin API over a real store (RocksDB in /dev/shm).
 clang++ "${flags[@]}" -DSTSD_VERSION='"fuzz"' -I"$top/plugins/mtasts" -I"$top/plugins/mtasts/admin" \
   "$here/fuzz_admin.cpp" "$top"/plugins/mtasts/{policy,state}.cpp "$top/plugins/mtasts/admin/api.cpp" \
-  "$top"/src/{environment,logging}.cpp "$top/src/net/address.cpp" -lrocksdb -lcrypto \
+  "$top"/src/{environment,logging,utc_time}.cpp "$top/src/net/address.cpp" -lrocksdb -lcrypto \
   -o "$out/fuzz_admin"
 mkdir -p "$out/corpus-policy" "$out/corpus-admin"
 cp "$here"/seeds/policy-* "$out/corpus-policy/"

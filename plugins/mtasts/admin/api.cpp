@@ -324,15 +324,6 @@ std::vector<std::string> domain_page(const State& state, const std::string& afte
 
 }  // namespace
 
-std::string iso8601(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
 AdminApi::AdminApi(std::shared_ptr<PolicyState> state, std::shared_ptr<AdminHooks> hooks)
     : state_(std::move(state)), hooks_(std::move(hooks)) {}
 

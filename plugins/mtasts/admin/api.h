@@ -10,6 +10,7 @@
 
 #include "hooks.h"
 #include "state.h"
+#include "utc_time.h"   // iso8601() for the API's times
 
 namespace stsd::mtasts {
 
@@ -44,8 +45,5 @@ class AdminApi {
   std::shared_ptr<PolicyState> state_;
   std::shared_ptr<AdminHooks> hooks_;
 };
-
-// "2025-01-01T00:00:00Z"
-std::string iso8601(int64_t unix_seconds);
 
 }  // namespace stsd::mtasts

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "csv.h"
 #include "net/address.h"
+#include "utc_time.h"
 
 #ifndef STSD_VERSION
 #define STSD_VERSION "unknown"
@@ -57,11 +58,7 @@ json expect_ok(const HttpResult& result) {
 
 std::optional<int64_t> parse_iso(const json& value) {
   if (!value.is_string()) return std::nullopt;
-  std::tm tm{};
-  std::istringstream in(value.get<std::string>());
-  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%SZ");
-  if (in.fail()) return std::nullopt;
-  return static_cast<int64_t>(timegm(&tm));
+  return stsd::parse_iso8601(value.get<std::string>());
 }
 
 std::string duration_words(int64_t seconds) {
