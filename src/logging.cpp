@@ -8,9 +8,14 @@
 #include <string>
 #include <unistd.h>
 
+#include "utc_time.h"
+
 namespace stsd::log {
 namespace {
 std::atomic<int> g_min_level{static_cast<int>(Level::Info)};
+
+// "2024-05-01T12:00:00.123Z"
+constexpr size_t kTimeWidth = 24;
 
 const char* level_name(Level level) {
   switch (level) {
@@ -28,18 +33,11 @@ bool enabled(Level level) { return static_cast<int>(level) >= g_min_level.load(s
 
 void line(Level level, std::string_view text) {
   if (!enabled(level)) return;
-  const auto now = std::chrono::system_clock::now();
-  const auto secs = std::chrono::system_clock::to_time_t(now);
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char prefix[64];
-  int n = std::snprintf(prefix, sizeof prefix, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ [%s] ", tm.tm_year + 1900,
-                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis),
-                        level_name(level));
+  const std::string_view level_text = level_name(level);
   std::string out;
-  out.reserve(static_cast<size_t>(n) + text.size() + 1);
-  out.append(prefix, static_cast<size_t>(n));
+  out.reserve(kTimeWidth + level_text.size() + 4 + text.size() + 1);
+  append_iso8601_millis(out, std::chrono::system_clock::now());
+  out.append(" [").append(level_text).append("] ");
   out.append(text);
   out.push_back('\n');
   // One write(2) per line keeps lines from different threads whole.

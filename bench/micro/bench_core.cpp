@@ -18,7 +18,7 @@
 #include "minimal_plugin.h"
 #include "packets.h"
 #include "plugin.h"
-#include "server/listeners.h"
+#include "server/query_processor.h"
 
 namespace {
 

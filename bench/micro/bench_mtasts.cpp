@@ -27,7 +27,7 @@
 #include "packets.h"
 #include "plugin.h"
 #include "registry.h"
-#include "server/listeners.h"
+#include "server/query_processor.h"
 #include "store/policy_store.h"
 
 void stsd_register_mtasts(stsd::Registry& registry);

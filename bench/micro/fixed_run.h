@@ -15,7 +15,7 @@
 
 #include "packets.h"
 #include "plugin.h"
-#include "server/listeners.h"
+#include "server/query_processor.h"
 
 // Not inlined and with C linkage: a stable symbol name for --toggle-collect.
 extern "C" [[gnu::noinline]] size_t stsd_bench_fixed_queries(stsd::QueryProcessor& processor,

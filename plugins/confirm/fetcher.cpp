@@ -111,7 +111,7 @@ std::optional<SystemTime> asn1_to_time(const ASN1_TIME* time) {
   if (!time) return std::nullopt;
   std::tm tm{};
   if (ASN1_TIME_to_tm(time, &tm) != 1) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  return utc_time_point(tm);
 }
 
 std::string x509_name_text(const X509_NAME* name) {
@@ -142,15 +142,6 @@ std::string dns_names(X509* certificate) {
 }
 
 }  // namespace
-
-std::string format_utc(SystemTime time, bool seconds) {
-  std::time_t t = std::chrono::system_clock::to_time_t(time);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buffer[40];
-  std::strftime(buffer, sizeof buffer, seconds ? "%Y-%m-%d %H:%M:%S UTC" : "%Y-%m-%d %H:%M UTC", &tm);
-  return buffer;
-}
 
 std::string describe_duration(std::chrono::seconds duration) {
   auto count = duration.count();

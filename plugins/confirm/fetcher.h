@@ -17,6 +17,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
 
+#include "utc_time.h"
 #include "vantage.h"
 
 namespace stsd::confirm {
@@ -95,8 +96,7 @@ FetchResult classify_certificate(const CertificateProblem& problem, std::string_
 
 // "2 days", "3 hours", "45 seconds": the largest whole unit, for plain-word messages.
 std::string describe_duration(std::chrono::seconds duration);
-// "2026-11-29 03:41 UTC" (with seconds when `seconds` is true).
-std::string format_utc(std::chrono::system_clock::time_point time, bool seconds = false);
+// Times in reports: format_utc() of utc_time.h.
 
 // --- The network fetch ---
 

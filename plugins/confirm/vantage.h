@@ -22,8 +22,9 @@ struct Vantage {
   friend bool operator==(const Vantage&, const Vantage&) = default;
 };
 
-// Accepts ADDR, ADDR:PORT, [V6ADDR] and [V6ADDR]:PORT; a bare IPv6 address takes the
-// default port. Host names are refused: a vantage must name one machine (an edge), and
+// Accepts what src/net/address.h accepts with a default port: ADDR, ADDR:PORT, [ADDR] and
+// [ADDR]:PORT (brackets around IPv4 too, as the store accepts); a bare IPv6 address takes
+// the default port. Host names are refused: a vantage must name one machine (an edge), and
 // resolving names is what the default (empty) vantage list already does.
 // On failure returns nullopt and sets `error` to the reason in plain words.
 std::optional<Vantage> parse_vantage(std::string_view text, uint16_t default_port, std::string& error);

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "logging.h"
-#include "server/runtime.h"
+#include "net/address.h"
 
 namespace stsd::metrics_plugin {
 
@@ -27,10 +27,10 @@ ExporterSettings parse_exporter_settings(const ConfigNode& section) {
   }
   std::set<tcp::endpoint> seen;
   auto add = [&](const std::string& text, const ConfigNode& where) {
-    auto endpoints = parse_listen(text);
-    if (!endpoints) where.fail("'" + text + "' is not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT, ':PORT' for all)");
+    const auto endpoints = stsd::net::parse_listen(text);
+    if (!endpoints) where.fail(endpoints.error());
     for (const auto& endpoint : *endpoints) {
-      tcp::endpoint address(endpoint.address(), endpoint.port());
+      tcp::endpoint address(endpoint.address, endpoint.port);
       if (!seen.insert(address).second) where.fail("'" + text + "' is listed twice");
       settings.endpoints.push_back(address);
     }

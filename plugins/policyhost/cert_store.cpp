@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "utc_time.h"
+
 namespace stsd::policyhost {
 namespace {
 
@@ -103,7 +105,7 @@ PkeyPtr read_private_key(const std::string& pem) {
 Clock::time_point to_time_point(const ASN1_TIME* time) {
   std::tm tm{};
   if (!time || ASN1_TIME_to_tm(time, &tm) != 1) throw std::runtime_error("unreadable validity date");
-  return Clock::from_time_t(timegm(&tm));
+  return utc_time_point(tm);
 }
 
 // "*.example.com" (a whole leftmost label) is the only wildcard form clients match

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "logging.h"
+#include "utc_time.h"
 
 namespace stsd::policyhost {
 

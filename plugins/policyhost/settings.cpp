@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "server/runtime.h"
+#include "net/address.h"
 
 namespace stsd::policyhost {
 
@@ -16,10 +16,10 @@ PolicyHostSettings parse_policy_host_settings(const ConfigNode& section) {
   std::set<boost::asio::ip::tcp::endpoint> seen;
   for (const ConfigNode& item : listen.items()) {
     const std::string text = item.as_string();
-    auto endpoints = parse_listen(text);
-    if (!endpoints) item.fail("'" + text + "' is not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT, ':PORT' for all)");
+    const auto endpoints = stsd::net::parse_listen(text);
+    if (!endpoints) item.fail(endpoints.error());
     for (const auto& endpoint : *endpoints) {
-      boost::asio::ip::tcp::endpoint tcp(endpoint.address(), endpoint.port());
+      boost::asio::ip::tcp::endpoint tcp(endpoint.address, endpoint.port);
       if (!seen.insert(tcp).second) item.fail("'" + text + "' is listed twice");
       settings.endpoints.push_back(tcp);
     }

@@ -15,6 +15,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include "logging.h"
+#include "utc_time.h"
 
 namespace stsd::http {
 
@@ -84,20 +85,6 @@ ReadFailure classify(const boost::system::error_code& error) {
       error != bhttp::error::partial_message)
     return ReadFailure::Malformed;
   return ReadFailure::Gone;   // end of stream, truncation, reset: the client is gone
-}
-
-// RFC 9110 §5.6.7 IMF-fixdate; §6.6.1: an origin server with a clock sends Date.
-std::string http_date(std::chrono::system_clock::time_point now) {
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  char buffer[40];
-  std::snprintf(buffer, sizeof buffer, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday % 7], tm.tm_mday,
-                kMonths[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buffer;
 }
 
 std::string seconds_text(std::chrono::milliseconds duration) {
@@ -340,6 +327,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     bhttp::response<bhttp::string_body> response{static_cast<bhttp::status>(reply.status),
                                                  request ? request->version : 11u};
     response.set(bhttp::field::server, settings.server_header);
+    // RFC 9110 §6.6.1: an origin server with a clock sends Date.
     response.set(bhttp::field::date, http_date(std::chrono::system_clock::now()));
     for (auto& [name, value] : reply.headers) response.insert(name, value);
     const bool head = request && request->method == "HEAD";   // RFC 9110 §9.3.2, whatever the status

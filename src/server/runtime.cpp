@@ -1,43 +1,11 @@
 #include "server/runtime.h"
 
-#include <charconv>
 #include <set>
 #include <thread>
 
-namespace stsd {
+#include "net/address.h"
 
-std::optional<std::vector<boost::asio::ip::udp::endpoint>> parse_listen(std::string_view text) {
-  using boost::asio::ip::udp;
-  std::string_view host;
-  std::string_view port_text;
-  if (!text.empty() && text.front() == '[') {
-    const auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return std::nullopt;
-    host = text.substr(1, close - 1);
-    port_text = text.substr(close + 2);
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) return std::nullopt;
-    host = text.substr(0, colon);
-    port_text = text.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) return std::nullopt;  // IPv6 needs brackets
-  }
-  unsigned port = 0;
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
-    return std::nullopt;
-  std::vector<udp::endpoint> out;
-  if (host.empty()) {
-    out.emplace_back(udp::v4(), static_cast<uint16_t>(port));
-    out.emplace_back(udp::v6(), static_cast<uint16_t>(port));
-    return out;
-  }
-  boost::system::error_code error;
-  auto address = boost::asio::ip::make_address(std::string(host), error);
-  if (error) return std::nullopt;
-  out.emplace_back(address, static_cast<uint16_t>(port));
-  return out;
-}
+namespace stsd {
 
 CoreSettings parse_core_settings(const ConfigNode& root, const Registry& registry) {
   if (!root.is_map()) root.fail("the config must be a map of top-level keys");
@@ -86,12 +54,12 @@ std::vector<ServerBlock> build_server_blocks(const ConfigNode& root, const Regis
     const auto listen = block_config.require("listen");
     for (const auto& item : listen.items()) {
       const auto text = item.as_string();
-      auto endpoints = parse_listen(text);
-      if (!endpoints) item.fail("'" + text + "' is not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT)");
+      const auto endpoints = net::parse_listen(text);
+      if (!endpoints) item.fail(endpoints.error());
       for (const auto& e : *endpoints) {
-        if (!seen_endpoints.insert({e.address().to_string(), e.port()}).second)
+        if (!seen_endpoints.insert({e.address.to_string(), e.port}).second)
           item.fail("'" + text + "' is already used by another listen entry");
-        block.endpoints.push_back(e);
+        block.endpoints.emplace_back(e.address, e.port);
       }
       block.listen.push_back(text);
     }

@@ -51,9 +51,6 @@ std::vector<ServerBlock> build_server_blocks(const ConfigNode& root, const Regis
 // Calls every service factory with its section (or nullptr). Throws ConfigError.
 std::vector<NamedService> build_services(const ConfigNode& root, const Registry& registry, Environment& env);
 
-// "127.0.0.1:5300", "[::1]:5300", "0.0.0.0:53", ":53" (all IPv4 and IPv6).
-std::optional<std::vector<boost::asio::ip::udp::endpoint>> parse_listen(std::string_view text);
-
 // A chain published to the workers. Readers check a generation counter (one relaxed
 // atomic load per query) and take the lock only when the chain was replaced.
 class ChainSlot {

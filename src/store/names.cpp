@@ -6,6 +6,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "net/address.h"
 #include "store/ascii.h"
 #include "store/errors.h"
 
@@ -111,35 +112,9 @@ std::string tlsrpt_record(const std::vector<std::string>& rua) {
 }
 
 std::string vantage_error(std::string_view vantage) {
-  const std::string shown = "vantage '" + std::string(vantage) + "'";
-  std::string_view address = vantage;
-  std::string_view port_text;
-  if (address.starts_with("[")) {
-    const auto close = address.find(']');
-    if (close == std::string_view::npos) return shown + ": missing ']'";
-    auto after = address.substr(close + 1);
-    address = address.substr(1, close - 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return shown + ": expected ':PORT' after ']'";
-      port_text = after.substr(1);
-      if (port_text.empty()) return shown + ": empty port";
-    }
-  } else if (std::count(address.begin(), address.end(), ':') == 1) {
-    const auto colon = address.find(':');
-    port_text = address.substr(colon + 1);
-    address = address.substr(0, colon);
-    if (port_text.empty()) return shown + ": empty port";
-  }
-  boost::system::error_code ec;
-  (void)boost::asio::ip::make_address(std::string(address), ec);
-  if (ec) return shown + ": '" + std::string(address) + "' is not an IPv4 or IPv6 address";
-  if (!port_text.empty()) {
-    unsigned port = 0;
-    auto [p, pec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (pec != std::errc() || p != port_text.data() + port_text.size() || port == 0 || port > 65535)
-      return shown + ": bad port '" + std::string(port_text) + "'";
-  }
-  return {};
+  // Any port will do as the default: only whether the text parses matters here.
+  const auto parsed = net::parse_address_port(vantage, 443);
+  return parsed ? std::string() : "vantage " + parsed.error();
 }
 
 

@@ -15,13 +15,13 @@ clang++ "${flags[@]}" -DSTSD_VERSION='"fuzz"' \
   -o "$out/fuzz_query"
 # The MTA-STS policy parser and renderer (policies come from untrusted policy hosts).
 clang++ "${flags[@]}" \
-  "$here/fuzz_policy.cpp" "$top"/src/store/{policy,names}.cpp -lcrypto \
+  "$here/fuzz_policy.cpp" "$top"/src/store/{policy,names}.cpp "$top/src/net/address.cpp" -lcrypto \
   -o "$out/fuzz_policy"
 # The admin API over a real store (RocksDB in /dev/shm): every source of the store layer
 # and the API's request handling (api*.cpp), without the transport and the service.
 clang++ "${flags[@]}" -DSTSD_VERSION='"fuzz"' -I"$top/plugins/mtasts/admin" \
   "$here/fuzz_admin.cpp" "$top"/src/store/*.cpp "$top"/plugins/mtasts/admin/api*.cpp \
-  "$top"/src/{environment,logging}.cpp -lrocksdb -lcrypto \
+  "$top"/src/{environment,logging,utc_time}.cpp "$top/src/net/address.cpp" -lrocksdb -lcrypto \
   -o "$out/fuzz_admin"
 mkdir -p "$out/corpus-policy" "$out/corpus-admin"
 cp "$here"/seeds/policy-* "$out/corpus-policy/"

@@ -254,7 +254,7 @@ TEST(TlsRptRecord, JoinsUrisWithCommas) {
 }
 
 TEST(Vantage, AddressesWithOptionalPort) {
-  for (const char* good : {"192.0.2.7", "192.0.2.7:443", "2001:db8::7", "[2001:db8::7]:8443", "[::1]"})
+  for (const char* good : {"192.0.2.7", "192.0.2.7:443", "2001:db8::7", "[2001:db8::7]:8443", "[::1]", "[192.0.2.7]:443"})
     EXPECT_EQ(vantage_error(good), "") << good;
   for (const char* bad : {"edge.example.com", "192.0.2.7:0", "192.0.2.7:70000", "[2001:db8::7", "[::1]8443", "300.1.1.1", ""})
     EXPECT_NE(vantage_error(bad), "") << bad;

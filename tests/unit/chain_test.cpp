@@ -2,12 +2,20 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "config.h"
 #include "dns/rdata.h"
+#include "environment.h"
 #include "registry.h"
+#include "server/runtime.h"
 
 using namespace stsd;
 
@@ -87,20 +95,73 @@ TEST(Chain, EscapingExceptionIsServfail) {
   EXPECT_EQ(run.serve(chain), dns::Rcode::ServFail);
 }
 
-TEST(Registry, ChainOrderIsTheCompiledInList) {
+namespace {
+std::vector<std::string> chain_names(const Chain& chain) {
+  std::vector<std::string> names;
+  for (const auto& p : chain.plugins()) names.emplace_back(p->name());
+  return names;
+}
+}  // namespace
+
+// plugins/CMakeLists.txt (STSD_PLUGIN_ORDER) is the one list that orders every chain;
+// policyhost and confirm register services only, so they are no chain plugins.
+TEST(Registry, PluginsAreInTheCompiledInOrder) {
   Registry registry;
   register_all_plugins(registry);
   std::vector<std::string> names;
   for (const auto& p : registry.plugins()) names.push_back(p.name);
-  // plugins/CMakeLists.txt: log errors chaos mtasts file.
-  const std::vector<std::string> expected_order = {"log", "errors", "chaos", "mtasts", "file"};
-  std::vector<std::string> present;
-  for (const auto& n : expected_order)
-    if (registry.find_plugin(n)) present.push_back(n);
-  EXPECT_EQ(names.size() >= present.size(), true);
-  std::vector<std::string> filtered;
-  for (const auto& n : names)
-    if (std::find(expected_order.begin(), expected_order.end(), n) != expected_order.end()) filtered.push_back(n);
-  EXPECT_EQ(filtered, present);
-  EXPECT_EQ(present, expected_order) << "every core plugin is registered";
+  EXPECT_EQ(names, (std::vector<std::string>{"metrics", "log", "errors", "chaos", "mtasts", "file"}));
 }
+
+struct OrderCase {
+  const char* name;
+  const char* plugins_yaml;            // the server block's plugins, in the order a user wrote them
+  std::vector<std::string> expected;   // the chain: the compiled-in order, only these
+};
+
+void PrintTo(const OrderCase& c, std::ostream* os) { *os << c.name; }
+
+class ChainOrder : public ::testing::TestWithParam<OrderCase> {};
+
+// Whatever order the file names them in, a chain holds exactly the configured plugins in
+// the registry's order (CoreDNS's plugin.cfg rule).
+TEST_P(ChainOrder, IsTheCompiledInOrderFilteredToTheConfiguredPlugins) {
+  Registry registry;
+  register_all_plugins(registry);
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("stsd-chain-order-" + std::to_string(::getpid()) + "-" + GetParam().name);
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "zone.test.zone") << "$ORIGIN zone.test.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 300\n"
+                                           "@ NS ns1\nns1 A 192.0.2.1\n";
+  std::ofstream(dir / "stsd.yaml") << "servers:\n  - listen: [\"127.0.0.1:5300\"]\n    plugins:\n"
+                                   << GetParam().plugins_yaml;
+  const ConfigNode root = load_config_file(dir / "stsd.yaml");
+  Environment env(dir, std::nullopt, std::make_shared<SystemClock>(), true);
+  PendingLoad load;
+  const auto blocks = build_server_blocks(root, registry, env, load);
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(blocks.size(), 1u);
+
+  // The table states the rule; the registry must agree with it.
+  const auto configured = root.require("servers").at(0).require("plugins").keys();
+  std::vector<std::string> filtered;
+  for (const auto& entry : registry.plugins())
+    if (std::find(configured.begin(), configured.end(), entry.name) != configured.end()) filtered.push_back(entry.name);
+  EXPECT_EQ(filtered, GetParam().expected);
+  EXPECT_EQ(chain_names(*blocks[0].chain), GetParam().expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    WrittenOrders, ChainOrder,
+    ::testing::Values(
+        OrderCase{"reversed",
+                  "      file: [{ zone: zone.test., path: zone.test.zone }]\n      chaos: { version: x }\n"
+                  "      errors: {}\n      log: {}\n      metrics: {}\n",
+                  {"metrics", "log", "errors", "chaos", "file"}},
+        OrderCase{"shuffled",
+                  "      chaos: { version: x }\n      metrics: {}\n"
+                  "      file: [{ zone: zone.test., path: zone.test.zone }]\n      log: {}\n",
+                  {"metrics", "log", "chaos", "file"}},
+        OrderCase{"two", "      errors: {}\n      log: {}\n", {"log", "errors"}},
+        OrderCase{"one", "      chaos: { version: x }\n", {"chaos"}}),
+    [](const auto& info) { return std::string(info.param.name); });

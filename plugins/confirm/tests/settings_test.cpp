@@ -95,9 +95,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"missing_ca_file", "confirm:\n  ca_file: /nonexistent/ca.pem\n",
                 "confirm.ca_file: cannot load CA bundle /nonexistent/ca.pem"},
         BadCase{"resolver_name", "confirm:\n  resolver: dns.example.net\n",
-                "confirm.resolver: 'dns.example.net' is not an IP address"},
+                "confirm.resolver: 'dns.example.net' is not ADDRESS or ADDRESS:PORT (IPv6 as [ADDRESS]:PORT): "
+                "'dns.example.net' is not an IP address"},
         BadCase{"vantage_bad_port", "confirm:\n  vantages: [\"127.0.0.1:99999\"]\n",
-                ":2:14: confirm.vantages[0]: port '99999' is not a number from 1 to 65535"},
+                ":2:14: confirm.vantages[0]: '127.0.0.1:99999' is not ADDRESS or ADDRESS:PORT (IPv6 as "
+                "[ADDRESS]:PORT): the port '99999' is not a number from 1 to 65535"},
         BadCase{"vantage_twice", "confirm:\n  vantages: [127.0.0.1, \"127.0.0.1:443\"]\n",
                 "confirm.vantages[1]: vantage 127.0.0.1 is listed twice"},
         BadCase{"vantages_map", "confirm:\n  vantages: {a: 1}\n", "confirm.vantages: expected a list"}),
@@ -128,7 +130,8 @@ INSTANTIATE_TEST_SUITE_P(
                       VantageCase{"192.0.2.7:8443", "192.0.2.7:8443"}, VantageCase{"2001:db8::7", "2001:db8::7"},
                       VantageCase{"[2001:db8::7]", "2001:db8::7"}, VantageCase{"[2001:db8::7]:8443", "[2001:db8::7]:8443"},
                       VantageCase{"", ""}, VantageCase{"edge1.cdn.example", ""}, VantageCase{"192.0.2.7:", ""},
-                      VantageCase{"192.0.2.7:0", ""}, VantageCase{"192.0.2.7:x", ""}, VantageCase{"[192.0.2.7]:443", ""},
+                      VantageCase{"192.0.2.7:0", ""}, VantageCase{"192.0.2.7:x", ""}, VantageCase{"[192.0.2.7]:443", "192.0.2.7"},
+                      VantageCase{"[192.0.2.7]:8443", "192.0.2.7:8443"},
                       VantageCase{"[2001:db8::7", ""}, VantageCase{"[2001:db8::7]8443", ""},
                       VantageCase{"300.1.1.1", ""}));
 

@@ -9,7 +9,7 @@
 
 #include "dns/types.h"
 #include "file_plugin.h"
-#include "test_support.h"
+#include "plugin_test_support.h"
 
 using namespace stsd;
 using stsd::test::ChainRunner;
@@ -170,8 +170,8 @@ class FileLookup : public ::testing::TestWithParam<LookupCase> {
  protected:
   static void SetUpTestSuite() {
     test::SetupFixture fixture;
-    const auto config = test::yaml_node("- { zone: example.org., path: lookup.zone }", kDataDir / "stsd.yaml",
-                                        "servers[0].plugins.file");
+    const auto config = test::yaml_node("- { zone: example.org., path: lookup.zone }", "servers[0].plugins.file",
+                                        kDataDir / "stsd.yaml");
     auto setup = fixture.setup(config);
     runner_ = new ChainRunner(file::make_file_plugin(setup));
   }
@@ -204,7 +204,7 @@ INSTANTIATE_TEST_SUITE_P(Zone, FileLookup, ::testing::ValuesIn(kCases),
 // The truncated referral fits over TCP, with all twelve glue addresses.
 TEST(FileLookupTcp, RequiredGlueFitsOverTcp) {
   test::SetupFixture fixture;
-  const auto config = test::yaml_node("- { zone: example.org., path: lookup.zone }", kDataDir / "stsd.yaml", "file");
+  const auto config = test::yaml_node("- { zone: example.org., path: lookup.zone }", "file", kDataDir / "stsd.yaml");
   auto setup = fixture.setup(config);
   ChainRunner runner(file::make_file_plugin(setup));
   const Reply reply = runner.run({"host.big.example.org.", dns::rrtype::A, dns::rrclass::IN, dns::Transport::Tcp, {}});
@@ -216,7 +216,7 @@ TEST(FileLookupTcp, RequiredGlueFitsOverTcp) {
 // With EDNS, the larger buffer holds the whole referral (RFC 6891 §6.2.5).
 TEST(FileLookupEdns, LargerBufferAvoidsTruncation) {
   test::SetupFixture fixture;
-  const auto config = test::yaml_node("- { zone: example.org., path: lookup.zone }", kDataDir / "stsd.yaml", "file");
+  const auto config = test::yaml_node("- { zone: example.org., path: lookup.zone }", "file", kDataDir / "stsd.yaml");
   auto setup = fixture.setup(config);
   ChainRunner runner(file::make_file_plugin(setup));
   const Reply reply = runner.run({"host.big.example.org.", dns::rrtype::A, dns::rrclass::IN, dns::Transport::Udp, 1232});
@@ -228,7 +228,7 @@ TEST(FileLookupEdns, LargerBufferAvoidsTruncation) {
 // Names outside every zone, and other classes, go to the next plugin.
 TEST(FileLookupPassing, OutsideZonesAndOtherClassesPassOn) {
   test::SetupFixture fixture;
-  const auto config = test::yaml_node("- { zone: example.org., path: lookup.zone }", kDataDir / "stsd.yaml", "file");
+  const auto config = test::yaml_node("- { zone: example.org., path: lookup.zone }", "file", kDataDir / "stsd.yaml");
   auto setup = fixture.setup(config);
   ChainRunner runner(file::make_file_plugin(setup));
 
@@ -251,7 +251,7 @@ TEST(FileLookupZones, LongestSuffixAndDsFromParent) {
   const auto config = test::yaml_node(
       "- { zone: example.org, path: lookup.zone }\n"
       "- { zone: child.example.org., path: child.zone }\n",
-      kDataDir / "stsd.yaml", "file");
+      "file", kDataDir / "stsd.yaml");
   auto setup = fixture.setup(config);
   ChainRunner runner(file::make_file_plugin(setup));
 
@@ -277,7 +277,7 @@ TEST(FileLookupZones, LongestSuffixAndDsFromParent) {
 // Without the child zone, the same names are a referral from the parent.
 TEST(FileLookupZones, ParentAloneRefers) {
   test::SetupFixture fixture;
-  const auto config = test::yaml_node("- { zone: example.org., path: lookup.zone }", kDataDir / "stsd.yaml", "file");
+  const auto config = test::yaml_node("- { zone: example.org., path: lookup.zone }", "file", kDataDir / "stsd.yaml");
   auto setup = fixture.setup(config);
   ChainRunner runner(file::make_file_plugin(setup));
   Reply reply = runner.run({"www.child.example.org.", dns::rrtype::A, dns::rrclass::IN, dns::Transport::Udp, {}});
@@ -295,7 +295,7 @@ TEST(FileReload, FactoryRereadsTheFile) {
                                        << address << "\n";
   };
   test::SetupFixture fixture;
-  const auto config = test::yaml_node("- { zone: reload.test., path: reload.zone }", dir / "stsd.yaml", "file");
+  const auto config = test::yaml_node("- { zone: reload.test., path: reload.zone }", "file", dir / "stsd.yaml");
 
   write_zone("192.0.2.10");
   auto setup = fixture.setup(config);

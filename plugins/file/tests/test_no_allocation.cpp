@@ -11,7 +11,7 @@
 
 #include "dns/types.h"
 #include "file_plugin.h"
-#include "test_support.h"
+#include "plugin_test_support.h"
 
 
 using namespace stsd;
@@ -21,7 +21,7 @@ namespace {
 TEST(FileQueryPath, AnsweringAllocatesNothing) {
   const auto data = std::filesystem::path(STSD_SOURCE_DIR) / "plugins/file/tests/data";
   test::SetupFixture fixture;
-  const auto config = test::yaml_node("- { zone: example.org., path: lookup.zone }", data / "stsd.yaml", "file");
+  const auto config = test::yaml_node("- { zone: example.org., path: lookup.zone }", "file", data / "stsd.yaml");
   auto setup = fixture.setup(config);
   std::vector<std::unique_ptr<Plugin>> plugins;
   plugins.push_back(file::make_file_plugin(setup));
@@ -58,7 +58,7 @@ TEST(FileQueryPath, AnsweringAllocatesNothing) {
   delete probe;
 
   for (const auto& ask : asks) {
-    const auto packet = test::make_query_packet({ask.qname, ask.qtype, dns::rrclass::IN, ask.transport, {}});
+    const auto packet = test::query_packet({.qname = ask.qname, .qtype = ask.qtype, .transport = ask.transport});
     dns::Request request;
     ASSERT_EQ(dns::decode_query(packet, request), dns::DecodeStatus::Ok);
     request.transport = ask.transport;

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "file_plugin.h"
-#include "test_support.h"
+#include "plugin_test_support.h"
 
 using namespace stsd;
 
@@ -97,7 +97,7 @@ TEST_P(FileBadZone, FailsWithFileAndLine) {
   for (const auto& [name, content] : c.files) std::ofstream(dir / name) << content;
 
   test::SetupFixture fixture;
-  const auto config = test::yaml_node("- zone: example.org.\n  path: bad.zone\n", dir / "stsd.yaml", "file");
+  const auto config = test::yaml_node("- zone: example.org.\n  path: bad.zone\n", "file", dir / "stsd.yaml");
   auto setup = fixture.setup(config);
   try {
     file::make_file_plugin(setup);
@@ -124,7 +124,7 @@ TEST(FileGoodZone, HeaderAloneLoads) {
                                    << std::string(64, 'a') << "\n$INCLUDE part.zone\n";
   std::ofstream(dir / "part.zone") << "www A 192.0.2.2\nwww A 192.0.2.2\n";  // a duplicate is kept once
   test::SetupFixture fixture;
-  const auto config = test::yaml_node("- { zone: example.org., path: good.zone }", dir / "stsd.yaml", "file");
+  const auto config = test::yaml_node("- { zone: example.org., path: good.zone }", "file", dir / "stsd.yaml");
   auto setup = fixture.setup(config);
   auto plugin = file::make_file_plugin(setup);
   auto* file_plugin = dynamic_cast<file::FilePlugin*>(plugin.get());
@@ -166,7 +166,7 @@ TEST_P(FileBadConfig, FailsWithConfigLine) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "good.zone") << kHead << "ns1 A 192.0.2.1\n";
   test::SetupFixture fixture;
-  const auto config = test::yaml_node(c.yaml, dir / "stsd.yaml", "file");
+  const auto config = test::yaml_node(c.yaml, "file", dir / "stsd.yaml");
   auto setup = fixture.setup(config);
   try {
     file::make_file_plugin(setup);

@@ -13,6 +13,7 @@
 #include "dns_metrics.h"
 #include "environment.h"
 #include "metrics_test_support.h"
+#include "plugin_test_support.h"
 
 
 using namespace stsd;
@@ -24,7 +25,7 @@ namespace {
 TEST(MetricsQueryPath, CountingAllocatesNothing) {
   Environment env(std::filesystem::temp_directory_path(), std::nullopt, std::make_shared<SystemClock>(), true);
   std::vector<std::string> listen{"127.0.0.1:5300"};
-  const auto node = yaml_node("{}", "servers[0].plugins.metrics");
+  const auto node = test::yaml_node("{}", "servers[0].plugins.metrics");
   PendingLoad load;
   PluginSetup setup{env, node, listen, 0, load};
   std::vector<std::unique_ptr<Plugin>> plugins;
@@ -53,7 +54,7 @@ TEST(MetricsQueryPath, CountingAllocatesNothing) {
   delete probe;
 
   auto serve = [&](const Ask& ask, bool counted) {
-    const auto packet = query_packet(ask.qname, ask.qtype);
+    const auto packet = test::query_packet({.qname = ask.qname, .qtype = ask.qtype});
     dns::Request request;
     ASSERT_EQ(dns::decode_query(packet, request), dns::DecodeStatus::Ok);
     request.transport = ask.transport;

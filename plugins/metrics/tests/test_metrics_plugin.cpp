@@ -10,6 +10,7 @@
 #include "environment.h"
 #include "exporter.h"
 #include "metrics_test_support.h"
+#include "plugin_test_support.h"
 
 using namespace stsd;
 using namespace stsd::metrics_test;
@@ -21,28 +22,19 @@ struct Fixture {
   Environment env{std::filesystem::temp_directory_path(), std::nullopt, std::make_shared<SystemClock>(), true};
   std::vector<std::string> listen{"127.0.0.1:5300", "[::1]:5300"};
 
-  std::unique_ptr<Chain> chain(const std::string& config = "{}") {
-    const auto node = yaml_node(config, "servers[0].plugins.metrics");
+  std::unique_ptr<test::ChainRunner> chain(const std::string& config = "{}") {
+    const auto node = test::yaml_node(config, "servers[0].plugins.metrics");
     PendingLoad load;
     PluginSetup setup{env, node, listen, 0, load};
     std::vector<std::unique_ptr<Plugin>> plugins;
     plugins.push_back(metrics_plugin::make_metrics_plugin(setup));
     plugins.push_back(std::make_unique<Responder>());
-    return std::make_unique<Chain>(std::move(plugins));
+    return std::make_unique<test::ChainRunner>(std::move(plugins));
   }
 
-  void ask(const Chain& chain, const std::string& qname, uint16_t qtype, dns::Transport transport,
+  void ask(test::ChainRunner& chain, const std::string& qname, uint16_t qtype, dns::Transport transport,
            std::chrono::microseconds age = std::chrono::microseconds(0)) {
-    const auto packet = query_packet(qname, qtype);
-    dns::Request request;
-    ASSERT_EQ(dns::decode_query(packet, request), dns::DecodeStatus::Ok);
-    request.transport = transport;
-    request.received = std::chrono::steady_clock::now() - age;
-    std::vector<uint8_t> buffer(dns::ResponseWriter::kMaxMessage);
-    dns::ResponseWriter writer(buffer);
-    writer.begin(request, request.max_response_size());
-    Query query{request, writer};
-    chain.serve(query);
+    chain.run({.qname = qname, .qtype = qtype, .transport = transport, .age = age});
   }
 
   std::string scrape() { return metrics_registry(env)->scrape(); }
@@ -120,12 +112,10 @@ TEST(MetricsPlugin, EachServerBlockHasItsOwnLabel) {
   Fixture f;
   auto a = f.chain();
   f.listen = {"127.0.0.2:53"};
-  const auto node = yaml_node("{}", "servers[1].plugins.metrics");
+  const auto node = test::yaml_node("{}", "servers[1].plugins.metrics");
   PendingLoad load;
   PluginSetup setup{f.env, node, f.listen, 1, load};
-  std::vector<std::unique_ptr<Plugin>> plugins;
-  plugins.push_back(metrics_plugin::make_metrics_plugin(setup));
-  Chain b(std::move(plugins));
+  test::ChainRunner b(metrics_plugin::make_metrics_plugin(setup));
   f.ask(b, "pass.test.", dns::rrtype::A, dns::Transport::Udp);
   const auto text = f.scrape();
   EXPECT_TRUE(has_line(text, "stsd_dns_responses_total{server=\"127.0.0.2:53\",rcode=\"REFUSED\"} 1")) << text;
@@ -145,21 +135,21 @@ TEST(MetricsConfig, ErrorsNameFileLineAndKey) {
        "/etc/stsd/stsd.yaml:2:3: servers[0].plugins.metrics.zone: unknown key 'zone'"},
       {"plugin given a list", [&] { f.chain("[a]"); }, "/etc/stsd/stsd.yaml:1:1: servers[0].plugins.metrics: expected a map"},
       {"unknown service key",
-       [] { metrics_plugin::parse_exporter_settings(yaml_node("listen: 127.0.0.1:9153\npath: /x", "metrics")); },
+       [] { metrics_plugin::parse_exporter_settings(test::yaml_node("listen: 127.0.0.1:9153\npath: /x", "metrics")); },
        "/etc/stsd/stsd.yaml:2:1: metrics.path: unknown key 'path' (known keys: listen)"},
       {"listen without port",
-       [] { metrics_plugin::parse_exporter_settings(yaml_node("\nlisten: 127.0.0.1", "metrics")); },
+       [] { metrics_plugin::parse_exporter_settings(test::yaml_node("\nlisten: 127.0.0.1", "metrics")); },
        "/etc/stsd/stsd.yaml:2:9: metrics.listen: '127.0.0.1' is not ADDRESS:PORT"},
       {"IPv6 without brackets",
-       [] { metrics_plugin::parse_exporter_settings(yaml_node("listen: ::1:9153", "metrics")); },
+       [] { metrics_plugin::parse_exporter_settings(test::yaml_node("listen: ::1:9153", "metrics")); },
        "'::1:9153' is not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT"},
       {"port out of range",
-       [] { metrics_plugin::parse_exporter_settings(yaml_node("listen: 127.0.0.1:70000", "metrics")); },
+       [] { metrics_plugin::parse_exporter_settings(test::yaml_node("listen: 127.0.0.1:70000", "metrics")); },
        "is not ADDRESS:PORT"},
       {"listed twice",
-       [] { metrics_plugin::parse_exporter_settings(yaml_node("listen: [127.0.0.1:1, 127.0.0.1:1]", "metrics")); },
+       [] { metrics_plugin::parse_exporter_settings(test::yaml_node("listen: [127.0.0.1:1, 127.0.0.1:1]", "metrics")); },
        "'127.0.0.1:1' is listed twice"},
-      {"empty list", [] { metrics_plugin::parse_exporter_settings(yaml_node("listen: []", "metrics")); },
+      {"empty list", [] { metrics_plugin::parse_exporter_settings(test::yaml_node("listen: []", "metrics")); },
        "expected an address"},
   };
   for (const auto& c : cases) {
@@ -174,12 +164,12 @@ TEST(MetricsConfig, ErrorsNameFileLineAndKey) {
 
 TEST(MetricsConfig, ListenDefaultsToCoreDnsPortOnLoopback) {
   for (const char* text : {"", "{}"}) {
-    auto settings = metrics_plugin::parse_exporter_settings(yaml_node(text, "metrics"));
+    auto settings = metrics_plugin::parse_exporter_settings(test::yaml_node(text, "metrics"));
     ASSERT_EQ(settings.endpoints.size(), 1u) << text;
     EXPECT_EQ(settings.endpoints[0].address().to_string(), "127.0.0.1");
     EXPECT_EQ(settings.endpoints[0].port(), 9153);
   }
-  auto v6 = metrics_plugin::parse_exporter_settings(yaml_node("listen: \"[::1]:9100\"", "metrics"));
+  auto v6 = metrics_plugin::parse_exporter_settings(test::yaml_node("listen: \"[::1]:9100\"", "metrics"));
   ASSERT_EQ(v6.endpoints.size(), 1u);
   EXPECT_EQ(v6.endpoints[0].address().to_string(), "::1");
 }

@@ -1,37 +1,11 @@
 #include "admin_config.h"
 
-#include <charconv>
 #include <fstream>
+
+#include "net/address.h"
 
 namespace stsd::mtasts {
 namespace {
-
-std::optional<boost::asio::ip::tcp::endpoint> parse_tcp_listen(const std::string& text) {
-  std::string host;
-  std::string port_text;
-  if (!text.empty() && text.front() == '[') {
-    auto close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') return std::nullopt;
-    host = text.substr(1, close - 1);
-    port_text = text.substr(close + 2);
-  } else {
-    auto colon = text.rfind(':');
-    if (colon == std::string::npos || colon == 0) return std::nullopt;
-    host = text.substr(0, colon);
-    port_text = text.substr(colon + 1);
-    if (host.find(':') != std::string::npos) return std::nullopt;   // IPv6 needs brackets
-  }
-  unsigned port = 0;
-  auto [end, error] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (port_text.empty() || error != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
-      port > 65535) {
-    return std::nullopt;
-  }
-  boost::system::error_code address_error;
-  auto address = boost::asio::ip::make_address(host, address_error);
-  if (address_error) return std::nullopt;
-  return boost::asio::ip::tcp::endpoint(address, static_cast<uint16_t>(port));
-}
 
 std::filesystem::path default_socket(const std::filesystem::path& storage) {
   std::filesystem::path store = storage.lexically_normal();
@@ -105,8 +79,9 @@ AdminConfig parse_admin_config(const ConfigNode* section, const std::optional<st
 
   if (auto listen = section->get("listen")) {
     config.listen_text = listen->as_string();
-    config.listen = parse_tcp_listen(config.listen_text);
-    if (!config.listen) listen->fail("'" + config.listen_text + "' is not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT)");
+    const auto endpoint = stsd::net::parse_address_port(config.listen_text);
+    if (!endpoint) listen->fail(endpoint.error());
+    config.listen = boost::asio::ip::tcp::endpoint(endpoint->address, endpoint->port);
     auto token_file = section->get("token_file");
     if (!token_file) {
       listen->fail("a TCP admin listener needs `token_file:` (clients send `Authorization: Bearer <token>`)");

@@ -50,7 +50,4 @@ class AdminApi {
   std::shared_ptr<store::AdminExtensions> hooks_;
 };
 
-// "2025-01-01T00:00:00Z"
-std::string iso8601(int64_t unix_seconds);
-
 }  // namespace stsd::mtasts

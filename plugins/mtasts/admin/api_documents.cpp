@@ -4,21 +4,13 @@
 
 #include "api.h"
 #include "api_request.h"
+#include "utc_time.h"
 
 namespace stsd::mtasts {
 
 using namespace stsd::store;   // the API speaks the store's vocabulary throughout
 
 using nlohmann::json;
-
-std::string iso8601(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 json diagnostics_json(const std::vector<Diagnostic>& diagnostics) {
   json out = json::array();

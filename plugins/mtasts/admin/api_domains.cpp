@@ -2,6 +2,7 @@
 // domain) and for one domain (status, events, settings, removal).
 #include "api_documents.h"
 #include "api_handlers.h"
+#include "utc_time.h"
 
 namespace stsd::mtasts {
 

@@ -16,6 +16,8 @@
 #include "admin_config.h"
 #include "config.h"
 #include "csv.h"
+#include "net/address.h"
+#include "utc_time.h"
 
 #ifndef STSD_VERSION
 #define STSD_VERSION "unknown"
@@ -56,11 +58,7 @@ json expect_ok(const HttpResult& result) {
 
 std::optional<int64_t> parse_iso(const json& value) {
   if (!value.is_string()) return std::nullopt;
-  std::tm tm{};
-  std::istringstream in(value.get<std::string>());
-  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%SZ");
-  if (in.fail()) return std::nullopt;
-  return static_cast<int64_t>(timegm(&tm));
+  return stsd::parse_iso8601(value.get<std::string>());
 }
 
 std::string duration_words(int64_t seconds) {
@@ -531,12 +529,10 @@ Endpoint resolve_endpoint(const ServerSelection& selection, const char* env_sock
   }
   if (selection.connect) {
     const std::string& text = *selection.connect;
-    auto colon = text.rfind(':');
-    if (colon == std::string::npos || colon == 0) throw UsageError("--connect: '" + text + "' is not HOST:PORT");
-    std::string host = text.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    endpoint.host = host;
-    endpoint.port = static_cast<uint16_t>(parse_number_option("connect", text.substr(colon + 1), "", 1, 65535));
+    const auto where = stsd::net::parse_host_port(text);
+    if (!where) throw UsageError("--connect: " + where.error());
+    endpoint.host = where->host;
+    endpoint.port = where->port;
     if (!selection.token_file) throw UsageError("--connect needs --token-file FILE (the server's admin.token_file)");
     std::string error = stsd::mtasts::read_token_file(*selection.token_file, endpoint.token);
     if (!error.empty()) throw UsageError("--token-file: " + error);

@@ -4,7 +4,7 @@
 
 #include "clock.h"
 #include "config.h"
-#include "dns_harness.h"
+#include "plugin_test_support.h"
 #include "mtasts_plugin.h"
 #include "store/policy_store.h"
 #include "temp_store.h"
@@ -42,6 +42,12 @@ negative_ttl: 60
 rotation: 1d
 policy_host: { a: [192.0.2.10], aaaa: ["2001:db8::10"] }
 )";
+
+// A query as a resolver sends it (with EDNS).
+test::QuerySpec resolver_query(const std::string& qname, uint16_t qtype, uint16_t qclass = dns::rrclass::IN,
+                               dns::Transport transport = dns::Transport::Udp) {
+  return {qname, qtype, qclass, transport, test::kResolverEdns};
+}
 
 enum class Delegation { Ns, ServiceZone };
 
@@ -88,8 +94,8 @@ class DnsAnswers : public ::testing::TestWithParam<DnsCase> {
   std::string id_;
 };
 
-const std::string kTxt = "300 TXT \"v=STSv1; id={id};\"";
-const std::string kSoa = "300 SOA ns1.provider.test. hostmaster.provider.test. {serial} 3600 600 604800";
+const std::string kTxt = "300 IN TXT \"v=STSv1; id={id};\"";
+const std::string kSoa = "300 IN SOA ns1.provider.test. hostmaster.provider.test. {serial} 3600 600 604800";
 
 std::vector<DnsCase> cases() {
   using D = Delegation;
@@ -100,15 +106,15 @@ std::vector<DnsCase> cases() {
       {"ns_any_gives_the_txt", D::Ns, "_mta-sts.example.com.", rrtype::ANY, "NOERROR", {"_mta-sts.example.com. " + kTxt}, ""},
       {"ns_apex_soa", D::Ns, "_mta-sts.example.com.", rrtype::SOA, "NOERROR", {"_mta-sts.example.com. " + kSoa + " 300"}, ""},
       {"ns_apex_ns", D::Ns, "_mta-sts.example.com.", rrtype::NS, "NOERROR",
-       {"_mta-sts.example.com. 300 NS ns1.provider.test.", "_mta-sts.example.com. 300 NS ns2.provider.test."}, ""},
+       {"_mta-sts.example.com. 300 IN NS ns1.provider.test.", "_mta-sts.example.com. 300 IN NS ns2.provider.test."}, ""},
       {"ns_other_type_nodata", D::Ns, "_mta-sts.example.com.", rrtype::A, "NOERROR", {}, "_mta-sts.example.com."},
       {"ns_nothing_confirmed_nodata", D::Ns, "_mta-sts.pending.example.", rrtype::TXT, "NOERROR", {}, "_mta-sts.pending.example."},
       {"ns_below_apex_nxdomain", D::Ns, "x._mta-sts.example.com.", rrtype::TXT, "NXDOMAIN", {}, "_mta-sts.example.com."},
       {"ns_tlsrpt", D::Ns, "_smtp._tls.example.com.", rrtype::TXT, "NOERROR",
-       {"_smtp._tls.example.com. 300 TXT \"v=TLSRPTv1; rua=mailto:tls@example.com\""}, ""},
+       {"_smtp._tls.example.com. 300 IN TXT \"v=TLSRPTv1; rua=mailto:tls@example.com\""}, ""},
       {"ns_tlsrpt_unset_nodata", D::Ns, "_smtp._tls.pending.example.", rrtype::TXT, "NOERROR", {}, "_smtp._tls.pending.example."},
-      {"ns_policy_host_a", D::Ns, "mta-sts.example.com.", rrtype::A, "NOERROR", {"mta-sts.example.com. 300 A 192.0.2.10"}, ""},
-      {"ns_policy_host_aaaa", D::Ns, "mta-sts.example.com.", rrtype::AAAA, "NOERROR", {"mta-sts.example.com. 300 AAAA 2001:db8::10"}, ""},
+      {"ns_policy_host_a", D::Ns, "mta-sts.example.com.", rrtype::A, "NOERROR", {"mta-sts.example.com. 300 IN A 192.0.2.10"}, ""},
+      {"ns_policy_host_aaaa", D::Ns, "mta-sts.example.com.", rrtype::AAAA, "NOERROR", {"mta-sts.example.com. 300 IN AAAA 2001:db8::10"}, ""},
       {"ns_policy_host_txt_nodata", D::Ns, "mta-sts.example.com.", rrtype::TXT, "NOERROR", {}, "mta-sts.example.com."},
       {"ns_unknown_domain_passes", D::Ns, "_mta-sts.unknown.example.", rrtype::TXT, "", {}, ""},
       {"ns_domain_itself_passes", D::Ns, "example.com.", rrtype::TXT, "", {}, ""},
@@ -119,12 +125,12 @@ std::vector<DnsCase> cases() {
       {"zone_txt", D::ServiceZone, "_mta-sts.example.com.sts.provider.test.", rrtype::TXT, "NOERROR",
        {"_mta-sts.example.com.sts.provider.test. " + kTxt}, ""},
       {"zone_tlsrpt", D::ServiceZone, "_smtp._tls.example.com.sts.provider.test.", rrtype::TXT, "NOERROR",
-       {"_smtp._tls.example.com.sts.provider.test. 300 TXT \"v=TLSRPTv1; rua=mailto:tls@example.com\""}, ""},
+       {"_smtp._tls.example.com.sts.provider.test. 300 IN TXT \"v=TLSRPTv1; rua=mailto:tls@example.com\""}, ""},
       {"zone_policy_host_a", D::ServiceZone, "mta-sts.example.com.sts.provider.test.", rrtype::A, "NOERROR",
-       {"mta-sts.example.com.sts.provider.test. 300 A 192.0.2.10"}, ""},
+       {"mta-sts.example.com.sts.provider.test. 300 IN A 192.0.2.10"}, ""},
       {"zone_apex_soa", D::ServiceZone, "sts.provider.test.", rrtype::SOA, "NOERROR", {"sts.provider.test. " + kSoa + " 60"}, ""},
       {"zone_apex_ns", D::ServiceZone, "STS.provider.test.", rrtype::NS, "NOERROR",
-       {"STS.provider.test. 300 NS ns1.provider.test.", "STS.provider.test. 300 NS ns2.provider.test."}, ""},
+       {"STS.provider.test. 300 IN NS ns1.provider.test.", "STS.provider.test. 300 IN NS ns2.provider.test."}, ""},
       {"zone_apex_txt_nodata", D::ServiceZone, "sts.provider.test.", rrtype::TXT, "NOERROR", {}, "sts.provider.test."},
       {"zone_owned_soa_nodata", D::ServiceZone, "_mta-sts.example.com.sts.provider.test.", rrtype::SOA, "NOERROR", {}, "sts.provider.test."},
       {"zone_nothing_confirmed_nodata", D::ServiceZone, "_mta-sts.pending.example.sts.provider.test.", rrtype::TXT, "NOERROR", {},
@@ -148,12 +154,12 @@ std::vector<DnsCase> cases() {
 TEST_P(DnsAnswers, Table) {
   const auto& c = GetParam();
   auto p = plugin(c.delegation);
-  const auto reply = test_support::ask(*p, c.qname, c.qtype, c.qclass);
+  const auto reply = test::ask(*p, resolver_query(c.qname, c.qtype, c.qclass));
   if (!*c.rcode) {
-    EXPECT_TRUE(reply.passed) << "expected the query to go to the next plugin";
+    EXPECT_TRUE(reply.passed_on) << "expected the query to go to the next plugin";
     return;
   }
-  EXPECT_FALSE(reply.passed);
+  EXPECT_FALSE(reply.passed_on);
   EXPECT_EQ(reply.rcode, c.rcode);
   EXPECT_TRUE(reply.aa) << "authoritative answers set AA";
   std::vector<std::string> expected;
@@ -163,7 +169,7 @@ TEST_P(DnsAnswers, Table) {
     ASSERT_EQ(reply.authority.size(), 1u);
     const uint32_t negative_ttl = c.delegation == Delegation::ServiceZone ? 60 : 300;
     EXPECT_EQ(reply.authority[0], fill(std::string(c.negative_soa_owner) + " " + std::to_string(negative_ttl) +
-                                       " SOA ns1.provider.test. hostmaster.provider.test. {serial} 3600 600 604800 " +
+                                       " IN SOA ns1.provider.test. hostmaster.provider.test. {serial} 3600 600 604800 " +
                                        std::to_string(negative_ttl)));
   } else {
     EXPECT_TRUE(reply.authority.empty());
@@ -177,40 +183,41 @@ class DnsChanges : public DnsAnswers {};
 
 TEST_F(DnsChanges, SerialAndIdChangeWithTheTxt) {
   auto p = plugin(Delegation::Ns);
-  const auto first = test_support::ask(*p, "_mta-sts.example.com.", rrtype::SOA);
-  const auto txt1 = test_support::ask(*p, "_mta-sts.example.com.", rrtype::TXT);
+  const auto first = test::ask(*p, resolver_query("_mta-sts.example.com.", rrtype::SOA));
+  const auto txt1 = test::ask(*p, resolver_query("_mta-sts.example.com.", rrtype::TXT));
   clock_->advance(hours(24));   // next period
-  const auto second = test_support::ask(*p, "_mta-sts.example.com.", rrtype::SOA);
-  const auto txt2 = test_support::ask(*p, "_mta-sts.example.com.", rrtype::TXT);
+  const auto second = test::ask(*p, resolver_query("_mta-sts.example.com.", rrtype::SOA));
+  const auto txt2 = test::ask(*p, resolver_query("_mta-sts.example.com.", rrtype::TXT));
   EXPECT_NE(txt1.answer, txt2.answer);
   EXPECT_NE(first.soa_serial, second.soa_serial);
   EXPECT_EQ(second.soa_serial, std::to_string(kJan1 + 86400));
   clock_->advance(seconds(10));
   state_->confirm("example.com", state_->stage("example.com", Policy{Mode::Enforce, {"mx2.example.com"}, 604800}, false).version,
                   false, "", "seen");
-  const auto third = test_support::ask(*p, "_mta-sts.example.com.", rrtype::SOA);
-  const auto txt3 = test_support::ask(*p, "_mta-sts.example.com.", rrtype::TXT);
+  const auto third = test::ask(*p, resolver_query("_mta-sts.example.com.", rrtype::SOA));
+  const auto txt3 = test::ask(*p, resolver_query("_mta-sts.example.com.", rrtype::TXT));
   EXPECT_NE(txt3.answer, txt2.answer);
   EXPECT_NE(third.soa_serial, second.soa_serial);
 }
 
 TEST_F(DnsChanges, StagingAloneChangesNothingServed) {
   auto p = plugin(Delegation::ServiceZone);
-  const auto before = test_support::ask(*p, "_mta-sts.example.com.sts.provider.test.", rrtype::TXT);
+  const auto before = test::ask(*p, resolver_query("_mta-sts.example.com.sts.provider.test.", rrtype::TXT));
   state_->stage("example.com", Policy{Mode::Testing, {"mx9.example.com"}, 604800}, false);
-  const auto after = test_support::ask(*p, "_mta-sts.example.com.sts.provider.test.", rrtype::TXT);
+  const auto after = test::ask(*p, resolver_query("_mta-sts.example.com.sts.provider.test.", rrtype::TXT));
   EXPECT_EQ(before.answer, after.answer);
 }
 
 TEST_F(DnsChanges, RemovedDomainIsNoLongerOwned) {
   auto p = plugin(Delegation::Ns);
   state_->remove_domain("example.com");
-  EXPECT_TRUE(test_support::ask(*p, "_mta-sts.example.com.", rrtype::TXT).passed);
+  EXPECT_TRUE(test::ask(*p, resolver_query("_mta-sts.example.com.", rrtype::TXT)).passed_on);
 }
 
 TEST_F(DnsChanges, OverTcpToo) {
   auto p = plugin(Delegation::Ns);
-  const auto reply = test_support::ask(*p, "_mta-sts.example.com.", rrtype::TXT, dns::rrclass::IN, dns::Transport::Tcp);
+  const auto reply =
+      test::ask(*p, resolver_query("_mta-sts.example.com.", rrtype::TXT, dns::rrclass::IN, dns::Transport::Tcp));
   EXPECT_EQ(reply.answer, std::vector<std::string>{fill("_mta-sts.example.com. " + kTxt)});
 }
 

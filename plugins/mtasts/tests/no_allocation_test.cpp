@@ -18,6 +18,7 @@
 #include "dns/writer.h"
 #include "mtasts_plugin.h"
 #include "plugin.h"
+#include "plugin_test_support.h"
 #include "store/policy_store.h"
 #include "temp_store.h"
 
@@ -29,29 +30,6 @@ using namespace stsd::store;
 
 using std::chrono::seconds;
 namespace rrtype = dns::rrtype;
-
-// A query packet with EDNS (as resolvers send it), built by hand.
-std::vector<uint8_t> query_packet(const std::string& qname, uint16_t qtype) {
-  std::vector<uint8_t> p = {0x12, 0x34, 0x00, 0x00, 0, 1, 0, 0, 0, 0, 0, 1};
-  size_t start = 0;
-  while (start < qname.size()) {
-    size_t dot = qname.find('.', start);
-    if (dot == std::string::npos) dot = qname.size();
-    p.push_back(static_cast<uint8_t>(dot - start));
-    p.insert(p.end(), qname.begin() + static_cast<std::ptrdiff_t>(start), qname.begin() + static_cast<std::ptrdiff_t>(dot));
-    start = dot + 1;
-  }
-  p.push_back(0);
-  p.insert(p.end(), {static_cast<uint8_t>(qtype >> 8), static_cast<uint8_t>(qtype), 0, 1});
-  p.insert(p.end(), {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0});   // OPT, 1232 octets
-  return p;
-}
-
-class Passed final : public Plugin {
- public:
-  std::string_view name() const override { return "passed"; }
-  void serve(Query& , Next ) const override {}
-};
 
 TEST(MtastsQueryPath, AnsweringAllocatesNothing) {
   store::test_support::TempStore store;
@@ -78,7 +56,8 @@ policy_host: { a: [192.0.2.10] }
   auto parsed = parse_mtasts_config(ConfigNode(YAML::Load(config), std::make_shared<const std::filesystem::path>("t.yaml"), "mtasts"));
   std::vector<std::unique_ptr<Plugin>> plugins;
   plugins.push_back(std::make_unique<MtastsPlugin>(std::move(parsed), state, clock));
-  plugins.push_back(std::make_unique<Passed>());
+  bool passed_on = false;
+  plugins.push_back(std::make_unique<test::Sentinel>(passed_on));
   const Chain chain(std::move(plugins));
 
   struct Ask {
@@ -86,26 +65,26 @@ policy_host: { a: [192.0.2.10] }
     uint16_t qtype;
   };
   const Ask asks[] = {
-      {"_mta-sts.example.com", rrtype::TXT},
-      {"_mta-sts.EXAMPLE.com", rrtype::TXT},
-      {"_mta-sts.held.example.com", rrtype::TXT},
-      {"_mta-sts.staged.example.net", rrtype::TXT},
-      {"_smtp._tls.example.com", rrtype::TXT},
-      {"mta-sts.example.com", rrtype::A},
-      {"_mta-sts.example.com", rrtype::SOA},
-      {"_mta-sts.example.com", rrtype::NS},
-      {"_mta-sts.example.com", rrtype::ANY},
-      {"x._mta-sts.example.com", rrtype::TXT},
-      {"_mta-sts.nothing.example", rrtype::TXT},
-      {"www.example.org", rrtype::A},
-      {"_mta-sts.example.com.sts.provider.test", rrtype::TXT},
-      {"_mta-sts.held.example.com.sts.provider.test", rrtype::TXT},
-      {"_smtp._tls.example.com.sts.provider.test", rrtype::TXT},
-      {"example.com.sts.provider.test", rrtype::TXT},
-      {"com.sts.provider.test", rrtype::TXT},
-      {"_tls.example.com.sts.provider.test", rrtype::TXT},
-      {"nope.sts.provider.test", rrtype::TXT},
-      {"sts.provider.test", rrtype::SOA},
+      {"_mta-sts.example.com.", rrtype::TXT},
+      {"_mta-sts.EXAMPLE.com.", rrtype::TXT},
+      {"_mta-sts.held.example.com.", rrtype::TXT},
+      {"_mta-sts.staged.example.net.", rrtype::TXT},
+      {"_smtp._tls.example.com.", rrtype::TXT},
+      {"mta-sts.example.com.", rrtype::A},
+      {"_mta-sts.example.com.", rrtype::SOA},
+      {"_mta-sts.example.com.", rrtype::NS},
+      {"_mta-sts.example.com.", rrtype::ANY},
+      {"x._mta-sts.example.com.", rrtype::TXT},
+      {"_mta-sts.nothing.example.", rrtype::TXT},
+      {"www.example.org.", rrtype::A},
+      {"_mta-sts.example.com.sts.provider.test.", rrtype::TXT},
+      {"_mta-sts.held.example.com.sts.provider.test.", rrtype::TXT},
+      {"_smtp._tls.example.com.sts.provider.test.", rrtype::TXT},
+      {"example.com.sts.provider.test.", rrtype::TXT},
+      {"com.sts.provider.test.", rrtype::TXT},
+      {"_tls.example.com.sts.provider.test.", rrtype::TXT},
+      {"nope.sts.provider.test.", rrtype::TXT},
+      {"sts.provider.test.", rrtype::SOA},
   };
   std::vector<uint8_t> buffer(dns::ResponseWriter::kMaxMessage);
   dns::ResponseWriter writer(buffer);
@@ -117,7 +96,7 @@ policy_host: { a: [192.0.2.10] }
 
   for (int round = 0; round < 2; ++round) {   // the second round: after a change and a new period
     for (const auto& ask : asks) {
-      const auto packet = query_packet(ask.qname, ask.qtype);
+      const auto packet = test::query_packet({.qname = ask.qname, .qtype = ask.qtype, .edns_size = test::kResolverEdns});
       dns::Request request;
       ASSERT_EQ(dns::decode_query(packet, request), dns::DecodeStatus::Ok) << ask.qname;
       writer.begin(request, request.max_response_size());

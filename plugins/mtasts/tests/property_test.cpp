@@ -12,7 +12,7 @@
 
 #include "clock.h"
 #include "config.h"
-#include "dns_harness.h"
+#include "plugin_test_support.h"
 #include "mtasts_plugin.h"
 #include "property_support.h"
 #include "store/policy_store.h"
@@ -104,7 +104,8 @@ class RandomRun {
     const int64_t now = unix_seconds(clock_->now());
     for (const auto& domain : kDomains) {
       const auto& m = model_[domain];
-      const auto reply = test_support::ask(*plugin_, "_mta-sts." + domain + ".", dns::rrtype::TXT);
+      const auto reply = test::ask(
+          *plugin_, {.qname = "_mta-sts." + domain + ".", .qtype = dns::rrtype::TXT, .edns_size = test::kResolverEdns});
       ASSERT_EQ(reply.rcode, "NOERROR");
       if (!m.confirmed) {
         ASSERT_TRUE(reply.answer.empty()) << domain << ": served an id with nothing confirmed";
@@ -113,7 +114,7 @@ class RandomRun {
       const int64_t period = period_start(m.held_since ? *m.held_since : now, rotation_);
       const std::string id = policy_id(period, rotation_, *m.confirmed, m.digests.at(*m.confirmed));
       ASSERT_EQ(reply.answer.size(), 1u);
-      ASSERT_EQ(reply.answer[0], "_mta-sts." + domain + ". 300 TXT \"v=STSv1; id=" + id + ";\"")
+      ASSERT_EQ(reply.answer[0], "_mta-sts." + domain + ". 300 IN TXT \"v=STSv1; id=" + id + ";\"")
           << "confirmed v" << *m.confirmed << " newest staged v" << m.newest;
       // Never a staged-only version: no unconfirmed version's id for this period matches.
       for (const auto& [number, digest] : m.digests) {

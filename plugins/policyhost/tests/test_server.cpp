@@ -18,6 +18,7 @@
 
 #include "policyhost/server.h"
 #include "test_pki.h"
+#include "utc_time.h"
 
 namespace stsd::policyhost {
 namespace {
@@ -198,7 +199,10 @@ TEST_F(PolicyHostServerTest, SniSelectsEachDomainsCertificateAndPolicy) {
     EXPECT_EQ((*response)[http::field::content_type], "text/plain; charset=utf-8");
     EXPECT_EQ((*response)[http::field::cache_control], "max-age=60");
     EXPECT_FALSE((*response)[http::field::etag].empty());
-    EXPECT_FALSE((*response)[http::field::date].empty());
+    // RFC 9110 §5.6.7: an IMF-fixdate, and the server's clock is ours.
+    const auto date = stsd::parse_http_date(std::string((*response)[http::field::date]));
+    ASSERT_TRUE(date) << (*response)[http::field::date];
+    EXPECT_LT(std::chrono::abs(*date - std::chrono::system_clock::now()), std::chrono::seconds(30));
   }
 }
 

@@ -1,0 +1,32 @@
+#pragma once
+// Query processing, shared by UDP and TCP (Knot's split: the transports only move bytes):
+// decode the packet, run the chain, finish the answer. No socket and no lock here.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include <boost/asio/ip/address.hpp>
+
+#include "dns/message.h"
+#include "dns/writer.h"
+#include "plugin.h"
+
+namespace stsd {
+
+// Decodes a packet, runs the chain and returns the response (empty: send nothing).
+// One per thread that answers: it owns the response buffer and the decoded request, so
+// answering allocates nothing.
+class QueryProcessor {
+ public:
+  QueryProcessor();
+  std::span<const uint8_t> process(std::span<const uint8_t> packet, dns::Transport transport,
+                                   const boost::asio::ip::address& client, uint16_t client_port, const Chain& chain,
+                                   uint16_t udp_size);
+
+ private:
+  std::vector<uint8_t> buffer_;
+  dns::Request request_;
+  dns::ResponseWriter writer_;
+};
+
+}  // namespace stsd
