@@ -17,13 +17,13 @@ namespace asio = boost::asio;
 using std::chrono::seconds;
 
 ConfirmEngine::ConfirmEngine(ConfirmSettings settings, std::shared_ptr<Clock> clock)
-    : clock_(std::move(clock)), runtime_(make_runtime(std::move(settings))) {
+    : clock_(std::move(clock)), runtime_(prepare(std::move(settings))) {
   limiter_.set_capacity(runtime_->settings.max_concurrent_probes);
 }
 
 ConfirmEngine::~ConfirmEngine() { stop(); }
 
-std::shared_ptr<const ConfirmEngine::Runtime> ConfirmEngine::make_runtime(ConfirmSettings settings) {
+std::shared_ptr<const ConfirmEngine::Runtime> ConfirmEngine::prepare(ConfirmSettings settings) {
   auto runtime = std::make_shared<Runtime>();
   runtime->fetcher = std::make_shared<PolicyFetcher>(settings.ca_file);
   // Each lookup may be tried twice; keep the pair within the probe timeout's order.
@@ -104,13 +104,12 @@ void ConfirmEngine::stop() {
   if (resolver_threads_) resolver_threads_->join();
 }
 
-void ConfirmEngine::reload(std::optional<ConfirmSettings> settings) {
-  if (!settings) {
+void ConfirmEngine::reload(std::shared_ptr<const Runtime> fresh) {
+  if (!fresh) {
     paused_ = true;
     log::info("confirm: section removed; probing paused");
     return;
   }
-  auto fresh = make_runtime(std::move(*settings));
   {
     std::lock_guard lock(runtime_mutex_);
     runtime_ = fresh;

@@ -58,8 +58,18 @@ class ConfirmEngine final : public ConfirmApi {
 
   void start(std::shared_ptr<store::PolicyStore> state);
   void stop();
-  // New settings (already validated); nullopt pauses probing (the key was removed).
-  void reload(std::optional<ConfirmSettings> settings);
+  // Settings with the objects built from them; replaced as a whole on reload.
+  struct Runtime {
+    ConfirmSettings settings;
+    std::shared_ptr<PolicyFetcher> fetcher;
+    std::shared_ptr<DnsClient> dns;
+  };
+  // Builds everything new settings need (the fetcher reads the CA file here), so that a
+  // reload finds a bad `ca_file` while it can still be refused. Throws when they cannot
+  // be built (e.g. an unreadable CA file).
+  static std::shared_ptr<const Runtime> prepare(ConfirmSettings settings);
+  // Switches to prepared settings; nullptr pauses probing (the key was removed).
+  void reload(std::shared_ptr<const Runtime> runtime);
 
   // ConfirmApi
   MxCoverage check_mx_coverage(const std::string& domain, const std::vector<std::string>& patterns) override;
@@ -72,12 +82,6 @@ class ConfirmEngine final : public ConfirmApi {
   void collect_metrics(metrics::MetricsWriter& writer) const;
 
  private:
-  // Settings with the objects built from them; replaced as a whole on reload.
-  struct Runtime {
-    ConfirmSettings settings;
-    std::shared_ptr<PolicyFetcher> fetcher;
-    std::shared_ptr<DnsClient> dns;
-  };
   using SteadyTime = std::chrono::steady_clock::time_point;
 
   struct Watch {
@@ -112,7 +116,6 @@ class ConfirmEngine final : public ConfirmApi {
   };
 
   // Set-up (confirmer.cpp).
-  static std::shared_ptr<const Runtime> make_runtime(ConfirmSettings settings);
   std::shared_ptr<const Runtime> runtime() const;
   static TrackerSettings tracker_settings(const ConfirmSettings& settings);
   TimePoint now() const { return clock_->now(); }

@@ -37,9 +37,17 @@ void ConfirmService::stop() {
 }
 
 void ConfirmService::prepare_reload(const ConfigNode* section, PendingLoad& load) {
-  std::optional<ConfirmSettings> settings;
-  if (section) settings = parse_settings(section);
-  load.on_commit([engine = engine_, settings = std::move(settings)]() mutable { engine->reload(std::move(settings)); });
+  std::shared_ptr<const ConfirmEngine::Runtime> runtime;
+  if (section) {
+    try {
+      runtime = ConfirmEngine::prepare(parse_settings(section));
+    } catch (const ConfigError&) {
+      throw;
+    } catch (const std::exception& e) {
+      section->fail(e.what());
+    }
+  }
+  load.on_commit([engine = engine_, runtime = std::move(runtime)] { engine->reload(runtime); });
 }
 
 }  // namespace stsd::confirm

@@ -82,9 +82,13 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  // Signals are handled by the server's signal_set; block them in every thread it starts.
+  // SIGTERM, SIGINT and SIGHUP are taken by the server's signal_set once it runs. Until
+  // then they stay pending instead of killing a server that is still starting, and every
+  // thread start() creates inherits the block, so the control thread alone takes them.
   sigset_t signals;
   sigemptyset(&signals);
+  for (int signal : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, signal);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
   std::shared_ptr<stsd::Clock> clock;

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <future>
 
+#include <signal.h>
+
 #include <boost/asio/signal_set.hpp>
 
 #include "logging.h"
@@ -120,6 +122,12 @@ void Server::run_until_signal() {
     log::f(log::Level::Info, "signal %d: stopping", signal);
   };
   signals.async_wait(on_signal);
+  // main() blocked these signals while the server started; one that arrived meanwhile is
+  // delivered now, to the signal_set.
+  sigset_t handled;
+  sigemptyset(&handled);
+  for (int signal : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&handled, signal);
+  pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
   control.run();
   stop();
 }
