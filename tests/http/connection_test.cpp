@@ -10,6 +10,10 @@
 #include "http_test_support.h"
 
 namespace stsd::http {
+
+// Found by argument-dependent lookup, so it lives in Transport's namespace.
+void PrintTo(Transport transport, std::ostream* os) { *os << (transport == Transport::Unix ? "unix" : "tcp"); }
+
 namespace {
 
 using namespace std::chrono_literals;
