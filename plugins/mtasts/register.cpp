@@ -1,5 +1,4 @@
-// Registration of the `mtasts` DNS plugin, the `policies:` folder service and (when its
-// folder is built) the `admin:` API service.
+// Registration of the `mtasts` DNS plugin and the `policies:` folder service.
 #include <optional>
 #include <string>
 
@@ -7,9 +6,6 @@
 #include "mtasts_plugin.h"
 #include "registry.h"
 #include "store/policy_store.h"
-#ifdef STSD_MTASTS_HAS_ADMIN
-#include "admin/admin.h"
-#endif
 
 namespace stsd::mtasts {
 
@@ -56,7 +52,4 @@ std::unique_ptr<Plugin> make_mtasts_plugin(PluginSetup& setup) {
 void stsd_register_mtasts(stsd::Registry& registry) {
   registry.add_plugin("mtasts", stsd::mtasts::make_mtasts_plugin);
   stsd::mtasts::register_policies_service(registry);
-#ifdef STSD_MTASTS_HAS_ADMIN
-  stsd::mtasts::register_admin(registry);
-#endif
 }

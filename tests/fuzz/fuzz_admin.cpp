@@ -22,7 +22,7 @@
 
 namespace {
 using namespace stsd;
-using namespace stsd::mtasts;
+using namespace stsd::admin;
 using namespace stsd::store;
 
 struct Fixture {

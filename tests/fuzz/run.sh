@@ -19,8 +19,8 @@ clang++ "${flags[@]}" \
   -o "$out/fuzz_policy"
 # The admin API over a real store (RocksDB in /dev/shm): every source of the store layer
 # and the API's request handling (api*.cpp), without the transport and the service.
-clang++ "${flags[@]}" -DSTSD_VERSION='"fuzz"' -I"$top/plugins/mtasts/admin" \
-  "$here/fuzz_admin.cpp" "$top"/src/store/*.cpp "$top"/plugins/mtasts/admin/api*.cpp \
+clang++ "${flags[@]}" -DSTSD_VERSION='"fuzz"' -I"$top/plugins/admin" \
+  "$here/fuzz_admin.cpp" "$top"/src/store/*.cpp "$top"/plugins/admin/api*.cpp \
   "$top"/src/{environment,logging,utc_time}.cpp "$top/src/net/address.cpp" -lrocksdb -lcrypto \
   -o "$out/fuzz_admin"
 mkdir -p "$out/corpus-policy" "$out/corpus-admin"

@@ -45,7 +45,7 @@ LAYERS = [
     Layer("plugin {name}", "plugins/{name}/**", ("core", "store", "http")),
     Layer("tool {name} tests", "tools/{name}/tests/**",
           ("tool {name}", "core", "store", "http", "admin client", "test support")),
-    Layer("tool {name}", "tools/{name}/**", ("core", "store", "http", "admin client")),
+    Layer("tool {name}", "tools/{name}/**", ("core", "http", "admin client")),
     Layer("tests", "tests/**", ANY),
     Layer("bench", "bench/**", ANY),
 ]

@@ -1,0 +1,59 @@
+#pragma once
+// The HTTP/1.1 transport of the admin API, on an http::Server (src/http/): a unix socket
+// created with file mode 0600, and an optional TCP listener that requires
+// `Authorization: Bearer <token>`. Everything runs on one thread of its own, never on a
+// DNS worker; requests are handled one at a time, so the API's writes to the store are
+// serialized.
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "admin_config.h"
+#include "api.h"
+#include "http/server.h"
+
+namespace stsd::admin {
+
+struct HttpLimits {
+  size_t max_header_bytes = 16 * 1024;
+  size_t max_body_bytes = 8 * 1024 * 1024;     // an import batch of 5000 rows fits easily
+  size_t max_connections = 64;                 // on the unix socket, and apart on TCP
+  std::chrono::seconds idle_timeout{60};       // a connection with no complete request
+  std::chrono::seconds stop_grace{3};          // in-flight requests at shutdown
+};
+
+class AdminHttpServer {
+ public:
+  using Handler = std::function<ApiResponse(const ApiRequest&)>;
+  using Prepared = http::Server::Prepared;
+
+  AdminHttpServer(Handler handler, HttpLimits limits = {});
+  ~AdminHttpServer();
+  AdminHttpServer(const AdminHttpServer&) = delete;
+  AdminHttpServer& operator=(const AdminHttpServer&) = delete;
+
+  // Binds the socket(s) `config` names that are not bound yet (http::BindError naming
+  // the address and why, e.g. another stsd serves the socket); nothing changes yet.
+  Prepared prepare(const AdminConfig& config);
+  // Serves `prepared` with `config`'s token (starting the thread the first time) and
+  // closes what `config` no longer names.
+  void commit(const AdminConfig& config, Prepared prepared);
+  void start(const AdminConfig& config) { commit(config, prepare(config)); }
+  // Stops accepting, lets in-flight requests finish (bounded by stop_grace), removes the
+  // socket file if it is still ours, joins the thread. Idempotent.
+  void stop();
+
+  // The bound TCP port (useful with port 0 in tests); 0 without a TCP listener.
+  uint16_t tcp_port() const;
+
+ private:
+  std::optional<http::Reply> check_token(const http::Request& request) const;
+
+  mutable std::mutex token_mutex_;
+  std::string token_;
+  std::unique_ptr<http::Server> server_;
+};
+
+}  // namespace stsd::admin

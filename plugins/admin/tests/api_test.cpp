@@ -1,0 +1,474 @@
+// The admin API's routes against a real store (RocksDB in a temporary folder): the
+// documented workflow, and bad input that is refused with a message naming the field and
+// changes nothing.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+
+#include <rocksdb/db.h>
+
+#include "api.h"
+#include "clock.h"
+
+namespace stsd::admin {
+namespace {
+
+using nlohmann::json;
+constexpr int64_t kStart = 1735732800;   // 2025-01-01T12:00:00Z
+
+class Api : public testing::Test {
+ protected:
+  void SetUp() override {
+    static std::atomic<int> counter{0};
+    dir_ = std::filesystem::temp_directory_path() /
+           ("stsd-admin-api-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    auto opened = rocksdb::DB::Open(options, (dir_ / "db").native(), &raw);
+    ASSERT_TRUE(opened.ok()) << opened.ToString();
+    db_.reset(raw);
+    clock_ = std::make_shared<ManualClock>(std::chrono::system_clock::time_point(std::chrono::seconds(kStart)));
+    state_ = std::make_shared<store::PolicyStore>(*db_, clock_);
+    hooks_ = std::make_shared<store::AdminExtensions>();
+    api_ = std::make_unique<AdminApi>(state_, hooks_);
+  }
+  void TearDown() override {
+    api_.reset();
+    state_.reset();
+    db_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  ApiResponse call(const std::string& method, const std::string& target, const json& body = nullptr) {
+    return api_->handle({method, target, body.is_null() ? std::string() : body.dump()});
+  }
+  ApiResponse raw(const std::string& method, const std::string& target, std::string body) {
+    return api_->handle({method, target, std::move(body)});
+  }
+  void add_staged_confirmed(const std::string& domain) {
+    ASSERT_EQ(call("POST", "/v1/domains", {{"domain", domain}}).status, 201u);
+    ASSERT_EQ(call("POST", "/v1/domains/" + domain + "/policies",
+                   {{"mode", "enforce"}, {"mx", {"mx1." + domain}}, {"max_age", 604800}})
+                  .status,
+              201u);
+    ASSERT_EQ(call("POST", "/v1/domains/" + domain + "/confirm", {{"version", 1}, {"reason", "checked"}}).status, 200u);
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::shared_ptr<ManualClock> clock_;
+  std::shared_ptr<store::PolicyStore> state_;
+  std::shared_ptr<store::AdminExtensions> hooks_;
+  std::unique_ptr<AdminApi> api_;
+};
+
+TEST_F(Api, AddStageConfirmMovesTheServedId) {
+  auto added = call("POST", "/v1/domains", {{"domain", "Example.COM."}, {"tlsrpt_rua", {"mailto:tls@example.com"}}});
+  ASSERT_EQ(added.status, 201u) << added.body;
+  EXPECT_EQ(added.body["domain"], "example.com");
+  EXPECT_EQ(added.body["settings"]["tlsrpt_record"], "v=TLSRPTv1; rua=mailto:tls@example.com");
+
+  auto status = call("GET", "/v1/domains/example.com/status");
+  ASSERT_EQ(status.status, 200u);
+  EXPECT_TRUE(status.body["served_id"].is_null());
+  EXPECT_TRUE(status.body["staged"].is_null());
+
+  auto staged = call("POST", "/v1/domains/example.com/policies",
+                     {{"mode", "enforce"}, {"mx", {"mx1.example.com", "*.mail.example.com"}}, {"max_age", 604800}});
+  ASSERT_EQ(staged.status, 201u) << staged.body;
+  EXPECT_EQ(staged.body["version"], 1);
+  EXPECT_EQ(staged.body["created"], true);
+  EXPECT_TRUE(staged.body["confirmed_version"].is_null());
+
+  // Staging never moves the id (RFC 8461 §3.1: only a served policy may get a new id).
+  status = call("GET", "/v1/domains/example.com/status");
+  EXPECT_TRUE(status.body["served_id"].is_null());
+  EXPECT_EQ(status.body["pending"], true);
+  EXPECT_EQ(status.body["staged"]["version"], 1);
+
+  auto confirmed = call("POST", "/v1/domains/example.com/confirm", {{"version", 1}, {"reason", "deployed to all edges"}});
+  ASSERT_EQ(confirmed.status, 200u) << confirmed.body;
+  ASSERT_TRUE(confirmed.body["served_id"].is_string());
+  const std::string id = confirmed.body["served_id"];
+  EXPECT_EQ(confirmed.body["txt"], "v=STSv1; id=" + id + ";");
+  EXPECT_EQ(confirmed.body["confirmation"]["manual"], true);
+  EXPECT_EQ(confirmed.body["confirmation"]["reason"], "deployed to all edges");
+  EXPECT_EQ(confirmed.body["next_rotation"], "2025-01-02T00:00:00Z");
+  EXPECT_EQ(confirmed.body["events"][0]["kind"], "manual_confirm");
+
+  auto shown = call("GET", "/v1/domains/example.com/policy");
+  ASSERT_EQ(shown.status, 200u);
+  EXPECT_EQ(shown.body["which"], "confirmed");
+  EXPECT_EQ(shown.body["text"],
+            "version: STSv1\r\nmode: enforce\r\nmx: mx1.example.com\r\nmx: *.mail.example.com\r\nmax_age: 604800\r\n");
+
+  auto listed = call("GET", "/v1/domains");
+  ASSERT_EQ(listed.status, 200u);
+  ASSERT_EQ(listed.body["domains"].size(), 1u);
+  EXPECT_EQ(listed.body["domains"][0], (json{{"domain", "example.com"}, {"staged", 1}, {"confirmed", 1},
+                                             {"pending", false}, {"held", false}}));
+  EXPECT_TRUE(listed.body["next_after"].is_null());
+}
+
+TEST_F(Api, StagingTheSamePolicyAgainCreatesNoVersion) {
+  add_staged_confirmed("example.com");
+  auto again = call("POST", "/v1/domains/example.com/policies",
+                    {{"mode", "enforce"}, {"mx", {"MX1.example.com"}}, {"max_age", 604800}});
+  EXPECT_EQ(again.status, 200u);
+  EXPECT_EQ(again.body["created"], false);
+  EXPECT_EQ(again.body["version"], 1);
+}
+
+TEST_F(Api, PolicyTextIsParsedWithLineNumbersAndWarnings) {
+  ASSERT_EQ(call("POST", "/v1/domains", {{"domain", "example.com"}}).status, 201u);
+  auto staged = call("POST", "/v1/domains/example.com/policies",
+                     {{"text", "version: STSv1\nmode: testing\nmx: mx.example.com\nmax_age: 3600\n"}});
+  ASSERT_EQ(staged.status, 201u) << staged.body;
+  ASSERT_FALSE(staged.body["warnings"].empty());   // max_age below a day
+  auto bad = call("POST", "/v1/domains/example.com/policies", {{"text", "version: STSv1\nmode: sometimes\n"}});
+  EXPECT_EQ(bad.status, 400u);
+  EXPECT_NE(bad.body["error"].get<std::string>().find("line 2"), std::string::npos) << bad.body;
+  EXPECT_EQ(bad.body["field"], "text");
+}
+
+TEST_F(Api, ShowsAnyVersionAndTheNewestStagedWhenNothingIsConfirmed) {
+  ASSERT_EQ(call("POST", "/v1/domains", {{"domain", "example.com"}}).status, 201u);
+  call("POST", "/v1/domains/example.com/policies", {{"mode", "testing"}, {"mx", {"a.example.com"}}, {"max_age", 86400}});
+  call("POST", "/v1/domains/example.com/policies", {{"mode", "enforce"}, {"mx", {"b.example.com"}}, {"max_age", 86400}});
+  auto shown = call("GET", "/v1/domains/example.com/policy");
+  EXPECT_EQ(shown.body["which"], "staged");
+  EXPECT_EQ(shown.body["version"], 2);
+  auto first = call("GET", "/v1/domains/example.com/policies/1");
+  ASSERT_EQ(first.status, 200u);
+  EXPECT_EQ(first.body["mode"], "testing");
+  EXPECT_EQ(call("GET", "/v1/domains/example.com/policies/3").status, 404u);
+}
+
+TEST_F(Api, SettingsChangeOnlyWhatIsGiven) {
+  ASSERT_EQ(call("POST", "/v1/domains", {{"domain", "example.com"}, {"vantages", {"192.0.2.7"}}}).status, 201u);
+  auto updated = call("PUT", "/v1/domains/example.com/settings", {{"tlsrpt_rua", {"https://r.example.net/tls"}}});
+  ASSERT_EQ(updated.status, 200u) << updated.body;
+  EXPECT_EQ(updated.body["settings"]["vantages"], json({"192.0.2.7"}));
+  EXPECT_EQ(updated.body["settings"]["tlsrpt_rua"], json({"https://r.example.net/tls"}));
+}
+
+TEST_F(Api, RemoveDomain) {
+  add_staged_confirmed("example.com");
+  EXPECT_EQ(call("DELETE", "/v1/domains/example.com").status, 200u);
+  EXPECT_EQ(call("GET", "/v1/domains/example.com/status").status, 404u);
+  EXPECT_FALSE(state_->has_domain("example.com"));
+}
+
+TEST_F(Api, ListPagesThroughEveryDomainInOrder) {
+  for (int i = 0; i < 25; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "d%02d.example", i);
+    ASSERT_EQ(call("POST", "/v1/domains", {{"domain", name}}).status, 201u);
+  }
+  std::vector<std::string> seen;
+  std::string after;
+  for (int page = 0; page < 10; ++page) {
+    auto listed = call("GET", "/v1/domains?limit=10" + (after.empty() ? "" : "&after=" + after));
+    ASSERT_EQ(listed.status, 200u);
+    for (const auto& d : listed.body["domains"]) seen.push_back(d["domain"]);
+    if (listed.body["next_after"].is_null()) break;
+    after = listed.body["next_after"];
+  }
+  ASSERT_EQ(seen.size(), 25u);
+  EXPECT_EQ(seen.front(), "d00.example");
+  EXPECT_EQ(seen.back(), "d24.example");
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+}
+
+TEST_F(Api, ImportAddsStagesAndConfirmsAndIsIdempotent) {
+  json rows = json::array();
+  for (int i = 0; i < 3; ++i) {
+    rows.push_back({{"line", i + 2},
+                    {"domain", "d" + std::to_string(i) + ".example"},
+                    {"mode", "enforce"},
+                    {"mx", {"mx.d" + std::to_string(i) + ".example"}},
+                    {"max_age", 604800},
+                    {"tlsrpt_rua", {"mailto:tls@example.net"}}});
+  }
+  auto checked = call("POST", "/v1/import", {{"rows", rows}, {"dry_run", true}});
+  ASSERT_EQ(checked.status, 200u) << checked.body;
+  EXPECT_TRUE(checked.body["errors"].empty());
+  EXPECT_EQ(state_->domain_count(), 0u);   // a dry run writes nothing
+
+  auto imported = call("POST", "/v1/import", {{"rows", rows}, {"confirm", true}, {"reason", "migrated"}});
+  ASSERT_EQ(imported.status, 200u) << imported.body;
+  ASSERT_EQ(imported.body["results"].size(), 3u);
+  EXPECT_EQ(imported.body["results"][1]["line"], 3);
+  EXPECT_EQ(imported.body["results"][1]["added"], true);
+  EXPECT_EQ(imported.body["results"][1]["staged"], true);
+  EXPECT_EQ(imported.body["results"][1]["confirmed"], true);
+  auto status = call("GET", "/v1/domains/d1.example/status");
+  EXPECT_TRUE(status.body["served_id"].is_string());
+  EXPECT_EQ(status.body["settings"]["tlsrpt_rua"], json({"mailto:tls@example.net"}));
+
+  auto again = call("POST", "/v1/import", {{"rows", rows}});
+  ASSERT_EQ(again.status, 200u);
+  EXPECT_EQ(again.body["results"][0]["staged"], false);
+  EXPECT_EQ(again.body["results"][0]["added"], false);
+}
+
+TEST_F(Api, ImportKeepsTheVantagesOfAnExistingDomain) {
+  ASSERT_EQ(call("POST", "/v1/domains", {{"domain", "example.com"}, {"vantages", {"192.0.2.7"}}}).status, 201u);
+  json row = {{"domain", "example.com"}, {"mode", "none"}, {"mx", {"mx.example.com"}}, {"max_age", 86400},
+              {"tlsrpt_rua", {"mailto:t@example.com"}}};
+  ASSERT_EQ(call("POST", "/v1/import", {{"rows", {row}}}).status, 200u);
+  auto settings = call("GET", "/v1/domains/example.com/settings");
+  EXPECT_EQ(settings.body["settings"]["vantages"], json({"192.0.2.7"}));
+  EXPECT_EQ(settings.body["settings"]["tlsrpt_rua"], json({"mailto:t@example.com"}));
+}
+
+TEST_F(Api, ImportWithABadRowReportsEveryBadLineAndWritesNothing) {
+  json rows = {
+      {{"line", 2}, {"domain", "good.example"}, {"mode", "enforce"}, {"mx", {"mx.good.example"}}, {"max_age", 86400}},
+      {{"line", 3}, {"domain", "bad.example"}, {"mode", "enforced"}, {"mx", {"mx.bad.example"}}, {"max_age", 86400}},
+      {{"line", 4}, {"domain", "ip.example"}, {"mode", "enforce"}, {"mx", {"192.0.2.1"}}, {"max_age", 86400}},
+      {{"line", 5}, {"domain", "bad..example"}, {"mode", "none"}, {"mx", json::array()}, {"max_age", 86400}},
+  };
+  auto checked = call("POST", "/v1/import", {{"rows", rows}, {"dry_run", true}});
+  ASSERT_EQ(checked.status, 200u);
+  ASSERT_EQ(checked.body["errors"].size(), 3u) << checked.body;
+  EXPECT_EQ(checked.body["errors"][0]["line"], 3);
+  EXPECT_NE(checked.body["errors"][0]["error"].get<std::string>().find("line 3: field 'mode'"), std::string::npos)
+      << checked.body;
+  EXPECT_EQ(checked.body["errors"][1]["line"], 4);
+  EXPECT_EQ(checked.body["errors"][2]["line"], 5);
+
+  const uint64_t before = state_->generation();
+  auto refused = call("POST", "/v1/import", {{"rows", rows}});
+  EXPECT_EQ(refused.status, 400u);
+  EXPECT_EQ(refused.body["errors"].size(), 3u);
+  EXPECT_EQ(state_->generation(), before);
+  EXPECT_FALSE(state_->has_domain("good.example"));
+}
+
+struct BadCase {
+  const char* name;
+  std::string method;
+  std::string target;
+  std::string body;
+  unsigned status;
+  std::string error_part;
+};
+
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
+
+class BadInput : public Api, public testing::WithParamInterface<BadCase> {};
+
+TEST_P(BadInput, IsRefusedWithAMessageAndChangesNothing) {
+  add_staged_confirmed("example.com");
+  const auto before_status = call("GET", "/v1/domains/example.com/status?events=100").body;
+  const uint64_t before_generation = state_->generation();
+  const auto& c = GetParam();
+  auto response = raw(c.method, c.target, c.body);
+  EXPECT_EQ(response.status, c.status) << response.body;
+  ASSERT_TRUE(response.body["error"].is_string()) << response.body;
+  EXPECT_NE(response.body["error"].get<std::string>().find(c.error_part), std::string::npos)
+      << "error: " << response.body["error"] << "\nexpected to contain: " << c.error_part;
+  EXPECT_EQ(state_->generation(), before_generation);
+  EXPECT_EQ(call("GET", "/v1/domains/example.com/status?events=100").body, before_status);
+}
+
+const BadCase kBadCases[] = {
+        BadCase{"body_not_json", "POST", "/v1/domains", "{domain: x}", 400, "not valid JSON"},
+        BadCase{"body_not_object", "POST", "/v1/domains", "[\"example.org\"]", 400, "must be a JSON object"},
+        BadCase{"body_missing", "POST", "/v1/domains", "", 400, "needs a JSON object body"},
+        BadCase{"deeply_nested_body", "POST", "/v1/domains", std::string(100000, '['), 400, "nests deeper"},
+        BadCase{"unknown_field", "POST", "/v1/domains", R"({"domain":"example.org","rua":["x"]})", 400,
+                "field 'rua': unknown field"},
+        BadCase{"domain_missing", "POST", "/v1/domains", R"({"tlsrpt_rua":[]})", 400, "field 'domain': is required"},
+        BadCase{"domain_wrong_type", "POST", "/v1/domains", R"({"domain":42})", 400, "field 'domain': must be a string"},
+        BadCase{"domain_invalid", "POST", "/v1/domains", R"({"domain":"exa mple.org"})", 400, "exa mple.org"},
+        BadCase{"domain_is_ip", "POST", "/v1/domains", R"({"domain":"192.0.2.1"})", 400, "IP address"},
+        BadCase{"domain_exists", "POST", "/v1/domains", R"({"domain":"EXAMPLE.com"})", 409, "already in the store"},
+        BadCase{"rua_bad_scheme", "POST", "/v1/domains", R"({"domain":"example.org","tlsrpt_rua":["ftp://x.example"]})",
+                400, "field 'tlsrpt_rua': 'ftp://x.example'"},
+        BadCase{"vantage_bad", "POST", "/v1/domains", R"({"domain":"example.org","vantages":["not an address"]})", 400,
+                "field 'vantages'"},
+        BadCase{"stage_unknown_domain", "POST", "/v1/domains/other.example/policies",
+                R"({"mode":"enforce","mx":["mx.other.example"],"max_age":86400})", 404, "not in the store"},
+        BadCase{"stage_bad_mode", "POST", "/v1/domains/example.com/policies",
+                R"({"mode":"enforced","mx":["mx.example.com"],"max_age":86400})", 400,
+                "field 'mode': 'enforced' is not enforce, testing or none"},
+        BadCase{"stage_max_age_too_big", "POST", "/v1/domains/example.com/policies",
+                R"({"mode":"enforce","mx":["mx.example.com"],"max_age":31557601})", 400, "field 'max_age': 31557601"},
+        BadCase{"stage_max_age_negative", "POST", "/v1/domains/example.com/policies",
+                R"({"mode":"enforce","mx":["mx.example.com"],"max_age":-1})", 400, "field 'max_age': must be a whole number"},
+        BadCase{"stage_max_age_huge", "POST", "/v1/domains/example.com/policies",
+                R"({"mode":"enforce","mx":["mx.example.com"],"max_age":18446744073709551615})", 400, "field 'max_age'"},
+        BadCase{"stage_mx_ip", "POST", "/v1/domains/example.com/policies",
+                R"({"mode":"enforce","mx":["192.0.2.25"],"max_age":86400})", 400, "field 'mx': '192.0.2.25'"},
+        BadCase{"stage_mx_two_label_wildcard", "POST", "/v1/domains/example.com/policies",
+                R"({"mode":"enforce","mx":["*.*.example.com"],"max_age":86400})", 400, "field 'mx'"},
+        BadCase{"stage_enforce_without_mx", "POST", "/v1/domains/example.com/policies",
+                R"({"mode":"enforce","max_age":86400})", 400, "mx"},
+        BadCase{"stage_text_and_fields", "POST", "/v1/domains/example.com/policies",
+                R"({"text":"version: STSv1\n","mode":"enforce"})", 400, "either the policy text or mode"},
+        BadCase{"stage_text_invalid", "POST", "/v1/domains/example.com/policies",
+                R"({"text":"mode: enforce\nversion: STSv1\n"})", 400, "line 2: version must be the first field"},
+        BadCase{"confirm_missing_reason", "POST", "/v1/domains/example.com/confirm", R"({"version":1})", 400,
+                "field 'reason': is required"},
+        BadCase{"confirm_blank_reason", "POST", "/v1/domains/example.com/confirm", R"({"version":1,"reason":"  "})", 400,
+                "field 'reason': is empty"},
+        BadCase{"confirm_missing_version", "POST", "/v1/domains/example.com/confirm", R"({"version":7,"reason":"x"})", 404,
+                "has no version 7"},
+        BadCase{"confirm_version_text", "POST", "/v1/domains/example.com/confirm", R"({"version":"1","reason":"x"})", 400,
+                "field 'version': must be a whole number"},
+        BadCase{"unknown_endpoint", "GET", "/v2/domains", "", 404, "no such endpoint"},
+        BadCase{"unknown_resource", "GET", "/v1/domains/example.com/frobs", "", 404, "no such endpoint"},
+        BadCase{"wrong_method", "PATCH", "/v1/domains", "", 405, "PATCH is not allowed"},
+        BadCase{"wrong_method_unknown_domain", "PUT", "/v1/domains/other.example/status", "{}", 405,
+                "(allowed: GET)"},
+        BadCase{"unknown_resource_unknown_domain", "GET", "/v1/domains/other.example/frobs", "", 404,
+                "no such endpoint"},
+        BadCase{"body_on_get", "GET", "/v1/domains/example.com/status", "{}", 400, "takes no body"},
+        BadCase{"body_on_get_server", "GET", "/v1/server", "{}", 400, "takes no body"},
+        BadCase{"body_on_delete", "DELETE", "/v1/domains/example.com", "{}", 400, "takes no body"},
+        BadCase{"bad_version_in_path", "GET", "/v1/domains/example.com/policies/first", "", 400,
+                "'first' is not a version number"},
+        BadCase{"bad_percent_encoding", "GET", "/v1/domains/example%zz.com", "", 400, "percent-encoding"},
+        BadCase{"bad_domain_in_path", "GET", "/v1/domains/-bad-.example/status", "", 400, "-bad-.example"},
+        BadCase{"bad_query_number", "GET", "/v1/domains/example.com/events?limit=lots", "", 400,
+                "query parameter 'limit': 'lots'"},
+        BadCase{"query_number_out_of_range", "GET", "/v1/domains?limit=0", "", 400, "out of range"},
+        BadCase{"import_confirm_without_reason", "POST", "/v1/import", R"({"rows":[],"confirm":true})", 400,
+                "field 'reason'"},
+        BadCase{"import_rows_not_list", "POST", "/v1/import", R"({"rows":{}})", 400, "field 'rows'"},
+        BadCase{"import_duplicate_in_request", "POST", "/v1/import",
+                R"({"rows":[{"domain":"a.example","mode":"none","mx":["m.a.example"],"max_age":86400},{"domain":"A.example.","mode":"none","mx":["m.a.example"],"max_age":86400}]})",
+                400, "appears twice"},
+};
+
+INSTANTIATE_TEST_SUITE_P(Admin, BadInput, testing::ValuesIn(kBadCases),
+                         [](const testing::TestParamInfo<BadCase>& info) { return info.param.name; });
+
+// The exact documents of the refusals the router makes (clients and scripts match on
+// them), and the Allow field of a 405 (RFC 9110 §15.5.6).
+struct RefusalCase {
+  const char* name;
+  std::string method;
+  std::string target;
+  std::string body;
+  unsigned status;
+  std::string document;
+  std::string allow;   // empty: no Allow field
+};
+
+void PrintTo(const RefusalCase& c, std::ostream* os) { *os << c.name; }
+
+class Refusal : public Api, public testing::WithParamInterface<RefusalCase> {};
+
+TEST_P(Refusal, HasItsDocumentAndFields) {
+  ASSERT_EQ(call("POST", "/v1/domains", {{"domain", "example.com"}}).status, 201u);
+  const auto& c = GetParam();
+  const auto response = raw(c.method, c.target, c.body);
+  EXPECT_EQ(response.status, c.status);
+  EXPECT_EQ(response.body.dump(), c.document);
+  std::string allow;
+  for (const auto& [name, value] : response.headers) {
+    if (name == "Allow") allow = value;
+    else ADD_FAILURE() << "unexpected field " << name;
+  }
+  EXPECT_EQ(allow, c.allow);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Admin, Refusal,
+    testing::Values(
+        RefusalCase{"outside_v1", "GET", "/v2/domains", "", 404,
+                    R"j({"error":"no such endpoint: /v2/domains (the API lives under /v1/)"})j", ""},
+        RefusalCase{"root", "GET", "/", "", 404, R"j({"error":"no such endpoint: / (the API lives under /v1/)"})j", ""},
+        RefusalCase{"under_v1", "GET", "/v1/nothing?x=1", "", 404, R"j({"error":"no such endpoint: /v1/nothing?x=1"})j",
+                    ""},
+        RefusalCase{"under_a_domain", "POST", "/v1/domains/example.com/frobs", "{}", 404,
+                    R"j({"error":"no such endpoint: /v1/domains/example.com/frobs"})j", ""},
+        RefusalCase{"list_patch", "PATCH", "/v1/domains", "", 405,
+                    R"j({"error":"PATCH is not allowed on /v1/domains (allowed: GET, POST)"})j", "GET, POST"},
+        RefusalCase{"domain_put", "PUT", "/v1/domains/example.com", "", 405,
+                    R"j({"error":"PUT is not allowed on /v1/domains/example.com (allowed: GET, DELETE)"})j", "GET, DELETE"},
+        RefusalCase{"settings_post", "POST", "/v1/domains/example.com/settings", "{}", 405,
+                    R"j({"error":"POST is not allowed on /v1/domains/example.com/settings (allowed: GET, PUT)"})j",
+                    "GET, PUT"},
+        RefusalCase{"import_get", "GET", "/v1/import", "", 405,
+                    R"j({"error":"GET is not allowed on /v1/import (allowed: POST)"})j", "POST"},
+        RefusalCase{"unknown_domain", "GET", "/v1/domains/Other.Example./status", "", 404,
+                    R"j({"domain":"other.example","error":"other.example is not in the store (add it first: stsctl domain add other.example)"})j",
+                    ""},
+        RefusalCase{"body_on_get", "GET", "/v1/domains/example.com/events", "{}", 400,
+                    R"j({"error":"GET /v1/domains/example.com/events takes no body"})j", ""},
+        RefusalCase{"body_missing", "POST", "/v1/domains/example.com/confirm", "", 400,
+                    R"j({"error":"this request needs a JSON object body"})j", ""},
+        RefusalCase{"bad_percent_encoding", "GET", "/v1/nothing%zz", "", 400,
+                    R"j({"error":"bad percent-encoding in the request target"})j", ""}),
+    [](const testing::TestParamInfo<RefusalCase>& info) { return info.param.name; });
+
+TEST_F(Api, HooksCanRefuseAStageAndAddToStatusAndRoutes) {
+  add_staged_confirmed("example.com");
+  hooks_->add_stage_check([](const std::string& domain, const store::Policy& policy) {
+    std::vector<std::string> problems;
+    for (const auto& mx : policy.mx) {
+      if (mx == "old.example.com") problems.push_back("MX host new.example.com is not covered");
+    }
+    return problems;
+  });
+  hooks_->add_status_section("prober", [](const std::string& domain) {
+    return json{{"lines", {"edge 192.0.2.7 still serves version 1"}}};
+  });
+  hooks_->add_domain_route("GET", "check", [](const std::string& domain, const json&) {
+    return json{{"checked", domain}};
+  });
+  json policy = {{"mode", "enforce"}, {"mx", {"old.example.com"}}, {"max_age", 604800}};
+  auto refused = call("POST", "/v1/domains/example.com/policies", policy);
+  EXPECT_EQ(refused.status, 409u);
+  EXPECT_NE(refused.body["error"].get<std::string>().find("not covered"), std::string::npos);
+  EXPECT_FALSE(state_->version("example.com", 2));
+  policy["force"] = true;
+  auto forced = call("POST", "/v1/domains/example.com/policies", policy);
+  EXPECT_EQ(forced.status, 201u);
+  EXPECT_EQ(forced.body["forced_past"].size(), 1u);
+  auto status = call("GET", "/v1/domains/example.com/status");
+  EXPECT_EQ(status.body["extensions"]["prober"]["lines"][0], "edge 192.0.2.7 still serves version 1");
+  auto check = call("GET", "/v1/domains/EXAMPLE.com./check");
+  EXPECT_EQ(check.status, 200u);
+  EXPECT_EQ(check.body["checked"], "example.com");
+  // A hook's route is in the same table: a wrong verb is a 405, an unknown domain a 404.
+  auto posted = call("POST", "/v1/domains/example.com/check", json::object());
+  EXPECT_EQ(posted.status, 405u) << posted.body;
+  EXPECT_EQ(posted.headers, (std::vector<std::pair<std::string, std::string>>{{"Allow", "GET"}}));
+  EXPECT_EQ(call("GET", "/v1/domains/other.example/check").status, 404u);
+}
+
+TEST_F(Api, HookRoutesGetTheBodyOrNull) {
+  add_staged_confirmed("example.com");
+  hooks_->add_domain_route("POST", "probe", [](const std::string& domain, const json& body) {
+    return json{{"domain", domain}, {"body", body}};
+  });
+  auto without = call("POST", "/v1/domains/example.com/probe");
+  ASSERT_EQ(without.status, 200u) << without.body;
+  EXPECT_TRUE(without.body["body"].is_null());
+  auto with = call("POST", "/v1/domains/example.com/probe", {{"now", true}});
+  ASSERT_EQ(with.status, 200u) << with.body;
+  EXPECT_EQ(with.body["body"], json({{"now", true}}));
+  EXPECT_EQ(raw("POST", "/v1/domains/example.com/probe", "[1]").status, 400u);
+}
+
+TEST_F(Api, ServerInfo) {
+  auto info = call("GET", "/v1/server");
+  ASSERT_EQ(info.status, 200u);
+  EXPECT_EQ(info.body["version"], STSD_VERSION);
+  EXPECT_EQ(info.body["schema"], store::PolicyStore::kSchemaVersion);
+  EXPECT_EQ(info.body["now"], "2025-01-01T12:00:00Z");
+}
+
+}  // namespace
+}  // namespace stsd::admin

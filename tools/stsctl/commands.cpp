@@ -1,0 +1,618 @@
+#include "commands.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include "admin/admin_config.h"
+#include "config.h"
+#include "csv.h"
+#include "net/address.h"
+#include "utc_time.h"
+
+#ifndef STSD_VERSION
+#define STSD_VERSION "unknown"
+#endif
+
+namespace stsctl {
+namespace {
+
+using nlohmann::json;
+
+// The server refused, with its message (exit code 1).
+class Refused : public std::runtime_error {
+ public:
+  Refused(const std::string& message, json body = nullptr) : std::runtime_error(message), body_(std::move(body)) {}
+  const json& body() const { return body_; }
+
+ private:
+  json body_;
+};
+
+std::string text_of(const json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_null()) return "";
+  return value.dump();
+}
+
+// The answer's JSON; throws Refused unless the status is 2xx.
+json expect_ok(const HttpResult& result) {
+  if (result.status >= 200 && result.status < 300 && result.body.is_object()) return result.body;
+  std::string message;
+  if (result.body.is_object() && result.body.contains("error")) {
+    message = text_of(result.body["error"]);
+  } else {
+    message = "stsd answered HTTP " + std::to_string(result.status) + ": " + result.raw.substr(0, 200);
+  }
+  throw Refused(message, result.body);
+}
+
+std::optional<int64_t> parse_iso(const json& value) {
+  if (!value.is_string()) return std::nullopt;
+  return stsd::parse_iso8601(value.get<std::string>());
+}
+
+std::string duration_words(int64_t seconds) {
+  if (seconds < 0) seconds = 0;
+  int64_t days = seconds / 86400, hours = seconds % 86400 / 3600, minutes = seconds % 3600 / 60;
+  std::ostringstream out;
+  if (days > 0) out << days << " d" << (hours > 0 ? " " : "");
+  if (hours > 0) out << hours << " h";
+  if (days == 0 && minutes > 0) out << (hours > 0 ? " " : "") << minutes << " min";
+  if (days == 0 && hours == 0 && minutes == 0) out << seconds << " s";
+  return out.str();
+}
+
+std::string policy_words(const json& version) {
+  std::ostringstream out;
+  out << text_of(version["mode"]);
+  if (version["mx"].is_array() && !version["mx"].empty()) {
+    out << ", mx";
+    for (const auto& mx : version["mx"]) out << " " << text_of(mx);
+  }
+  out << ", max_age " << text_of(version["max_age"]);
+  return out.str();
+}
+
+std::string join(const json& list, const std::string& separator) {
+  std::string out;
+  for (const auto& item : list) out += (out.empty() ? "" : separator) + text_of(item);
+  return out;
+}
+
+void print_status(const json& s, std::ostream& out) {
+  const std::string domain = text_of(s["domain"]);
+  const auto now = parse_iso(s["now"]);
+  auto label = [&](const std::string& name) -> std::ostream& {
+    out << "  " << name << std::string(name.size() < 15 ? 15 - name.size() : 1, ' ');
+    return out;
+  };
+  out << domain << "\n";
+  if (s["served_id"].is_string()) {
+    label("served now:") << "_mta-sts." << domain << " TXT \"" << text_of(s["txt"]) << "\"\n";
+  } else {
+    label("served now:") << "nothing: no version is confirmed yet, so _mta-sts." << domain
+                         << " has no TXT record\n";
+  }
+  const json& confirmed = s["confirmed"];
+  const json& staged = s["staged"];
+  if (confirmed.is_object()) {
+    label("confirmed:") << "version " << text_of(confirmed["version"]) << " (" << policy_words(confirmed) << ")\n";
+    const json& how = s["confirmation"];
+    if (how.is_object()) {
+      out << std::string(17, ' ') << (how["manual"].get<bool>() ? "confirmed by hand " : "confirmed by the prober ")
+          << text_of(how["at"]);
+      if (!text_of(how["reason"]).empty()) out << ": " << text_of(how["reason"]);
+      out << "\n";
+    }
+  } else {
+    label("confirmed:") << "none\n";
+  }
+  if (!staged.is_object()) {
+    label("staged:") << "none (stage one: stsctl policy stage " << domain << " --mode ... --mx ... --max-age ...)\n";
+  } else if (s["pending"].get<bool>()) {
+    label("staged:") << "version " << text_of(staged["version"]) << " (" << policy_words(staged) << ")\n"
+                     << std::string(17, ' ') << "waiting for confirmation; senders "
+                     << (confirmed.is_object() ? "keep getting version " + text_of(confirmed["version"])
+                                               : std::string("see no policy"))
+                     << " until then\n";
+  } else {
+    label("staged:") << "version " << text_of(staged["version"]) << " is the confirmed one; nothing waiting\n";
+  }
+  if (s["hold"].is_object()) {
+    label("hold:") << "since " << text_of(s["hold"]["since"]) << ": " << text_of(s["hold"]["reason"])
+                   << " (the id does not rotate while held)\n";
+  }
+  const auto rotation = s["rotation_seconds"].is_number() ? s["rotation_seconds"].get<int64_t>() : 0;
+  if (auto next = parse_iso(s["next_rotation"]); next && now) {
+    label("next rotation:") << text_of(s["next_rotation"]) << " (in " << duration_words(*next - *now)
+                            << "), then every " << duration_words(rotation) << "\n";
+  } else if (s["served_id"].is_string()) {
+    label("next rotation:") << "none while the hold is set\n";
+  }
+  const json& settings = s["settings"];
+  if (settings.is_object()) {
+    if (settings["tlsrpt_record"].is_string()) {
+      label("TLS-RPT:") << "_smtp._tls." << domain << " TXT \"" << text_of(settings["tlsrpt_record"]) << "\"\n";
+    } else {
+      label("TLS-RPT:") << "not published\n";
+    }
+    if (settings["vantages"].is_array() && !settings["vantages"].empty()) {
+      label("vantages:") << join(settings["vantages"], ", ") << "\n";
+    }
+  }
+  if (s["extensions"].is_object()) {
+    for (const auto& [name, section] : s["extensions"].items()) {
+      if (section.is_object() && section["lines"].is_array()) {
+        label(name + ":") << (section["lines"].empty() ? "" : text_of(section["lines"][0])) << "\n";
+        for (size_t i = 1; i < section["lines"].size(); ++i) out << std::string(17, ' ') << text_of(section["lines"][i]) << "\n";
+      } else {
+        label(name + ":") << section.dump() << "\n";
+      }
+    }
+  }
+  if (s["events"].is_array() && !s["events"].empty()) {
+    out << "  recent events (newest first):\n";
+    for (const auto& event : s["events"]) {
+      out << "    " << text_of(event["at"]) << "  " << text_of(event["kind"]);
+      if (event["version"].is_number()) out << " v" << text_of(event["version"]);
+      if (!text_of(event["detail"]).empty()) out << ": " << text_of(event["detail"]);
+      out << "\n";
+    }
+  }
+}
+
+std::string domain_state_words(const json& d) {
+  const json& staged = d["staged"];
+  const json& confirmed = d["confirmed"];
+  std::string words;
+  if (confirmed.is_number()) {
+    words = "confirmed v" + text_of(confirmed);
+    if (d["pending"].get<bool>()) words += ", v" + text_of(staged) + " waiting for confirmation";
+  } else if (staged.is_number()) {
+    words = "v" + text_of(staged) + " staged, nothing confirmed yet (no TXT record)";
+  } else {
+    words = "no policy staged yet";
+  }
+  if (d.contains("held") && d["held"].is_boolean() && d["held"].get<bool>()) words += ", id held (drift)";
+  return words;
+}
+
+void print_warnings(const json& warnings, std::ostream& err, const std::string& prefix = "") {
+  if (!warnings.is_array()) return;
+  for (const auto& w : warnings) {
+    err << "warning: " << prefix;
+    if (w.contains("line")) err << "policy line " << text_of(w["line"]) << ": ";
+    err << text_of(w["message"]) << "\n";
+  }
+}
+
+// --- import ----------------------------------------------------------------------------
+
+class Progress {
+ public:
+  Progress(std::ostream& err, bool interactive) : err_(err), interactive_(interactive) {}
+
+  // `total`: the bytes of the file (checking) or its rows (importing).
+  void phase(std::string name, uint64_t total) {
+    name_ = std::move(name);
+    total_ = total;
+    last_ = {};
+  }
+  void update(uint64_t done, uint64_t rows, bool final = false) {
+    auto now = std::chrono::steady_clock::now();
+    auto interval = interactive_ ? std::chrono::milliseconds(100) : std::chrono::milliseconds(5000);
+    if (!final && now - last_ < interval) return;
+    last_ = now;
+    int percent = total_ == 0 ? 100 : static_cast<int>(std::min<uint64_t>(100, done * 100 / total_));
+    if (interactive_) {
+      constexpr int width = 30;
+      int filled = percent * width / 100;
+      err_ << "\r" << name_ << std::string(name_.size() < 9 ? 9 - name_.size() : 0, ' ') << " [" << std::string(static_cast<size_t>(filled), '#')
+           << std::string(static_cast<size_t>(width - filled), '.') << "] " << std::setw(3) << percent << "% "
+           << rows << " rows" << (final ? "\n" : "") << std::flush;
+    } else {
+      err_ << "import: " << name_ << ": " << rows << " rows (" << percent << "%)" << (final ? ", done" : "") << "\n"
+           << std::flush;
+    }
+  }
+
+ private:
+  std::ostream& err_;
+  bool interactive_;
+  std::string name_;
+  uint64_t total_ = 0;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+// The key a batch must not hold twice (the server refuses a repeated domain in one
+// request; across requests the later row wins).
+std::string batch_key(std::string domain) {
+  for (auto& c : domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  while (!domain.empty() && domain.back() == '.') domain.pop_back();
+  return domain;
+}
+
+json row_json(const ImportRow& row) {
+  json out = {{"line", row.line}, {"domain", row.domain}, {"mode", row.mode}, {"mx", row.mx}, {"max_age", row.max_age}};
+  if (row.tlsrpt_rua) out["tlsrpt_rua"] = *row.tlsrpt_rua;
+  return out;
+}
+
+struct ImportTotals {
+  uint64_t rows = 0;
+  uint64_t added = 0;
+  uint64_t staged = 0;
+  uint64_t unchanged = 0;
+  uint64_t confirmed = 0;
+  uint64_t warnings = 0;
+};
+
+// Streams the file, calling `send(batch)` with at most `batch_size` rows, none twice
+// for the same domain. Row errors go to `row_errors`; a CSV syntax error stops reading.
+// Row errors by line; only the first kKeptErrors are kept (a file of bad rows must not
+// fill memory), all are counted.
+struct RowErrors {
+  static constexpr size_t kKeptErrors = 10000;
+  std::vector<std::pair<uint64_t, std::string>> kept;
+  uint64_t count = 0;
+  void add(uint64_t line, std::string message) {
+    ++count;
+    if (kept.size() < kKeptErrors) kept.emplace_back(line, std::move(message));
+  }
+  bool empty() const { return count == 0; }
+};
+
+template <class Send>
+void stream_batches(const std::string& file, size_t batch_size, Progress& progress, uint64_t total,
+                    bool progress_by_rows, RowErrors& row_errors, Send send) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw UsageError("import: cannot open '" + file + "'", "import");
+  CsvReader reader(in);
+  CsvRecord record;
+  if (!reader.next(record)) throw CsvError(1, "the file is empty; the first line must be the header domain,mode,mx,max_age[,tlsrpt_rua]");
+  ImportHeader header = ImportHeader::parse(record);
+  json batch = json::array();
+  std::set<std::string> keys;
+  uint64_t rows = 0;
+  auto flush = [&] {
+    if (batch.empty()) return;
+    send(batch);
+    batch = json::array();
+    keys.clear();
+  };
+  while (reader.next(record)) {
+    ++rows;
+    try {
+      ImportRow row = parse_import_row(header, record);
+      std::string key = batch_key(row.domain);
+      if (keys.count(key)) flush();
+      keys.insert(key);
+      batch.push_back(row_json(row));
+      if (batch.size() >= batch_size) flush();
+    } catch (const CsvError& error) {
+      row_errors.add(error.line(), error.what());
+    }
+    progress.update(progress_by_rows ? rows : reader.bytes_read(), rows);
+  }
+  flush();
+  progress.update(progress_by_rows ? rows : total, rows, true);
+}
+
+int run_import(const Invocation& invocation, AdminClient& client, std::ostream& out, std::ostream& err,
+               bool interactive) {
+  ImportOptions options = import_options(invocation);
+  std::error_code size_error;
+  uint64_t file_bytes = std::filesystem::file_size(options.file, size_error);
+  if (size_error) throw UsageError("import: cannot read '" + options.file + "': " + size_error.message(), "import");
+
+  // Pass 1: the server checks every row, writing nothing. Only a file without a single
+  // bad row is imported, so a typo on line 900000 does not leave a half-done import.
+  Progress progress(err, interactive);
+  RowErrors errors;
+  uint64_t rows = 0;
+  constexpr size_t kShownErrors = 50;
+  progress.phase("checking", file_bytes);
+  try {
+    stream_batches(options.file, options.batch_size, progress, file_bytes, false, errors, [&](const json& batch) {
+      rows += batch.size();
+      const json answer = expect_ok(client.request("POST", "/v1/import", json{{"rows", batch}, {"dry_run", true}}));
+      for (const auto& e : answer["errors"]) {
+        errors.add(e["line"].is_number_unsigned() ? e["line"].get<uint64_t>() : 0, text_of(e["error"]));
+      }
+    });
+  } catch (const CsvError& error) {
+    if (interactive) err << "\n";
+    errors.add(error.line(), std::string(error.what()) + " (reading stopped here)");
+  }
+  if (!errors.empty()) {
+    std::stable_sort(errors.kept.begin(), errors.kept.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (size_t i = 0; i < errors.kept.size() && i < kShownErrors; ++i) {
+      err << options.file << ": " << errors.kept[i].second << "\n";
+    }
+    if (errors.count > kShownErrors) err << "... and " << errors.count - kShownErrors << " more\n";
+    throw Refused(std::to_string(errors.count) + (errors.count == 1 ? " bad row" : " bad rows") + " in " +
+                  options.file + "; nothing was imported");
+  }
+
+  // Pass 2: apply, batch by batch (each batch is one atomic, durable write).
+  ImportTotals totals;
+  std::vector<std::string> warnings;
+  uint64_t last_applied_line = 0;
+  progress.phase("importing", rows);
+  RowErrors late_errors;
+  try {
+    stream_batches(options.file, options.batch_size, progress, rows, true, late_errors, [&](const json& batch) {
+      json request = {{"rows", batch}};
+      if (options.confirm_now) {
+        request["confirm"] = true;
+        request["reason"] = options.reason;
+      }
+      HttpResult result = client.request("POST", "/v1/import", request);
+      if (result.status >= 300) {
+        if (result.body.is_object() && result.body["errors"].is_array()) {
+          for (const auto& e : result.body["errors"]) err << options.file << ": " << text_of(e["error"]) << "\n";
+        }
+        expect_ok(result);   // throws Refused with the server's message
+      }
+      for (const auto& r : result.body["results"]) {
+        ++totals.rows;
+        totals.added += r["added"].get<bool>() ? 1 : 0;
+        totals.staged += r["staged"].get<bool>() ? 1 : 0;
+        totals.unchanged += r["staged"].get<bool>() ? 0 : 1;
+        totals.confirmed += r["confirmed"].get<bool>() ? 1 : 0;
+        for (const auto& w : r["warnings"]) {
+          ++totals.warnings;
+          if (warnings.size() < 20) {
+            warnings.push_back("line " + text_of(r["line"]) + " (" + text_of(r["domain"]) + "): " + text_of(w["message"]));
+          }
+        }
+        if (r["line"].is_number()) last_applied_line = r["line"].get<uint64_t>();
+      }
+    });
+  } catch (const Refused& refused) {
+    if (interactive) err << "\n";
+    std::string where = last_applied_line == 0 ? std::string("nothing was imported")
+                                               : "rows up to line " + std::to_string(last_applied_line) +
+                                                     " were imported (re-running skips them as unchanged)";
+    throw Refused(std::string(refused.what()) + "; " + where, refused.body());
+  } catch (const CsvError& error) {
+    // The file changed between the passes.
+    throw Refused(std::string(error.what()) + " (the file changed while importing; rows up to line " +
+                  std::to_string(last_applied_line) + " were imported)");
+  }
+  if (!late_errors.empty()) {
+    throw Refused("the file changed while importing: " + late_errors.kept.front().second + "; rows up to line " +
+                  std::to_string(last_applied_line) + " were imported");
+  }
+  for (const auto& w : warnings) err << "warning: " << w << "\n";
+  if (totals.warnings > warnings.size()) err << "warning: ... and " << totals.warnings - warnings.size() << " more\n";
+  if (invocation.json) {
+    out << json{{"rows", totals.rows},       {"added", totals.added},         {"staged", totals.staged},
+                {"unchanged", totals.unchanged}, {"confirmed", totals.confirmed}, {"warnings", totals.warnings}}
+               .dump()
+        << "\n";
+  } else {
+    out << "imported " << totals.rows << " rows from " << options.file << ": " << totals.added << " domains added, "
+        << totals.staged << " versions staged, " << totals.unchanged << " unchanged";
+    if (options.confirm_now) out << ", " << totals.confirmed << " confirmed";
+    out << (totals.warnings ? ", " + std::to_string(totals.warnings) + " warnings" : std::string()) << "\n";
+  }
+  return kExitOk;
+}
+
+int run_domain_list(const Invocation& invocation, AdminClient& client, std::ostream& out) {
+  std::string after;
+  uint64_t count = 0;
+  bool first = true;
+  if (invocation.json) out << "{\"domains\":[";
+  for (;;) {
+    std::string target = "/v1/domains?limit=5000";
+    if (!after.empty()) target += "&after=" + percent_encode(after);
+    const json page = expect_ok(client.request("GET", target));
+    for (const auto& d : page["domains"]) {
+      ++count;
+      if (invocation.json) {
+        out << (first ? "" : ",") << d.dump();
+        first = false;
+      } else {
+        std::string name = text_of(d["domain"]);
+        out << name << std::string(name.size() < 32 ? 32 - name.size() : 1, ' ') << domain_state_words(d) << "\n";
+      }
+    }
+    if (!page["next_after"].is_string()) break;
+    after = page["next_after"].get<std::string>();
+  }
+  if (invocation.json) {
+    out << "]}\n";
+  } else {
+    out << count << (count == 1 ? " domain\n" : " domains\n");
+  }
+  return kExitOk;
+}
+
+int run_single(const Invocation& invocation, AdminClient& client, std::ostream& out, std::ostream& err) {
+  const std::string& name = invocation.command->name;
+  ApiCall call = build_api_call(invocation);
+  const json body = expect_ok(client.request(call.method, call.target, call.body));
+  if (invocation.json) {
+    out << body.dump(2) << "\n";
+    if (name == "policy stage") print_warnings(body["warnings"], err);
+    if (name == "check") return body.value("ok", false) ? kExitOk : kExitRefused;   // problems found
+    return kExitOk;
+  }
+  if (name == "domain add") {
+    const std::string domain = text_of(body["domain"]);
+    out << "added " << domain << "\n";
+    if (body["settings"]["tlsrpt_record"].is_string()) {
+      out << "TLS-RPT: _smtp._tls." << domain << " TXT \"" << text_of(body["settings"]["tlsrpt_record"]) << "\"\n";
+    }
+    out << "next: stsctl policy stage " << domain << " --mode enforce --mx MX-HOST --max-age 604800\n";
+  } else if (name == "domain remove") {
+    out << "removed " << text_of(body["removed"]) << "; its records are no longer served\n";
+  } else if (name == "domain set") {
+    const json& settings = body["settings"];
+    out << "updated " << text_of(body["domain"]) << ": TLS-RPT "
+        << (settings["tlsrpt_record"].is_string() ? "\"" + text_of(settings["tlsrpt_record"]) + "\"" : std::string("not published"))
+        << ", vantages " << (settings["vantages"].empty() ? std::string("default (resolve mta-sts name)") : join(settings["vantages"], ", "))
+        << "\n";
+  } else if (name == "policy stage") {
+    const std::string domain = text_of(body["domain"]);
+    const std::string version = text_of(body["version"]);
+    if (body["created"].get<bool>()) {
+      out << "staged " << domain << " version " << version << "\n";
+      if (body["confirmed_version"].is_number()) {
+        out << "senders keep getting version " << text_of(body["confirmed_version"]) << " until version " << version
+            << " is confirmed\n";
+      } else {
+        out << "nothing is published until version " << version << " is confirmed\n";
+      }
+    } else {
+      out << "unchanged: version " << version << " of " << domain << " already has this policy; nothing staged\n";
+    }
+    for (const auto& p : body["forced_past"]) err << "warning: staged despite: " << text_of(p) << "\n";
+    print_warnings(body["warnings"], err);
+  } else if (name == "policy confirm") {
+    const std::string domain = text_of(body["domain"]);
+    out << "confirmed " << domain << " version " << text_of(body["confirmed"]["version"]) << " (by hand)\n";
+    if (body["txt"].is_string()) out << "served now: _mta-sts." << domain << " TXT \"" << text_of(body["txt"]) << "\"\n";
+  } else if (name == "policy show") {
+    // Exactly the bytes to serve (CRLF), so `> mta-sts.txt` gives a deployable file.
+    out << text_of(body["text"]);
+    if (body.contains("which") && text_of(body["which"]) == "staged") {
+      err << "note: " << text_of(body["domain"]) << " has no confirmed version; this is the newest staged, version "
+          << text_of(body["version"]) << "\n";
+    }
+  } else if (name == "status") {
+    print_status(body, out);
+  } else if (name == "events") {
+    for (const auto& event : body["events"]) {
+      out << text_of(event["at"]) << "  " << text_of(event["kind"]);
+      if (event["version"].is_number()) out << " v" << text_of(event["version"]);
+      if (!text_of(event["detail"]).empty()) out << ": " << text_of(event["detail"]);
+      out << "\n";
+    }
+  } else if (name == "check") {
+    out << text_of(body["text"]) << "\n";
+    return body.value("ok", false) ? kExitOk : kExitRefused;   // problems found
+  } else if (name == "version") {
+    out << "stsctl " << STSD_VERSION << "\n"
+        << "stsd " << text_of(body["version"]) << " at " << client.endpoint().description << " (store schema "
+        << text_of(body["schema"]) << ", " << text_of(body["domains"]) << " domains)\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Endpoint resolve_endpoint(const ServerSelection& selection, const char* env_socket) {
+  int chosen = (selection.socket ? 1 : 0) + (selection.config ? 1 : 0) + (selection.connect ? 1 : 0);
+  if (chosen > 1) throw UsageError("give only one of --socket, --config and --connect");
+  if (selection.token_file && !selection.connect) {
+    throw UsageError("--token-file is only used with --connect (the unix socket needs no token)");
+  }
+  Endpoint endpoint;
+  if (selection.socket) {
+    endpoint.socket = *selection.socket;
+    endpoint.description = "socket " + endpoint.socket;
+    return endpoint;
+  }
+  if (selection.connect) {
+    const std::string& text = *selection.connect;
+    const auto where = stsd::net::parse_host_port(text);
+    if (!where) throw UsageError("--connect: " + where.error());
+    endpoint.host = where->host;
+    endpoint.port = where->port;
+    if (!selection.token_file) throw UsageError("--connect needs --token-file FILE (the server's admin.token_file)");
+    std::string error = stsd::admin::read_token_file(*selection.token_file, endpoint.token);
+    if (!error.empty()) throw UsageError("--token-file: " + error);
+    endpoint.description = "http://" + text;
+    return endpoint;
+  }
+  if (selection.config) {
+    try {
+      stsd::ConfigNode root = stsd::load_config_file(*selection.config);
+      if (!root.is_map()) root.fail("the config must be a map of top-level keys");
+      std::optional<std::filesystem::path> storage;
+      if (auto node = root.get("storage")) storage = node->as_path();
+      auto admin = root.get("admin");
+      stsd::admin::AdminConfig config = stsd::admin::parse_admin_config(admin ? &*admin : nullptr, storage, false);
+      if (!config.enabled) {
+        throw UsageError("the admin API is off in " + *selection.config +
+                         (storage ? " (admin.enabled: false)" : " (it has no storage:)"));
+      }
+      endpoint.socket = config.socket.native();
+      endpoint.description = "socket " + endpoint.socket + " (from " + *selection.config + ")";
+      return endpoint;
+    } catch (const stsd::ConfigError& error) {
+      throw UsageError(std::string("--config: ") + error.what());
+    }
+  }
+  if (env_socket != nullptr && *env_socket != '\0') {
+    endpoint.socket = env_socket;
+    endpoint.description = "socket " + endpoint.socket + " (from $STSD_SOCKET)";
+    return endpoint;
+  }
+  endpoint.socket = "var/stsd.sock";
+  endpoint.description = "socket var/stsd.sock (the default)";
+  return endpoint;
+}
+
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, bool interactive) {
+  Invocation invocation;
+  try {
+    invocation = parse_command_line(args);
+    if (invocation.version && !invocation.command) {
+      out << "stsctl " << STSD_VERSION << "\n";
+      return kExitOk;
+    }
+    if (invocation.help) {
+      out << (invocation.command ? command_help(*invocation.command) : overview_help());
+      return kExitOk;
+    }
+    // Check the command's arguments before connecting anywhere.
+    const std::string& name = invocation.command->name;
+    if (name == "import") {
+      import_options(invocation);
+    } else if (name != "domain list") {
+      build_api_call(invocation);
+    }
+    AdminClient client(resolve_endpoint(invocation.server, std::getenv("STSD_SOCKET")));
+    if (name == "import") return run_import(invocation, client, out, err, interactive);
+    if (name == "domain list") return run_domain_list(invocation, client, out);
+    return run_single(invocation, client, out, err);
+  } catch (const UsageError& error) {
+    err << "stsctl: " << error.what() << "\n";
+    if (!error.command().empty()) {
+      err << "usage: see `stsctl " << error.command() << " --help`\n";
+    } else {
+      err << "usage: see `stsctl --help`\n";
+    }
+    return kExitUsage;
+  } catch (const Refused& refused) {
+    err << "stsctl: " << refused.what() << "\n";
+    if (invocation.json && !refused.body().is_null()) out << refused.body().dump(2) << "\n";
+    return kExitRefused;
+  } catch (const ConnectionError& error) {
+    err << "stsctl: " << error.what() << "\n";
+    return kExitRefused;
+  } catch (const CsvError& error) {
+    err << "stsctl: " << error.what() << "\n";
+    return kExitRefused;
+  } catch (const std::exception& error) {
+    err << "stsctl: " << error.what() << "\n";
+    return kExitRefused;
+  }
+}
+
+}  // namespace stsctl
