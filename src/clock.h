@@ -21,9 +21,7 @@ class SystemClock final : public Clock {
 class ManualClock final : public Clock {
  public:
   explicit ManualClock(time_point start = {}) : now_(start.time_since_epoch().count()) {}
-  time_point now() const override {
-    return time_point(time_point::duration(now_.load(std::memory_order_acquire)));
-  }
+  time_point now() const override { return time_point(time_point::duration(now_.load(std::memory_order_acquire))); }
   void set(time_point t) { now_.store(t.time_since_epoch().count(), std::memory_order_release); }
   void advance(std::chrono::system_clock::duration d) { now_.fetch_add(d.count(), std::memory_order_acq_rel); }
 

@@ -98,11 +98,24 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
   if (text.empty()) return std::nullopt;
   uint64_t multiplier = 1;
   switch (text.back()) {
-    case 's': multiplier = 1; text.remove_suffix(1); break;
-    case 'm': multiplier = 60; text.remove_suffix(1); break;
-    case 'h': multiplier = 3600; text.remove_suffix(1); break;
-    case 'd': multiplier = 86400; text.remove_suffix(1); break;
-    default: break;
+    case 's':
+      multiplier = 1;
+      text.remove_suffix(1);
+      break;
+    case 'm':
+      multiplier = 60;
+      text.remove_suffix(1);
+      break;
+    case 'h':
+      multiplier = 3600;
+      text.remove_suffix(1);
+      break;
+    case 'd':
+      multiplier = 86400;
+      text.remove_suffix(1);
+      break;
+    default:
+      break;
   }
   uint64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);

@@ -43,12 +43,12 @@ class ConfigNode {
   void expect_map(std::initializer_list<std::string_view> allowed) const;
   std::optional<ConfigNode> get(std::string_view key) const;
   ConfigNode require(std::string_view key) const;
-  std::vector<std::string> keys() const;   // in file order
+  std::vector<std::string> keys() const;  // in file order
 
   // Sequences.
   size_t size() const { return node_.size(); }
   ConfigNode at(size_t index) const;
-  std::vector<ConfigNode> items() const;   // a scalar counts as a list of one
+  std::vector<ConfigNode> items() const;  // a scalar counts as a list of one
 
   // Scalars.
   std::string as_string() const;

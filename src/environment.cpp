@@ -4,7 +4,10 @@ namespace stsd {
 
 Environment::Environment(std::filesystem::path config_dir, std::optional<std::filesystem::path> storage,
                          std::shared_ptr<Clock> clock, bool check_only)
-    : config_dir_(std::move(config_dir)), storage_(std::move(storage)), clock_(std::move(clock)), check_only_(check_only) {
+    : config_dir_(std::move(config_dir)),
+      storage_(std::move(storage)),
+      clock_(std::move(clock)),
+      check_only_(check_only) {
   if (!clock_) clock_ = std::make_shared<SystemClock>();
 }
 

@@ -19,9 +19,12 @@ bool name_char(char c, bool first, bool colon_allowed) {
 
 std::string_view type_name(Type type) {
   switch (type) {
-    case Type::Counter: return "counter";
-    case Type::Gauge: return "gauge";
-    case Type::Histogram: return "histogram";
+    case Type::Counter:
+      return "counter";
+    case Type::Gauge:
+      return "gauge";
+    case Type::Histogram:
+      return "histogram";
   }
   return "untyped";
 }
@@ -29,9 +32,12 @@ std::string_view type_name(Type type) {
 // HELP text escapes only backslash and line feed (exposition format 0.0.4).
 void append_escaped_help(std::string& out, std::string_view help) {
   for (char c : help) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out.push_back(c);
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out.push_back(c);
   }
 }
 
@@ -53,10 +59,14 @@ bool valid_label_name(std::string_view name) {
 
 void append_escaped_label_value(std::string& out, std::string_view value) {
   for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out.push_back(c);
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out.push_back(c);
   }
 }
 
@@ -96,7 +106,8 @@ MetricsWriter::Family* MetricsWriter::family(std::string_view name, std::string_
     return nullptr;
   }
   auto it = families_.find(name);
-  if (it == families_.end()) return &families_.emplace(std::string(name), Family{std::string(help), type, {}}).first->second;
+  if (it == families_.end())
+    return &families_.emplace(std::string(name), Family{std::string(help), type, {}}).first->second;
   if (it->second.type != type) {
     // Appended piece by piece: GCC 12 warns falsely (-Wrestrict, bug 105329) on "..." + string&&.
     std::string problem = "'";
@@ -232,7 +243,7 @@ struct MetricsRegistry::Impl {
   };
   mutable std::mutex mutex;
   uint64_t next_id = 1;
-  std::map<uint64_t, Entry> collectors;   // by registration order
+  std::map<uint64_t, Entry> collectors;  // by registration order
 };
 
 MetricsRegistry::MetricsRegistry() : impl_(std::make_shared<Impl>()) {}

@@ -71,12 +71,12 @@ class MetricsWriter {
   struct Family {
     std::string help;
     Type type;
-    std::string samples;   // rendered sample lines
+    std::string samples;  // rendered sample lines
   };
   Family* family(std::string_view name, std::string_view help, Type type);
   bool append_labels(std::string& out, Labels labels, const Label* extra);
 
-  std::map<std::string, Family, std::less<>> families_;   // sorted: stable output
+  std::map<std::string, Family, std::less<>> families_;  // sorted: stable output
   std::vector<std::string> problems_;
 };
 
@@ -165,7 +165,7 @@ class ShardedCounters {
 
  private:
   static constexpr size_t kPerLine = 8;
-  struct alignas(64) Line {   // one cache line: no false sharing between threads
+  struct alignas(64) Line {  // one cache line: no false sharing between threads
     std::atomic<uint64_t> cells[kPerLine];
   };
   Line* local_shard() {
@@ -185,7 +185,7 @@ class ShardedCounters {
     size_t next;
   };
   static ThreadCache& thread_cache() {
-    thread_local ThreadCache cache{};   // zero-initialized; no destructor
+    thread_local ThreadCache cache{};  // zero-initialized; no destructor
     return cache;
   }
 

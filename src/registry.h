@@ -17,10 +17,10 @@ namespace stsd {
 
 struct PluginSetup {
   Environment& env;
-  const ConfigNode& config;                  // the plugin's own section under `plugins:`
-  const std::vector<std::string>& listen;    // the server block's listen addresses
-  size_t server_index;                       // position of the block in `servers:`
-  PendingLoad& load;                         // the load this chain belongs to
+  const ConfigNode& config;                // the plugin's own section under `plugins:`
+  const std::vector<std::string>& listen;  // the server block's listen addresses
+  size_t server_index;                     // position of the block in `servers:`
+  PendingLoad& load;                       // the load this chain belongs to
 };
 
 // Validates config and builds the plugin; throws ConfigError (via ConfigNode::fail).
@@ -67,7 +67,7 @@ class Registry {
   void add_plugin(std::string name, PluginFactory factory);
   void add_service(std::string top_level_key, ServiceFactory factory);
 
-  const std::vector<PluginEntry>& plugins() const { return plugins_; }   // chain order
+  const std::vector<PluginEntry>& plugins() const { return plugins_; }  // chain order
   const std::vector<ServiceEntry>& services() const { return services_; }
   const PluginEntry* find_plugin(std::string_view name) const;
   const ServiceEntry* find_service(std::string_view key) const;

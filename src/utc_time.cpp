@@ -59,7 +59,7 @@ bool digits(std::string_view text, size_t at, size_t width, unsigned& value) noe
 }
 
 bool valid_time_of_day(unsigned hour, unsigned minute, unsigned second) noexcept {
-  return hour < 24 && minute < 60 && second <= 60;   // 60: a leap second
+  return hour < 24 && minute < 60 && second <= 60;  // 60: a leap second
 }
 
 int64_t seconds_of(SystemTime time) noexcept {
@@ -106,14 +106,15 @@ std::string iso8601(int64_t unix_seconds) {
 
 std::optional<int64_t> parse_iso8601(std::string_view text) {
   // YYYY-MM-DDTHH:MM:SSZ
-  if (text.size() != 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
-      text[16] != ':' || text[19] != 'Z')
+  if (text.size() != 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' || text[16] != ':' ||
+      text[19] != 'Z')
     return std::nullopt;
   unsigned year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   if (!digits(text, 0, 4, year) || !digits(text, 5, 2, month) || !digits(text, 8, 2, day) ||
       !digits(text, 11, 2, hour) || !digits(text, 14, 2, minute) || !digits(text, 17, 2, second))
     return std::nullopt;
-  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || !valid_time_of_day(hour, minute, second))
+  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) ||
+      !valid_time_of_day(hour, minute, second))
     return std::nullopt;
   return unix_seconds_of(year, month, day, hour, minute, second);
 }
@@ -122,9 +123,9 @@ void append_iso8601_millis(std::string& out, SystemTime time) {
   const auto millis = std::chrono::floor<std::chrono::milliseconds>(time.time_since_epoch()).count();
   const UtcFields f = utc_fields(floor_div(millis, 1000));
   char text[48];
-  const int n = std::snprintf(text, sizeof text, "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ",
-                              static_cast<long long>(f.year), f.month, f.day, f.hour, f.minute, f.second,
-                              static_cast<unsigned>(millis - floor_div(millis, 1000) * 1000));
+  const int n =
+      std::snprintf(text, sizeof text, "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ", static_cast<long long>(f.year), f.month,
+                    f.day, f.hour, f.minute, f.second, static_cast<unsigned>(millis - floor_div(millis, 1000) * 1000));
   out.append(text, static_cast<size_t>(n));
 }
 
@@ -141,9 +142,9 @@ std::string format_utc(SystemTime time, bool seconds) {
 std::string http_date(SystemTime time) {
   const UtcFields f = utc_fields(seconds_of(time));
   char text[48];
-  const int n = std::snprintf(text, sizeof text, "%s, %02u %s %04lld %02u:%02u:%02u GMT", kWeekdays[f.weekday].data(),
-                              f.day, kMonths[f.month - 1].data(), static_cast<long long>(f.year), f.hour, f.minute,
-                              f.second);
+  const int n =
+      std::snprintf(text, sizeof text, "%s, %02u %s %04lld %02u:%02u:%02u GMT", kWeekdays[f.weekday].data(), f.day,
+                    kMonths[f.month - 1].data(), static_cast<long long>(f.year), f.hour, f.minute, f.second);
   return std::string(text, static_cast<size_t>(n));
 }
 

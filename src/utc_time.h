@@ -16,12 +16,12 @@ using SystemTime = std::chrono::system_clock::time_point;
 
 struct UtcFields {
   int64_t year = 1970;
-  unsigned month = 1;     // 1..12
-  unsigned day = 1;       // 1..31
+  unsigned month = 1;  // 1..12
+  unsigned day = 1;    // 1..31
   unsigned hour = 0;
   unsigned minute = 0;
   unsigned second = 0;
-  unsigned weekday = 4;   // 0 = Sunday (1970-01-01 was a Thursday)
+  unsigned weekday = 4;  // 0 = Sunday (1970-01-01 was a Thursday)
 };
 
 UtcFields utc_fields(int64_t unix_seconds) noexcept;

@@ -23,7 +23,7 @@
 namespace {
 
 using namespace stsd;
-constexpr size_t kStream = 4096;   // distinct packets cycled through (fits in L2 with room)
+constexpr size_t kStream = 4096;  // distinct packets cycled through (fits in L2 with room)
 
 void BM_DecodeQuery(benchmark::State& state) {
   const auto packets = bench::query_stream(1000, kStream);
@@ -83,8 +83,9 @@ void BM_ProcessMinimalPlugin(benchmark::State& state) {
   const auto client = boost::asio::ip::make_address("127.0.0.1");
   size_t k = 0, bytes = 0;
   for (auto _ : state) {
-    bytes += processor.process(packets[k++ % kStream], dns::Transport::Udp, client, 53000, chain,
-                               dns::kDefaultEdnsBuffer).size();
+    bytes +=
+        processor.process(packets[k++ % kStream], dns::Transport::Udp, client, 53000, chain, dns::kDefaultEdnsBuffer)
+            .size();
   }
   benchmark::DoNotOptimize(bytes);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));

@@ -162,8 +162,9 @@ void BM_ProcessMtasts(benchmark::State& state) {
   const auto client = boost::asio::ip::make_address("127.0.0.1");
   size_t k = 0, bytes = 0;
   for (auto _ : state) {
-    bytes += processor.process(packets[k++ % kStream], dns::Transport::Udp, client, 53000, *f.chain,
-                               dns::kDefaultEdnsBuffer).size();
+    bytes +=
+        processor.process(packets[k++ % kStream], dns::Transport::Udp, client, 53000, *f.chain, dns::kDefaultEdnsBuffer)
+            .size();
   }
   benchmark::DoNotOptimize(bytes);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));

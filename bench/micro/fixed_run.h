@@ -19,8 +19,8 @@
 
 // Not inlined and with C linkage: a stable symbol name for --toggle-collect.
 extern "C" [[gnu::noinline]] size_t stsd_bench_fixed_queries(stsd::QueryProcessor& processor,
-                                                               const std::vector<std::vector<uint8_t>>& packets,
-                                                               const stsd::Chain& chain, size_t count);
+                                                             const std::vector<std::vector<uint8_t>>& packets,
+                                                             const stsd::Chain& chain, size_t count);
 
 namespace stsd::bench {
 
@@ -34,9 +34,12 @@ inline std::optional<int> maybe_fixed_run(int argc, char** argv,
       const size_t n = std::strlen(flag);
       return std::strncmp(argv[i], flag, n) == 0 ? argv[i] + n : nullptr;
     };
-    if (const char* v = value("--fixed-queries=")) queries = std::strtoull(v, nullptr, 10);
-    else if (const char* v = value("--domains=")) domains = std::strtoull(v, nullptr, 10);
-    else if (const char* v = value("--nx-every=")) nx_every = std::strtoull(v, nullptr, 10);
+    if (const char* v = value("--fixed-queries="))
+      queries = std::strtoull(v, nullptr, 10);
+    else if (const char* v = value("--domains="))
+      domains = std::strtoull(v, nullptr, 10);
+    else if (const char* v = value("--nx-every="))
+      nx_every = std::strtoull(v, nullptr, 10);
   }
   if (queries == 0) return std::nullopt;
   if (domains == 0) {
@@ -55,20 +58,22 @@ inline std::optional<int> maybe_fixed_run(int argc, char** argv,
 }  // namespace stsd::bench
 
 inline size_t stsd_bench_fixed_queries_impl(stsd::QueryProcessor& processor,
-                                            const std::vector<std::vector<uint8_t>>& packets,
-                                            const stsd::Chain& chain, size_t count) {
+                                            const std::vector<std::vector<uint8_t>>& packets, const stsd::Chain& chain,
+                                            size_t count) {
   static const auto client = boost::asio::ip::make_address("127.0.0.1");
   size_t bytes = 0;
   for (size_t k = 0; k < count; ++k)
-    bytes += processor.process(packets[k % packets.size()], stsd::dns::Transport::Udp, client, 53000, chain,
-                               stsd::dns::kDefaultEdnsBuffer).size();
+    bytes += processor
+                 .process(packets[k % packets.size()], stsd::dns::Transport::Udp, client, 53000, chain,
+                          stsd::dns::kDefaultEdnsBuffer)
+                 .size();
   return bytes;
 }
 
 // Each benchmark binary defines it once with STSD_BENCH_DEFINE_FIXED_RUN.
-#define STSD_BENCH_DEFINE_FIXED_RUN                                                                       \
-  extern "C" size_t stsd_bench_fixed_queries(stsd::QueryProcessor& processor,                             \
-                                             const std::vector<std::vector<uint8_t>>& packets,             \
-                                             const stsd::Chain& chain, size_t count) {                     \
-    return stsd_bench_fixed_queries_impl(processor, packets, chain, count);                               \
+#define STSD_BENCH_DEFINE_FIXED_RUN                                                            \
+  extern "C" size_t stsd_bench_fixed_queries(stsd::QueryProcessor& processor,                  \
+                                             const std::vector<std::vector<uint8_t>>& packets, \
+                                             const stsd::Chain& chain, size_t count) {         \
+    return stsd_bench_fixed_queries_impl(processor, packets, chain, count);                    \
   }

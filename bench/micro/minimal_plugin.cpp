@@ -27,7 +27,7 @@ const MinimalMtaStsPlugin::Entry* MinimalMtaStsPlugin::find(std::span<const uint
 
 void MinimalMtaStsPlugin::serve(Query& query, Next next) const {
   const auto& question = query.request.question;
-  std::span<const uint8_t> wire = question.name.wire();   // lowercase, uncompressed
+  std::span<const uint8_t> wire = question.name.wire();  // lowercase, uncompressed
   // Walk up the labels until a zone apex is found (the qname or one of its ancestors).
   for (size_t offset = 0; offset < wire.size() && wire[offset] != 0; offset += wire[offset] + 1) {
     const Entry* zone = find(wire.subspan(offset));

@@ -14,8 +14,9 @@ namespace stsd::bench {
 inline std::string bench_domain(size_t i) { return "dom" + std::to_string(i) + ".example"; }
 
 inline std::vector<uint8_t> query_packet(std::string_view name, uint16_t qtype, uint16_t id, bool edns = true) {
-  std::vector<uint8_t> p = {static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id), 0x00, 0x00,
-                            0, 1, 0, 0, 0, 0, 0, static_cast<uint8_t>(edns ? 1 : 0)};
+  std::vector<uint8_t> p = {
+      static_cast<uint8_t>(id >> 8),     static_cast<uint8_t>(id), 0x00, 0x00, 0, 1, 0, 0, 0, 0, 0,
+      static_cast<uint8_t>(edns ? 1 : 0)};
   size_t start = 0;
   while (start < name.size()) {
     size_t dot = name.find('.', start);

@@ -93,11 +93,12 @@ class AdminService final : public Service {
 }  // namespace stsd::admin
 
 void stsd_register_admin(stsd::Registry& registry) {
-  registry.add_service("admin", [](const stsd::ConfigNode* section, stsd::Environment& env) -> std::unique_ptr<stsd::Service> {
-    stsd::admin::AdminConfig config = stsd::admin::parse_admin_config(section, env.storage_path(), true);
-    // Without storage there is no store to administer; a later reload cannot add
-    // storage (the core opens the store once), so there is nothing to keep.
-    if (!env.storage_path()) return nullptr;
-    return std::make_unique<stsd::admin::AdminService>(env, std::move(config));
-  });
+  registry.add_service(
+      "admin", [](const stsd::ConfigNode* section, stsd::Environment& env) -> std::unique_ptr<stsd::Service> {
+        stsd::admin::AdminConfig config = stsd::admin::parse_admin_config(section, env.storage_path(), true);
+        // Without storage there is no store to administer; a later reload cannot add
+        // storage (the core opens the store once), so there is nothing to keep.
+        if (!env.storage_path()) return nullptr;
+        return std::make_unique<stsd::admin::AdminService>(env, std::move(config));
+      });
 }

@@ -9,7 +9,7 @@ namespace {
 
 std::filesystem::path default_socket(const std::filesystem::path& storage) {
   std::filesystem::path store = storage.lexically_normal();
-  if (store.filename().empty()) store = store.parent_path();   // "var/stsd.db/"
+  if (store.filename().empty()) store = store.parent_path();  // "var/stsd.db/"
   return store.parent_path() / "stsd.sock";
 }
 
@@ -18,8 +18,7 @@ void check_socket_path(const std::filesystem::path& socket, const ConfigNode* no
   if (bytes > kMaxSocketPathBytes) {
     std::string message = "the admin socket path '" + socket.native() + "' is too long for a unix socket (" +
                           std::to_string(socket.native().size()) + " bytes; at most " +
-                          std::to_string(kMaxSocketPathBytes - kSocketTempSuffix.size()) +
-                          "); use a shorter path";
+                          std::to_string(kMaxSocketPathBytes - kSocketTempSuffix.size()) + "); use a shorter path";
     if (node) node->fail(message);
     if (parent) parent->fail(message);
     throw ConfigError(message);
@@ -38,8 +37,8 @@ std::string read_token_file(const std::filesystem::path& path, std::string& toke
   token = begin == std::string::npos ? std::string() : line.substr(begin, end - begin + 1);
   if (token.size() < kMinTokenLength) {
     return "the token in '" + path.native() + "' is " + std::to_string(token.size()) +
-           " characters long; use at least " + std::to_string(kMinTokenLength) +
-           " (e.g. `openssl rand -hex 32 > " + path.filename().native() + "`)";
+           " characters long; use at least " + std::to_string(kMinTokenLength) + " (e.g. `openssl rand -hex 32 > " +
+           path.filename().native() + "`)";
   }
   for (char c : token) {
     // RFC 6750 §2.1 b64token characters, so the token fits an Authorization header.
@@ -57,7 +56,7 @@ AdminConfig parse_admin_config(const ConfigNode* section, const std::optional<st
                                bool load_token) {
   AdminConfig config;
   if (section == nullptr || section->is_null()) {
-    if (!storage) return config;   // no store: nothing to administer
+    if (!storage) return config;  // no store: nothing to administer
     config.enabled = true;
     config.socket = default_socket(*storage);
     check_socket_path(config.socket, nullptr, nullptr);

@@ -25,11 +25,11 @@ namespace stsd::admin {
 
 struct AdminConfig {
   bool enabled = false;
-  std::filesystem::path socket;                              // empty when disabled
+  std::filesystem::path socket;  // empty when disabled
   std::optional<boost::asio::ip::tcp::endpoint> listen;
-  std::string listen_text;                                   // as written, for messages
+  std::string listen_text;  // as written, for messages
   std::filesystem::path token_file;
-  std::string token;                                         // loaded from token_file
+  std::string token;  // loaded from token_file
 
   bool operator==(const AdminConfig&) const = default;
 };

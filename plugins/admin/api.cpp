@@ -7,7 +7,7 @@
 
 namespace stsd::admin {
 
-using namespace stsd::store;   // the API speaks the store's vocabulary throughout
+using namespace stsd::store;  // the API speaks the store's vocabulary throughout
 
 namespace {
 
@@ -21,7 +21,8 @@ using nlohmann::json;
 // RFC 9110 §15.5.6: a 405 names the methods the path has in an Allow field.
 ApiResponse method_not_allowed(const ApiRequest& request, const std::vector<std::string>& allowed) {
   const std::string verbs = allow_value(allowed);
-  return {405, json{{"error", request.method + " is not allowed on " + request.target + " (allowed: " + verbs + ")"}},
+  return {405,
+          json{{"error", request.method + " is not allowed on " + request.target + " (allowed: " + verbs + ")"}},
           {{"Allow", verbs}}};
 }
 
@@ -40,8 +41,10 @@ json route_body(const Route& route, const ApiRequest& request) {
     case BodyRule::None:
       if (!request.body.empty()) bad_request(request.method + " " + request.target + " takes no body");
       return json();
-    case BodyRule::Required: return parse_body(request.body, true);
-    case BodyRule::Optional: return parse_body(request.body, false);
+    case BodyRule::Required:
+      return parse_body(request.body, true);
+    case BodyRule::Optional:
+      return parse_body(request.body, false);
   }
   return json();
 }

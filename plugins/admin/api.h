@@ -16,9 +16,9 @@
 namespace stsd::admin {
 
 struct ApiRequest {
-  std::string method;        // "GET", "POST", ...
-  std::string target;        // "/v1/domains/example.com/status?events=5"
-  std::string body;          // empty when none
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // "/v1/domains/example.com/status?events=5"
+  std::string body;    // empty when none
 };
 
 struct ApiResponse {
@@ -30,8 +30,8 @@ struct ApiResponse {
 };
 
 // Limits that keep every request and answer bounded.
-inline constexpr size_t kMaxImportRows = 5000;       // rows per POST /v1/import
-inline constexpr size_t kMaxListPage = 10000;        // domains per GET /v1/domains
+inline constexpr size_t kMaxImportRows = 5000;  // rows per POST /v1/import
+inline constexpr size_t kMaxListPage = 10000;   // domains per GET /v1/domains
 inline constexpr size_t kDefaultListPage = 1000;
 inline constexpr size_t kMaxEvents = 10000;
 

@@ -8,7 +8,7 @@
 
 namespace stsd::admin {
 
-using namespace stsd::store;   // the API speaks the store's vocabulary throughout
+using namespace stsd::store;  // the API speaks the store's vocabulary throughout
 
 using nlohmann::json;
 
@@ -45,10 +45,8 @@ json version_json(const PolicyVersion& version) {
 
 json event_json(const Event& event) {
   return {
-      {"seq", event.seq},
-      {"at", iso8601(event.at)},
-      {"kind", event.kind},
-      {"version", event.version == 0 ? json() : json(event.version)},
+      {"seq", event.seq},       {"at", iso8601(event.at)},
+      {"kind", event.kind},     {"version", event.version == 0 ? json() : json(event.version)},
       {"detail", event.detail},
   };
 }

@@ -33,7 +33,7 @@ nlohmann::json settings_json(const store::DomainSettings& settings);
 // The status document of `domain` at `now` with its `event_count` newest events and the
 // sections other services add (AdminExtensions::add_status_section). HttpError 404 when the
 // domain is not in the store.
-nlohmann::json status_json(const store::PolicyStore& state, const store::AdminExtensions& hooks, const std::string& domain,
-                           int64_t now, size_t event_count);
+nlohmann::json status_json(const store::PolicyStore& state, const store::AdminExtensions& hooks,
+                           const std::string& domain, int64_t now, size_t event_count);
 
 }  // namespace stsd::admin

@@ -6,7 +6,7 @@
 
 namespace stsd::admin {
 
-using namespace stsd::store;   // the API speaks the store's vocabulary throughout
+using namespace stsd::store;  // the API speaks the store's vocabulary throughout
 namespace {
 
 using nlohmann::json;

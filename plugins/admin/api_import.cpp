@@ -8,7 +8,7 @@
 
 namespace stsd::admin {
 
-using namespace stsd::store;   // the API speaks the store's vocabulary throughout
+using namespace stsd::store;  // the API speaks the store's vocabulary throughout
 namespace {
 
 using nlohmann::json;
@@ -130,8 +130,8 @@ ApiResponse handle_import(const Call& call) {
   } catch (const PolicyError& error) {
     // The store's own checks (room for the name, ...) refuse the whole batch.
     const auto& lines = checked.lines;
-    std::string span = lines.empty() ? std::string()
-                                     : " (rows from line " + lines.front().dump() + " to " + lines.back().dump() + ")";
+    std::string span =
+        lines.empty() ? std::string() : " (rows from line " + lines.front().dump() + " to " + lines.back().dump() + ")";
     bad_request(std::string(error.what()) + span + "; nothing in this request was applied");
   }
   return {200, json{{"results", results_json(results, checked.lines)}}};

@@ -8,14 +8,14 @@
 
 namespace stsd::admin {
 
-using namespace stsd::store;   // the API speaks the store's vocabulary throughout
+using namespace stsd::store;  // the API speaks the store's vocabulary throughout
 namespace {
 
 using nlohmann::json;
 
 struct RequestedPolicy {
   Policy policy;
-  std::vector<Diagnostic> warnings;   // of the policy text, by line
+  std::vector<Diagnostic> warnings;  // of the policy text, by line
 };
 
 // The policy a stage request gives: the text of a policy file (RFC 8461 §3.2), or the
@@ -102,8 +102,8 @@ ApiResponse handle_version(const Call& call) {
 ApiResponse handle_current_policy(const Call& call) {
   auto status = call.state.status(call.domain, call.now());
   if (!status || (!status->confirmed && !status->staged)) {
-    throw HttpError{404,
-                    call.domain + " has no policy version yet (stage one: stsctl policy stage " + call.domain + " ...)"};
+    throw HttpError{
+        404, call.domain + " has no policy version yet (stage one: stsctl policy stage " + call.domain + " ...)"};
   }
   const PolicyVersion& version = status->confirmed ? *status->confirmed : *status->staged;
   json out = version_json(version);

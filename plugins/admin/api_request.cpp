@@ -7,7 +7,7 @@
 
 namespace stsd::admin {
 
-using namespace stsd::store;   // the API speaks the store's vocabulary throughout
+using namespace stsd::store;  // the API speaks the store's vocabulary throughout
 namespace {
 
 using nlohmann::json;
@@ -20,15 +20,20 @@ bool nesting_within(std::string_view text, int limit) {
   bool escaped = false;
   for (char c : text) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
+    if (c == '"')
+      in_string = true;
     else if (c == '[' || c == '{') {
       if (++depth > limit) return false;
-    } else if (c == ']' || c == '}') --depth;
+    } else if (c == ']' || c == '}')
+      --depth;
   }
   return true;
 }
@@ -132,7 +137,7 @@ json parse_body(const std::string& body, bool required) {
 Fields::Fields(const json& object, std::initializer_list<const char*> allowed) : object_(object) {
   if (!object.is_object()) fail("", "expected a JSON object");
   for (const auto& item : object.items()) {
-    const std::string& key = item.key();   // not a structured binding: clang 14 cannot capture those
+    const std::string& key = item.key();  // not a structured binding: clang 14 cannot capture those
     bool known = std::any_of(allowed.begin(), allowed.end(), [&](const char* name) { return key == name; });
     if (!known) {
       std::string names;

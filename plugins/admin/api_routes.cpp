@@ -5,7 +5,7 @@
 
 namespace stsd::admin {
 
-using namespace stsd::store;   // the API speaks the store's vocabulary throughout
+using namespace stsd::store;  // the API speaks the store's vocabulary throughout
 namespace {
 
 std::vector<PatternSegment> parse_pattern(std::string_view pattern) {
@@ -23,8 +23,10 @@ std::optional<Captures> match_pattern(const std::vector<PatternSegment>& pattern
   if (pattern.size() != segments.size()) return std::nullopt;
   Captures captures;
   for (size_t i = 0; i < pattern.size(); ++i) {
-    if (pattern[i].capture) captures.emplace(pattern[i].text, segments[i]);
-    else if (pattern[i].text != segments[i]) return std::nullopt;
+    if (pattern[i].capture)
+      captures.emplace(pattern[i].text, segments[i]);
+    else if (pattern[i].text != segments[i])
+      return std::nullopt;
   }
   return captures;
 }

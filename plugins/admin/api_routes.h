@@ -27,22 +27,22 @@ namespace stsd::admin {
 
 // What a route does with the request body before its handler runs.
 enum class BodyRule {
-  None,       // refused with 400 ("takes no body")
-  Required,   // a JSON object (400 when empty or not one)
-  Optional,   // a JSON object, or null when the request has none
+  None,      // refused with 400 ("takes no body")
+  Required,  // a JSON object (400 when empty or not one)
+  Optional,  // a JSON object, or null when the request has none
 };
 
 using Handler = std::function<ApiResponse(const Call&)>;
 
 struct PatternSegment {
-  std::string text;        // the literal, or the capture's name
+  std::string text;  // the literal, or the capture's name
   bool capture = false;
 };
 
 struct Route {
-  std::string verb;                         // "GET", "POST", ...
-  std::string pattern;                      // as written: "/v1/domains/{domain}/status"
-  std::vector<PatternSegment> segments;     // the pattern, parsed
+  std::string verb;                      // "GET", "POST", ...
+  std::string pattern;                   // as written: "/v1/domains/{domain}/status"
+  std::vector<PatternSegment> segments;  // the pattern, parsed
   BodyRule body = BodyRule::None;
   Handler handler;
 };
@@ -51,9 +51,9 @@ struct Route {
 Route make_route(std::string verb, std::string_view pattern, BodyRule body, Handler handler);
 
 struct RouteMatch {
-  const Route* route = nullptr;        // null: no route for this verb and path
-  Captures captures;                   // of `route`
-  std::vector<std::string> allowed;    // without a route: the path's verbs (none: 404)
+  const Route* route = nullptr;      // null: no route for this verb and path
+  Captures captures;                 // of `route`
+  std::vector<std::string> allowed;  // without a route: the path's verbs (none: 404)
 };
 
 RouteMatch match_route(std::span<const Route> table, std::string_view verb, const std::vector<std::string>& segments);

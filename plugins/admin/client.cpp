@@ -66,7 +66,8 @@ struct AdminClient::Impl {
       throw ConnectionError("stsd at " + endpoint.description + " did not answer within " +
                             std::to_string(timeout.count()) + " s");
     }
-    if (error) throw ConnectionError("reading stsd's answer from " + endpoint.description + " failed: " + error.message());
+    if (error)
+      throw ConnectionError("reading stsd's answer from " + endpoint.description + " failed: " + error.message());
     auto response = parser.release();
     HttpResult result;
     result.status = response.result_int();
@@ -108,7 +109,7 @@ HttpResult AdminClient::request(const std::string& method, const std::string& ta
     impl_->last_used = std::chrono::steady_clock::now();
     return result;
   } catch (const ConnectionError&) {
-    impl_->connection.close();   // half-used: the next request starts on a fresh connection
+    impl_->connection.close();  // half-used: the next request starts on a fresh connection
     throw;
   }
 }

@@ -18,16 +18,16 @@ class ConnectionError : public std::runtime_error {
 };
 
 struct Endpoint {
-  std::string socket;                 // a unix socket path, or
-  std::string host;                   // a TCP host and port
+  std::string socket;  // a unix socket path, or
+  std::string host;    // a TCP host and port
   uint16_t port = 0;
-  std::string token;                  // bearer token (TCP)
-  std::string description;            // for messages: "socket var/stsd.sock (from --config stsd.yaml)"
+  std::string token;        // bearer token (TCP)
+  std::string description;  // for messages: "socket var/stsd.sock (from --config stsd.yaml)"
 };
 
 struct HttpResult {
   unsigned status = 0;
-  nlohmann::json body;                // null when the answer was not JSON
+  nlohmann::json body;  // null when the answer was not JSON
   std::string raw;
 };
 

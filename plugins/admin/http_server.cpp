@@ -69,18 +69,22 @@ http::Reply handle(const AdminHttpServer::Handler& handler, const http::Request&
 AdminHttpServer::AdminHttpServer(Handler handler, HttpLimits limits) {
   http::ServerSettings settings;
   settings.name = "admin";
-  settings.threads = 1;   // one request at a time: the store's writes stay serialized
+  settings.threads = 1;  // one request at a time: the store's writes stay serialized
   settings.connection.server_header = "stsd-admin";
   settings.connection.limits = {.max_header_bytes = limits.max_header_bytes, .max_body_bytes = limits.max_body_bytes};
-  settings.connection.timeouts = {.handshake = limits.idle_timeout, .first_request = limits.idle_timeout,
-                                  .idle = limits.idle_timeout, .request = limits.idle_timeout,
+  settings.connection.timeouts = {.handshake = limits.idle_timeout,
+                                  .first_request = limits.idle_timeout,
+                                  .idle = limits.idle_timeout,
+                                  .request = limits.idle_timeout,
                                   .write = limits.idle_timeout};
   settings.limits.max_connections = limits.max_connections;
   settings.stop_grace = limits.stop_grace;
   http::Hooks hooks;
   hooks.handler = [handler = std::move(handler)](const http::Request& request) { return handle(handler, request); };
   hooks.check_header = [this](const http::Request& request) { return check_token(request); };
-  hooks.error_reply = [](unsigned status, std::string_view message) { return json_error(status, std::string(message)); };
+  hooks.error_reply = [](unsigned status, std::string_view message) {
+    return json_error(status, std::string(message));
+  };
   hooks.on_exchange = log_exchange;
   server_ = std::make_unique<http::Server>(std::move(settings), std::move(hooks));
 }

@@ -18,10 +18,10 @@ namespace stsd::admin {
 
 struct HttpLimits {
   size_t max_header_bytes = 16 * 1024;
-  size_t max_body_bytes = 8 * 1024 * 1024;     // an import batch of 5000 rows fits easily
-  size_t max_connections = 64;                 // on the unix socket, and apart on TCP
-  std::chrono::seconds idle_timeout{60};       // a connection with no complete request
-  std::chrono::seconds stop_grace{3};          // in-flight requests at shutdown
+  size_t max_body_bytes = 8 * 1024 * 1024;  // an import batch of 5000 rows fits easily
+  size_t max_connections = 64;              // on the unix socket, and apart on TCP
+  std::chrono::seconds idle_timeout{60};    // a connection with no complete request
+  std::chrono::seconds stop_grace{3};       // in-flight requests at shutdown
 };
 
 class AdminHttpServer {

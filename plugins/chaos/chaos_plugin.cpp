@@ -33,8 +33,10 @@ void ChaosPlugin::serve(Query& query, Next next) const {
   if (!request.has_question || request.question.rclass != dns::rrclass::CH) return next(query);
   const auto& qname = request.question.name;
   const std::vector<uint8_t>* rdata = nullptr;
-  if (qname == version_bind_ || qname == version_server_) rdata = &version_rdata_;
-  else if (qname == id_server_ || qname == hostname_bind_) rdata = &id_rdata_;
+  if (qname == version_bind_ || qname == version_server_)
+    rdata = &version_rdata_;
+  else if (qname == id_server_ || qname == hostname_bind_)
+    rdata = &id_rdata_;
   if (!rdata) return next(query);
 
   query.response.start(dns::Rcode::NoError, true);

@@ -22,7 +22,8 @@ std::vector<std::string> stage_problems(ConfirmApi& confirm, const std::string& 
 // `stsctl status`: the probe state in plain words.
 nlohmann::json status_section(ConfirmApi& confirm, const std::string& domain) {
   auto probe = confirm.probe_status(domain);
-  if (!probe) return nlohmann::json{{"lines", {"not probed yet (nothing staged or confirmed, or the first round is running)"}}};
+  if (!probe)
+    return nlohmann::json{{"lines", {"not probed yet (nothing staged or confirmed, or the first round is running)"}}};
   nlohmann::json section = *probe;
   nlohmann::json lines = nlohmann::json::array();
   lines.push_back((*probe)["summary"]);
@@ -48,7 +49,8 @@ void register_admin_extensions(Environment& env, std::shared_ptr<ConfirmApi> con
   hooks->add_stage_check([confirm](const std::string& domain, const store::Policy& policy) {
     return stage_problems(*confirm, domain, policy);
   });
-  hooks->add_status_section("confirm", [confirm](const std::string& domain) { return status_section(*confirm, domain); });
+  hooks->add_status_section("confirm",
+                            [confirm](const std::string& domain) { return status_section(*confirm, domain); });
   hooks->add_domain_route("GET", "check", [confirm](const std::string& domain, const nlohmann::json&) {
     return check_route(*confirm, domain);
   });

@@ -40,17 +40,17 @@ namespace stsd::confirm {
 inline constexpr const char* kConfirmApiKey = "confirm.api";
 
 struct MxHostCoverage {
-  std::string host;             // MX exchange, lowercase, no trailing dot
+  std::string host;  // MX exchange, lowercase, no trailing dot
   unsigned preference = 0;
   std::string matched_pattern;  // the policy pattern that covers it; empty = not covered
 };
 
 struct MxCoverage {
   std::string domain;
-  bool resolved = false;        // false: the MX lookup failed; `error` says why
+  bool resolved = false;  // false: the MX lookup failed; `error` says why
   std::string error;
-  bool null_mx = false;         // RFC 7505: the domain accepts no mail (nothing to cover)
-  bool no_mx = false;           // no MX records: mail goes to the domain's A/AAAA (RFC 5321 §5.1)
+  bool null_mx = false;  // RFC 7505: the domain accepts no mail (nothing to cover)
+  bool no_mx = false;    // no MX records: mail goes to the domain's A/AAAA (RFC 5321 §5.1)
   std::vector<MxHostCoverage> hosts;
 
   std::vector<std::string> uncovered() const {
@@ -69,8 +69,8 @@ struct MxCoverage {
     if (missing.empty()) return "";
     std::string list;
     for (const auto& host : missing) list += (list.empty() ? "" : ", ") + host;
-    return "the enforce policy does not cover MX host" + std::string(missing.size() == 1 ? " " : "s ") + list +
-           " of " + domain + ": senders that enforce MTA-STS would refuse to deliver there";
+    return "the enforce policy does not cover MX host" + std::string(missing.size() == 1 ? " " : "s ") + list + " of " +
+           domain + ": senders that enforce MTA-STS would refuse to deliver there";
   }
   // problem() with the way out, for a CLI refusal.
   std::string refusal() const {
@@ -80,10 +80,12 @@ struct MxCoverage {
   nlohmann::json to_json() const {
     nlohmann::json hosts_json = nlohmann::json::array();
     for (const auto& host : hosts)
-      hosts_json.push_back({{"host", host.host}, {"preference", host.preference},
-                            {"covered", !host.matched_pattern.empty()}, {"pattern", host.matched_pattern}});
-    return {{"domain", domain}, {"resolved", resolved}, {"error", error}, {"null_mx", null_mx},
-            {"no_mx", no_mx}, {"hosts", hosts_json}, {"uncovered", uncovered()}, {"acceptable", acceptable()}};
+      hosts_json.push_back({{"host", host.host},
+                            {"preference", host.preference},
+                            {"covered", !host.matched_pattern.empty()},
+                            {"pattern", host.matched_pattern}});
+    return {{"domain", domain}, {"resolved", resolved}, {"error", error},           {"null_mx", null_mx},
+            {"no_mx", no_mx},   {"hosts", hosts_json},  {"uncovered", uncovered()}, {"acceptable", acceptable()}};
   }
 };
 

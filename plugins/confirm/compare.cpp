@@ -39,8 +39,8 @@ VantageOutcome ConfirmEngine::compare(const Versions& versions, const Target& ta
   if (!parsed.policy) {
     outcome.served = Served::Unparsable;
     const auto& first = parsed.errors.empty() ? store::Diagnostic{0, "not a policy"} : parsed.errors.front();
-    outcome.words = target.label + " serves a file senders reject (line " + std::to_string(first.line) + ": " +
-                    first.message + ")";
+    outcome.words =
+        target.label + " serves a file senders reject (line " + std::to_string(first.line) + ": " + first.message + ")";
     outcome.fingerprint = "unparsable:" + std::to_string(std::hash<std::string>{}(fetched.body));
     return outcome;
   }
@@ -76,8 +76,8 @@ VantageOutcome ConfirmEngine::compare(const Versions& versions, const Target& ta
 }
 
 std::optional<uint32_t> ConfirmEngine::older_version_of(const Versions& versions, const store::Policy& policy) const {
-  uint32_t newest = std::max(versions.staged ? versions.staged->number : 0,
-                             versions.confirmed ? versions.confirmed->number : 0);
+  uint32_t newest =
+      std::max(versions.staged ? versions.staged->number : 0, versions.confirmed ? versions.confirmed->number : 0);
   for (uint32_t n = newest, looked = 0; n > 1 && looked < kOlderVersionsToCompare; ++looked) {
     --n;
     if ((versions.confirmed && n == versions.confirmed->number) || (versions.staged && n == versions.staged->number))

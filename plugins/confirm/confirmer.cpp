@@ -56,7 +56,8 @@ void ConfirmEngine::start(std::shared_ptr<store::PolicyStore> state) {
   asio::co_spawn(io_, scheduler(), asio::detached);
   run_io_thread();
   auto settings = runtime()->settings;
-  log::f(log::Level::Info, "confirm: probing pending policies every %llds (%u rounds over at least %llds), drift every %llds",
+  log::f(log::Level::Info,
+         "confirm: probing pending policies every %llds (%u rounds over at least %llds), drift every %llds",
          static_cast<long long>(settings.interval.count()), settings.probes,
          static_cast<long long>(settings.soak.count()), static_cast<long long>(settings.drift_interval.count()));
 }

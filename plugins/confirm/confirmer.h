@@ -30,7 +30,7 @@
 #include <string>
 #include <thread>
 #include <vector>
-#include <utility>   // Boost 1.74 awaitable.hpp uses std::exchange without including it
+#include <utility>  // Boost 1.74 awaitable.hpp uses std::exchange without including it
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -93,8 +93,8 @@ class ConfirmEngine final : public ConfirmApi {
     int64_t seen_settings = 0;
     bool held_by_us = false;
     uint32_t held_for_version = 0;
-    std::string override_fingerprint;   // drift the operator chose to release
-    std::string failure_fingerprint;    // last failure recorded in the event log
+    std::string override_fingerprint;  // drift the operator chose to release
+    std::string failure_fingerprint;   // last failure recorded in the event log
     std::optional<TimePoint> last_round_at;
     std::optional<TimePoint> next_round_at;
   };
@@ -103,7 +103,7 @@ class ConfirmEngine final : public ConfirmApi {
   struct Versions {
     std::string domain;
     std::optional<store::PolicyVersion> staged, confirmed;
-    bool pending = false;   // the staged version is newer than the confirmed one
+    bool pending = false;  // the staged version is newer than the confirmed one
   };
   struct Target {
     Vantage vantage;
@@ -184,7 +184,7 @@ class ConfirmEngine final : public ConfirmApi {
 
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
-  std::unique_ptr<boost::asio::thread_pool> resolver_threads_;   // made in start(), not at set-up
+  std::unique_ptr<boost::asio::thread_pool> resolver_threads_;  // made in start(), not at set-up
   std::thread thread_;
   std::atomic<bool> running_{false};
   std::atomic<bool> paused_{false};
@@ -197,14 +197,14 @@ class ConfirmEngine final : public ConfirmApi {
   std::mt19937_64 random_{std::random_device{}()};
 
   std::mutex changes_mutex_;
-  std::set<std::string> changed_;   // domains reported by subscribe, not yet looked at
+  std::set<std::string> changed_;  // domains reported by subscribe, not yet looked at
 
   StatusBoard status_board_;
 
   // Counters (written by the io thread, read by scrapes).
   std::atomic<uint64_t> probes_match_{0}, probes_mismatch_{0}, probes_error_{0};
   std::atomic<uint64_t> confirmations_{0}, drift_events_{0};
-  std::atomic<int64_t> last_round_unix_ms_{0};   // 0: no round finished yet
+  std::atomic<int64_t> last_round_unix_ms_{0};  // 0: no round finished yet
 };
 
 }  // namespace stsd::confirm

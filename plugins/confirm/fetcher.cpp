@@ -24,21 +24,36 @@ using SystemTime = std::chrono::system_clock::time_point;
 
 std::string_view fetch_error_name(FetchError error) {
   switch (error) {
-    case FetchError::None: return "ok";
-    case FetchError::Connect: return "connect";
-    case FetchError::Timeout: return "timeout";
-    case FetchError::Tls: return "tls";
-    case FetchError::CertExpired: return "certificate-expired";
-    case FetchError::CertNotYetValid: return "certificate-not-yet-valid";
-    case FetchError::CertWrongName: return "certificate-wrong-name";
-    case FetchError::CertUntrusted: return "certificate-untrusted";
-    case FetchError::CertInvalid: return "certificate-invalid";
-    case FetchError::Redirect: return "redirect";
-    case FetchError::HttpStatus: return "http-status";
-    case FetchError::MediaType: return "media-type";
-    case FetchError::Oversize: return "oversize";
-    case FetchError::Encoding: return "encoding";
-    case FetchError::Protocol: return "protocol";
+    case FetchError::None:
+      return "ok";
+    case FetchError::Connect:
+      return "connect";
+    case FetchError::Timeout:
+      return "timeout";
+    case FetchError::Tls:
+      return "tls";
+    case FetchError::CertExpired:
+      return "certificate-expired";
+    case FetchError::CertNotYetValid:
+      return "certificate-not-yet-valid";
+    case FetchError::CertWrongName:
+      return "certificate-wrong-name";
+    case FetchError::CertUntrusted:
+      return "certificate-untrusted";
+    case FetchError::CertInvalid:
+      return "certificate-invalid";
+    case FetchError::Redirect:
+      return "redirect";
+    case FetchError::HttpStatus:
+      return "http-status";
+    case FetchError::MediaType:
+      return "media-type";
+    case FetchError::Oversize:
+      return "oversize";
+    case FetchError::Encoding:
+      return "encoding";
+    case FetchError::Protocol:
+      return "protocol";
   }
   return "unknown";
 }
@@ -89,11 +104,21 @@ size_t first_invalid_utf8(std::string_view text) {
     auto byte = static_cast<unsigned char>(text[i]);
     size_t extra = 0;
     uint32_t min = 0;
-    if (byte < 0x80) { ++i; continue; }
-    if ((byte & 0xE0) == 0xC0) { extra = 1; min = 0x80; }
-    else if ((byte & 0xF0) == 0xE0) { extra = 2; min = 0x800; }
-    else if ((byte & 0xF8) == 0xF0) { extra = 3; min = 0x10000; }
-    else return i;
+    if (byte < 0x80) {
+      ++i;
+      continue;
+    }
+    if ((byte & 0xE0) == 0xC0) {
+      extra = 1;
+      min = 0x80;
+    } else if ((byte & 0xF0) == 0xE0) {
+      extra = 2;
+      min = 0x800;
+    } else if ((byte & 0xF8) == 0xF0) {
+      extra = 3;
+      min = 0x10000;
+    } else
+      return i;
     if (i + extra >= text.size()) return i;  // truncated sequence
     uint32_t code = byte & (0x3F >> extra);
     for (size_t k = 1; k <= extra; ++k) {
@@ -146,9 +171,7 @@ std::string dns_names(X509* certificate) {
 std::string describe_duration(std::chrono::seconds duration) {
   auto count = duration.count();
   if (count < 0) count = -count;
-  auto unit = [](long long n, const char* word) {
-    return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
-  };
+  auto unit = [](long long n, const char* word) { return std::to_string(n) + " " + word + (n == 1 ? "" : "s"); };
   // Whole units read best ("1 day", not "24 hours"); otherwise round down only when the
   // unit is at least two, so that "90 seconds" does not become "1 minute".
   for (auto [size, word] : {std::pair<long long, const char*>{86400, "day"}, {3600, "hour"}, {60, "minute"}}) {
@@ -179,9 +202,10 @@ FetchResult classify_head(unsigned status, std::string_view reason, std::string_
                           std::string_view content_type, std::optional<uint64_t> content_length) {
   if (status >= 300 && status < 400) {
     // RFC 8461 §3.3: "HTTP 3xx redirects MUST NOT be followed".
-    auto result = failure(FetchError::Redirect,
-                          location.empty() ? "redirect (HTTP " + std::to_string(status) + ") without a Location (not allowed)"
-                                           : "redirect to " + printable(location, 200) + " (not allowed)");
+    auto result =
+        failure(FetchError::Redirect,
+                location.empty() ? "redirect (HTTP " + std::to_string(status) + ") without a Location (not allowed)"
+                                 : "redirect to " + printable(location, 200) + " (not allowed)");
     result.http_status = status;
     return result;
   }
@@ -196,9 +220,10 @@ FetchResult classify_head(unsigned status, std::string_view reason, std::string_
   auto media = parse_media_type(content_type);
   if (media.type != "text/plain") {
     // RFC 8461 §3.2: "the policy ... MUST have a media type of text/plain".
-    auto result = failure(FetchError::MediaType, content_type.empty()
-                                                     ? std::string("no Content-Type (senders need text/plain)")
-                                                     : "media type " + printable(media.type, 80) + " (senders need text/plain)");
+    auto result =
+        failure(FetchError::MediaType, content_type.empty()
+                                           ? std::string("no Content-Type (senders need text/plain)")
+                                           : "media type " + printable(media.type, 80) + " (senders need text/plain)");
     result.http_status = status;
     return result;
   }
@@ -219,13 +244,17 @@ FetchResult classify_body(std::string body, std::string_view content_type) {
   auto media = parse_media_type(content_type);
   size_t first_non_ascii = std::string_view::npos;
   for (size_t i = 0; i < body.size(); ++i)
-    if (static_cast<unsigned char>(body[i]) >= 0x80) { first_non_ascii = i; break; }
+    if (static_cast<unsigned char>(body[i]) >= 0x80) {
+      first_non_ascii = i;
+      break;
+    }
   if (first_non_ascii != std::string_view::npos) {
     if (media.charset == "utf-8" || media.charset == "utf8") {
       auto bad = first_invalid_utf8(body);
       if (bad != std::string_view::npos)
         return failure(FetchError::Encoding, "policy file is not valid UTF-8 (line " +
-                                                 std::to_string(line_of(body, bad)) + ") although it says charset=utf-8");
+                                                 std::to_string(line_of(body, bad)) +
+                                                 ") although it says charset=utf-8");
     } else {
       // postfix-mta-sts-resolver decodes the body as ASCII unless a charset is given.
       std::string charset = media.charset.empty() ? "no charset" : "charset=" + printable(media.charset, 40);
@@ -241,8 +270,9 @@ FetchResult classify_body(std::string body, std::string_view content_type) {
 }
 
 FetchResult classify_certificate(const CertificateProblem& problem, std::string_view host, SystemTime now) {
-  const std::string subject = problem.depth == 0 ? "certificate for " + std::string(host)
-                                                 : "CA certificate " + problem.subject + " in the chain for " + std::string(host);
+  const std::string subject = problem.depth == 0
+                                  ? "certificate for " + std::string(host)
+                                  : "CA certificate " + problem.subject + " in the chain for " + std::string(host);
   using std::chrono::duration_cast;
   using std::chrono::seconds;
   switch (problem.x509_error) {
@@ -262,10 +292,9 @@ FetchResult classify_certificate(const CertificateProblem& problem, std::string_
       return failure(FetchError::CertNotYetValid, words);
     }
     case X509_V_ERR_HOSTNAME_MISMATCH:
-      return failure(FetchError::CertWrongName,
-                     "certificate is not valid for " + std::string(host) +
-                         (problem.names.empty() ? std::string(" (it names no DNS host)")
-                                                : " (it is for " + problem.names + ")"));
+      return failure(FetchError::CertWrongName, "certificate is not valid for " + std::string(host) +
+                                                    (problem.names.empty() ? std::string(" (it names no DNS host)")
+                                                                           : " (it is for " + problem.names + ")"));
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
@@ -276,8 +305,8 @@ FetchResult classify_certificate(const CertificateProblem& problem, std::string_
                      "certificate for " + std::string(host) + " is not signed by a trusted CA (issuer: " +
                          (problem.issuer.empty() ? std::string("unknown") : problem.issuer) + ")");
     default:
-      return failure(FetchError::CertInvalid, subject + " failed verification: " +
-                                                  X509_verify_cert_error_string(problem.x509_error));
+      return failure(FetchError::CertInvalid,
+                     subject + " failed verification: " + X509_verify_cert_error_string(problem.x509_error));
   }
 }
 
@@ -306,8 +335,10 @@ bool record_verification(VerifyRecord& record, bool preverified, asio::ssl::veri
       problem.not_before = asn1_to_time(X509_get0_notBefore(certificate));
       problem.not_after = asn1_to_time(X509_get0_notAfter(certificate));
       // The leaf's names explain a name mismatch; the chain may be reported at depth > 0.
-      if (X509* leaf = sk_X509_value(X509_STORE_CTX_get0_chain(store), 0)) problem.names = dns_names(leaf);
-      else problem.names = dns_names(certificate);
+      if (X509* leaf = sk_X509_value(X509_STORE_CTX_get0_chain(store), 0))
+        problem.names = dns_names(leaf);
+      else
+        problem.names = dns_names(certificate);
     }
     record.problem = std::move(problem);
   }
@@ -324,15 +355,16 @@ asio::awaitable<FetchResult> PolicyFetcher::fetch(FetchRequest request) {
   const auto started = std::chrono::steady_clock::now();
   const auto deadline = started + request.timeout;
   const std::string host = "mta-sts." + request.domain;
-  const std::string timeout_words = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(request.timeout).count()) + " s";
+  const std::string timeout_words =
+      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(request.timeout).count()) + " s";
 
   auto finish = [&](FetchResult result) {
     result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     return result;
   };
   auto timed_out = [&](std::string_view phase) {
-    return finish(failure(FetchError::Timeout, "no complete answer within " + timeout_words + " (timed out " +
-                                                   std::string(phase) + ")"));
+    return finish(failure(FetchError::Timeout,
+                          "no complete answer within " + timeout_words + " (timed out " + std::string(phase) + ")"));
   };
 
   http::ClientConnection connection(co_await asio::this_coro::executor, &tls_, 16 * 1024);
@@ -357,9 +389,12 @@ asio::awaitable<FetchResult> PolicyFetcher::fetch(FetchRequest request) {
       co_return finish(failure(FetchError::Connect, "cannot connect: " + ec.message()));
     }
     FetchResult result;
-    if (verify.problem) result = classify_certificate(*verify.problem, host, std::chrono::system_clock::now());
-    else if (is_timeout(ec, deadline)) co_return timed_out("during the TLS handshake");
-    else result = failure(FetchError::Tls, "TLS handshake for " + host + " failed: " + ec.message());
+    if (verify.problem)
+      result = classify_certificate(*verify.problem, host, std::chrono::system_clock::now());
+    else if (is_timeout(ec, deadline))
+      co_return timed_out("during the TLS handshake");
+    else
+      result = failure(FetchError::Tls, "TLS handshake for " + host + " failed: " + ec.message());
     result.certificate_not_after = verify.leaf_not_after;
     co_return finish(std::move(result));
   }

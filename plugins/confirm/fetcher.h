@@ -12,7 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>   // Boost 1.74 awaitable.hpp uses std::exchange without including it
+#include <utility>  // Boost 1.74 awaitable.hpp uses std::exchange without including it
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -28,20 +28,20 @@ inline constexpr std::string_view kPolicyPath = "/.well-known/mta-sts.txt";
 
 enum class FetchError : uint8_t {
   None,
-  Connect,          // TCP connection refused, unreachable...
-  Timeout,          // no complete answer within the timeout
-  Tls,              // TLS handshake failed for a reason other than the certificate
+  Connect,  // TCP connection refused, unreachable...
+  Timeout,  // no complete answer within the timeout
+  Tls,      // TLS handshake failed for a reason other than the certificate
   CertExpired,
   CertNotYetValid,
-  CertWrongName,    // not valid for mta-sts.<domain>
-  CertUntrusted,    // chain does not lead to a trusted CA (unknown CA, self-signed...)
-  CertInvalid,      // any other verification failure
-  Redirect,         // 3xx: RFC 8461 §3.3 "senders MUST NOT follow HTTP redirects"
-  HttpStatus,       // any other status than 200
-  MediaType,        // not text/plain
-  Oversize,         // more than 64 KiB
-  Encoding,         // non-ASCII without charset=utf-8, or invalid UTF-8
-  Protocol,         // malformed HTTP
+  CertWrongName,  // not valid for mta-sts.<domain>
+  CertUntrusted,  // chain does not lead to a trusted CA (unknown CA, self-signed...)
+  CertInvalid,    // any other verification failure
+  Redirect,       // 3xx: RFC 8461 §3.3 "senders MUST NOT follow HTTP redirects"
+  HttpStatus,     // any other status than 200
+  MediaType,      // not text/plain
+  Oversize,       // more than 64 KiB
+  Encoding,       // non-ASCII without charset=utf-8, or invalid UTF-8
+  Protocol,       // malformed HTTP
 };
 
 // Stable machine name ("certificate-expired") for JSON and tests.
@@ -49,8 +49,8 @@ std::string_view fetch_error_name(FetchError error);
 
 struct FetchResult {
   FetchError error = FetchError::None;
-  std::string message;   // plain words when error != None
-  std::string body;      // the policy text when error == None
+  std::string message;  // plain words when error != None
+  std::string body;     // the policy text when error == None
   unsigned http_status = 0;
   // The leaf certificate, when the TLS handshake got far enough to see it.
   std::optional<std::chrono::system_clock::time_point> certificate_not_after;
@@ -59,7 +59,7 @@ struct FetchResult {
 };
 
 struct FetchRequest {
-  std::string domain;   // example.com (no trailing dot); the host is mta-sts.<domain>
+  std::string domain;  // example.com (no trailing dot); the host is mta-sts.<domain>
   Vantage vantage;
   std::chrono::milliseconds timeout{4000};
 };
@@ -84,11 +84,11 @@ MediaType parse_media_type(std::string_view content_type);
 
 // What the certificate verification saw (filled by the verify callback).
 struct CertificateProblem {
-  int x509_error = 0;   // X509_V_ERR_*
+  int x509_error = 0;  // X509_V_ERR_*
   int depth = 0;
   std::string subject;  // of the certificate that failed
   std::string issuer;
-  std::string names;    // subjectAltName DNS names of the leaf, comma-separated
+  std::string names;  // subjectAltName DNS names of the leaf, comma-separated
   std::optional<std::chrono::system_clock::time_point> not_before, not_after;
 };
 FetchResult classify_certificate(const CertificateProblem& problem, std::string_view host,

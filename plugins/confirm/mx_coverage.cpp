@@ -19,7 +19,7 @@ MxCoverage mx_coverage(const std::string& domain, const MxLookup& mx, const std:
       coverage.error = mx.describe(domain, "MX");
       return coverage;
     case LookupStatus::NxDomain:
-      coverage.resolved = true;   // a domain that does not exist receives no mail
+      coverage.resolved = true;  // a domain that does not exist receives no mail
       return coverage;
     case LookupStatus::NoData:
       // RFC 5321 §5.1: no MX means the domain itself is the mail host.

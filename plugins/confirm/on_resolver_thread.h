@@ -21,7 +21,8 @@ template <class Result, class Function>
 boost::asio::awaitable<Result> ConfirmEngine::on_resolver_thread(Function function) {
   // ldns blocks; its lookups run on the resolver threads and resume here afterwards.
   auto task = detail::call_on_this_thread<Result>(std::move(function));
-  auto operation = boost::asio::co_spawn(resolver_threads_->get_executor(), std::move(task), boost::asio::use_awaitable);
+  auto operation =
+      boost::asio::co_spawn(resolver_threads_->get_executor(), std::move(task), boost::asio::use_awaitable);
   Result result = co_await std::move(operation);
   co_return result;
 }

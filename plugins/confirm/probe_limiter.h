@@ -3,7 +3,7 @@
 // confirmer's io_context thread, so it needs no lock.
 #include <cstddef>
 #include <deque>
-#include <utility>   // Boost 1.74 awaitable.hpp uses std::exchange without including it
+#include <utility>  // Boost 1.74 awaitable.hpp uses std::exchange without including it
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>

@@ -48,9 +48,8 @@ std::string sts_id(std::string_view record) {
 
 bool valid_id(std::string_view id) {
   if (id.empty() || id.size() > store::kMaxIdLength) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-  });
+  return std::all_of(id.begin(), id.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); });
 }
 
 struct TxtRecords {
@@ -85,8 +84,7 @@ Judgement judge_sts_record(const std::string& domain, const std::string& name, c
   if (!valid_id(id)) return {words + "; its id is not 1-32 letters or digits", false};
   if (id == status.served_id) return {words + "; it carries the id stsd serves now", true};
   if (status.served_id.empty())
-    return {words + "; stsd serves no record for " + domain +
-                " (nothing confirmed), so this one comes from elsewhere",
+    return {words + "; stsd serves no record for " + domain + " (nothing confirmed), so this one comes from elsewhere",
             false};
   const std::string previous = previous_period_id(status, rotation, unix_now);
   if (!previous.empty() && id == previous)
@@ -98,9 +96,9 @@ Judgement judge_sts_record(const std::string& domain, const std::string& name, c
           false};
 }
 
-Judgement judge_txt(const std::string& domain, const std::string& name, const TxtLookup& txt,
-                    const TxtRecords& records, const std::string& id, const store::DomainStatus& status,
-                    std::chrono::seconds rotation, int64_t unix_now) {
+Judgement judge_txt(const std::string& domain, const std::string& name, const TxtLookup& txt, const TxtRecords& records,
+                    const std::string& id, const store::DomainStatus& status, std::chrono::seconds rotation,
+                    int64_t unix_now) {
   const std::string via = txt.cname_chain.empty() ? "" : " via CNAME " + join(txt.cname_chain, " -> ");
   if (txt.status == LookupStatus::Failed) return {"TXT " + name + ": " + txt.describe(name, "TXT"), false};
   if (records.sts.empty()) {
@@ -148,7 +146,7 @@ struct MailHosts {
   std::string words;
   bool problem = false;
   bool no_mx = false;
-  std::vector<std::pair<std::string, unsigned>> hosts;   // host, preference
+  std::vector<std::pair<std::string, unsigned>> hosts;  // host, preference
 };
 
 MailHosts mail_hosts_of(const std::string& domain, const MxLookup& mx) {
@@ -210,7 +208,9 @@ nlohmann::json add_mx_host(CheckReport& report, const std::string& host, unsigne
   if (pending) parts.push_back(staged_coverage(report, host, *status.staged, staged_pattern));
   if (parts.empty()) parts.push_back("no policy to check against");
   report.lines.push_back("MX " + host + " (preference " + std::to_string(preference) + "): " + join(parts, "; "));
-  return {{"host", host}, {"preference", preference}, {"confirmed_pattern", confirmed_pattern},
+  return {{"host", host},
+          {"preference", preference},
+          {"confirmed_pattern", confirmed_pattern},
           {"staged_pattern", staged_pattern}};
 }
 
@@ -283,11 +283,19 @@ std::optional<uint32_t> add_txt_section(CheckReport& report, const std::string& 
     words += "; " + other_words;
     ok = false;
   }
-  if (records.multi_string) words += "; a record is split into several strings (allowed, but some senders mishandle it)";
+  if (records.multi_string)
+    words += "; a record is split into several strings (allowed, but some senders mishandle it)";
   report.lines.push_back(words);
-  report.json["txt"] = {{"name", name}, {"status", txt.describe(name, "TXT")}, {"records", records.texts},
-                        {"sts_records", records.sts.size()}, {"cname_chain", txt.cname_chain}, {"id", id},
-                        {"served_id", status.served_id}, {"ttl", txt.ttl}, {"ok", ok}, {"words", words}};
+  report.json["txt"] = {{"name", name},
+                        {"status", txt.describe(name, "TXT")},
+                        {"records", records.texts},
+                        {"sts_records", records.sts.size()},
+                        {"cname_chain", txt.cname_chain},
+                        {"id", id},
+                        {"served_id", status.served_id},
+                        {"ttl", txt.ttl},
+                        {"ok", ok},
+                        {"words", words}};
   if (records.sts.size() == 1) return txt.ttl;
   return std::nullopt;
 }
@@ -315,9 +323,14 @@ void add_mx_section(CheckReport& report, const std::string& domain, const MxLook
   if (mail.problem) report.problems.push_back(mail.words);
   report.lines.push_back(mail.words);
   nlohmann::json hosts = nlohmann::json::array();
-  for (const auto& [host, preference] : mail.hosts) hosts.push_back(add_mx_host(report, host, preference, status, pending));
-  report.json["mx"] = {{"resolved", mx.status != LookupStatus::Failed}, {"error", mx.error},
-                       {"null_mx", mx.null_mx()}, {"no_mx", mail.no_mx}, {"hosts", hosts}, {"words", mail.words}};
+  for (const auto& [host, preference] : mail.hosts)
+    hosts.push_back(add_mx_host(report, host, preference, status, pending));
+  report.json["mx"] = {{"resolved", mx.status != LookupStatus::Failed},
+                       {"error", mx.error},
+                       {"null_mx", mx.null_mx()},
+                       {"no_mx", mail.no_mx},
+                       {"hosts", hosts},
+                       {"words", mail.words}};
 }
 
 void add_tlsrpt_section(CheckReport& report, const std::string& domain, const TxtLookup& tlsrpt,
@@ -351,8 +364,10 @@ void add_safe_to_add_section(CheckReport& report, const store::DomainStatus& sta
                           format_utc(from_unix(status.confirmation->at)) + " + rotation " +
                           describe_duration(rotation) + " + TXT TTL " + ttl_words;
       report.lines.push_back(words);
-      safe.push_back({{"pattern", pattern}, {"version", status.confirmed->number},
-                      {"from", store::unix_seconds(from)}, {"words", words}});
+      safe.push_back({{"pattern", pattern},
+                      {"version", status.confirmed->number},
+                      {"from", store::unix_seconds(from)},
+                      {"words", words}});
     }
   }
   if (pending) {

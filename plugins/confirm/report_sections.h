@@ -18,12 +18,12 @@ namespace stsd::confirm {
 
 struct CheckReport {
   nlohmann::json json;
-  std::vector<std::string> lines;      // the report in plain words
-  std::vector<std::string> problems;   // listed at the end; stsctl exits 1 when there is one
+  std::vector<std::string> lines;     // the report in plain words
+  std::vector<std::string> problems;  // listed at the end; stsctl exits 1 when there is one
 };
 
-std::string sts_record_name(const std::string& domain);      // "_mta-sts.<domain>" (RFC 8461 §3.1)
-std::string tlsrpt_record_name(const std::string& domain);   // "_smtp._tls.<domain>" (RFC 8460 §3)
+std::string sts_record_name(const std::string& domain);     // "_mta-sts.<domain>" (RFC 8461 §3.1)
+std::string tlsrpt_record_name(const std::string& domain);  // "_smtp._tls.<domain>" (RFC 8460 §3)
 
 // The heading: which domain, when, through which resolver.
 CheckReport start_report(const std::string& domain, TimePoint checked, const std::string& resolver);

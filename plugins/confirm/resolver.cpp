@@ -42,8 +42,7 @@ struct Answer {
 
 constexpr int kMaxCnameHops = 8;
 
-Answer query(const std::optional<Vantage>& server, std::chrono::seconds timeout, std::string name,
-             ldns_rr_type type) {
+Answer query(const std::optional<Vantage>& server, std::chrono::seconds timeout, std::string name, ldns_rr_type type) {
   Answer answer;
   ldns_resolver* raw = nullptr;
   if (server) {
@@ -66,10 +65,10 @@ Answer query(const std::optional<Vantage>& server, std::chrono::seconds timeout,
     }
     ldns_resolver_set_port(resolver.get(), server->port);
   }
-  ldns_resolver_set_recursive(resolver.get(), true);   // RD: the configured server may be a recursor
-  ldns_resolver_set_defnames(resolver.get(), false);   // names are absolute; no search list
+  ldns_resolver_set_recursive(resolver.get(), true);  // RD: the configured server may be a recursor
+  ldns_resolver_set_defnames(resolver.get(), false);  // names are absolute; no search list
   ldns_resolver_set_dnsrch(resolver.get(), false);
-  ldns_resolver_set_fallback(resolver.get(), true);    // TC=1 -> retry over TCP
+  ldns_resolver_set_fallback(resolver.get(), true);  // TC=1 -> retry over TCP
   ldns_resolver_set_retry(resolver.get(), 2);
   timeval limit{static_cast<time_t>(timeout.count()), 0};
   ldns_resolver_set_timeout(resolver.get(), limit);
@@ -82,8 +81,8 @@ Answer query(const std::optional<Vantage>& server, std::chrono::seconds timeout,
       return answer;
     }
     ldns_pkt* raw_packet = nullptr;
-    ldns_status status = ldns_resolver_query_status(&raw_packet, resolver.get(), qname.get(), type, LDNS_RR_CLASS_IN,
-                                                     LDNS_RD);
+    ldns_status status =
+        ldns_resolver_query_status(&raw_packet, resolver.get(), qname.get(), type, LDNS_RR_CLASS_IN, LDNS_RD);
     PacketPtr packet(raw_packet, &ldns_pkt_free);
     if (status != LDNS_STATUS_OK || !packet) {
       answer.error = std::string("no answer from ") + (server ? server->to_string() : "the system resolver") + ": " +
@@ -159,10 +158,14 @@ void copy_base(Lookup& lookup, const Answer& answer) {
 
 std::string LookupBase::describe(const std::string& name, const char* type) const {
   switch (status) {
-    case LookupStatus::Ok: return name + " has " + type + " records";
-    case LookupStatus::NoData: return name + " has no " + type + " records";
-    case LookupStatus::NxDomain: return name + " does not exist (NXDOMAIN)";
-    case LookupStatus::Failed: return "cannot resolve " + name + " " + type + ": " + error;
+    case LookupStatus::Ok:
+      return name + " has " + type + " records";
+    case LookupStatus::NoData:
+      return name + " has no " + type + " records";
+    case LookupStatus::NxDomain:
+      return name + " does not exist (NXDOMAIN)";
+    case LookupStatus::Failed:
+      return "cannot resolve " + name + " " + type + ": " + error;
   }
   return error;
 }
@@ -179,7 +182,7 @@ AddressLookup DnsClient::addresses(const std::string& name) const {
     Answer answer = query(server_, timeout_, name, type);
     if (answer.status == LookupStatus::Failed) {
       copy_base(lookup, answer);
-      return lookup;   // a failed half would make the vantage list silently incomplete
+      return lookup;  // a failed half would make the vantage list silently incomplete
     }
     if (answer.status == LookupStatus::NxDomain) {
       copy_base(lookup, answer);

@@ -17,10 +17,10 @@
 namespace stsd::confirm {
 
 enum class LookupStatus : uint8_t {
-  Ok,         // records of the asked type found
-  NoData,     // the name exists without records of that type
-  NxDomain,   // the name does not exist
-  Failed,     // no usable answer (timeout, SERVFAIL, REFUSED, network error)
+  Ok,        // records of the asked type found
+  NoData,    // the name exists without records of that type
+  NxDomain,  // the name does not exist
+  Failed,    // no usable answer (timeout, SERVFAIL, REFUSED, network error)
 };
 
 struct LookupBase {
@@ -39,17 +39,17 @@ struct AddressLookup : LookupBase {
 
 struct MxRecord {
   uint16_t preference = 0;
-  std::string host;   // lowercase, without the trailing dot; "" for a null MX (RFC 7505)
+  std::string host;  // lowercase, without the trailing dot; "" for a null MX (RFC 7505)
 };
 struct MxLookup : LookupBase {
-  std::vector<MxRecord> records;   // sorted by preference, then host
+  std::vector<MxRecord> records;  // sorted by preference, then host
   // RFC 7505: a single MX with exchange "." means the domain accepts no mail.
   bool null_mx() const { return records.size() == 1 && records.front().host.empty(); }
 };
 
 struct TxtRecord {
-  std::string text;                  // the character-strings joined with nothing between
-  size_t strings = 0;                // how many character-strings the record has
+  std::string text;    // the character-strings joined with nothing between
+  size_t strings = 0;  // how many character-strings the record has
 };
 struct TxtLookup : LookupBase {
   std::vector<TxtRecord> records;
@@ -65,7 +65,7 @@ class DnsClient {
   MxLookup mx(const std::string& domain) const;
   TxtLookup txt(const std::string& name) const;
 
-  std::string server_text() const;   // "127.0.0.1:5353" or "the system resolver"
+  std::string server_text() const;  // "127.0.0.1:5353" or "the system resolver"
 
  private:
   std::optional<Vantage> server_;

@@ -180,9 +180,8 @@ asio::awaitable<VantageOutcome> ConfirmEngine::probe_one(std::shared_ptr<const R
 
 void ConfirmEngine::note_round_finished(const RoundInput& input) {
   count_probes(input.outcomes, input.pending.has_value());
-  last_round_unix_ms_.store(
-      std::chrono::duration_cast<std::chrono::milliseconds>(input.at.time_since_epoch()).count(),
-      std::memory_order_relaxed);
+  last_round_unix_ms_.store(std::chrono::duration_cast<std::chrono::milliseconds>(input.at.time_since_epoch()).count(),
+                            std::memory_order_relaxed);
 }
 
 std::chrono::seconds ConfirmEngine::next_round_delay(const RoundInput& input, const RoundVerdict& verdict) {
@@ -198,7 +197,7 @@ void ConfirmEngine::finish_round(const std::string& domain, std::chrono::seconds
   it->second.in_flight = false;
   it->second.due = std::chrono::steady_clock::now() + delay;
   it->second.next_round_at = now() + delay;
-  wake_.cancel();   // a round slot is free
+  wake_.cancel();  // a round slot is free
 }
 
 }  // namespace stsd::confirm

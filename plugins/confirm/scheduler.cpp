@@ -116,7 +116,7 @@ void ConfirmEngine::start_due_rounds(SteadyTime now_steady) {
     if (watch.in_flight || watch.due > now_steady) continue;
     auto served = state_->served(domain);
     if (!served || (!served->staged && !served->confirmed)) {
-      watch.due = now_steady + runtime()->settings.interval;   // nothing to probe yet
+      watch.due = now_steady + runtime()->settings.interval;  // nothing to probe yet
       continue;
     }
     watch.in_flight = true;

@@ -26,9 +26,8 @@ bool ConfirmService::publish_api() {
 
 void ConfirmService::register_metrics() {
   std::shared_ptr<ConfirmEngine> engine = engine_;
-  metrics_ = metrics::metrics_registry(env_)->add("confirm", [engine](metrics::MetricsWriter& writer) {
-    engine->collect_metrics(writer);
-  });
+  metrics_ = metrics::metrics_registry(env_)->add(
+      "confirm", [engine](metrics::MetricsWriter& writer) { engine->collect_metrics(writer); });
 }
 
 void ConfirmService::stop() {

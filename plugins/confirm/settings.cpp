@@ -9,7 +9,6 @@ namespace stsd::confirm {
 
 namespace {
 
-
 std::string openssl_error_text() {
   std::string text;
   while (unsigned long code = ERR_get_error()) {

@@ -61,8 +61,7 @@ std::optional<nlohmann::json> ConfirmEngine::probe_status(const std::string& dom
   std::string key = domain;
   try {
     key = store::normalize_domain(domain);
-  } catch (const std::exception&) {
-  }
+  } catch (const std::exception&) {}
   return status_board_.find(key);
 }
 

@@ -7,12 +7,18 @@ namespace stsd::confirm {
 
 std::string_view phase_name(Phase phase) {
   switch (phase) {
-    case Phase::Pending: return "pending";
-    case Phase::Confirmed: return "confirmed";
-    case Phase::Watching: return "watching";
-    case Phase::Held: return "held";
-    case Phase::Drift: return "drift";
-    case Phase::DriftOverridden: return "drift-overridden";
+    case Phase::Pending:
+      return "pending";
+    case Phase::Confirmed:
+      return "confirmed";
+    case Phase::Watching:
+      return "watching";
+    case Phase::Held:
+      return "held";
+    case Phase::Drift:
+      return "drift";
+    case Phase::DriftOverridden:
+      return "drift-overridden";
   }
   return "unknown";
 }

@@ -22,7 +22,7 @@ namespace stsd::confirm {
 // The phase of a domain's last round, as `stsctl status` shows it.
 enum class Phase : uint8_t { Pending, Confirmed, Watching, Held, Drift, DriftOverridden };
 inline constexpr size_t kPhaseCount = 6;
-std::string_view phase_name(Phase phase);   // "pending", ..., "drift-overridden"
+std::string_view phase_name(Phase phase);  // "pending", ..., "drift-overridden"
 
 class StatusBoard {
  public:
@@ -48,7 +48,7 @@ class StatusBoard {
   std::unordered_map<std::string, PhaseEntry> phases_;
   std::array<size_t, kPhaseCount> phase_counts_{};
   size_t failing_count_ = 0;
-  std::set<std::string> held_;   // domains in Phase::Held
+  std::set<std::string> held_;  // domains in Phase::Held
 };
 
 }  // namespace stsd::confirm

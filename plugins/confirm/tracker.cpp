@@ -8,12 +8,18 @@ namespace stsd::confirm {
 
 std::string_view served_name(Served served) {
   switch (served) {
-    case Served::Staged: return "staged";
-    case Served::Confirmed: return "confirmed";
-    case Served::Older: return "older";
-    case Served::Other: return "other";
-    case Served::Unparsable: return "unparsable";
-    case Served::Error: return "error";
+    case Served::Staged:
+      return "staged";
+    case Served::Confirmed:
+      return "confirmed";
+    case Served::Older:
+      return "older";
+    case Served::Other:
+      return "other";
+    case Served::Unparsable:
+      return "unparsable";
+    case Served::Error:
+      return "error";
   }
   return "error";
 }
@@ -63,8 +69,8 @@ RoundVerdict DomainTracker::record(const RoundInput& round) {
     }
     if (!reasons.empty()) {
       verdict.drift = true;
-      verdict.drift_reason = "version " + std::to_string(*round.confirmed) + " is no longer served everywhere: " +
-                             join(reasons, "; ");
+      verdict.drift_reason =
+          "version " + std::to_string(*round.confirmed) + " is no longer served everywhere: " + join(reasons, "; ");
       verdict.drift_fingerprint = join(fingerprints, ",");
     }
   }
@@ -78,9 +84,8 @@ RoundVerdict DomainTracker::record(const RoundInput& round) {
       streak_ = 0;
       streak_started_.reset();
     }
-    const bool all_staged = !failed && std::all_of(round.outcomes.begin(), round.outcomes.end(), [](const auto& o) {
-      return o.served == Served::Staged;
-    });
+    const bool all_staged = !failed && std::all_of(round.outcomes.begin(), round.outcomes.end(),
+                                                   [](const auto& o) { return o.served == Served::Staged; });
     const std::string version = "version " + std::to_string(pending);
     if (all_staged) {
       if (streak_ == 0) streak_started_ = round.at;
@@ -98,8 +103,8 @@ RoundVerdict DomainTracker::record(const RoundInput& round) {
       } else {
         std::string needs;
         if (streak_ < settings_.probes)
-          needs = std::to_string(settings_.probes - streak_) + " more round" +
-                  (settings_.probes - streak_ == 1 ? "" : "s");
+          needs =
+              std::to_string(settings_.probes - streak_) + " more round" + (settings_.probes - streak_ == 1 ? "" : "s");
         if (span < settings_.soak) {
           if (!needs.empty()) needs += " and ";
           needs += "the soak time (" + describe_duration(settings_.soak - span) + " more)";
@@ -113,8 +118,10 @@ RoundVerdict DomainTracker::record(const RoundInput& round) {
       streak_ = 0;
       streak_started_.reset();
       std::vector<std::string> problems;
-      if (round.setup_error) problems.push_back(*round.setup_error);
-      else if (round.outcomes.empty()) problems.push_back("no vantage to probe");
+      if (round.setup_error)
+        problems.push_back(*round.setup_error);
+      else if (round.outcomes.empty())
+        problems.push_back("no vantage to probe");
       for (const auto& outcome : round.outcomes)
         if (outcome.served != Served::Staged) problems.push_back(outcome.words);
       verdict.summary = "waiting for " + version + ": " + join(problems, "; ");
@@ -136,10 +143,14 @@ RoundVerdict DomainTracker::record(const RoundInput& round) {
 
   failures_ = failed ? failures_ + 1 : 0;
   verdict.failed = failed;
-  if (verdict.confirm) verdict.next_delay = settings_.drift_interval;
-  else if (round.pending) verdict.next_delay = failed ? backoff_delay(settings_.interval) : settings_.interval;
-  else if (verdict.drift) verdict.next_delay = backoff_delay(settings_.interval);   // see when it heals
-  else verdict.next_delay = settings_.drift_interval;
+  if (verdict.confirm)
+    verdict.next_delay = settings_.drift_interval;
+  else if (round.pending)
+    verdict.next_delay = failed ? backoff_delay(settings_.interval) : settings_.interval;
+  else if (verdict.drift)
+    verdict.next_delay = backoff_delay(settings_.interval);  // see when it heals
+  else
+    verdict.next_delay = settings_.drift_interval;
   return verdict;
 }
 

@@ -25,30 +25,30 @@ using TimePoint = std::chrono::system_clock::time_point;
 
 // What one vantage served in one round, compared with the domain's versions.
 enum class Served : uint8_t {
-  Staged,       // the pending (staged, unconfirmed) version
-  Confirmed,    // the confirmed version
-  Older,        // an older version of the domain (a stale cache)
-  Other,        // a valid policy that matches no version stsd knows
-  Unparsable,   // fetched, but not a valid RFC 8461 policy
-  Error,        // nothing usable fetched (see `error`)
+  Staged,      // the pending (staged, unconfirmed) version
+  Confirmed,   // the confirmed version
+  Older,       // an older version of the domain (a stale cache)
+  Other,       // a valid policy that matches no version stsd knows
+  Unparsable,  // fetched, but not a valid RFC 8461 policy
+  Error,       // nothing usable fetched (see `error`)
 };
-std::string_view served_name(Served served);   // "staged", "confirmed", ...
+std::string_view served_name(Served served);  // "staged", "confirmed", ...
 
 struct VantageOutcome {
-  std::string vantage;        // "127.0.0.11:8443"
-  std::string label;          // "edge 127.0.0.11:8443" or "host 192.0.2.7"
+  std::string vantage;  // "127.0.0.11:8443"
+  std::string label;    // "edge 127.0.0.11:8443" or "host 192.0.2.7"
   Served served = Served::Error;
-  uint32_t version = 0;       // for Staged, Confirmed and Older
+  uint32_t version = 0;  // for Staged, Confirmed and Older
   FetchError error = FetchError::None;
-  std::string words;          // plain words: "still serves version 3", "certificate ... expired 2 days ago"
-  std::string fingerprint;    // identifies what was served (digest or error kind), for drift
+  std::string words;        // plain words: "still serves version 3", "certificate ... expired 2 days ago"
+  std::string fingerprint;  // identifies what was served (digest or error kind), for drift
   std::optional<TimePoint> certificate_not_after;
   std::chrono::milliseconds elapsed{0};
 };
 
 struct RoundInput {
   TimePoint at;
-  std::optional<uint32_t> pending;     // staged version newer than the confirmed one
+  std::optional<uint32_t> pending;  // staged version newer than the confirmed one
   std::optional<uint32_t> confirmed;
   // Set when the vantages could not even be determined (e.g. mta-sts.<domain> does not
   // resolve): the round fails with these words and `outcomes` is empty.
@@ -57,14 +57,14 @@ struct RoundInput {
 };
 
 struct RoundVerdict {
-  bool confirm = false;            // confirm `pending` now
-  std::string confirm_detail;      // what was seen, for the event log
-  bool drift = false;              // some vantage serves neither confirmed nor staged
-  std::string drift_reason;        // plain words
-  std::string drift_fingerprint;   // what the drift looks like (changes when it changes)
-  bool failed = false;             // a fetch error or a wrong policy (drives the backoff)
-  std::chrono::seconds next_delay{0};   // before the next round, without jitter
-  std::string summary;             // the domain's probe state in plain words
+  bool confirm = false;                // confirm `pending` now
+  std::string confirm_detail;          // what was seen, for the event log
+  bool drift = false;                  // some vantage serves neither confirmed nor staged
+  std::string drift_reason;            // plain words
+  std::string drift_fingerprint;       // what the drift looks like (changes when it changes)
+  bool failed = false;                 // a fetch error or a wrong policy (drives the backoff)
+  std::chrono::seconds next_delay{0};  // before the next round, without jitter
+  std::string summary;                 // the domain's probe state in plain words
 };
 
 struct TrackerSettings {
@@ -91,11 +91,11 @@ class DomainTracker {
   std::chrono::seconds backoff_delay(std::chrono::seconds base) const;
 
   TrackerSettings settings_;
-  std::optional<uint32_t> target_;          // the version the streak is about
-  std::string vantage_set_;                 // the vantages of the streak (sorted, joined)
+  std::optional<uint32_t> target_;  // the version the streak is about
+  std::string vantage_set_;         // the vantages of the streak (sorted, joined)
   uint32_t streak_ = 0;
   std::optional<TimePoint> streak_started_;
-  uint32_t failures_ = 0;                   // consecutive failed rounds
+  uint32_t failures_ = 0;  // consecutive failed rounds
 };
 
 }  // namespace stsd::confirm

@@ -18,8 +18,8 @@ void ConfirmEngine::apply_verdict(const std::string& domain, Watch& watch, const
     release_hold_after_drift(domain, watch, held, verdict, input);
 }
 
-void ConfirmEngine::confirm_if_still_staged(const std::string& domain, const Watch& watch,
-                                            const RoundVerdict& verdict, uint32_t pending) {
+void ConfirmEngine::confirm_if_still_staged(const std::string& domain, const Watch& watch, const RoundVerdict& verdict,
+                                            uint32_t pending) {
   // Confirm only the version that was probed: if another was staged meanwhile, the
   // next round starts over for it.
   auto served = state_->served(domain);
@@ -49,11 +49,11 @@ void ConfirmEngine::record_failure_once(const std::string& domain, Watch& watch,
   }
 }
 
-void ConfirmEngine::hold_while_drifting(const std::string& domain, Watch& watch, bool held,
-                                        const RoundVerdict& verdict, uint32_t confirmed) {
+void ConfirmEngine::hold_while_drifting(const std::string& domain, Watch& watch, bool held, const RoundVerdict& verdict,
+                                        uint32_t confirmed) {
   const std::string fingerprint = std::to_string(confirmed) + "|" + verdict.drift_fingerprint;
   if (held) {
-    watch.held_by_us = true;   // also adopts a hold set before a restart
+    watch.held_by_us = true;  // also adopts a hold set before a restart
     watch.held_for_version = confirmed;
   } else if (watch.held_by_us && watch.held_for_version == confirmed) {
     // We held it, and the hold is gone while the drift persists: an operator released
@@ -62,7 +62,8 @@ void ConfirmEngine::hold_while_drifting(const std::string& domain, Watch& watch,
     watch.override_fingerprint = fingerprint;
     state_->record_event(domain, "drift_override", confirmed,
                          "hold released by an operator while drift persists; not held again until what is "
-                         "served changes: " + verdict.drift_reason);
+                         "served changes: " +
+                             verdict.drift_reason);
   } else if (fingerprint != watch.override_fingerprint) {
     state_->record_event(domain, "drift", confirmed, verdict.drift_reason);
     state_->set_hold(domain, verdict.drift_reason);

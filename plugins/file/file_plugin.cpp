@@ -34,8 +34,7 @@ std::unique_ptr<Plugin> make_file_plugin(PluginSetup& setup) {
     if (zone_text.empty() || zone_text.back() != '.') zone_text.push_back('.');
     auto apex = dns::Name::from_text(zone_text);
     if (!apex) zone_node.fail("invalid zone name '" + zone_node.as_string() + "'");
-    if (!seen.insert(apex->lowered().to_text()).second)
-      zone_node.fail("zone " + apex->to_text() + " is listed twice");
+    if (!seen.insert(apex->lowered().to_text()).second) zone_node.fail("zone " + apex->to_text() + " is listed twice");
     const ConfigNode path_node = item.require("path");
     const auto path = path_node.as_path();
     try {

@@ -21,10 +21,14 @@ constexpr size_t kMaxCnameChain = 8;
 // A/AAAA records (RFC 1035 §3.3.9, §3.3.11; RFC 2782). SIZE_MAX: no target.
 size_t target_offset(uint16_t type) {
   switch (type) {
-    case rrtype::NS: return 0;
-    case rrtype::MX: return 2;
-    case rrtype::SRV: return 6;
-    default: return SIZE_MAX;
+    case rrtype::NS:
+      return 0;
+    case rrtype::MX:
+      return 2;
+    case rrtype::SRV:
+      return 6;
+    default:
+      return SIZE_MAX;
   }
 }
 }  // namespace
@@ -56,8 +60,7 @@ Zone::Found Zone::find_name(const Name& qname, bool ds_query) const {
       return {Match::NxDomain, closest_name, closest};
     }
     // The first cut on the way down wins: everything below it is the child's.
-    if (it->second.delegation && !(ds_query && labels == qlabels))
-      return {Match::Delegation, &it->first, &it->second};
+    if (it->second.delegation && !(ds_query && labels == qlabels)) return {Match::Delegation, &it->first, &it->second};
     closest_name = &it->first;
     closest = &it->second;
   }
@@ -132,8 +135,8 @@ void Zone::answer(const dns::Request& request, dns::ResponseWriter& response) co
   // An exact match and a wildcard synthesis both answer with the qname as owner
   // (RFC 4592 §3.3.1), in the letter case the client used.
   const Name* owner = &question.original;
-  Name chain_owner;                             // the current CNAME target, as written
-  std::array<Name, kMaxCnameChain> followed;    // lowercased targets seen (loop guard)
+  Name chain_owner;                           // the current CNAME target, as written
+  std::array<Name, kMaxCnameChain> followed;  // lowercased targets seen (loop guard)
   size_t followed_count = 0;
   const Node* node = found.node;
 
@@ -192,7 +195,7 @@ void Zone::answer(const dns::Request& request, dns::ResponseWriter& response) co
     if (!lowered.is_subdomain_of(apex_)) return;  // the resolver continues elsewhere
     if (lowered == question.name) return;         // loop back to the qname
     for (size_t i = 0; i < followed_count; ++i)
-      if (followed[i] == lowered) return;         // loop inside the chain
+      if (followed[i] == lowered) return;  // loop inside the chain
     followed[followed_count++] = lowered;
 
     const Found next = find_name(lowered, qtype == rrtype::DS);

@@ -24,9 +24,9 @@ struct RRset {
 // One name of the zone. A node without rrsets is an empty non-terminal (RFC 8020 §2):
 // it exists, so queries for it get NODATA and wildcards above it do not apply.
 struct Node {
-  std::vector<RRset> rrsets;   // sorted by type
-  bool delegation = false;     // NS below the apex: a zone cut (RFC 1034 §4.2.1)
-  bool glue = false;           // strictly below a cut: addresses for referrals only
+  std::vector<RRset> rrsets;  // sorted by type
+  bool delegation = false;    // NS below the apex: a zone cut (RFC 1034 §4.2.1)
+  bool glue = false;          // strictly below a cut: addresses for referrals only
 
   const RRset* find(uint16_t type) const {
     for (const auto& rrset : rrsets)
@@ -78,8 +78,7 @@ class Zone {
   // Glue below a cut is used only for referrals (`for_referral`): it is not our data.
   void add_addresses(dns::ResponseWriter& response, std::span<const uint8_t> target_wire, bool for_referral,
                      bool required) const;
-  void add_rrset(dns::ResponseWriter& response, dns::Section section, const dns::Name& owner,
-                 const RRset& rrset) const;
+  void add_rrset(dns::ResponseWriter& response, dns::Section section, const dns::Name& owner, const RRset& rrset) const;
 
   dns::Name apex_;
   size_t apex_labels_ = 0;

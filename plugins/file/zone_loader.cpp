@@ -42,9 +42,7 @@ struct Location {
   std::string text() const { return *file + ":" + std::to_string(line); }
 };
 
-[[noreturn]] void fail(const Location& at, const std::string& message) {
-  throw ZoneError(at.text() + ": " + message);
-}
+[[noreturn]] void fail(const Location& at, const std::string& message) { throw ZoneError(at.text() + ": " + message); }
 
 struct SourceRecord {
   Name owner;  // lowercased
@@ -103,12 +101,23 @@ std::optional<uint32_t> parse_ttl(std::string_view text) {
     uint64_t unit = 1;
     if (i < text.size()) {
       switch (std::tolower(static_cast<unsigned char>(text[i]))) {
-        case 's': unit = 1; break;
-        case 'm': unit = 60; break;
-        case 'h': unit = 3600; break;
-        case 'd': unit = 86400; break;
-        case 'w': unit = 604800; break;
-        default: return std::nullopt;
+        case 's':
+          unit = 1;
+          break;
+        case 'm':
+          unit = 60;
+          break;
+        case 'h':
+          unit = 3600;
+          break;
+        case 'd':
+          unit = 86400;
+          break;
+        case 'w':
+          unit = 604800;
+          break;
+        default:
+          return std::nullopt;
       }
       ++i;
     } else if (total != 0) {
@@ -151,9 +160,9 @@ const char* unbalanced(std::string_view record) {
 
 bool is_class_mnemonic(std::string_view token) {
   auto equals = [&](std::string_view word) {
-    return token.size() == word.size() &&
-           std::equal(token.begin(), token.end(), word.begin(),
-                      [](char a, char b) { return std::toupper(static_cast<unsigned char>(a)) == b; });
+    return token.size() == word.size() && std::equal(token.begin(), token.end(), word.begin(), [](char a, char b) {
+             return std::toupper(static_cast<unsigned char>(a)) == b;
+           });
   };
   return equals("IN") || equals("CH") || equals("HS") || equals("CS");
 }
@@ -182,7 +191,8 @@ void put_ttl_before_class(std::string& text, size_t line_start, size_t line_end)
   const std::string_view klass_text(text.data() + klass.begin, klass.end - klass.begin);
   const std::string_view ttl_text(text.data() + ttl.begin, ttl.end - ttl.begin);
   if (!is_class_mnemonic(klass_text) || !parse_ttl(ttl_text)) return;
-  const std::string swapped = std::string(ttl_text) + text.substr(klass.end, ttl.begin - klass.end) + std::string(klass_text);
+  const std::string swapped =
+      std::string(ttl_text) + text.substr(klass.end, ttl.begin - klass.end) + std::string(klass_text);
   text.replace(klass.begin, swapped.size(), swapped);
 }
 
@@ -216,8 +226,7 @@ class MasterFileReader {
     auto canonical = std::filesystem::weakly_canonical(path, ec);
     if (ec) canonical = path;
     for (const auto& open : stack_) {
-      if (open == canonical)
-        fail(*included_from, "$INCLUDE loop: " + *display + " is already being read");
+      if (open == canonical) fail(*included_from, "$INCLUDE loop: " + *display + " is already being read");
     }
     if (stack_.size() >= kMaxIncludeDepth)
       fail(*included_from, "$INCLUDE nested deeper than " + std::to_string(kMaxIncludeDepth) + " files");
@@ -273,7 +282,8 @@ class MasterFileReader {
         } else if (directive == "$TTL") {
           if (args.size() != 2) fail(at, "$TTL takes one value");
           auto ttl = parse_ttl(args[1]);
-          if (!ttl) fail(at, "$TTL: invalid TTL '" + args[1] + "' (seconds, or units such as 1h30m; at most 2147483647)");
+          if (!ttl)
+            fail(at, "$TTL: invalid TTL '" + args[1] + "' (seconds, or units such as 1h30m; at most 2147483647)");
           default_ttl = *ttl;
         } else if (directive == "$INCLUDE") {
           if (args.size() < 2 || args.size() > 3) fail(at, "$INCLUDE takes a file name and an optional origin");
@@ -316,7 +326,8 @@ class MasterFileReader {
       const long consumed_to = std::ftell(fp.get());
       const size_t next = consumed_to < 0 ? text.size() : static_cast<size_t>(consumed_to);
       if (status == LDNS_STATUS_SYNTAX_EMPTY && next > pos) {
-        line += static_cast<int>(std::count(text.begin() + static_cast<long>(pos), text.begin() + static_cast<long>(next), '\n'));
+        line += static_cast<int>(
+            std::count(text.begin() + static_cast<long>(pos), text.begin() + static_cast<long>(next), '\n'));
         pos = next;
         continue;
       }
@@ -332,7 +343,8 @@ class MasterFileReader {
       }
       add_record(*rr, at, *wire);
       previous_owner.reset(ldns_rdf_clone(ldns_rr_owner(rr.get())));
-      line += static_cast<int>(std::count(text.begin() + static_cast<long>(pos), text.begin() + static_cast<long>(next), '\n'));
+      line += static_cast<int>(
+          std::count(text.begin() + static_cast<long>(pos), text.begin() + static_cast<long>(next), '\n'));
       pos = next;
     }
     stack_.pop_back();
@@ -357,8 +369,8 @@ class MasterFileReader {
   }
 
   std::vector<SourceRecord>& out_;
-  std::deque<std::string> names_;                // display names; Locations point here
-  std::vector<std::filesystem::path> stack_;     // files being read (loop guard)
+  std::deque<std::string> names_;             // display names; Locations point here
+  std::vector<std::filesystem::path> stack_;  // files being read (loop guard)
   Location last_;
 };
 
@@ -403,8 +415,8 @@ std::shared_ptr<const Zone> build_zone(const Name& apex, const std::vector<Sourc
   for (const auto& record : records) {
     const std::string owner_text = record.owner.to_text();
     if (record.rclass != dns::rrclass::IN)
-      fail(record.at, "class " + dns::class_to_string(record.rclass) + " at " + owner_text +
-                          ": zones are class IN only");
+      fail(record.at,
+           "class " + dns::class_to_string(record.rclass) + " at " + owner_text + ": zones are class IN only");
     if (!record.owner.is_subdomain_of(apex))
       fail(record.at, "owner " + owner_text + " is outside the zone " + apex_text);
     if (is_meta_type(record.type))
@@ -412,8 +424,7 @@ std::shared_ptr<const Zone> build_zone(const Name& apex, const std::vector<Sourc
     if (record.type == rrtype::DNAME)
       fail(record.at, "DNAME at " + owner_text + " is not supported by the file plugin");
     if (record.type == rrtype::SOA) {
-      if (!(record.owner == apex))
-        fail(record.at, "SOA at " + owner_text + " is not at the zone apex " + apex_text);
+      if (!(record.owner == apex)) fail(record.at, "SOA at " + owner_text + " is not at the zone apex " + apex_text);
       if (soa) fail(record.at, "second SOA record: a zone has exactly one (the first is at " + soa->at.text() + ")");
       soa = &record;
     }
@@ -429,8 +440,10 @@ std::shared_ptr<const Zone> build_zone(const Name& apex, const std::vector<Sourc
       for (const auto& other : node.rrsets) {
         if (other.rrset.type == rrtype::CNAME) {
           if (other.rrset.rdatas.front() != record.rdata)
-            fail(record.at, "second CNAME at " + owner_text + ": an alias has exactly one target (RFC 2181 §10.1); "
-                            "the first is at " + other.first.text());
+            fail(record.at, "second CNAME at " + owner_text +
+                                ": an alias has exactly one target (RFC 2181 §10.1); "
+                                "the first is at " +
+                                other.first.text());
         } else if (!may_accompany_cname(other.rrset.type)) {
           fail(record.at, "CNAME at " + owner_text + " cannot coexist with other data (RFC 1034 §3.6.2); the " +
                               type_name(other.rrset.type) + " record is at " + other.first.text());

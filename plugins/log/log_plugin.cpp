@@ -180,11 +180,16 @@ std::unique_ptr<Plugin> make_log_plugin(PluginSetup& setup) {
     const auto names = class_node->as_string_list();
     if (names.empty()) class_node->fail("expected one or more of all, success, denial, error");
     for (const auto& name : names) {
-      if (name == "all") classes |= kAll;
-      else if (name == "success") classes |= kSuccess;
-      else if (name == "denial") classes |= kDenial;
-      else if (name == "error") classes |= kError;
-      else class_node->fail("unknown class '" + name + "' (expected all, success, denial or error)");
+      if (name == "all")
+        classes |= kAll;
+      else if (name == "success")
+        classes |= kSuccess;
+      else if (name == "denial")
+        classes |= kDenial;
+      else if (name == "error")
+        classes |= kError;
+      else
+        class_node->fail("unknown class '" + name + "' (expected all, success, denial or error)");
     }
   }
   return std::make_unique<LogPlugin>(classes);

@@ -12,9 +12,9 @@ namespace stsd::log_plugin {
 
 // Response classes, as in CoreDNS's `log` (plugin/pkg/response/classify.go).
 enum ResponseClass : uint8_t {
-  kSuccess = 1,   // NOERROR with an answer, or a referral
-  kDenial = 2,    // NXDOMAIN, or NOERROR without data (NODATA)
-  kError = 4,     // every other rcode (SERVFAIL, REFUSED, FORMERR, NOTIMP, ...)
+  kSuccess = 1,  // NOERROR with an answer, or a referral
+  kDenial = 2,   // NXDOMAIN, or NOERROR without data (NODATA)
+  kError = 4,    // every other rcode (SERVFAIL, REFUSED, FORMERR, NOTIMP, ...)
   kAll = kSuccess | kDenial | kError,
 };
 

@@ -20,34 +20,50 @@ constexpr std::array<int64_t, DnsBlockMetrics::kBuckets.size()> kBucketNanos = [
 
 DnsBlockMetrics::DnsBlockMetrics(std::string server_label, MetricsRegistry& registry)
     : server_label_(std::move(server_label)) {
-  registration_ = registry.add("metrics plugin (server " + server_label_ + ")",
-                               [this](MetricsWriter& writer) { collect(writer); });
+  registration_ =
+      registry.add("metrics plugin (server " + server_label_ + ")", [this](MetricsWriter& writer) { collect(writer); });
 }
 
 size_t DnsBlockMetrics::type_index(uint16_t qtype) {
   using namespace dns::rrtype;
   switch (qtype) {
-    case A: return 0;
-    case AAAA: return 1;
-    case TXT: return 2;
-    case MX: return 3;
-    case NS: return 4;
-    case SOA: return 5;
-    case CNAME: return 6;
-    case ANY: return 7;
-    default: return 8;   // bounded: a client choosing types cannot grow the label set
+    case A:
+      return 0;
+    case AAAA:
+      return 1;
+    case TXT:
+      return 2;
+    case MX:
+      return 3;
+    case NS:
+      return 4;
+    case SOA:
+      return 5;
+    case CNAME:
+      return 6;
+    case ANY:
+      return 7;
+    default:
+      return 8;  // bounded: a client choosing types cannot grow the label set
   }
 }
 
 size_t DnsBlockMetrics::rcode_index(dns::Rcode rcode) {
   switch (rcode) {
-    case dns::Rcode::NoError: return 0;
-    case dns::Rcode::FormErr: return 1;
-    case dns::Rcode::ServFail: return 2;
-    case dns::Rcode::NXDomain: return 3;
-    case dns::Rcode::NotImp: return 4;
-    case dns::Rcode::Refused: return 5;
-    case dns::Rcode::BadVers: return 6;
+    case dns::Rcode::NoError:
+      return 0;
+    case dns::Rcode::FormErr:
+      return 1;
+    case dns::Rcode::ServFail:
+      return 2;
+    case dns::Rcode::NXDomain:
+      return 3;
+    case dns::Rcode::NotImp:
+      return 4;
+    case dns::Rcode::Refused:
+      return 5;
+    case dns::Rcode::BadVers:
+      return 6;
   }
   return 7;
 }

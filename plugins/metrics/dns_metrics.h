@@ -16,9 +16,9 @@
 
 namespace stsd::metrics_plugin {
 
+using metrics::metrics_registry;
 using metrics::MetricsRegistry;
 using metrics::MetricsWriter;
-using metrics::metrics_registry;
 using metrics::ShardedCounters;
 
 // The counters of one server block. Kept in Environment::shared across reloads, so a
@@ -55,7 +55,7 @@ class DnsBlockMetrics {
 
   std::string server_label_;
   ShardedCounters counters_{kWidth};
-  MetricsRegistry::Registration registration_;   // last: unregisters before the counters go
+  MetricsRegistry::Registration registration_;  // last: unregisters before the counters go
 };
 
 class MetricsPlugin final : public Plugin {

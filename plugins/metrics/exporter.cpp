@@ -48,7 +48,7 @@ ExporterSettings parse_exporter_settings(const ConfigNode& section) {
 
 http::Reply metrics_reply(const http::Request& request, MetricsRegistry& registry) {
   const std::string_view target = request.target;
-  const std::string_view path = target.substr(0, target.find('?'));   // scrapers may add parameters
+  const std::string_view path = target.substr(0, target.find('?'));  // scrapers may add parameters
   if (path != "/metrics") return http::text_error_reply(404, "not found: stsd serves only /metrics");
   if (request.method != "GET" && request.method != "HEAD") {
     auto reply = http::text_error_reply(405, "method not allowed: use GET");
@@ -69,10 +69,13 @@ std::unique_ptr<http::Server> make_metrics_server(std::shared_ptr<MetricsRegistr
   http::ServerSettings settings;
   settings.name = "metrics";
   settings.connection.limits = {.max_header_bytes = kMaxHeaderBytes, .max_body_bytes = kMaxBodyBytes};
-  settings.connection.timeouts = {.handshake = kRequestTimeout, .first_request = kRequestTimeout,
-                                  .idle = kRequestTimeout, .request = kRequestTimeout, .write = kRequestTimeout};
+  settings.connection.timeouts = {.handshake = kRequestTimeout,
+                                  .first_request = kRequestTimeout,
+                                  .idle = kRequestTimeout,
+                                  .request = kRequestTimeout,
+                                  .write = kRequestTimeout};
   settings.limits.max_connections = kMaxConnections;
-  settings.stop_grace = std::chrono::milliseconds(0);   // scrapes are cheap to repeat
+  settings.stop_grace = std::chrono::milliseconds(0);  // scrapes are cheap to repeat
   http::Hooks hooks;
   hooks.handler = [registry](const http::Request& request) { return metrics_reply(request, *registry); };
   return std::make_unique<http::Server>(settings, std::move(hooks));
@@ -106,8 +109,7 @@ ProcessStat read_process_stat() {
     out.cpu_seconds = (std::stod(values[11]) + std::stod(values[12])) / ticks;
     out.start_ticks = std::stoull(values[19]);
     out.ok = true;
-  } catch (const std::exception&) {
-  }
+  } catch (const std::exception&) {}
   return out;
 }
 
@@ -197,7 +199,8 @@ void MetricsService::prepare_reload(const ConfigNode* section, PendingLoad& load
   // Phase one binds the new addresses, so that one in use refuses the reload while the
   // old endpoint keeps serving.
   auto registry = metrics_registry(env_);
-  std::shared_ptr<http::Server> server = server_ ? server_ : std::shared_ptr<http::Server>(make_metrics_server(registry));
+  std::shared_ptr<http::Server> server =
+      server_ ? server_ : std::shared_ptr<http::Server>(make_metrics_server(registry));
   std::shared_ptr<http::Server::Prepared> prepared;
   try {
     prepared = std::make_shared<http::Server::Prepared>(server->prepare(listen_addresses(settings)));

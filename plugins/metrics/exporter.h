@@ -22,18 +22,18 @@
 
 namespace stsd::metrics_plugin {
 
+using metrics::metrics_registry;
 using metrics::MetricsRegistry;
 using metrics::MetricsWriter;
-using metrics::metrics_registry;
 
-inline constexpr const char* kDefaultListen = "127.0.0.1:9153";   // CoreDNS's port
+inline constexpr const char* kDefaultListen = "127.0.0.1:9153";  // CoreDNS's port
 inline constexpr size_t kMaxConnections = 64;
 inline constexpr size_t kMaxHeaderBytes = 8192;
 inline constexpr size_t kMaxBodyBytes = 1024;
 inline constexpr std::chrono::seconds kRequestTimeout{10};
 
 struct ExporterSettings {
-  std::vector<std::string> listen;                      // as written
+  std::vector<std::string> listen;  // as written
   std::vector<boost::asio::ip::tcp::endpoint> endpoints;
 };
 

@@ -6,10 +6,10 @@
 
 void stsd_register_metrics(stsd::Registry& registry) {
   registry.add_plugin("metrics", stsd::metrics_plugin::make_metrics_plugin);
-  registry.add_service("metrics", [](const stsd::ConfigNode* section,
-                                     stsd::Environment& env) -> std::unique_ptr<stsd::Service> {
-    if (!section) return nullptr;   // no endpoint; the chain plugin's counters stay internal
-    auto settings = stsd::metrics_plugin::parse_exporter_settings(*section);
-    return std::make_unique<stsd::metrics_plugin::MetricsService>(std::move(settings), env);
-  });
+  registry.add_service("metrics",
+                       [](const stsd::ConfigNode* section, stsd::Environment& env) -> std::unique_ptr<stsd::Service> {
+                         if (!section) return nullptr;  // no endpoint; the chain plugin's counters stay internal
+                         auto settings = stsd::metrics_plugin::parse_exporter_settings(*section);
+                         return std::make_unique<stsd::metrics_plugin::MetricsService>(std::move(settings), env);
+                       });
 }

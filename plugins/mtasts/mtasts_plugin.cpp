@@ -73,8 +73,8 @@ uint32_t serial_of(int64_t unix_time) { return unix_time <= 0 ? 1u : static_cast
 }  // namespace
 
 MtastsConfig parse_mtasts_config(const ConfigNode& section) {
-  section.expect_map({"service_zone", "ns_delegation", "nameservers", "hostmaster", "ttl", "negative_ttl", "rotation",
-                      "policy_host"});
+  section.expect_map(
+      {"service_zone", "ns_delegation", "nameservers", "hostmaster", "ttl", "negative_ttl", "rotation", "policy_host"});
   MtastsConfig config;
   if (auto node = section.get("service_zone")) config.service_zone = config_name(*node);
   config.ns_delegation = section.bool_or("ns_delegation", true);
@@ -188,8 +188,8 @@ void MtastsPlugin::answer_apex_only(Query& query, const Zone& zone) const {
   answer_negative(query, Rcode::NoError, zone);
 }
 
-void MtastsPlugin::answer_owned(Query& query, Kind kind, const store::ServedView& domain, const Zone& zone, bool at_apex,
-                                int64_t now) const {
+void MtastsPlugin::answer_owned(Query& query, Kind kind, const store::ServedView& domain, const Zone& zone,
+                                bool at_apex, int64_t now) const {
   const auto& q = query.request.question;
   if (at_apex && (q.type == rrtype::SOA || q.type == rrtype::NS)) return answer_apex_only(query, zone);
   auto& response = query.response;
@@ -232,7 +232,8 @@ void MtastsPlugin::answer_owned(Query& query, Kind kind, const store::ServedView
             response.add(Section::Answer, dns::RecordRef{q.original, rrtype::A, dns::rrclass::IN, config_.ttl, rdata});
         if (want_aaaa)
           for (const auto& rdata : aaaa_rdata_)
-            response.add(Section::Answer, dns::RecordRef{q.original, rrtype::AAAA, dns::rrclass::IN, config_.ttl, rdata});
+            response.add(Section::Answer,
+                         dns::RecordRef{q.original, rrtype::AAAA, dns::rrclass::IN, config_.ttl, rdata});
         return;
       }
       break;
@@ -249,7 +250,7 @@ bool MtastsPlugin::serve_service_zone(Query& query, int64_t now) const {
   // One SOA for the whole service zone: its serial changes at every rotation and every
   // change to any domain, so it changes whenever any TXT in the zone does.
   const Zone zone{&apex, serial_of(std::max(store::period_start(now, config_.rotation), state_->last_change()))};
-  const size_t relative = wire.size() - apex.size();   // octets of the labels above the apex
+  const size_t relative = wire.size() - apex.size();  // octets of the labels above the apex
   if (relative == 0) {
     answer_apex_only(query, zone);
     return true;
@@ -280,7 +281,8 @@ bool MtastsPlugin::serve_service_zone(Query& query, int64_t now) const {
   // (RFC 9156) would stop at them (RFC 8020).
   const auto labels = wire.first(relative);
   bool exists = state_->served_wire(labels) || state_->is_ancestor_wire(labels);
-  if (!exists && label_is(wire, 0, "_tls") && second < relative) exists = static_cast<bool>(state_->served_wire(domain_after(second)));
+  if (!exists && label_is(wire, 0, "_tls") && second < relative)
+    exists = static_cast<bool>(state_->served_wire(domain_after(second)));
   answer_negative(query, exists ? Rcode::NoError : Rcode::NXDomain, zone);
   return true;
 }
@@ -308,7 +310,7 @@ bool MtastsPlugin::serve_delegated(Query& query, int64_t now) const {
     } else {
       continue;
     }
-    if (domain_offset + 1 >= wire.size()) continue;   // no domain labels left
+    if (domain_offset + 1 >= wire.size()) continue;  // no domain labels left
     auto domain = state_->served_wire(wire.subspan(domain_offset, wire.size() - 1 - domain_offset));
     if (!domain) continue;
     const Name apex = q.name.parent(i);
@@ -318,7 +320,7 @@ bool MtastsPlugin::serve_delegated(Query& query, int64_t now) const {
     if (i == 0)
       answer_owned(query, kind, domain, zone, true, now);
     else
-      answer_negative(query, Rcode::NXDomain, zone);   // nothing exists below the apex
+      answer_negative(query, Rcode::NXDomain, zone);  // nothing exists below the apex
     return true;
   }
   return false;

@@ -23,12 +23,12 @@
 namespace stsd::mtasts {
 
 struct MtastsConfig {
-  std::optional<dns::Name> service_zone;   // CNAME-target mode when set
-  bool ns_delegation = true;               // NS-delegation mode
+  std::optional<dns::Name> service_zone;  // CNAME-target mode when set
+  bool ns_delegation = true;              // NS-delegation mode
   std::vector<dns::Name> nameservers;
-  dns::Name hostmaster;                    // SOA RNAME in wire form
+  dns::Name hostmaster;  // SOA RNAME in wire form
   uint32_t ttl = 300;
-  uint32_t negative_ttl = 300;             // SOA MINIMUM (RFC 2308 §4)
+  uint32_t negative_ttl = 300;  // SOA MINIMUM (RFC 2308 §4)
   std::chrono::seconds rotation{86400};
   std::vector<boost::asio::ip::address> policy_host_a, policy_host_aaaa;
 };
@@ -53,15 +53,16 @@ class MtastsPlugin final : public Plugin {
  private:
   enum class Kind : uint8_t { MtaSts, TlsRpt, PolicyHost };
   struct Zone {
-    const dns::Name* apex;   // the zone's apex (SOA owner)
+    const dns::Name* apex;  // the zone's apex (SOA owner)
     uint32_t serial;
   };
 
   bool serve_service_zone(Query& query, int64_t now) const;
   bool serve_delegated(Query& query, int64_t now) const;
   // Answers at an owned name; `at_apex` adds SOA/NS answers (NS-delegation mode).
-  void answer_owned(Query& query, Kind kind, const store::ServedView& domain, const Zone& zone, bool at_apex, int64_t now) const;
-  void answer_apex_only(Query& query, const Zone& zone) const;   // service-zone apex
+  void answer_owned(Query& query, Kind kind, const store::ServedView& domain, const Zone& zone, bool at_apex,
+                    int64_t now) const;
+  void answer_apex_only(Query& query, const Zone& zone) const;  // service-zone apex
   void answer_negative(Query& query, dns::Rcode rcode, const Zone& zone) const;
   bool add_soa(Query& query, dns::Section section, const dns::Name& owner, const Zone& zone, uint32_t ttl) const;
   uint32_t mta_sts_serial(const store::ServedView& domain, int64_t now) const;

@@ -30,7 +30,8 @@ PolicyFile load_policy_file(const std::filesystem::path& path) {
     for (const auto& entry : root.yaml()) {
       const auto key = entry.first.Scalar();
       if (std::find(seen.begin(), seen.end(), key) != seen.end())
-        ConfigNode(entry.first, std::make_shared<const std::filesystem::path>(path), key).fail("duplicate key '" + key + "'");
+        ConfigNode(entry.first, std::make_shared<const std::filesystem::path>(path), key)
+            .fail("duplicate key '" + key + "'");
       seen.push_back(key);
     }
   }
@@ -43,7 +44,8 @@ PolicyFile load_policy_file(const std::filesystem::path& path) {
     out.domain = store::normalize_domain(domain_node ? domain_node->as_string() : stem);
   } catch (const store::PolicyError& e) {
     (domain_node ? *domain_node : root)
-        .fail(std::string(e.what()) + (domain_node ? "" : " (the file name is taken as the domain; add a domain: key)"));
+        .fail(std::string(e.what()) +
+              (domain_node ? "" : " (the file name is taken as the domain; add a domain: key)"));
   }
 
   const auto mode_node = root.require("mode");
@@ -153,9 +155,9 @@ class PoliciesService final : public Service {
   void stop() override {}
 
   void prepare_reload(const ConfigNode* section, PendingLoad& load) override {
-    if (!section) return;   // key removed: the store keeps what it has
+    if (!section) return;  // key removed: the store keeps what it has
     auto folder = policies_folder(*section);
-    auto files = load_policy_files(folder);   // a bad file refuses the reload (ConfigError)
+    auto files = load_policy_files(folder);  // a bad file refuses the reload (ConfigError)
     load.on_commit([this, folder = std::move(folder), files = std::move(files)]() mutable {
       folder_ = std::move(folder);
       files_ = std::move(files);
@@ -168,7 +170,8 @@ class PoliciesService final : public Service {
     auto state = store::PolicyStore::open(env_);
     const auto report = sync_policy_files(*state, files_);
     for (const auto& error : report.errors) log::f(log::Level::Error, "policies: %s", error.c_str());
-    log::f(log::Level::Info, "policies: %s: %zu files, %zu domains added, %zu settings updated, %zu staged, %zu unchanged",
+    log::f(log::Level::Info,
+           "policies: %s: %zu files, %zu domains added, %zu settings updated, %zu staged, %zu unchanged",
            folder_.string().c_str(), files_.size(), report.added, report.settings_updated, report.staged,
            report.unchanged);
   }
@@ -185,7 +188,7 @@ void register_policies_service(Registry& registry) {
     if (!section) return nullptr;
     if (!env.storage_path()) section->fail("policies are synced into the store: set the top-level `storage:` folder");
     auto folder = policies_folder(*section);
-    auto files = load_policy_files(folder);   // validated even under --check-config
+    auto files = load_policy_files(folder);  // validated even under --check-config
     return std::make_unique<PoliciesService>(std::move(folder), std::move(files), env);
   });
 }

@@ -23,7 +23,7 @@ namespace stsd::mtasts {
 
 struct PolicyFile {
   std::filesystem::path file;
-  std::string domain;        // normalized
+  std::string domain;  // normalized
   store::DomainSettings settings;
   store::Policy policy;
 };
@@ -37,7 +37,7 @@ std::vector<PolicyFile> load_policy_files(const std::filesystem::path& folder);
 
 struct SyncReport {
   size_t added = 0, settings_updated = 0, staged = 0, unchanged = 0;
-  std::vector<std::string> errors;   // refused by the store (file: reason)
+  std::vector<std::string> errors;  // refused by the store (file: reason)
 };
 
 // Applies the files to the store: adds missing domains, updates changed settings and

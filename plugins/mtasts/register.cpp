@@ -9,7 +9,7 @@
 
 namespace stsd::mtasts {
 
-void register_policies_service(Registry& registry);   // policies_sync.cpp
+void register_policies_service(Registry& registry);  // policies_sync.cpp
 
 namespace {
 

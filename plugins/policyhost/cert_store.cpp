@@ -89,8 +89,7 @@ std::vector<X509Ptr> read_certificates(const std::string& pem) {
   auto bio = memory_bio(pem);
   std::vector<X509Ptr> certificates;
   // PEM_read_bio_X509 skips blocks of other types (the key in a .pem file).
-  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, refuse_password, nullptr))
-    certificates.emplace_back(cert);
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, refuse_password, nullptr)) certificates.emplace_back(cert);
   ERR_clear_error();  // the loop always ends with "no start line"
   return certificates;
 }
@@ -118,8 +117,7 @@ bool usable_san(const std::string& name) {
 
 std::vector<std::string> dns_names(X509* cert) {
   std::vector<std::string> names;
-  GeneralNamesPtr general(
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  GeneralNamesPtr general(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   ERR_clear_error();
   if (!general) return names;
   for (int i = 0; i < sk_GENERAL_NAME_num(general.get()); ++i) {
@@ -176,8 +174,7 @@ SslCtxPtr make_server_context() {
   SSL_CTX* ctx = context.get();
   // RFC 8461 §3.3 requires TLS with a valid certificate; RFC 8996 retired TLS 1.0/1.1.
   if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-      SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
-      SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1)
+      SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 || SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1)
     throw std::runtime_error(openssl_errors("TLS settings"));
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   static const unsigned char kSessionContext[] = "stsd-policyhost";
@@ -220,7 +217,8 @@ std::shared_ptr<const LoadedCertificate> load_certificate(const fs::path& chain_
   auto leaf_it = std::find_if(certificates.begin(), certificates.end(),
                               [&](const X509Ptr& cert) { return X509_check_private_key(cert.get(), key.get()) == 1; });
   ERR_clear_error();
-  if (leaf_it == certificates.end()) throw std::runtime_error("the private key does not match any certificate in the file");
+  if (leaf_it == certificates.end())
+    throw std::runtime_error("the private key does not match any certificate in the file");
   if (leaf_it != certificates.begin()) std::rotate(certificates.begin(), leaf_it, leaf_it + 1);
   X509* leaf = certificates.front().get();
 
@@ -309,7 +307,7 @@ std::shared_ptr<const CertificateIndex> CertificateIndex::load(const fs::path& d
         const std::string key_pem = separate_key ? read_file(key_file) : std::string();
         entry.digest = sha256_hex(chain_pem + '\0' + key_pem);
         if (old && old->digest == entry.digest)
-          entry = *old;   // touched but not changed: keep the loaded certificate
+          entry = *old;  // touched but not changed: keep the loaded certificate
         else
           entry.certificate =
               load_certificate(file, chain_pem, separate_key ? key_pem : chain_pem, key_file.filename().string());

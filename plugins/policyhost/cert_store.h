@@ -37,7 +37,7 @@ SslCtxPtr make_server_context();
 // One usable certificate file with its ready TLS context.
 struct LoadedCertificate {
   std::filesystem::path file;
-  std::vector<std::string> names;   // lower case, no trailing dot; "*.example.com" for wildcards
+  std::vector<std::string> names;  // lower case, no trailing dot; "*.example.com" for wildcards
   std::chrono::system_clock::time_point not_before;
   std::chrono::system_clock::time_point not_after;
   SslCtxPtr context;
@@ -60,7 +60,7 @@ std::optional<std::string> normalize_host(std::string_view host);
 class CertificateIndex {
  public:
   struct FileStamp {
-    std::filesystem::path resolved;   // symlinks followed (certbot's live/ links)
+    std::filesystem::path resolved;  // symlinks followed (certbot's live/ links)
     std::filesystem::file_time_type mtime;
     uintmax_t size = 0;
     bool operator==(const FileStamp&) const = default;
@@ -93,8 +93,8 @@ class CertificateIndex {
 
  private:
   struct FileEntry {
-    std::string digest;                                   // SHA-256 of the bytes read
-    std::shared_ptr<const LoadedCertificate> certificate; // nullptr: see problem
+    std::string digest;                                    // SHA-256 of the bytes read
+    std::shared_ptr<const LoadedCertificate> certificate;  // nullptr: see problem
     std::string problem;
   };
   std::vector<std::shared_ptr<const LoadedCertificate>> certificates_;

@@ -23,11 +23,11 @@ inline constexpr std::string_view kCertificateReportKey = "policyhost.certificat
 
 // The certificate the policy host would present for a TLS server name.
 struct CertificateMatch {
-  std::string file;           // the file it was loaded from
-  std::string matched_name;   // the subjectAltName that matched, e.g. "*.example.com"
+  std::string file;          // the file it was loaded from
+  std::string matched_name;  // the subjectAltName that matched, e.g. "*.example.com"
   std::chrono::system_clock::time_point not_before;
   std::chrono::system_clock::time_point not_after;
-  bool valid_now = false;     // not_before <= now < not_after
+  bool valid_now = false;  // not_before <= now < not_after
 };
 
 class CertificateReport {

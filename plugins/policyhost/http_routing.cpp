@@ -104,7 +104,7 @@ HttpReply route(const HttpRequestView& request, const PolicyLookup& lookup, cons
     if (iequals_prefix(target, scheme)) {
       auto authority_end = target.find('/', scheme.size());
       host = target.substr(scheme.size(), authority_end == std::string_view::npos ? std::string_view::npos
-                                                                                   : authority_end - scheme.size());
+                                                                                  : authority_end - scheme.size());
       target = authority_end == std::string_view::npos ? std::string_view("/") : target.substr(authority_end);
     }
   }

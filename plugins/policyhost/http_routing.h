@@ -29,12 +29,12 @@ using PolicyLookup = std::function<std::optional<std::string>(std::string_view d
 struct HttpRequestView {
   std::string_view method;
   std::string_view target;
-  unsigned version = 11;                  // 10 = HTTP/1.0, 11 = HTTP/1.1
-  std::optional<std::string_view> host;   // the Host field, when present
-  bool repeated_host = false;             // more than one Host field
-  std::string_view sni;                   // TLS server name; empty when none
-  bool has_body = false;                  // Content-Length > 0 or chunked
-  std::string_view if_none_match;         // empty when absent
+  unsigned version = 11;                 // 10 = HTTP/1.0, 11 = HTTP/1.1
+  std::optional<std::string_view> host;  // the Host field, when present
+  bool repeated_host = false;            // more than one Host field
+  std::string_view sni;                  // TLS server name; empty when none
+  bool has_body = false;                 // Content-Length > 0 or chunked
+  std::string_view if_none_match;        // empty when absent
 };
 
 struct RoutingSettings {
@@ -47,10 +47,10 @@ struct HttpReply {
   // a GET would get, RFC 9110 §9.3.2). Connection is left to the caller.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  bool send_body = true;   // false for HEAD and 304
-  bool close = false;      // the connection must close after this reply
-  std::string host;        // the host the request named (lower case), for the access log
-  std::string path;        // the path without query, for the access log
+  bool send_body = true;  // false for HEAD and 304
+  bool close = false;     // the connection must close after this reply
+  std::string host;       // the host the request named (lower case), for the access log
+  std::string path;       // the path without query, for the access log
 
   const std::string* header(std::string_view name) const;
 };

@@ -19,7 +19,7 @@ namespace {
 // file changes before the TXT id does).
 PolicyLookup store_lookup(std::shared_ptr<store::PolicyStore> state) {
   return [state = std::move(state)](std::string_view domain) -> std::optional<std::string> {
-    auto served = state->served(domain);   // one RocksDB snapshot; a failure is a 500
+    auto served = state->served(domain);  // one RocksDB snapshot; a failure is a 500
     if (!served || !served->staged || served->staged_policy.empty()) return std::nullopt;
     return served->staged_policy;
   };
@@ -41,7 +41,7 @@ class PolicyHostService final : public Service {
   }
 
   void prepare_reload(const ConfigNode* section, PendingLoad& load) override {
-    if (!section) {   // the key was removed: stop serving
+    if (!section) {  // the key was removed: stop serving
       load.on_commit([this] { stop(); });
       return;
     }
@@ -93,14 +93,17 @@ class PolicyHostService final : public Service {
       auto match = report->certificate_for(host);
       if (!match)
         return nlohmann::json{{"present", false},
-                              {"lines", {"no certificate for " + host + " in cert_dir: the policy host refuses "
-                                         "the TLS handshake and senders cannot fetch the policy"}}};
+                              {"lines",
+                               {"no certificate for " + host +
+                                " in cert_dir: the policy host refuses "
+                                "the TLS handshake and senders cannot fetch the policy"}}};
       const auto days_left =
-          std::chrono::duration_cast<std::chrono::hours>(match->not_after - std::chrono::system_clock::now()).count() / 24;
+          std::chrono::duration_cast<std::chrono::hours>(match->not_after - std::chrono::system_clock::now()).count() /
+          24;
       std::string line = "certificate for " + host + " from " + match->file + " (" + match->matched_name + "), ";
       line += match->valid_now ? "valid for " + std::to_string(days_left) + " more days" : "NOT valid now";
-      return nlohmann::json{{"present", true}, {"valid_now", match->valid_now}, {"file", match->file},
-                            {"lines", {line}}};
+      return nlohmann::json{
+          {"present", true}, {"valid_now", match->valid_now}, {"file", match->file}, {"lines", {line}}};
     });
   }
 
@@ -114,12 +117,13 @@ class PolicyHostService final : public Service {
 }  // namespace stsd::policyhost
 
 void stsd_register_policyhost(stsd::Registry& registry) {
-  registry.add_service("policy_host", [](const stsd::ConfigNode* section,
-                                         stsd::Environment& env) -> std::unique_ptr<stsd::Service> {
-    if (!section) return nullptr;
-    auto settings = stsd::policyhost::parse_policy_host_settings(*section);
-    // The policies come from the store; without one there is nothing to serve.
-    if (!env.storage_path()) section->fail("the policy host serves the policies of the store: set the top-level 'storage:' key");
-    return std::make_unique<stsd::policyhost::PolicyHostService>(std::move(settings), env);
-  });
+  registry.add_service(
+      "policy_host", [](const stsd::ConfigNode* section, stsd::Environment& env) -> std::unique_ptr<stsd::Service> {
+        if (!section) return nullptr;
+        auto settings = stsd::policyhost::parse_policy_host_settings(*section);
+        // The policies come from the store; without one there is nothing to serve.
+        if (!env.storage_path())
+          section->fail("the policy host serves the policies of the store: set the top-level 'storage:' key");
+        return std::make_unique<stsd::policyhost::PolicyHostService>(std::move(settings), env);
+      });
 }

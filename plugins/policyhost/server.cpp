@@ -27,9 +27,11 @@ http::ServerSettings server_settings(const PolicyHostSettings& settings) {
   http::ServerSettings out;
   out.name = "policyhost";
   out.threads = settings.threads;
-  out.connection.limits = {.max_header_bytes = settings.max_header_bytes, .max_body_bytes = 0};   // bodies never read
-  out.connection.timeouts = {.handshake = settings.handshake_timeout, .first_request = settings.request_timeout,
-                             .idle = settings.idle_timeout, .request = settings.request_timeout,
+  out.connection.limits = {.max_header_bytes = settings.max_header_bytes, .max_body_bytes = 0};  // bodies never read
+  out.connection.timeouts = {.handshake = settings.handshake_timeout,
+                             .first_request = settings.request_timeout,
+                             .idle = settings.idle_timeout,
+                             .request = settings.request_timeout,
                              .write = settings.request_timeout};
   out.limits = settings.limits;
   out.stop_grace = std::chrono::seconds(1);

@@ -57,7 +57,7 @@ class PolicyHostServer {
   // Reloads certificates now instead of at the next poll (tests, SIGHUP).
   void refresh_certificates_now();
 
-  struct Shared;   // what the handler and the poller read; defined in server.cpp
+  struct Shared;  // what the handler and the poller read; defined in server.cpp
 
  private:
   void poll_certificates();

@@ -13,18 +13,18 @@
 namespace stsd::policyhost {
 
 struct PolicyHostSettings {
-  std::vector<std::string> listen;                          // as written, for messages
+  std::vector<std::string> listen;  // as written, for messages
   std::vector<boost::asio::ip::tcp::endpoint> endpoints;
   std::filesystem::path cert_dir;
-  std::chrono::seconds cache_max_age{60};                   // Cache-Control (RFC 8461 §8.2)
-  std::chrono::seconds cert_poll{5};                        // cert_dir change check
+  std::chrono::seconds cache_max_age{60};  // Cache-Control (RFC 8461 §8.2)
+  std::chrono::seconds cert_poll{5};       // cert_dir change check
   unsigned threads = 1;
-  size_t max_header_bytes = 8192;                           // larger: 431
+  size_t max_header_bytes = 8192;  // larger: 431
   http::ConnectionLimits::Settings limits{
       .max_connections = 1024, .max_connections_per_client = 32, .requests_per_second = 10, .burst = 40};
   std::chrono::seconds handshake_timeout{10};
-  std::chrono::seconds request_timeout{10};                 // whole request header, and each write
-  std::chrono::seconds idle_timeout{30};                    // keep-alive wait for the next request
+  std::chrono::seconds request_timeout{10};  // whole request header, and each write
+  std::chrono::seconds idle_timeout{30};     // keep-alive wait for the next request
   bool access_log = true;
 
   bool same_listen(const PolicyHostSettings& other) const { return endpoints == other.endpoints; }

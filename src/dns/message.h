@@ -13,26 +13,25 @@
 namespace stsd::dns {
 
 inline constexpr size_t kHeaderSize = 12;
-inline constexpr uint16_t kDefaultEdnsBuffer = 1232;   // DNS flag day 2020
-inline constexpr uint16_t kClassicUdpSize = 512;       // RFC 1035 §4.2.1
+inline constexpr uint16_t kDefaultEdnsBuffer = 1232;  // DNS flag day 2020
+inline constexpr uint16_t kClassicUdpSize = 512;      // RFC 1035 §4.2.1
 
 namespace flag {
-inline constexpr uint16_t QR = 0x8000, AA = 0x0400, TC = 0x0200, RD = 0x0100, RA = 0x0080,
-                          AD = 0x0020, CD = 0x0010;
+inline constexpr uint16_t QR = 0x8000, AA = 0x0400, TC = 0x0200, RD = 0x0100, RA = 0x0080, AD = 0x0020, CD = 0x0010;
 }
 
 // What the decoder concluded about a packet.
 enum class DecodeStatus : uint8_t {
-  Ok,        // a well-formed query
-  FormErr,   // header readable: answer FORMERR (RFC 1035 §4.1.1)
-  NotImp,    // an opcode we do not implement
-  BadVers,   // EDNS version > 0 (RFC 6891 §6.1.3)
-  Drop,      // no answer at all: too short for a header, or a response (QR=1)
+  Ok,       // a well-formed query
+  FormErr,  // header readable: answer FORMERR (RFC 1035 §4.1.1)
+  NotImp,   // an opcode we do not implement
+  BadVers,  // EDNS version > 0 (RFC 6891 §6.1.3)
+  Drop,     // no answer at all: too short for a header, or a response (QR=1)
 };
 
 struct Question {
-  Name name;            // lowercased, for lookups
-  Name original;        // as the client wrote it, echoed back (RFC 1035 §7.3, 0x20)
+  Name name;      // lowercased, for lookups
+  Name original;  // as the client wrote it, echoed back (RFC 1035 §7.3, 0x20)
   uint16_t type = 0;
   uint16_t rclass = 0;
 };
@@ -41,14 +40,14 @@ struct Edns {
   bool present = false;
   uint8_t version = 0;
   bool dnssec_ok = false;
-  uint16_t udp_size = 0;   // as the client advertised it
+  uint16_t udp_size = 0;  // as the client advertised it
 };
 
 struct Request {
   uint16_t id = 0;
-  uint16_t flags = 0;        // the header's second 16 bits as received
+  uint16_t flags = 0;  // the header's second 16 bits as received
   Opcode opcode = Opcode::Query;
-  bool has_question = false; // false when decoding stopped before the question
+  bool has_question = false;  // false when decoding stopped before the question
   Question question;
   Edns edns;
 

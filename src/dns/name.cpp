@@ -165,7 +165,7 @@ bool operator==(const Name& a, const Name& b) { return wire_names_equal(a.wire()
 
 bool wire_names_equal(std::span<const uint8_t> a, std::span<const uint8_t> b) {
   if (a.size() != b.size()) return false;
-  if (std::memcmp(a.data(), b.data(), a.size()) == 0) return true;   // the usual case: same letters
+  if (std::memcmp(a.data(), b.data(), a.size()) == 0) return true;  // the usual case: same letters
   // Branch-free per octet (length octets are below 'A', so lowering all of them is safe).
   unsigned differ = 0;
   for (size_t i = 0; i < a.size(); ++i) {

@@ -10,12 +10,15 @@
 
 namespace stsd::dns {
 
-inline constexpr size_t kMaxNameLength = 255;   // RFC 1035 §2.3.4, wire octets incl. root
+inline constexpr size_t kMaxNameLength = 255;  // RFC 1035 §2.3.4, wire octets incl. root
 inline constexpr size_t kMaxLabelLength = 63;
 
 class Name {
  public:
-  Name() { bytes_[0] = 0; len_ = 1; }  // the root name
+  Name() {
+    bytes_[0] = 0;
+    len_ = 1;
+  }  // the root name
 
   // Parses presentation format ("www.example.com." or relative to `origin` when not
   // ending in a dot; "@" is the origin). Escapes \. and \DDD are honoured.
@@ -36,7 +39,11 @@ class Name {
   void to_lower();
   // Becomes the lowercase copy of `source` (copies only its octets).
   void assign_lowered(const Name& source);
-  Name lowered() const { Name n = *this; n.to_lower(); return n; }
+  Name lowered() const {
+    Name n = *this;
+    n.to_lower();
+    return n;
+  }
 
   // The name with its first `n` labels removed.
   Name parent(size_t n = 1) const;
@@ -48,9 +55,7 @@ class Name {
   // false when the result would exceed 255 octets.
   bool append(const Name& suffix);
   // First label's bytes (without the length octet).
-  std::string_view first_label() const {
-    return {reinterpret_cast<const char*>(bytes_.data() + 1), bytes_[0]};
-  }
+  std::string_view first_label() const { return {reinterpret_cast<const char*>(bytes_.data() + 1), bytes_[0]}; }
 
   friend bool operator==(const Name& a, const Name& b);  // case-insensitive
 

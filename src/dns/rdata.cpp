@@ -26,7 +26,8 @@ std::vector<uint8_t> soa_rdata(const Soa& soa) {
 uint32_t soa_minimum(std::span<const uint8_t> rdata) {
   if (rdata.size() < 4) return 0;
   const uint8_t* p = rdata.data() + rdata.size() - 4;
-  return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 | static_cast<uint32_t>(p[2]) << 8 | p[3];
+  return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 | static_cast<uint32_t>(p[2]) << 8 |
+         p[3];
 }
 
 std::vector<uint8_t> name_rdata(const Name& name) { return {name.wire().begin(), name.wire().end()}; }

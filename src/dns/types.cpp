@@ -4,6 +4,9 @@
 #include <charconv>
 #include <strings.h>
 
+// Tables laid out by hand, one case a line: clang-format leaves them as written.
+// clang-format off
+
 namespace stsd::dns {
 namespace {
 struct TypeName {
@@ -61,3 +64,4 @@ std::string class_to_string(uint16_t rclass) {
 }
 
 }  // namespace stsd::dns
+// clang-format on

@@ -76,7 +76,7 @@ class ResponseWriter {
   std::span<uint8_t> buf_;
   const Request* request_ = nullptr;
   size_t pos_ = 0;
-  size_t limit_ = 0;            // max_size less the room reserved for OPT
+  size_t limit_ = 0;  // max_size less the room reserved for OPT
   uint16_t our_udp_size_ = kDefaultEdnsBuffer;
   size_t question_end_ = 0;
   uint16_t counts_[3] = {0, 0, 0};

@@ -82,8 +82,8 @@ asio::awaitable<std::optional<ClientConnection::ConnectFailure>> ClientConnectio
     endpoints.emplace_back(*target.pinned_address, target.port);
   } else {
     asio::ip::tcp::resolver resolver(executor_);
-    auto results = co_await resolver.async_resolve(target.host, std::to_string(target.port),
-                                                   redirect_error(use_awaitable, error));
+    auto results =
+        co_await resolver.async_resolve(target.host, std::to_string(target.port), redirect_error(use_awaitable, error));
     if (error) co_return ConnectFailure{Step::Resolve, error};
     for (const auto& entry : results) endpoints.push_back(entry.endpoint());
   }

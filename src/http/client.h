@@ -4,7 +4,7 @@
 // verified for the name against a CA file or the system store), one deadline for every
 // step, and bounded replies. Each client keeps its own requests and its own reading of
 // the answer.
-#include <utility>   // Boost 1.74's asio/awaitable.hpp uses std::exchange without including it
+#include <utility>  // Boost 1.74's asio/awaitable.hpp uses std::exchange without including it
 
 #include <chrono>
 #include <cstdint>
@@ -34,8 +34,8 @@ namespace stsd::http {
 
 // Where a client connects.
 struct ClientTarget {
-  std::string unix_socket;                                  // a unix socket path, or TCP:
-  std::string host;                                         // a name or address to resolve
+  std::string unix_socket;  // a unix socket path, or TCP:
+  std::string host;         // a name or address to resolve
   uint16_t port = 0;
   std::optional<boost::asio::ip::address> pinned_address;  // connect here instead of resolving `host`
   // Non-empty: TLS, with this SNI name (RFC 6066 §3), the certificate verified for it

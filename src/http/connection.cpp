@@ -1,4 +1,4 @@
-#include <utility>   // Boost 1.74's asio/awaitable.hpp uses std::exchange without including it
+#include <utility>  // Boost 1.74's asio/awaitable.hpp uses std::exchange without including it
 
 #include "http/connection.h"
 
@@ -40,8 +40,8 @@ constexpr bool kIsTls<beast::ssl_stream<Next>> = true;
 // What the SNI callback saw, for a failed handshake's log line.
 struct HandshakeNote {
   const CertificateSelector* select = nullptr;
-  bool asked = false;        // the callback ran
-  std::string server_name;   // empty: the client sent no SNI
+  bool asked = false;       // the callback ran
+  std::string server_name;  // empty: the client sent no SNI
   bool certificate_found = false;
 };
 
@@ -66,7 +66,7 @@ int select_certificate(SSL* ssl, int* alert, void*) {
     *alert = SSL_AD_UNRECOGNIZED_NAME;
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   }
-  if (!SSL_set_SSL_CTX(ssl, selected.context)) {   // takes its own reference
+  if (!SSL_set_SSL_CTX(ssl, selected.context)) {  // takes its own reference
     *alert = SSL_AD_INTERNAL_ERROR;
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   }
@@ -84,7 +84,7 @@ ReadFailure classify(const boost::system::error_code& error) {
   if (error.category() == http_category && error != bhttp::error::end_of_stream &&
       error != bhttp::error::partial_message)
     return ReadFailure::Malformed;
-  return ReadFailure::Gone;   // end of stream, truncation, reset: the client is gone
+  return ReadFailure::Gone;  // end of stream, truncation, reset: the client is gone
 }
 
 std::string seconds_text(std::chrono::milliseconds duration) {
@@ -184,7 +184,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
   // Waits for the first byte of the next request. The first request's deadline runs
   // from the connection (or the handshake); a kept-alive connection waits `idle`.
   asio::awaitable<bool> wait_for_request(bool first) {
-    if (buffer_.size() > 0) co_return true;   // a pipelined request is already here
+    if (buffer_.size() > 0) co_return true;  // a pipelined request is already here
     const auto settings = context_->settings();
     if (!first) expire_after(settings->timeouts.idle);
     boost::system::error_code error;
@@ -248,7 +248,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     reply.close = !keep_alive;
     const bool written = co_await write(std::move(reply), &request, *settings, started);
     busy_ = false;
-    co_return written && keep_alive;
+    co_return written&& keep_alive;
   }
 
   asio::awaitable<bool> read_body(bhttp::request_parser<bhttp::string_body>& parser, const Request& request,
@@ -271,8 +271,9 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     const auto& limits = settings.limits;
     switch (classify(error)) {
       case ReadFailure::HeaderTooLarge:
-        co_await write(error_reply(431, "request headers larger than " + std::to_string(limits.max_header_bytes) + " bytes"),
-                       request, settings, started);
+        co_await write(
+            error_reply(431, "request headers larger than " + std::to_string(limits.max_header_bytes) + " bytes"),
+            request, settings, started);
         break;
       case ReadFailure::BodyTooLarge:
         co_await write(error_reply(413, "request body larger than " + std::to_string(limits.max_body_bytes) + " bytes"),
@@ -307,7 +308,8 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     try {
       return context_->hooks.handler(request);
     } catch (const std::exception& failure) {
-      log::error(context_->name + ": " + request.method + " " + printable(request.target) + " failed: " + failure.what());
+      log::error(context_->name + ": " + request.method + " " + printable(request.target) +
+                 " failed: " + failure.what());
     } catch (...) {
       log::error(context_->name + ": " + request.method + " " + printable(request.target) + " failed");
     }
@@ -315,8 +317,8 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
   }
 
   Reply error_reply(unsigned status, std::string_view message) const {
-    Reply reply = context_->hooks.error_reply ? context_->hooks.error_reply(status, message)
-                                              : text_error_reply(status, message);
+    Reply reply =
+        context_->hooks.error_reply ? context_->hooks.error_reply(status, message) : text_error_reply(status, message);
     reply.close = true;
     return reply;
   }
@@ -330,7 +332,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     // RFC 9110 §6.6.1: an origin server with a clock sends Date.
     response.set(bhttp::field::date, http_date(std::chrono::system_clock::now()));
     for (auto& [name, value] : reply.headers) response.insert(name, value);
-    const bool head = request && request->method == "HEAD";   // RFC 9110 §9.3.2, whatever the status
+    const bool head = request && request->method == "HEAD";  // RFC 9110 §9.3.2, whatever the status
     if (!reply.header("Content-Length") && !omits_body(reply.status))
       response.set(bhttp::field::content_length, std::to_string(reply.body.size()));
     if (!head && !omits_body(reply.status)) response.body() = std::move(reply.body);
@@ -379,7 +381,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
   ConnectionLimits::Ticket ticket_;
   HandshakeNote note_;
   std::string server_name_;
-  bool busy_ = false;   // between a complete request header and its reply written
+  bool busy_ = false;  // between a complete request header and its reply written
   std::chrono::milliseconds deadline_{0};
 };
 

@@ -32,7 +32,7 @@ namespace stsd::http {
 
 struct Limits {
   size_t max_header_bytes = 8192;
-  size_t max_body_bytes = 0;   // 0: bodies are never read
+  size_t max_body_bytes = 0;  // 0: bodies are never read
   bool operator==(const Limits&) const = default;
 };
 
@@ -49,7 +49,7 @@ struct Timeouts {
 struct ConnectionSettings {
   Limits limits;
   Timeouts timeouts;
-  std::string server_header = "stsd";   // the Server field of every reply
+  std::string server_header = "stsd";  // the Server field of every reply
 };
 
 // The service's part of every exchange.
@@ -104,8 +104,8 @@ class ConnectionContext {
 
   // A live connection, closable from begin_stop while it waits for a request.
   struct Handle {
-    boost::asio::any_io_executor executor;   // the connection's strand
-    std::function<void()> close_if_idle;     // runs there
+    boost::asio::any_io_executor executor;  // the connection's strand
+    std::function<void()> close_if_idle;    // runs there
   };
   std::list<std::shared_ptr<Handle>>::iterator enroll(std::shared_ptr<Handle> handle);
   void leave(std::list<std::shared_ptr<Handle>>::iterator position);

@@ -61,7 +61,7 @@ class ConnectionLimits {
   // Takes one request token from `client`'s bucket; false when it is empty.
   bool allow_request(const boost::asio::ip::address& client, TimePoint now);
 
-  size_t open_connections() const;   // network and unix socket
+  size_t open_connections() const;  // network and unix socket
   size_t tracked_clients() const;
 
   static ClientKey key_of(const boost::asio::ip::address& client);

@@ -66,12 +66,12 @@ std::string address_text(const ListenAddress& address) {
 // mode, and renamed into place when they go into service: the socket never exists at
 // its real path with a wider mode, and a client never sees a path that accepts nothing.
 struct ListenerSet::Listener {
-  ListenAddress requested;   // as asked (port 0 stays 0): what a later prepare matches
-  ListenAddress bound;       // as bound
+  ListenAddress requested;  // as asked (port 0 stays 0): what a later prepare matches
+  ListenAddress bound;      // as bound
   std::optional<tcp::acceptor> tcp_acceptor;
   std::optional<local_stream::acceptor> unix_acceptor;
-  std::filesystem::path temporary;   // unix: the name bound until commit
-  struct stat placed {};             // unix: the file renamed into place
+  std::filesystem::path temporary;  // unix: the name bound until commit
+  struct stat placed {};            // unix: the file renamed into place
   bool in_service = false;
 
   ~Listener() {
@@ -139,7 +139,8 @@ struct ListenerSet::Shared {
     if (!error && endpoint.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true), error);
     if (!error) acceptor.bind(endpoint, error);
     if (!error) listener.bound.endpoint = acceptor.local_endpoint(error);
-    if (error) throw BindError(listener.requested, "cannot listen on " + endpoint_text(endpoint) + ": " + error.message());
+    if (error)
+      throw BindError(listener.requested, "cannot listen on " + endpoint_text(endpoint) + ": " + error.message());
   }
 
   void bind_unix(Listener& listener) {
@@ -221,16 +222,16 @@ struct ListenerSet::Shared {
   void admit(tcp::socket socket, Transport transport) {
     boost::system::error_code error;
     const tcp::endpoint peer = socket.remote_endpoint(error);
-    if (error) return;   // the client is gone already
+    if (error) return;  // the client is gone already
     ConnectionLimits::Refusal why{};
     auto ticket = limits->admit(peer.address(), &why);
     if (!ticket) {
       const auto settings = limits->settings();
-      refused_log.report(name + ": refused a connection from " + endpoint_text(peer) + ": " +
-                         (why == ConnectionLimits::Refusal::TooManyConnections
-                              ? "max_connections (" + std::to_string(settings.max_connections) + ") reached"
-                              : "max_connections_per_client (" + std::to_string(settings.max_connections_per_client) +
-                                    ") reached"));
+      refused_log.report(
+          name + ": refused a connection from " + endpoint_text(peer) + ": " +
+          (why == ConnectionLimits::Refusal::TooManyConnections
+               ? "max_connections (" + std::to_string(settings.max_connections) + ") reached"
+               : "max_connections_per_client (" + std::to_string(settings.max_connections_per_client) + ") reached"));
       socket.close(error);
       return;
     }
@@ -292,7 +293,7 @@ ListenerSet::Prepared ListenerSet::prepare(const std::vector<ListenAddress>& add
         if (listener->requested == address && listener->is_open()) kept = listener;
     }
     if (!kept) {
-      kept = shared_->bind(address);   // throws; `prepared` then closes what it bound
+      kept = shared_->bind(address);  // throws; `prepared` then closes what it bound
       prepared.fresh_.push_back(kept);
     }
     prepared.listeners_.push_back(std::move(kept));

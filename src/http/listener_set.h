@@ -35,9 +35,9 @@ namespace stsd::http {
 // One address to listen on.
 struct ListenAddress {
   Transport transport = Transport::Tcp;
-  boost::asio::ip::tcp::endpoint endpoint;   // Tcp and Tls
-  std::filesystem::path socket_path;          // Unix
-  mode_t socket_mode = 0600;                  // Unix: the socket file's permissions
+  boost::asio::ip::tcp::endpoint endpoint;  // Tcp and Tls
+  std::filesystem::path socket_path;        // Unix
+  mode_t socket_mode = 0600;                // Unix: the socket file's permissions
 
   static ListenAddress tcp(boost::asio::ip::tcp::endpoint endpoint, bool tls = false);
   static ListenAddress unix_socket(std::filesystem::path path, mode_t mode = 0600);
@@ -50,7 +50,8 @@ std::string address_text(const ListenAddress& address);
 // A socket could not be bound; what() names the address and the reason.
 class BindError : public std::runtime_error {
  public:
-  BindError(ListenAddress failed, const std::string& message) : std::runtime_error(message), address(std::move(failed)) {}
+  BindError(ListenAddress failed, const std::string& message)
+      : std::runtime_error(message), address(std::move(failed)) {}
   ListenAddress address;
 };
 
@@ -94,7 +95,7 @@ class ListenerSet {
     friend class ListenerSet;
     void release();
     std::vector<std::shared_ptr<Listener>> listeners_;
-    std::vector<std::shared_ptr<Listener>> fresh_;   // bound by this preparation
+    std::vector<std::shared_ptr<Listener>> fresh_;  // bound by this preparation
   };
 
   // Binds every address not bound yet. Throws BindError naming the first address that

@@ -19,8 +19,8 @@ const std::string* find_header(const Headers& headers, std::string_view name) {
 }
 
 size_t count_headers(const Headers& headers, std::string_view name) {
-  return static_cast<size_t>(
-      std::count_if(headers.begin(), headers.end(), [&](const auto& field) { return equal_without_case(field.first, name); }));
+  return static_cast<size_t>(std::count_if(headers.begin(), headers.end(),
+                                           [&](const auto& field) { return equal_without_case(field.first, name); }));
 }
 
 Reply text_error_reply(unsigned status, std::string_view message) {

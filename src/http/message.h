@@ -24,18 +24,18 @@ const std::string* find_header(const Headers& headers, std::string_view name);
 size_t count_headers(const Headers& headers, std::string_view name);
 
 struct Request {
-  std::string method;             // "GET"
-  std::string target;             // "/path?query", as sent
-  unsigned version = 11;          // 10 = HTTP/1.0, 11 = HTTP/1.1
+  std::string method;     // "GET"
+  std::string target;     // "/path?query", as sent
+  unsigned version = 11;  // 10 = HTTP/1.0, 11 = HTTP/1.1
   Headers headers;
-  std::string body;               // empty when none, or when the server reads no bodies
+  std::string body;  // empty when none, or when the server reads no bodies
   // True when the request announced a body the server did not read (servers whose
   // max_body_bytes is 0 never read one); the connection closes after the reply.
   bool unread_body = false;
 
   Transport transport = Transport::Tcp;
-  boost::asio::ip::tcp::endpoint peer;   // unset (0.0.0.0:0) over a unix socket
-  std::string server_name;               // the TLS SNI name; empty when none
+  boost::asio::ip::tcp::endpoint peer;  // unset (0.0.0.0:0) over a unix socket
+  std::string server_name;              // the TLS SNI name; empty when none
 
   const std::string* header(std::string_view name) const { return find_header(headers, name); }
   bool over_unix_socket() const { return transport == Transport::Unix; }
@@ -48,9 +48,9 @@ struct Reply {
   // Content-Length is set from the body unless given here (a HEAD reply gives the
   // length a GET would get, RFC 9110 §9.3.2, and may leave the body empty).
   Headers headers;
-  std::string body;               // not sent for HEAD, 204 and 304
-  bool close = false;             // close the connection after this reply
-  std::string log_note;           // for the exchange log only, never sent
+  std::string body;      // not sent for HEAD, 204 and 304
+  bool close = false;    // close the connection after this reply
+  std::string log_note;  // for the exchange log only, never sent
 
   const std::string* header(std::string_view name) const { return find_header(headers, name); }
 };
@@ -73,13 +73,13 @@ Reply text_error_reply(unsigned status, std::string_view message);
 
 // One finished exchange, for an access log.
 struct Exchange {
-  const Request* request = nullptr;   // nullptr when the request could not be read
+  const Request* request = nullptr;  // nullptr when the request could not be read
   unsigned status = 0;
-  size_t body_bytes = 0;              // body bytes sent (0 for HEAD)
-  double milliseconds = 0;            // first byte of the request to the reply written
-  std::string write_error;            // empty when the reply was written
-  std::string log_note;               // the reply's log_note
-  std::string peer;                   // "192.0.2.7:51234", "[2001:db8::7]:443", "unix"
+  size_t body_bytes = 0;    // body bytes sent (0 for HEAD)
+  double milliseconds = 0;  // first byte of the request to the reply written
+  std::string write_error;  // empty when the reply was written
+  std::string log_note;     // the reply's log_note
+  std::string peer;         // "192.0.2.7:51234", "[2001:db8::7]:443", "unix"
 };
 using ExchangeLog = std::function<void(const Exchange&)>;
 

@@ -27,11 +27,11 @@
 namespace stsd::http {
 
 struct ServerSettings {
-  std::string name;                       // prefixes log lines: "metrics: accept failed: ..."
-  unsigned threads = 1;                   // fixed at construction
+  std::string name;      // prefixes log lines: "metrics: accept failed: ..."
+  unsigned threads = 1;  // fixed at construction
   ConnectionSettings connection;
   ConnectionLimits::Settings limits;
-  std::chrono::milliseconds stop_grace{1000};   // replies in progress at stop
+  std::chrono::milliseconds stop_grace{1000};  // replies in progress at stop
 };
 
 class Server {

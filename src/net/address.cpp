@@ -14,9 +14,9 @@ constexpr std::string_view kHostOptionalPort = "HOST or HOST:PORT (IPv6 as [ADDR
 // The syntax, in one place: where the host ends and the port begins.
 struct Split {
   std::string_view host;
-  std::optional<std::string_view> port;   // nullopt: no port written
+  std::optional<std::string_view> port;  // nullopt: no port written
   bool bracketed = false;
-  bool several_colons = false;            // an IPv6 address without brackets (so without a port)
+  bool several_colons = false;  // an IPv6 address without brackets (so without a port)
   std::string error;
 };
 

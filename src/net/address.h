@@ -49,7 +49,7 @@ struct AddressPort {
 };
 
 struct HostPort {
-  std::string host;   // a host name, or an IP address without brackets
+  std::string host;  // a host name, or an IP address without brackets
   uint16_t port = 0;
   friend bool operator==(const HostPort&, const HostPort&) = default;
 };

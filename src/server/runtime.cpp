@@ -31,11 +31,16 @@ CoreSettings parse_core_settings(const ConfigNode& root, const Registry& registr
   }
   if (auto level = root.get("log_level")) {
     const auto value = level->as_string();
-    if (value == "debug") settings.log_level = log::Level::Debug;
-    else if (value == "info") settings.log_level = log::Level::Info;
-    else if (value == "warning") settings.log_level = log::Level::Warning;
-    else if (value == "error") settings.log_level = log::Level::Error;
-    else level->fail("expected debug, info, warning or error");
+    if (value == "debug")
+      settings.log_level = log::Level::Debug;
+    else if (value == "info")
+      settings.log_level = log::Level::Info;
+    else if (value == "warning")
+      settings.log_level = log::Level::Warning;
+    else if (value == "error")
+      settings.log_level = log::Level::Error;
+    else
+      level->fail("expected debug, info, warning or error");
   }
   return settings;
 }

@@ -22,15 +22,15 @@ namespace stsd {
 
 struct CoreSettings {
   std::optional<std::filesystem::path> storage;
-  unsigned workers = 0;                              // 0: one per core
-  uint16_t udp_size = dns::kDefaultEdnsBuffer;       // the largest UDP answer we send
+  unsigned workers = 0;                         // 0: one per core
+  uint16_t udp_size = dns::kDefaultEdnsBuffer;  // the largest UDP answer we send
   std::chrono::seconds tcp_idle_timeout{10};
   size_t tcp_max_connections = 1024;
   log::Level log_level = log::Level::Info;
 };
 
 struct ServerBlock {
-  std::vector<std::string> listen;                   // as written, for messages
+  std::vector<std::string> listen;  // as written, for messages
   std::vector<boost::asio::ip::udp::endpoint> endpoints;
   std::shared_ptr<const Chain> chain;
 };

@@ -159,7 +159,7 @@ std::string check_config(const std::filesystem::path& config_path, const Registr
     const auto root = load_config_file(config_path);
     auto settings = parse_core_settings(root, registry);
     Environment env(std::filesystem::absolute(config_path).parent_path(), settings.storage, nullptr, true);
-    PendingLoad load;   // never committed: checking changes nothing
+    PendingLoad load;  // never committed: checking changes nothing
     build_server_blocks(root, registry, env, load);
     build_services(root, registry, env);
     return {};

@@ -34,7 +34,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
       client_ = remote.address();
       client_port_ = remote.port();
     }
-    socket_.set_option(tcp::no_delay(true), ec);   // answers are small and must not wait
+    socket_.set_option(tcp::no_delay(true), ec);  // answers are small and must not wait
     in_.resize(kReadChunk);
   }
   ~TcpConnection() {
@@ -87,15 +87,15 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     out_.clear();
     while (filled_ - at >= 2 && out_.size() < kMaxPendingOutput) {
       const size_t size = static_cast<size_t>(in_[at]) << 8 | in_[at + 1];
-      if (size == 0) {   // not a DNS message: answer what came before it, then close
+      if (size == 0) {  // not a DNS message: answer what came before it, then close
         close_after_write_ = true;
         filled_ = at;
         break;
       }
       if (filled_ - at - 2 < size) break;
-      auto response = listeners_.processor_.process({in_.data() + at + 2, size}, dns::Transport::Tcp, client_,
-                                                    client_port_, listeners_.chain(block_),
-                                                    listeners_.settings_.udp_size);
+      auto response =
+          listeners_.processor_.process({in_.data() + at + 2, size}, dns::Transport::Tcp, client_, client_port_,
+                                        listeners_.chain(block_), listeners_.settings_.udp_size);
       at += 2 + size;
       if (response.empty()) continue;  // a response or runt: nothing to say
       out_.push_back(static_cast<uint8_t>(response.size() >> 8));

@@ -103,7 +103,7 @@ size_t answer_source(const msghdr& query, uint8_t* out) {
       return write_control(out, IPPROTO_IP, IP_PKTINFO, info);
     }
     if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
-      in6_pktinfo info;   // the interface stays: a link-local destination needs it
+      in6_pktinfo info;  // the interface stays: a link-local destination needs it
       std::memcpy(&info, CMSG_DATA(c), sizeof info);
       return write_control(out, IPPROTO_IPV6, IPV6_PKTINFO, info);
     }
@@ -156,7 +156,7 @@ void UdpListener::serve(const std::atomic<bool>& stopping) {
   Batch& batch = *batch_;
   while (!stopping.load(std::memory_order_relaxed)) {
     const int received = receive(batch);
-    if (received <= 0) continue;   // timeout, EINTR, or shut down for stopping: look at the flag
+    if (received <= 0) continue;  // timeout, EINTR, or shut down for stopping: look at the flag
     send(batch, answer(batch, received));
   }
 }
@@ -185,7 +185,7 @@ int UdpListener::receive(Batch& b) {
 // Answers the datagrams received into the batch's answer buffers; returns how many
 // answers are ready to send (a query may get none: dropped, or too large).
 unsigned UdpListener::answer(Batch& b, int received) {
-  const Chain& served_by = b.chain.get(*slot_);   // a reload applies here
+  const Chain& served_by = b.chain.get(*slot_);  // a reload applies here
   unsigned answers = 0;
   asio::ip::address client;
   uint16_t client_port = 0;

@@ -43,13 +43,14 @@ StoredRecord decode_record(std::string_view text) {
     r.confirmation = Confirmation{c.at("version").get<uint32_t>(), c.at("at").get<int64_t>(),
                                   c.at("manual").get<bool>(), c.at("reason").get<std::string>()};
   }
-  if (j.contains("hold")) r.hold = Hold{j["hold"].at("reason").get<std::string>(), j["hold"].at("since").get<int64_t>()};
+  if (j.contains("hold"))
+    r.hold = Hold{j["hold"].at("reason").get<std::string>(), j["hold"].at("since").get<int64_t>()};
   return stored;
 }
 
 std::string encode_version(const PolicyVersion& v) {
-  return json{{"number", v.number},      {"mode", std::string(mode_name(v.policy.mode))},
-              {"mx", v.policy.mx},       {"max_age", v.policy.max_age},
+  return json{{"number", v.number},         {"mode", std::string(mode_name(v.policy.mode))},
+              {"mx", v.policy.mx},          {"max_age", v.policy.max_age},
               {"created_at", v.created_at}, {"digest", v.digest}}
       .dump();
 }

@@ -12,7 +12,7 @@ namespace stsd::store {
 
 // A domain record names its versions by number (0 = none); the reader loads them.
 struct StoredRecord {
-  DomainRecord record;          // without the staged/confirmed versions
+  DomainRecord record;  // without the staged/confirmed versions
   uint32_t staged = 0;
   uint32_t confirmed = 0;
 };

@@ -4,7 +4,9 @@
 #include <filesystem>
 #include <memory>
 
-namespace rocksdb { class DB; }
+namespace rocksdb {
+class DB;
+}
 
 namespace stsd::store {
 

@@ -51,7 +51,8 @@ std::optional<DomainRecord> Disk::record(const std::string& domain, const rocksd
   }
   DomainRecord& r = stored.record;
   if (stored.staged) {
-    if (auto v = version(domain, stored.staged, snapshot)) r.staged = std::make_shared<const PolicyVersion>(std::move(*v));
+    if (auto v = version(domain, stored.staged, snapshot))
+      r.staged = std::make_shared<const PolicyVersion>(std::move(*v));
     if (!r.staged)
       throw StoreError("store is inconsistent: " + domain + " staged version " + std::to_string(stored.staged) +
                        " is missing");

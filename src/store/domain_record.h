@@ -17,7 +17,7 @@ struct DomainRecord {
   std::shared_ptr<const PolicyVersion> staged, confirmed;
   std::optional<Confirmation> confirmation;
   std::optional<Hold> hold;
-  uint32_t last_number = 0;     // the newest version number ever given (never reused)
+  uint32_t last_number = 0;  // the newest version number ever given (never reused)
   int64_t txt_changed_at = 0;
   int64_t settings_changed_at = 0;
 };

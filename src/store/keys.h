@@ -20,7 +20,7 @@ inline constexpr std::string_view kSchema = "mtasts/schema";
 inline constexpr std::string_view kEventSeq = "mtasts/event_seq";
 inline constexpr std::string_view kDomainPrefix = "mtasts/d/";
 inline constexpr std::string_view kServedPrefix = "mtasts/s/";
-inline constexpr std::string_view kServedEnd = "mtasts/s0";   // '0' follows '/': the prefix's upper bound
+inline constexpr std::string_view kServedEnd = "mtasts/s0";  // '0' follows '/': the prefix's upper bound
 inline constexpr std::string_view kVersionPrefix = "mtasts/v/";
 inline constexpr std::string_view kLastNumberPrefix = "mtasts/n/";
 inline constexpr std::string_view kEventPrefix = "mtasts/e/";
@@ -28,9 +28,9 @@ inline constexpr std::string_view kEventPrefix = "mtasts/e/";
 std::string domain(std::string_view domain);
 std::string served(std::string_view domain);
 std::string last_number(std::string_view domain);
-std::string version_prefix(std::string_view domain);   // every version of `domain`
+std::string version_prefix(std::string_view domain);  // every version of `domain`
 std::string version(std::string_view domain, uint32_t number);
-std::string event_prefix(std::string_view domain);     // every event of `domain`
+std::string event_prefix(std::string_view domain);  // every event of `domain`
 std::string event(std::string_view domain, uint64_t seq);
 
 }  // namespace stsd::store::keys

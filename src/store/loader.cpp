@@ -28,7 +28,7 @@ void migrate_from_schema_1(const Disk& disk) {
   rocksdb::WriteBatch batch;
   size_t in_batch = 0, migrated = 0;
   const auto flush = [&](bool last) {
-    disk.commit(batch, last);   // only the last batch (with the schema key) needs to be synced
+    disk.commit(batch, last);  // only the last batch (with the schema key) needs to be synced
     batch.Clear();
     in_batch = 0;
   };
@@ -108,8 +108,8 @@ void load_index(const Disk& disk, ServedIndex& index, LoadedStore& loaded) {
   ServedIndexBuilder builder(served_records_bytes(db));
   Facts facts;
   rocksdb::ReadOptions options;
-  options.fill_cache = false;            // read once: do not evict what later reads need
-  options.readahead_size = 4 << 20;      // large sequential reads
+  options.fill_cache = false;        // read once: do not evict what later reads need
+  options.readahead_size = 4 << 20;  // large sequential reads
   const rocksdb::Slice upper(keys::kServedEnd.data(), keys::kServedEnd.size());
   options.iterate_upper_bound = &upper;
   std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(options));
@@ -119,7 +119,8 @@ void load_index(const Disk& disk, ServedIndex& index, LoadedStore& loaded) {
     if (!decode_served_record(std::string_view(it->value().data(), it->value().size()), facts) ||
         !builder.add(domain, facts))
       throw StoreError("store record " + key.ToString() + " is corrupt (not a served record of a domain)");
-    loaded.newest_change = std::max({loaded.newest_change, facts.txt_changed_at, facts.settings_changed_at, facts.created_at});
+    loaded.newest_change =
+        std::max({loaded.newest_change, facts.txt_changed_at, facts.settings_changed_at, facts.created_at});
     if (facts.pending) loaded.pending.emplace(domain);
   }
   if (!it->status().ok()) throw StoreError("store scan failed: " + it->status().ToString());

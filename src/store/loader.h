@@ -11,9 +11,9 @@
 namespace stsd::store {
 
 struct LoadedStore {
-  uint64_t event_seq = 0;          // the last event sequence number given
-  int64_t newest_change = 0;       // Unix seconds of the newest change (service-zone SOA serial)
-  std::set<std::string> pending;   // domains whose staged version is unconfirmed
+  uint64_t event_seq = 0;         // the last event sequence number given
+  int64_t newest_change = 0;      // Unix seconds of the newest change (service-zone SOA serial)
+  std::set<std::string> pending;  // domains whose staged version is unconfirmed
 };
 
 // Refuses a store written by a newer schema (StoreError), migrates a schema-1 store in

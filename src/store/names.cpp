@@ -69,7 +69,8 @@ std::string tlsrpt_rua_error(std::string_view uri) {
     auto u = static_cast<unsigned char>(c);
     if (u >= 0x80 || u <= 0x20 || u == 0x7f) return shown + " contains a space, control or non-ASCII character";
     if (c == ',' || c == ';' || c == '!')
-      return shown + " contains '" + std::string(1, c) + "' (percent-encode it: the record separates URIs with ',' and fields with ';', RFC 8460 §3)";
+      return shown + " contains '" + std::string(1, c) +
+             "' (percent-encode it: the record separates URIs with ',' and fields with ';', RFC 8460 §3)";
   }
   if (uri.size() >= 7 && ascii::iequals(uri.substr(0, 7), "mailto:")) {
     auto address = uri.substr(7);
@@ -90,7 +91,8 @@ std::string tlsrpt_rua_error(std::string_view uri) {
       auto port_text = host.substr(colon + 1);
       unsigned port = 0;
       auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-      if (port_text.empty() || ec != std::errc() || p != port_text.data() + port_text.size() || port == 0 || port > 65535)
+      if (port_text.empty() || ec != std::errc() || p != port_text.data() + port_text.size() || port == 0 ||
+          port > 65535)
         return shown + ": bad port '" + std::string(port_text) + "'";
       host = host.substr(0, colon);
     }
@@ -116,6 +118,5 @@ std::string vantage_error(std::string_view vantage) {
   const auto parsed = net::parse_address_port(vantage, 443);
   return parsed ? std::string() : "vantage " + parsed.error();
 }
-
 
 }  // namespace stsd::store

@@ -27,8 +27,9 @@ std::string_view trim_wsp(std::string_view s) {
 bool valid_field_name(std::string_view name) {
   if (name.empty() || name.size() > 32) return false;
   if (!ascii::is_alpha(name[0]) && !ascii::is_digit(name[0])) return false;
-  return std::all_of(name.begin(), name.end(),
-                     [](char c) { return ascii::is_alpha(c) || ascii::is_digit(c) || c == '_' || c == '-' || c == '.'; });
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return ascii::is_alpha(c) || ascii::is_digit(c) || c == '_' || c == '-' || c == '.';
+  });
 }
 
 std::vector<std::string> unique_lowercase(const std::vector<std::string>& patterns) {
@@ -53,9 +54,12 @@ std::string missing_mx_message(Mode mode) {
 
 std::string_view mode_name(Mode mode) {
   switch (mode) {
-    case Mode::Enforce: return "enforce";
-    case Mode::Testing: return "testing";
-    case Mode::None: return "none";
+    case Mode::Enforce:
+      return "enforce";
+    case Mode::Testing:
+      return "testing";
+    case Mode::None:
+      return "none";
   }
   return "none";
 }
@@ -118,7 +122,8 @@ std::vector<Diagnostic> policy_warnings(const Policy& policy, const Policy* conf
                                "rotation keep senders fresh"});
   if (confirmed && policy.max_age < confirmed->max_age)
     warnings.push_back({0, "max_age lowered from " + std::to_string(confirmed->max_age) + " to " +
-                               std::to_string(policy.max_age) + ": senders that cached the confirmed policy keep it for up to " +
+                               std::to_string(policy.max_age) +
+                               ": senders that cached the confirmed policy keep it for up to " +
                                std::to_string(confirmed->max_age) + " seconds anyway"});
   std::set<std::string> seen;
   for (const auto& pattern : policy.mx) {
@@ -126,8 +131,9 @@ std::vector<Diagnostic> policy_warnings(const Policy& policy, const Policy* conf
       warnings.push_back({0, "mx pattern '" + pattern + "' is listed twice; it is rendered once"});
   }
   if (policy.mode == Mode::None && confirmed && confirmed->mode != Mode::None)
-    warnings.push_back({0, "mode none switches MTA-STS off; to remove it, keep serving mode none until the previous "
-                           "max_age has passed (RFC 8461 §8.3)"});
+    warnings.push_back({0,
+                        "mode none switches MTA-STS off; to remove it, keep serving mode none until the previous "
+                        "max_age has passed (RFC 8461 §8.3)"});
   return warnings;
 }
 
@@ -233,7 +239,8 @@ ParsedPolicy parse_policy(std::string_view text) {
         error(line_number, problem);
       else
         policy.mx.push_back(std::string(value));
-    } else if (ascii::iequals(key, "version") || ascii::iequals(key, "mode") || ascii::iequals(key, "max_age") || ascii::iequals(key, "mx")) {
+    } else if (ascii::iequals(key, "version") || ascii::iequals(key, "mode") || ascii::iequals(key, "max_age") ||
+               ascii::iequals(key, "mx")) {
       error(line_number, "field names are case-sensitive: write '" + ascii::lowercase(key) + "'");
     } else if (!valid_field_name(key)) {
       error(line_number, "invalid field name '" + std::string(key) + "'");

@@ -12,26 +12,26 @@
 namespace stsd::store {
 
 enum class Mode { Enforce, Testing, None };
-std::string_view mode_name(Mode mode);                       // "enforce", "testing", "none"
-std::optional<Mode> mode_from_string(std::string_view text); // exact, lowercase
+std::string_view mode_name(Mode mode);                        // "enforce", "testing", "none"
+std::optional<Mode> mode_from_string(std::string_view text);  // exact, lowercase
 
-inline constexpr uint32_t kMaxMaxAge = 31557600;     // RFC 8461 §3.2
-inline constexpr uint32_t kShortMaxAge = 86400;      // below this: warning
-inline constexpr size_t kMaxPolicyBytes = 64 * 1024; // RFC 8461 §3.3 suggested fetch limit
+inline constexpr uint32_t kMaxMaxAge = 31557600;      // RFC 8461 §3.2
+inline constexpr uint32_t kShortMaxAge = 86400;       // below this: warning
+inline constexpr size_t kMaxPolicyBytes = 64 * 1024;  // RFC 8461 §3.3 suggested fetch limit
 
 struct Policy {
   Mode mode = Mode::Enforce;
-  std::vector<std::string> mx;   // patterns: "mx1.example.com" or "*.example.com"
+  std::vector<std::string> mx;  // patterns: "mx1.example.com" or "*.example.com"
   uint32_t max_age = 604800;
 };
 
 struct Diagnostic {
-  int line = 0;        // 1-based line of the policy text; 0 when not from text
+  int line = 0;  // 1-based line of the policy text; 0 when not from text
   std::string message;
 };
 
 struct ParsedPolicy {
-  std::optional<Policy> policy;   // set when there are no errors
+  std::optional<Policy> policy;  // set when there are no errors
   std::vector<Diagnostic> errors, warnings;
 };
 

@@ -14,7 +14,7 @@ int64_t unix_seconds(std::chrono::system_clock::time_point t) {
 int64_t period_start(int64_t unix_now, std::chrono::seconds rotation) {
   const int64_t r = rotation.count() > 0 ? rotation.count() : 86400;
   int64_t q = unix_now / r;
-  if (unix_now % r < 0) --q;   // floor for times before the epoch
+  if (unix_now % r < 0) --q;  // floor for times before the epoch
   return q * r;
 }
 

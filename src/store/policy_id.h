@@ -23,9 +23,8 @@ int64_t unix_seconds(std::chrono::system_clock::time_point t);
 // Start (Unix seconds) of the rotation period containing `unix_now`.
 int64_t period_start(int64_t unix_now, std::chrono::seconds rotation);
 // Writes the id into `out` and returns its length (1..32). Pure; never allocates.
-size_t format_policy_id(char (&out)[kMaxIdLength], int64_t period_start_unix,
-                        std::chrono::seconds rotation, uint32_t version,
-                        std::string_view digest_hex) noexcept;
+size_t format_policy_id(char (&out)[kMaxIdLength], int64_t period_start_unix, std::chrono::seconds rotation,
+                        uint32_t version, std::string_view digest_hex) noexcept;
 std::string policy_id(int64_t period_start_unix, std::chrono::seconds rotation, uint32_t version,
                       std::string_view digest_hex);
 

@@ -32,13 +32,13 @@ struct PolicyStore::Impl {
 
   Impl(std::shared_ptr<Database> owned, rocksdb::DB& db) : database(std::move(owned)), disk(db) {}
 
-  std::shared_ptr<Database> database;   // null when the caller keeps the database open
+  std::shared_ptr<Database> database;  // null when the caller keeps the database open
   Disk disk;
   ServedIndex index;
-  std::mutex mutex;                     // writers; `event_seq`, `name_room`, `pending`, index changes
+  std::mutex mutex;  // writers; `event_seq`, `name_room`, `pending`, index changes
   uint64_t event_seq = 0;
   NameRoom name_room;
-  std::set<std::string> pending;        // domains whose staged version is unconfirmed
+  std::set<std::string> pending;  // domains whose staged version is unconfirmed
   std::atomic<int64_t> rotation_seconds{86400};
   std::shared_ptr<Subscribers> subscribers = std::make_shared<Subscribers>();
 
@@ -50,7 +50,7 @@ struct PolicyStore::Impl {
     for (const auto& [id, callback] : subs.callbacks) ids.push_back(id);
     for (const auto& domain : domains) {
       for (uint64_t id : ids) {
-        auto it = subs.callbacks.find(id);   // a callback may have unsubscribed another
+        auto it = subs.callbacks.find(id);  // a callback may have unsubscribed another
         if (it == subs.callbacks.end()) continue;
         auto callback = it->second;
         try {
@@ -100,13 +100,15 @@ void PolicyStore::write(const std::function<void(Transaction&)>& build) {
     build(tx);
     if (tx.empty()) return;
     const auto served = tx.finish();
-    s.disk.commit(tx.batch());   // durable when acknowledged (survives kill -9)
+    s.disk.commit(tx.batch());  // durable when acknowledged (survives kill -9)
     s.event_seq += tx.event_count();
-    if (served.empty()) return;   // events only: nothing served changed
+    if (served.empty()) return;  // events only: nothing served changed
     for (const auto& change : served) {
       s.index.queue(change.domain, change.facts ? &*change.facts : nullptr);
-      if (change.facts && change.facts->pending) s.pending.insert(change.domain);
-      else s.pending.erase(change.domain);
+      if (change.facts && change.facts->pending)
+        s.pending.insert(change.domain);
+      else
+        s.pending.erase(change.domain);
       changed.push_back(change.domain);
     }
     s.index.publish();
@@ -171,8 +173,10 @@ std::vector<std::string> PolicyStore::domains(const std::string& after, size_t l
   // The served records' keys, in RocksDB's (bytewise, = std::string) order.
   std::vector<std::string> out;
   if (limit == 0) return out;
-  if (limit != SIZE_MAX) out.reserve(std::min<size_t>(limit, 4096));
-  else out.reserve(domain_count());
+  if (limit != SIZE_MAX)
+    out.reserve(std::min<size_t>(limit, 4096));
+  else
+    out.reserve(domain_count());
   rocksdb::ReadOptions options;
   options.fill_cache = false;
   const rocksdb::Slice upper(keys::kServedEnd.data(), keys::kServedEnd.size());
@@ -237,7 +241,8 @@ std::vector<Event> PolicyStore::events(std::string_view domain_text, size_t limi
   const std::string prefix = keys::event_prefix(domain);
   std::unique_ptr<rocksdb::Iterator> it(impl_->disk.db().NewIterator(rocksdb::ReadOptions()));
   // Keys end in fixed-width sequence numbers: the last key under the prefix is the newest.
-  for (it->SeekForPrev(prefix + "\xff"); it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Prev()) {
+  for (it->SeekForPrev(prefix + "\xff"); it->Valid() && it->key().starts_with(prefix) && out.size() < limit;
+       it->Prev()) {
     try {
       out.push_back(decode_event(std::string_view(it->value().data(), it->value().size())));
     } catch (const std::exception& e) {
@@ -261,13 +266,13 @@ std::shared_ptr<const ServedDomain> PolicyStore::served(std::string_view domain_
   } catch (const PolicyError&) {
     return nullptr;
   }
-  if (!impl_->index.contains(domain)) return nullptr;   // most misses never touch the disk
+  if (!impl_->index.contains(domain)) return nullptr;  // most misses never touch the disk
   std::optional<DomainRecord> record;
   {
     Snapshot snapshot(impl_->disk);
     record = impl_->disk.record(domain, snapshot.get());
   }
-  if (!record) return nullptr;   // removed meanwhile
+  if (!record) return nullptr;  // removed meanwhile
   const DomainRecord& r = *record;
   auto s = std::make_shared<ServedDomain>();
   s->domain = domain;
@@ -290,7 +295,9 @@ std::shared_ptr<const ServedDomain> PolicyStore::served(std::string_view domain_
   return s;
 }
 
-ServedView PolicyStore::served_wire(std::span<const uint8_t> labels) const noexcept { return impl_->index.find(labels); }
+ServedView PolicyStore::served_wire(std::span<const uint8_t> labels) const noexcept {
+  return impl_->index.find(labels);
+}
 
 bool PolicyStore::is_ancestor_wire(std::span<const uint8_t> labels) const noexcept {
   return impl_->index.is_ancestor(labels);

@@ -63,12 +63,14 @@
 #include "store/records.h"
 #include "store/served.h"
 
-namespace rocksdb { class DB; }
+namespace rocksdb {
+class DB;
+}
 
 namespace stsd {
 class Environment;
 class Clock;
-}
+}  // namespace stsd
 
 namespace stsd::store {
 
@@ -107,24 +109,22 @@ class PolicyStore {
   void confirm(std::string_view domain, uint32_t version, bool manual, std::string_view reason,
                std::string_view detail = {});
   // Appends an event; nothing served changes (no generation change, no notification).
-  void record_event(std::string_view domain, std::string_view kind, uint32_t version,
-                    std::string_view detail);
+  void record_event(std::string_view domain, std::string_view kind, uint32_t version, std::string_view detail);
   // Drift watch: set (reason) or release (nullopt) the hold. Setting it again while held
   // keeps the original `since` (the id stays frozen at the first period).
   void set_hold(std::string_view domain, std::optional<std::string> reason);
   // Bulk: validates every item first (PolicyError names the item's position and domain,
   // nothing changed), then commits all of them in one batch.
-  std::vector<ImportResult> import(const std::vector<ImportItem>& items, bool confirm_now,
-                                   std::string_view reason);
+  std::vector<ImportResult> import(const std::vector<ImportItem>& items, bool confirm_now, std::string_view reason);
 
   // --- admin reads (may read disk; a malformed domain name throws PolicyError) ---
-  std::vector<std::string> domains() const;            // sorted
+  std::vector<std::string> domains() const;  // sorted
   // Up to `limit` domains sorted after `after` ("" = from the start).
   std::vector<std::string> domains(const std::string& after, size_t limit) const;
-  std::vector<std::string> pending_domains() const;    // staged newer than confirmed (in memory)
+  std::vector<std::string> pending_domains() const;  // staged newer than confirmed (in memory)
   bool has_domain(std::string_view domain) const;
   std::optional<DomainStatus> status(std::string_view domain, int64_t unix_now) const;
-  std::vector<Event> events(std::string_view domain, size_t limit) const;   // newest first
+  std::vector<Event> events(std::string_view domain, size_t limit) const;  // newest first
   std::optional<PolicyVersion> version(std::string_view domain, uint32_t number) const;
 
   // --- policy host, confirmer, admin: built from one RocksDB snapshot on each call ---

@@ -13,53 +13,53 @@ namespace stsd::store {
 struct PolicyVersion {
   uint32_t number = 0;
   Policy policy;
-  int64_t created_at = 0;    // Unix seconds
-  std::string digest;        // policy_digest(policy)
+  int64_t created_at = 0;  // Unix seconds
+  std::string digest;      // policy_digest(policy)
 };
 
 struct Confirmation {
   uint32_t version = 0;
   int64_t at = 0;
   bool manual = false;
-  std::string reason;        // manual: the operator's reason; automatic: what was seen
+  std::string reason;  // manual: the operator's reason; automatic: what was seen
 };
 
 struct Event {
-  uint64_t seq = 0;          // global, increasing
+  uint64_t seq = 0;  // global, increasing
   int64_t at = 0;
-  std::string kind;          // domain_added, settings_updated, staged, confirmed,
-                             // manual_confirm, hold, hold_released, removed, or a kind
-                             // recorded by record_event ([a-z0-9_]{1,32})
-  uint32_t version = 0;      // 0 when not about a version
+  std::string kind;      // domain_added, settings_updated, staged, confirmed,
+                         // manual_confirm, hold, hold_released, removed, or a kind
+                         // recorded by record_event ([a-z0-9_]{1,32})
+  uint32_t version = 0;  // 0 when not about a version
   std::string detail;
 };
 
 struct DomainSettings {
-  std::vector<std::string> tlsrpt_rua;   // RFC 8460 rua URIs; empty = no TLS-RPT record
-  std::vector<std::string> vantages;     // confirmer vantage points; empty = resolve
+  std::vector<std::string> tlsrpt_rua;  // RFC 8460 rua URIs; empty = no TLS-RPT record
+  std::vector<std::string> vantages;    // confirmer vantage points; empty = resolve
 };
 
 struct Hold {
   std::string reason;
-  int64_t since = 0;         // the id stays at the period containing `since`
+  int64_t since = 0;  // the id stays at the period containing `since`
 };
 
 struct DomainStatus {
   std::string domain;
   DomainSettings settings;
   int64_t created_at = 0;
-  std::optional<PolicyVersion> staged;       // the newest staged version
+  std::optional<PolicyVersion> staged;  // the newest staged version
   std::optional<PolicyVersion> confirmed;
   std::optional<Confirmation> confirmation;
   std::optional<Hold> hold;
-  std::string served_id;     // empty when nothing is confirmed (DNS answers NODATA)
-  int64_t next_rotation = 0; // Unix seconds of the next id change by rotation; 0 when
-                             // nothing is confirmed or a hold is set
+  std::string served_id;      // empty when nothing is confirmed (DNS answers NODATA)
+  int64_t next_rotation = 0;  // Unix seconds of the next id change by rotation; 0 when
+                              // nothing is confirmed or a hold is set
 };
 
 struct StageResult {
-  uint32_t version = 0;      // the new version, or the existing one when not created
-  bool created = false;      // false: skip_if_unchanged and same as the newest staged
+  uint32_t version = 0;  // the new version, or the existing one when not created
+  bool created = false;  // false: skip_if_unchanged and same as the newest staged
   std::vector<Diagnostic> warnings;
 };
 
@@ -71,7 +71,7 @@ struct ImportItem {
   Policy policy;
 };
 struct ImportResult {
-  std::string domain;        // normalized
+  std::string domain;  // normalized
   bool domain_added = false;
   StageResult stage;
   bool confirmed = false;

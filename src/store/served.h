@@ -17,21 +17,21 @@ namespace stsd::store {
 
 struct ServedVersion {
   uint32_t number = 0;
-  std::string digest;        // hex
-  int64_t at = 0;            // created (staged) or confirmed (confirmed) time
+  std::string digest;  // hex
+  int64_t at = 0;      // created (staged) or confirmed (confirmed) time
 };
 
 struct ServedDomain {
-  std::string domain;                  // "example.com"
-  std::string wire_key;                // lowercase wire labels WITHOUT the root octet
+  std::string domain;    // "example.com"
+  std::string wire_key;  // lowercase wire labels WITHOUT the root octet
   std::optional<ServedVersion> confirmed;
   std::optional<ServedVersion> staged;
-  std::string staged_policy;           // render_policy(newest staged), for the policy host
-  std::optional<int64_t> held_since;   // hold set: id frozen at this period
-  int64_t txt_changed_at = 0;          // last confirm/hold change (SOA serial input)
-  int64_t settings_changed_at = 0;     // last settings change (SOA serial input)
-  std::string tlsrpt_txt;              // "v=TLSRPTv1; rua=..." or empty
-  std::vector<uint8_t> tlsrpt_rdata;   // its TXT rdata (one string) or empty
+  std::string staged_policy;          // render_policy(newest staged), for the policy host
+  std::optional<int64_t> held_since;  // hold set: id frozen at this period
+  int64_t txt_changed_at = 0;         // last confirm/hold change (SOA serial input)
+  int64_t settings_changed_at = 0;    // last settings change (SOA serial input)
+  std::string tlsrpt_txt;             // "v=TLSRPTv1; rua=..." or empty
+  std::vector<uint8_t> tlsrpt_rdata;  // its TXT rdata (one string) or empty
 
   // The id served at `unix_now` (no allocation); 0 when nothing is confirmed.
   size_t id_at(int64_t unix_now, std::chrono::seconds rotation, char (&out)[kMaxIdLength]) const noexcept;
@@ -48,21 +48,22 @@ class ServedView {
   explicit operator bool() const noexcept { return entry_ != nullptr; }
   bool operator==(std::nullptr_t) const noexcept { return entry_ == nullptr; }
 
-  std::span<const uint8_t> wire_key() const noexcept;   // lowercase wire labels, no root octet
+  std::span<const uint8_t> wire_key() const noexcept;  // lowercase wire labels, no root octet
   bool has_confirmed() const noexcept;
-  uint32_t confirmed_version() const noexcept;          // 0 when nothing is confirmed
+  uint32_t confirmed_version() const noexcept;  // 0 when nothing is confirmed
   std::optional<int64_t> held_since() const noexcept;
   int64_t txt_changed_at() const noexcept;
   int64_t settings_changed_at() const noexcept;
-  std::span<const uint8_t> tlsrpt_rdata() const noexcept;   // TXT rdata (one string) or empty
+  std::span<const uint8_t> tlsrpt_rdata() const noexcept;  // TXT rdata (one string) or empty
   // As ServedDomain::id_at / effective_period (the same id, byte for byte).
   size_t id_at(int64_t unix_now, std::chrono::seconds rotation, char (&out)[kMaxIdLength]) const noexcept;
   int64_t effective_period(int64_t unix_now, std::chrono::seconds rotation) const noexcept;
 
  private:
   friend class ServedIndex;
-  ServedView(std::shared_ptr<const void> keep, const std::byte* entry) noexcept : keep_(std::move(keep)), entry_(entry) {}
-  std::shared_ptr<const void> keep_;   // the shard holding entry_
+  ServedView(std::shared_ptr<const void> keep, const std::byte* entry) noexcept
+      : keep_(std::move(keep)), entry_(entry) {}
+  std::shared_ptr<const void> keep_;  // the shard holding entry_
   const std::byte* entry_ = nullptr;
 };
 

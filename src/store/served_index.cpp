@@ -38,9 +38,7 @@ uint64_t hash_name(std::span<const uint8_t> bytes) noexcept {
 }
 size_t shard_of(uint64_t hash) noexcept { return hash & (kShardCount - 1); }
 
-std::span<const uint8_t> as_bytes(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
+std::span<const uint8_t> as_bytes(std::string_view s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 std::string_view as_text(std::span<const uint8_t> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
 // "example.com" -> "\7example\3com" (lowercase wire labels, no root octet). Returns the
@@ -158,7 +156,7 @@ Facts entry_facts(const std::byte* e) {
 // One immutable shard: `slots` 32-bit slots (8-bit hash tag << 24 | entry offset in 8-byte
 // words + 1; 0 = empty; linear probing, load <= 3/4), then the arena of entries.
 struct ServedIndex::Shard {
-  uint32_t mask = 0;          // slots - 1
+  uint32_t mask = 0;  // slots - 1
   uint32_t entries = 0;
   size_t arena_bytes = 0;
   std::unique_ptr<std::byte[]> data;
@@ -268,7 +266,7 @@ bool ServedIndex::contains(std::string_view domain) const noexcept {
 
 void ServedIndex::queue(const std::string& domain, const Facts* facts) {
   const std::string wire = wire_key(domain);
-  const bool present = contains(domain);   // the published state (publish() follows every write)
+  const bool present = contains(domain);  // the published state (publish() follows every write)
   const size_t shard = shard_of(hash_name(as_bytes(wire)));
   if (facts) {
     ops_[shard].push_back(Op{Op::Upsert, wire, *facts});
@@ -294,8 +292,8 @@ void ServedIndex::publish() {
     std::string_view name;
     bool domain;
     uint32_t ancestors;
-    const std::byte* old_entry;   // facts from the old shard, or
-    const Facts* facts;           // from an op
+    const std::byte* old_entry;  // facts from the old shard, or
+    const Facts* facts;          // from an op
   };
   std::vector<Item> items;
   std::vector<std::byte> scratch;
@@ -313,15 +311,19 @@ void ServedIndex::publish() {
       auto it = std::find_if(items.begin(), items.end(), [&](const Item& item) { return item.name == op.name; });
       switch (op.kind) {
         case Op::Upsert:
-          if (it == items.end()) items.push_back(Item{op.name, true, 0, nullptr, &op.facts});
-          else it->domain = true, it->old_entry = nullptr, it->facts = &op.facts;
+          if (it == items.end())
+            items.push_back(Item{op.name, true, 0, nullptr, &op.facts});
+          else
+            it->domain = true, it->old_entry = nullptr, it->facts = &op.facts;
           break;
         case Op::Remove:
           if (it != items.end()) it->domain = false;
           break;
         case Op::AncestorUp:
-          if (it == items.end()) items.push_back(Item{op.name, false, 1, nullptr, nullptr});
-          else ++it->ancestors;
+          if (it == items.end())
+            items.push_back(Item{op.name, false, 1, nullptr, nullptr});
+          else
+            ++it->ancestors;
           break;
         case Op::AncestorDown:
           if (it != items.end() && it->ancestors > 0) --it->ancestors;
@@ -363,7 +365,8 @@ bool ServedIndexBuilder::add(std::string_view domain, const Facts& facts) {
   const size_t n = wire_key_into(domain, wire);
   if (n == 0 || std::any_of(domain.begin(), domain.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) return false;
   if (scratch_.size() / 8 >= UINT32_MAX - 64) throw StoreError("too many domains for the served index");
-  refs_.push_back(Ref{static_cast<uint32_t>(shard_of(hash_name({wire, n}))), static_cast<uint32_t>(scratch_.size() / 8)});
+  refs_.push_back(
+      Ref{static_cast<uint32_t>(shard_of(hash_name({wire, n}))), static_cast<uint32_t>(scratch_.size() / 8)});
   append_entry(scratch_, {wire, n}, &facts, 0);
   for_each_ancestor(as_text({wire, n}), [&](std::string_view a) { ++ancestors_[std::string(a)]; });
   ++count_;
@@ -382,7 +385,7 @@ void ServedIndexBuilder::build_into(ServedIndex& index) {
   }
   refs_ = {};
   // Ancestors: a count on the domain entry of the same name, else an entry of their own.
-  std::vector<std::vector<uint32_t>> extra(kShardCount);   // ancestor-only entries per shard
+  std::vector<std::vector<uint32_t>> extra(kShardCount);  // ancestor-only entries per shard
   for (const auto& [name, n] : ancestors_) {
     const size_t s = shard_of(hash_name(as_bytes(name)));
     bool found = false;

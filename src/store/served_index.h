@@ -56,12 +56,12 @@ class ServedIndex {
   // A queued change to one shard.
   struct Op {
     enum Kind : uint8_t { Upsert, Remove, AncestorUp, AncestorDown } kind;
-    std::string name;   // wire labels
-    Facts facts;        // Upsert
+    std::string name;  // wire labels
+    Facts facts;       // Upsert
   };
 
   std::unique_ptr<std::atomic<std::shared_ptr<const Shard>>[]> shards_;
-  std::map<size_t, std::vector<Op>> ops_;   // by shard, applied in order by publish()
+  std::map<size_t, std::vector<Op>> ops_;  // by shard, applied in order by publish()
   size_t count_ = 0;
 };
 
@@ -80,9 +80,9 @@ class ServedIndexBuilder {
  private:
   struct Ref {
     uint32_t shard;
-    uint32_t offset_words;   // into scratch_
+    uint32_t offset_words;  // into scratch_
   };
-  std::vector<std::byte> scratch_;   // every entry, packed
+  std::vector<std::byte> scratch_;  // every entry, packed
   std::vector<Ref> refs_;
   std::unordered_map<std::string, uint32_t> ancestors_;
   size_t count_ = 0;

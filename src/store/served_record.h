@@ -15,14 +15,14 @@ namespace stsd::store {
 
 struct Facts {
   bool confirmed = false;
-  bool pending = false;                    // staged newer than confirmed (disk record only)
-  uint32_t version = 0;                    // confirmed version
-  std::array<uint8_t, 6> digest{};         // first 12 hex digits of its digest, as bytes
+  bool pending = false;             // staged newer than confirmed (disk record only)
+  uint32_t version = 0;             // confirmed version
+  std::array<uint8_t, 6> digest{};  // first 12 hex digits of its digest, as bytes
   int64_t txt_changed_at = 0;
   int64_t settings_changed_at = 0;
-  int64_t created_at = 0;                  // disk record only (last_change at start-up)
+  int64_t created_at = 0;  // disk record only (last_change at start-up)
   std::optional<int64_t> held_since;
-  std::string tlsrpt_txt;                  // "v=TLSRPTv1; rua=..." or empty (<= 255 octets)
+  std::string tlsrpt_txt;  // "v=TLSRPTv1; rua=..." or empty (<= 255 octets)
 };
 
 // The facts of a domain record. Throws StoreError when the confirmed digest is not hex.

@@ -60,8 +60,10 @@ void Transaction::remove_domain(const std::string& domain, uint32_t last_number)
 
 void Transaction::note_change(const std::string& domain, std::optional<DomainRecord> record) {
   const auto [at, added] = change_index_.emplace(domain, changed_.size());
-  if (added) changed_.emplace_back(domain, std::move(record));
-  else changed_[at->second].second = std::move(record);
+  if (added)
+    changed_.emplace_back(domain, std::move(record));
+  else
+    changed_[at->second].second = std::move(record);
 }
 
 void Transaction::add_event(const std::string& domain, std::string kind, uint32_t version, std::string detail) {

@@ -21,7 +21,7 @@ namespace stsd::store {
 
 // Room a domain's wire name must leave for the names the DNS plugin serves under it.
 struct NameRoom {
-  size_t octets = 11;   // `_smtp._tls.` (NS delegation)
+  size_t octets = 11;  // `_smtp._tls.` (NS delegation)
   std::string why = "_smtp._tls.<domain>. must fit in 255 octets";
 };
 
@@ -57,7 +57,7 @@ class Transaction {
   // --- for the write frame ---
   struct ServedChange {
     std::string domain;
-    std::optional<Facts> facts;   // nullopt: removed
+    std::optional<Facts> facts;  // nullopt: removed
   };
   bool empty() const { return batch_.Count() == 0; }
   // Adds the served record of every changed domain to the batch and returns the changes
@@ -78,7 +78,7 @@ class Transaction {
   // change of a domain wins.
   void note_change(const std::string& domain, std::optional<DomainRecord> record);
   std::vector<std::pair<std::string, std::optional<DomainRecord>>> changed_;
-  std::unordered_map<std::string, size_t> change_index_;   // domain -> position in changed_
+  std::unordered_map<std::string, size_t> change_index_;  // domain -> position in changed_
 };
 
 }  // namespace stsd::store

@@ -23,8 +23,7 @@ std::string summary(const Policy& p) {
 }
 
 std::string bounded(std::string_view what, std::string_view text, size_t limit) {
-  if (text.size() > limit)
-    throw PolicyError(std::string(what) + " is longer than " + std::to_string(limit) + " bytes");
+  if (text.size() > limit) throw PolicyError(std::string(what) + " is longer than " + std::to_string(limit) + " bytes");
   return std::string(text);
 }
 
@@ -66,7 +65,8 @@ PolicyVersion stage_version(Transaction& tx, const std::string& domain, DomainRe
   r.last_number = v.number;
   r.staged = std::make_shared<const PolicyVersion>(v);
   tx.put_version(domain, v);
-  tx.add_event(domain, "staged", v.number, summary(policy) + ", digest " + v.digest.substr(0, 12) + std::string(event_suffix));
+  tx.add_event(domain, "staged", v.number,
+               summary(policy) + ", digest " + v.digest.substr(0, 12) + std::string(event_suffix));
   return v;
 }
 
@@ -86,7 +86,8 @@ std::vector<CheckedItem> checked_import(const Transaction& tx, const std::vector
     try {
       CheckedItem c;
       c.domain = normalize_domain(items[i].domain);
-      if (!seen.insert(c.domain).second) throw PolicyError("domain '" + c.domain + "' appears twice in one import batch");
+      if (!seen.insert(c.domain).second)
+        throw PolicyError("domain '" + c.domain + "' appears twice in one import batch");
       if (!tx.contains(c.domain)) tx.check_name_room(c.domain);
       if (items[i].settings) c.settings = checked_settings(c.domain, *items[i].settings);
       c.policy = checked_policy(c.domain, items[i].policy);
@@ -109,7 +110,8 @@ ImportResult import_one(Transaction& tx, const CheckedItem& c, const Policy& as_
   bool changed = false;
   if (tx.contains(c.domain)) {
     r = tx.existing(c.domain);
-    if (c.settings && (c.settings->tlsrpt_rua != r.settings.tlsrpt_rua || c.settings->vantages != r.settings.vantages)) {
+    if (c.settings &&
+        (c.settings->tlsrpt_rua != r.settings.tlsrpt_rua || c.settings->vantages != r.settings.vantages)) {
       r.settings = *c.settings;
       r.settings_changed_at = tx.now();
       tx.add_event(c.domain, "settings_updated", 0, "import");
@@ -127,7 +129,8 @@ ImportResult import_one(Transaction& tx, const CheckedItem& c, const Policy& as_
   if (r.staged && same_policy(r.staged->policy, c.policy)) {
     res.stage.version = r.staged->number;
   } else {
-    if (r.last_number == UINT32_MAX) throw PolicyError("item " + std::to_string(index + 1) + ": version numbers exhausted");
+    if (r.last_number == UINT32_MAX)
+      throw PolicyError("item " + std::to_string(index + 1) + ": version numbers exhausted");
     res.stage.version = stage_version(tx, c.domain, r, c.policy, " (import)").number;
     res.stage.created = true;
     changed = true;
@@ -166,9 +169,10 @@ void PolicyStore::update_settings(std::string_view domain_text, const DomainSett
     r.settings = checked_settings(domain, settings_in);
     r.settings_changed_at = tx.now();
     tx.put_record(domain, r);
-    tx.add_event(domain, "settings_updated", 0,
-                 "tlsrpt: " + (r.settings.tlsrpt_rua.empty() ? std::string("none") : tlsrpt_record(r.settings.tlsrpt_rua)) +
-                     "; vantages: " + std::to_string(r.settings.vantages.size()));
+    tx.add_event(
+        domain, "settings_updated", 0,
+        "tlsrpt: " + (r.settings.tlsrpt_rua.empty() ? std::string("none") : tlsrpt_record(r.settings.tlsrpt_rua)) +
+            "; vantages: " + std::to_string(r.settings.vantages.size()));
   });
 }
 
@@ -189,7 +193,7 @@ StageResult PolicyStore::stage(std::string_view domain_text, const Policy& polic
     if (skip_if_unchanged && r.staged && same_policy(r.staged->policy, policy)) {
       result.version = r.staged->number;
       result.created = false;
-      return;   // nothing to write
+      return;  // nothing to write
     }
     if (r.last_number == UINT32_MAX) throw PolicyError(domain + ": version numbers exhausted");
     result.version = stage_version(tx, domain, r, policy, "").number;
@@ -222,7 +226,7 @@ void PolicyStore::confirm(std::string_view domain_text, uint32_t version, bool m
     r.confirmation = Confirmation{version, tx.now(), manual, reason};
     if (moves || r.hold) r.txt_changed_at = tx.now();
     const bool released = r.hold.has_value();
-    r.hold.reset();   // a confirmation says what is served now: nothing left to hold for
+    r.hold.reset();  // a confirmation says what is served now: nothing left to hold for
     tx.put_record(domain, r);
     std::string event_detail = reason;
     if (!detail.empty()) event_detail += (event_detail.empty() ? "" : ": ") + detail;
@@ -235,8 +239,9 @@ void PolicyStore::record_event(std::string_view domain_text, std::string_view ki
                                std::string_view detail) {
   write(domain_text, [&](Transaction& tx, const std::string& domain) {
     tx.existing(domain);
-    if (kind.empty() || kind.size() > 32 ||
-        !std::all_of(kind.begin(), kind.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; }))
+    if (kind.empty() || kind.size() > 32 || !std::all_of(kind.begin(), kind.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+        }))
       throw PolicyError("event kind '" + std::string(kind) + "' must be 1-32 characters of a-z, 0-9 and _");
     tx.add_event(domain, std::string(kind), version, bounded("detail", detail, kMaxDetail));
   });
@@ -249,14 +254,16 @@ void PolicyStore::set_hold(std::string_view domain_text, std::optional<std::stri
       const std::string text = bounded("hold reason", *reason, kMaxReason);
       if (text.empty()) throw PolicyError(domain + ": a hold needs a reason");
       if (!r.confirmed) throw PolicyError(domain + ": nothing is confirmed, so there is no id to hold");
-      if (r.hold && r.hold->reason == text) return;   // already held for this reason
-      if (!r.hold) r.hold = Hold{text, tx.now()};
-      else r.hold->reason = text;                     // keeps `since`: the id stays frozen
+      if (r.hold && r.hold->reason == text) return;  // already held for this reason
+      if (!r.hold)
+        r.hold = Hold{text, tx.now()};
+      else
+        r.hold->reason = text;  // keeps `since`: the id stays frozen
       tx.add_event(domain, "hold", r.confirmed->number, text);
     } else {
       if (!r.hold) return;
       r.hold.reset();
-      r.txt_changed_at = tx.now();   // the id jumps to the current period
+      r.txt_changed_at = tx.now();  // the id jumps to the current period
       tx.add_event(domain, "hold_released", r.confirmed ? r.confirmed->number : 0, "");
     }
     tx.put_record(domain, r);
@@ -269,7 +276,7 @@ std::vector<ImportResult> PolicyStore::import(const std::vector<ImportItem>& ite
   write([&](Transaction& tx) {
     const std::string reason = bounded("reason", reason_in, kMaxReason);
     if (confirm_now && reason.empty()) throw PolicyError("confirming imported policies needs a reason");
-    const auto checked = checked_import(tx, items);   // a bad item changes nothing
+    const auto checked = checked_import(tx, items);  // a bad item changes nothing
     results.reserve(checked.size());
     for (size_t i = 0; i < checked.size(); ++i)
       results.push_back(import_one(tx, checked[i], items[i].policy, i, confirm_now ? &reason : nullptr));

@@ -28,8 +28,8 @@ using namespace stsd::store;
 struct Fixture {
   std::filesystem::path dir;
   std::unique_ptr<rocksdb::DB> db;
-  std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>(std::chrono::system_clock::time_point(
-      std::chrono::seconds(1767225600)));   // 2026-01-01
+  std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>(
+      std::chrono::system_clock::time_point(std::chrono::seconds(1767225600)));  // 2026-01-01
   std::shared_ptr<PolicyStore> state;
   std::unique_ptr<AdminApi> api;
 
@@ -84,7 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   request.target = rest.substr(0, newline);
   if (newline != std::string::npos) request.body = rest.substr(newline + 1);
 
-  const ApiResponse response = f.api->handle(request);   // must not throw
+  const ApiResponse response = f.api->handle(request);  // must not throw
   if (response.status < 200 || response.status > 599) __builtin_trap();
   if (!response.body.is_object()) __builtin_trap();
   if (response.status >= 400 && !(response.body.contains("error") && response.body["error"].is_string()))
@@ -95,6 +95,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Every stored domain stays readable; bounded so a long run stays fast.
   const auto domains = f.state->domains();
   for (size_t i = 0; i < domains.size() && i < 8; ++i) check_store(*f.state, domains[i], now);
-  f.clock->advance(std::chrono::hours(5));   // rotation boundaries pass during the run
+  f.clock->advance(std::chrono::hours(5));  // rotation boundaries pass during the run
   return 0;
 }

@@ -29,11 +29,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < canonical.size(); ++i) {
     const unsigned char c = canonical[i];
     if (c > 0x7e || (c < 0x20 && c != '\r' && c != '\n')) __builtin_trap();
-    if (c == '\n' && (i == 0 || canonical[i - 1] != '\r')) __builtin_trap();   // CRLF only
+    if (c == '\n' && (i == 0 || canonical[i - 1] != '\r')) __builtin_trap();  // CRLF only
   }
   const auto again = parse_policy(canonical);
   if (!again.policy || !again.errors.empty() || !same_policy(policy, *again.policy)) __builtin_trap();
-  if (render_policy(*again.policy) != canonical) __builtin_trap();   // canonical is a fixed point
+  if (render_policy(*again.policy) != canonical) __builtin_trap();  // canonical is a fixed point
   if (policy_digest(*again.policy) != policy_digest(policy)) __builtin_trap();
   return 0;
 }

@@ -123,14 +123,15 @@ TEST_P(Connection, HeadGetsTheLengthOfTheBodyButNoBody) {
   Fixture fixture;
   const auto answer = exchange_with(fixture, "HEAD /h HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_TRUE(starts_with(answer, "HTTP/1.1 200")) << answer;
-  EXPECT_NE(answer.find("Content-Length: 8\r\n"), std::string::npos) << answer;   // "HEAD /h "
+  EXPECT_NE(answer.find("Content-Length: 8\r\n"), std::string::npos) << answer;  // "HEAD /h "
   EXPECT_EQ(answer.substr(answer.find("\r\n\r\n") + 4), "") << answer;
 }
 
 TEST_P(Connection, ExpectContinueIsAnsweredBeforeTheBodyIsSent) {
   Fixture fixture;
   with_client(fixture, [](auto& client) {
-    client.send("POST /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
+    client.send(
+        "POST /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
     EXPECT_TRUE(starts_with(client.read_until("\r\n\r\n"), "HTTP/1.1 100 Continue"));
     client.send("{}");
     EXPECT_NE(client.read_all().find("POST /c {}"), std::string::npos);
@@ -145,10 +146,10 @@ TEST_P(Connection, TheHeaderCheckRefusesBeforeTheBodyIsRead) {
     return text_error_reply(401, "no key");
   });
   const auto refused = exchange_with(fixture, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n");
-  EXPECT_TRUE(starts_with(refused, "HTTP/1.1 401")) << refused;   // the 5 body bytes were never sent
+  EXPECT_TRUE(starts_with(refused, "HTTP/1.1 401")) << refused;  // the 5 body bytes were never sent
   EXPECT_EQ(*fixture.echo.calls, 0);
-  const auto allowed =
-      exchange_with(fixture, "POST /x HTTP/1.1\r\nHost: x\r\nX-Key: 1\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok");
+  const auto allowed = exchange_with(
+      fixture, "POST /x HTTP/1.1\r\nHost: x\r\nX-Key: 1\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok");
   EXPECT_NE(allowed.find("POST /x ok"), std::string::npos) << allowed;
   EXPECT_EQ(checks, 2);
 }
@@ -165,19 +166,22 @@ TEST_P(Connection, ARequestTrickledByteByByteIsCutAtTheFirstRequestDeadline) {
   auto settings = Fixture::base_settings();
   settings.connection.timeouts.first_request = 1s;
   Fixture fixture(settings);
-  with_client(fixture, [](auto& client) {
-    const auto began = std::chrono::steady_clock::now();
-    client.send("GET / HTTP/1.1\r\n");
-    bool cut = false;
-    while (!cut && std::chrono::steady_clock::now() - began < 5s) {
-      client.send("X");                  // one header byte at a time, never finishing
-      cut = client.closed_by_server();   // waits 300 ms for the server to hang up
-    }
-    const auto elapsed = std::chrono::steady_clock::now() - began;
-    EXPECT_TRUE(cut);
-    EXPECT_GE(elapsed, 800ms);
-    EXPECT_LT(elapsed, 3s);
-  }, 300ms);
+  with_client(
+      fixture,
+      [](auto& client) {
+        const auto began = std::chrono::steady_clock::now();
+        client.send("GET / HTTP/1.1\r\n");
+        bool cut = false;
+        while (!cut && std::chrono::steady_clock::now() - began < 5s) {
+          client.send("X");                 // one header byte at a time, never finishing
+          cut = client.closed_by_server();  // waits 300 ms for the server to hang up
+        }
+        const auto elapsed = std::chrono::steady_clock::now() - began;
+        EXPECT_TRUE(cut);
+        EXPECT_GE(elapsed, 800ms);
+        EXPECT_LT(elapsed, 3s);
+      },
+      300ms);
 }
 
 TEST_P(Connection, AnIdleKeptAliveConnectionIsClosedAfterTheIdleTimeout) {
@@ -197,7 +201,7 @@ TEST_P(Connection, StopClosesIdleConnectionsPromptly) {
   Fixture fixture;
   with_client(fixture, [&](auto& client) {
     client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-    ASSERT_TRUE(starts_with(client.read_until("GET / "), "HTTP/1.1 200"));   // kept alive, now idle
+    ASSERT_TRUE(starts_with(client.read_until("GET / "), "HTTP/1.1 200"));  // kept alive, now idle
     const auto began = std::chrono::steady_clock::now();
     fixture.server->stop();
     EXPECT_LT(std::chrono::steady_clock::now() - began, 500ms);

@@ -43,7 +43,8 @@ class SocketFolder {
 template <class Protocol>
 class RawClient {
  public:
-  explicit RawClient(const typename Protocol::endpoint& endpoint, std::chrono::milliseconds timeout = std::chrono::seconds(5))
+  explicit RawClient(const typename Protocol::endpoint& endpoint,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(5))
       : socket_(io_) {
     socket_.connect(endpoint);
     timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};

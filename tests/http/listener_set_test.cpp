@@ -144,7 +144,7 @@ TEST(ListenerSet, AnAddressInBothListsKeepsItsSocket) {
 
 TEST(ListenerSet, AUnixSocketHasItsModeAndIsRemovedAtStop) {
   SocketFolder folder;
-  const auto path = folder.path() / "run" / "a.sock";   // the folder is created
+  const auto path = folder.path() / "run" / "a.sock";  // the folder is created
   auto server = make_server();
   server->start({ListenAddress::unix_socket(path, 0600)});
   struct stat info {};
@@ -166,7 +166,7 @@ TEST(ListenerSet, AStaleSocketLeftByAKilledServerIsReplaced) {
     address.sun_family = AF_UNIX;
     std::strcpy(address.sun_path, path.c_str());
     ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-    ::close(fd);   // bound, nobody listening: as after kill -9
+    ::close(fd);  // bound, nobody listening: as after kill -9
   }
   auto server = make_server();
   ASSERT_NO_THROW(server->start({ListenAddress::unix_socket(path)}));
@@ -257,7 +257,7 @@ TEST(ListenerSet, OutOfDescriptorsAcceptBacksOffAndRecovers) {
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
   std::vector<int> hoard;
   for (int fd; (fd = ::open("/dev/null", O_RDONLY)) >= 0;) hoard.push_back(fd);
-  ::close(hoard.back());   // exactly one descriptor left, for the client
+  ::close(hoard.back());  // exactly one descriptor left, for the client
   hoard.pop_back();
   const int client = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
@@ -265,7 +265,7 @@ TEST(ListenerSet, OutOfDescriptorsAcceptBacksOffAndRecovers) {
   address.sin_port = htons(endpoint.port());
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   const bool connected = client >= 0 && ::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-  std::this_thread::sleep_for(500ms);   // the server's accept fails with EMFILE meanwhile
+  std::this_thread::sleep_for(500ms);  // the server's accept fails with EMFILE meanwhile
   const auto failures = server->listeners().accept_failures();
   for (int fd : hoard) ::close(fd);
   ::setrlimit(RLIMIT_NOFILE, &saved);

@@ -19,7 +19,8 @@ namespace stsd::store {
 namespace {
 
 std::string lowercase(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return text;
 }
 
@@ -77,7 +78,7 @@ TEST_F(StoreDatabase, HeldByAnotherProcessIsRefusedWithTheReason) {
   ASSERT_EQ(::pipe(release), 0);
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
-  if (child == 0) {   // holds the database until the parent writes to `release`
+  if (child == 0) {  // holds the database until the parent writes to `release`
     auto database = Database::open(folder());
     char byte = 1;
     (void)!::write(ready[1], &byte, 1);

@@ -16,7 +16,7 @@ using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-constexpr int64_t kJan1 = 1735689600;   // 2025-01-01T00:00:00Z
+constexpr int64_t kJan1 = 1735689600;  // 2025-01-01T00:00:00Z
 const std::string kDigest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
 bool valid_id(const std::string& id) {
@@ -47,7 +47,7 @@ TEST(IdFormat, CharsetAndLengthOverRandomInputs) {
   std::mt19937_64 random(12345);
   const seconds rotations[] = {seconds(1), seconds(7), minutes(1), minutes(90), hours(1), hours(24), hours(24 * 7)};
   for (int i = 0; i < 20000; ++i) {
-    const int64_t now = static_cast<int64_t>(random() % 8000000000ull);   // up to year 2223
+    const int64_t now = static_cast<int64_t>(random() % 8000000000ull);  // up to year 2223
     const auto rotation = rotations[random() % std::size(rotations)];
     const uint32_t version = static_cast<uint32_t>(random() >> (random() % 33));
     const auto id = policy_id(period_start(now, rotation), rotation, version == 0 ? 1 : version, kDigest);

@@ -6,6 +6,9 @@
 #include "store/names.h"
 #include "store/policy.h"
 
+// Tables laid out by hand, one case a line: clang-format leaves them as written.
+// clang-format off
+
 namespace stsd::store {
 namespace {
 
@@ -276,3 +279,4 @@ TEST(NormalizeDomain, LowercasesAndRefusesNonHostNames) {
 
 }  // namespace
 }  // namespace stsd::store
+// clang-format on

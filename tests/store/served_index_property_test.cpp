@@ -34,8 +34,15 @@ class IndexRun {
     state_ = std::make_unique<PolicyStore>(store_.db(), clock_);
     // Names that nest (ancestors that are domains too), share parents, or stand alone;
     // and many siblings so that several share a shard.
-    pool_ = {"example.com", "a.example.com", "b.a.example.com", "c.b.a.example.com", "x.example.net",
-             "y.x.example.net", "example.org", "deep.er.than.most.example.org", "er.than.most.example.org"};
+    pool_ = {"example.com",
+             "a.example.com",
+             "b.a.example.com",
+             "c.b.a.example.com",
+             "x.example.net",
+             "y.x.example.net",
+             "example.org",
+             "deep.er.than.most.example.org",
+             "er.than.most.example.org"};
     for (int i = 0; i < 40; ++i) pool_.push_back("s" + std::to_string(i) + ".sib.example");
   }
 
@@ -45,19 +52,24 @@ class IndexRun {
     const int op = static_cast<int>(random_() % 100);
     try {
       if (op < 20) {
-        if (present) state_->remove_domain(domain), present_.erase(domain);
-        else state_->add_domain(domain, random_settings()), present_.insert(domain);
+        if (present)
+          state_->remove_domain(domain), present_.erase(domain);
+        else
+          state_->add_domain(domain, random_settings()), present_.insert(domain);
       } else if (op < 45) {
         if (!present) return;
-        state_->stage(domain, Policy{Mode::Enforce, {"mx" + std::to_string(random_() % 3) + "." + domain}, 86400}, random_() % 2);
+        state_->stage(domain, Policy{Mode::Enforce, {"mx" + std::to_string(random_() % 3) + "." + domain}, 86400},
+                      random_() % 2);
       } else if (op < 65) {
         if (!present) return;
         const auto st = state_->status(domain, now());
         if (st->staged) state_->confirm(domain, st->staged->number, random_() % 2, "property", "step");
       } else if (op < 72) {
         if (!present) return;
-        if (random_() % 2) state_->set_hold(domain, std::string("drift"));
-        else state_->set_hold(domain, std::nullopt);
+        if (random_() % 2)
+          state_->set_hold(domain, std::string("drift"));
+        else
+          state_->set_hold(domain, std::nullopt);
       } else if (op < 80) {
         if (!present) return;
         state_->update_settings(domain, random_settings());
@@ -88,7 +100,8 @@ class IndexRun {
     const int64_t t = now();
     std::set<std::string> ancestors;
     for (const auto& d : present_)
-      for (size_t dot = d.find('.'); dot != std::string::npos; dot = d.find('.', dot + 1)) ancestors.insert(d.substr(dot + 1));
+      for (size_t dot = d.find('.'); dot != std::string::npos; dot = d.find('.', dot + 1))
+        ancestors.insert(d.substr(dot + 1));
     std::set<std::string> names(pool_.begin(), pool_.end());
     names.insert(ancestors.begin(), ancestors.end());
     names.insert({"com", "example", "sib.example", "nothing.example", "b.example.com"});
@@ -101,7 +114,7 @@ class IndexRun {
       const auto view = state_->served_wire(wire);
       ASSERT_EQ(static_cast<bool>(view), is_domain) << name;
       if (!is_domain) {
-        if (name.find('.') != std::string::npos) {   // "com" is not a domain name at all
+        if (name.find('.') != std::string::npos) {  // "com" is not a domain name at all
           ASSERT_FALSE(state_->status(name, t)) << name;
         }
         continue;
@@ -117,7 +130,8 @@ class IndexRun {
       const std::string record = tlsrpt_record(st->settings.tlsrpt_rua);
       const auto rdata = view.tlsrpt_rdata();
       ASSERT_EQ(std::string(reinterpret_cast<const char*>(rdata.data()), rdata.size()),
-                record.empty() ? std::string() : std::string(1, static_cast<char>(record.size())) + record) << name;
+                record.empty() ? std::string() : std::string(1, static_cast<char>(record.size())) + record)
+          << name;
       const auto wire_key = view.wire_key();
       ASSERT_TRUE(std::equal(wire_key.begin(), wire_key.end(), wire.begin(), wire.end())) << name;
       const auto served = state_->served(name);

@@ -14,6 +14,9 @@
 #include "store/policy_store.h"
 #include "temp_store.h"
 
+// Tables laid out by hand, one case a line: clang-format leaves them as written.
+// clang-format off
+
 namespace stsd::store {
 namespace {
 
@@ -481,3 +484,4 @@ TEST_F(Store, ReadersNeverSeeAHalfMadeChange) {
 
 }  // namespace
 }  // namespace stsd::store
+// clang-format on

@@ -22,7 +22,7 @@ namespace {
 using std::chrono::seconds;
 using test_support::as_wire;
 
-constexpr int64_t kStart = 1735689600;   // 2025-01-01T00:00:00Z
+constexpr int64_t kStart = 1735689600;  // 2025-01-01T00:00:00Z
 
 Policy enforce(const std::string& mx) { return Policy{Mode::Enforce, {mx}, 604800}; }
 
@@ -63,8 +63,9 @@ TEST_F(WriteFrame, AWriterThatThrowsAfterBuildingPartOfItsBatchChangesNothing) {
   const uint64_t seq = newest_event_seq("example.com");
   const uint64_t generation = store_->generation();
   try {
-    store_->import({{"a.example", std::nullopt, enforce("mx.a.example")}, {"b.example", std::nullopt, enforce("mx.b.example")}},
-                   true, "migration");
+    store_->import(
+        {{"a.example", std::nullopt, enforce("mx.a.example")}, {"b.example", std::nullopt, enforce("mx.b.example")}},
+        true, "migration");
     ADD_FAILURE() << "import succeeded";
   } catch (const PolicyError& e) {
     EXPECT_STREQ(e.what(), "item 2: version numbers exhausted");
@@ -78,7 +79,8 @@ TEST_F(WriteFrame, AWriterThatThrowsAfterBuildingPartOfItsBatchChangesNothing) {
   EXPECT_EQ(store_->pending_domains(), (std::vector<std::string>{"example.com"}));
   EXPECT_TRUE(heard_.empty());
   std::string kept;
-  EXPECT_TRUE(disk_.db().Get(rocksdb::ReadOptions(), "mtasts/n/b.example", &kept).ok()) << "the kept numbering is not consumed";
+  EXPECT_TRUE(disk_.db().Get(rocksdb::ReadOptions(), "mtasts/n/b.example", &kept).ok())
+      << "the kept numbering is not consumed";
   store_->record_event("example.com", "note", 0, "");
   EXPECT_EQ(newest_event_seq("example.com"), seq + 1) << "no event number was used up";
 }
@@ -94,14 +96,18 @@ TEST_F(WriteFrame, ACommitThatFailsChangesNothingInMemory) {
       {"confirm", [&] { store_->confirm("example.com", 1, true, "by hand"); }},
       {"record_event", [&] { store_->record_event("example.com", "note", 0, ""); }},
       {"remove", [&] { store_->remove_domain("example.com"); }},
-      {"import", [&] { store_->import({{"new.example", std::nullopt, enforce("mx.new.example")}}, false, ""); }},
+      {"import",
+       [&] {
+         store_->import({{"new.example", std::nullopt, enforce("mx.new.example")}}, false, "");
+       }},
   };
   for (const auto& [name, write] : writes) {
     try {
       write();
       ADD_FAILURE() << name << ": a read-only store accepted the write";
     } catch (const StoreError& e) {
-      EXPECT_NE(std::string(e.what()).find("store write failed (nothing changed)"), std::string::npos) << name << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find("store write failed (nothing changed)"), std::string::npos)
+          << name << ": " << e.what();
     }
   }
   EXPECT_FALSE(store_->has_domain("new.example"));
@@ -120,13 +126,17 @@ TEST_F(WriteFrame, ACommitThatFailsChangesNothingInMemory) {
 struct FrameCase {
   const char* name;
   std::function<void(PolicyStore&)> write;
-  std::vector<std::string> notified;   // once per changed domain, in order
+  std::vector<std::string> notified;  // once per changed domain, in order
 };
 
 TEST_F(WriteFrame, EachCommittedChangeNotifiesOnceAndMovesTheGeneration) {
   const std::vector<FrameCase> cases = {
       {"add", [](PolicyStore& s) { s.add_domain("Other.example", {}); }, {"other.example"}},
-      {"settings", [](PolicyStore& s) { s.update_settings("other.example", DomainSettings{{"mailto:tls@other.example"}, {}}); }, {"other.example"}},
+      {"settings",
+       [](PolicyStore& s) {
+         s.update_settings("other.example", DomainSettings{{"mailto:tls@other.example"}, {}});
+       },
+       {"other.example"}},
       {"stage", [](PolicyStore& s) { s.stage("example.com", enforce("mx2.example.com"), false); }, {"example.com"}},
       {"unchanged stage", [](PolicyStore& s) { s.stage("example.com", enforce("MX2.example.com"), true); }, {}},
       {"confirm", [](PolicyStore& s) { s.confirm("example.com", 2, false, "", "seen"); }, {"example.com"}},
@@ -135,12 +145,14 @@ TEST_F(WriteFrame, EachCommittedChangeNotifiesOnceAndMovesTheGeneration) {
       {"hold again", [](PolicyStore& s) { s.set_hold("example.com", std::string("drift")); }, {}},
       {"release", [](PolicyStore& s) { s.set_hold("example.com", std::nullopt); }, {"example.com"}},
       {"release again", [](PolicyStore& s) { s.set_hold("example.com", std::nullopt); }, {}},
-      {"import", [](PolicyStore& s) {
-         s.import({{"example.com", std::nullopt, enforce("mx2.example.com")},   // unchanged
+      {"import",
+       [](PolicyStore& s) {
+         s.import({{"example.com", std::nullopt, enforce("mx2.example.com")},  // unchanged
                    {"a.example", std::nullopt, enforce("mx.a.example")},
                    {"b.example", std::nullopt, enforce("mx.b.example")}},
                   false, "");
-       }, {"a.example", "b.example"}},
+       },
+       {"a.example", "b.example"}},
       {"remove", [](PolicyStore& s) { s.remove_domain("a.example"); }, {"a.example"}},
   };
   for (const auto& c : cases) {
@@ -171,12 +183,13 @@ TEST_F(WriteFrame, ConcurrentWritersNeverInterleave) {
   for (int t = 0; t < kThreads; ++t)
     writers.emplace_back([&, t] {
       for (int i = 0; i < kStages; ++i)
-        store_->stage("example.com", enforce("mx" + std::to_string(t) + "-" + std::to_string(i) + ".example.com"), false);
+        store_->stage("example.com", enforce("mx" + std::to_string(t) + "-" + std::to_string(i) + ".example.com"),
+                      false);
     });
   for (auto& w : writers) w.join();
   EXPECT_EQ(store_->status("example.com", kStart)->staged->number, 1u + kThreads * kStages);
   const auto events = store_->events("example.com", 1000);
-  ASSERT_EQ(events.size(), 2u + kThreads * kStages);   // domain_added, the first stage, the rest
+  ASSERT_EQ(events.size(), 2u + kThreads * kStages);  // domain_added, the first stage, the rest
   std::set<uint32_t> versions;
   for (size_t i = 0; i + 1 < events.size(); ++i) {
     EXPECT_EQ(events[i].seq, events[i + 1].seq + 1);

@@ -59,7 +59,7 @@ std::vector<uint8_t> query_packet(const QuerySpec& spec) {
   std::vector<uint8_t> out;
   put16(out, kQueryId);
   put16(out, dns::flag::RD);
-  put16(out, 1);   // QDCOUNT
+  put16(out, 1);  // QDCOUNT
   put16(out, 0);
   put16(out, 0);
   put16(out, spec.edns_size ? 1 : 0);
@@ -68,7 +68,7 @@ std::vector<uint8_t> query_packet(const QuerySpec& spec) {
   if (name) out.insert(out.end(), name->wire().begin(), name->wire().end());
   put16(out, spec.qtype);
   put16(out, spec.qclass);
-  if (spec.edns_size) {   // RFC 6891 §6.1.2: root owner, OPT, payload size, no flags
+  if (spec.edns_size) {  // RFC 6891 §6.1.2: root owner, OPT, payload size, no flags
     out.push_back(0);
     put16(out, dns::rrtype::OPT);
     put16(out, *spec.edns_size);

@@ -30,10 +30,10 @@ struct QuerySpec {
   uint16_t qtype = dns::rrtype::A;
   uint16_t qclass = dns::rrclass::IN;
   dns::Transport transport = dns::Transport::Udp;
-  std::optional<uint16_t> edns_size{};        // adds an OPT record when set
+  std::optional<uint16_t> edns_size{};  // adds an OPT record when set
   std::string client = "127.0.0.1";
   uint16_t client_port = 40000;
-  std::chrono::microseconds age{0};           // how long before serving the query arrived
+  std::chrono::microseconds age{0};  // how long before serving the query arrived
 };
 
 // The wire form of a query with ID kQueryId and RD set (RFC 1035 §4.1).
@@ -53,13 +53,13 @@ class Sentinel final : public Plugin {
 
 // A reply in the terms the tables use.
 struct Reply {
-  bool passed_on = false;     // the chain reached the sentinel
-  std::string rcode;          // "NOERROR", "NXDOMAIN", ...
-  std::string flags;          // "qr aa rd", in header order
+  bool passed_on = false;  // the chain reached the sentinel
+  std::string rcode;       // "NOERROR", "NXDOMAIN", ...
+  std::string flags;       // "qr aa rd", in header order
   bool aa = false;
   bool tc = false;
-  std::vector<std::string> answer, authority, additional;   // "owner ttl class type rdata"
-  std::string soa_serial;     // of the first SOA in the answer or authority section
+  std::vector<std::string> answer, authority, additional;  // "owner ttl class type rdata"
+  std::string soa_serial;                                  // of the first SOA in the answer or authority section
   size_t size = 0;
 };
 
@@ -91,7 +91,7 @@ struct SetupFixture {
   Environment env{std::filesystem::temp_directory_path(), std::nullopt, clock, true};
   std::vector<std::string> listen{"127.0.0.1:5300"};
   size_t block = 0;
-  PendingLoad load;   // what the factories register; a test commits it when it needs to
+  PendingLoad load;  // what the factories register; a test commits it when it needs to
   PluginSetup setup(const ConfigNode& node) { return PluginSetup{env, node, listen, block, load}; }
 };
 

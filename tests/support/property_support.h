@@ -16,7 +16,8 @@ inline std::vector<uint8_t> as_wire(const std::string& domain) {
     size_t dot = domain.find('.', start);
     if (dot == std::string::npos) dot = domain.size();
     out.push_back(static_cast<uint8_t>(dot - start));
-    out.insert(out.end(), domain.begin() + static_cast<std::ptrdiff_t>(start), domain.begin() + static_cast<std::ptrdiff_t>(dot));
+    out.insert(out.end(), domain.begin() + static_cast<std::ptrdiff_t>(start),
+               domain.begin() + static_cast<std::ptrdiff_t>(dot));
     start = dot + 1;
   }
   return out;

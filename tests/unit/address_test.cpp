@@ -16,9 +16,9 @@ namespace {
 struct AddressCase {
   const char* text;
   std::optional<uint16_t> default_port;
-  const char* address;   // expected address text; nullptr: refused
+  const char* address;  // expected address text; nullptr: refused
   uint16_t port;
-  const char* reason;    // for a refusal: must appear in the error
+  const char* reason;  // for a refusal: must appear in the error
 };
 
 std::ostream& operator<<(std::ostream& out, const AddressCase& c) { return out << "'" << c.text << "'"; }
@@ -50,8 +50,7 @@ INSTANTIATE_TEST_SUITE_P(
         AddressCase{"[2001:db8::7]:53", kRequired, "2001:db8::7", 53, ""},
         AddressCase{"[192.0.2.7]:443", kRequired, "192.0.2.7", 443, ""},
         AddressCase{"[192.0.2.7]:443", kHttps, "192.0.2.7", 443, ""},
-        AddressCase{"[::1]:8443", kHttps, "::1", 8443, ""},
-        AddressCase{"192.0.2.7", kHttps, "192.0.2.7", 443, ""},
+        AddressCase{"[::1]:8443", kHttps, "::1", 8443, ""}, AddressCase{"192.0.2.7", kHttps, "192.0.2.7", 443, ""},
         AddressCase{"192.0.2.7:8443", kHttps, "192.0.2.7", 8443, ""},
         AddressCase{"2001:db8::7", kHttps, "2001:db8::7", 443, ""},
         AddressCase{"[2001:db8::7]", kHttps, "2001:db8::7", 443, ""},
@@ -104,7 +103,8 @@ TEST(Listen, RefusalsNameTheListenForm) {
   for (const char* bad : {"127.0.0.1", "127.0.0.1:0", "::1:53", "nohost:53", ":", ":0", "[]:53", ""}) {
     const auto parsed = parse_listen(bad);
     ASSERT_FALSE(parsed) << bad;
-    EXPECT_EQ(parsed.error().rfind(std::string("'") + bad + "' is not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT, ':PORT' for all): ", 0),
+    EXPECT_EQ(parsed.error().rfind(
+                  std::string("'") + bad + "' is not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT, ':PORT' for all): ", 0),
               0u)
         << parsed.error();
   }
@@ -112,7 +112,7 @@ TEST(Listen, RefusalsNameTheListenForm) {
 
 struct HostCase {
   const char* text;
-  const char* host;   // nullptr: refused
+  const char* host;  // nullptr: refused
   uint16_t port;
   const char* reason;
 };
@@ -139,8 +139,7 @@ INSTANTIATE_TEST_SUITE_P(
     Table, HostPortTable,
     ::testing::Values(HostCase{"stsd.example.net:8053", "stsd.example.net", 8053, ""},
                       HostCase{"localhost:8053", "localhost", 8053, ""},
-                      HostCase{"127.0.0.1:8053", "127.0.0.1", 8053, ""},
-                      HostCase{"[::1]:8053", "::1", 8053, ""},
+                      HostCase{"127.0.0.1:8053", "127.0.0.1", 8053, ""}, HostCase{"[::1]:8053", "::1", 8053, ""},
                       HostCase{"[127.0.0.1]:8053", "127.0.0.1", 8053, ""},
                       HostCase{"localhost", nullptr, 0, "the port is missing"},
                       HostCase{":8053", nullptr, 0, "the host is missing"},

@@ -115,8 +115,8 @@ TEST(Registry, PluginsAreInTheCompiledInOrder) {
 
 struct OrderCase {
   const char* name;
-  const char* plugins_yaml;            // the server block's plugins, in the order a user wrote them
-  std::vector<std::string> expected;   // the chain: the compiled-in order, only these
+  const char* plugins_yaml;           // the server block's plugins, in the order a user wrote them
+  std::vector<std::string> expected;  // the chain: the compiled-in order, only these
 };
 
 void PrintTo(const OrderCase& c, std::ostream* os) { *os << c.name; }

@@ -77,8 +77,8 @@ TEST_F(ConfigTest, BadListenAddress) {
 }
 
 TEST_F(ConfigTest, DuplicateListenAcrossBlocks) {
-  auto error = load(
-      "servers:\n  - listen: 127.0.0.1:5300\n    plugins: {}\n  - listen: 127.0.0.1:5300\n    plugins: {}\n");
+  auto error =
+      load("servers:\n  - listen: 127.0.0.1:5300\n    plugins: {}\n  - listen: 127.0.0.1:5300\n    plugins: {}\n");
   EXPECT_NE(error.find("already used"), std::string::npos) << error;
 }
 

@@ -9,7 +9,8 @@ using namespace stsd::dns;
 namespace {
 // A query for `name` (dotted, e.g. "www.example.org"), built by hand.
 std::vector<uint8_t> query(const std::string& name, uint16_t type, uint16_t flags = 0x0100) {
-  std::vector<uint8_t> p = {0x12, 0x34, static_cast<uint8_t>(flags >> 8), static_cast<uint8_t>(flags), 0, 1, 0, 0, 0, 0, 0, 0};
+  std::vector<uint8_t> p = {0x12, 0x34, static_cast<uint8_t>(flags >> 8), static_cast<uint8_t>(flags), 0, 1, 0, 0, 0, 0,
+                            0,    0};
   size_t start = 0;
   while (start < name.size()) {
     auto dot = name.find('.', start);
@@ -27,8 +28,9 @@ std::vector<uint8_t> query(const std::string& name, uint16_t type, uint16_t flag
 }
 void add_opt(std::vector<uint8_t>& p, uint16_t size, uint8_t version = 0, std::vector<uint8_t> rdata = {}) {
   p[11] += 1;
-  const uint8_t head[] = {0, 0, 41, static_cast<uint8_t>(size >> 8), static_cast<uint8_t>(size), 0, version, 0x80, 0,
-                          static_cast<uint8_t>(rdata.size() >> 8), static_cast<uint8_t>(rdata.size())};
+  const uint8_t head[] = {
+      0,       0,    41, static_cast<uint8_t>(size >> 8),         static_cast<uint8_t>(size),        0,
+      version, 0x80, 0,  static_cast<uint8_t>(rdata.size() >> 8), static_cast<uint8_t>(rdata.size())};
   p.insert(p.end(), std::begin(head), std::end(head));
   p.insert(p.end(), rdata.begin(), rdata.end());
 }

@@ -65,9 +65,10 @@ TEST(UtcTime, ParsersRefuseWhatTheyDoNotWrite) {
                           "1994-11-06T08:60:00Z", "1994-1-06T08:49:37Z", "199a-11-06T08:49:37Z"})
     EXPECT_FALSE(parse_iso8601(bad)) << bad;
   EXPECT_EQ(parse_iso8601("2000-02-29T12:00:00Z"), 951825600);
-  for (const char* bad : {"", "Sun, 06 Nov 1994 08:49:37 UTC", "Mon, 06 Nov 1994 08:49:37 GMT",   // wrong day name
-                          "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",                 // obsolete forms
-                          "Sun, 31 Nov 1994 08:49:37 GMT", "Sun, 06 Nox 1994 08:49:37 GMT", "Sun, 6 Nov 1994 08:49:37 GMT"})
+  for (const char* bad :
+       {"", "Sun, 06 Nov 1994 08:49:37 UTC", "Mon, 06 Nov 1994 08:49:37 GMT",  // wrong day name
+        "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",          // obsolete forms
+        "Sun, 31 Nov 1994 08:49:37 GMT", "Sun, 06 Nox 1994 08:49:37 GMT", "Sun, 6 Nov 1994 08:49:37 GMT"})
     EXPECT_FALSE(parse_http_date(bad)) << bad;
 }
 
@@ -80,7 +81,7 @@ TEST(UtcTime, BrokenDownTimeIsUtcWhateverTheZone) {
   tm.tm_min = 49;
   tm.tm_sec = 37;
   EXPECT_EQ(utc_time_point(tm), at(784111777));
-  tm.tm_mon = 22;   // past December: carried into the next year, as timegm does
+  tm.tm_mon = 22;  // past December: carried into the next year, as timegm does
   tm.tm_year = 93;
   EXPECT_EQ(utc_time_point(tm), at(784111777));
   EXPECT_EQ(unix_seconds_of(1994, 11, 6, 8, 49, 60), 784111800) << "second 60 is the next minute";

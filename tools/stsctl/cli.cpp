@@ -20,7 +20,8 @@ std::vector<CommandSpec> make_specs() {
        {"vantage", "ADDR", true, "address (ADDR or ADDR:PORT) the confirmer fetches the policy from"}},
       "add a domain to the store",
       "Adds DOMAIN. Nothing is published for it until a policy version is staged and\n"
-      "confirmed. " + kDomainHelp,
+      "confirmed. " +
+          kDomainHelp,
       {"stsctl domain add example.com --tlsrpt-rua mailto:tls-reports@example.com"},
   });
   specs.push_back({
@@ -59,7 +60,8 @@ std::vector<CommandSpec> make_specs() {
        {"mx", "PATTERN", true, "an MX host name or *.parent (one label); repeat for each"},
        {"max-age", "SECONDS", false, "how long senders cache the policy (default 604800, a week; at most 31557600)"},
        {"policy-file", "FILE", false, "take the policy from FILE (RFC 8461 §3.2 format) instead"},
-       {"force", "", false, "stage even if the server's checks object (e.g. an enforce policy not covering every MX host)"}},
+       {"force", "", false,
+        "stage even if the server's checks object (e.g. an enforce policy not covering every MX host)"}},
       "stage a new policy version (the served id does not move yet)",
       "Stores a new numbered version and prints its number and any warnings. Senders\n"
       "keep getting the confirmed version until the new one is confirmed (by the\n"
@@ -163,9 +165,8 @@ bool valid_domain_argument(const std::string& domain) {
   // Loose shape check only; the server validates names fully. It catches the usual
   // slips: a URL, an email address, an _mta-sts owner name or an option typo.
   if (domain.empty() || domain.size() > 253 + 1) return false;
-  return std::all_of(domain.begin(), domain.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '-' || c == '.' || c == '_';
-  });
+  return std::all_of(domain.begin(), domain.end(),
+                     [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '.' || c == '_'; });
 }
 
 std::string require_domain(const Invocation& invocation) {
@@ -220,8 +221,8 @@ std::optional<std::string> Invocation::value(const std::string& name) const {
 
 Invocation parse_command_line(const std::vector<std::string>& args) {
   Invocation invocation;
-  std::vector<std::string> words;       // non-option tokens: command words, then positionals
-  std::vector<std::pair<std::string, std::string>> command_options;   // name, value
+  std::vector<std::string> words;  // non-option tokens: command words, then positionals
+  std::vector<std::pair<std::string, std::string>> command_options;  // name, value
   bool only_positionals = false;
 
   // `--version` alone prints the version; elsewhere it is the option of `policy confirm`
@@ -363,9 +364,9 @@ uint64_t parse_number_option(const std::string& option, const std::string& text,
     throw UsageError("--" + option + ": '" + text + "' is not a whole number", command);
   }
   if (value < min || value > max) {
-    throw UsageError("--" + option + ": " + text + " is out of range (" + std::to_string(min) + ".." +
-                         std::to_string(max) + ")",
-                     command);
+    throw UsageError(
+        "--" + option + ": " + text + " is out of range (" + std::to_string(min) + ".." + std::to_string(max) + ")",
+        command);
   }
   return value;
 }
@@ -425,7 +426,8 @@ ApiCall build_api_call(const Invocation& invocation) {
       if (invocation.has("force")) body["force"] = true;
       return {"POST", domain_path(domain) + "/policies", body};
     }
-    if (!invocation.has("mode")) throw UsageError("--mode is required (enforce, testing or none), or --policy-file", name);
+    if (!invocation.has("mode"))
+      throw UsageError("--mode is required (enforce, testing or none), or --policy-file", name);
     nlohmann::json body = {
         {"mode", *invocation.value("mode")},
         {"mx", invocation.values("mx")},
@@ -450,7 +452,8 @@ ApiCall build_api_call(const Invocation& invocation) {
   if (name == "policy show") {
     std::string domain = require_domain(invocation);
     if (auto version = invocation.value("version")) {
-      return {"GET", domain_path(domain) + "/policies/" + std::to_string(parse_number_option("version", *version, name, 1)),
+      return {"GET",
+              domain_path(domain) + "/policies/" + std::to_string(parse_number_option("version", *version, name, 1)),
               std::nullopt};
     }
     return {"GET", domain_path(domain) + "/policy", std::nullopt};
@@ -481,7 +484,8 @@ ImportOptions import_options(const Invocation& invocation) {
   if (options.confirm_now && options.reason.empty()) {
     throw UsageError("--confirm-now needs --reason TEXT (it is recorded with every confirmation)", name);
   }
-  if (!options.confirm_now && !options.reason.empty()) throw UsageError("--reason is only used with --confirm-now", name);
+  if (!options.confirm_now && !options.reason.empty())
+    throw UsageError("--reason is only used with --confirm-now", name);
   if (auto size = invocation.value("batch-size")) {
     options.batch_size = parse_number_option("batch-size", *size, name, 1, 5000);
   }

@@ -13,8 +13,8 @@ namespace stsctl {
 
 // Exit codes (documented in --help and the README).
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitRefused = 1;   // the server said no, or could not be reached
-inline constexpr int kExitUsage = 2;     // the command line is wrong
+inline constexpr int kExitRefused = 1;  // the server said no, or could not be reached
+inline constexpr int kExitUsage = 2;    // the command line is wrong
 
 // A mistake on the command line; `command` names the command whose help to suggest.
 class UsageError : public std::runtime_error {
@@ -28,8 +28,8 @@ class UsageError : public std::runtime_error {
 };
 
 struct OptionSpec {
-  std::string name;          // without the leading "--"
-  std::string value_name;    // empty: a flag without value
+  std::string name;        // without the leading "--"
+  std::string value_name;  // empty: a flag without value
   bool repeatable = false;
   std::string help;
 };
@@ -38,8 +38,8 @@ struct CommandSpec {
   std::string name;                      // "domain add"
   std::vector<std::string> positionals;  // names, e.g. {"DOMAIN"}
   std::vector<OptionSpec> options;
-  std::string summary;                   // one line for the overview
-  std::string details;                   // paragraph(s) for `stsctl <command> --help`
+  std::string summary;  // one line for the overview
+  std::string details;  // paragraph(s) for `stsctl <command> --help`
   std::vector<std::string> examples;
 };
 
@@ -51,18 +51,18 @@ const std::vector<OptionSpec>& global_option_specs();
 struct ServerSelection {
   std::optional<std::string> socket;
   std::optional<std::string> config;
-  std::optional<std::string> connect;      // HOST:PORT of the TCP listener
-  std::optional<std::string> token_file;   // bearer token for --connect
+  std::optional<std::string> connect;     // HOST:PORT of the TCP listener
+  std::optional<std::string> token_file;  // bearer token for --connect
 };
 
 struct Invocation {
   ServerSelection server;
   bool json = false;
-  bool help = false;          // --help / -h / `help [COMMAND]`
-  bool version = false;       // --version
-  const CommandSpec* command = nullptr;   // null with help: the overview
-  std::vector<std::string> arguments;     // positionals, in the order of the spec
-  std::map<std::string, std::vector<std::string>> options;   // name -> values ("" for flags)
+  bool help = false;                                        // --help / -h / `help [COMMAND]`
+  bool version = false;                                     // --version
+  const CommandSpec* command = nullptr;                     // null with help: the overview
+  std::vector<std::string> arguments;                       // positionals, in the order of the spec
+  std::map<std::string, std::vector<std::string>> options;  // name -> values ("" for flags)
 
   bool has(const std::string& name) const { return options.count(name) != 0; }
   const std::vector<std::string>& values(const std::string& name) const;
@@ -76,7 +76,7 @@ Invocation parse_command_line(const std::vector<std::string>& args);
 // The single admin API call behind a command.
 struct ApiCall {
   std::string method;
-  std::string target;              // path and query, percent-encoded
+  std::string target;  // path and query, percent-encoded
   std::optional<nlohmann::json> body;
   bool operator==(const ApiCall&) const = default;
 };

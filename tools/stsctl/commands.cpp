@@ -100,8 +100,7 @@ void print_status(const json& s, std::ostream& out) {
   if (s["served_id"].is_string()) {
     label("served now:") << "_mta-sts." << domain << " TXT \"" << text_of(s["txt"]) << "\"\n";
   } else {
-    label("served now:") << "nothing: no version is confirmed yet, so _mta-sts." << domain
-                         << " has no TXT record\n";
+    label("served now:") << "nothing: no version is confirmed yet, so _mta-sts." << domain << " has no TXT record\n";
   }
   const json& confirmed = s["confirmed"];
   const json& staged = s["staged"];
@@ -154,7 +153,8 @@ void print_status(const json& s, std::ostream& out) {
     for (const auto& [name, section] : s["extensions"].items()) {
       if (section.is_object() && section["lines"].is_array()) {
         label(name + ":") << (section["lines"].empty() ? "" : text_of(section["lines"][0])) << "\n";
-        for (size_t i = 1; i < section["lines"].size(); ++i) out << std::string(17, ' ') << text_of(section["lines"][i]) << "\n";
+        for (size_t i = 1; i < section["lines"].size(); ++i)
+          out << std::string(17, ' ') << text_of(section["lines"][i]) << "\n";
       } else {
         label(name + ":") << section.dump() << "\n";
       }
@@ -217,9 +217,9 @@ class Progress {
     if (interactive_) {
       constexpr int width = 30;
       int filled = percent * width / 100;
-      err_ << "\r" << name_ << std::string(name_.size() < 9 ? 9 - name_.size() : 0, ' ') << " [" << std::string(static_cast<size_t>(filled), '#')
-           << std::string(static_cast<size_t>(width - filled), '.') << "] " << std::setw(3) << percent << "% "
-           << rows << " rows" << (final ? "\n" : "") << std::flush;
+      err_ << "\r" << name_ << std::string(name_.size() < 9 ? 9 - name_.size() : 0, ' ') << " ["
+           << std::string(static_cast<size_t>(filled), '#') << std::string(static_cast<size_t>(width - filled), '.')
+           << "] " << std::setw(3) << percent << "% " << rows << " rows" << (final ? "\n" : "") << std::flush;
     } else {
       err_ << "import: " << name_ << ": " << rows << " rows (" << percent << "%)" << (final ? ", done" : "") << "\n"
            << std::flush;
@@ -279,7 +279,8 @@ void stream_batches(const std::string& file, size_t batch_size, Progress& progre
   if (!in) throw UsageError("import: cannot open '" + file + "'", "import");
   CsvReader reader(in);
   CsvRecord record;
-  if (!reader.next(record)) throw CsvError(1, "the file is empty; the first line must be the header domain,mode,mx,max_age[,tlsrpt_rua]");
+  if (!reader.next(record))
+    throw CsvError(1, "the file is empty; the first line must be the header domain,mode,mx,max_age[,tlsrpt_rua]");
   ImportHeader header = ImportHeader::parse(record);
   json batch = json::array();
   std::set<std::string> keys;
@@ -363,7 +364,7 @@ int run_import(const Invocation& invocation, AdminClient& client, std::ostream& 
         if (result.body.is_object() && result.body["errors"].is_array()) {
           for (const auto& e : result.body["errors"]) err << options.file << ": " << text_of(e["error"]) << "\n";
         }
-        expect_ok(result);   // throws Refused with the server's message
+        expect_ok(result);  // throws Refused with the server's message
       }
       for (const auto& r : result.body["results"]) {
         ++totals.rows;
@@ -374,7 +375,8 @@ int run_import(const Invocation& invocation, AdminClient& client, std::ostream& 
         for (const auto& w : r["warnings"]) {
           ++totals.warnings;
           if (warnings.size() < 20) {
-            warnings.push_back("line " + text_of(r["line"]) + " (" + text_of(r["domain"]) + "): " + text_of(w["message"]));
+            warnings.push_back("line " + text_of(r["line"]) + " (" + text_of(r["domain"]) +
+                               "): " + text_of(w["message"]));
           }
         }
         if (r["line"].is_number()) last_applied_line = r["line"].get<uint64_t>();
@@ -398,7 +400,7 @@ int run_import(const Invocation& invocation, AdminClient& client, std::ostream& 
   for (const auto& w : warnings) err << "warning: " << w << "\n";
   if (totals.warnings > warnings.size()) err << "warning: ... and " << totals.warnings - warnings.size() << " more\n";
   if (invocation.json) {
-    out << json{{"rows", totals.rows},       {"added", totals.added},         {"staged", totals.staged},
+    out << json{{"rows", totals.rows},           {"added", totals.added},         {"staged", totals.staged},
                 {"unchanged", totals.unchanged}, {"confirmed", totals.confirmed}, {"warnings", totals.warnings}}
                .dump()
         << "\n";
@@ -448,7 +450,7 @@ int run_single(const Invocation& invocation, AdminClient& client, std::ostream& 
   if (invocation.json) {
     out << body.dump(2) << "\n";
     if (name == "policy stage") print_warnings(body["warnings"], err);
-    if (name == "check") return body.value("ok", false) ? kExitOk : kExitRefused;   // problems found
+    if (name == "check") return body.value("ok", false) ? kExitOk : kExitRefused;  // problems found
     return kExitOk;
   }
   if (name == "domain add") {
@@ -463,8 +465,11 @@ int run_single(const Invocation& invocation, AdminClient& client, std::ostream& 
   } else if (name == "domain set") {
     const json& settings = body["settings"];
     out << "updated " << text_of(body["domain"]) << ": TLS-RPT "
-        << (settings["tlsrpt_record"].is_string() ? "\"" + text_of(settings["tlsrpt_record"]) + "\"" : std::string("not published"))
-        << ", vantages " << (settings["vantages"].empty() ? std::string("default (resolve mta-sts name)") : join(settings["vantages"], ", "))
+        << (settings["tlsrpt_record"].is_string() ? "\"" + text_of(settings["tlsrpt_record"]) + "\""
+                                                  : std::string("not published"))
+        << ", vantages "
+        << (settings["vantages"].empty() ? std::string("default (resolve mta-sts name)")
+                                         : join(settings["vantages"], ", "))
         << "\n";
   } else if (name == "policy stage") {
     const std::string domain = text_of(body["domain"]);
@@ -485,7 +490,8 @@ int run_single(const Invocation& invocation, AdminClient& client, std::ostream& 
   } else if (name == "policy confirm") {
     const std::string domain = text_of(body["domain"]);
     out << "confirmed " << domain << " version " << text_of(body["confirmed"]["version"]) << " (by hand)\n";
-    if (body["txt"].is_string()) out << "served now: _mta-sts." << domain << " TXT \"" << text_of(body["txt"]) << "\"\n";
+    if (body["txt"].is_string())
+      out << "served now: _mta-sts." << domain << " TXT \"" << text_of(body["txt"]) << "\"\n";
   } else if (name == "policy show") {
     // Exactly the bytes to serve (CRLF), so `> mta-sts.txt` gives a deployable file.
     out << text_of(body["text"]);
@@ -504,7 +510,7 @@ int run_single(const Invocation& invocation, AdminClient& client, std::ostream& 
     }
   } else if (name == "check") {
     out << text_of(body["text"]) << "\n";
-    return body.value("ok", false) ? kExitOk : kExitRefused;   // problems found
+    return body.value("ok", false) ? kExitOk : kExitRefused;  // problems found
   } else if (name == "version") {
     out << "stsctl " << STSD_VERSION << "\n"
         << "stsd " << text_of(body["version"]) << " at " << client.endpoint().description << " (store schema "

@@ -16,7 +16,6 @@ using stsd::admin::ConnectionError;
 using stsd::admin::Endpoint;
 using stsd::admin::HttpResult;
 
-
 // Where to connect: --socket, --connect (+ --token-file), --config (admin.socket,
 // relative to the config file's folder), $STSD_SOCKET, else var/stsd.sock.
 // Throws UsageError for a wrong selection or config file.

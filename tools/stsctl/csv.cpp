@@ -58,7 +58,8 @@ bool CsvReader::next(CsvRecord& record) {
     if (peek() == bom[0]) {
       // Only three bytes are inspected; anything else starting with 0xEF is data.
       get();
-      if (peek() != bom[1] || (get(), peek() != bom[2])) throw CsvError(line_, "the file starts with bytes that are neither text nor a UTF-8 byte order mark");
+      if (peek() != bom[1] || (get(), peek() != bom[2]))
+        throw CsvError(line_, "the file starts with bytes that are neither text nor a UTF-8 byte order mark");
       get();
     }
   }
@@ -69,7 +70,7 @@ bool CsvReader::next(CsvRecord& record) {
     if (peek() == -1) return false;
     State state = State::FieldStart;
     std::string field;
-    bool has_content = false;   // false for a blank line, which is skipped
+    bool has_content = false;  // false for a blank line, which is skipped
     size_t record_bytes = 0;
     bool record_done = false;
     auto field_number = [&] { return std::to_string(record.fields.size() + 1); };
@@ -82,8 +83,8 @@ bool CsvReader::next(CsvRecord& record) {
     while (!record_done) {
       int c = get();
       if (c != -1 && ++record_bytes > max_record_bytes_) {
-        throw CsvError(record.line, "record is longer than " + std::to_string(max_record_bytes_) +
-                                        " bytes (is a quote left open?)");
+        throw CsvError(record.line,
+                       "record is longer than " + std::to_string(max_record_bytes_) + " bytes (is a quote left open?)");
       }
       switch (state) {
         case State::FieldStart:
@@ -119,8 +120,8 @@ bool CsvReader::next(CsvRecord& record) {
           break;
         case State::Quoted:
           if (c == -1) {
-            throw CsvError(record.line, "field " + field_number() +
-                                            ": the quoted field starting on this line is never closed");
+            throw CsvError(record.line,
+                           "field " + field_number() + ": the quoted field starting on this line is never closed");
           }
           if (c == '"') {
             if (peek() == '"') {
@@ -157,14 +158,19 @@ ImportHeader ImportHeader::parse(const CsvRecord& header) {
   for (size_t i = 0; i < header.fields.size(); ++i) {
     std::string name = trimmed_lower(header.fields[i]);
     int* slot = nullptr;
-    if (name == "domain") slot = &result.domain;
-    else if (name == "mode") slot = &result.mode;
-    else if (name == "mx") slot = &result.mx;
-    else if (name == "max_age") slot = &result.max_age;
-    else if (name == "tlsrpt_rua") slot = &result.tlsrpt_rua;
+    if (name == "domain")
+      slot = &result.domain;
+    else if (name == "mode")
+      slot = &result.mode;
+    else if (name == "mx")
+      slot = &result.mx;
+    else if (name == "max_age")
+      slot = &result.max_age;
+    else if (name == "tlsrpt_rua")
+      slot = &result.tlsrpt_rua;
     if (slot == nullptr) {
-      throw CsvError(header.line, "unknown column '" + header.fields[i] + "'; the first line must be the header " +
-                                      kHeaderShape);
+      throw CsvError(header.line,
+                     "unknown column '" + header.fields[i] + "'; the first line must be the header " + kHeaderShape);
     }
     if (*slot != absent) throw CsvError(header.line, "column '" + name + "' appears twice in the header");
     *slot = static_cast<int>(i);
@@ -198,8 +204,7 @@ std::vector<std::string> split_words(const std::string& text, bool commas) {
 ImportRow parse_import_row(const ImportHeader& header, const CsvRecord& record) {
   if (record.fields.size() != header.field_count) {
     throw CsvError(record.line, std::to_string(record.fields.size()) + " fields, but the header has " +
-                                    std::to_string(header.field_count) +
-                                    " (quote a field that contains a comma)");
+                                    std::to_string(header.field_count) + " (quote a field that contains a comma)");
   }
   ImportRow row;
   row.line = record.line;

@@ -22,7 +22,7 @@ class CsvError : public std::runtime_error {
 };
 
 struct CsvRecord {
-  uint64_t line = 0;                 // the line the record starts on (1-based)
+  uint64_t line = 0;  // the line the record starts on (1-based)
   std::vector<std::string> fields;
 };
 
@@ -43,7 +43,7 @@ class CsvReader {
   uint64_t bytes_read() const { return bytes_read_; }
 
  private:
-  int get();     // next byte or -1 at the end
+  int get();  // next byte or -1 at the end
   int peek();
 
   std::istream& in_;
@@ -77,9 +77,9 @@ struct ImportRow {
   uint64_t line = 0;
   std::string domain;
   std::string mode;
-  std::vector<std::string> mx;                          // space-separated in the file
+  std::vector<std::string> mx;  // space-separated in the file
   uint64_t max_age = 0;
-  std::optional<std::vector<std::string>> tlsrpt_rua;   // absent column: leave as is; empty: none
+  std::optional<std::vector<std::string>> tlsrpt_rua;  // absent column: leave as is; empty: none
 };
 
 // Throws CsvError naming the line and the column.

@@ -114,10 +114,8 @@ INSTANTIATE_TEST_SUITE_P(
         not_allowed("hook_route_post", "POST", "/v1/domains/example.com/check", {"GET"}),
         not_allowed("verbs_are_case_sensitive", "get", "/v1/server", {"GET"}),
 
-        not_found("root", "GET", "/"),
-        not_found("v1_alone", "GET", "/v1"),
-        not_found("other_version", "GET", "/v2/domains"),
-        not_found("unknown_under_v1", "GET", "/v1/nothing"),
+        not_found("root", "GET", "/"), not_found("v1_alone", "GET", "/v1"),
+        not_found("other_version", "GET", "/v2/domains"), not_found("unknown_under_v1", "GET", "/v1/nothing"),
         not_found("literals_are_case_sensitive", "GET", "/v1/Server"),
         not_found("unknown_resource", "GET", "/v1/domains/example.com/frobs"),
         not_found("too_long", "GET", "/v1/domains/example.com/status/more"),
@@ -132,7 +130,7 @@ TEST(AdminRoutes, TheFirstRouteOfAVerbAndPathWins) {
   const std::vector<Route> table = admin_routes(hooks);
   const RouteMatch match = match_route(table, "GET", parse_target("/v1/domains/example.com/status").segments);
   ASSERT_NE(match.route, nullptr);
-  EXPECT_EQ(match.route->body, BodyRule::None);   // the built-in status route, not the hook's
+  EXPECT_EQ(match.route->body, BodyRule::None);  // the built-in status route, not the hook's
 }
 
 TEST(AdminRoutes, AHookNameIsOneLiteralSegment) {
@@ -156,7 +154,7 @@ TEST(AdminRoutes, PatternsOfAnyTable) {
   const std::vector<Route> table = {
       make_route("GET", "/a/{x}/b/{y}", BodyRule::None, none),
       make_route("PUT", "/a/{x}/b/{y}", BodyRule::Required, none),
-      make_route("GET", "/a/fixed/b/{y}", BodyRule::None, none),   // shadowed by the first
+      make_route("GET", "/a/fixed/b/{y}", BodyRule::None, none),  // shadowed by the first
       make_route("DELETE", "/a/fixed/b/{y}", BodyRule::None, none),
   };
   RouteMatch match = match_route(table, "GET", {"a", "fixed", "b", "2"});
@@ -167,7 +165,7 @@ TEST(AdminRoutes, PatternsOfAnyTable) {
   EXPECT_EQ(match.captures, (Captures{{"y", "2"}}));
   match = match_route(table, "POST", {"a", "fixed", "b", "2"});
   EXPECT_EQ(match.route, nullptr);
-  EXPECT_EQ(match.allowed, (std::vector<std::string>{"GET", "PUT", "DELETE"}));   // each verb once
+  EXPECT_EQ(match.allowed, (std::vector<std::string>{"GET", "PUT", "DELETE"}));  // each verb once
   EXPECT_EQ(allow_value(match.allowed), "GET, PUT, DELETE");
   EXPECT_EQ(match_route(table, "POST", {"a", "other", "b", "2"}).allowed, (std::vector<std::string>{"GET", "PUT"}));
   EXPECT_TRUE(match_route(table, "GET", {"a", "1", "b"}).allowed.empty());
@@ -175,8 +173,8 @@ TEST(AdminRoutes, PatternsOfAnyTable) {
 }
 
 TEST(AdminRoutes, TargetsThatAreNotPathsAreRefusedBeforeMatching) {
-  for (const char* target : {"", "v1/server", "?x=1", "/v1/domains/example%zz.com", "/v1/domains/example.com%",
-                             "/v1/domains?after=%4"}) {
+  for (const char* target :
+       {"", "v1/server", "?x=1", "/v1/domains/example%zz.com", "/v1/domains/example.com%", "/v1/domains?after=%4"}) {
     try {
       parse_target(target);
       ADD_FAILURE() << target << " was accepted";

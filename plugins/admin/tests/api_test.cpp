@@ -17,7 +17,7 @@ namespace stsd::admin {
 namespace {
 
 using nlohmann::json;
-constexpr int64_t kStart = 1735732800;   // 2025-01-01T12:00:00Z
+constexpr int64_t kStart = 1735732800;  // 2025-01-01T12:00:00Z
 
 class Api : public testing::Test {
  protected:
@@ -92,7 +92,8 @@ TEST_F(Api, AddStageConfirmMovesTheServedId) {
   EXPECT_EQ(status.body["pending"], true);
   EXPECT_EQ(status.body["staged"]["version"], 1);
 
-  auto confirmed = call("POST", "/v1/domains/example.com/confirm", {{"version", 1}, {"reason", "deployed to all edges"}});
+  auto confirmed =
+      call("POST", "/v1/domains/example.com/confirm", {{"version", 1}, {"reason", "deployed to all edges"}});
   ASSERT_EQ(confirmed.status, 200u) << confirmed.body;
   ASSERT_TRUE(confirmed.body["served_id"].is_string());
   const std::string id = confirmed.body["served_id"];
@@ -111,8 +112,8 @@ TEST_F(Api, AddStageConfirmMovesTheServedId) {
   auto listed = call("GET", "/v1/domains");
   ASSERT_EQ(listed.status, 200u);
   ASSERT_EQ(listed.body["domains"].size(), 1u);
-  EXPECT_EQ(listed.body["domains"][0], (json{{"domain", "example.com"}, {"staged", 1}, {"confirmed", 1},
-                                             {"pending", false}, {"held", false}}));
+  EXPECT_EQ(listed.body["domains"][0],
+            (json{{"domain", "example.com"}, {"staged", 1}, {"confirmed", 1}, {"pending", false}, {"held", false}}));
   EXPECT_TRUE(listed.body["next_after"].is_null());
 }
 
@@ -130,7 +131,7 @@ TEST_F(Api, PolicyTextIsParsedWithLineNumbersAndWarnings) {
   auto staged = call("POST", "/v1/domains/example.com/policies",
                      {{"text", "version: STSv1\nmode: testing\nmx: mx.example.com\nmax_age: 3600\n"}});
   ASSERT_EQ(staged.status, 201u) << staged.body;
-  ASSERT_FALSE(staged.body["warnings"].empty());   // max_age below a day
+  ASSERT_FALSE(staged.body["warnings"].empty());  // max_age below a day
   auto bad = call("POST", "/v1/domains/example.com/policies", {{"text", "version: STSv1\nmode: sometimes\n"}});
   EXPECT_EQ(bad.status, 400u);
   EXPECT_NE(bad.body["error"].get<std::string>().find("line 2"), std::string::npos) << bad.body;
@@ -139,8 +140,10 @@ TEST_F(Api, PolicyTextIsParsedWithLineNumbersAndWarnings) {
 
 TEST_F(Api, ShowsAnyVersionAndTheNewestStagedWhenNothingIsConfirmed) {
   ASSERT_EQ(call("POST", "/v1/domains", {{"domain", "example.com"}}).status, 201u);
-  call("POST", "/v1/domains/example.com/policies", {{"mode", "testing"}, {"mx", {"a.example.com"}}, {"max_age", 86400}});
-  call("POST", "/v1/domains/example.com/policies", {{"mode", "enforce"}, {"mx", {"b.example.com"}}, {"max_age", 86400}});
+  call("POST", "/v1/domains/example.com/policies",
+       {{"mode", "testing"}, {"mx", {"a.example.com"}}, {"max_age", 86400}});
+  call("POST", "/v1/domains/example.com/policies",
+       {{"mode", "enforce"}, {"mx", {"b.example.com"}}, {"max_age", 86400}});
   auto shown = call("GET", "/v1/domains/example.com/policy");
   EXPECT_EQ(shown.body["which"], "staged");
   EXPECT_EQ(shown.body["version"], 2);
@@ -199,7 +202,7 @@ TEST_F(Api, ImportAddsStagesAndConfirmsAndIsIdempotent) {
   auto checked = call("POST", "/v1/import", {{"rows", rows}, {"dry_run", true}});
   ASSERT_EQ(checked.status, 200u) << checked.body;
   EXPECT_TRUE(checked.body["errors"].empty());
-  EXPECT_EQ(state_->domain_count(), 0u);   // a dry run writes nothing
+  EXPECT_EQ(state_->domain_count(), 0u);  // a dry run writes nothing
 
   auto imported = call("POST", "/v1/import", {{"rows", rows}, {"confirm", true}, {"reason", "migrated"}});
   ASSERT_EQ(imported.status, 200u) << imported.body;
@@ -220,7 +223,10 @@ TEST_F(Api, ImportAddsStagesAndConfirmsAndIsIdempotent) {
 
 TEST_F(Api, ImportKeepsTheVantagesOfAnExistingDomain) {
   ASSERT_EQ(call("POST", "/v1/domains", {{"domain", "example.com"}, {"vantages", {"192.0.2.7"}}}).status, 201u);
-  json row = {{"domain", "example.com"}, {"mode", "none"}, {"mx", {"mx.example.com"}}, {"max_age", 86400},
+  json row = {{"domain", "example.com"},
+              {"mode", "none"},
+              {"mx", {"mx.example.com"}},
+              {"max_age", 86400},
               {"tlsrpt_rua", {"mailto:t@example.com"}}};
   ASSERT_EQ(call("POST", "/v1/import", {{"rows", {row}}}).status, 200u);
   auto settings = call("GET", "/v1/domains/example.com/settings");
@@ -280,73 +286,73 @@ TEST_P(BadInput, IsRefusedWithAMessageAndChangesNothing) {
 }
 
 const BadCase kBadCases[] = {
-        BadCase{"body_not_json", "POST", "/v1/domains", "{domain: x}", 400, "not valid JSON"},
-        BadCase{"body_not_object", "POST", "/v1/domains", "[\"example.org\"]", 400, "must be a JSON object"},
-        BadCase{"body_missing", "POST", "/v1/domains", "", 400, "needs a JSON object body"},
-        BadCase{"deeply_nested_body", "POST", "/v1/domains", std::string(100000, '['), 400, "nests deeper"},
-        BadCase{"unknown_field", "POST", "/v1/domains", R"({"domain":"example.org","rua":["x"]})", 400,
-                "field 'rua': unknown field"},
-        BadCase{"domain_missing", "POST", "/v1/domains", R"({"tlsrpt_rua":[]})", 400, "field 'domain': is required"},
-        BadCase{"domain_wrong_type", "POST", "/v1/domains", R"({"domain":42})", 400, "field 'domain': must be a string"},
-        BadCase{"domain_invalid", "POST", "/v1/domains", R"({"domain":"exa mple.org"})", 400, "exa mple.org"},
-        BadCase{"domain_is_ip", "POST", "/v1/domains", R"({"domain":"192.0.2.1"})", 400, "IP address"},
-        BadCase{"domain_exists", "POST", "/v1/domains", R"({"domain":"EXAMPLE.com"})", 409, "already in the store"},
-        BadCase{"rua_bad_scheme", "POST", "/v1/domains", R"({"domain":"example.org","tlsrpt_rua":["ftp://x.example"]})",
-                400, "field 'tlsrpt_rua': 'ftp://x.example'"},
-        BadCase{"vantage_bad", "POST", "/v1/domains", R"({"domain":"example.org","vantages":["not an address"]})", 400,
-                "field 'vantages'"},
-        BadCase{"stage_unknown_domain", "POST", "/v1/domains/other.example/policies",
-                R"({"mode":"enforce","mx":["mx.other.example"],"max_age":86400})", 404, "not in the store"},
-        BadCase{"stage_bad_mode", "POST", "/v1/domains/example.com/policies",
-                R"({"mode":"enforced","mx":["mx.example.com"],"max_age":86400})", 400,
-                "field 'mode': 'enforced' is not enforce, testing or none"},
-        BadCase{"stage_max_age_too_big", "POST", "/v1/domains/example.com/policies",
-                R"({"mode":"enforce","mx":["mx.example.com"],"max_age":31557601})", 400, "field 'max_age': 31557601"},
-        BadCase{"stage_max_age_negative", "POST", "/v1/domains/example.com/policies",
-                R"({"mode":"enforce","mx":["mx.example.com"],"max_age":-1})", 400, "field 'max_age': must be a whole number"},
-        BadCase{"stage_max_age_huge", "POST", "/v1/domains/example.com/policies",
-                R"({"mode":"enforce","mx":["mx.example.com"],"max_age":18446744073709551615})", 400, "field 'max_age'"},
-        BadCase{"stage_mx_ip", "POST", "/v1/domains/example.com/policies",
-                R"({"mode":"enforce","mx":["192.0.2.25"],"max_age":86400})", 400, "field 'mx': '192.0.2.25'"},
-        BadCase{"stage_mx_two_label_wildcard", "POST", "/v1/domains/example.com/policies",
-                R"({"mode":"enforce","mx":["*.*.example.com"],"max_age":86400})", 400, "field 'mx'"},
-        BadCase{"stage_enforce_without_mx", "POST", "/v1/domains/example.com/policies",
-                R"({"mode":"enforce","max_age":86400})", 400, "mx"},
-        BadCase{"stage_text_and_fields", "POST", "/v1/domains/example.com/policies",
-                R"({"text":"version: STSv1\n","mode":"enforce"})", 400, "either the policy text or mode"},
-        BadCase{"stage_text_invalid", "POST", "/v1/domains/example.com/policies",
-                R"({"text":"mode: enforce\nversion: STSv1\n"})", 400, "line 2: version must be the first field"},
-        BadCase{"confirm_missing_reason", "POST", "/v1/domains/example.com/confirm", R"({"version":1})", 400,
-                "field 'reason': is required"},
-        BadCase{"confirm_blank_reason", "POST", "/v1/domains/example.com/confirm", R"({"version":1,"reason":"  "})", 400,
-                "field 'reason': is empty"},
-        BadCase{"confirm_missing_version", "POST", "/v1/domains/example.com/confirm", R"({"version":7,"reason":"x"})", 404,
-                "has no version 7"},
-        BadCase{"confirm_version_text", "POST", "/v1/domains/example.com/confirm", R"({"version":"1","reason":"x"})", 400,
-                "field 'version': must be a whole number"},
-        BadCase{"unknown_endpoint", "GET", "/v2/domains", "", 404, "no such endpoint"},
-        BadCase{"unknown_resource", "GET", "/v1/domains/example.com/frobs", "", 404, "no such endpoint"},
-        BadCase{"wrong_method", "PATCH", "/v1/domains", "", 405, "PATCH is not allowed"},
-        BadCase{"wrong_method_unknown_domain", "PUT", "/v1/domains/other.example/status", "{}", 405,
-                "(allowed: GET)"},
-        BadCase{"unknown_resource_unknown_domain", "GET", "/v1/domains/other.example/frobs", "", 404,
-                "no such endpoint"},
-        BadCase{"body_on_get", "GET", "/v1/domains/example.com/status", "{}", 400, "takes no body"},
-        BadCase{"body_on_get_server", "GET", "/v1/server", "{}", 400, "takes no body"},
-        BadCase{"body_on_delete", "DELETE", "/v1/domains/example.com", "{}", 400, "takes no body"},
-        BadCase{"bad_version_in_path", "GET", "/v1/domains/example.com/policies/first", "", 400,
-                "'first' is not a version number"},
-        BadCase{"bad_percent_encoding", "GET", "/v1/domains/example%zz.com", "", 400, "percent-encoding"},
-        BadCase{"bad_domain_in_path", "GET", "/v1/domains/-bad-.example/status", "", 400, "-bad-.example"},
-        BadCase{"bad_query_number", "GET", "/v1/domains/example.com/events?limit=lots", "", 400,
-                "query parameter 'limit': 'lots'"},
-        BadCase{"query_number_out_of_range", "GET", "/v1/domains?limit=0", "", 400, "out of range"},
-        BadCase{"import_confirm_without_reason", "POST", "/v1/import", R"({"rows":[],"confirm":true})", 400,
-                "field 'reason'"},
-        BadCase{"import_rows_not_list", "POST", "/v1/import", R"({"rows":{}})", 400, "field 'rows'"},
-        BadCase{"import_duplicate_in_request", "POST", "/v1/import",
-                R"({"rows":[{"domain":"a.example","mode":"none","mx":["m.a.example"],"max_age":86400},{"domain":"A.example.","mode":"none","mx":["m.a.example"],"max_age":86400}]})",
-                400, "appears twice"},
+    BadCase{"body_not_json", "POST", "/v1/domains", "{domain: x}", 400, "not valid JSON"},
+    BadCase{"body_not_object", "POST", "/v1/domains", "[\"example.org\"]", 400, "must be a JSON object"},
+    BadCase{"body_missing", "POST", "/v1/domains", "", 400, "needs a JSON object body"},
+    BadCase{"deeply_nested_body", "POST", "/v1/domains", std::string(100000, '['), 400, "nests deeper"},
+    BadCase{"unknown_field", "POST", "/v1/domains", R"({"domain":"example.org","rua":["x"]})", 400,
+            "field 'rua': unknown field"},
+    BadCase{"domain_missing", "POST", "/v1/domains", R"({"tlsrpt_rua":[]})", 400, "field 'domain': is required"},
+    BadCase{"domain_wrong_type", "POST", "/v1/domains", R"({"domain":42})", 400, "field 'domain': must be a string"},
+    BadCase{"domain_invalid", "POST", "/v1/domains", R"({"domain":"exa mple.org"})", 400, "exa mple.org"},
+    BadCase{"domain_is_ip", "POST", "/v1/domains", R"({"domain":"192.0.2.1"})", 400, "IP address"},
+    BadCase{"domain_exists", "POST", "/v1/domains", R"({"domain":"EXAMPLE.com"})", 409, "already in the store"},
+    BadCase{"rua_bad_scheme", "POST", "/v1/domains", R"({"domain":"example.org","tlsrpt_rua":["ftp://x.example"]})",
+            400, "field 'tlsrpt_rua': 'ftp://x.example'"},
+    BadCase{"vantage_bad", "POST", "/v1/domains", R"({"domain":"example.org","vantages":["not an address"]})", 400,
+            "field 'vantages'"},
+    BadCase{"stage_unknown_domain", "POST", "/v1/domains/other.example/policies",
+            R"({"mode":"enforce","mx":["mx.other.example"],"max_age":86400})", 404, "not in the store"},
+    BadCase{"stage_bad_mode", "POST", "/v1/domains/example.com/policies",
+            R"({"mode":"enforced","mx":["mx.example.com"],"max_age":86400})", 400,
+            "field 'mode': 'enforced' is not enforce, testing or none"},
+    BadCase{"stage_max_age_too_big", "POST", "/v1/domains/example.com/policies",
+            R"({"mode":"enforce","mx":["mx.example.com"],"max_age":31557601})", 400, "field 'max_age': 31557601"},
+    BadCase{"stage_max_age_negative", "POST", "/v1/domains/example.com/policies",
+            R"({"mode":"enforce","mx":["mx.example.com"],"max_age":-1})", 400,
+            "field 'max_age': must be a whole number"},
+    BadCase{"stage_max_age_huge", "POST", "/v1/domains/example.com/policies",
+            R"({"mode":"enforce","mx":["mx.example.com"],"max_age":18446744073709551615})", 400, "field 'max_age'"},
+    BadCase{"stage_mx_ip", "POST", "/v1/domains/example.com/policies",
+            R"({"mode":"enforce","mx":["192.0.2.25"],"max_age":86400})", 400, "field 'mx': '192.0.2.25'"},
+    BadCase{"stage_mx_two_label_wildcard", "POST", "/v1/domains/example.com/policies",
+            R"({"mode":"enforce","mx":["*.*.example.com"],"max_age":86400})", 400, "field 'mx'"},
+    BadCase{"stage_enforce_without_mx", "POST", "/v1/domains/example.com/policies",
+            R"({"mode":"enforce","max_age":86400})", 400, "mx"},
+    BadCase{"stage_text_and_fields", "POST", "/v1/domains/example.com/policies",
+            R"({"text":"version: STSv1\n","mode":"enforce"})", 400, "either the policy text or mode"},
+    BadCase{"stage_text_invalid", "POST", "/v1/domains/example.com/policies",
+            R"({"text":"mode: enforce\nversion: STSv1\n"})", 400, "line 2: version must be the first field"},
+    BadCase{"confirm_missing_reason", "POST", "/v1/domains/example.com/confirm", R"({"version":1})", 400,
+            "field 'reason': is required"},
+    BadCase{"confirm_blank_reason", "POST", "/v1/domains/example.com/confirm", R"({"version":1,"reason":"  "})", 400,
+            "field 'reason': is empty"},
+    BadCase{"confirm_missing_version", "POST", "/v1/domains/example.com/confirm", R"({"version":7,"reason":"x"})", 404,
+            "has no version 7"},
+    BadCase{"confirm_version_text", "POST", "/v1/domains/example.com/confirm", R"({"version":"1","reason":"x"})", 400,
+            "field 'version': must be a whole number"},
+    BadCase{"unknown_endpoint", "GET", "/v2/domains", "", 404, "no such endpoint"},
+    BadCase{"unknown_resource", "GET", "/v1/domains/example.com/frobs", "", 404, "no such endpoint"},
+    BadCase{"wrong_method", "PATCH", "/v1/domains", "", 405, "PATCH is not allowed"},
+    BadCase{"wrong_method_unknown_domain", "PUT", "/v1/domains/other.example/status", "{}", 405, "(allowed: GET)"},
+    BadCase{"unknown_resource_unknown_domain", "GET", "/v1/domains/other.example/frobs", "", 404, "no such endpoint"},
+    BadCase{"body_on_get", "GET", "/v1/domains/example.com/status", "{}", 400, "takes no body"},
+    BadCase{"body_on_get_server", "GET", "/v1/server", "{}", 400, "takes no body"},
+    BadCase{"body_on_delete", "DELETE", "/v1/domains/example.com", "{}", 400, "takes no body"},
+    BadCase{"bad_version_in_path", "GET", "/v1/domains/example.com/policies/first", "", 400,
+            "'first' is not a version number"},
+    BadCase{"bad_percent_encoding", "GET", "/v1/domains/example%zz.com", "", 400, "percent-encoding"},
+    BadCase{"bad_domain_in_path", "GET", "/v1/domains/-bad-.example/status", "", 400, "-bad-.example"},
+    BadCase{"bad_query_number", "GET", "/v1/domains/example.com/events?limit=lots", "", 400,
+            "query parameter 'limit': 'lots'"},
+    BadCase{"query_number_out_of_range", "GET", "/v1/domains?limit=0", "", 400, "out of range"},
+    BadCase{"import_confirm_without_reason", "POST", "/v1/import", R"({"rows":[],"confirm":true})", 400,
+            "field 'reason'"},
+    BadCase{"import_rows_not_list", "POST", "/v1/import", R"({"rows":{}})", 400, "field 'rows'"},
+    BadCase{
+        "import_duplicate_in_request", "POST", "/v1/import",
+        R"({"rows":[{"domain":"a.example","mode":"none","mx":["m.a.example"],"max_age":86400},{"domain":"A.example.","mode":"none","mx":["m.a.example"],"max_age":86400}]})",
+        400, "appears twice"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Admin, BadInput, testing::ValuesIn(kBadCases),
@@ -361,7 +367,7 @@ struct RefusalCase {
   std::string body;
   unsigned status;
   std::string document;
-  std::string allow;   // empty: no Allow field
+  std::string allow;  // empty: no Allow field
 };
 
 void PrintTo(const RefusalCase& c, std::ostream* os) { *os << c.name; }
@@ -376,8 +382,10 @@ TEST_P(Refusal, HasItsDocumentAndFields) {
   EXPECT_EQ(response.body.dump(), c.document);
   std::string allow;
   for (const auto& [name, value] : response.headers) {
-    if (name == "Allow") allow = value;
-    else ADD_FAILURE() << "unexpected field " << name;
+    if (name == "Allow")
+      allow = value;
+    else
+      ADD_FAILURE() << "unexpected field " << name;
   }
   EXPECT_EQ(allow, c.allow);
 }
@@ -395,15 +403,17 @@ INSTANTIATE_TEST_SUITE_P(
         RefusalCase{"list_patch", "PATCH", "/v1/domains", "", 405,
                     R"j({"error":"PATCH is not allowed on /v1/domains (allowed: GET, POST)"})j", "GET, POST"},
         RefusalCase{"domain_put", "PUT", "/v1/domains/example.com", "", 405,
-                    R"j({"error":"PUT is not allowed on /v1/domains/example.com (allowed: GET, DELETE)"})j", "GET, DELETE"},
+                    R"j({"error":"PUT is not allowed on /v1/domains/example.com (allowed: GET, DELETE)"})j",
+                    "GET, DELETE"},
         RefusalCase{"settings_post", "POST", "/v1/domains/example.com/settings", "{}", 405,
                     R"j({"error":"POST is not allowed on /v1/domains/example.com/settings (allowed: GET, PUT)"})j",
                     "GET, PUT"},
         RefusalCase{"import_get", "GET", "/v1/import", "", 405,
                     R"j({"error":"GET is not allowed on /v1/import (allowed: POST)"})j", "POST"},
-        RefusalCase{"unknown_domain", "GET", "/v1/domains/Other.Example./status", "", 404,
-                    R"j({"domain":"other.example","error":"other.example is not in the store (add it first: stsctl domain add other.example)"})j",
-                    ""},
+        RefusalCase{
+            "unknown_domain", "GET", "/v1/domains/Other.Example./status", "", 404,
+            R"j({"domain":"other.example","error":"other.example is not in the store (add it first: stsctl domain add other.example)"})j",
+            ""},
         RefusalCase{"body_on_get", "GET", "/v1/domains/example.com/events", "{}", 400,
                     R"j({"error":"GET /v1/domains/example.com/events takes no body"})j", ""},
         RefusalCase{"body_missing", "POST", "/v1/domains/example.com/confirm", "", 400,

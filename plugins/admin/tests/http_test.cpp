@@ -139,10 +139,12 @@ TEST_P(RawRequests, GetAJsonErrorAndTheServerKeepsServing) {
   limits.max_body_bytes = 1024;
   limits.max_header_bytes = 2048;
   bool handler_called = false;
-  AdminHttpServer server([&](const ApiRequest& r) {
-    handler_called = true;
-    return echo(r);
-  }, limits);
+  AdminHttpServer server(
+      [&](const ApiRequest& r) {
+        handler_called = true;
+        return echo(r);
+      },
+      limits);
   server.start(config);
   const auto& c = GetParam();
   std::string answer = raw_exchange(config.socket, c.request);
@@ -155,10 +157,11 @@ TEST_P(RawRequests, GetAJsonErrorAndTheServerKeepsServing) {
 INSTANTIATE_TEST_SUITE_P(
     Limits, RawRequests,
     testing::Values(
-        RawCase{"body_too_large",
-                "POST /v1/import HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n" +
-                    std::string(5000, ' '),
-                "HTTP/1.1 413", "send smaller batches"},
+        RawCase{
+            "body_too_large",
+            "POST /v1/import HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n" +
+                std::string(5000, ' '),
+            "HTTP/1.1 413", "send smaller batches"},
         RawCase{"headers_too_large", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(4000, 'a') + "\r\n\r\n",
                 "HTTP/1.1 431", "request headers larger than"},
         RawCase{"wrong_content_type",

@@ -69,7 +69,9 @@ TEST_P(Chaos, Answers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Chaos, Chaos, ::testing::ValuesIn(kCases),
-                         [](const ::testing::TestParamInfo<ChaosCase>& info) { return std::string(info.param.behaviour); });
+                         [](const ::testing::TestParamInfo<ChaosCase>& info) {
+                           return std::string(info.param.behaviour);
+                         });
 
 TEST(ChaosConfig, DefaultsAreVersionAndHostName) {
   char host[256] = {};

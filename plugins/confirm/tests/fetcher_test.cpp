@@ -22,7 +22,7 @@ struct HeadCase {
   std::string reason, location, content_type;
   std::optional<uint64_t> content_length;
   FetchError expected;
-  std::string words;   // a fragment the message must contain ("" for success)
+  std::string words;  // a fragment the message must contain ("" for success)
 };
 
 class ClassifyHead : public ::testing::TestWithParam<HeadCase> {};
@@ -31,8 +31,10 @@ TEST_P(ClassifyHead, NamesTheProblemInPlainWords) {
   const auto& c = GetParam();
   auto result = classify_head(c.status, c.reason, c.location, c.content_type, c.content_length);
   EXPECT_EQ(result.error, c.expected) << result.message;
-  if (c.words.empty()) EXPECT_TRUE(result.ok()) << result.message;
-  else EXPECT_NE(result.message.find(c.words), std::string::npos) << result.message;
+  if (c.words.empty())
+    EXPECT_TRUE(result.ok()) << result.message;
+  else
+    EXPECT_NE(result.message.find(c.words), std::string::npos) << result.message;
   EXPECT_EQ(result.http_status, c.status);
 }
 
@@ -41,11 +43,13 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         HeadCase{"ok_text_plain", 200, "OK", "", "text/plain", 100, FetchError::None, ""},
         HeadCase{"ok_with_utf8_charset", 200, "OK", "", "text/plain; charset=utf-8", 100, FetchError::None, ""},
-        HeadCase{"ok_media_type_case_insensitive", 200, "OK", "", "Text/Plain;Charset=\"UTF-8\"", {}, FetchError::None, ""},
+        HeadCase{
+            "ok_media_type_case_insensitive", 200, "OK", "", "Text/Plain;Charset=\"UTF-8\"", {}, FetchError::None, ""},
         HeadCase{"ok_exactly_64_kib", 200, "OK", "", "text/plain", 65536, FetchError::None, ""},
         HeadCase{"redirect_301_names_location", 301, "Moved Permanently", "https://www.example.com/mta-sts.txt",
                  "text/html", 0, FetchError::Redirect, "redirect to https://www.example.com/mta-sts.txt (not allowed)"},
-        HeadCase{"redirect_307_without_location", 307, "", "", "", 0, FetchError::Redirect, "without a Location (not allowed)"},
+        HeadCase{"redirect_307_without_location", 307, "", "", "", 0, FetchError::Redirect,
+                 "without a Location (not allowed)"},
         HeadCase{"not_found", 404, "Not Found", "", "text/html", 150, FetchError::HttpStatus,
                  "HTTP 404 Not Found (senders accept only 200)"},
         HeadCase{"no_content_is_not_200", 204, "No Content", "", "", 0, FetchError::HttpStatus, "HTTP 204"},
@@ -99,7 +103,8 @@ INSTANTIATE_TEST_SUITE_P(
         BodyCase{"utf8_charset_quoted", "mx: a\xc3\xa9\n", "text/plain; charset=\"utf-8\"", FetchError::None, ""},
         BodyCase{"invalid_utf8_lone_continuation", "version: STSv1\n\x80\n", "text/plain; charset=utf-8",
                  FetchError::Encoding, "not valid UTF-8 (line 2)"},
-        BodyCase{"invalid_utf8_overlong", "\xc0\x80", "text/plain; charset=utf-8", FetchError::Encoding, "not valid UTF-8"},
+        BodyCase{"invalid_utf8_overlong", "\xc0\x80", "text/plain; charset=utf-8", FetchError::Encoding,
+                 "not valid UTF-8"},
         BodyCase{"invalid_utf8_surrogate", "\xed\xa0\x80", "text/plain; charset=utf-8", FetchError::Encoding,
                  "not valid UTF-8"},
         BodyCase{"invalid_utf8_truncated", "abc\xe2\x82", "text/plain; charset=utf-8", FetchError::Encoding,
@@ -191,7 +196,7 @@ TEST(FetchOnLoopback, ClosedPortIsAConnectionFailure) {
   boost::asio::io_context io;
   boost::asio::ip::tcp::acceptor probe(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
   const uint16_t port = probe.local_endpoint().port();
-  probe.close();   // nothing listens there now
+  probe.close();  // nothing listens there now
   PolicyFetcher fetcher(std::nullopt);
   auto result = fetch_now(fetcher, {"example.com", Vantage{boost::asio::ip::make_address("127.0.0.1"), port}, 2000ms});
   EXPECT_EQ(result.error, FetchError::Connect) << result.message;
@@ -205,7 +210,7 @@ TEST(FetchOnLoopback, SilentServerTimesOutWithinTheTimeout) {
   boost::asio::ip::tcp::socket accepted(server_io);
   std::thread server([&] {
     boost::system::error_code ec;
-    acceptor.accept(accepted, ec);   // accept, then say nothing
+    acceptor.accept(accepted, ec);  // accept, then say nothing
   });
   PolicyFetcher fetcher(std::nullopt);
   const auto started = std::chrono::steady_clock::now();

@@ -73,7 +73,7 @@ TEST(ConfirmSettings, ReadsEveryKey) {
 struct BadCase {
   std::string name;
   std::string yaml;
-  std::string error;   // must appear in the message
+  std::string error;  // must appear in the message
 };
 
 class BadSection : public ::testing::TestWithParam<BadCase> {};
@@ -107,7 +107,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 struct VantageCase {
   std::string text;
-  std::string expected;   // to_string(), or "" when it must be refused
+  std::string expected;  // to_string(), or "" when it must be refused
 };
 
 class VantageText : public ::testing::TestWithParam<VantageCase> {};
@@ -128,10 +128,11 @@ INSTANTIATE_TEST_SUITE_P(
     Texts, VantageText,
     ::testing::Values(VantageCase{"192.0.2.7", "192.0.2.7"}, VantageCase{"192.0.2.7:443", "192.0.2.7"},
                       VantageCase{"192.0.2.7:8443", "192.0.2.7:8443"}, VantageCase{"2001:db8::7", "2001:db8::7"},
-                      VantageCase{"[2001:db8::7]", "2001:db8::7"}, VantageCase{"[2001:db8::7]:8443", "[2001:db8::7]:8443"},
-                      VantageCase{"", ""}, VantageCase{"edge1.cdn.example", ""}, VantageCase{"192.0.2.7:", ""},
-                      VantageCase{"192.0.2.7:0", ""}, VantageCase{"192.0.2.7:x", ""}, VantageCase{"[192.0.2.7]:443", "192.0.2.7"},
-                      VantageCase{"[192.0.2.7]:8443", "192.0.2.7:8443"},
+                      VantageCase{"[2001:db8::7]", "2001:db8::7"},
+                      VantageCase{"[2001:db8::7]:8443", "[2001:db8::7]:8443"}, VantageCase{"", ""},
+                      VantageCase{"edge1.cdn.example", ""}, VantageCase{"192.0.2.7:", ""},
+                      VantageCase{"192.0.2.7:0", ""}, VantageCase{"192.0.2.7:x", ""},
+                      VantageCase{"[192.0.2.7]:443", "192.0.2.7"}, VantageCase{"[192.0.2.7]:8443", "192.0.2.7:8443"},
                       VantageCase{"[2001:db8::7", ""}, VantageCase{"[2001:db8::7]8443", ""},
                       VantageCase{"300.1.1.1", ""}));
 

@@ -27,14 +27,20 @@ class TestPlugin final : public Plugin {
       case Behaviour::Throw:
         // A half-written answer must not survive the exception.
         query.response.start(dns::Rcode::NoError, true);
-        query.response.add(dns::Section::Answer,
-                           dns::RecordRef{query.request.question.original, dns::rrtype::TXT, dns::rrclass::IN, 5,
-                                          dns::txt_rdata("partial")});
+        query.response.add(dns::Section::Answer, dns::RecordRef{query.request.question.original, dns::rrtype::TXT,
+                                                                dns::rrclass::IN, 5, dns::txt_rdata("partial")});
         throw std::runtime_error("zone index corrupted");
-      case Behaviour::ThrowInt: throw 42;
-      case Behaviour::ServFail: query.response.start(dns::Rcode::ServFail, false); return;
-      case Behaviour::Answer: query.response.start(dns::Rcode::NoError, true); return;
-      case Behaviour::Pass: next(query); return;
+      case Behaviour::ThrowInt:
+        throw 42;
+      case Behaviour::ServFail:
+        query.response.start(dns::Rcode::ServFail, false);
+        return;
+      case Behaviour::Answer:
+        query.response.start(dns::Rcode::NoError, true);
+        return;
+      case Behaviour::Pass:
+        next(query);
+        return;
     }
   }
 

@@ -11,6 +11,9 @@
 #include "file_plugin.h"
 #include "plugin_test_support.h"
 
+// Tables laid out by hand, one case a line: clang-format leaves them as written.
+// clang-format off
+
 using namespace stsd;
 using stsd::test::ChainRunner;
 using stsd::test::QuerySpec;
@@ -310,3 +313,4 @@ TEST(FileReload, FactoryRereadsTheFile) {
 }
 
 }  // namespace
+// clang-format on

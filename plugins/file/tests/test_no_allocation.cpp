@@ -13,7 +13,6 @@
 #include "file_plugin.h"
 #include "plugin_test_support.h"
 
-
 using namespace stsd;
 
 namespace {
@@ -65,7 +64,8 @@ TEST(FileQueryPath, AnsweringAllocatesNothing) {
     writer.begin(request, request.max_response_size());
     Query query{request, writer};
 
-    EXPECT_EQ(test::allocations_during([&] { chain.serve(query); }), 0u) << ask.qname << " " << dns::type_to_string(ask.qtype);
+    EXPECT_EQ(test::allocations_during([&] { chain.serve(query); }), 0u)
+        << ask.qname << " " << dns::type_to_string(ask.qtype);
     EXPECT_GT(writer.size(), dns::kHeaderSize) << ask.qname;
   }
 }

@@ -9,6 +9,9 @@
 #include "file_plugin.h"
 #include "plugin_test_support.h"
 
+// Tables laid out by hand, one case a line: clang-format leaves them as written.
+// clang-format off
+
 using namespace stsd;
 
 namespace {
@@ -182,3 +185,4 @@ INSTANTIATE_TEST_SUITE_P(Config, FileBadConfig, ::testing::ValuesIn(kBadConfigs)
                          [](const ::testing::TestParamInfo<BadConfigCase>& info) { return std::string(info.param.behaviour); });
 
 }  // namespace
+// clang-format on

@@ -43,8 +43,8 @@ class Responder final : public Plugin {
 };
 
 struct Captured {
-  std::string log;        // what the plugin wrote to stderr
-  size_t size = 0;        // the response's size
+  std::string log;  // what the plugin wrote to stderr
+  size_t size = 0;  // the response's size
   std::string rcode;
 };
 
@@ -73,11 +73,12 @@ size_t count_lines(const std::string& text) { return static_cast<size_t>(std::co
 
 TEST(Log, OneLineWithEveryField) {
   const Captured r = run(make("{}"), "WWW.example.org.", dns::rrtype::A, dns::Transport::Udp, "192.0.2.7",
-                    std::chrono::microseconds(1500));
+                         std::chrono::microseconds(1500));
   ASSERT_EQ(count_lines(r.log), 1u) << r.log;
   EXPECT_NE(r.log.find("[info] "), std::string::npos) << r.log;
   EXPECT_NE(r.log.find("client=192.0.2.7:53001 transport=udp qname=WWW.example.org. qtype=A class=IN "
-                       "rcode=NOERROR flags=qr,aa,rd size=" + std::to_string(r.size) + " duration_us="),
+                       "rcode=NOERROR flags=qr,aa,rd size=" +
+                       std::to_string(r.size) + " duration_us="),
             std::string::npos)
       << r.log;
   std::smatch duration;
@@ -89,7 +90,8 @@ TEST(Log, FinalRcodeOfUnansweredQueryIsRefused) {
   const Captured r = run(make(""), "elsewhere.test.", dns::rrtype::TXT, dns::Transport::Tcp, "::1");
   EXPECT_EQ(r.rcode, "REFUSED");
   EXPECT_NE(r.log.find("client=[::1]:53001 transport=tcp qname=elsewhere.test. qtype=TXT class=IN rcode=REFUSED "
-                       "flags=qr,rd size=" + std::to_string(r.size)),
+                       "flags=qr,rd size=" +
+                       std::to_string(r.size)),
             std::string::npos)
       << r.log;
 }
@@ -128,7 +130,9 @@ const ClassCase kClassCases[] = {
 };
 
 INSTANTIATE_TEST_SUITE_P(Log, LogClass, ::testing::ValuesIn(kClassCases),
-                         [](const ::testing::TestParamInfo<ClassCase>& info) { return std::string(info.param.behaviour); });
+                         [](const ::testing::TestParamInfo<ClassCase>& info) {
+                           return std::string(info.param.behaviour);
+                         });
 
 TEST(LogConfig, RejectsUnknownKeysAndClasses) {
   try {
@@ -148,15 +152,25 @@ TEST(LogConfig, RejectsUnknownKeysAndClasses) {
 TEST(LogClassify, Classes) {
   // header: id, flags, qd, an, ns, ar
   auto header = [](uint16_t flags, uint16_t answers) {
-    return std::vector<uint8_t>{0, 0, static_cast<uint8_t>(flags >> 8), static_cast<uint8_t>(flags), 0, 1,
-                                static_cast<uint8_t>(answers >> 8), static_cast<uint8_t>(answers), 0, 0, 0, 0};
+    return std::vector<uint8_t>{0,
+                                0,
+                                static_cast<uint8_t>(flags >> 8),
+                                static_cast<uint8_t>(flags),
+                                0,
+                                1,
+                                static_cast<uint8_t>(answers >> 8),
+                                static_cast<uint8_t>(answers),
+                                0,
+                                0,
+                                0,
+                                0};
   };
-  EXPECT_EQ(log_plugin::classify(header(0x8400, 1)), log_plugin::kSuccess);   // answer
-  EXPECT_EQ(log_plugin::classify(header(0x8000, 0)), log_plugin::kSuccess);   // referral
-  EXPECT_EQ(log_plugin::classify(header(0x8400, 0)), log_plugin::kDenial);    // NODATA
-  EXPECT_EQ(log_plugin::classify(header(0x8403, 0)), log_plugin::kDenial);    // NXDOMAIN
-  EXPECT_EQ(log_plugin::classify(header(0x8002, 0)), log_plugin::kError);     // SERVFAIL
-  EXPECT_EQ(log_plugin::classify(header(0x8005, 0)), log_plugin::kError);     // REFUSED
+  EXPECT_EQ(log_plugin::classify(header(0x8400, 1)), log_plugin::kSuccess);  // answer
+  EXPECT_EQ(log_plugin::classify(header(0x8000, 0)), log_plugin::kSuccess);  // referral
+  EXPECT_EQ(log_plugin::classify(header(0x8400, 0)), log_plugin::kDenial);   // NODATA
+  EXPECT_EQ(log_plugin::classify(header(0x8403, 0)), log_plugin::kDenial);   // NXDOMAIN
+  EXPECT_EQ(log_plugin::classify(header(0x8002, 0)), log_plugin::kError);    // SERVFAIL
+  EXPECT_EQ(log_plugin::classify(header(0x8005, 0)), log_plugin::kError);    // REFUSED
 }
 
 }  // namespace

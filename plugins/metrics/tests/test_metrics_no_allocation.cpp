@@ -15,7 +15,6 @@
 #include "metrics_test_support.h"
 #include "plugin_test_support.h"
 
-
 using namespace stsd;
 using namespace stsd::metrics_test;
 using namespace stsd::metrics;
@@ -65,10 +64,10 @@ TEST(MetricsQueryPath, CountingAllocatesNothing) {
       EXPECT_EQ(test::allocations_during([&] { chain.serve(query); }), 0u)
           << ask.qname << " " << dns::type_to_string(ask.qtype);
     } else {
-      chain.serve(query);   // this thread's first query registers its counter shard
+      chain.serve(query);  // this thread's first query registers its counter shard
     }
   };
-  serve(asks[0], false);   // this thread's first query registers its shard
+  serve(asks[0], false);  // this thread's first query registers its shard
   for (const auto& ask : asks) serve(ask, true);
 
   // A worker thread, as in the server: one allocation-free query after its first.

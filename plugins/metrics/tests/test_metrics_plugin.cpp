@@ -53,10 +53,10 @@ TEST(MetricsPlugin, CountsRequestsByProtoAndTypeAndResponsesByRcode) {
     dns::Transport transport;
   };
   const Ask asks[] = {
-      {"www.test.", dns::rrtype::A, dns::Transport::Udp},     {"www.test.", dns::rrtype::A, dns::Transport::Udp},
-      {"www.test.", dns::rrtype::AAAA, dns::Transport::Tcp},  {"nx.test.", dns::rrtype::TXT, dns::Transport::Udp},
-      {"pass.test.", dns::rrtype::MX, dns::Transport::Udp},   {"throw.test.", dns::rrtype::SOA, dns::Transport::Tcp},
-      {"www.test.", dns::rrtype::SRV, dns::Transport::Udp},   {"www.test.", dns::rrtype::CAA, dns::Transport::Udp},
+      {"www.test.", dns::rrtype::A, dns::Transport::Udp},    {"www.test.", dns::rrtype::A, dns::Transport::Udp},
+      {"www.test.", dns::rrtype::AAAA, dns::Transport::Tcp}, {"nx.test.", dns::rrtype::TXT, dns::Transport::Udp},
+      {"pass.test.", dns::rrtype::MX, dns::Transport::Udp},  {"throw.test.", dns::rrtype::SOA, dns::Transport::Tcp},
+      {"www.test.", dns::rrtype::SRV, dns::Transport::Udp},  {"www.test.", dns::rrtype::CAA, dns::Transport::Udp},
   };
   for (const auto& a : asks) f.ask(*chain, a.qname, a.qtype, a.transport);
   const auto text = f.scrape();
@@ -98,12 +98,12 @@ TEST(MetricsPlugin, CountersSurviveAReloadThatRebuildsTheChain) {
   Fixture f;
   auto first = f.chain();
   f.ask(*first, "www.test.", dns::rrtype::A, dns::Transport::Udp);
-  auto second = f.chain();   // SIGHUP builds a new plugin for the same block
+  auto second = f.chain();  // SIGHUP builds a new plugin for the same block
   first.reset();
   f.ask(*second, "www.test.", dns::rrtype::A, dns::Transport::Udp);
   const auto text = f.scrape();
-  EXPECT_TRUE(has_line(text,
-                       "stsd_dns_requests_total{server=\"127.0.0.1:5300,[::1]:5300\",proto=\"udp\",type=\"A\"} 2"))
+  EXPECT_TRUE(
+      has_line(text, "stsd_dns_requests_total{server=\"127.0.0.1:5300,[::1]:5300\",proto=\"udp\",type=\"A\"} 2"))
       << text;
   EXPECT_EQ(metrics_registry(f.env)->collector_count(), 1u);
 }
@@ -133,7 +133,8 @@ TEST(MetricsConfig, ErrorsNameFileLineAndKey) {
   const Case cases[] = {
       {"unknown plugin key", [&] { f.chain("{\n  zone: example.org.\n}"); },
        "/etc/stsd/stsd.yaml:2:3: servers[0].plugins.metrics.zone: unknown key 'zone'"},
-      {"plugin given a list", [&] { f.chain("[a]"); }, "/etc/stsd/stsd.yaml:1:1: servers[0].plugins.metrics: expected a map"},
+      {"plugin given a list", [&] { f.chain("[a]"); },
+       "/etc/stsd/stsd.yaml:1:1: servers[0].plugins.metrics: expected a map"},
       {"unknown service key",
        [] { metrics_plugin::parse_exporter_settings(test::yaml_node("listen: 127.0.0.1:9153\npath: /x", "metrics")); },
        "/etc/stsd/stsd.yaml:2:1: metrics.path: unknown key 'path' (known keys: listen)"},
@@ -147,7 +148,9 @@ TEST(MetricsConfig, ErrorsNameFileLineAndKey) {
        [] { metrics_plugin::parse_exporter_settings(test::yaml_node("listen: 127.0.0.1:70000", "metrics")); },
        "is not ADDRESS:PORT"},
       {"listed twice",
-       [] { metrics_plugin::parse_exporter_settings(test::yaml_node("listen: [127.0.0.1:1, 127.0.0.1:1]", "metrics")); },
+       [] {
+         metrics_plugin::parse_exporter_settings(test::yaml_node("listen: [127.0.0.1:1, 127.0.0.1:1]", "metrics"));
+       },
        "'127.0.0.1:1' is listed twice"},
       {"empty list", [] { metrics_plugin::parse_exporter_settings(test::yaml_node("listen: []", "metrics")); },
        "expected an address"},
@@ -212,8 +215,7 @@ TEST(MetricsHttp, ServesMetricsAndRefusesTheRest) {
       {"NONSENSE\r\n\r\n", "HTTP/1.1 400 Bad Request", "malformed HTTP request"},
       {"GET /metrics HTTP/1.1\r\nX: " + std::string(9000, 'a') + "\r\n\r\n", "HTTP/1.1 431",
        "request headers larger than 8192 bytes"},
-      {"POST /metrics HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", "HTTP/1.1 413",
-       "request body larger than 1024 bytes"},
+      {"POST /metrics HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", "HTTP/1.1 413", "request body larger than 1024 bytes"},
   };
   for (const auto& c : cases) {
     const auto response = exchange(endpoint, c.request);
@@ -226,8 +228,9 @@ TEST(MetricsHttp, ServesMetricsAndRefusesTheRest) {
   EXPECT_NE(not_allowed.find("Allow: GET, HEAD"), std::string::npos) << not_allowed;
 
   // Keep-alive: two scrapes on one connection.
-  const auto both = exchange(endpoint, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n"
-                                       "Connection: close\r\n\r\n");
+  const auto both = exchange(endpoint,
+                             "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n"
+                             "Connection: close\r\n\r\n");
   size_t count = 0;
   for (size_t at = both.find("HTTP/1.1 200 OK"); at != std::string::npos; at = both.find("HTTP/1.1 200 OK", at + 1))
     ++count;

@@ -51,9 +51,19 @@ TEST(MetricsText, ValuesPrintAsPrometheusParsesThem) {
     double value;
     std::string expected;
   };
-  const Case cases[] = {{0, "0"},           {42, "42"},   {-3, "-3"},        {0.25, "0.25"}, {1e-4, "0.0001"},
-                        {HUGE_VAL, "+Inf"}, {-HUGE_VAL, "-Inf"}, {NAN, "NaN"}, {1.5e300, "1.5e+300"},
-                        {0.00025, "0.00025"}, {2.5e-5, "2.5e-05"}, {1234567.5, "1.2345675e+06"}, {-0.5, "-0.5"}};
+  const Case cases[] = {{0, "0"},
+                        {42, "42"},
+                        {-3, "-3"},
+                        {0.25, "0.25"},
+                        {1e-4, "0.0001"},
+                        {HUGE_VAL, "+Inf"},
+                        {-HUGE_VAL, "-Inf"},
+                        {NAN, "NaN"},
+                        {1.5e300, "1.5e+300"},
+                        {0.00025, "0.00025"},
+                        {2.5e-5, "2.5e-05"},
+                        {1234567.5, "1.2345675e+06"},
+                        {-0.5, "-0.5"}};
   for (const auto& c : cases) {
     std::string out;
     append_value(out, c.value);
@@ -65,7 +75,7 @@ TEST(MetricsText, OneHeaderPerFamilyWhateverTheOrderOfSamples) {
   MetricsWriter writer;
   writer.counter("stsd_b_total", "b", {{"k", "1"}}, 1);
   writer.gauge("stsd_a", "a", {}, 5);
-  writer.counter("stsd_b_total", "b", {{"k", "2"}}, 2);   // a second collector, later
+  writer.counter("stsd_b_total", "b", {{"k", "2"}}, 2);  // a second collector, later
   const auto text = writer.render();
   EXPECT_EQ(count_of(text, "# TYPE stsd_b_total counter"), 1u) << text;
   EXPECT_EQ(count_of(text, "# HELP stsd_b_total"), 1u) << text;
@@ -73,7 +83,7 @@ TEST(MetricsText, OneHeaderPerFamilyWhateverTheOrderOfSamples) {
   EXPECT_NE(text.find("# TYPE stsd_b_total counter\nstsd_b_total{k=\"1\"} 1\nstsd_b_total{k=\"2\"} 2\n"),
             std::string::npos)
       << text;
-  EXPECT_LT(text.find("stsd_a 5"), text.find("stsd_b_total{"));   // sorted by name
+  EXPECT_LT(text.find("stsd_a 5"), text.find("stsd_b_total{"));  // sorted by name
 }
 
 TEST(MetricsText, DeclaredFamilyWithoutSamplesHasItsHeader) {
@@ -90,7 +100,7 @@ TEST(MetricsText, InvalidSamplesAreLeftOutAndNamed) {
   writer.gauge("ok", "h", {{"__reserved", "v"}}, 1);
   writer.gauge("ok", "h", {{"k", "1"}, {"k", "2"}}, 1);
   writer.gauge("twice", "h", {}, 1);
-  writer.counter("twice", "h", {}, 1);   // same family, other type
+  writer.counter("twice", "h", {}, 1);  // same family, other type
   writer.gauge("ok", "h", {{"k", "v"}}, 7);
   const auto text = writer.render();
   EXPECT_EQ(writer.problems().size(), 6u) << text;
@@ -105,7 +115,7 @@ TEST(MetricsText, InvalidSamplesAreLeftOutAndNamed) {
 TEST(MetricsText, HistogramHasCumulativeBucketsInfSumAndCount) {
   MetricsWriter writer;
   const std::array<double, 3> bounds = {0.001, 0.01, 0.1};
-  const std::array<uint64_t, 4> counts = {2, 3, 0, 1};   // per bucket; the last is +Inf
+  const std::array<uint64_t, 4> counts = {2, 3, 0, 1};  // per bucket; the last is +Inf
   writer.histogram("stsd_d_seconds", "durations", {{"server", "a"}}, bounds, counts, 1.5);
   EXPECT_EQ(writer.render(),
             "# HELP stsd_d_seconds durations\n"
@@ -167,19 +177,19 @@ TEST(MetricsRegistry, HandleOutlivingTheRegistryIsHarmless) {
     MetricsRegistry registry;
     handle = registry.add("x", [](MetricsWriter&) {});
   }
-  handle.reset();   // must not touch the destroyed registry
+  handle.reset();  // must not touch the destroyed registry
   EXPECT_FALSE(handle);
 }
 
 TEST(ShardedCounters, EachThreadHasItsShardAndTotalsSumThem) {
-  ShardedCounters counters(12);   // two cache lines
+  ShardedCounters counters(12);  // two cache lines
   counters.add(0);
   counters.add(11, 5);
   std::thread other([&] {
     for (int i = 0; i < 1000; ++i) counters.add(0);
     counters.add(9, 2);
   });
-  other.join();   // the thread has exited: its counts must stay
+  other.join();  // the thread has exited: its counts must stay
   counters.add(0);
   const auto totals = counters.totals();
   ASSERT_EQ(totals.size(), 12u);

@@ -9,6 +9,9 @@
 #include "store/policy_store.h"
 #include "temp_store.h"
 
+// Tables laid out by hand, one case a line: clang-format leaves them as written.
+// clang-format off
+
 namespace stsd::mtasts {
 namespace {
 
@@ -270,3 +273,4 @@ TEST(MtastsConfigCheck, HostmasterDefaultsFromTheServiceZone) {
 
 }  // namespace
 }  // namespace stsd::mtasts
+// clang-format on

@@ -22,7 +22,6 @@
 #include "store/policy_store.h"
 #include "temp_store.h"
 
-
 namespace stsd::mtasts {
 namespace {
 
@@ -53,7 +52,8 @@ hostmaster: hostmaster.provider.test.
 rotation: 1d
 policy_host: { a: [192.0.2.10] }
 )";
-  auto parsed = parse_mtasts_config(ConfigNode(YAML::Load(config), std::make_shared<const std::filesystem::path>("t.yaml"), "mtasts"));
+  auto parsed = parse_mtasts_config(
+      ConfigNode(YAML::Load(config), std::make_shared<const std::filesystem::path>("t.yaml"), "mtasts"));
   std::vector<std::unique_ptr<Plugin>> plugins;
   plugins.push_back(std::make_unique<MtastsPlugin>(std::move(parsed), state, clock));
   bool passed_on = false;
@@ -94,14 +94,16 @@ policy_host: { a: [192.0.2.10] }
       << "the counting operator new is not in use";
   delete probe;
 
-  for (int round = 0; round < 2; ++round) {   // the second round: after a change and a new period
+  for (int round = 0; round < 2; ++round) {  // the second round: after a change and a new period
     for (const auto& ask : asks) {
-      const auto packet = test::query_packet({.qname = ask.qname, .qtype = ask.qtype, .edns_size = test::kResolverEdns});
+      const auto packet =
+          test::query_packet({.qname = ask.qname, .qtype = ask.qtype, .edns_size = test::kResolverEdns});
       dns::Request request;
       ASSERT_EQ(dns::decode_query(packet, request), dns::DecodeStatus::Ok) << ask.qname;
       writer.begin(request, request.max_response_size());
       Query query{request, writer};
-      EXPECT_EQ(test::allocations_during([&] { chain.serve(query); }), 0u) << ask.qname << " " << dns::type_to_string(ask.qtype);
+      EXPECT_EQ(test::allocations_during([&] { chain.serve(query); }), 0u)
+          << ask.qname << " " << dns::type_to_string(ask.qtype);
       EXPECT_GT(writer.size(), dns::kHeaderSize) << ask.qname;
     }
     state->stage("example.com", Policy{Mode::Testing, {"mx.example.com"}, 86400}, false);

@@ -54,23 +54,31 @@ TEST_F(PoliciesFolder, DomainComesFromTheFileNameOrTheDomainKey) {
 struct BadFile {
   const char* name;
   std::string text;
-  const char* expect;   // includes the line
+  const char* expect;  // includes the line
 };
 
 TEST_F(PoliciesFolder, BadFilesAreReportedByFileAndLine) {
   const std::vector<BadFile> cases = {
-      {"ip_mx", "mode: enforce\nmax_age: 86400\nmx:\n  - mx1.example.com\n  - 192.0.2.25\n", "bad.example.yaml:5:5: mx[1]: mx pattern '192.0.2.25' is an IP address"},
-      {"unknown_key", "mode: enforce\nmx: mx.example.com\nmax_age: 86400\nmaxage: 5\n", "bad.example.yaml:4:1: maxage: unknown key"},
-      {"bad_mode", "mode: strict\nmx: mx.example.com\nmax_age: 86400\n", "bad.example.yaml:1:7: mode: mode must be enforce"},
-      {"max_age_too_long", "mode: enforce\nmx: mx.example.com\nmax_age: 99999999\n", "bad.example.yaml:3:10: max_age: value 99999999 is out of range"},
+      {"ip_mx", "mode: enforce\nmax_age: 86400\nmx:\n  - mx1.example.com\n  - 192.0.2.25\n",
+       "bad.example.yaml:5:5: mx[1]: mx pattern '192.0.2.25' is an IP address"},
+      {"unknown_key", "mode: enforce\nmx: mx.example.com\nmax_age: 86400\nmaxage: 5\n",
+       "bad.example.yaml:4:1: maxage: unknown key"},
+      {"bad_mode", "mode: strict\nmx: mx.example.com\nmax_age: 86400\n",
+       "bad.example.yaml:1:7: mode: mode must be enforce"},
+      {"max_age_too_long", "mode: enforce\nmx: mx.example.com\nmax_age: 99999999\n",
+       "bad.example.yaml:3:10: max_age: value 99999999 is out of range"},
       {"no_mx", "mode: none\nmx: []\nmax_age: 86400\n", "bad.example.yaml:2:5: mx: mode none still needs"},
       {"missing_mode", "mx: mx.example.com\nmax_age: 86400\n", "missing required key 'mode'"},
-      {"bad_rua", "mode: enforce\nmx: mx.example.com\nmax_age: 86400\ntlsrpt_rua: [http://r.example.com/]\n", "bad.example.yaml:4:14: tlsrpt_rua[0]: rua"},
-      {"bad_vantage", "mode: enforce\nmx: mx.example.com\nmax_age: 86400\nvantages: [edge1]\n", "bad.example.yaml:4:12: vantages[0]: vantage 'edge1'"},
-      {"bad_domain", "domain: exa_mple.com\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n", "bad.example.yaml:1:9: domain: domain 'exa_mple.com'"},
+      {"bad_rua", "mode: enforce\nmx: mx.example.com\nmax_age: 86400\ntlsrpt_rua: [http://r.example.com/]\n",
+       "bad.example.yaml:4:14: tlsrpt_rua[0]: rua"},
+      {"bad_vantage", "mode: enforce\nmx: mx.example.com\nmax_age: 86400\nvantages: [edge1]\n",
+       "bad.example.yaml:4:12: vantages[0]: vantage 'edge1'"},
+      {"bad_domain", "domain: exa_mple.com\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n",
+       "bad.example.yaml:1:9: domain: domain 'exa_mple.com'"},
       {"yaml_syntax", "mode: [enforce\nmx: x\n", "YAML syntax error"},
       {"empty", "", "the file is empty"},
-      {"duplicate_key", "mode: enforce\nmx: mx.example.com\nmax_age: 86400\nmax_age: 60\n", "bad.example.yaml:4:1: max_age: duplicate key"},
+      {"duplicate_key", "mode: enforce\nmx: mx.example.com\nmax_age: 86400\nmax_age: 60\n",
+       "bad.example.yaml:4:1: max_age: duplicate key"},
   };
   for (const auto& c : cases) {
     write("bad.example.yaml", c.text);

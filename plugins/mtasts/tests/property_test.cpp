@@ -32,7 +32,7 @@ constexpr int64_t kJan1 = 1735689600;
 const std::vector<std::string> kDomains = {"a.example", "b.example.net", "c.example.org"};
 
 struct ModelDomain {
-  std::map<uint32_t, std::string> digests;      // every version ever staged
+  std::map<uint32_t, std::string> digests;  // every version ever staged
   std::optional<uint32_t> confirmed;
   std::optional<int64_t> held_since;
   uint32_t newest = 0;
@@ -53,7 +53,9 @@ class RandomRun {
     const int op = static_cast<int>(random_() % 100);
     if (op < 30) {
       // Stage one of a few policies, so unchanged stages happen too.
-      Policy p{static_cast<Mode>(random_() % 3), {"mx" + std::to_string(random_() % 4) + "." + domain}, static_cast<uint32_t>(86400u * (1 + random_() % 3))};
+      Policy p{static_cast<Mode>(random_() % 3),
+               {"mx" + std::to_string(random_() % 4) + "." + domain},
+               static_cast<uint32_t>(86400u * (1 + random_() % 3))};
       const bool skip = random_() % 2;
       const auto result = state_->stage(domain, p, skip);
       if (result.created) {
@@ -90,10 +92,18 @@ class RandomRun {
       const int64_t now = unix_seconds(clock_->now());
       const int64_t next = period_start(now, rotation_) + rotation_.count();
       switch (random_() % 4) {
-        case 0: clock_->set(std::chrono::system_clock::time_point(seconds(next))); break;
-        case 1: clock_->set(std::chrono::system_clock::time_point(seconds(std::max(now, next - 1)))); break;
-        case 2: clock_->advance(seconds(random_() % 120)); break;
-        default: clock_->advance(seconds(random_() % (3 * rotation_.count()))); break;
+        case 0:
+          clock_->set(std::chrono::system_clock::time_point(seconds(next)));
+          break;
+        case 1:
+          clock_->set(std::chrono::system_clock::time_point(seconds(std::max(now, next - 1))));
+          break;
+        case 2:
+          clock_->advance(seconds(random_() % 120));
+          break;
+        default:
+          clock_->advance(seconds(random_() % (3 * rotation_.count())));
+          break;
       }
     } else {
       restart();
@@ -137,7 +147,8 @@ class RandomRun {
  private:
   void start() {
     state_ = std::make_shared<PolicyStore>(store_.db(), clock_);
-    const std::string config = "nameservers: [ns1.provider.test.]\nrotation: " + std::to_string(rotation_.count()) + "s\n";
+    const std::string config =
+        "nameservers: [ns1.provider.test.]\nrotation: " + std::to_string(rotation_.count()) + "s\n";
     auto parsed = parse_mtasts_config(
         ConfigNode(YAML::Load(config), std::make_shared<const std::filesystem::path>("property.yaml"), "mtasts"));
     state_->set_rotation(parsed.rotation);

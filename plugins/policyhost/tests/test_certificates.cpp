@@ -10,11 +10,11 @@
 namespace stsd::policyhost {
 namespace {
 
+using std::chrono::seconds;
 using testing::IssueOptions;
 using testing::TempDir;
 using testing::TestPki;
 using testing::write_file;
-using std::chrono::seconds;
 namespace fs = std::filesystem;
 
 const auto kNow = std::chrono::system_clock::now();
@@ -56,23 +56,24 @@ TEST_F(CertificateStoreTest, SelectsByExactNameWildcardAndCase) {
   const Case cases[] = {
       {"mta-sts.alpha.test", "two-domains.pem"},
       {"mta-sts.beta.test", "two-domains.pem"},
-      {"MTA-STS.Alpha.TEST", "two-domains.pem"},       // DNS names are case-insensitive
-      {"mta-sts.alpha.test.", "two-domains.pem"},      // a trailing dot is the same name
-      {"mta-sts.gamma.test", "wildcard.pem"},          // *.gamma.test covers one label
+      {"MTA-STS.Alpha.TEST", "two-domains.pem"},   // DNS names are case-insensitive
+      {"mta-sts.alpha.test.", "two-domains.pem"},  // a trailing dot is the same name
+      {"mta-sts.gamma.test", "wildcard.pem"},      // *.gamma.test covers one label
       {"x.gamma.test", "wildcard.pem"},
-      {"a.mta-sts.gamma.test", "(none)"},              // ... and only one (RFC 6125 §6.4.3)
-      {"gamma.test", "(none)"},                        // ... and not the parent itself
+      {"a.mta-sts.gamma.test", "(none)"},  // ... and only one (RFC 6125 §6.4.3)
+      {"gamma.test", "(none)"},            // ... and not the parent itself
       {"mta-sts.delta.test", "(none)"},
       {"alpha.test", "(none)"},
       {"", "(none)"},
-      {"*.gamma.test", "(none)"},                      // a wildcard is not a server name
+      {"*.gamma.test", "(none)"},  // a wildcard is not a server name
       {"mta-sts.alpha.test\n", "(none)"},
   };
   for (const auto& c : cases) EXPECT_EQ(selected_file(*index, c.host), c.expected) << c.host;
 }
 
 TEST_F(CertificateStoreTest, PrefersValidThenExactThenLongestLived) {
-  auto write_with = [&](const std::string& name, std::vector<std::string> names, seconds not_before, seconds not_after) {
+  auto write_with = [&](const std::string& name, std::vector<std::string> names, seconds not_before,
+                        seconds not_after) {
     IssueOptions options;
     options.dns_names = std::move(names);
     options.not_before = not_before;
@@ -126,7 +127,7 @@ TEST_F(CertificateStoreTest, BadFilesAreReportedAndSkippedOthersLoad) {
   struct BadFile {
     std::string name;
     std::string content;
-    std::string reason;   // a fragment of the reported reason
+    std::string reason;  // a fragment of the reported reason
   };
   const std::vector<BadFile> bad_files = {
       {"garbage.pem", "this is not PEM\n", "no PEM certificate"},
@@ -143,7 +144,7 @@ TEST_F(CertificateStoreTest, BadFilesAreReportedAndSkippedOthersLoad) {
   write_file(dir_.path() / "good.pem", good.chain_pem + good.key_pem);
   write_file(dir_.path() / "readme.txt", "not a certificate, not looked at");
   write_file(dir_.path() / ".hidden.pem", "editor swap file");
-  write_file(dir_.path() / "stray.key", other.key_pem);   // a key without a .crt: ignored
+  write_file(dir_.path() / "stray.key", other.key_pem);  // a key without a .crt: ignored
 
   auto index = CertificateIndex::load(dir_.path(), nullptr);
   EXPECT_EQ(selected_file(*index, "mta-sts.good.test"), "good.pem");
@@ -174,8 +175,8 @@ TEST_F(CertificateStoreTest, MissingDirectoryIsReportedNotFatal) {
 TEST_F(CertificateStoreTest, RefreshReloadsOnlyWhenTheFolderChanges) {
   write_pem("first.pem", {"mta-sts.first.test"});
   CertificateStore store(dir_.path());
-  EXPECT_TRUE(store.refresh());                      // the first load
-  EXPECT_FALSE(store.refresh());                     // nothing changed
+  EXPECT_TRUE(store.refresh());   // the first load
+  EXPECT_FALSE(store.refresh());  // nothing changed
   const LoadedCertificate* first = store.snapshot()->select("mta-sts.first.test", kNow).certificate;
   ASSERT_NE(first, nullptr);
 
@@ -190,11 +191,11 @@ TEST_F(CertificateStoreTest, RefreshReloadsOnlyWhenTheFolderChanges) {
   EXPECT_FALSE(store.certificate_for("mta-sts.first.test"));
   EXPECT_TRUE(store.certificate_for("mta-sts.renamed.test"));
 
-  fs::remove(dir_.path() / "second.pem");            // removed
+  fs::remove(dir_.path() / "second.pem");  // removed
   EXPECT_TRUE(store.refresh());
   EXPECT_FALSE(store.certificate_for("mta-sts.second.test"));
 
-  write_file(dir_.path() / "broken.pem", "oops");     // a bad file does not drop the others
+  write_file(dir_.path() / "broken.pem", "oops");  // a bad file does not drop the others
   EXPECT_TRUE(store.refresh());
   EXPECT_TRUE(store.certificate_for("mta-sts.renamed.test"));
   EXPECT_EQ(store.problems().size(), 1u);
@@ -204,7 +205,7 @@ TEST_F(CertificateStoreTest, CrtReloadsWhenOnlyItsKeyChanges) {
   auto first = pki().issue({"mta-sts.pair.test"});
   auto second = pki().issue({"mta-sts.pair.test"});
   write_file(dir_.path() / "pair.crt", second.chain_pem);
-  write_file(dir_.path() / "pair.key", first.key_pem);   // renewal half done: mismatch
+  write_file(dir_.path() / "pair.key", first.key_pem);  // renewal half done: mismatch
   CertificateStore store(dir_.path());
   store.refresh();
   EXPECT_FALSE(store.certificate_for("mta-sts.pair.test"));

@@ -39,8 +39,8 @@ void add_extension(X509* cert, X509* issuer, int nid, const std::string& value) 
   X509_EXTENSION_free(extension);
 }
 
-CertPtr make_certificate(EVP_PKEY* key, const std::string& common_name, X509* issuer, EVP_PKEY* issuer_key,
-                         long serial, std::chrono::seconds not_before, std::chrono::seconds not_after) {
+CertPtr make_certificate(EVP_PKEY* key, const std::string& common_name, X509* issuer, EVP_PKEY* issuer_key, long serial,
+                         std::chrono::seconds not_before, std::chrono::seconds not_after) {
   CertPtr cert(X509_new());
   check(X509_set_version(cert.get(), 2), "X509_set_version");
   check(ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial), "serial");
@@ -89,8 +89,8 @@ struct TestPki::Impl {
 
 TestPki::TestPki() : impl_(std::make_unique<Impl>()) {
   impl_->ca_key = new_key();
-  impl_->ca_cert = make_certificate(impl_->ca_key.get(), "stsd test CA", nullptr, nullptr, 1, std::chrono::seconds(-86400),
-                                    std::chrono::seconds(365 * 86400));
+  impl_->ca_cert = make_certificate(impl_->ca_key.get(), "stsd test CA", nullptr, nullptr, 1,
+                                    std::chrono::seconds(-86400), std::chrono::seconds(365 * 86400));
   add_extension(impl_->ca_cert.get(), impl_->ca_cert.get(), NID_basic_constraints, "critical,CA:TRUE");
   add_extension(impl_->ca_cert.get(), impl_->ca_cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign");
   add_extension(impl_->ca_cert.get(), impl_->ca_cert.get(), NID_subject_key_identifier, "hash");
@@ -128,7 +128,8 @@ void write_file(const std::filesystem::path& path, const std::string& content) {
 
 TempDir::TempDir() {
   std::random_device random;
-  path_ = std::filesystem::temp_directory_path() / ("stsd-policyhost-" + std::to_string(random()) + std::to_string(random()));
+  path_ = std::filesystem::temp_directory_path() /
+          ("stsd-policyhost-" + std::to_string(random()) + std::to_string(random()));
   std::filesystem::create_directories(path_);
 }
 

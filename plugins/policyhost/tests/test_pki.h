@@ -10,17 +10,17 @@
 namespace stsd::policyhost::testing {
 
 struct IssuedCertificate {
-  std::string certificate_pem;   // the leaf alone
+  std::string certificate_pem;  // the leaf alone
   std::string key_pem;
-  std::string chain_pem;         // leaf then CA
+  std::string chain_pem;  // leaf then CA
 };
 
 struct IssueOptions {
-  std::vector<std::string> dns_names;             // subjectAltName DNS entries (may be empty)
+  std::vector<std::string> dns_names;  // subjectAltName DNS entries (may be empty)
   std::string common_name = "stsd test leaf";
-  std::chrono::seconds not_before{-3600};         // relative to now
-  std::chrono::seconds not_after{30 * 86400};     // relative to now
-  std::string key_passphrase;                     // non-empty: the key PEM is encrypted
+  std::chrono::seconds not_before{-3600};      // relative to now
+  std::chrono::seconds not_after{30 * 86400};  // relative to now
+  std::string key_passphrase;                  // non-empty: the key PEM is encrypted
 };
 
 class TestPki {

@@ -42,21 +42,25 @@ struct RoutingCase {
   unsigned status = 200;
   bool send_body = true;
   bool close = false;
-  std::string body_prefix;   // for 200: the exact body
+  std::string body_prefix;  // for 200: the exact body
 };
 
 std::vector<RoutingCase> routing_cases() {
   std::vector<RoutingCase> cases;
   auto add = [&](RoutingCase c) { cases.push_back(std::move(c)); };
   add({.name = "policy_for_known_domain", .body_prefix = kPolicy});
-  add({.name = "second_domain_gets_its_own_policy", .host = "mta-sts.other.test", .sni = "mta-sts.other.test",
+  add({.name = "second_domain_gets_its_own_policy",
+       .host = "mta-sts.other.test",
+       .sni = "mta-sts.other.test",
        .body_prefix = kOtherPolicy});
   add({.name = "host_case_and_port_ignored", .host = "MTA-STS.Example.COM:8443", .body_prefix = kPolicy});
   add({.name = "host_trailing_dot", .host = "mta-sts.example.com.", .body_prefix = kPolicy});
   add({.name = "sni_case_ignored", .sni = "MTA-STS.EXAMPLE.COM", .body_prefix = kPolicy});
   add({.name = "query_string_ignored", .target = "/.well-known/mta-sts.txt?x=1", .body_prefix = kPolicy});
-  add({.name = "absolute_form_target", .target = "https://mta-sts.example.com/.well-known/mta-sts.txt",
-       .host = "ignored.test", .body_prefix = kPolicy});
+  add({.name = "absolute_form_target",
+       .target = "https://mta-sts.example.com/.well-known/mta-sts.txt",
+       .host = "ignored.test",
+       .body_prefix = kPolicy});
   add({.name = "head_has_no_body", .method = "HEAD", .send_body = false});
   add({.name = "http10_without_host_uses_sni", .host = std::nullopt, .version = 10, .body_prefix = kPolicy});
   add({.name = "if_none_match_other_tag", .if_none_match = "\"0000\"", .body_prefix = kPolicy});
@@ -72,7 +76,7 @@ std::vector<RoutingCase> routing_cases() {
   add({.name = "post_with_body_closes", .method = "POST", .has_body = true, .status = 405, .close = true});
   add({.name = "put_not_allowed", .method = "PUT", .status = 405});
   add({.name = "options_not_allowed", .method = "OPTIONS", .status = 405});
-  add({.name = "lower_case_get_is_another_method", .method = "get", .status = 405});   // RFC 9110 §9.1
+  add({.name = "lower_case_get_is_another_method", .method = "get", .status = 405});  // RFC 9110 §9.1
   add({.name = "get_with_body_rejected", .has_body = true, .status = 413, .close = true});
   add({.name = "missing_host_http11", .host = std::nullopt, .status = 400, .close = true});
   add({.name = "repeated_host", .repeated_host = true, .status = 400, .close = true});
@@ -148,7 +152,7 @@ TEST(RoutingDetails, CacheMaxAgeIsConfigurable) {
 TEST(RoutingDetails, ETagFollowsTheContent) {
   EXPECT_EQ(entity_tag(kPolicy), entity_tag(kPolicy));
   EXPECT_NE(entity_tag(kPolicy), entity_tag(kOtherPolicy));
-  EXPECT_EQ(entity_tag(kPolicy).size(), 34u);   // quoted 32 hex digits
+  EXPECT_EQ(entity_tag(kPolicy).size(), 34u);  // quoted 32 hex digits
   const std::string tag = entity_tag(kPolicy);
   EXPECT_TRUE(if_none_match_matches(tag, tag));
   EXPECT_TRUE(if_none_match_matches("\"a\", W/" + tag, tag));
@@ -220,7 +224,7 @@ access_log: false
 
 TEST(PolicyHostSettings, DefaultsSuitSenders) {
   auto settings = parse_policy_host_settings(config_of("{listen: \"0.0.0.0:443\", cert_dir: /etc/stsd/certs}"));
-  EXPECT_EQ(settings.cache_max_age, std::chrono::seconds(60));   // RFC 8461 §8.2 example
+  EXPECT_EQ(settings.cache_max_age, std::chrono::seconds(60));  // RFC 8461 §8.2 example
   EXPECT_EQ(settings.max_header_bytes, 8192u);
   EXPECT_EQ(settings.threads, 1u);
 }
@@ -228,7 +232,7 @@ TEST(PolicyHostSettings, DefaultsSuitSenders) {
 TEST(PolicyHostSettings, RejectsBadConfigNamingTheKey) {
   struct Case {
     std::string yaml;
-    std::string fragment;   // expected in the error message
+    std::string fragment;  // expected in the error message
   };
   const Case cases[] = {
       {"{cert_dir: certs}", "listen"},

@@ -44,7 +44,7 @@ class Client {
     context_.add_certificate_authority(net::buffer(ca_pem));
     context_.set_verify_mode(ssl::verify_peer);
     if (max_version) {
-      SSL_CTX_set_security_level(context_.native_handle(), 0);   // let the client offer old versions
+      SSL_CTX_set_security_level(context_.native_handle(), 0);  // let the client offer old versions
       SSL_CTX_set_max_proto_version(context_.native_handle(), max_version);
     }
     if (min_version) SSL_CTX_set_min_proto_version(context_.native_handle(), min_version);
@@ -156,7 +156,7 @@ class PolicyHostServerTest : public ::testing::Test {
     settings.listen = {"127.0.0.1:0"};
     settings.endpoints = {tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)};
     settings.cert_dir = certs_.path();
-    settings.cert_poll = 3600s;   // tests refresh explicitly
+    settings.cert_poll = 3600s;  // tests refresh explicitly
     settings.limits = {.max_connections = 64, .max_connections_per_client = 64, .requests_per_second = 0, .burst = 1};
     return settings;
   }
@@ -187,9 +187,10 @@ class PolicyHostServerTest : public ::testing::Test {
 
 TEST_F(PolicyHostServerTest, SniSelectsEachDomainsCertificateAndPolicy) {
   start();
-  for (const auto& [host, policy] : {std::pair{"mta-sts.alpha.test", kAlphaPolicy}, {"mta-sts.beta.test", kBetaPolicy}}) {
+  for (const auto& [host, policy] :
+       {std::pair{"mta-sts.alpha.test", kAlphaPolicy}, {"mta-sts.beta.test", kBetaPolicy}}) {
     Client client(pki_.ca_pem());
-    ASSERT_FALSE(client.connect(endpoint_, host)) << host;   // verifies the certificate for `host`
+    ASSERT_FALSE(client.connect(endpoint_, host)) << host;  // verifies the certificate for `host`
     EXPECT_EQ(client.peer_names(), std::vector<std::string>{host});
     ASSERT_FALSE(client.send(client.get(host)));
     auto response = client.read_response();
@@ -212,7 +213,7 @@ TEST_F(PolicyHostServerTest, HandshakeFailsWithoutCertificateOrServerName) {
   EXPECT_TRUE(unknown.connect(endpoint_, "mta-sts.unknown.test"));
   Client anonymous(pki_.ca_pem());
   EXPECT_TRUE(anonymous.connect(endpoint_, ""));
-  Client good(pki_.ca_pem());   // the server is unharmed
+  Client good(pki_.ca_pem());  // the server is unharmed
   EXPECT_FALSE(good.connect(endpoint_, "mta-sts.alpha.test"));
 }
 
@@ -255,7 +256,7 @@ TEST_F(PolicyHostServerTest, ServesTheNewestContentOfTheStore) {
   start();
   {
     std::lock_guard lock(mutex_);
-    policies_["alpha.test"] = kBetaPolicy;   // a new version staged
+    policies_["alpha.test"] = kBetaPolicy;  // a new version staged
   }
   Client client(pki_.ca_pem());
   ASSERT_FALSE(client.connect(endpoint_, "mta-sts.alpha.test"));
@@ -271,9 +272,10 @@ TEST_F(PolicyHostServerTest, OversizedHeaderGets431AndClose) {
   start(settings);
   Client client(pki_.ca_pem());
   ASSERT_FALSE(client.connect(endpoint_, "mta-sts.alpha.test"));
-  std::string request = "GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.alpha.test\r\nX-Big: " +
-                        std::string(4096, 'x') + "\r\n\r\n";
-  client.send(request);   // the server may close before reading all of it
+  std::string request =
+      "GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.alpha.test\r\nX-Big: " + std::string(4096, 'x') +
+      "\r\n\r\n";
+  client.send(request);  // the server may close before reading all of it
   auto response = client.read_response();
   ASSERT_TRUE(response);
   EXPECT_EQ(response->result_int(), 431u);
@@ -289,10 +291,10 @@ TEST_F(PolicyHostServerTest, SlowHeaderIsCutWhileOthersAreServed) {
   const auto began = std::chrono::steady_clock::now();
   ASSERT_FALSE(slow.send("GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.alpha.test\r\n"));
   bool cut = false;
-  for (int i = 0; i < 40 && !cut; ++i) {   // one header byte every 200 ms, never finishing
+  for (int i = 0; i < 40 && !cut; ++i) {  // one header byte every 200 ms, never finishing
     cut = slow.send("X") || slow.tcp_closed();
     if (!cut) std::this_thread::sleep_for(200ms);
-    if (i == 2) {   // meanwhile another client is served at once
+    if (i == 2) {  // meanwhile another client is served at once
       Client other(pki_.ca_pem());
       ASSERT_FALSE(other.connect(endpoint_, "mta-sts.beta.test"));
       ASSERT_FALSE(other.send(other.get("mta-sts.beta.test")));
@@ -353,7 +355,7 @@ TEST_F(PolicyHostServerTest, CertificateAddedLaterIsUsedWithoutRestart) {
   EXPECT_TRUE(before.connect(endpoint_, "mta-sts.gamma.test"));
   write_cert("gamma.pem", {"mta-sts.gamma.test"});
   bool served = false;
-  for (int i = 0; i < 50 && !served; ++i) {   // the poller picks it up within a second or two
+  for (int i = 0; i < 50 && !served; ++i) {  // the poller picks it up within a second or two
     Client after(pki_.ca_pem());
     served = !after.connect(endpoint_, "mta-sts.gamma.test");
     if (!served) std::this_thread::sleep_for(100ms);
@@ -391,7 +393,7 @@ TEST_F(PolicyHostServerTest, AReloadMovesTheListenerAndKeepsServing) {
   ASSERT_TRUE(response);
   EXPECT_EQ((*response)[http::field::cache_control], "max-age=300");
   bool old_closed = false;
-  for (int i = 0; i < 50 && !old_closed; ++i) {   // the old address stops accepting
+  for (int i = 0; i < 50 && !old_closed; ++i) {  // the old address stops accepting
     Client old(pki_.ca_pem());
     old_closed = static_cast<bool>(old.connect(endpoint_, "mta-sts.alpha.test"));
     if (!old_closed) std::this_thread::sleep_for(20ms);

@@ -43,24 +43,27 @@ TEST_P(CsvReads, RecordsAndTheirLines) {
 
 INSTANTIATE_TEST_SUITE_P(
     Rfc4180, CsvReads,
-    testing::Values(
-        ReadCase{"plain_lf", "a,b,c\n1,2,3\n", {{1, {"a", "b", "c"}}, {2, {"1", "2", "3"}}}},
-        ReadCase{"crlf", "a,b\r\n1,2\r\n", {{1, {"a", "b"}}, {2, {"1", "2"}}}},
-        ReadCase{"no_final_newline", "a,b\n1,2", {{1, {"a", "b"}}, {2, {"1", "2"}}}},
-        ReadCase{"quoted_comma", "x,\"a, b\",y\n", {{1, {"x", "a, b", "y"}}}},
-        ReadCase{"doubled_quote", "\"say \"\"hi\"\"\",z\n", {{1, {"say \"hi\"", "z"}}}},
-        ReadCase{"quoted_line_break_keeps_line_count",
-                 "a,\"two\nlines\"\nnext,row\n",
-                 {{1, {"a", "two\nlines"}}, {3, {"next", "row"}}}},
-        ReadCase{"quoted_crlf_kept", "\"a\r\nb\"\n", {{1, {"a\r\nb"}}}},
-        ReadCase{"empty_fields", ",,\n", {{1, {"", "", ""}}}},
-        ReadCase{"empty_quoted_field_is_a_record", "\"\"\n", {{1, {""}}}},
-        ReadCase{"blank_lines_skipped", "a\n\n   \n\r\nb\n", {{1, {"a"}}, {5, {"b"}}}},
-        ReadCase{"spaces_around_fields_trimmed", "  a ,  \"b c\"  , d\t\n", {{1, {"a", "b c", "d"}}}},
-        ReadCase{"utf8_bom_skipped", "\xEF\xBB\xBF" "domain,mode\n", {{1, {"domain", "mode"}}}},
-        ReadCase{"mx_with_spaces_unquoted", "e.com,enforce,mx1.e.com mx2.e.com,86400\n",
-                 {{1, {"e.com", "enforce", "mx1.e.com mx2.e.com", "86400"}}}},
-        ReadCase{"empty_input", "", {}}),
+    testing::Values(ReadCase{"plain_lf", "a,b,c\n1,2,3\n", {{1, {"a", "b", "c"}}, {2, {"1", "2", "3"}}}},
+                    ReadCase{"crlf", "a,b\r\n1,2\r\n", {{1, {"a", "b"}}, {2, {"1", "2"}}}},
+                    ReadCase{"no_final_newline", "a,b\n1,2", {{1, {"a", "b"}}, {2, {"1", "2"}}}},
+                    ReadCase{"quoted_comma", "x,\"a, b\",y\n", {{1, {"x", "a, b", "y"}}}},
+                    ReadCase{"doubled_quote", "\"say \"\"hi\"\"\",z\n", {{1, {"say \"hi\"", "z"}}}},
+                    ReadCase{"quoted_line_break_keeps_line_count",
+                             "a,\"two\nlines\"\nnext,row\n",
+                             {{1, {"a", "two\nlines"}}, {3, {"next", "row"}}}},
+                    ReadCase{"quoted_crlf_kept", "\"a\r\nb\"\n", {{1, {"a\r\nb"}}}},
+                    ReadCase{"empty_fields", ",,\n", {{1, {"", "", ""}}}},
+                    ReadCase{"empty_quoted_field_is_a_record", "\"\"\n", {{1, {""}}}},
+                    ReadCase{"blank_lines_skipped", "a\n\n   \n\r\nb\n", {{1, {"a"}}, {5, {"b"}}}},
+                    ReadCase{"spaces_around_fields_trimmed", "  a ,  \"b c\"  , d\t\n", {{1, {"a", "b c", "d"}}}},
+                    ReadCase{"utf8_bom_skipped",
+                             "\xEF\xBB\xBF"
+                             "domain,mode\n",
+                             {{1, {"domain", "mode"}}}},
+                    ReadCase{"mx_with_spaces_unquoted",
+                             "e.com,enforce,mx1.e.com mx2.e.com,86400\n",
+                             {{1, {"e.com", "enforce", "mx1.e.com mx2.e.com", "86400"}}}},
+                    ReadCase{"empty_input", "", {}}),
     [](const testing::TestParamInfo<ReadCase>& info) { return info.param.name; });
 
 struct ErrorCase {
@@ -87,15 +90,15 @@ TEST_P(CsvErrors, NameTheLine) {
 
 INSTANTIATE_TEST_SUITE_P(
     Malformed, CsvErrors,
-    testing::Values(
-        ErrorCase{"quote_inside_unquoted_field", "a,b\nx,ab\"c\n", 2, "double quote inside an unquoted field"},
-        ErrorCase{"unclosed_quote_names_its_first_line", "a\nb\n\"open,\nstill\nopen\n", 3, "never closed"},
-        ErrorCase{"text_after_closing_quote", "a\n\"x\"y,z\n", 2, "after the closing double quote"},
-        ErrorCase{"bad_byte_order_mark", "\xEF\x41\x42", 1, "byte order mark"}),
+    testing::Values(ErrorCase{"quote_inside_unquoted_field", "a,b\nx,ab\"c\n", 2,
+                              "double quote inside an unquoted field"},
+                    ErrorCase{"unclosed_quote_names_its_first_line", "a\nb\n\"open,\nstill\nopen\n", 3, "never closed"},
+                    ErrorCase{"text_after_closing_quote", "a\n\"x\"y,z\n", 2, "after the closing double quote"},
+                    ErrorCase{"bad_byte_order_mark", "\xEF\x41\x42", 1, "byte order mark"}),
     [](const testing::TestParamInfo<ErrorCase>& info) { return info.param.name; });
 
 TEST(CsvReader, RecordLongerThanTheLimitIsAnErrorNotUnboundedMemory) {
-  std::string input = "a\n\"" + std::string(2000, 'x');   // a quote left open
+  std::string input = "a\n\"" + std::string(2000, 'x');  // a quote left open
   std::istringstream in(input);
   CsvReader reader(in, 1024);
   CsvRecord record;
@@ -165,19 +168,21 @@ TEST_P(ImportHeaderErrors, AreErrorsOnLineOne) {
 
 INSTANTIATE_TEST_SUITE_P(
     Header, ImportHeaderErrors,
-    testing::Values(HeaderErrorCase{"unknown_column", {"domain", "mode", "mx", "max_age", "color"}, "unknown column 'color'"},
-                    HeaderErrorCase{"data_instead_of_header", {"example.com", "enforce", "mx.example.com", "86400"},
-                                    "first line must be the header"},
-                    HeaderErrorCase{"repeated_column", {"domain", "mode", "mx", "mx", "max_age"}, "'mx' appears twice"},
-                    HeaderErrorCase{"missing_max_age", {"domain", "mode", "mx"}, "no column 'max_age'"}),
+    testing::Values(
+        HeaderErrorCase{"unknown_column", {"domain", "mode", "mx", "max_age", "color"}, "unknown column 'color'"},
+        HeaderErrorCase{"data_instead_of_header",
+                        {"example.com", "enforce", "mx.example.com", "86400"},
+                        "first line must be the header"},
+        HeaderErrorCase{"repeated_column", {"domain", "mode", "mx", "mx", "max_age"}, "'mx' appears twice"},
+        HeaderErrorCase{"missing_max_age", {"domain", "mode", "mx"}, "no column 'max_age'"}),
     [](const testing::TestParamInfo<HeaderErrorCase>& info) { return info.param.name; });
 
 const ImportHeader kHeader = ImportHeader::parse(record_of(1, {"domain", "mode", "mx", "max_age", "tlsrpt_rua"}));
 
 TEST(ImportRow, SplitsMxOnSpacesAndRuaOnCommasOrSpaces) {
-  auto row = parse_import_row(
-      kHeader, record_of(7, {" example.com ", "enforce", "mx1.example.com  *.mail.example.com", "604800",
-                             "mailto:a@example.com,https://r.example.net/x mailto:b@example.com"}));
+  auto row = parse_import_row(kHeader,
+                              record_of(7, {" example.com ", "enforce", "mx1.example.com  *.mail.example.com", "604800",
+                                            "mailto:a@example.com,https://r.example.net/x mailto:b@example.com"}));
   EXPECT_EQ(row.line, 7u);
   EXPECT_EQ(row.domain, "example.com");
   EXPECT_EQ(row.mode, "enforce");
@@ -221,14 +226,21 @@ TEST_P(ImportRowErrors, NameTheLineAndColumn) {
 INSTANTIATE_TEST_SUITE_P(
     Rows, ImportRowErrors,
     testing::Values(
-        RowErrorCase{"too_few_fields", {"example.com", "enforce", "mx.example.com", "86400"}, "4 fields, but the header has 5"},
+        RowErrorCase{
+            "too_few_fields", {"example.com", "enforce", "mx.example.com", "86400"}, "4 fields, but the header has 5"},
         RowErrorCase{"too_many_fields", {"example.com", "enforce", "mx1", "mx2", "86400", ""}, "6 fields"},
         RowErrorCase{"empty_domain", {"  ", "enforce", "mx.example.com", "86400", ""}, "column domain is empty"},
-        RowErrorCase{"two_domains", {"a.com b.com", "enforce", "mx.example.com", "86400", ""}, "column domain has several words"},
+        RowErrorCase{"two_domains",
+                     {"a.com b.com", "enforce", "mx.example.com", "86400", ""},
+                     "column domain has several words"},
         RowErrorCase{"empty_mode", {"example.com", "", "mx.example.com", "86400", ""}, "column mode is empty"},
-        RowErrorCase{"max_age_not_a_number", {"example.com", "enforce", "mx.example.com", "1w", ""}, "'1w' is not a whole number"},
-        RowErrorCase{"max_age_negative", {"example.com", "enforce", "mx.example.com", "-5", ""}, "'-5' is not a whole number"},
-        RowErrorCase{"max_age_overflow", {"example.com", "enforce", "mx.example.com", "99999999999999999999999", ""},
+        RowErrorCase{"max_age_not_a_number",
+                     {"example.com", "enforce", "mx.example.com", "1w", ""},
+                     "'1w' is not a whole number"},
+        RowErrorCase{
+            "max_age_negative", {"example.com", "enforce", "mx.example.com", "-5", ""}, "'-5' is not a whole number"},
+        RowErrorCase{"max_age_overflow",
+                     {"example.com", "enforce", "mx.example.com", "99999999999999999999999", ""},
                      "is not a whole number"},
         RowErrorCase{"max_age_empty", {"example.com", "enforce", "mx.example.com", "", ""}, "column max_age is empty"}),
     [](const testing::TestParamInfo<RowErrorCase>& info) { return info.param.name; });
