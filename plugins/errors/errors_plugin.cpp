@@ -6,6 +6,7 @@
 
 #include "dns/types.h"
 #include "logging.h"
+#include "net/address.h"
 
 namespace stsd::errors_plugin {
 namespace {
@@ -13,9 +14,7 @@ namespace {
 // "client=192.0.2.1:53000 qname=www.example.org. qtype=A". This runs only on the
 // failure path, where allocating a string is of no concern.
 std::string context(const dns::Request& request) {
-  std::string client = request.client.to_string();
-  if (request.client.is_v6()) client = "[" + client + "]";
-  std::string out = "client=" + client + ":" + std::to_string(request.client_port);
+  std::string out = "client=" + net::endpoint_text(request.client, request.client_port);
   out += request.transport == dns::Transport::Tcp ? " transport=tcp" : " transport=udp";
   if (request.has_question) {
     out += " qname=" + request.question.original.to_text();

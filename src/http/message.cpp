@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "net/address.h"
+
 namespace stsd::http {
 namespace {
 
@@ -34,15 +36,7 @@ Reply text_error_reply(unsigned status, std::string_view message) {
 }
 
 std::string endpoint_text(const boost::asio::ip::tcp::endpoint& endpoint) {
-  // Built by appending: GCC 12 warns falsely on "..." + std::string&& (-Wrestrict, bug 105329).
-  const auto address = endpoint.address();
-  std::string text;
-  if (address.is_v6()) text += '[';
-  text += address.to_string();
-  if (address.is_v6()) text += ']';
-  text += ':';
-  text += std::to_string(endpoint.port());
-  return text;
+  return net::endpoint_text(endpoint.address(), endpoint.port());
 }
 
 std::string printable(std::string_view text, size_t limit) {

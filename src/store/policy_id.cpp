@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "store/ascii.h"
+#include "utc_time.h"
 
 namespace stsd::store {
 
@@ -20,20 +21,6 @@ int64_t period_start(int64_t unix_now, std::chrono::seconds rotation) {
 
 namespace {
 
-// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-void civil_from_days(int64_t z, int64_t& y, unsigned& m, unsigned& d) noexcept {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  y = static_cast<int64_t>(yoe) + era * 400;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  d = doy - (153 * mp + 2) / 5 + 1;
-  m = mp < 10 ? mp + 3 : mp - 9;
-  y += (m <= 2);
-}
-
 void put_digits(char* out, size_t& len, uint64_t value, int width) noexcept {
   for (int i = width - 1; i >= 0; --i) {
     out[len + static_cast<size_t>(i)] = static_cast<char>('0' + value % 10);
@@ -48,27 +35,19 @@ namespace detail {
 
 size_t format_period_prefix(char* out, int64_t period_start_unix, std::chrono::seconds rotation) noexcept {
   const int64_t r = rotation.count() > 0 ? rotation.count() : 86400;
-  int64_t days = period_start_unix / 86400;
-  int64_t secs = period_start_unix % 86400;
-  if (secs < 0) {
-    secs += 86400;
-    --days;
-  }
-  int64_t year = 0;
-  unsigned month = 0, day = 0;
-  civil_from_days(days, year, month, day);
-  if (year < 0) year = 0;
+  const UtcFields start = utc_fields(period_start_unix);
+  const int64_t year = std::max<int64_t>(start.year, 0);
   size_t len = 0;
   put_digits(out, len, static_cast<uint64_t>(year % 10000), 4);
-  put_digits(out, len, month, 2);
-  put_digits(out, len, day, 2);
+  put_digits(out, len, start.month, 2);
+  put_digits(out, len, start.day, 2);
   // The period start is shown as precisely as the rotation needs, so that two periods
   // never share a prefix.
   if (r % 86400 != 0) {
-    put_digits(out, len, static_cast<uint64_t>(secs / 3600), 2);
+    put_digits(out, len, start.hour, 2);
     if (r % 3600 != 0) {
-      put_digits(out, len, static_cast<uint64_t>(secs / 60 % 60), 2);
-      if (r % 60 != 0) put_digits(out, len, static_cast<uint64_t>(secs % 60), 2);
+      put_digits(out, len, start.minute, 2);
+      if (r % 60 != 0) put_digits(out, len, start.second, 2);
     }
   }
   return len;
