@@ -100,7 +100,8 @@ struct FetchRequest {
 // --- Pure classification steps (unit-tested without a network) ---
 
 // The response head: 200 passes; 3xx is a redirect failure naming Location (304 is a
-// failure of its own: the request was not conditional); other statuses fail; then the media type must be text/plain (parameters allowed).
+// failure of its own: the request was not conditional); other statuses fail; then the
+// media type must be text/plain (parameters allowed).
 FetchResult classify_head(unsigned status, std::string_view reason, std::string_view location,
                           std::string_view content_type, std::optional<uint64_t> content_length);
 
