@@ -20,6 +20,7 @@
 #include "store/loader.h"
 #include "store/served_index.h"
 #include "store/transaction.h"
+#include "store/writer_steps.h"
 
 namespace stsd::store {
 
@@ -225,6 +226,7 @@ std::optional<DomainStatus> PolicyStore::status(std::string_view domain_text, in
   if (r.confirmed) st.confirmed = *r.confirmed;
   st.confirmation = r.confirmation;
   st.hold = r.hold;
+  st.retirement = r.retirement;
   if (r.confirmed) {
     const auto rotation = this->rotation();
     const int64_t period = period_start(r.hold ? r.hold->since : unix_now, rotation);
@@ -258,6 +260,8 @@ std::optional<PolicyVersion> PolicyStore::version(std::string_view domain_text, 
   if (!impl_->index.contains(domain)) return std::nullopt;
   return impl_->disk.version(domain, number);
 }
+
+std::vector<ScheduledRemoval> PolicyStore::scheduled_removals() const { return scan_scheduled_removals(impl_->disk); }
 
 std::shared_ptr<const ServedDomain> PolicyStore::served(std::string_view domain_text) const {
   std::string domain;

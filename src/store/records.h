@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "store/policy.h"
+#include "store/retirement.h"
 
 namespace stsd::store {
 
@@ -28,7 +29,8 @@ struct Event {
   uint64_t seq = 0;  // global, increasing
   int64_t at = 0;
   std::string kind;      // domain_added, settings_updated, staged, confirmed,
-                         // manual_confirm, hold, hold_released, removed, or a kind
+                         // manual_confirm, hold, hold_released, removed, retiring,
+                         // retirement_scheduled, retirement_cancelled, or a kind
                          // recorded by record_event ([a-z0-9_]{1,32})
   uint32_t version = 0;  // 0 when not about a version
   std::string detail;
@@ -55,6 +57,8 @@ struct DomainStatus {
   std::string served_id;      // empty when nothing is confirmed (DNS answers NODATA)
   int64_t next_rotation = 0;  // Unix seconds of the next id change by rotation; 0 when
                               // nothing is confirmed or a hold is set
+  // Set while the domain is being retired (store/retirement.h).
+  std::optional<Retirement> retirement;
 };
 
 struct StageResult {
