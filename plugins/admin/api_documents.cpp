@@ -59,6 +59,23 @@ json settings_json(const DomainSettings& settings) {
   };
 }
 
+json retirement_json(const Retirement& retirement) {
+  json out = {{"since", iso8601(retirement.since)},
+              {"reason", retirement.reason},
+              {"version", retirement.version},
+              {"state", retirement.removal ? "scheduled" : "waiting_for_confirmation"},
+              {"remove_at", nullptr},
+              {"longest_cached", nullptr}};
+  if (const auto& removal = retirement.removal) {
+    out["remove_at"] = iso8601(removal->until);
+    if (removal->version != 0)
+      out["longest_cached"] = {{"version", removal->version},
+                               {"max_age", removal->max_age},
+                               {"served_until", iso8601(removal->served_until)}};
+  }
+  return out;
+}
+
 json status_json(const PolicyStore& state, const AdminExtensions& hooks, const std::string& domain, int64_t now,
                  size_t event_count) {
   auto status = state.status(domain, now);
@@ -90,6 +107,7 @@ json status_json(const PolicyStore& state, const AdminExtensions& hooks, const s
     out["txt"] = "v=STSv1; id=" + status->served_id + ";";
   }
   out["next_rotation"] = status->next_rotation == 0 ? json() : json(iso8601(status->next_rotation));
+  out["retirement"] = status->retirement ? retirement_json(*status->retirement) : json();
   json events = json::array();
   if (event_count > 0) {
     for (const auto& event : state.events(domain, event_count)) events.push_back(event_json(event));
