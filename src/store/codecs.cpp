@@ -47,6 +47,7 @@ std::string encode_record(const DomainRecord& r) {
                              {"manual", r.confirmation->manual},
                              {"reason", r.confirmation->reason}};
   if (r.hold) j["hold"] = json{{"reason", r.hold->reason}, {"since", r.hold->since}};
+  if (r.rotate_until) j["rotate_until"] = *r.rotate_until;
   if (r.retirement) j["retirement"] = retirement_json(*r.retirement);
   return j.dump();
 }
@@ -70,6 +71,7 @@ StoredRecord decode_record(std::string_view text) {
   }
   if (j.contains("hold"))
     r.hold = Hold{j["hold"].at("reason").get<std::string>(), j["hold"].at("since").get<int64_t>()};
+  if (j.contains("rotate_until")) r.rotate_until = j["rotate_until"].get<int64_t>();
   if (j.contains("retirement")) r.retirement = retirement_of(j["retirement"]);
   return stored;
 }
