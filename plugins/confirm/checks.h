@@ -14,6 +14,10 @@
 //   * status section "confirm" -> `GET /v1/domains/D` has extensions.confirm = the
 //                     probe_status() object below plus "lines" (plain words) that
 //                     `stsctl status` prints.
+//   * confirm check -> `POST /v1/domains/D/confirm` (a manual confirmation) is refused
+//                     (409) while the last round saw a vantage serve something other than
+//                     that version (confirm_problems()), unless "force": true; the event
+//                     detail then records "forced: ...".
 //   * domain route GET "check" -> `GET /v1/domains/D/check` answers run_check(D).
 // stsctl needs: `stsctl check D [--json]` = GET /v1/domains/D/check, printing
 // report["text"] (or the JSON), and `stsctl policy stage ... --force` = "force": true.
@@ -28,6 +32,7 @@
 // Every call is thread-safe and blocks for at most a few seconds of DNS/HTTPS: call
 // them from the admin thread, never from DNS answering.
 // =====================================================================================
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -114,6 +119,12 @@ class ConfirmApi {
   // served, version, error, words, certificate_not_after}]}); nullopt when the domain has
   // not been probed yet.
   virtual std::optional<nlohmann::json> probe_status(const std::string& domain) = 0;
+
+  // Why a manual confirmation of `version` would move the id onto a file that is not
+  // served everywhere: one sentence per vantage whose last round served something else
+  // ("edge 192.0.2.8 still serves version 3 (seen by the round at ...)"). Empty when the
+  // last round saw every vantage serve `version`, or when the domain was not probed yet.
+  virtual std::vector<std::string> confirm_problems(const std::string& domain, uint32_t version) = 0;
 };
 
 }  // namespace stsd::confirm

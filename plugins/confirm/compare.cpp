@@ -24,6 +24,7 @@ std::string describe_policy(const store::Policy& policy) {
 
 VantageOutcome ConfirmEngine::compare(const Versions& versions, const Target& target, FetchResult fetched) const {
   VantageOutcome outcome;
+  outcome.endpoint = target.vantage;
   outcome.vantage = target.vantage.to_string();
   outcome.label = target.label;
   outcome.error = fetched.error;
@@ -46,6 +47,7 @@ VantageOutcome ConfirmEngine::compare(const Versions& versions, const Target& ta
   }
   const store::Policy& policy = *parsed.policy;
   outcome.fingerprint = store::policy_digest(policy);
+  outcome.mx = policy.mx;
   if (versions.pending && versions.staged && store::same_policy(policy, versions.staged->policy)) {
     outcome.served = Served::Staged;
     outcome.version = versions.staged->number;
