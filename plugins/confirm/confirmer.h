@@ -122,9 +122,18 @@ class ConfirmEngine final : public ConfirmApi {
   static void remember_versions(Watch& watch, const store::ServedDomain& served);
   void take_changes();
   void start_due_rounds();
-  int64_t verification_due_ms(const store::DomainStatus& status, const ConfirmSettings& settings) const;
-  int64_t next_due_ms(const store::DomainStatus& after, const RoundInput& input, const RoundVerdict& verdict,
-                      const ConfirmSettings& settings);
+  // Where a domain's id stands against its own rotation schedule (store/policy_id.h).
+  struct RotationState {
+    int64_t next_boundary = 0;      // the domain's next rotation boundary after now (Unix s)
+    int64_t offset = 0;             // the domain's offset inside the rotation (s)
+    bool held = false;              // the id is behind the current period for lack of evidence
+    int64_t held_since = 0;         // then: the boundary it did not move at
+    int64_t needs_evidence_at = 0;  // the first boundary the evidence does not cover yet
+  };
+  RotationState rotation_state(uint32_t hash, std::optional<int64_t> rotate_until) const;
+  static int64_t verification_due_ms(const RotationState& rotation, const ConfirmSettings& settings);
+  int64_t next_due_ms(bool confirmed, const RotationState& rotation, const RoundInput& input,
+                      const RoundVerdict& verdict, const ConfirmSettings& settings);
   std::chrono::seconds jittered(std::chrono::seconds delay);
 
   // One round (round.cpp).
@@ -164,16 +173,16 @@ class ConfirmEngine final : public ConfirmApi {
                                 const RoundInput& input);
 
   // Status and metrics (status.cpp).
-  void publish_round(WatchTable::Entry& entry, const store::DomainStatus& after, const RoundVerdict& verdict,
+  void publish_round(WatchTable::Entry& entry, const RotationState& rotation, const RoundVerdict& verdict,
                      const RoundInput& input, const Evidence& evidence);
   nlohmann::json round_json(const std::string& domain, const Trouble& trouble, Phase phase,
                             const RoundVerdict& verdict, const RoundInput& input) const;
   static Phase phase_of(const Trouble& trouble, const RoundVerdict& verdict, const RoundInput& input);
   std::string summary_of(const Trouble& trouble, const RoundVerdict& verdict, const RoundInput& input) const;
-  int64_t held_since(const store::DomainStatus& status) const;
   void add_rotation(nlohmann::json& json, const std::string& domain, TimePoint checked) const;
   // "rotation held since T: edge X still serves version 1 (...)"; "" when not held.
   std::string rotation_held_words(const std::string& domain, const store::DomainStatus& status) const;
+  RotationState rotation_state_of(const std::string& domain, const store::DomainStatus& status) const;
   void count_probes(const std::vector<VantageOutcome>& outcomes, bool pending);
 
   // `stsctl check` (report.cpp).

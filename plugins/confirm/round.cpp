@@ -39,9 +39,16 @@ asio::awaitable<void> ConfirmEngine::run_round(std::string domain) {
   } catch (const std::exception& e) {
     log::warn("confirm: " + domain + ": " + e.what());
   }
-  const store::DomainStatus after = read_status(domain).value_or(*status);
-  publish_round(*entry, after, verdict, input, evidence);
-  finish_round(domain, next_due_ms(after, input, verdict, runtime_now->settings));
+  // Where the id stands after this round's evidence decides when the next round is due.
+  std::shared_ptr<const store::ServedDomain> after;
+  try {
+    after = state_->served(domain);
+  } catch (const std::exception& e) {
+    log::warn("confirm: " + domain + ": cannot read its state: " + e.what());
+  }
+  const RotationState rotation = after ? rotation_state(after->rotation_hash, after->rotate_until) : RotationState{};
+  publish_round(*entry, rotation, verdict, input, evidence);
+  finish_round(domain, next_due_ms(after && after->confirmed, rotation, input, verdict, runtime_now->settings));
 }
 
 Trouble& ConfirmEngine::trouble_of(WatchTable::Entry& entry, const ConfirmSettings& settings) {

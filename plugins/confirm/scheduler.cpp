@@ -86,9 +86,10 @@ void ConfirmEngine::start_watching(const std::string& domain) {
     // Nothing waits: spread the first rounds over the drift interval (a restart with a
     // million domains must not probe them all at once), but never past the verification
     // before the next rotation.
-    if (auto status = read_status(domain); status && !status->rotation_held) {
+    const RotationState rotation = rotation_state(served->rotation_hash, served->rotate_until);
+    if (!rotation.held) {
       std::uniform_int_distribution<int64_t> spread(0, to_ms(settings.drift_interval));
-      due = std::min(now + spread(random_), verification_due_ms(*status, settings));
+      due = std::min(now + spread(random_), verification_due_ms(rotation, settings));
     }
   } else if (!served->confirmed && !served->staged) {
     due = now + to_ms(settings.drift_interval);  // nothing to probe; a stage wakes it
@@ -146,26 +147,36 @@ void ConfirmEngine::start_due_rounds() {
     asio::co_spawn(io_, run_round(entry->first), asio::detached);
 }
 
-int64_t ConfirmEngine::verification_due_ms(const store::DomainStatus& status, const ConfirmSettings& settings) const {
-  // The boundary that needs evidence next: the next rotation, or, when fresh evidence
-  // already covers it, the first boundary after that evidence runs out.
-  const int64_t rotation = std::max<int64_t>(1, state_->rotation().count());
-  int64_t boundary = status.next_rotation;
-  if (status.rotate_until && *status.rotate_until >= boundary)
-    boundary += ((*status.rotate_until - boundary) / rotation + 1) * rotation;
-  return (boundary * 1000) - to_ms(settings.verify_window) / 2;
+ConfirmEngine::RotationState ConfirmEngine::rotation_state(uint32_t hash, std::optional<int64_t> rotate_until) const {
+  const store::RotationSchedule schedule = state_->schedule();
+  const store::Period current = store::period_at(store::unix_seconds(now()), hash, schedule);
+  RotationState state;
+  state.next_boundary = current.end;
+  state.offset = store::rotation_offset(hash, schedule.rotation);
+  state.needs_evidence_at = current.end;
+  if (!rotate_until) return state;  // ungated: no verifier has been involved yet
+  // The id may enter the periods that start by `rotate_until`, no later one.
+  const store::Period last_allowed = store::period_at(*rotate_until, hash, schedule);
+  state.held = last_allowed.start < current.start;
+  state.held_since = last_allowed.end;
+  state.needs_evidence_at = std::max(current.end, last_allowed.end);
+  return state;
 }
 
-int64_t ConfirmEngine::next_due_ms(const store::DomainStatus& after, const RoundInput& input,
+int64_t ConfirmEngine::verification_due_ms(const RotationState& rotation, const ConfirmSettings& settings) {
+  return rotation.needs_evidence_at * 1000 - to_ms(settings.verify_window) / 2;
+}
+
+int64_t ConfirmEngine::next_due_ms(bool confirmed, const RotationState& rotation, const RoundInput& input,
                                    const RoundVerdict& verdict, const ConfirmSettings& settings) {
   const int64_t now = now_ms();
   const int64_t due = now + to_ms(next_round_delay(input, verdict));
-  if (!after.confirmed) return due;
+  if (!confirmed) return due;
   // Evidence is missing while it matters: try again soon (with backoff when failing).
   const bool troubled = verdict.failed || verdict.drift || input.pending.has_value();
   const int64_t retry = now + to_ms(jittered(troubled ? verdict.next_delay : settings.interval));
-  if (after.rotation_held) return std::min(due, retry);
-  const int64_t verify_at = verification_due_ms(after, settings);
+  if (rotation.held) return std::min(due, retry);
+  const int64_t verify_at = verification_due_ms(rotation, settings);
   return std::min(due, verify_at <= now ? retry : verify_at);
 }
 

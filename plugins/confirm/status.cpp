@@ -64,13 +64,13 @@ nlohmann::json clean_round_json(const std::string& domain, const Watch& watch, c
 
 }  // namespace
 
-void ConfirmEngine::publish_round(WatchTable::Entry& entry, const store::DomainStatus& after,
+void ConfirmEngine::publish_round(WatchTable::Entry& entry, const RotationState& rotation,
                                   const RoundVerdict& verdict, const RoundInput& input, const Evidence& evidence) {
   const std::string& domain = entry.first;
   Trouble& trouble = *entry.second.trouble;
   const Phase phase = phase_of(trouble, verdict, input);
   const bool clean = !input.pending && !verdict.failed && !verdict.drift && !trouble.held_by_us &&
-                     trouble.override_fingerprint.empty() && evidence.verified && !after.rotation_held;
+                     trouble.override_fingerprint.empty() && evidence.verified && !rotation.held;
   nlohmann::json json;
   if (!clean) json = round_json(domain, trouble, phase, verdict, input);
   std::vector<VantageMemo> memos;
@@ -96,8 +96,8 @@ void ConfirmEngine::publish_round(WatchTable::Entry& entry, const store::DomainS
     }
   });
   std::optional<HeldRotation> held;
-  if (after.rotation_held) {
-    held = HeldRotation{held_since(after), evidence.vantage, evidence.reason, evidence.detail};
+  if (rotation.held) {
+    held = HeldRotation{rotation.held_since, evidence.vantage, evidence.reason, evidence.detail};
     if (evidence.verified) held->words = "waiting for the store to take the evidence of the last round";
   }
   table_.set_rotation_held(domain, std::move(held));
@@ -148,14 +148,6 @@ std::string ConfirmEngine::summary_of(const Trouble& trouble, const RoundVerdict
   else if (verdict.drift && trouble.held_by_us)
     summary += "; id rotation held until every vantage serves version " + std::to_string(*input.confirmed) + " again";
   return summary;
-}
-
-int64_t ConfirmEngine::held_since(const store::DomainStatus& status) const {
-  // The boundary the id did not move at: the first one after the evidence ran out.
-  const int64_t rotation = std::max<int64_t>(1, state_->rotation().count());
-  if (!status.rotate_until || *status.rotate_until >= status.next_rotation) return status.next_rotation;
-  const int64_t periods = (status.next_rotation - 1 - *status.rotate_until) / rotation;
-  return status.next_rotation - periods * rotation;
 }
 
 std::optional<nlohmann::json> ConfirmEngine::probe_status(const std::string& domain) {
@@ -229,17 +221,18 @@ void ConfirmEngine::add_rotation(nlohmann::json& json, const std::string& domain
     json["rotation"] = rotation;
     return;
   }
-  const auto period = state_->rotation();
-  rotation["next_at"] = status->next_rotation;
-  rotation["offset_seconds"] = status->rotation_offset;
+  const RotationState state = rotation_state_of(domain, *status);
+  rotation["next_at"] = state.next_boundary;
+  rotation["offset_seconds"] = state.offset;
   rotation["evidence_until"] = status->rotate_until ? nlohmann::json(*status->rotate_until) : nlohmann::json(nullptr);
-  rotation["held"] = status->rotation_held;
-  rotation["lines"].push_back("next rotation at " + format_utc(from_unix(status->next_rotation), true) +
-                              " (this domain's offset: " + clock_offset(status->rotation_offset) + " into every " +
-                              describe_duration(period) + ")");
-  if (status->rotation_held) {
+  rotation["held"] = state.held;
+  rotation["lines"].push_back("next rotation at " + format_utc(from_unix(state.next_boundary), true) +
+                              " (this domain's offset: " + clock_offset(state.offset) + " into every " +
+                              describe_duration(state_->rotation()) + ")" +
+                              (status->hold ? "; the id does not move while the drift hold is set" : ""));
+  if (state.held) {
     const auto held = table_.rotation_held(domain);
-    rotation["held_since"] = held ? held->since : held_since(*status);
+    rotation["held_since"] = state.held_since;
     rotation["held_vantage"] = held ? nlohmann::json(held->vantage) : nlohmann::json(nullptr);
     rotation["held_reason"] = held ? nlohmann::json(held->reason) : nlohmann::json(nullptr);
     rotation["lines"].push_back(rotation_held_words(domain, *status));
@@ -247,11 +240,17 @@ void ConfirmEngine::add_rotation(nlohmann::json& json, const std::string& domain
   json["rotation"] = rotation;
 }
 
+ConfirmEngine::RotationState ConfirmEngine::rotation_state_of(const std::string& domain,
+                                                              const store::DomainStatus& status) const {
+  return rotation_state(store::rotation_hash(domain), status.rotate_until);
+}
+
 std::string ConfirmEngine::rotation_held_words(const std::string& domain, const store::DomainStatus& status) const {
-  if (!status.rotation_held || !status.confirmed) return "";
+  if (!status.confirmed) return "";
+  const RotationState state = rotation_state_of(domain, status);
+  if (!state.held) return "";
   const auto held = table_.rotation_held(domain);
-  const int64_t since = held ? held->since : held_since(status);
-  return "rotation held since " + format_utc(from_unix(since), true) + ": " +
+  return "rotation held since " + format_utc(from_unix(state.held_since), true) + ": " +
          (held ? held->words
                : "waiting for a round in which every vantage serves version " +
                      std::to_string(status.confirmed->number));

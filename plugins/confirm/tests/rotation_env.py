@@ -60,7 +60,8 @@ class RotationScenario:
         log(f"{domain}: next rotation at {self.boundary} (clock now {int(self.clock.now())})")
 
     def stage_and_confirm(self, version, mode, mx, max_age=86400):
-        args = ["policy", "stage", self.domain, "--mode", mode, "--max-age", str(max_age)]
+        # --force: the MX check asks stsd's own DNS, which is not authoritative for the domain.
+        args = ["policy", "stage", self.domain, "--mode", mode, "--max-age", str(max_age), "--force"]
         for host in mx:
             args += ["--mx", host]
         stsctl(self.stsd, *args)
