@@ -145,7 +145,8 @@ ApiResponse handle_confirm(const Call& call) {
   if (!problems.empty() && !force) {
     throw HttpError{409,
                     "not confirmed: " + joined(problems) + " (confirming would move the id to version " +
-                        std::to_string(version) + " while senders can fetch something else; pass force to confirm "
+                        std::to_string(version) +
+                        " while senders can fetch something else; pass force to confirm "
                         "anyway)",
                     json{{"problems", problems}}};
   }

@@ -43,9 +43,8 @@ void register_admin_extensions(Environment& env, std::shared_ptr<ConfirmApi> con
   hooks->add_stage_check([confirm](const std::string& domain, const store::Policy& policy) {
     return stage_problems(*confirm, domain, policy);
   });
-  hooks->add_confirm_check([confirm](const std::string& domain, uint32_t version) {
-    return confirm->confirm_problems(domain, version);
-  });
+  hooks->add_confirm_check(
+      [confirm](const std::string& domain, uint32_t version) { return confirm->confirm_problems(domain, version); });
   hooks->add_status_section("confirm",
                             [confirm](const std::string& domain) { return status_section(*confirm, domain); });
   hooks->add_domain_route("GET", "check", [confirm](const std::string& domain, const nlohmann::json&) {

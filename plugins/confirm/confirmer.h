@@ -175,8 +175,8 @@ class ConfirmEngine final : public ConfirmApi {
   // Status and metrics (status.cpp).
   void publish_round(WatchTable::Entry& entry, const RotationState& rotation, const RoundVerdict& verdict,
                      const RoundInput& input, const Evidence& evidence);
-  nlohmann::json round_json(const std::string& domain, const Trouble& trouble, Phase phase,
-                            const RoundVerdict& verdict, const RoundInput& input) const;
+  nlohmann::json round_json(const std::string& domain, const Trouble& trouble, Phase phase, const RoundVerdict& verdict,
+                            const RoundInput& input) const;
   static Phase phase_of(const Trouble& trouble, const RoundVerdict& verdict, const RoundInput& input);
   std::string summary_of(const Trouble& trouble, const RoundVerdict& verdict, const RoundInput& input) const;
   void add_rotation(nlohmann::json& json, const std::string& domain, TimePoint checked) const;

@@ -53,8 +53,8 @@ Evidence judge_evidence(const RoundInput& round) {
     problems.push_back(served_words(outcome));
   }
   evidence.verified = problems.empty();
-  evidence.detail = evidence.verified ? version + " served by every vantage (" + join(labels, ", ") + ")"
-                                      : join(problems, "; ");
+  evidence.detail =
+      evidence.verified ? version + " served by every vantage (" + join(labels, ", ") + ")" : join(problems, "; ");
   return evidence;
 }
 

@@ -33,16 +33,16 @@ nlohmann::json clean_round_json(const std::string& domain, const Watch& watch, c
   for (const auto& memo : watch.vantages) {
     confirmed = memo.version;
     const std::string label = memo.label();
-    vantages.push_back({{"vantage", memo.vantage().to_string()},
-                        {"label", label},
-                        {"served", served_name(memo.served)},
-                        {"version", memo.version},
-                        {"error", ""},
-                        {"words", label + " serves version " + std::to_string(memo.version)},
-                        {"certificate_not_after", memo.certificate_not_after != 0
-                                                      ? nlohmann::json(memo.certificate_not_after)
-                                                      : nlohmann::json(nullptr)},
-                        {"elapsed_ms", 0}});
+    vantages.push_back(
+        {{"vantage", memo.vantage().to_string()},
+         {"label", label},
+         {"served", served_name(memo.served)},
+         {"version", memo.version},
+         {"error", ""},
+         {"words", label + " serves version " + std::to_string(memo.version)},
+         {"certificate_not_after",
+          memo.certificate_not_after != 0 ? nlohmann::json(memo.certificate_not_after) : nlohmann::json(nullptr)},
+         {"elapsed_ms", 0}});
   }
   const size_t count = watch.vantages.size();
   return {{"domain", domain},
@@ -64,8 +64,8 @@ nlohmann::json clean_round_json(const std::string& domain, const Watch& watch, c
 
 }  // namespace
 
-void ConfirmEngine::publish_round(WatchTable::Entry& entry, const RotationState& rotation,
-                                  const RoundVerdict& verdict, const RoundInput& input, const Evidence& evidence) {
+void ConfirmEngine::publish_round(WatchTable::Entry& entry, const RotationState& rotation, const RoundVerdict& verdict,
+                                  const RoundInput& input, const Evidence& evidence) {
   const std::string& domain = entry.first;
   Trouble& trouble = *entry.second.trouble;
   const Phase phase = phase_of(trouble, verdict, input);
@@ -85,7 +85,8 @@ void ConfirmEngine::publish_round(WatchTable::Entry& entry, const RotationState&
   table_.update(entry, [&](Watch& watch) {
     watch.phase = phase;
     watch.failing = verdict.failed;
-    watch.last_round_ms = std::chrono::duration_cast<std::chrono::milliseconds>(input.started.time_since_epoch()).count();
+    watch.last_round_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(input.started.time_since_epoch()).count();
     watch.vantages = std::move(memos);
     if (clean) {
       watch.trouble.reset();  // a clean history is what a fresh Trouble amounts to
@@ -166,8 +167,7 @@ std::optional<nlohmann::json> ConfirmEngine::probe_status(const std::string& dom
       out = watch->trouble->status;
     else
       out = clean_round_json(key, *watch, settings);
-    out["last_round_at"] =
-        watch->last_round_ms ? nlohmann::json(watch->last_round_ms / 1000) : nlohmann::json(nullptr);
+    out["last_round_at"] = watch->last_round_ms ? nlohmann::json(watch->last_round_ms / 1000) : nlohmann::json(nullptr);
     out["next_round_at"] = watch->due_ms / 1000;
     if (!watch->in_flight && watch->due_ms > 0) {
       const auto left = std::chrono::ceil<seconds>(from_ms(watch->due_ms) - checked);
@@ -197,8 +197,8 @@ std::vector<std::string> ConfirmEngine::confirm_problems(const std::string& doma
     const std::string seen = " (seen by the probe round at " + format_utc(from_ms(watch->last_round_ms), true) + ")";
     if (watch->trouble && !watch->trouble->status.is_null()) {
       for (const auto& outcome : watch->trouble->outcomes) {
-        const bool known = outcome.served == Served::Staged || outcome.served == Served::Confirmed ||
-                           outcome.served == Served::Older;
+        const bool known =
+            outcome.served == Served::Staged || outcome.served == Served::Confirmed || outcome.served == Served::Older;
         if (!known || outcome.version != version) problems.push_back(served_words(outcome) + seen);
       }
     } else {

@@ -49,8 +49,8 @@ struct VantageOutcome {
 };
 
 struct RoundInput {
-  TimePoint started;  // before the first fetch: evidence counts from here
-  TimePoint at;       // when the last answer came
+  TimePoint started;                // before the first fetch: evidence counts from here
+  TimePoint at;                     // when the last answer came
   std::optional<uint32_t> pending;  // staged version newer than the confirmed one
   std::optional<uint32_t> confirmed;
   // Set when the vantages could not even be determined (e.g. mta-sts.<domain> does not

@@ -10,7 +10,8 @@ namespace stsd::confirm {
 
 void ConfirmEngine::apply_verdict(const std::string& domain, Trouble& trouble, const store::DomainStatus& status,
                                   const RoundVerdict& verdict, const RoundInput& input, const Evidence& evidence) {
-  const bool confirmed_now = verdict.confirm && input.pending && confirm_if_still_staged(domain, trouble, verdict, input);
+  const bool confirmed_now =
+      verdict.confirm && input.pending && confirm_if_still_staged(domain, trouble, verdict, input);
   record_failure_once(domain, trouble, verdict, input);
   // Drift watch: hold the id while the confirmed version is not what is served.
   const bool held = status.hold.has_value();
