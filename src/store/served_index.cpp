@@ -487,20 +487,25 @@ size_t ServedView::id_at(int64_t unix_now, const RotationSchedule& schedule, cha
   // per query.
   struct PrefixCache {
     int64_t unit_index;
-    int64_t rotation;
     size_t length;
     char text[16];
   };
-  thread_local PrefixCache cache[2]{{INT64_MIN, 0, 0, {}}, {INT64_MIN, 0, 0, {}}};
+  struct ThreadCache {
+    int64_t rotation = 0;
+    int64_t unit = 1;
+    PrefixCache slots[2];
+  };
+  thread_local ThreadCache cache{0, 1, {{INT64_MIN, 0, {}}, {INT64_MIN, 0, {}}}};
   const int64_t rotation = schedule.rotation.count();
-  const int64_t unit = label_unit(rotation > 0 ? rotation : 86400);
-  int64_t unit_index = period.label / unit;
-  if (period.label % unit < 0) --unit_index;
-  PrefixCache& slot = cache[unit_index & 1];
-  if (slot.unit_index != unit_index || slot.rotation != rotation) {
+  if (cache.rotation != rotation) {
+    cache = ThreadCache{rotation, label_unit(rotation > 0 ? rotation : 86400), {{INT64_MIN, 0, {}}, {INT64_MIN, 0, {}}}};
+  }
+  int64_t unit_index = period.label / cache.unit;
+  if (period.label % cache.unit < 0) --unit_index;
+  PrefixCache& slot = cache.slots[unit_index & 1];
+  if (slot.unit_index != unit_index) {
     slot.length = detail::format_period_prefix(slot.text, period.label, schedule.rotation);
     slot.unit_index = unit_index;
-    slot.rotation = rotation;
   }
   std::memcpy(out, slot.text, 14);
   size_t len = detail::append_version(out, slot.length, load_at<uint32_t>(entry_, kOffVersion));
