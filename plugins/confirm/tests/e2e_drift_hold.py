@@ -12,16 +12,15 @@ stop a broken edge from holding it is to remove the edge from the domain's vanta
 Rotation is 3 s here so that "rotating" and "held" can both be watched over DNS.
 """
 import os
-import re
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import Stsd, check, free_port  # noqa: E402
 from confirm_env import (Nginx, TestCA, confirm_lines, confirmed_version, log, policy_text, run_script,  # noqa: E402
                          served_id, status_json, stsctl, wait_until)
+from confirm_env import metrics as read_metrics  # noqa: E402
 
 DOMAIN = "drift.test"
 ROTATION = 3
@@ -71,15 +70,7 @@ def hold_of(stsd):
 
 
 def metrics():
-    """/metrics as {sample name with labels: value}."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    samples = {}
-    for line in text.splitlines():
-        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{.*\})?) (\S+)$", line)
-        if m:
-            samples[m.group(1)] = float(m.group(2))
-    return samples
+    return read_metrics(METRICS_PORT)
 
 
 HELD_SAMPLE = f'stsd_confirm_drift_held{{domain="{DOMAIN}"}}'
