@@ -110,14 +110,19 @@ class ConfirmApi {
   //  mx:       {resolved, error, null_mx, no_mx, hosts [{host, preference,
   //             confirmed_pattern, staged_pattern}], words}
   //  tlsrpt:   {name, records [strings], expected, ok, words}
-  //  safe_to_add: [{pattern, version, from (Unix s or null), words}]
+  //  store:    {confirmed_version, staged_version, pending, served_id, hold,
+  //             rotation_held (words, or null)}
+  //  safe_to_add: [{pattern, version, from (Unix s or null), safe, not_served_by [words
+  //             about each vantage that does not serve a policy listing it now], words}]
   // Throws std::invalid_argument("no domain X in the store") for an unknown domain.
   virtual nlohmann::json run_check(const std::string& domain) = 0;
 
   // The probe state of `domain` ({summary, phase, target_version, streak, needed,
   // streak_started_at, last_round_at, next_round_at, hold, vantages [{vantage, label,
-  // served, version, error, words, certificate_not_after}]}); nullopt when the domain has
-  // not been probed yet.
+  // served, version, error, words, certificate_not_after}], rotation {next_at,
+  // offset_seconds, evidence_until, held, held_since, held_vantage, held_reason, lines},
+  // lines [plain words for `stsctl status`]}); nullopt when the confirmer does not watch
+  // the domain (yet). Before its first round, phase is null and summary "not probed yet".
   virtual std::optional<nlohmann::json> probe_status(const std::string& domain) = 0;
 
   // Why a manual confirmation of `version` would move the id onto a file that is not

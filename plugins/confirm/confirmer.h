@@ -117,7 +117,7 @@ class ConfirmEngine final : public ConfirmApi {
   // Scheduling (scheduler.cpp).
   boost::asio::awaitable<void> scheduler();
   void resync_page();
-  void start_watching(const std::string& domain);
+  void start_watching(const std::string& domain, const store::ServedDomain& served);
   static bool is_pending(const store::ServedDomain& served);
   static void remember_versions(Watch& watch, const store::ServedDomain& served);
   void take_changes();

@@ -71,31 +71,30 @@ void ConfirmEngine::resync_page() {
     return;
   }
   const bool to_end = names.size() < kResyncPage;
-  for (const auto& domain : table_.reconcile(resync_after_, names, to_end)) start_watching(domain);
+  for (const auto& domain : table_.reconcile(resync_after_, names, to_end))
+    if (auto served = state_->served(domain)) start_watching(domain, *served);
   resync_after_ = to_end ? std::string() : names.back();
   next_resync_page_ = now_steady + (to_end ? kResyncPause : kTick);
 }
 
-void ConfirmEngine::start_watching(const std::string& domain) {
-  auto served = state_->served(domain);
-  if (!served) return;
+void ConfirmEngine::start_watching(const std::string& domain, const store::ServedDomain& served) {
   const auto& settings = runtime()->settings;
   const int64_t now = now_ms();
   int64_t due = now;
-  if (served->confirmed && !is_pending(*served) && !served->held_since) {
+  if (served.confirmed && !is_pending(served) && !served.held_since) {
     // Nothing waits: spread the first rounds over the drift interval (a restart with a
     // million domains must not probe them all at once), but never past the verification
     // before the next rotation.
-    const RotationState rotation = rotation_state(served->rotation_hash, served->rotate_until);
+    const RotationState rotation = rotation_state(served.rotation_hash, served.rotate_until);
     if (!rotation.held) {
       std::uniform_int_distribution<int64_t> spread(0, to_ms(settings.drift_interval));
       due = std::min(now + spread(random_), verification_due_ms(rotation, settings));
     }
-  } else if (!served->confirmed && !served->staged) {
+  } else if (!served.confirmed && !served.staged) {
     due = now + to_ms(settings.drift_interval);  // nothing to probe; a stage wakes it
   }
   auto [entry, added] = table_.add(domain, due);
-  if (added) remember_versions(entry->second, *served);
+  if (added) remember_versions(entry->second, served);
 }
 
 bool ConfirmEngine::is_pending(const store::ServedDomain& served) {
@@ -122,7 +121,7 @@ void ConfirmEngine::take_changes() {
     }
     auto* entry = table_.find(domain);
     if (!entry) {
-      start_watching(domain);
+      start_watching(domain, *served);
       continue;
     }
     // A new stage, a confirmation or new settings (vantages): probe at once. The
