@@ -20,6 +20,7 @@
 #include "store/loader.h"
 #include "store/served_index.h"
 #include "store/transaction.h"
+#include "store/writer_steps.h"
 
 namespace stsd::store {
 
@@ -275,6 +276,7 @@ std::optional<DomainStatus> PolicyStore::status(std::string_view domain_text, in
   st.confirmation = r.confirmation;
   st.hold = r.hold;
   st.rotate_until = r.rotate_until;
+  st.retirement = r.retirement;
   if (r.confirmed) {
     const RotationSchedule schedule = this->schedule();
     const uint32_t hash = rotation_hash(domain);
@@ -315,6 +317,8 @@ std::optional<PolicyVersion> PolicyStore::version(std::string_view domain_text, 
   if (!impl_->index.contains(domain)) return std::nullopt;
   return impl_->disk.version(domain, number);
 }
+
+std::vector<ScheduledRemoval> PolicyStore::scheduled_removals() const { return scan_scheduled_removals(impl_->disk); }
 
 std::shared_ptr<const ServedDomain> PolicyStore::served(std::string_view domain_text) const {
   std::string domain;
