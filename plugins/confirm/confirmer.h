@@ -96,6 +96,9 @@ class ConfirmEngine final : public ConfirmApi {
   struct Target {
     Vantage vantage;
     std::string label;
+    // The ETag the vantage sent with version `etag_version` last time ("" = ask plainly).
+    std::string if_none_match{};
+    uint32_t etag_version = 0;
   };
   struct VantagePlan {
     std::vector<Target> targets;
@@ -141,9 +144,11 @@ class ConfirmEngine final : public ConfirmApi {
   Trouble& trouble_of(WatchTable::Entry& entry, const ConfirmSettings& settings);
   std::optional<store::DomainStatus> read_status(const std::string& domain) const;
   static std::shared_ptr<Versions> versions_of(const std::string& domain, const store::DomainStatus& status);
+  // `seen`: what each vantage served last round (the ETags to ask with).
   boost::asio::awaitable<RoundInput> probe_round(std::shared_ptr<const Runtime> runtime,
                                                  std::shared_ptr<const Versions> versions,
-                                                 std::vector<std::string> domain_vantages);
+                                                 std::vector<std::string> domain_vantages,
+                                                 std::vector<VantageMemo> seen);
   boost::asio::awaitable<VantagePlan> plan_vantages(std::shared_ptr<const Runtime> runtime, std::string domain,
                                                     std::vector<std::string> domain_vantages);
   boost::asio::awaitable<std::vector<VantageOutcome>> probe_all(std::shared_ptr<const Runtime> runtime,
@@ -157,6 +162,10 @@ class ConfirmEngine final : public ConfirmApi {
 
   // What a vantage served (compare.cpp).
   VantageOutcome compare(const Versions& versions, const Target& target, FetchResult fetched) const;
+  void compare_body(const Versions& versions, const Target& target, const std::string& body,
+                    VantageOutcome& outcome) const;
+  // Names version `number` of the domain as what the vantage served (staged, confirmed, older).
+  void name_version(const Versions& versions, const Target& target, uint32_t number, VantageOutcome& outcome) const;
   std::optional<uint32_t> older_version_of(const Versions& versions, const store::Policy& policy) const;
 
   // Acting on a verdict (verdict.cpp).
@@ -217,6 +226,7 @@ class ConfirmEngine final : public ConfirmApi {
   std::atomic<uint64_t> probes_match_{0}, probes_mismatch_{0}, probes_error_{0};
   std::atomic<uint64_t> confirmations_{0}, drift_events_{0};
   std::atomic<uint64_t> evidence_verified_{0}, evidence_unverified_{0};
+  std::atomic<uint64_t> probes_not_modified_{0};
   std::atomic<int64_t> last_round_unix_ms_{0};  // 0: no round finished yet
 };
 

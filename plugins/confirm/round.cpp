@@ -25,7 +25,9 @@ asio::awaitable<void> ConfirmEngine::run_round(std::string domain) {
     co_return;
   }
 
-  auto probing = probe_round(runtime_now, versions, status->settings.vantages);
+  std::vector<VantageMemo> seen;
+  if (auto* entry = table_.find(domain)) seen = entry->second.vantages;
+  auto probing = probe_round(runtime_now, versions, status->settings.vantages, std::move(seen));
   RoundInput input = co_await std::move(probing);
   note_round_finished(input);
 
@@ -80,7 +82,8 @@ std::shared_ptr<ConfirmEngine::Versions> ConfirmEngine::versions_of(const std::s
 
 asio::awaitable<RoundInput> ConfirmEngine::probe_round(std::shared_ptr<const Runtime> runtime,
                                                        std::shared_ptr<const Versions> versions,
-                                                       std::vector<std::string> domain_vantages) {
+                                                       std::vector<std::string> domain_vantages,
+                                                       std::vector<VantageMemo> seen) {
   RoundInput input;
   input.started = now();
   if (versions->pending) input.pending = versions->staged->number;
@@ -89,6 +92,12 @@ asio::awaitable<RoundInput> ConfirmEngine::probe_round(std::shared_ptr<const Run
     auto planning = plan_vantages(runtime, versions->domain, domain_vantages);
     VantagePlan plan = co_await std::move(planning);
     input.setup_error = plan.setup_error;
+    for (auto& target : plan.targets)
+      for (const auto& memo : seen)
+        if (memo.etag_version != 0 && memo.vantage() == target.vantage) {
+          target.if_none_match = memo.etag;
+          target.etag_version = memo.etag_version;
+        }
     if (!plan.setup_error) {
       auto probing = probe_all(runtime, versions, plan.targets);
       input.outcomes = co_await std::move(probing);
@@ -183,7 +192,8 @@ asio::awaitable<VantageOutcome> ConfirmEngine::probe_one(std::shared_ptr<const R
   } else {
     try {
       FetchRequest request{versions->domain, target.vantage,
-                           std::chrono::duration_cast<std::chrono::milliseconds>(runtime->settings.timeout)};
+                           std::chrono::duration_cast<std::chrono::milliseconds>(runtime->settings.timeout),
+                           target.if_none_match};
       auto operation = runtime->fetcher->fetch(std::move(request));
       fetched = co_await std::move(operation);
     } catch (const std::exception& e) {

@@ -79,6 +79,8 @@ void ConfirmEngine::publish_round(WatchTable::Entry& entry, const RotationState&
     auto memo = VantageMemo::of(outcome.endpoint, outcome.label.rfind("edge ", 0) == 0);
     memo.served = outcome.served;
     memo.version = outcome.version;
+    memo.etag_version = outcome.etag_version;
+    if (outcome.etag_version != 0) memo.etag = outcome.etag;
     if (outcome.certificate_not_after) memo.certificate_not_after = store::unix_seconds(*outcome.certificate_not_after);
     memos.push_back(std::move(memo));
   }
@@ -258,6 +260,7 @@ std::string ConfirmEngine::rotation_held_words(const std::string& domain, const 
 
 void ConfirmEngine::count_probes(const std::vector<VantageOutcome>& outcomes, bool pending) {
   for (const auto& outcome : outcomes) {
+    if (outcome.not_modified) probes_not_modified_.fetch_add(1, std::memory_order_relaxed);
     switch (outcome.served) {
       case Served::Staged:
         probes_match_.fetch_add(1, std::memory_order_relaxed);
@@ -292,6 +295,10 @@ void ConfirmEngine::collect_metrics(metrics::MetricsWriter& writer) const {
                  static_cast<double>(probes_mismatch_.load(std::memory_order_relaxed)));
   writer.counter("stsd_confirm_probes_total", kProbesHelp, {{"result", "error"}},
                  static_cast<double>(probes_error_.load(std::memory_order_relaxed)));
+  writer.counter("stsd_confirm_probes_not_modified_total",
+                 "Fetches answered 304 Not Modified to the ETag recorded with a checked body (counted in "
+                 "stsd_confirm_probes_total too).",
+                 {}, static_cast<double>(probes_not_modified_.load(std::memory_order_relaxed)));
   writer.counter("stsd_confirm_confirmations_total", "Versions confirmed automatically by the confirmer.", {},
                  static_cast<double>(confirmations_.load(std::memory_order_relaxed)));
   writer.counter("stsd_confirm_drift_events_total", "Drifts detected that held a domain's id rotation.", {},

@@ -46,6 +46,11 @@ struct VantageOutcome {
   std::optional<TimePoint> certificate_not_after;
   std::chrono::milliseconds elapsed{0};
   std::vector<std::string> mx;  // the mx patterns of the policy served, when it parsed
+  // The ETag that came with a known version (`etag_version`), to ask with next time;
+  // `not_modified`: the vantage answered 304 to that ETag (it still serves that version).
+  std::string etag;
+  uint32_t etag_version = 0;
+  bool not_modified = false;
 };
 
 struct RoundInput {

@@ -1,8 +1,9 @@
 """Every edge is good: the id rotates on time, at the domain's own offset.
 
 The verification round 2 minutes (verify_window / 2) before the domain's rotation sees
-both edges serve the confirmed version; the id is then the old one one second before
-the boundary computed from the documented formula, and the new one right after it.
+both edges serve the confirmed version (a 304 to the ETag recorded with its body); the
+id is then the old one two seconds before the boundary computed from the documented
+formula, and the new one right after it.
 """
 import os
 import sys
@@ -47,6 +48,9 @@ def main(parts):
     samples = s.metrics()
     check(samples.get('stsd_confirm_rotation_evidence_total{result="verified"}', 0) >= 1, samples)
     check(samples.get("stsd_confirm_rotation_held_domains") == 0, samples)
+    # Repeated rounds ask with the ETag seen with the checked body: nginx answers 304, and
+    # that is evidence too (README "Verified id changes").
+    check(samples.get("stsd_confirm_probes_not_modified_total", 0) >= 2, samples)
 
 
 if __name__ == "__main__":
