@@ -99,12 +99,15 @@ std::vector<CommandSpec> make_specs() {
       "policy confirm",
       {"DOMAIN"},
       {{"version", "N", false, "the staged version that is now served at https://mta-sts.DOMAIN/"},
-       {"reason", "TEXT", false, "why you know it is served (recorded in the event log)"}},
+       {"reason", "TEXT", false, "why you know it is served (recorded in the event log)"},
+       {"force", "", false, "confirm even though the confirmer last saw a vantage serve something else"}},
       "confirm by hand that a version is published (moves the id)",
       "Records that version N is served everywhere senders fetch it, so the TXT id\n"
       "follows it. Logged as a manual confirmation with your reason. Confirm only what\n"
       "you have checked: a sender that fetches too early caches the old file under\n"
-      "the new id.",
+      "the new id. Refused while the confirmer's last round saw a vantage serve\n"
+      "something else (it names the vantage); --force overrides, and the event log\n"
+      "records what was forced past.",
       {"stsctl policy confirm example.com --version 3 --reason 'deployed to all CDN edges, checked with curl'"},
   });
   specs.push_back({
@@ -483,6 +486,7 @@ ApiCall build_api_call(const Invocation& invocation) {
         {"version", parse_number_option("version", *invocation.value("version"), name, 1)},
         {"reason", *invocation.value("reason")},
     };
+    if (invocation.has("force")) body["force"] = true;
     return {"POST", domain_path(domain) + "/confirm", body};
   }
   if (name == "policy show") {

@@ -515,6 +515,8 @@ int run_single(const Invocation& invocation, AdminClient& client, std::ostream& 
     out << "confirmed " << domain << " version " << text_of(body["confirmed"]["version"]) << " (by hand)\n";
     if (body["txt"].is_string())
       out << "served now: _mta-sts." << domain << " TXT \"" << text_of(body["txt"]) << "\"\n";
+    if (body.contains("forced_past"))
+      for (const auto& p : body["forced_past"]) err << "warning: confirmed despite: " << text_of(p) << "\n";
   } else if (name == "policy show") {
     // Exactly the bytes to serve (CRLF), so `> mta-sts.txt` gives a deployable file.
     out << text_of(body["text"]);

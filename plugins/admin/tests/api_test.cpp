@@ -516,6 +516,43 @@ TEST_F(Api, HooksCanRefuseAStageAndAddToStatusAndRoutes) {
   EXPECT_EQ(call("GET", "/v1/domains/other.example/check").status, 404u);
 }
 
+TEST_F(Api, AConfirmCheckRefusesAManualConfirmationUnlessForcedAndTheEventSaysSo) {
+  add_staged_confirmed("example.com");
+  ASSERT_EQ(call("POST", "/v1/domains/example.com/policies",
+                 {{"mode", "enforce"}, {"mx", {"mx1.example.com", "mx2.example.com"}}, {"max_age", 604800}})
+                .status,
+            201u);
+  auto lagging = std::make_shared<bool>(true);
+  hooks_->add_confirm_check([lagging](const std::string& domain, uint32_t version) {
+    std::vector<std::string> problems;
+    if (*lagging && domain == "example.com" && version == 2)
+      problems.push_back("edge 192.0.2.8 still serves version 1");
+    return problems;
+  });
+  json body = {{"version", 2}, {"reason", "deployed"}};
+  auto refused = call("POST", "/v1/domains/example.com/confirm", body);
+  EXPECT_EQ(refused.status, 409u);
+  EXPECT_NE(refused.body["error"].get<std::string>().find("not confirmed: edge 192.0.2.8 still serves version 1"),
+            std::string::npos)
+      << refused.body;
+  EXPECT_EQ(refused.body["problems"], json({"edge 192.0.2.8 still serves version 1"}));
+  EXPECT_EQ(state_->status("example.com", 0)->confirmed->number, 1u) << "nothing changed";
+  body["force"] = true;
+  auto forced = call("POST", "/v1/domains/example.com/confirm", body);
+  ASSERT_EQ(forced.status, 200u) << forced.body;
+  EXPECT_EQ(forced.body["forced_past"], json({"edge 192.0.2.8 still serves version 1"}));
+  EXPECT_EQ(state_->status("example.com", 0)->confirmed->number, 2u);
+  const auto events = state_->events("example.com", 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, "manual_confirm");
+  EXPECT_EQ(events[0].detail, "deployed: forced: edge 192.0.2.8 still serves version 1");
+  // A check with nothing to say lets the confirmation through, with nothing forced.
+  *lagging = false;
+  auto again = call("POST", "/v1/domains/example.com/confirm", {{"version", 2}, {"reason", "again"}});
+  EXPECT_EQ(again.status, 200u);
+  EXPECT_EQ(again.body["forced_past"], json::array());
+}
+
 TEST_F(Api, HookRoutesGetTheBodyOrNull) {
   add_staged_confirmed("example.com");
   hooks_->add_domain_route("POST", "probe", [](const std::string& domain, const json& body) {
