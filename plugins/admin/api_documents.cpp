@@ -110,6 +110,7 @@ json status_json(const PolicyStore& state, const AdminExtensions& hooks, const s
   out["rotation_offset_seconds"] = status->rotation_offset;
   out["rotate_until"] = status->rotate_until ? json(iso8601(*status->rotate_until)) : json();
   out["rotation_held"] = status->rotation_held;
+  out["rotation_held_since"] = status->rotation_held ? json(iso8601(status->rotation_held_since)) : json();
   out["retirement"] = status->retirement ? retirement_json(*status->retirement) : json();
   json events = json::array();
   if (event_count > 0) {

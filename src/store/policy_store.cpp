@@ -289,6 +289,7 @@ std::optional<DomainStatus> PolicyStore::status(std::string_view domain_text, in
     st.rotation_offset = rotation_offset(hash, schedule.rotation);
     st.next_rotation = r.hold ? 0 : current.end;
     st.rotation_held = r.rotate_until && *r.rotate_until < current.start;
+    if (st.rotation_held) st.rotation_held_since = period_at(*r.rotate_until, hash, schedule).end;
   }
   return st;
 }

@@ -133,7 +133,8 @@ class PolicyStore {
   // version that is not the confirmed one changes nothing.
   EvidenceResult record_rotation_evidence(std::string_view domain, const RotationEvidence& evidence);
   // Set by the confirm service: a manual confirmation of a domain that no verifier gates
-  // yet then gates it at the confirmation time.
+  // yet then gates it at the confirmation time. While unset (no verifier runs), a manual
+  // confirmation lifts the domain's gate instead.
   void set_rotation_evidence_required(bool required);
   bool rotation_evidence_required() const noexcept;
   // Gates every confirmed domain that no verifier gates yet (rotate_until = now), in

@@ -63,6 +63,7 @@ struct DomainStatus {
                                 // when nothing is confirmed or a hold is set
   std::optional<int64_t> rotate_until;  // evidence allows no period starting later
   bool rotation_held = false;  // the id is behind the current period for lack of evidence
+  int64_t rotation_held_since = 0;  // when held: the boundary the id did not cross
   // Set while the domain is being retired (store/retirement.h).
   std::optional<Retirement> retirement;
 };

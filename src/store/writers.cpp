@@ -236,13 +236,16 @@ void PolicyStore::confirm(std::string_view domain_text, uint32_t version, bool m
     if (moves || r.hold) r.txt_changed_at = tx.now();
     const bool released = r.hold.has_value();
     r.hold.reset();  // a confirmation says what is served now: nothing left to hold for
-    // The confirming round's evidence also lets the id rotate until it runs out; without
-    // evidence (by hand) a gated domain keeps its gate, and an ungated one is gated now
-    // when a verifier runs, so its next rotation waits for evidence.
+    // The confirming round's evidence also lets the id rotate until it runs out. By hand,
+    // while a verifier runs, a gated domain keeps its gate and an ungated one is gated now,
+    // so its next rotation waits for evidence; with no verifier running (the confirm
+    // service removed) nothing would ever lift the gate, so the confirmation does.
     if (evidence_until)
       r.rotate_until = std::max(r.rotate_until.value_or(*evidence_until), *evidence_until);
     else if (!r.rotate_until && rotation_evidence_required())
       r.rotate_until = tx.now();
+    else if (manual && !rotation_evidence_required())
+      r.rotate_until.reset();  // no verifier runs: the operator's confirmation lifts the gate
     tx.put_record(domain, r);
     std::string event_detail = reason;
     if (!detail.empty()) event_detail += (event_detail.empty() ? "" : ": ") + detail;

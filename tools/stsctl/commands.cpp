@@ -147,7 +147,7 @@ void print_status(const json& s, std::ostream& out) {
   const auto rotation = s["rotation_seconds"].is_number() ? s["rotation_seconds"].get<int64_t>() : 0;
   const auto offset = s["rotation_offset_seconds"].is_number() ? s["rotation_offset_seconds"].get<int64_t>() : 0;
   if (s["rotation_held"].is_boolean() && s["rotation_held"].get<bool>()) {
-    label("next rotation:") << "HELD since " << text_of(s["rotate_until"])
+    label("next rotation:") << "HELD since " << text_of(s["rotation_held_since"])
                             << ": no vantage evidence yet that the confirmed version is served everywhere; the id "
                                "jumps to the current period once there is (see confirm: below)\n";
   } else if (auto next = parse_iso(s["next_rotation"]); next && now) {
