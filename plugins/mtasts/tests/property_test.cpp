@@ -82,7 +82,10 @@ class RandomRun {
         ASSERT_TRUE(allowed) << "confirmed a version older than the confirmed one";
         m.confirmed = version;
         m.held_since.reset();
-        if (evidence_until) m.rotate_until = std::max(m.rotate_until.value_or(*evidence_until), *evidence_until);
+        if (evidence_until)
+          m.rotate_until = std::max(m.rotate_until.value_or(*evidence_until), *evidence_until);
+        else if (manual)
+          m.rotate_until.reset();  // no verifier runs here: the operator's word lifts the gate
       } catch (const PolicyError&) {
         ASSERT_FALSE(allowed) << "refused a valid confirmation of version " << version;
       }
