@@ -1,6 +1,7 @@
 // The store opens its own database under `storage:` (PolicyStore::open): once per
 // process, never under --check-config, flushed and closed with the environment, and
 // refused with a clear message while another process holds it.
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,21 +74,30 @@ TEST_F(StoreDatabase, NotOpenedWithoutStorageOrWhileCheckingAConfig) {
 }
 
 TEST_F(StoreDatabase, HeldByAnotherProcessIsRefusedWithTheReason) {
+  // The other process takes RocksDB's lock the way RocksDB does (a write lock with
+  // fcntl on the LOCK file), with async-signal-safe calls only: a forked child of this
+  // multi-threaded process must not run RocksDB or the allocator, which could wait
+  // forever on a lock some parent thread held at the fork.
+  Database::open(folder()).reset();  // creates the database and its LOCK file
+  const std::string lock_file = (folder() / "LOCK").string();
   int ready[2], release[2];
   ASSERT_EQ(::pipe(ready), 0);
   ASSERT_EQ(::pipe(release), 0);
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
-  if (child == 0) {  // holds the database until the parent writes to `release`
-    auto database = Database::open(folder());
-    char byte = 1;
+  if (child == 0) {  // holds the lock until the parent writes to `release`
+    const int fd = ::open(lock_file.c_str(), O_RDWR);
+    struct flock lock {};
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    char byte = fd >= 0 && ::fcntl(fd, F_SETLK, &lock) == 0 ? 1 : 0;
     (void)!::write(ready[1], &byte, 1);
     (void)!::read(release[0], &byte, 1);
-    database.reset();
     ::_exit(0);
   }
   char byte = 0;
   ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+  ASSERT_EQ(byte, 1) << "the other process could not take the lock";
   try {
     Database::open(folder());
     ADD_FAILURE() << "opened a database another process holds";
