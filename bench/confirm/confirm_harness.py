@@ -249,16 +249,16 @@ class Sample:
 
 
 def run_pass(args, pristine: str, host: Role, host_port: int, ca_file: str, concurrency: int | None) -> dict:
-    """One CONFIRMER process on a fresh store copy. With a concurrency: probes until all
-    N x 2 probes are done (or the time limit) and returns the figures; without (the
-    memory baseline): waits until the store is served and returns its memory."""
+    """One CONFIRMER process on a fresh store copy. With a concurrency: makes every domain
+    due (see `--drive`), probes until all N x 2 probes are done (or the time limit) and
+    returns the figures; without (the memory baseline): waits until the store is served
+    and returns its memory."""
     name = f"confirm-{concurrency}" if concurrency else "baseline"
     work = dnsdata.ensure_dir(os.path.join(args.work, name))
     metrics_port = free_port("127.0.0.1")
     role = Role(name, work, args.bin_dir, copy_store(pristine, os.path.join(work, "stsd.db")), "")
     role.sections = confirmer_sections(args, host_port, metrics_port, concurrency, ca_file, role.port)
     role.prepare()
-    host_cpu0 = host.cpu()
     t0 = time.monotonic()
     role.start(dnsdata.owner(args.domains - 1), timeout_s=args.start_timeout)
     if concurrency is None:
@@ -267,11 +267,17 @@ def run_pass(args, pristine: str, host: Role, host_port: int, ca_file: str, conc
         role.stop()
         return {"rss_mib": rss, "pss_mib": pss}
 
-    target = 2 * args.domains
+    watched = None
+    if args.drive == "clock":
+        watched = wait_until_watched(args, role, metrics_port, t0)
+    base = watched["probes"] if watched else 0
+    target = base + 2 * args.domains
     samples: list[Sample] = []
+    host_cpu0 = host.cpu()
     threads0 = role.thread_cpu()
     profiler = Profiler(work) if args.profile else None
     next_log = 0.0
+    deadline = time.monotonic() + args.pass_limit
     while True:
         metrics = scrape(metrics_port)
         now = time.monotonic() - t0
@@ -285,9 +291,10 @@ def run_pass(args, pristine: str, host: Role, host_port: int, ca_file: str, conc
                 next_log = now + 15
             if samples[-1].probes >= target and samples[-1].domains_probed >= args.domains:
                 break
-            if profiler and not profiler.started and (now > args.pass_limit / 2 or samples[-1].probes > target / 2):
+            if profiler and not profiler.started and (deadline - time.monotonic() < args.pass_limit / 2
+                                                      or samples[-1].probes - base > target / 2):
                 profiler.start(busiest_thread(threads0, role.thread_cpu()))
-        if now > args.pass_limit or role.proc.poll() is not None:
+        if time.monotonic() > deadline or role.proc.poll() is not None:
             break
         time.sleep(args.sample_every)
     threads1 = role.thread_cpu()
@@ -297,11 +304,30 @@ def run_pass(args, pristine: str, host: Role, host_port: int, ca_file: str, conc
     role.stop()
     stop_s = time.monotonic() - stopping
     log(f"  {name}: stopped in {stop_s:.1f}s (SIGTERM; SIGKILL after 10 s)")
-    result = summarize_pass(concurrency, samples, target, args.domains)
+    result = summarize_pass(concurrency, samples, base, target, args.domains)
     result.update({"busiest_thread_share": (max(0.0, busiest_thread(threads0, threads1)[1]) / result["span_s"]
                                             if result["span_s"] > 0 else 0.0),
-                   "rss_mib": rss, "pss_mib": pss, "stop_s": stop_s, "profile": profiler.report() if profiler else []})
+                   "rss_mib": rss, "pss_mib": pss, "stop_s": stop_s, "watched": watched,
+                   "profile": profiler.report() if profiler else []})
     return result
+
+
+def wait_until_watched(args, role: Role, metrics_port: int, t0: float) -> dict:
+    """`--drive clock`: a scheduler that spreads the first rounds over drift_interval (and
+    adds the store's domains to its table page by page) is given `--watch-wait` seconds
+    to watch every domain; its memory then is the state of N watched domains. Then the
+    test clock moves `--clock-jump` seconds ahead, past every domain's first due time, so
+    that all of them are due at once."""
+    wait = args.watch_wait_used
+    log(f"  {role.name}: waiting {wait:.0f}s for every domain to be watched, then moving the clock "
+        f"{args.clock_jump} s ahead")
+    time.sleep(max(0.0, wait - (time.monotonic() - t0)))
+    metrics = scrape(metrics_port) or {"probes": {}, "domains": {}}
+    watched = {"after_s": time.monotonic() - t0, "pss_mib": bench.memory_mib(role.proc.pid)[1],
+               "probes": sum(metrics["probes"].values()), "by_result": metrics["probes"],
+               "domains_probed": sum(metrics["domains"].values())}
+    role.set_clock_offset(args.clock_jump)
+    return watched
 
 
 def busiest_thread(before: dict[int, float], after: dict[int, float]) -> tuple[int, float]:
@@ -356,8 +382,8 @@ class Profiler:
         return sorted(rows, reverse=True)[:limit]
 
 
-def summarize_pass(concurrency: int, samples: list[Sample], target: int, domains: int) -> dict:
-    probing = [s for s in samples if s.probes > 0]
+def summarize_pass(concurrency: int, samples: list[Sample], base: int, target: int, domains: int) -> dict:
+    probing = [s for s in samples if s.probes > base]
     if len(probing) < 2:
         raise RuntimeError(f"max_concurrent_probes {concurrency}: the confirmer made no probes")
     first, last = probing[0], probing[-1]
@@ -379,10 +405,10 @@ def summarize_pass(concurrency: int, samples: list[Sample], target: int, domains
     return {
         "concurrency": concurrency,
         "complete": last.probes >= target and last.domains_probed >= domains,
-        "probes": last.probes, "target": target, "domains_probed": last.domains_probed,
+        "probes": last.probes - base, "target": target - base, "domains_probed": last.domains_probed,
         "by_result": last.by_result,
         "first_probe_s": first.t, "span_s": span,
-        "rate": probes / span if span > 0 else 0.0,
+        "span_probes": probes, "rate": probes / span if span > 0 else 0.0,
         "rate_first_quarter": rate_between(0.0, 0.25), "rate_last_quarter": rate_between(0.75, 1.0),
         "confirmer_cpu_s": last.confirmer_cpu - first.confirmer_cpu, "host_cpu_s": last.host_cpu - first.host_cpu,
         "pss_watched_mib": intercept, "pss_per_probed_domain_b": slope * 2**20,
@@ -434,7 +460,8 @@ def render(report: dict, args) -> str:
     passes = report["passes"]
     base = report["baseline"]
     lines = [f"## Run {report['date']:%Y-%m-%d %H:%M} UTC, commit {report['commit']}", "",
-             f"- Commit: `{report['commit']}` ({report['subject']}).",
+             f"- Commit: `{report['commit']}`; stsd's code (src/, plugins/, tools/) last changed in "
+             f"`{report['code_commit']}` ({report['code_subject']}).",
              f"- Machine: {os.cpu_count()} cores ({bench._cpu_model()}), {platform.release()}; both stsd processes "
              f"and the harness on the same machine over loopback. Load average at the start "
              f"{report['load_start']:.2f}, at the end {report['load_end']:.2f} (other work shares the cores, so "
@@ -450,8 +477,13 @@ def render(report: dict, args) -> str:
              f"(`threads: {args.host_threads}`, no per-client limits, no access log): {n:,} certificates loaded "
              f"and the last domain served on both in {host['ready_s']:.1f} s; RSS {host['rss_mib']:,.0f} MiB.",
              "- CONFIRMER: a second stsd on its own copy of the store with `confirm:` (vantages = the two "
-             "addresses, every other key at its default but `max_concurrent_probes`) and `metrics:`. At start "
-             f"every domain is due, so it probes {n:,} domains x 2 vantages at full tilt. Figures come from "
+             "addresses, every other key at its default but `max_concurrent_probes`) and `metrics:`. "
+             + (f"At start every domain is due, so it probes {n:,} domains x 2 vantages at full tilt. "
+                if args.drive == "start" else
+                f"{args.watch_wait_used:.0f} s after its start (every domain watched) the test clock "
+                f"(`STSD_CLOCK_OFFSET_FILE`) moves {args.clock_jump:,} s ahead, past every domain's first due time, so "
+                f"that all {n:,} domains x 2 vantages are due at once and probed at full tilt. ")
+             + "Figures come from "
              "`stsd_confirm_probes_total`, `stsd_confirm_domains` and `/proc/PID/stat` (utime+stime) and "
              f"`smaps_rollup` sampled every {args.sample_every:g} s, from the first probe to the last (or the "
              f"{args.pass_limit:.0f} s limit).",
@@ -461,8 +493,9 @@ def render(report: dict, args) -> str:
              "core | HOST CPU s / 1,000 probes | not `match` |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for p in passes:
-        bad = p["probes"] - p["by_result"].get("match", 0)
-        per_k = lambda s: s / p["probes"] * 1000 if p["probes"] else 0.0  # noqa: E731
+        matched_before = p["watched"]["by_result"].get("match", 0) if p["watched"] else 0
+        bad = p["probes"] - (p["by_result"].get("match", 0) - matched_before)
+        per_k = lambda s: s / p["span_probes"] * 1000 if p["span_probes"] else 0.0  # noqa: E731
         full = f"{p['span_s']:.0f} (done)" if p["complete"] else (f"{p['target'] / p['rate']:,.0f}" if p["rate"] else "-")
         lines.append(f"| {p['concurrency']} | {p['probes']:,} of {p['target']:,} | {p['span_s']:.0f} | "
                      f"{p['rate']:,.0f} | {p['rate_first_quarter']:,.0f} | {p['rate_last_quarter']:,.0f} | {full} | "
@@ -485,6 +518,10 @@ def render(report: dict, args) -> str:
               "|---|---:|---:|---:|",
               f"| without `confirm:` | {base['pss_mib']:,.0f} | | |"]
     for p in passes:
+        if p["watched"]:
+            w = p["watched"]
+            lines.append(f"| `confirm:`, max_concurrent_probes {p['concurrency']}: watched, measured {w['after_s']:.0f} s "
+                         f"after start ({w['domains_probed']:,} domains probed by then) | {w['pss_mib']:,.0f} | | |")
         lines.append(f"| `confirm:`, max_concurrent_probes {p['concurrency']}: watched (fit) | "
                      f"{p['pss_watched_mib']:,.0f} | {p['pss_per_probed_domain_b']:,.0f} | "
                      f"{state_bytes_per_domain(p, base, n):,.0f} |")
@@ -497,7 +534,7 @@ def render(report: dict, args) -> str:
         for what, rate in needed_rates(count):
             lines.append(f"| {count:,} | {what} | {rate:,.1f} |")
     best = max(passes, key=lambda p: p["rate"])
-    cpu_per_probe = best["confirmer_cpu_s"] / best["probes"] if best["probes"] else 0.0
+    cpu_per_probe = best["confirmer_cpu_s"] / best["span_probes"] if best["span_probes"] else 0.0
     lines += ["", f"Against the best pass (max_concurrent_probes {best['concurrency']}: {best['rate']:,.0f} probes/s, "
               f"{cpu_per_probe * 1000:.2f} ms of CONFIRMER CPU per probe, at {n:,} domains):", ""]
     for what, rate in needed_rates(1_000_000):
@@ -534,6 +571,12 @@ def main() -> int:
                     help="max_concurrent_probes values, one CONFIRMER pass each (16 is the default)")
     ap.add_argument("--pass-limit", type=float, default=150, help="seconds per pass at most")
     ap.add_argument("--sample-every", type=float, default=1.0, help="seconds between metric samples")
+    ap.add_argument("--drive", choices=("start", "clock"), default="start",
+                    help="how every domain is made due: 'start' (the scheduler makes every domain due when it "
+                         "starts), or 'clock' (wait --watch-wait s, then move the test clock --clock-jump s ahead)")
+    ap.add_argument("--watch-wait", type=float, help="--drive clock: seconds from start (default N/1000 + 10)")
+    ap.add_argument("--clock-jump", type=int, default=DRIFT_INTERVAL_S * 5 // 4,
+                    help="--drive clock: seconds to move the clock (default 1.25 x drift_interval)")
     ap.add_argument("--no-profile", dest="profile", action="store_false",
                     help="skip the 5 s perf profile of the confirmer's busiest thread")
     ap.add_argument("--host-threads", type=int, default=1, help="policy_host.threads of the HOST")
@@ -547,6 +590,7 @@ def main() -> int:
     args.work = os.path.abspath(args.work or os.path.join(args.build_dir, "confirm-bench-work"))
     args.bin_dir = os.path.join(os.path.abspath(args.build_dir), "bin")
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c]
+    args.watch_wait_used = args.watch_wait if args.watch_wait is not None else args.domains / 1000 + 10
     date = datetime.datetime.now(datetime.timezone.utc)
     args.output = args.output or os.path.join(SOURCE_DIR, "bench", "results", f"{date:%Y-%m-%d}-confirm-scheduler.md")
     for exe in ("stsd", "stsctl"):
@@ -555,7 +599,9 @@ def main() -> int:
             return 2
     dnsdata.ensure_dir(args.work)
     started = time.monotonic()
-    report = {"date": date, "commit": git("rev-parse", "--short", "HEAD"), "subject": git("log", "-1", "--format=%s"),
+    report = {"date": date, "commit": git("rev-parse", "--short", "HEAD"),
+              "code_commit": git("log", "-1", "--format=%h", "--", "src", "plugins", "tools"),
+              "code_subject": git("log", "-1", "--format=%s", "--", "src", "plugins", "tools"),
               "load_start": bench.loadavg()}
 
     material = certs.ensure(os.path.join(args.work, f"certs-{args.domains}"), args.domains, dnsdata.domain, log)
@@ -589,7 +635,7 @@ def main() -> int:
     if not args.no_results_file:
         log(f"wrote {write_results(text, args)}")
     log(f"done in {time.monotonic() - started:.0f}s")
-    failed = [p for p in report["passes"] if p["probes"] != p["by_result"].get("match", 0)]
+    failed = [p for p in report["passes"] if sum(p["by_result"].values()) != p["by_result"].get("match", 0)]
     return 1 if failed else 0
 
 
