@@ -90,6 +90,9 @@ json status_json(const PolicyStore& state, const AdminExtensions& hooks, const s
     out["txt"] = "v=STSv1; id=" + status->served_id + ";";
   }
   out["next_rotation"] = status->next_rotation == 0 ? json() : json(iso8601(status->next_rotation));
+  out["rotation_offset_seconds"] = status->rotation_offset;
+  out["rotate_until"] = status->rotate_until ? json(iso8601(*status->rotate_until)) : json();
+  out["rotation_held"] = status->rotation_held;
   json events = json::array();
   if (event_count > 0) {
     for (const auto& event : state.events(domain, event_count)) events.push_back(event_json(event));

@@ -1,25 +1,13 @@
+// The fetcher's checks of what a policy host answers (fetcher.h), without a network:
+// status, media type, size, encoding, certificate problems, entity-tags and Keep-Alive.
 #include "fetcher.h"
 
-#include <ctime>
-#include <limits>
-#include <memory>
-#include <stdexcept>
+#include <charconv>
 
-#include <boost/asio/ssl/verify_context.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/beast/core/error.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/field.hpp>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
-#include "http/client.h"
+#include <openssl/x509_vfy.h>
 
 namespace stsd::confirm {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace bhttp = beast::http;
 using SystemTime = std::chrono::system_clock::time_point;
 
 std::string_view fetch_error_name(FetchError error) {
@@ -132,40 +120,6 @@ size_t first_invalid_utf8(std::string_view text) {
   return std::string_view::npos;
 }
 
-std::optional<SystemTime> asn1_to_time(const ASN1_TIME* time) {
-  if (!time) return std::nullopt;
-  std::tm tm{};
-  if (ASN1_TIME_to_tm(time, &tm) != 1) return std::nullopt;
-  return utc_time_point(tm);
-}
-
-std::string x509_name_text(const X509_NAME* name) {
-  if (!name) return "";
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
-  if (!bio) return "";
-  X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253);
-  char* data = nullptr;
-  long size = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(size));
-}
-
-std::string dns_names(X509* certificate) {
-  std::string names;
-  auto* general = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(certificate, NID_subject_alt_name, nullptr, nullptr));
-  if (general) {
-    for (int i = 0; i < sk_GENERAL_NAME_num(general); ++i) {
-      const GENERAL_NAME* name = sk_GENERAL_NAME_value(general, i);
-      if (name->type != GEN_DNS) continue;
-      const auto* text = ASN1_STRING_get0_data(name->d.dNSName);
-      if (!names.empty()) names += ", ";
-      names += printable(std::string_view(reinterpret_cast<const char*>(text),
-                                          static_cast<size_t>(ASN1_STRING_length(name->d.dNSName))));
-    }
-    GENERAL_NAMES_free(general);
-  }
-  return names;
-}
-
 }  // namespace
 
 std::string describe_duration(std::chrono::seconds duration) {
@@ -200,6 +154,13 @@ MediaType parse_media_type(std::string_view content_type) {
 
 FetchResult classify_head(unsigned status, std::string_view reason, std::string_view location,
                           std::string_view content_type, std::optional<uint64_t> content_length) {
+  if (status == 304) {
+    // RFC 9110 §15.4.5: only an answer to a conditional request; this one was not.
+    auto result = failure(FetchError::HttpStatus,
+                          "HTTP 304 Not Modified to a request without If-None-Match (senders accept only 200)");
+    result.http_status = status;
+    return result;
+  }
   if (status >= 300 && status < 400) {
     // RFC 8461 §3.3: "HTTP 3xx redirects MUST NOT be followed".
     auto result =
@@ -236,6 +197,62 @@ FetchResult classify_head(unsigned status, std::string_view reason, std::string_
   FetchResult result;
   result.http_status = status;
   return result;
+}
+
+bool is_entity_tag(std::string_view text) {
+  if (text.starts_with("W/")) text.remove_prefix(2);
+  if (text.size() < 2 || text.front() != '"' || text.back() != '"') return false;
+  for (char c : text.substr(1, text.size() - 2)) {
+    // etagc = %x21 / %x23-7E / obs-text
+    auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x21 || byte == '"' || byte == 0x7f) return false;
+  }
+  return true;
+}
+
+bool weakly_equal(std::string_view a, std::string_view b) {
+  if (!is_entity_tag(a) || !is_entity_tag(b)) return false;
+  if (a.starts_with("W/")) a.remove_prefix(2);
+  if (b.starts_with("W/")) b.remove_prefix(2);
+  return a == b;
+}
+
+FetchResult classify_not_modified(std::string_view sent, std::string_view received) {
+  FetchResult result;
+  const std::string asked = " (If-None-Match was " + printable(sent, 80) + ")";
+  if (received.empty())
+    result = failure(FetchError::HttpStatus,
+                     "HTTP 304 Not Modified without an ETag, so it does not say which "
+                     "version it still serves" +
+                         asked);
+  else if (!is_entity_tag(received))
+    result = failure(FetchError::HttpStatus,
+                     "HTTP 304 Not Modified with a malformed ETag " + printable(received, 80) + asked);
+  else if (!weakly_equal(sent, received))
+    result = failure(FetchError::HttpStatus, "HTTP 304 Not Modified for ETag " + printable(received, 80) +
+                                                 ", another version than the one asked about" + asked);
+  else {
+    result.not_modified = true;
+    result.etag = std::string(received);
+  }
+  result.http_status = 304;
+  return result;
+}
+
+std::optional<std::chrono::seconds> keep_alive_timeout(std::string_view header) {
+  while (!header.empty()) {
+    auto comma = header.find(',');
+    auto parameter = trim(header.substr(0, comma));
+    header = comma == std::string_view::npos ? std::string_view{} : header.substr(comma + 1);
+    auto equals = parameter.find('=');
+    if (equals == std::string_view::npos || lowercase(trim(parameter.substr(0, equals))) != "timeout") continue;
+    auto value = trim(parameter.substr(equals + 1));
+    long long seconds = 0;
+    auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+    if (error != std::errc{} || end != value.data() + value.size() || seconds < 0) return std::nullopt;
+    return std::chrono::seconds(seconds);
+  }
+  return std::nullopt;
 }
 
 FetchResult classify_body(std::string body, std::string_view content_type) {
@@ -308,135 +325,6 @@ FetchResult classify_certificate(const CertificateProblem& problem, std::string_
       return failure(FetchError::CertInvalid,
                      subject + " failed verification: " + X509_verify_cert_error_string(problem.x509_error));
   }
-}
-
-PolicyFetcher::PolicyFetcher(const std::optional<std::filesystem::path>& ca_file)
-    : tls_(http::make_client_tls_context(ca_file)) {}
-
-namespace {
-
-struct VerifyRecord {
-  std::optional<CertificateProblem> problem;
-  std::optional<SystemTime> leaf_not_after;
-};
-
-bool record_verification(VerifyRecord& record, bool preverified, asio::ssl::verify_context& context) {
-  X509_STORE_CTX* store = context.native_handle();
-  X509* certificate = X509_STORE_CTX_get_current_cert(store);
-  const int depth = X509_STORE_CTX_get_error_depth(store);
-  if (certificate && depth == 0) record.leaf_not_after = asn1_to_time(X509_get0_notAfter(certificate));
-  if (!preverified && !record.problem) {
-    CertificateProblem problem;
-    problem.x509_error = X509_STORE_CTX_get_error(store);
-    problem.depth = depth;
-    if (certificate) {
-      problem.subject = x509_name_text(X509_get_subject_name(certificate));
-      problem.issuer = x509_name_text(X509_get_issuer_name(certificate));
-      problem.not_before = asn1_to_time(X509_get0_notBefore(certificate));
-      problem.not_after = asn1_to_time(X509_get0_notAfter(certificate));
-      // The leaf's names explain a name mismatch; the chain may be reported at depth > 0.
-      if (X509* leaf = sk_X509_value(X509_STORE_CTX_get0_chain(store), 0))
-        problem.names = dns_names(leaf);
-      else
-        problem.names = dns_names(certificate);
-    }
-    record.problem = std::move(problem);
-  }
-  return preverified;
-}
-
-bool is_timeout(const boost::system::error_code& ec, std::chrono::steady_clock::time_point deadline) {
-  return ec == beast::error::timeout || std::chrono::steady_clock::now() >= deadline;
-}
-
-}  // namespace
-
-asio::awaitable<FetchResult> PolicyFetcher::fetch(FetchRequest request) {
-  const auto started = std::chrono::steady_clock::now();
-  const auto deadline = started + request.timeout;
-  const std::string host = "mta-sts." + request.domain;
-  const std::string timeout_words =
-      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(request.timeout).count()) + " s";
-
-  auto finish = [&](FetchResult result) {
-    result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-    return result;
-  };
-  auto timed_out = [&](std::string_view phase) {
-    return finish(failure(FetchError::Timeout,
-                          "no complete answer within " + timeout_words + " (timed out " + std::string(phase) + ")"));
-  };
-
-  http::ClientConnection connection(co_await asio::this_coro::executor, &tls_, 16 * 1024);
-  // One deadline for the whole exchange: every step below fails with
-  // beast::error::timeout once it passes (senders do not restart their clock per step).
-  connection.expires_at(deadline);
-  VerifyRecord verify;
-  connection.set_verify_callback([&verify](bool preverified, asio::ssl::verify_context& context) {
-    return record_verification(verify, preverified, context);
-  });
-  // From the vantage address, with SNI and the certificate checked for mta-sts.<domain>
-  // (RFC 8461 §3.3, RFC 6125).
-  http::ClientTarget target;
-  target.host = host;
-  target.port = request.vantage.port;
-  target.pinned_address = request.vantage.address;
-  target.tls_server_name = host;
-  if (auto failed = co_await connection.connect(target)) {
-    const auto& ec = failed->error;
-    if (failed->step != http::ClientConnection::Step::Handshake) {
-      if (is_timeout(ec, deadline)) co_return timed_out("while connecting");
-      co_return finish(failure(FetchError::Connect, "cannot connect: " + ec.message()));
-    }
-    FetchResult result;
-    if (verify.problem)
-      result = classify_certificate(*verify.problem, host, std::chrono::system_clock::now());
-    else if (is_timeout(ec, deadline))
-      co_return timed_out("during the TLS handshake");
-    else
-      result = failure(FetchError::Tls, "TLS handshake for " + host + " failed: " + ec.message());
-    result.certificate_not_after = verify.leaf_not_after;
-    co_return finish(std::move(result));
-  }
-
-  http::ClientConnection::Request get{bhttp::verb::get, std::string(kPolicyPath), 11};
-  get.set(bhttp::field::host, host);
-  get.set(bhttp::field::user_agent, "stsd-confirm/" STSD_VERSION);
-  get.set(bhttp::field::accept, "text/plain");
-  get.set(bhttp::field::connection, "close");
-  if (auto ec = co_await connection.write(get)) {
-    if (is_timeout(ec, deadline)) co_return timed_out("while sending the request");
-    co_return finish(failure(FetchError::Protocol, "sending the request failed: " + ec.message()));
-  }
-
-  // The size is judged after the status (a 404 may be large).
-  http::ClientConnection::ResponseParser parser;
-  if (auto ec = co_await connection.read_header(parser)) {
-    if (is_timeout(ec, deadline)) co_return timed_out("waiting for the response");
-    co_return finish(failure(FetchError::Protocol, "no valid HTTP response: " + ec.message()));
-  }
-  const auto& head = parser.get();
-  std::optional<uint64_t> content_length;
-  if (parser.content_length()) content_length = *parser.content_length();
-  auto view = [](boost::beast::string_view text) { return std::string_view(text.data(), text.size()); };
-  auto result = classify_head(head.result_int(), view(head.reason()), view(head[bhttp::field::location]),
-                              view(head[bhttp::field::content_type]), content_length);
-  result.certificate_not_after = verify.leaf_not_after;
-  if (!result.ok()) co_return finish(std::move(result));
-
-  const auto ec = co_await connection.read_body(parser, kMaxPolicyBytes);
-  if (ec == bhttp::error::body_limit) {
-    result = failure(FetchError::Oversize, "policy file is more than the 64 KiB senders read");
-  } else if (ec) {
-    if (is_timeout(ec, deadline)) co_return timed_out("while reading the policy file");
-    result = failure(FetchError::Protocol, "reading the policy file failed: " + ec.message());
-  } else {
-    const std::string content_type(parser.get()[bhttp::field::content_type]);
-    result = classify_body(std::move(parser.get().body()), content_type);
-  }
-  result.certificate_not_after = verify.leaf_not_after;
-  connection.close();
-  co_return finish(std::move(result));
 }
 
 }  // namespace stsd::confirm

@@ -69,13 +69,6 @@ TxtRecords sort_txt_records(const TxtLookup& txt) {
   return records;
 }
 
-// Just after a rotation a cache may still hold the previous period's id.
-std::string previous_period_id(const store::DomainStatus& status, std::chrono::seconds rotation, int64_t unix_now) {
-  if (!status.confirmed) return "";
-  const int64_t period = store::period_start(unix_now, rotation) - rotation.count();
-  return store::policy_id(period, rotation, status.confirmed->number, status.confirmed->digest);
-}
-
 // The one MTA-STS record found, against the id stsd serves.
 Judgement judge_sts_record(const std::string& domain, const std::string& name, const std::string& via,
                            const std::string& record, const std::string& id, uint32_t ttl,
@@ -86,7 +79,8 @@ Judgement judge_sts_record(const std::string& domain, const std::string& name, c
   if (status.served_id.empty())
     return {words + "; stsd serves no record for " + domain + " (nothing confirmed), so this one comes from elsewhere",
             false};
-  const std::string previous = previous_period_id(status, rotation, unix_now);
+  // Just after a rotation a cache may still hold the previous period's id.
+  const std::string& previous = status.previous_id;
   if (!previous.empty() && id == previous)
     return {words + "; it is the previous period's id (stsd now serves " + status.served_id +
                 "), still cached for up to " + std::to_string(ttl) + " s",

@@ -139,6 +139,7 @@ size_t name_room_needed(const MtastsConfig& config) {
 
 MtastsPlugin::MtastsPlugin(MtastsConfig config, std::shared_ptr<store::PolicyStore> state, std::shared_ptr<Clock> clock)
     : config_(std::move(config)), state_(std::move(state)), clock_(std::move(clock)) {
+  schedule_ = store::RotationSchedule{config_.rotation, state_ ? state_->schedule().aligned_until : 0};
   for (const auto& ns : config_.nameservers) ns_rdata_.push_back(dns::name_rdata(ns));
   for (const auto& a : config_.policy_host_a) a_rdata_.push_back(dns::address_rdata(a));
   for (const auto& a : config_.policy_host_aaaa) aaaa_rdata_.push_back(dns::address_rdata(a));
@@ -167,9 +168,9 @@ void MtastsPlugin::answer_negative(Query& query, Rcode rcode, const Zone& zone) 
 }
 
 uint32_t MtastsPlugin::mta_sts_serial(const store::ServedView& domain, int64_t now) const {
-  // The TXT changes at every (unheld) period boundary and at every confirm/hold change.
+  // The TXT changes at the start of the period it shows and at every confirm/hold change.
   if (!domain.has_confirmed()) return serial_of(domain.txt_changed_at());
-  return serial_of(std::max(domain.effective_period(now, config_.rotation), domain.txt_changed_at()));
+  return serial_of(std::max(domain.effective_period(now, schedule_).start, domain.txt_changed_at()));
 }
 
 void MtastsPlugin::answer_apex_only(Query& query, const Zone& zone) const {
@@ -199,7 +200,7 @@ void MtastsPlugin::answer_owned(Query& query, Kind kind, const store::ServedView
       if ((q.type == rrtype::TXT || any) && domain.has_confirmed()) {
         // RFC 8461 §3.1: exactly one record, one string, no extension fields.
         char id[store::kMaxIdLength];
-        const size_t id_length = domain.id_at(now, config_.rotation, id);
+        const size_t id_length = domain.id_at(now, schedule_, id);
         static constexpr std::string_view kPrefix = "v=STSv1; id=";
         uint8_t rdata[1 + kPrefix.size() + store::kMaxIdLength + 1];
         size_t n = 1;
@@ -247,9 +248,10 @@ bool MtastsPlugin::serve_service_zone(Query& query, int64_t now) const {
   const auto& q = query.request.question;
   const auto wire = q.name.wire();
   const Name& apex = *config_.service_zone;
-  // One SOA for the whole service zone: its serial changes at every rotation and every
-  // change to any domain, so it changes whenever any TXT in the zone does.
-  const Zone zone{&apex, serial_of(std::max(store::period_start(now, config_.rotation), state_->last_change()))};
+  // One SOA for the whole service zone. Its domains rotate at their own offsets, so some
+  // TXT in it may change at any second: the serial is the current second (never below
+  // the last change), so it changes whenever any TXT does.
+  const Zone zone{&apex, serial_of(std::max(now, state_->last_change()))};
   const size_t relative = wire.size() - apex.size();  // octets of the labels above the apex
   if (relative == 0) {
     answer_apex_only(query, zone);

@@ -69,6 +69,7 @@ class MtastsPlugin final : public Plugin {
 
   MtastsConfig config_;
   std::shared_ptr<store::PolicyStore> state_;
+  store::RotationSchedule schedule_;  // config_.rotation and the store's migration time
   std::shared_ptr<Clock> clock_;
   // Pre-rendered rdata: nothing is built per query except the TXT id and the SOA serial.
   std::vector<std::vector<uint8_t>> ns_rdata_, a_rdata_, aaaa_rdata_;

@@ -2,6 +2,9 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include <limits>
 #include <stdexcept>
@@ -148,6 +151,16 @@ asio::awaitable<error_code> ClientConnection::read_body(ResponseParser& parser, 
 }
 
 bool ClientConnection::is_open() const { return stream_.index() != 0; }
+
+bool ClientConnection::is_idle() {
+  if (!is_open() || buffer_.size() != 0) return false;
+  if (auto* tls = std::get_if<TlsStream>(&stream_); tls && SSL_pending(tls->native_handle()) > 0) return false;
+  auto socket = on_stream([](auto& stream) { return beast::get_lowest_layer(stream).socket().native_handle(); });
+  // A byte waiting is a TLS alert (close_notify) or stray data; 0 is the peer's FIN.
+  char byte;
+  const ssize_t peeked = ::recv(*socket, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
 
 void ClientConnection::close() {
   on_stream([](auto& stream) {

@@ -82,6 +82,10 @@ class ClientConnection {
   boost::asio::awaitable<boost::system::error_code> read_body(ResponseParser& parser, uint64_t max_body_bytes);
 
   bool is_open() const;
+  // Whether an open connection can carry another request now: nothing of the last answer
+  // is left unread, and the peer has neither sent more nor closed (checked without
+  // waiting). A kept-alive connection that fails this is closed, not reused.
+  bool is_idle();
   void close();
 
  private:

@@ -23,6 +23,7 @@ std::string encode_record(const DomainRecord& r) {
                              {"manual", r.confirmation->manual},
                              {"reason", r.confirmation->reason}};
   if (r.hold) j["hold"] = json{{"reason", r.hold->reason}, {"since", r.hold->since}};
+  if (r.rotate_until) j["rotate_until"] = *r.rotate_until;
   return j.dump();
 }
 
@@ -45,6 +46,7 @@ StoredRecord decode_record(std::string_view text) {
   }
   if (j.contains("hold"))
     r.hold = Hold{j["hold"].at("reason").get<std::string>(), j["hold"].at("since").get<int64_t>()};
+  if (j.contains("rotate_until")) r.rotate_until = j["rotate_until"].get<int64_t>();
   return stored;
 }
 

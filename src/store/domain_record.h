@@ -17,6 +17,9 @@ struct DomainRecord {
   std::shared_ptr<const PolicyVersion> staged, confirmed;
   std::optional<Confirmation> confirmation;
   std::optional<Hold> hold;
+  // Verified rotation (issue 11): the id may not enter a period that starts after this
+  // instant; set from the confirmer's evidence. Absent: no verifier gates the domain.
+  std::optional<int64_t> rotate_until;
   uint32_t last_number = 0;  // the newest version number ever given (never reused)
   int64_t txt_changed_at = 0;
   int64_t settings_changed_at = 0;

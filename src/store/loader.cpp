@@ -47,7 +47,7 @@ void migrate_from_schema_1(const Disk& disk) {
     const std::string domain = it->key().ToString().substr(domain_prefix.size());
     auto record = disk.record(domain);
     if (!record) continue;
-    batch.Put(keys::served(domain), encode_served_record(facts_of(*record)));
+    batch.Put(keys::served(domain), encode_served_record(facts_of(domain, *record)));
     ++migrated;
     if (++in_batch >= kMigrationBatch) flush(false);
   }
@@ -57,8 +57,22 @@ void migrate_from_schema_1(const Disk& disk) {
   log::f(log::Level::Info, "mtasts: migrated %zu domains to schema 2", migrated);
 }
 
+// Schema 2 -> 3: domains rotate at their own offsets (store/policy_id.h). The migration
+// time is recorded so that every domain keeps its epoch-aligned periods until its first
+// own boundary after it: no id moves at the upgrade. Served records gain the rotation
+// hash as they are next written; older ones get it computed when loaded.
+void migrate_from_schema_2(const Disk& disk, int64_t unix_now) {
+  rocksdb::WriteBatch batch;
+  batch.Put(std::string(keys::kAlignedUntil), std::to_string(unix_now));
+  batch.Put(std::string(keys::kSchema), "3");
+  disk.commit(batch);
+  log::f(log::Level::Info,
+         "mtasts: migrated the store to schema 3: each domain rotates at its own offset from its first "
+         "rotation after now");
+}
+
 // Refuses what a newer stsd wrote rather than misread it; migrates an older one.
-void check_schema(const Disk& disk) {
+void check_schema(const Disk& disk, int64_t unix_now) {
   constexpr uint32_t kSchemaVersion = PolicyStore::kSchemaVersion;
   auto schema = disk.get(keys::kSchema);
   if (!schema) {
@@ -79,6 +93,17 @@ void check_schema(const Disk& disk) {
                      "): upgrade stsd or restore a matching backup");
   if (found < 1) throw StoreError("store key mtasts/schema holds '" + *schema + "', not a schema version");
   if (found == 1) migrate_from_schema_1(disk);
+  if (found <= 2) migrate_from_schema_2(disk, unix_now);
+}
+
+int64_t read_aligned_until(const Disk& disk) {
+  auto value = disk.get(keys::kAlignedUntil);
+  if (!value) return 0;
+  try {
+    return std::stoll(*value);
+  } catch (const std::exception&) {
+    throw StoreError("store key mtasts/aligned_until holds '" + *value + "', not a number");
+  }
 }
 
 uint64_t read_event_seq(const Disk& disk) {
@@ -116,7 +141,7 @@ void load_index(const Disk& disk, ServedIndex& index, LoadedStore& loaded) {
   for (it->Seek(std::string(keys::kServedPrefix)); it->Valid(); it->Next()) {
     const auto key = it->key();
     const std::string_view domain(key.data() + keys::kServedPrefix.size(), key.size() - keys::kServedPrefix.size());
-    if (!decode_served_record(std::string_view(it->value().data(), it->value().size()), facts) ||
+    if (!decode_served_record(domain, std::string_view(it->value().data(), it->value().size()), facts) ||
         !builder.add(domain, facts))
       throw StoreError("store record " + key.ToString() + " is corrupt (not a served record of a domain)");
     loaded.newest_change =
@@ -130,10 +155,11 @@ void load_index(const Disk& disk, ServedIndex& index, LoadedStore& loaded) {
 
 }  // namespace
 
-LoadedStore load_store(const Disk& disk, ServedIndex& index) {
-  check_schema(disk);
+LoadedStore load_store(const Disk& disk, ServedIndex& index, int64_t unix_now) {
+  check_schema(disk, unix_now);
   LoadedStore loaded;
   loaded.event_seq = read_event_seq(disk);
+  loaded.aligned_until = read_aligned_until(disk);
   const auto started = std::chrono::steady_clock::now();
   load_index(disk, index, loaded);
   log::f(log::Level::Info, "mtasts: served index of %zu domains loaded in %.2f s", index.count(),

@@ -40,6 +40,8 @@ struct PolicyStore::Impl {
   NameRoom name_room;
   std::set<std::string> pending;  // domains whose staged version is unconfirmed
   std::atomic<int64_t> rotation_seconds{86400};
+  int64_t aligned_until = 0;  // set once when loaded
+  std::atomic<bool> rotation_evidence_required{false};
   std::shared_ptr<Subscribers> subscribers = std::make_shared<Subscribers>();
 
   // Calls every subscriber with each changed domain, outside the store lock. The
@@ -75,8 +77,9 @@ std::shared_ptr<PolicyStore> PolicyStore::open(Environment& env) {
 
 PolicyStore::PolicyStore(rocksdb::DB& db, std::shared_ptr<Clock> clock)
     : impl_(std::make_unique<Impl>(nullptr, db)), clock_(std::move(clock)) {
-  auto loaded = load_store(impl_->disk, impl_->index);
+  auto loaded = load_store(impl_->disk, impl_->index, unix_seconds(clock_->now()));
   impl_->event_seq = loaded.event_seq;
+  impl_->aligned_until = loaded.aligned_until;
   impl_->pending = std::move(loaded.pending);
   domain_count_.store(impl_->index.count(), std::memory_order_release);
   last_change_.store(loaded.newest_change, std::memory_order_release);
@@ -157,12 +160,58 @@ std::chrono::seconds PolicyStore::rotation() const noexcept {
   return std::chrono::seconds(impl_->rotation_seconds.load(std::memory_order_acquire));
 }
 
+RotationSchedule PolicyStore::schedule() const noexcept { return RotationSchedule{rotation(), impl_->aligned_until}; }
+
+void PolicyStore::set_rotation_evidence_required(bool required) {
+  impl_->rotation_evidence_required.store(required, std::memory_order_release);
+}
+
+bool PolicyStore::rotation_evidence_required() const noexcept {
+  return impl_->rotation_evidence_required.load(std::memory_order_acquire);
+}
+
 void PolicyStore::require_name_room(size_t extra_octets, std::string why) {
   std::lock_guard lock(impl_->mutex);
   if (extra_octets > impl_->name_room.octets) {
     impl_->name_room.octets = extra_octets;
     impl_->name_room.why = std::move(why);
   }
+}
+
+size_t PolicyStore::gate_ungated_rotations() {
+  // One sequential scan of the served records finds them (after the first start with a
+  // verifier there are none); each batch is one write.
+  std::vector<std::string> ungated;
+  {
+    rocksdb::ReadOptions options;
+    options.fill_cache = false;
+    const rocksdb::Slice upper(keys::kServedEnd.data(), keys::kServedEnd.size());
+    options.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(impl_->disk.db().NewIterator(options));
+    Facts facts;
+    for (it->Seek(std::string(keys::kServedPrefix)); it->Valid(); it->Next()) {
+      const std::string domain = it->key().ToString().substr(keys::kServedPrefix.size());
+      if (!decode_served_record(domain, std::string_view(it->value().data(), it->value().size()), facts))
+        throw StoreError("store record " + it->key().ToString() + " is corrupt (not a served record of a domain)");
+      if (facts.confirmed && !facts.rotate_until) ungated.push_back(domain);
+    }
+    if (!it->status().ok()) throw StoreError("store scan failed: " + it->status().ToString());
+  }
+  constexpr size_t kBatch = 1000;
+  size_t gated = 0;
+  for (size_t from = 0; from < ungated.size(); from += kBatch) {
+    write([&](Transaction& tx) {
+      for (size_t i = from; i < std::min(ungated.size(), from + kBatch); ++i) {
+        if (!tx.contains(ungated[i])) continue;  // removed meanwhile
+        DomainRecord r = tx.existing(ungated[i]);
+        if (!r.confirmed || r.rotate_until) continue;
+        r.rotate_until = tx.now();
+        tx.put_record(ungated[i], r);
+        ++gated;
+      }
+    });
+  }
+  return gated;
 }
 
 // ---- reads -----------------------------------------------------------------------------
@@ -225,11 +274,19 @@ std::optional<DomainStatus> PolicyStore::status(std::string_view domain_text, in
   if (r.confirmed) st.confirmed = *r.confirmed;
   st.confirmation = r.confirmation;
   st.hold = r.hold;
+  st.rotate_until = r.rotate_until;
   if (r.confirmed) {
-    const auto rotation = this->rotation();
-    const int64_t period = period_start(r.hold ? r.hold->since : unix_now, rotation);
-    st.served_id = policy_id(period, rotation, r.confirmed->number, r.confirmed->digest);
-    st.next_rotation = r.hold ? 0 : period_start(unix_now, rotation) + rotation.count();
+    const RotationSchedule schedule = this->schedule();
+    const uint32_t hash = rotation_hash(domain);
+    const Period current = period_at(unix_now, hash, schedule);
+    const std::optional<int64_t> held_since = r.hold ? std::optional<int64_t>(r.hold->since) : std::nullopt;
+    const Period shown = period_at(effective_time(unix_now, held_since, r.rotate_until), hash, schedule);
+    st.served_id = policy_id(shown.label, schedule.rotation, r.confirmed->number, r.confirmed->digest);
+    st.previous_id = policy_id(period_at(shown.start - 1, hash, schedule).label, schedule.rotation,
+                               r.confirmed->number, r.confirmed->digest);
+    st.rotation_offset = rotation_offset(hash, schedule.rotation);
+    st.next_rotation = r.hold ? 0 : current.end;
+    st.rotation_held = r.rotate_until && *r.rotate_until < current.start;
   }
   return st;
 }
@@ -285,6 +342,8 @@ std::shared_ptr<const ServedDomain> PolicyStore::served(std::string_view domain_
     s->staged_policy = render_policy(r.staged->policy);
   }
   if (r.hold) s->held_since = r.hold->since;
+  s->rotate_until = r.rotate_until;
+  s->rotation_hash = rotation_hash(domain);
   s->txt_changed_at = r.txt_changed_at;
   s->settings_changed_at = r.settings_changed_at;
   s->tlsrpt_txt = tlsrpt_record(r.settings.tlsrpt_rua);

@@ -40,10 +40,11 @@
 //   - `subscribe` registers a callback called (on the writer's thread, after the write is
 //     visible, outside any store lock) once for each domain a committed write changed.
 //     Keep it short; it must not throw. Drop the returned token to unsubscribe.
-// * The id (store/policy_id.h) is a pure function of the rotation period containing "now"
-//   and the CONFIRMED version's number and content digest; never of a staged version.
-//   While a hold is set (drift), the period used is the one in which the hold started
-//   (the id does not rotate).
+// * The id (store/policy_id.h) is a pure function of the domain's rotation period (at its
+//   own offset) containing the effective time, and the CONFIRMED version's number and
+//   content digest; never of a staged version. The effective time is now, or earlier:
+//   the start of a hold (drift), or `rotate_until` (the id may not enter a period that
+//   starts after its evidence ran out, issue 11).
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -93,7 +94,7 @@ class PolicyStore {
   PolicyStore(const PolicyStore&) = delete;
   PolicyStore& operator=(const PolicyStore&) = delete;
 
-  static constexpr uint32_t kSchemaVersion = 2;
+  static constexpr uint32_t kSchemaVersion = 3;
 
   // --- writes (validated, atomic, durable; PolicyError = nothing changed) ---
   void add_domain(std::string_view domain, const DomainSettings& settings);
@@ -106,8 +107,25 @@ class PolicyStore {
   // Points the confirmed pointer at `version` (which must exist and be >= the confirmed
   // one). Records "confirmed" or "manual_confirm" with `reason` and `detail`; clears a hold.
   // Confirming the already confirmed version again only records the event.
+  // `evidence_until`: an automatic confirmation's evidence (round start + verify window)
+  // becomes the domain's rotate_until.
   void confirm(std::string_view domain, uint32_t version, bool manual, std::string_view reason,
-               std::string_view detail = {});
+               std::string_view detail = {}, std::optional<int64_t> evidence_until = {});
+  // Verified rotation (issue 11): what a verifier saw just now. Verified evidence sets
+  // rotate_until = seen_at + window when that lets the id move (a held id then jumps to the
+  // current period: event rotation_resumed) or the domain was not gated; otherwise
+  // nothing is written. Unverified evidence sets rotate_until = min(rotate_until, now), so
+  // the id stays where it is now (event rotation_held, once per change). Evidence about a
+  // version that is not the confirmed one changes nothing.
+  EvidenceResult record_rotation_evidence(std::string_view domain, const RotationEvidence& evidence);
+  // Set by the confirm service: a manual confirmation of a domain that no verifier gates
+  // yet then gates it at the confirmation time.
+  void set_rotation_evidence_required(bool required);
+  bool rotation_evidence_required() const noexcept;
+  // Gates every confirmed domain that no verifier gates yet (rotate_until = now), in
+  // batches; returns how many. The confirm service calls it at start, so that no id
+  // moves before its first evidence.
+  size_t gate_ungated_rotations();
   // Appends an event; nothing served changes (no generation change, no notification).
   void record_event(std::string_view domain, std::string_view kind, uint32_t version, std::string_view detail);
   // Drift watch: set (reason) or release (nullopt) the hold. Setting it again while held
@@ -147,6 +165,8 @@ class PolicyStore {
   // The rotation period used by status() (the DNS plugin sets it; default 1 day).
   void set_rotation(std::chrono::seconds rotation);
   std::chrono::seconds rotation() const noexcept;
+  // The rotation and the store's migration time: what the id needs besides a domain's facts.
+  RotationSchedule schedule() const noexcept;
   // Names that must fit in 255 octets (e.g. `_smtp._tls.<domain>.<service zone>.`): a
   // domain whose wire form plus `extra_octets` exceeds 255 is refused when added, with
   // `why` in the message. Several requirements: the largest wins.

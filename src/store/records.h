@@ -1,6 +1,7 @@
 #pragma once
 // What the store keeps about a domain and what its writers return: numbered immutable
 // policy versions, the confirmation, the settings, a hold, and the append-only event log.
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -52,9 +53,28 @@ struct DomainStatus {
   std::optional<PolicyVersion> confirmed;
   std::optional<Confirmation> confirmation;
   std::optional<Hold> hold;
-  std::string served_id;      // empty when nothing is confirmed (DNS answers NODATA)
-  int64_t next_rotation = 0;  // Unix seconds of the next id change by rotation; 0 when
-                              // nothing is confirmed or a hold is set
+  std::string served_id;        // empty when nothing is confirmed (DNS answers NODATA)
+  std::string previous_id;      // the confirmed version's id in the period before (caches
+                                // may hold it just after a rotation)
+  int64_t rotation_offset = 0;  // the domain's offset inside the rotation (seconds)
+  int64_t next_rotation = 0;    // Unix seconds of the domain's next rotation boundary; 0
+                                // when nothing is confirmed or a hold is set
+  std::optional<int64_t> rotate_until;  // evidence allows no period starting later
+  bool rotation_held = false;  // the id is behind the current period for lack of evidence
+};
+
+// What a verifier saw about a domain before its id may move (issue 11): every vantage
+// serving exactly the confirmed `version` (`verified`), or not.
+struct RotationEvidence {
+  uint32_t version = 0;
+  bool verified = false;
+  int64_t seen_at = 0;                  // when the round that saw it started (Unix seconds)
+  std::chrono::seconds window{600};     // how long the evidence counts (verify_window)
+  std::string detail;                   // plain words: which vantage served what
+};
+struct EvidenceResult {
+  bool written = false;     // the store changed
+  bool id_changed = false;  // the id served now changed (a held id jumped to the current period)
 };
 
 struct StageResult {

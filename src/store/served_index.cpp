@@ -79,12 +79,13 @@ void for_each_ancestor(std::string_view wire, F&& f) {
 //   0  u8  wire name length        1  u8  flags (kEntry*)     2  u8  TLS-RPT text length
 //   3  u8  unused                  4  u32 ancestor count (domains strictly below this name)
 //   8  u32 confirmed version      12  6 digest bytes          18  i64 txt_changed_at
-//  26  i64 settings_changed_at    34  [i64 held_since]  then the wire name, then the
-//  TLS-RPT TXT rdata (length octet + text); the entry is padded to a multiple of 8.
+//  26  i64 settings_changed_at    34  u32 rotation hash
+//  38  [i64 held_since]  [i64 rotate_until]  then the wire name, then the TLS-RPT TXT rdata
+//  (length octet + text); the entry is padded to a multiple of 8.
 // Fields are read with memcpy (no alignment or aliasing assumptions).
-enum : uint8_t { kEntryDomain = 1, kEntryConfirmed = 2, kEntryHeld = 4 };
+enum : uint8_t { kEntryDomain = 1, kEntryConfirmed = 2, kEntryHeld = 4, kEntryGated = 8 };
 constexpr size_t kOffFlags = 1, kOffTlsLen = 2, kOffAncestors = 4, kOffVersion = 8, kOffDigest = 12,
-                 kOffTxtChanged = 18, kOffSettingsChanged = 26, kEntryFixed = 34;
+                 kOffTxtChanged = 18, kOffSettingsChanged = 26, kOffHash = 34, kEntryFixed = 38;
 
 template <class T>
 T load_at(const std::byte* entry, size_t offset) noexcept {
@@ -93,8 +94,15 @@ T load_at(const std::byte* entry, size_t offset) noexcept {
   return v;
 }
 uint8_t entry_u8(const std::byte* e, size_t offset) noexcept { return static_cast<uint8_t>(e[offset]); }
+size_t entry_optional_offset(const std::byte* e, uint8_t field) noexcept {
+  const uint8_t flags = entry_u8(e, kOffFlags);
+  size_t at = kEntryFixed;
+  if (field == kEntryGated && (flags & kEntryHeld)) at += 8;
+  return at;
+}
 size_t entry_name_offset(const std::byte* e) noexcept {
-  return kEntryFixed + ((entry_u8(e, kOffFlags) & kEntryHeld) ? 8 : 0);
+  const uint8_t flags = entry_u8(e, kOffFlags);
+  return kEntryFixed + ((flags & kEntryHeld) ? 8 : 0) + ((flags & kEntryGated) ? 8 : 0);
 }
 std::span<const uint8_t> entry_name(const std::byte* e) noexcept {
   return {reinterpret_cast<const uint8_t*>(e + entry_name_offset(e)), entry_u8(e, 0)};
@@ -108,15 +116,17 @@ size_t entry_size(const std::byte* e) noexcept {
 // Appends an entry: a domain (facts set) and/or an ancestor (count > 0).
 void append_entry(std::vector<std::byte>& out, std::span<const uint8_t> name, const Facts* facts, uint32_t ancestors) {
   const bool held = facts && facts->held_since;
+  const bool gated = facts && facts->rotate_until;
   const size_t tls = facts ? facts->tlsrpt_txt.size() : 0;
   const size_t start = out.size();
-  const size_t size = round8(kEntryFixed + (held ? 8 : 0) + name.size() + (tls ? 1 + tls : 0));
+  const size_t size = round8(kEntryFixed + (held ? 8 : 0) + (gated ? 8 : 0) + name.size() + (tls ? 1 + tls : 0));
   out.resize(start + size, std::byte{0});
   std::byte* e = out.data() + start;
   uint8_t flags = 0;
   if (facts) flags |= kEntryDomain;
   if (facts && facts->confirmed) flags |= kEntryConfirmed;
   if (held) flags |= kEntryHeld;
+  if (gated) flags |= kEntryGated;
   e[0] = static_cast<std::byte>(name.size());
   e[kOffFlags] = static_cast<std::byte>(flags);
   e[kOffTlsLen] = static_cast<std::byte>(tls);
@@ -126,7 +136,9 @@ void append_entry(std::vector<std::byte>& out, std::span<const uint8_t> name, co
     std::memcpy(e + kOffDigest, facts->digest.data(), 6);
     std::memcpy(e + kOffTxtChanged, &facts->txt_changed_at, 8);
     std::memcpy(e + kOffSettingsChanged, &facts->settings_changed_at, 8);
+    std::memcpy(e + kOffHash, &facts->rotation_hash, 4);
     if (held) std::memcpy(e + kEntryFixed, &*facts->held_since, 8);
+    if (gated) std::memcpy(e + entry_optional_offset(e, kEntryGated), &*facts->rotate_until, 8);
   }
   size_t at = entry_name_offset(e);
   std::memcpy(e + at, name.data(), name.size());
@@ -145,7 +157,9 @@ Facts entry_facts(const std::byte* e) {
   std::memcpy(f.digest.data(), e + kOffDigest, 6);
   f.txt_changed_at = load_at<int64_t>(e, kOffTxtChanged);
   f.settings_changed_at = load_at<int64_t>(e, kOffSettingsChanged);
+  f.rotation_hash = load_at<uint32_t>(e, kOffHash);
   if (flags & kEntryHeld) f.held_since = load_at<int64_t>(e, kEntryFixed);
+  if (flags & kEntryGated) f.rotate_until = load_at<int64_t>(e, entry_optional_offset(e, kEntryGated));
   if (const size_t tls = entry_u8(e, kOffTlsLen))
     f.tlsrpt_txt.assign(reinterpret_cast<const char*>(e + entry_name_offset(e) + entry_u8(e, 0) + 1), tls);
   return f;
@@ -434,9 +448,14 @@ std::span<const uint8_t> ServedView::tlsrpt_rdata() const noexcept {
   if (!tls) return {};
   return {reinterpret_cast<const uint8_t*>(entry_ + entry_name_offset(entry_) + entry_u8(entry_, 0)), 1 + tls};
 }
-int64_t ServedView::effective_period(int64_t unix_now, std::chrono::seconds rotation) const noexcept {
-  const auto held = held_since();
-  return period_start(held ? *held : unix_now, rotation);
+std::optional<int64_t> ServedView::rotate_until() const noexcept {
+  if (!(entry_u8(entry_, kOffFlags) & kEntryGated)) return std::nullopt;
+  return load_at<int64_t>(entry_, entry_optional_offset(entry_, kEntryGated));
+}
+uint32_t ServedView::rotation_hash() const noexcept { return load_at<uint32_t>(entry_, kOffHash); }
+
+Period ServedView::effective_period(int64_t unix_now, const RotationSchedule& schedule) const noexcept {
+  return period_at(effective_time(unix_now, held_since(), rotate_until()), rotation_hash(), schedule);
 }
 
 namespace {
@@ -450,27 +469,46 @@ constexpr std::array<char, 512> kHexPairs = [] {
   }
   return t;
 }();
+
+// The unit the label is shown in (format_period_prefix): a day, an hour, a minute or a second.
+int64_t label_unit(int64_t rotation) noexcept {
+  if (rotation % 86400 == 0) return 86400;
+  if (rotation % 3600 == 0) return 3600;
+  if (rotation % 60 == 0) return 60;
+  return 1;
+}
 }  // namespace
 
-size_t ServedView::id_at(int64_t unix_now, std::chrono::seconds rotation, char (&out)[kMaxIdLength]) const noexcept {
+size_t ServedView::id_at(int64_t unix_now, const RotationSchedule& schedule, char (&out)[kMaxIdLength]) const noexcept {
   if (!has_confirmed()) return 0;
-  const int64_t period = effective_period(unix_now, rotation);
-  // The period prefix ("YYYYMMDD"...) is the same for every unheld domain for a whole
-  // period: format it once per thread and period, not per query.
+  const Period period = effective_period(unix_now, schedule);
+  // Domains rotate at their own offsets, but at any moment almost all of them carry one
+  // of two labels (the current unit, or the next one): format each once per thread, not
+  // per query.
   struct PrefixCache {
-    int64_t period;
-    int64_t rotation;
+    int64_t unit_index;
     size_t length;
     char text[16];
   };
-  thread_local PrefixCache cache{INT64_MIN, 0, 0, {}};
-  if (cache.period != period || cache.rotation != rotation.count()) {
-    cache.length = detail::format_period_prefix(cache.text, period, rotation);
-    cache.period = period;
-    cache.rotation = rotation.count();
+  struct ThreadCache {
+    int64_t rotation = 0;
+    int64_t unit = 1;
+    PrefixCache slots[2];
+  };
+  thread_local ThreadCache cache{0, 1, {{INT64_MIN, 0, {}}, {INT64_MIN, 0, {}}}};
+  const int64_t rotation = schedule.rotation.count();
+  if (cache.rotation != rotation) {
+    cache = ThreadCache{rotation, label_unit(rotation > 0 ? rotation : 86400), {{INT64_MIN, 0, {}}, {INT64_MIN, 0, {}}}};
   }
-  std::memcpy(out, cache.text, 14);
-  size_t len = detail::append_version(out, cache.length, load_at<uint32_t>(entry_, kOffVersion));
+  int64_t unit_index = period.label / cache.unit;
+  if (period.label % cache.unit < 0) --unit_index;
+  PrefixCache& slot = cache.slots[unit_index & 1];
+  if (slot.unit_index != unit_index) {
+    slot.length = detail::format_period_prefix(slot.text, period.label, schedule.rotation);
+    slot.unit_index = unit_index;
+  }
+  std::memcpy(out, slot.text, 14);
+  size_t len = detail::append_version(out, slot.length, load_at<uint32_t>(entry_, kOffVersion));
   out[len++] = 'd';
   // The digest fragment: 12 hex digits, or as many as fit in 32 characters.
   char hex[12];
@@ -480,13 +518,15 @@ size_t ServedView::id_at(int64_t unix_now, std::chrono::seconds rotation, char (
   return len + fragment;
 }
 
-int64_t ServedDomain::effective_period(int64_t unix_now, std::chrono::seconds rotation) const noexcept {
-  return period_start(held_since ? *held_since : unix_now, rotation);
+Period ServedDomain::effective_period(int64_t unix_now, const RotationSchedule& schedule) const noexcept {
+  return period_at(effective_time(unix_now, held_since, rotate_until), rotation_hash, schedule);
 }
 
-size_t ServedDomain::id_at(int64_t unix_now, std::chrono::seconds rotation, char (&out)[kMaxIdLength]) const noexcept {
+size_t ServedDomain::id_at(int64_t unix_now, const RotationSchedule& schedule,
+                           char (&out)[kMaxIdLength]) const noexcept {
   if (!confirmed) return 0;
-  return format_policy_id(out, effective_period(unix_now, rotation), rotation, confirmed->number, confirmed->digest);
+  return format_policy_id(out, effective_period(unix_now, schedule).label, schedule.rotation, confirmed->number,
+                          confirmed->digest);
 }
 
 }  // namespace stsd::store

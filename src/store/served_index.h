@@ -2,7 +2,7 @@
 // The in-memory index DNS answers from: no per-domain records, only the served facts.
 // 16,384 shards, each ONE immutable block (a small open-addressing table of 32-bit slots,
 // then the packed entries) published through std::atomic<std::shared_ptr>. An entry is
-// ~34 bytes plus the wire name (plus held_since and the TLS-RPT rdata when set), rounded
+// ~38 bytes plus the wire name (plus held_since, rotate_until and the TLS-RPT rdata when set), rounded
 // to 8. Readers take no lock and allocate nothing; a change rebuilds only the shards it
 // touches (the domain's, and its ancestors' when it is added or removed). Every proper
 // ancestor of a domain has an entry too (empty non-terminals, RFC 8020).

@@ -4,16 +4,19 @@
 
 #include "store/errors.h"
 #include "store/names.h"
+#include "store/policy_id.h"
 
 namespace stsd::store {
 
 namespace {
 
 // The record (little-endian): u8 format (1), u8 flags (1 confirmed, 2 pending, 4 held,
-// 8 TLS-RPT), u32 confirmed version, 6 digest bytes, i64 txt_changed_at, i64
-// settings_changed_at, i64 created_at, [i64 held_since], [u8 length + the TLS-RPT text].
+// 8 TLS-RPT, 16 rotate_until, 32 rotation hash), u32 confirmed version, 6 digest bytes,
+// i64 txt_changed_at, i64 settings_changed_at, i64 created_at, [i64 held_since], [i64
+// rotate_until], [u32 rotation hash], [u8 length + the TLS-RPT text]. Records written
+// before schema 3 have no hash: it is computed from the name when they are loaded.
 constexpr uint8_t kRecordFormat = 1;
-enum : uint8_t { kRecConfirmed = 1, kRecPending = 2, kRecHeld = 4, kRecTlsrpt = 8 };
+enum : uint8_t { kRecConfirmed = 1, kRecPending = 2, kRecHeld = 4, kRecTlsrpt = 8, kRecGated = 16, kRecHash = 32 };
 
 void put_u32(std::string& out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
@@ -37,8 +40,10 @@ int hex_value(char c) {
 
 }  // namespace
 
-Facts facts_of(const DomainRecord& r) {
+Facts facts_of(std::string_view domain, const DomainRecord& r) {
   Facts f;
+  f.rotation_hash = rotation_hash(domain);
+  f.rotate_until = r.rotate_until;
   if (r.confirmed) {
     f.confirmed = true;
     f.version = r.confirmed->number;
@@ -68,6 +73,8 @@ std::string encode_served_record(const Facts& f) {
   if (f.pending) flags |= kRecPending;
   if (f.held_since) flags |= kRecHeld;
   if (!f.tlsrpt_txt.empty()) flags |= kRecTlsrpt;
+  if (f.rotate_until) flags |= kRecGated;
+  flags |= kRecHash;
   out.push_back(static_cast<char>(flags));
   put_u32(out, f.version);
   out.append(reinterpret_cast<const char*>(f.digest.data()), f.digest.size());
@@ -75,6 +82,8 @@ std::string encode_served_record(const Facts& f) {
   put_i64(out, f.settings_changed_at);
   put_i64(out, f.created_at);
   if (f.held_since) put_i64(out, *f.held_since);
+  if (f.rotate_until) put_i64(out, *f.rotate_until);
+  put_u32(out, f.rotation_hash);
   if (!f.tlsrpt_txt.empty()) {
     out.push_back(static_cast<char>(f.tlsrpt_txt.size()));
     out += f.tlsrpt_txt;
@@ -82,13 +91,13 @@ std::string encode_served_record(const Facts& f) {
   return out;
 }
 
-bool decode_served_record(std::string_view value, Facts& f) {
+bool decode_served_record(std::string_view domain, std::string_view value, Facts& f) {
   const auto* p = reinterpret_cast<const uint8_t*>(value.data());
   size_t n = value.size();
   constexpr size_t kFixed = 2 + 4 + 6 + 3 * 8;
   if (n < kFixed || p[0] != kRecordFormat) return false;
   const uint8_t flags = p[1];
-  if (flags & ~(kRecConfirmed | kRecPending | kRecHeld | kRecTlsrpt)) return false;
+  if (flags & ~(kRecConfirmed | kRecPending | kRecHeld | kRecTlsrpt | kRecGated | kRecHash)) return false;
   f.confirmed = flags & kRecConfirmed;
   f.pending = flags & kRecPending;
   f.version = static_cast<uint32_t>(get_le(p + 2, 4));
@@ -102,6 +111,19 @@ bool decode_served_record(std::string_view value, Facts& f) {
     if (n < at + 8) return false;
     f.held_since = static_cast<int64_t>(get_le(p + at, 8));
     at += 8;
+  }
+  f.rotate_until.reset();
+  if (flags & kRecGated) {
+    if (n < at + 8) return false;
+    f.rotate_until = static_cast<int64_t>(get_le(p + at, 8));
+    at += 8;
+  }
+  if (flags & kRecHash) {
+    if (n < at + 4) return false;
+    f.rotation_hash = static_cast<uint32_t>(get_le(p + at, 4));
+    at += 4;
+  } else {
+    f.rotation_hash = rotation_hash(domain);
   }
   f.tlsrpt_txt.clear();
   if (flags & kRecTlsrpt) {

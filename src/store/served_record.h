@@ -22,14 +22,17 @@ struct Facts {
   int64_t settings_changed_at = 0;
   int64_t created_at = 0;  // disk record only (last_change at start-up)
   std::optional<int64_t> held_since;
+  std::optional<int64_t> rotate_until;  // DomainRecord::rotate_until
+  uint32_t rotation_hash = 0;           // rotation_hash(domain) (store/policy_id.h)
   std::string tlsrpt_txt;  // "v=TLSRPTv1; rua=..." or empty (<= 255 octets)
 };
 
 // The facts of a domain record. Throws StoreError when the confirmed digest is not hex.
-Facts facts_of(const DomainRecord& record);
+Facts facts_of(std::string_view domain, const DomainRecord& record);
 
 std::string encode_served_record(const Facts& facts);
-// False when `value` is not a served record this stsd wrote.
-bool decode_served_record(std::string_view value, Facts& facts);
+// False when `value` is not a served record this stsd wrote. `domain`: the record's name
+// (lowercase, no trailing dot).
+bool decode_served_record(std::string_view domain, std::string_view value, Facts& facts);
 
 }  // namespace stsd::store

@@ -78,7 +78,7 @@ std::vector<Transaction::ServedChange> Transaction::finish() {
   for (const auto& [domain, record] : changed_) {
     ServedChange change{domain, std::nullopt};
     if (record) {
-      change.facts = facts_of(*record);
+      change.facts = facts_of(domain, *record);
       batch_.Put(keys::served(domain), encode_served_record(*change.facts));
     } else {
       batch_.Delete(keys::served(domain));

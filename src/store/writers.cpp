@@ -103,7 +103,7 @@ std::vector<CheckedItem> checked_import(const Transaction& tx, const std::vector
 // settings, stages the policy unless unchanged, and confirms it when `confirm_reason` is
 // set. `as_given` is the policy as the caller wrote it (for the warnings).
 ImportResult import_one(Transaction& tx, const CheckedItem& c, const Policy& as_given, size_t index,
-                        const std::string* confirm_reason) {
+                        const std::string* confirm_reason, bool gate_confirmations) {
   ImportResult res;
   res.domain = c.domain;
   DomainRecord r;
@@ -140,6 +140,7 @@ ImportResult import_one(Transaction& tx, const CheckedItem& c, const Policy& as_
     r.confirmation = Confirmation{r.staged->number, tx.now(), true, *confirm_reason};
     r.txt_changed_at = tx.now();
     r.hold.reset();
+    if (gate_confirmations && !r.rotate_until) r.rotate_until = tx.now();
     tx.add_event(c.domain, "manual_confirm", r.staged->number, *confirm_reason + " (import)");
     res.confirmed = true;
     changed = true;
@@ -204,7 +205,7 @@ StageResult PolicyStore::stage(std::string_view domain_text, const Policy& polic
 }
 
 void PolicyStore::confirm(std::string_view domain_text, uint32_t version, bool manual, std::string_view reason_in,
-                          std::string_view detail_in) {
+                          std::string_view detail_in, std::optional<int64_t> evidence_until) {
   write(domain_text, [&](Transaction& tx, const std::string& domain) {
     DomainRecord r = tx.existing(domain);
     const std::string reason = bounded("reason", reason_in, kMaxReason);
@@ -227,6 +228,13 @@ void PolicyStore::confirm(std::string_view domain_text, uint32_t version, bool m
     if (moves || r.hold) r.txt_changed_at = tx.now();
     const bool released = r.hold.has_value();
     r.hold.reset();  // a confirmation says what is served now: nothing left to hold for
+    // The confirming round's evidence also lets the id rotate until it runs out; without
+    // evidence (by hand) a gated domain keeps its gate, and an ungated one is gated now
+    // when a verifier runs, so its next rotation waits for evidence.
+    if (evidence_until)
+      r.rotate_until = std::max(r.rotate_until.value_or(*evidence_until), *evidence_until);
+    else if (!r.rotate_until && rotation_evidence_required())
+      r.rotate_until = tx.now();
     tx.put_record(domain, r);
     std::string event_detail = reason;
     if (!detail.empty()) event_detail += (event_detail.empty() ? "" : ": ") + detail;
@@ -270,6 +278,57 @@ void PolicyStore::set_hold(std::string_view domain_text, std::optional<std::stri
   });
 }
 
+EvidenceResult PolicyStore::record_rotation_evidence(std::string_view domain_text, const RotationEvidence& evidence) {
+  EvidenceResult result;
+  write(domain_text, [&](Transaction& tx, const std::string& domain) {
+    DomainRecord r = tx.existing(domain);
+    if (!r.confirmed || r.confirmed->number != evidence.version) return;  // about a version no longer served
+    const std::string detail = bounded("detail", evidence.detail, kMaxDetail);
+    const int64_t now = tx.now();
+    const RotationSchedule schedule = this->schedule();
+    const uint32_t hash = rotation_hash(domain);
+    const std::optional<int64_t> held_since = r.hold ? std::optional<int64_t>(r.hold->since) : std::nullopt;
+    const auto shown_period = [&](std::optional<int64_t> rotate_until) {
+      return period_at(effective_time(now, held_since, rotate_until), hash, schedule).start;
+    };
+    const int64_t before = shown_period(r.rotate_until);
+    if (!evidence.verified) {
+      // Keep the id where it is now: no later period until evidence comes back.
+      if (r.rotate_until && *r.rotate_until <= now) return;
+      r.rotate_until = now;
+      tx.put_record(domain, r);
+      tx.add_event(domain, "rotation_held", evidence.version, detail);
+      result.written = true;
+      return;
+    }
+    if (evidence.window.count() <= 0) throw PolicyError(domain + ": the evidence window must be positive");
+    const int64_t until = std::min(evidence.seen_at, now) + evidence.window.count();
+    if (!r.rotate_until) {
+      // Not gated yet: its id already shows the current period, which this evidence must
+      // not take back.
+      r.rotate_until = std::max(until, now);
+      tx.put_record(domain, r);
+      result.written = true;
+      return;
+    }
+    if (until <= *r.rotate_until) return;
+    // Only evidence that lets the id reach a later period changes what senders may see;
+    // the rest is not written (a million domains probed hourly would otherwise write
+    // hundreds of times a second).
+    if (period_at(until, hash, schedule).start == period_at(*r.rotate_until, hash, schedule).start) return;
+    const int64_t after = shown_period(until);
+    r.rotate_until = until;
+    if (after != before) {
+      r.txt_changed_at = now;  // the id jumps to the current period
+      tx.add_event(domain, "rotation_resumed", evidence.version, detail);
+      result.id_changed = true;
+    }
+    tx.put_record(domain, r);
+    result.written = true;
+  });
+  return result;
+}
+
 std::vector<ImportResult> PolicyStore::import(const std::vector<ImportItem>& items, bool confirm_now,
                                               std::string_view reason_in) {
   std::vector<ImportResult> results;
@@ -279,7 +338,8 @@ std::vector<ImportResult> PolicyStore::import(const std::vector<ImportItem>& ite
     const auto checked = checked_import(tx, items);  // a bad item changes nothing
     results.reserve(checked.size());
     for (size_t i = 0; i < checked.size(); ++i)
-      results.push_back(import_one(tx, checked[i], items[i].policy, i, confirm_now ? &reason : nullptr));
+      results.push_back(import_one(tx, checked[i], items[i].policy, i, confirm_now ? &reason : nullptr,
+                                   rotation_evidence_required()));
   });
   return results;
 }

@@ -99,16 +99,19 @@ TEST_F(IdFromStore, NothingConfirmedMeansNoId) {
   EXPECT_EQ(state_->served("example.com")->confirmed, std::nullopt);
 }
 
-TEST_F(IdFromStore, RotatesExactlyAtThePeriodBoundary) {
+TEST_F(IdFromStore, RotatesExactlyAtTheDomainsOwnBoundary) {
+  // SHA-256("example.com") starts a379a6f6: 0xa379a6f6 % 86400 = 63606 s, i.e. 17:40:06 UTC.
+  constexpr int64_t kOffset = 63606;
   state_->confirm("example.com", stage("mx1.example.com"), true, "test");
-  clock_->set(std::chrono::system_clock::time_point(seconds(kJan1 + 86399)));
+  EXPECT_EQ(state_->status("example.com", kJan1)->rotation_offset, kOffset);
+  clock_->set(std::chrono::system_clock::time_point(seconds(kJan1 + kOffset - 1)));
   const auto before = id();
   EXPECT_TRUE(before.starts_with("20250101v1d")) << before;
   clock_->advance(seconds(1));
   const auto after = id();
-  EXPECT_TRUE(after.starts_with("20250102v1d")) << after;
+  EXPECT_TRUE(after.starts_with("20250102v1d")) << after << ": the period ending 2025-01-02 17:40:06 is named by that day";
   EXPECT_NE(before, after);
-  EXPECT_EQ(state_->status("example.com", kJan1 + 86400)->next_rotation, kJan1 + 2 * 86400);
+  EXPECT_EQ(state_->status("example.com", kJan1 + kOffset)->next_rotation, kJan1 + kOffset + 86400);
 }
 
 TEST_F(IdFromStore, ChangesOnConfirmNotOnStage) {
@@ -166,7 +169,7 @@ TEST_F(IdFromStore, ServedViewComputesTheSameId) {
   auto served = state_->served("EXAMPLE.com.");
   ASSERT_TRUE(served);
   char buffer[kMaxIdLength];
-  const size_t n = served->id_at(unix_seconds(clock_->now()), hours(24), buffer);
+  const size_t n = served->id_at(unix_seconds(clock_->now()), state_->schedule(), buffer);
   EXPECT_EQ(std::string(buffer, n), id());
 }
 

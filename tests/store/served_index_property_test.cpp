@@ -125,7 +125,7 @@ class IndexRun {
       ASSERT_EQ(view.has_confirmed(), st->confirmed.has_value()) << name;
       ASSERT_EQ(view.confirmed_version(), st->confirmed ? st->confirmed->number : 0u) << name;
       char id[kMaxIdLength];
-      ASSERT_EQ(std::string(id, view.id_at(t, hours(24), id)), st->served_id) << name;
+      ASSERT_EQ(std::string(id, view.id_at(t, state_->schedule(), id)), st->served_id) << name;
       ASSERT_EQ(view.held_since(), st->hold ? std::optional<int64_t>(st->hold->since) : std::nullopt) << name;
       const std::string record = tlsrpt_record(st->settings.tlsrpt_rua);
       const auto rdata = view.tlsrpt_rdata();

@@ -1,5 +1,6 @@
 #include "commands.h"
 
+#include <cstdio>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -72,6 +73,14 @@ std::string duration_words(int64_t seconds) {
   return out.str();
 }
 
+// An offset inside the rotation as h:mm:ss (for a daily rotation: the UTC time of day).
+std::string clock_words(int64_t seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%lld:%02lld:%02lld", static_cast<long long>(seconds / 3600),
+                static_cast<long long>(seconds % 3600 / 60), static_cast<long long>(seconds % 60));
+  return text;
+}
+
 std::string policy_words(const json& version) {
   std::ostringstream out;
   out << text_of(version["mode"]);
@@ -132,9 +141,16 @@ void print_status(const json& s, std::ostream& out) {
                    << " (the id does not rotate while held)\n";
   }
   const auto rotation = s["rotation_seconds"].is_number() ? s["rotation_seconds"].get<int64_t>() : 0;
-  if (auto next = parse_iso(s["next_rotation"]); next && now) {
+  const auto offset = s["rotation_offset_seconds"].is_number() ? s["rotation_offset_seconds"].get<int64_t>() : 0;
+  if (s["rotation_held"].is_boolean() && s["rotation_held"].get<bool>()) {
+    label("next rotation:") << "HELD since " << text_of(s["rotate_until"])
+                            << ": no vantage evidence yet that the confirmed version is served everywhere; the id "
+                               "jumps to the current period once there is (see confirm: below)\n";
+  } else if (auto next = parse_iso(s["next_rotation"]); next && now) {
     label("next rotation:") << text_of(s["next_rotation"]) << " (in " << duration_words(*next - *now)
-                            << "), then every " << duration_words(rotation) << "\n";
+                            << "), then every " << duration_words(rotation) << " at this domain's offset "
+                            << clock_words(offset) << (s["rotate_until"].is_string() ? ", once verified" : "")
+                            << "\n";
   } else if (s["served_id"].is_string()) {
     label("next rotation:") << "none while the hold is set\n";
   }

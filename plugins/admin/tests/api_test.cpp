@@ -100,7 +100,8 @@ TEST_F(Api, AddStageConfirmMovesTheServedId) {
   EXPECT_EQ(confirmed.body["txt"], "v=STSv1; id=" + id + ";");
   EXPECT_EQ(confirmed.body["confirmation"]["manual"], true);
   EXPECT_EQ(confirmed.body["confirmation"]["reason"], "deployed to all edges");
-  EXPECT_EQ(confirmed.body["next_rotation"], "2025-01-02T00:00:00Z");
+  EXPECT_EQ(confirmed.body["next_rotation"], "2025-01-01T17:40:06Z") << "example.com's own offset";
+  EXPECT_EQ(confirmed.body["rotation_offset_seconds"], 63606);
   EXPECT_EQ(confirmed.body["events"][0]["kind"], "manual_confirm");
 
   auto shown = call("GET", "/v1/domains/example.com/policy");

@@ -1,5 +1,7 @@
 // The fetcher's classification of what a policy host answers (RFC 8461 §3.3 as the
-// strictest senders apply it), and its network bounds on loopback.
+// strictest senders apply it, and conditional requests), its set of idle connections,
+// and its network bounds on loopback (conditional fetches and keep-alive against a
+// server: fetcher_network_test.cpp).
 #include "fetcher.h"
 
 #include <thread>
@@ -10,6 +12,8 @@
 #include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
 #include <openssl/x509_vfy.h>
+
+#include "idle_pool.h"
 
 namespace stsd::confirm {
 namespace {
@@ -50,6 +54,14 @@ INSTANTIATE_TEST_SUITE_P(
                  "text/html", 0, FetchError::Redirect, "redirect to https://www.example.com/mta-sts.txt (not allowed)"},
         HeadCase{"redirect_307_without_location", 307, "", "", "", 0, FetchError::Redirect,
                  "without a Location (not allowed)"},
+        HeadCase{"not_modified_unasked",
+                 304,
+                 "Not Modified",
+                 "",
+                 "",
+                 {},
+                 FetchError::HttpStatus,
+                 "HTTP 304 Not Modified to a request without If-None-Match (senders accept only 200)"},
         HeadCase{"not_found", 404, "Not Found", "", "text/html", 150, FetchError::HttpStatus,
                  "HTTP 404 Not Found (senders accept only 200)"},
         HeadCase{"no_content_is_not_200", 204, "No Content", "", "", 0, FetchError::HttpStatus, "HTTP 204"},
@@ -181,6 +193,132 @@ TEST(DescribeDuration, UsesTheLargestWholeUnit) {
   EXPECT_EQ(describe_duration(std::chrono::hours(25)), "25 hours");
   EXPECT_EQ(describe_duration(std::chrono::hours(49)), "2 days");
   EXPECT_EQ(describe_duration(-std::chrono::hours(49)), "2 days");
+}
+
+struct NotModifiedCase {
+  std::string name;
+  std::string sent, received;
+  bool not_modified;
+  std::string words;  // for a failure
+};
+
+class ClassifyNotModified : public ::testing::TestWithParam<NotModifiedCase> {};
+
+TEST_P(ClassifyNotModified, MatchesTheTagSentWeakly) {
+  const auto& c = GetParam();
+  auto result = classify_not_modified(c.sent, c.received);
+  EXPECT_EQ(result.http_status, 304u);
+  EXPECT_TRUE(result.body.empty());
+  if (c.not_modified) {
+    EXPECT_TRUE(result.ok()) << result.message;
+    EXPECT_TRUE(result.not_modified);
+    EXPECT_EQ(result.etag, c.received);
+  } else {
+    EXPECT_EQ(result.error, FetchError::HttpStatus);
+    EXPECT_FALSE(result.not_modified);
+    EXPECT_TRUE(result.etag.empty());
+    EXPECT_NE(result.message.find(c.words), std::string::npos) << result.message;
+  }
+}
+
+// RFC 9110 §8.8.3.2: weak comparison ignores W/ on either side, never the opaque tag.
+INSTANTIATE_TEST_SUITE_P(
+    Answers, ClassifyNotModified,
+    ::testing::Values(NotModifiedCase{"same_strong_tag", "\"v1\"", "\"v1\"", true, ""},
+                      NotModifiedCase{"weak_answer_to_strong_tag", "\"v1\"", "W/\"v1\"", true, ""},
+                      NotModifiedCase{"strong_answer_to_weak_tag", "W/\"v1\"", "\"v1\"", true, ""},
+                      NotModifiedCase{"both_weak", "W/\"v1\"", "W/\"v1\"", true, ""},
+                      NotModifiedCase{"another_tag", "\"v1\"", "\"v2\"", false,
+                                      "HTTP 304 Not Modified for ETag \"v2\", another version than the one asked about "
+                                      "(If-None-Match was \"v1\")"},
+                      NotModifiedCase{"tags_differ_in_case", "\"abc\"", "\"ABC\"", false, "another version"},
+                      NotModifiedCase{"no_etag", "\"v1\"", "", false, "HTTP 304 Not Modified without an ETag"},
+                      NotModifiedCase{"unquoted_etag", "\"v1\"", "v1", false, "malformed ETag v1"},
+                      NotModifiedCase{"lowercase_weak_prefix", "\"v1\"", "w/\"v1\"", false, "malformed ETag"}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(EntityTag, FollowsTheGrammarOfRfc9110) {
+  for (std::string_view good : {"\"\"", "\"v1\"", "W/\"v1\"", "\"5f8e-3a\"", "\"caf\xc3\xa9\""})
+    EXPECT_TRUE(is_entity_tag(good)) << good;
+  for (std::string_view bad :
+       {"", "v1", "\"v1", "v1\"", "\"", "W/v1", "w/\"v1\"", "\"a b\"", "\"a\"b\"", "\"v1\" ", "*", "\"a\x7f\""})
+    EXPECT_FALSE(is_entity_tag(bad)) << bad;
+  EXPECT_TRUE(weakly_equal("W/\"x\"", "\"x\""));
+  EXPECT_FALSE(weakly_equal("\"x\"", "\"y\""));
+  EXPECT_FALSE(weakly_equal("x", "x"));  // not entity-tags
+}
+
+TEST(KeepAliveHeader, ReadsTheTimeoutParameter) {
+  using std::chrono::seconds;
+  EXPECT_EQ(keep_alive_timeout("timeout=5, max=100"), seconds(5));
+  EXPECT_EQ(keep_alive_timeout("max=100, Timeout = 30"), seconds(30));
+  EXPECT_EQ(keep_alive_timeout("timeout=0"), seconds(0));
+  EXPECT_EQ(keep_alive_timeout("max=100"), std::nullopt);
+  EXPECT_EQ(keep_alive_timeout(""), std::nullopt);
+  EXPECT_EQ(keep_alive_timeout("timeout=soon"), std::nullopt);
+  EXPECT_EQ(keep_alive_timeout("timeout=-1"), std::nullopt);
+  EXPECT_EQ(keep_alive_timeout("timeout=5s"), std::nullopt);
+}
+
+// --- the set of idle connections ---
+
+using Pool = IdlePool<std::string>;
+const auto kT0 = std::chrono::steady_clock::time_point(std::chrono::hours(1));
+
+std::unique_ptr<std::string> connection(std::string name) { return std::make_unique<std::string>(std::move(name)); }
+
+TEST(IdlePool, GivesAParkedConnectionBackOnceUntilItExpires) {
+  Pool pool(4);
+  pool.park("a", connection("a1"), kT0 + 90s, kT0);
+  EXPECT_EQ(pool.take("b", kT0), nullptr);
+  auto taken = pool.take("a", kT0 + 89s);
+  ASSERT_NE(taken, nullptr);
+  EXPECT_EQ(*taken, "a1");
+  EXPECT_EQ(pool.take("a", kT0 + 89s), nullptr);  // taken means gone
+  pool.park("a", std::move(taken), kT0 + 100s, kT0 + 89s);
+  EXPECT_EQ(pool.take("a", kT0 + 100s), nullptr);  // expired
+  EXPECT_EQ(pool.size(), 0u);
+}
+
+TEST(IdlePool, KeepsOnePerKeyTheNewest) {
+  Pool pool(4);
+  pool.park("a", connection("a1"), kT0 + 90s, kT0);
+  pool.park("a", connection("a2"), kT0 + 90s, kT0);
+  EXPECT_EQ(pool.size(), 1u);
+  EXPECT_EQ(*pool.take("a", kT0), "a2");
+}
+
+TEST(IdlePool, StaysWithinItsCapacityLeastRecentlyParkedLeavingFirst) {
+  Pool pool(2);
+  pool.park("a", connection("a"), kT0 + 90s, kT0);
+  pool.park("b", connection("b"), kT0 + 90s, kT0);
+  pool.park("a", pool.take("a", kT0), kT0 + 90s, kT0);  // a used again: b is now the oldest
+  pool.park("c", connection("c"), kT0 + 90s, kT0);
+  EXPECT_EQ(pool.size(), 2u);
+  EXPECT_EQ(pool.take("b", kT0), nullptr);
+  EXPECT_NE(pool.take("a", kT0), nullptr);
+  EXPECT_NE(pool.take("c", kT0), nullptr);
+}
+
+TEST(IdlePool, ExpiredOnesLeaveBeforeLiveOnes) {
+  Pool pool(2);
+  pool.park("short", connection("s"), kT0 + 5s, kT0);
+  pool.park("long", connection("l"), kT0 + 90s, kT0);
+  pool.park("new", connection("n"), kT0 + 90s, kT0 + 10s);  // "short" expired: "long" stays
+  EXPECT_EQ(pool.size(), 2u);
+  EXPECT_NE(pool.take("long", kT0 + 10s), nullptr);
+}
+
+TEST(IdlePool, CapacityZeroKeepsNothing) {
+  Pool pool(0);
+  pool.park("a", connection("a"), kT0 + 90s, kT0);
+  EXPECT_EQ(pool.size(), 0u);
+  pool.set_capacity(1);
+  pool.park("a", connection("a"), kT0 + 90s, kT0);
+  pool.park("b", connection("b"), kT0 + 90s, kT0);
+  EXPECT_EQ(pool.size(), 1u);
+  pool.clear();
+  EXPECT_EQ(pool.size(), 0u);
 }
 
 // --- network bounds, on loopback ---

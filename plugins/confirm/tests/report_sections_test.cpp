@@ -39,6 +39,7 @@ store::DomainStatus confirmed_status() {
   status.confirmed = version(3, store::Mode::Enforce, {"mx1.example.com", "*.backup.example.com"});
   status.confirmation = store::Confirmation{3, kCheckedUnix - 2 * 86400, false, "seen"};
   status.served_id = id_of(*status.confirmed, store::period_start(kCheckedUnix, kRotation));
+  status.previous_id = id_of(*status.confirmed, store::period_start(kCheckedUnix, kRotation) - kRotation.count());
   return status;
 }
 

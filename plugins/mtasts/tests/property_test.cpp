@@ -1,7 +1,9 @@
-// Property: after every step of random stage / confirm / hold / advance-clock / restart
-// sequences on a real RocksDB, the id the plugin serves is exactly the one derived from
-// the latest confirmed version and the current period (or the held period), and never
-// reflects a staged-but-unconfirmed version.
+// Property: after every step of random stage / confirm / hold / rotation evidence /
+// advance-clock / restart sequences on a real RocksDB, the id the plugin serves is exactly
+// the one derived from the latest confirmed version and the domain's own period at the
+// effective time (now, or earlier: a hold, or evidence that ran out), and never reflects a
+// staged-but-unconfirmed version. The model keeps every piece of evidence; the store
+// writes only evidence that changes what senders may see, which must not show.
 #include <algorithm>
 #include <cstdlib>
 #include <map>
@@ -35,6 +37,7 @@ struct ModelDomain {
   std::map<uint32_t, std::string> digests;  // every version ever staged
   std::optional<uint32_t> confirmed;
   std::optional<int64_t> held_since;
+  std::optional<int64_t> rotate_until;
   uint32_t newest = 0;
 };
 
@@ -70,11 +73,16 @@ class RandomRun {
       if (m.newest == 0) return;
       const uint32_t version = 1 + static_cast<uint32_t>(random_() % m.newest);
       const bool allowed = !m.confirmed || version >= *m.confirmed;
+      const bool manual = random_() % 2;
+      const int64_t now = unix_seconds(clock_->now());
+      std::optional<int64_t> evidence_until;
+      if (!manual && random_() % 2) evidence_until = now + static_cast<int64_t>(random_() % (2 * rotation_.count()));
       try {
-        state_->confirm(domain, version, random_() % 2, "property test", "step");
+        state_->confirm(domain, version, manual, "property test", "step", evidence_until);
         ASSERT_TRUE(allowed) << "confirmed a version older than the confirmed one";
         m.confirmed = version;
         m.held_since.reset();
+        if (evidence_until) m.rotate_until = std::max(m.rotate_until.value_or(*evidence_until), *evidence_until);
       } catch (const PolicyError&) {
         ASSERT_FALSE(allowed) << "refused a valid confirmation of version " << version;
       }
@@ -87,10 +95,28 @@ class RandomRun {
         state_->set_hold(domain, std::nullopt);
         m.held_since.reset();
       }
-    } else if (op < 97) {
-      // Advance: often exactly to the next boundary or one second before it.
+    } else if (op < 70) {
+      // Rotation evidence, good or bad, fresh or old, about the confirmed version or not.
+      if (!m.confirmed) return;
       const int64_t now = unix_seconds(clock_->now());
-      const int64_t next = period_start(now, rotation_) + rotation_.count();
+      RotationEvidence evidence;
+      evidence.version = random_() % 8 ? *m.confirmed : *m.confirmed + 1;
+      evidence.verified = random_() % 3 != 0;
+      evidence.seen_at = now - static_cast<int64_t>(random_() % (rotation_.count() + 1));
+      evidence.window = seconds(1 + random_() % rotation_.count());
+      evidence.detail = "edge 192.0.2.7";
+      state_->record_rotation_evidence(domain, evidence);
+      if (evidence.version != *m.confirmed) return;
+      if (evidence.verified) {
+        const int64_t until = evidence.seen_at + evidence.window.count();
+        m.rotate_until = m.rotate_until ? std::max(*m.rotate_until, until) : std::max(until, now);
+      } else {
+        m.rotate_until = std::min(m.rotate_until.value_or(now), now);
+      }
+    } else if (op < 97) {
+      // Advance: often exactly to the domain's next boundary or one second before it.
+      const int64_t now = unix_seconds(clock_->now());
+      const int64_t next = period_at(now, rotation_hash(domain), RotationSchedule{rotation_, 0}).end;
       switch (random_() % 4) {
         case 0:
           clock_->set(std::chrono::system_clock::time_point(seconds(next)));
@@ -121,15 +147,16 @@ class RandomRun {
         ASSERT_TRUE(reply.answer.empty()) << domain << ": served an id with nothing confirmed";
         continue;
       }
-      const int64_t period = period_start(m.held_since ? *m.held_since : now, rotation_);
-      const std::string id = policy_id(period, rotation_, *m.confirmed, m.digests.at(*m.confirmed));
+      const int64_t label =
+          period_at(effective_time(now, m.held_since, m.rotate_until), rotation_hash(domain), schedule()).label;
+      const std::string id = policy_id(label, rotation_, *m.confirmed, m.digests.at(*m.confirmed));
       ASSERT_EQ(reply.answer.size(), 1u);
       ASSERT_EQ(reply.answer[0], "_mta-sts." + domain + ". 300 IN TXT \"v=STSv1; id=" + id + ";\"")
           << "confirmed v" << *m.confirmed << " newest staged v" << m.newest;
       // Never a staged-only version: no unconfirmed version's id for this period matches.
       for (const auto& [number, digest] : m.digests) {
         if (number == *m.confirmed) continue;
-        ASSERT_EQ(reply.answer[0].find("id=" + policy_id(period, rotation_, number, digest) + ";"), std::string::npos)
+        ASSERT_EQ(reply.answer[0].find("id=" + policy_id(label, rotation_, number, digest) + ";"), std::string::npos)
             << "served the id of unconfirmed version " << number;
       }
       // status() agrees with DNS, and so does the compact served view.
@@ -137,12 +164,13 @@ class RandomRun {
       const auto view = state_->served_wire(as_wire(domain));
       ASSERT_TRUE(view);
       char buffer[kMaxIdLength];
-      ASSERT_EQ(std::string(buffer, view.id_at(now, rotation_, buffer)), id);
+      ASSERT_EQ(std::string(buffer, view.id_at(now, schedule(), buffer)), id);
       ASSERT_EQ(view.held_since(), m.held_since);
     }
   }
 
   int restarts() const { return restarts_; }
+  RotationSchedule schedule() const { return RotationSchedule{rotation_, 0}; }
 
  private:
   void start() {

@@ -11,10 +11,10 @@ namespace stsd::policyhost {
 namespace {
 
 using std::chrono::seconds;
-using testing::IssueOptions;
-using testing::TempDir;
-using testing::TestPki;
-using testing::write_file;
+using test::IssueOptions;
+using test::TempDir;
+using test::TestPki;
+using test::write_file;
 namespace fs = std::filesystem;
 
 const auto kNow = std::chrono::system_clock::now();

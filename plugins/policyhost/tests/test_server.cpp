@@ -29,9 +29,9 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using tcp = net::ip::tcp;
 using namespace std::chrono_literals;
-using testing::TempDir;
-using testing::TestPki;
-using testing::write_file;
+using test::TempDir;
+using test::TestPki;
+using test::write_file;
 
 const std::string kAlphaPolicy = "version: STSv1\r\nmode: enforce\r\nmx: mx.alpha.test\r\nmax_age: 604800\r\n";
 const std::string kBetaPolicy = "version: STSv1\r\nmode: testing\r\nmx: *.beta.test\r\nmax_age: 86400\r\n";

@@ -8,7 +8,7 @@
 #include <random>
 #include <stdexcept>
 
-namespace stsd::policyhost::testing {
+namespace stsd::test {
 namespace {
 
 struct KeyDeleter {
@@ -128,8 +128,7 @@ void write_file(const std::filesystem::path& path, const std::string& content) {
 
 TempDir::TempDir() {
   std::random_device random;
-  path_ = std::filesystem::temp_directory_path() /
-          ("stsd-policyhost-" + std::to_string(random()) + std::to_string(random()));
+  path_ = std::filesystem::temp_directory_path() / ("stsd-test-" + std::to_string(random()) + std::to_string(random()));
   std::filesystem::create_directories(path_);
 }
 
@@ -138,4 +137,4 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ignored);
 }
 
-}  // namespace stsd::policyhost::testing
+}  // namespace stsd::test

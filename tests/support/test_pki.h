@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace stsd::policyhost::testing {
+namespace stsd::test {
 
 struct IssuedCertificate {
   std::string certificate_pem;  // the leaf alone
@@ -57,4 +57,4 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-}  // namespace stsd::policyhost::testing
+}  // namespace stsd::test
