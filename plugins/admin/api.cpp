@@ -61,6 +61,8 @@ ApiResponse AdminApi::handle(const ApiRequest& request) {
     json body = error.extra;
     body["error"] = error.message;
     return {error.status, body};
+  } catch (const RetirementConflict& error) {
+    return {409, json{{"error", error.what()}}};
   } catch (const PolicyError& error) {
     return {400, json{{"error", error.what()}}};
   } catch (const StoreError& error) {

@@ -59,6 +59,23 @@ json settings_json(const DomainSettings& settings) {
   };
 }
 
+json retirement_json(const Retirement& retirement) {
+  json out = {{"since", iso8601(retirement.since)},
+              {"reason", retirement.reason},
+              {"version", retirement.version},
+              {"state", retirement.removal ? "scheduled" : "waiting_for_confirmation"},
+              {"remove_at", nullptr},
+              {"longest_cached", nullptr}};
+  if (const auto& removal = retirement.removal) {
+    out["remove_at"] = iso8601(removal->until);
+    if (removal->version != 0)
+      out["longest_cached"] = {{"version", removal->version},
+                               {"max_age", removal->max_age},
+                               {"served_until", iso8601(removal->served_until)}};
+  }
+  return out;
+}
+
 json status_json(const PolicyStore& state, const AdminExtensions& hooks, const std::string& domain, int64_t now,
                  size_t event_count) {
   auto status = state.status(domain, now);
@@ -93,6 +110,8 @@ json status_json(const PolicyStore& state, const AdminExtensions& hooks, const s
   out["rotation_offset_seconds"] = status->rotation_offset;
   out["rotate_until"] = status->rotate_until ? json(iso8601(*status->rotate_until)) : json();
   out["rotation_held"] = status->rotation_held;
+  out["rotation_held_since"] = status->rotation_held ? json(iso8601(status->rotation_held_since)) : json();
+  out["retirement"] = status->retirement ? retirement_json(*status->retirement) : json();
   json events = json::array();
   if (event_count > 0) {
     for (const auto& event : state.events(domain, event_count)) events.push_back(event_json(event));

@@ -29,6 +29,8 @@ bool is_pending(const std::optional<Version>& staged, const std::optional<Versio
 nlohmann::json version_json(const store::PolicyVersion& version);
 nlohmann::json event_json(const store::Event& event);
 nlohmann::json settings_json(const store::DomainSettings& settings);
+// A retirement, as the status document shows it (README: "retirement").
+nlohmann::json retirement_json(const store::Retirement& retirement);
 
 // The status document of `domain` at `now` with its `event_count` newest events and the
 // sections other services add (AdminExtensions::add_status_section). HttpError 404 when the

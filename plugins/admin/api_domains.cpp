@@ -1,5 +1,5 @@
 // The admin API's routes for the store as a whole (server summary, domain list, adding a
-// domain) and for one domain (status, events, settings, removal).
+// domain) and for one domain (status, events, settings, removal, retirement).
 #include "api_documents.h"
 #include "api_handlers.h"
 #include "utc_time.h"
@@ -76,8 +76,31 @@ ApiResponse handle_status(const Call& call) {
 }
 
 ApiResponse handle_remove_domain(const Call& call) {
-  call.state.remove_domain(call.domain);
-  return {200, json{{"removed", call.domain}}};
+  const bool force = call.target.query_flag("force");
+  try {
+    call.state.remove_domain(call.domain, force ? RemovalCheck::Force : RemovalCheck::RefuseWhileCached);
+  } catch (const RetirementConflict& refused) {
+    const auto status = call.state.status(call.domain, call.now());
+    const std::string retire = status && status->retirement ? "" : "stsctl domain retire " + call.domain + ", or ";
+    throw HttpError{409, std::string(refused.what()) + " (" + retire + "stsctl domain remove " + call.domain +
+                             " --force; API: DELETE with ?force=true)"};
+  }
+  return {200, json{{"removed", call.domain}, {"forced", force}}};
+}
+
+ApiResponse handle_retire(const Call& call) {
+  std::string reason;
+  if (!call.body.is_null()) {
+    Fields fields(call.body, {"reason"});
+    if (fields.has("reason")) reason = fields.string("reason");
+  }
+  call.state.retire(call.domain, reason);
+  return {201, status_json(call.state, call.hooks, call.domain, call.now(), 3)};
+}
+
+ApiResponse handle_unretire(const Call& call) {
+  call.state.unretire(call.domain);
+  return {200, status_json(call.state, call.hooks, call.domain, call.now(), 3)};
 }
 
 ApiResponse handle_events(const Call& call) {

@@ -30,12 +30,14 @@ struct Call {
   int64_t now() const { return store::unix_seconds(state.clock().now()); }
 };
 
-// api_domains.cpp: the store as a whole and one domain.
+// api_domains.cpp: the store as a whole and one domain (its removal and retirement).
 ApiResponse handle_server(const Call& call);         // GET    /v1/server
 ApiResponse handle_list_domains(const Call& call);   // GET    /v1/domains
 ApiResponse handle_add_domain(const Call& call);     // POST   /v1/domains
 ApiResponse handle_status(const Call& call);         // GET    /v1/domains/{domain}[/status]
-ApiResponse handle_remove_domain(const Call& call);  // DELETE /v1/domains/{domain}
+ApiResponse handle_remove_domain(const Call& call);  // DELETE /v1/domains/{domain}[?force=true]
+ApiResponse handle_retire(const Call& call);         // POST   /v1/domains/{domain}/retirement
+ApiResponse handle_unretire(const Call& call);       // DELETE /v1/domains/{domain}/retirement
 ApiResponse handle_events(const Call& call);         // GET    /v1/domains/{domain}/events
 ApiResponse handle_get_settings(const Call& call);   // GET    /v1/domains/{domain}/settings
 ApiResponse handle_put_settings(const Call& call);   // PUT    /v1/domains/{domain}/settings

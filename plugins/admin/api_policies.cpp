@@ -44,6 +44,22 @@ std::vector<std::string> stage_problems(const AdminExtensions& hooks, const std:
   return problems;
 }
 
+// What the checks other services registered (AdminExtensions::add_confirm_check) object
+// to in confirming `version` by hand now.
+std::vector<std::string> confirm_problems(const AdminExtensions& hooks, const std::string& domain, uint32_t version) {
+  std::vector<std::string> problems;
+  for (const auto& check : hooks.confirm_checks()) {
+    for (auto& problem : check(domain, version)) problems.push_back(std::move(problem));
+  }
+  return problems;
+}
+
+std::string joined(const std::vector<std::string>& problems) {
+  std::string text;
+  for (const auto& p : problems) text += (text.empty() ? "" : "; ") + p;
+  return text;
+}
+
 void merge_warnings(std::vector<Diagnostic>& into, const std::vector<Diagnostic>& more) {
   for (const auto& d : more) {
     bool seen = std::any_of(into.begin(), into.end(), [&](const Diagnostic& e) { return e.message == d.message; });
@@ -74,9 +90,8 @@ ApiResponse handle_stage(const Call& call) {
   RequestedPolicy requested = requested_policy(fields);
   std::vector<std::string> problems = stage_problems(call.hooks, call.domain, requested.policy);
   if (!problems.empty() && !force) {
-    std::string text;
-    for (const auto& p : problems) text += (text.empty() ? "" : "; ") + p;
-    throw HttpError{409, "not staged: " + text + " (pass force to stage anyway)", json{{"problems", problems}}};
+    throw HttpError{409, "not staged: " + joined(problems) + " (pass force to stage anyway)",
+                    json{{"problems", problems}}};
   }
   StageResult result = call.state.stage(call.domain, requested.policy, skip_if_unchanged);
   merge_warnings(requested.warnings, result.warnings);
@@ -114,8 +129,9 @@ ApiResponse handle_current_policy(const Call& call) {
 }
 
 ApiResponse handle_confirm(const Call& call) {
-  Fields fields(call.body, {"version", "reason"});
+  Fields fields(call.body, {"version", "reason", "force"});
   const uint64_t number = fields.number("version");
+  const bool force = fields.boolean("force", false);
   const std::string reason = fields.string("reason");
   if (reason.find_first_not_of(" \t\r\n") == std::string::npos) {
     fields.fail("reason", "is empty; say how you know the version is served (it is recorded)");
@@ -123,9 +139,22 @@ ApiResponse handle_confirm(const Call& call) {
   if (number == 0 || number > UINT32_MAX || !call.state.version(call.domain, static_cast<uint32_t>(number))) {
     throw HttpError{404, call.domain + " has no version " + std::to_string(number), json{{"field", "version"}}};
   }
-  call.state.confirm(call.domain, static_cast<uint32_t>(number), true, reason);
+  // The id moves at once: refuse while a vantage was seen serving something else.
+  const auto version = static_cast<uint32_t>(number);
+  const std::vector<std::string> problems = confirm_problems(call.hooks, call.domain, version);
+  if (!problems.empty() && !force) {
+    throw HttpError{409,
+                    "not confirmed: " + joined(problems) + " (confirming would move the id to version " +
+                        std::to_string(version) +
+                        " while senders can fetch something else; pass force to confirm "
+                        "anyway)",
+                    json{{"problems", problems}}};
+  }
+  call.state.confirm(call.domain, version, true, reason, problems.empty() ? "" : "forced: " + joined(problems));
   // The status after the confirmation, with the event it recorded.
-  return {200, status_json(call.state, call.hooks, call.domain, call.now(), 3)};
+  json out = status_json(call.state, call.hooks, call.domain, call.now(), 3);
+  out["forced_past"] = problems;
+  return {200, out};
 }
 
 }  // namespace stsd::admin

@@ -81,6 +81,14 @@ std::string Target::query_text(const std::string& name) const {
   return it == query.end() ? std::string() : it->second;
 }
 
+bool Target::query_flag(const std::string& name) const {
+  auto it = query.find(name);
+  if (it == query.end()) return false;
+  if (it->second == "true" || it->second == "1") return true;
+  if (it->second == "false" || it->second == "0") return false;
+  bad_request("query parameter '" + name + "': '" + it->second + "' is not true or false");
+}
+
 std::vector<std::string_view> path_segments(std::string_view path) {
   std::vector<std::string_view> segments;
   size_t start = 0;

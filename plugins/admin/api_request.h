@@ -35,6 +35,8 @@ struct Target {
   uint64_t query_number(const std::string& name, uint64_t fallback, uint64_t min, uint64_t max) const;
   // The query parameter `name`; empty when absent.
   std::string query_text(const std::string& name) const;
+  // The query parameter `name` as true/false (or 1/0); false when absent.
+  bool query_flag(const std::string& name) const;
 };
 
 // Throws HttpError 400 for a target that is not a path or has bad percent-encoding.

@@ -48,6 +48,8 @@ const std::vector<Route>& builtin_routes() {
       make_route("GET", "/v1/domains/{domain}/policies/{version}", BodyRule::None, handle_version),
       make_route("GET", "/v1/domains/{domain}/policy", BodyRule::None, handle_current_policy),
       make_route("POST", "/v1/domains/{domain}/confirm", BodyRule::Required, handle_confirm),
+      make_route("POST", "/v1/domains/{domain}/retirement", BodyRule::Optional, handle_retire),
+      make_route("DELETE", "/v1/domains/{domain}/retirement", BodyRule::None, handle_unretire),
       make_route("POST", "/v1/import", BodyRule::Required, handle_import),
   };
   return routes;

@@ -19,17 +19,11 @@ std::vector<std::string> stage_problems(ConfirmApi& confirm, const std::string& 
   return problems;
 }
 
-// `stsctl status`: the probe state in plain words.
+// `stsctl status`: the probe state and the next rotation in plain words ("lines").
 nlohmann::json status_section(ConfirmApi& confirm, const std::string& domain) {
   auto probe = confirm.probe_status(domain);
-  if (!probe)
-    return nlohmann::json{{"lines", {"not probed yet (nothing staged or confirmed, or the first round is running)"}}};
-  nlohmann::json section = *probe;
-  nlohmann::json lines = nlohmann::json::array();
-  lines.push_back((*probe)["summary"]);
-  for (const auto& vantage : (*probe)["vantages"]) lines.push_back(vantage["words"]);
-  section["lines"] = lines;
-  return section;
+  if (!probe) return nlohmann::json{{"lines", {"not watched yet (the confirmer looks at new domains within seconds)"}}};
+  return *probe;
 }
 
 // `stsctl check DOMAIN`. A malformed or unknown domain is the caller's mistake: PolicyError,
@@ -49,6 +43,8 @@ void register_admin_extensions(Environment& env, std::shared_ptr<ConfirmApi> con
   hooks->add_stage_check([confirm](const std::string& domain, const store::Policy& policy) {
     return stage_problems(*confirm, domain, policy);
   });
+  hooks->add_confirm_check(
+      [confirm](const std::string& domain, uint32_t version) { return confirm->confirm_problems(domain, version); });
   hooks->add_status_section("confirm",
                             [confirm](const std::string& domain) { return status_section(*confirm, domain); });
   hooks->add_domain_route("GET", "check", [confirm](const std::string& domain, const nlohmann::json&) {

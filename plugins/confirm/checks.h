@@ -14,6 +14,10 @@
 //   * status section "confirm" -> `GET /v1/domains/D` has extensions.confirm = the
 //                     probe_status() object below plus "lines" (plain words) that
 //                     `stsctl status` prints.
+//   * confirm check -> `POST /v1/domains/D/confirm` (a manual confirmation) is refused
+//                     (409) while the last round saw a vantage serve something other than
+//                     that version (confirm_problems()), unless "force": true; the event
+//                     detail then records "forced: ...".
 //   * domain route GET "check" -> `GET /v1/domains/D/check` answers run_check(D).
 // stsctl needs: `stsctl check D [--json]` = GET /v1/domains/D/check, printing
 // report["text"] (or the JSON), and `stsctl policy stage ... --force` = "force": true.
@@ -28,6 +32,7 @@
 // Every call is thread-safe and blocks for at most a few seconds of DNS/HTTPS: call
 // them from the admin thread, never from DNS answering.
 // =====================================================================================
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -105,15 +110,26 @@ class ConfirmApi {
   //  mx:       {resolved, error, null_mx, no_mx, hosts [{host, preference,
   //             confirmed_pattern, staged_pattern}], words}
   //  tlsrpt:   {name, records [strings], expected, ok, words}
-  //  safe_to_add: [{pattern, version, from (Unix s or null), words}]
+  //  store:    {confirmed_version, staged_version, pending, served_id, hold,
+  //             rotation_held (words, or null)}
+  //  safe_to_add: [{pattern, version, from (Unix s or null), safe, not_served_by [words
+  //             about each vantage that does not serve a policy listing it now], words}]
   // Throws std::invalid_argument("no domain X in the store") for an unknown domain.
   virtual nlohmann::json run_check(const std::string& domain) = 0;
 
   // The probe state of `domain` ({summary, phase, target_version, streak, needed,
   // streak_started_at, last_round_at, next_round_at, hold, vantages [{vantage, label,
-  // served, version, error, words, certificate_not_after}]}); nullopt when the domain has
-  // not been probed yet.
+  // served, version, error, words, certificate_not_after}], rotation {next_at,
+  // offset_seconds, evidence_until, held, held_since, held_vantage, held_reason, lines},
+  // lines [plain words for `stsctl status`]}); nullopt when the confirmer does not watch
+  // the domain (yet). Before its first round, phase is null and summary "not probed yet".
   virtual std::optional<nlohmann::json> probe_status(const std::string& domain) = 0;
+
+  // Why a manual confirmation of `version` would move the id onto a file that is not
+  // served everywhere: one sentence per vantage whose last round served something else
+  // ("edge 192.0.2.8 still serves version 3 (seen by the round at ...)"). Empty when the
+  // last round saw every vantage serve `version`, or when the domain was not probed yet.
+  virtual std::vector<std::string> confirm_problems(const std::string& domain, uint32_t version) = 0;
 };
 
 }  // namespace stsd::confirm

@@ -24,6 +24,7 @@ std::string describe_policy(const store::Policy& policy) {
 
 VantageOutcome ConfirmEngine::compare(const Versions& versions, const Target& target, FetchResult fetched) const {
   VantageOutcome outcome;
+  outcome.endpoint = target.vantage;
   outcome.vantage = target.vantage.to_string();
   outcome.label = target.label;
   outcome.error = fetched.error;
@@ -35,44 +36,71 @@ VantageOutcome ConfirmEngine::compare(const Versions& versions, const Target& ta
     outcome.fingerprint = std::string(fetch_error_name(fetched.error));
     return outcome;
   }
-  auto parsed = store::parse_policy(fetched.body);
+  if (fetched.not_modified) {
+    // RFC 9110 §13.1.2: the vantage still serves the body recorded with this ETag, which
+    // was version `etag_version` (its digest was checked when it came).
+    outcome.not_modified = true;
+    name_version(versions, target, target.etag_version, outcome);
+    outcome.etag = fetched.etag;
+    outcome.etag_version = target.etag_version;
+    return outcome;
+  }
+  compare_body(versions, target, fetched.body, outcome);
+  // The ETag that came with a body of a known version: the next round may ask with it.
+  const bool known = outcome.served == Served::Staged || outcome.served == Served::Confirmed ||
+                     outcome.served == Served::Older;
+  if (known && !fetched.etag.empty()) {
+    outcome.etag = fetched.etag;
+    outcome.etag_version = outcome.version;
+  }
+  return outcome;
+}
+
+void ConfirmEngine::compare_body(const Versions& versions, const Target& target, const std::string& body,
+                                 VantageOutcome& outcome) const {
+  auto parsed = store::parse_policy(body);
   if (!parsed.policy) {
     outcome.served = Served::Unparsable;
     const auto& first = parsed.errors.empty() ? store::Diagnostic{0, "not a policy"} : parsed.errors.front();
     outcome.words =
         target.label + " serves a file senders reject (line " + std::to_string(first.line) + ": " + first.message + ")";
-    outcome.fingerprint = "unparsable:" + std::to_string(std::hash<std::string>{}(fetched.body));
-    return outcome;
+    outcome.fingerprint = "unparsable:" + std::to_string(std::hash<std::string>{}(body));
+    return;
   }
   const store::Policy& policy = *parsed.policy;
   outcome.fingerprint = store::policy_digest(policy);
-  if (versions.pending && versions.staged && store::same_policy(policy, versions.staged->policy)) {
-    outcome.served = Served::Staged;
-    outcome.version = versions.staged->number;
-    outcome.words = target.label + " serves version " + std::to_string(outcome.version);
-    return outcome;
-  }
-  if (versions.confirmed && store::same_policy(policy, versions.confirmed->policy)) {
-    outcome.served = Served::Confirmed;
-    outcome.version = versions.confirmed->number;
-    outcome.words = target.label + (versions.pending ? " still serves version " : " serves version ") +
-                    std::to_string(outcome.version);
-    return outcome;
-  }
+  outcome.mx = policy.mx;
+  if (versions.pending && versions.staged && store::same_policy(policy, versions.staged->policy))
+    return name_version(versions, target, versions.staged->number, outcome);
+  if (versions.confirmed && store::same_policy(policy, versions.confirmed->policy))
+    return name_version(versions, target, versions.confirmed->number, outcome);
   // A stale cache serving an older version is the common CDN failure: say which.
-  if (auto older = older_version_of(versions, policy)) {
-    outcome.served = Served::Older;
-    outcome.version = *older;
-    outcome.words = target.label + " still serves version " + std::to_string(*older) + " (older than the " +
-                    (versions.confirmed ? "confirmed version " + std::to_string(versions.confirmed->number)
-                                        : std::string("staged version")) +
-                    ")";
-    return outcome;
-  }
+  if (auto older = older_version_of(versions, policy)) return name_version(versions, target, *older, outcome);
   outcome.served = Served::Other;
   outcome.words = target.label + " serves a policy that matches no version of " + versions.domain + " (" +
                   describe_policy(policy) + ")";
-  return outcome;
+}
+
+void ConfirmEngine::name_version(const Versions& versions, const Target& target, uint32_t number,
+                                 VantageOutcome& outcome) const {
+  outcome.version = number;
+  const std::string version = "version " + std::to_string(number);
+  if (versions.pending && versions.staged && versions.staged->number == number) {
+    outcome.served = Served::Staged;
+    outcome.words = target.label + " serves " + version;
+    if (outcome.fingerprint.empty()) outcome.fingerprint = versions.staged->digest;
+  } else if (versions.confirmed && versions.confirmed->number == number) {
+    outcome.served = Served::Confirmed;
+    outcome.words = target.label + (versions.pending ? " still serves " : " serves ") + version;
+    if (outcome.fingerprint.empty()) outcome.fingerprint = versions.confirmed->digest;
+  } else {
+    outcome.served = Served::Older;
+    outcome.words = target.label + " still serves " + version + " (older than the " +
+                    (versions.confirmed ? "confirmed version " + std::to_string(versions.confirmed->number)
+                                        : std::string("staged version")) +
+                    ")";
+    if (outcome.fingerprint.empty()) outcome.fingerprint = "version:" + std::to_string(number);
+  }
 }
 
 std::optional<uint32_t> ConfirmEngine::older_version_of(const Versions& versions, const store::Policy& policy) const {

@@ -53,6 +53,10 @@ void ConfirmEngine::start(std::shared_ptr<store::PolicyStore> state) {
   resolver_threads_ = std::make_unique<asio::thread_pool>(2);
   subscribe_to_changes();
   work_.emplace(io_.get_executor());
+  // Every id change needs evidence from now on (README "Verified id changes"), including
+  // those of domains confirmed before the confirmer ran.
+  state_->set_rotation_evidence_required(true);
+  state_->gate_ungated_rotations();
   asio::co_spawn(io_, scheduler(), asio::detached);
   run_io_thread();
   auto settings = runtime()->settings;
@@ -118,10 +122,15 @@ void ConfirmEngine::reload(std::shared_ptr<const Runtime> fresh) {
   paused_ = false;
   asio::post(io_, [this, fresh] {
     limiter_.set_capacity(fresh->settings.max_concurrent_probes);
-    for (auto& [domain, watch] : watches_) {
-      watch.tracker.update_settings(tracker_settings(fresh->settings));
-      watch.due = std::min(watch.due, std::chrono::steady_clock::now() + fresh->settings.interval);
-    }
+    // Domains with a pending version or a problem take the new settings at once; the
+    // others at their next round (moving a million drift rounds forward would be a storm).
+    const int64_t soon = now_ms() + fresh->settings.interval.count() * 1000;
+    table_.for_each([&](WatchTable::Entry& entry) {
+      Watch& watch = entry.second;
+      if (!watch.trouble) return;
+      watch.trouble->tracker.update_settings(tracker_settings(fresh->settings));
+      if (watch.due_ms > soon) table_.schedule(entry, soon);
+    });
     wake_.cancel();
   });
 }

@@ -8,12 +8,13 @@
 //   scheduler.cpp    which domains are watched and when each one's next round is due
 //   round.cpp        one probe round: plan the vantages, fetch from all, record, reschedule
 //   compare.cpp      which version (if any) a vantage served
-//   verdict.cpp      acting on a round's verdict: confirm, failure events, drift hold
-//   status.cpp       the probe state for `stsctl status`, and the metrics
+//   verdict.cpp      acting on a round's verdict: confirm, failure events, drift hold,
+//                    the evidence for the next id change
+//   status.cpp       the probe state for `stsctl status`, the confirm check, the metrics
 //   mx_coverage.cpp  the MX check of the stage hook
 //   report.cpp       `stsctl check` (its sections are in report_sections.cpp)
-// with the pieces it uses: probe_limiter.h (max_concurrent_probes), status_board.h (the
-// last status of each domain, phase counts), outcome_json.h. The Service that owns the
+// with the pieces it uses: probe_limiter.h (max_concurrent_probes), watch_table.h (every
+// watched domain: its schedule and its last round), evidence.h, outcome_json.h. The Service that owns the
 // engine is in service.h, its admin API extensions in admin_extensions.h.
 //
 // GCC 12 destroys prvalue class arguments inside a co_await expression twice (a double
@@ -46,8 +47,9 @@
 #include "probe_limiter.h"
 #include "resolver.h"
 #include "settings.h"
-#include "status_board.h"
+#include "evidence.h"
 #include "tracker.h"
+#include "watch_table.h"
 
 namespace stsd::confirm {
 
@@ -75,6 +77,7 @@ class ConfirmEngine final : public ConfirmApi {
   MxCoverage check_mx_coverage(const std::string& domain, const std::vector<std::string>& patterns) override;
   nlohmann::json run_check(const std::string& domain) override;
   std::optional<nlohmann::json> probe_status(const std::string& domain) override;
+  std::vector<std::string> confirm_problems(const std::string& domain, uint32_t version) override;
 
   // Writes the confirmer's metrics (README "Metrics"): domains per probe phase, the
   // domains whose id rotation is held for drift, and probe/confirmation/drift counters.
@@ -83,21 +86,6 @@ class ConfirmEngine final : public ConfirmApi {
 
  private:
   using SteadyTime = std::chrono::steady_clock::time_point;
-
-  struct Watch {
-    explicit Watch(TrackerSettings settings) : tracker(settings) {}
-    DomainTracker tracker;
-    SteadyTime due{};
-    bool in_flight = false;
-    uint32_t seen_staged = 0, seen_confirmed = 0;
-    int64_t seen_settings = 0;
-    bool held_by_us = false;
-    uint32_t held_for_version = 0;
-    std::string override_fingerprint;  // drift the operator chose to release
-    std::string failure_fingerprint;   // last failure recorded in the event log
-    std::optional<TimePoint> last_round_at;
-    std::optional<TimePoint> next_round_at;
-  };
 
   // The per-vantage facts a round compares with.
   struct Versions {
@@ -108,6 +96,9 @@ class ConfirmEngine final : public ConfirmApi {
   struct Target {
     Vantage vantage;
     std::string label;
+    // The ETag the vantage sent with version `etag_version` last time ("" = ask plainly).
+    std::string if_none_match{};
+    uint32_t etag_version = 0;
   };
   struct VantagePlan {
     std::vector<Target> targets;
@@ -119,6 +110,7 @@ class ConfirmEngine final : public ConfirmApi {
   std::shared_ptr<const Runtime> runtime() const;
   static TrackerSettings tracker_settings(const ConfirmSettings& settings);
   TimePoint now() const { return clock_->now(); }
+  int64_t now_ms() const;  // the process clock, Unix ms
   void subscribe_to_changes();
   void run_io_thread();
   // Runs a blocking lookup on the resolver threads (on_resolver_thread.h).
@@ -127,18 +119,36 @@ class ConfirmEngine final : public ConfirmApi {
 
   // Scheduling (scheduler.cpp).
   boost::asio::awaitable<void> scheduler();
-  void resync_domains();
+  void resync_page();
+  void start_watching(const std::string& domain, const store::ServedDomain& served);
+  static bool is_pending(const store::ServedDomain& served);
+  static void remember_versions(Watch& watch, const store::ServedDomain& served);
   void take_changes();
-  void start_due_rounds(SteadyTime now_steady);
+  void start_due_rounds();
+  // Where a domain's id stands against its own rotation schedule (store/policy_id.h).
+  struct RotationState {
+    int64_t next_boundary = 0;      // the domain's next rotation boundary after now (Unix s)
+    int64_t offset = 0;             // the domain's offset inside the rotation (s)
+    bool held = false;              // the id is behind the current period for lack of evidence
+    int64_t held_since = 0;         // then: the boundary it did not move at
+    int64_t needs_evidence_at = 0;  // the first boundary the evidence does not cover yet
+  };
+  RotationState rotation_state(uint32_t hash, std::optional<int64_t> rotate_until) const;
+  static int64_t verification_due_ms(const RotationState& rotation, const ConfirmSettings& settings);
+  int64_t next_due_ms(bool confirmed, const RotationState& rotation, const RoundInput& input,
+                      const RoundVerdict& verdict, const ConfirmSettings& settings);
   std::chrono::seconds jittered(std::chrono::seconds delay);
 
   // One round (round.cpp).
   boost::asio::awaitable<void> run_round(std::string domain);
-  std::optional<store::DomainStatus> read_status(const std::string& domain);
+  Trouble& trouble_of(WatchTable::Entry& entry, const ConfirmSettings& settings);
+  std::optional<store::DomainStatus> read_status(const std::string& domain) const;
   static std::shared_ptr<Versions> versions_of(const std::string& domain, const store::DomainStatus& status);
+  // `seen`: what each vantage served last round (the ETags to ask with).
   boost::asio::awaitable<RoundInput> probe_round(std::shared_ptr<const Runtime> runtime,
                                                  std::shared_ptr<const Versions> versions,
-                                                 std::vector<std::string> domain_vantages);
+                                                 std::vector<std::string> domain_vantages,
+                                                 std::vector<VantageMemo> seen);
   boost::asio::awaitable<VantagePlan> plan_vantages(std::shared_ptr<const Runtime> runtime, std::string domain,
                                                     std::vector<std::string> domain_vantages);
   boost::asio::awaitable<std::vector<VantageOutcome>> probe_all(std::shared_ptr<const Runtime> runtime,
@@ -148,29 +158,40 @@ class ConfirmEngine final : public ConfirmApi {
                                                    std::shared_ptr<const Versions> versions, Target target);
   void note_round_finished(const RoundInput& input);
   std::chrono::seconds next_round_delay(const RoundInput& input, const RoundVerdict& verdict);
-  void finish_round(const std::string& domain, std::chrono::seconds delay);
+  void finish_round(const std::string& domain, int64_t due_ms);
 
   // What a vantage served (compare.cpp).
   VantageOutcome compare(const Versions& versions, const Target& target, FetchResult fetched) const;
+  void compare_body(const Versions& versions, const Target& target, const std::string& body,
+                    VantageOutcome& outcome) const;
+  // Names version `number` of the domain as what the vantage served (staged, confirmed, older).
+  void name_version(const Versions& versions, const Target& target, uint32_t number, VantageOutcome& outcome) const;
   std::optional<uint32_t> older_version_of(const Versions& versions, const store::Policy& policy) const;
 
   // Acting on a verdict (verdict.cpp).
-  void apply_verdict(const std::string& domain, Watch& watch, const store::DomainStatus& status,
-                     const RoundVerdict& verdict, const RoundInput& input);
-  void confirm_if_still_staged(const std::string& domain, const Watch& watch, const RoundVerdict& verdict,
-                               uint32_t pending);
-  void record_failure_once(const std::string& domain, Watch& watch, const RoundVerdict& verdict,
+  void apply_verdict(const std::string& domain, Trouble& trouble, const store::DomainStatus& status,
+                     const RoundVerdict& verdict, const RoundInput& input, const Evidence& evidence);
+  bool confirm_if_still_staged(const std::string& domain, const Trouble& trouble, const RoundVerdict& verdict,
+                               const RoundInput& input);
+  void report_evidence(const std::string& domain, const RoundInput& input, const Evidence& evidence);
+  void record_failure_once(const std::string& domain, Trouble& trouble, const RoundVerdict& verdict,
                            const RoundInput& input);
-  void hold_while_drifting(const std::string& domain, Watch& watch, bool held, const RoundVerdict& verdict,
+  void hold_while_drifting(const std::string& domain, Trouble& trouble, bool held, const RoundVerdict& verdict,
                            uint32_t confirmed);
-  void release_hold_after_drift(const std::string& domain, Watch& watch, bool held, const RoundVerdict& verdict,
+  void release_hold_after_drift(const std::string& domain, Trouble& trouble, bool held, const RoundVerdict& verdict,
                                 const RoundInput& input);
 
   // Status and metrics (status.cpp).
-  void publish_status(const std::string& domain, const Watch& watch, const store::DomainStatus& status,
-                      const RoundVerdict& verdict, const RoundInput& input);
-  static Phase phase_of(const Watch& watch, const RoundVerdict& verdict, const RoundInput& input);
-  std::string summary_of(const Watch& watch, const RoundVerdict& verdict, const RoundInput& input) const;
+  void publish_round(WatchTable::Entry& entry, const RotationState& rotation, const RoundVerdict& verdict,
+                     const RoundInput& input, const Evidence& evidence);
+  nlohmann::json round_json(const std::string& domain, const Trouble& trouble, Phase phase, const RoundVerdict& verdict,
+                            const RoundInput& input) const;
+  static Phase phase_of(const Trouble& trouble, const RoundVerdict& verdict, const RoundInput& input);
+  std::string summary_of(const Trouble& trouble, const RoundVerdict& verdict, const RoundInput& input) const;
+  void add_rotation(nlohmann::json& json, const std::string& domain, TimePoint checked) const;
+  // "rotation held since T: edge X still serves version 1 (...)"; "" when not held.
+  std::string rotation_held_words(const std::string& domain, const store::DomainStatus& status) const;
+  RotationState rotation_state_of(const std::string& domain, const store::DomainStatus& status) const;
   void count_probes(const std::vector<VantageOutcome>& outcomes, bool pending);
 
   // `stsctl check` (report.cpp).
@@ -192,18 +213,20 @@ class ConfirmEngine final : public ConfirmApi {
   // io thread only:
   boost::asio::steady_timer wake_{io_};
   ProbeLimiter limiter_{io_, 16};
-  std::map<std::string, Watch> watches_;
-  SteadyTime next_resync_{};
+  std::string resync_after_;  // where the walk of the store's domain list goes on
+  SteadyTime next_resync_page_{};
   std::mt19937_64 random_{std::random_device{}()};
 
   std::mutex changes_mutex_;
   std::set<std::string> changed_;  // domains reported by subscribe, not yet looked at
 
-  StatusBoard status_board_;
+  WatchTable table_;  // written by the io thread; read by the admin thread and scrapes
 
   // Counters (written by the io thread, read by scrapes).
   std::atomic<uint64_t> probes_match_{0}, probes_mismatch_{0}, probes_error_{0};
   std::atomic<uint64_t> confirmations_{0}, drift_events_{0};
+  std::atomic<uint64_t> evidence_verified_{0}, evidence_unverified_{0};
+  std::atomic<uint64_t> probes_not_modified_{0};
   std::atomic<int64_t> last_round_unix_ms_{0};  // 0: no round finished yet
 };
 

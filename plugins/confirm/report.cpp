@@ -41,7 +41,7 @@ asio::awaitable<nlohmann::json> ConfirmEngine::build_report(std::string domain) 
   auto versions = versions_of(domain, *status);
   const bool pending = versions->pending;
   CheckReport report = start_report(domain, checked, dns->server_text());
-  add_store_section(report, *status, pending);
+  add_store_section(report, *status, pending, rotation_held_words(domain, *status));
 
   // The TXT record as the world sees it (RFC 8461 §3.1).
   const std::string txt_name = sts_record_name(domain);
@@ -74,7 +74,7 @@ asio::awaitable<nlohmann::json> ConfirmEngine::build_report(std::string domain) 
   TxtLookup tlsrpt = co_await std::move(tlsrpt_operation);
   add_tlsrpt_section(report, domain, tlsrpt, *status);
 
-  add_safe_to_add_section(report, *status, pending, txt_ttl, rotation, checked);
+  add_safe_to_add_section(report, *status, pending, txt_ttl, rotation, checked, outcomes);
   co_return finish_report(std::move(report));
 }
 

@@ -7,6 +7,7 @@
 #include "join.h"
 #include "mx_coverage.h"
 #include "outcome_json.h"
+#include "store/ascii.h"
 
 namespace stsd::confirm {
 
@@ -229,6 +230,31 @@ Judgement judge_tlsrpt(const std::string& domain, const std::string& name, const
   return {words + "\"" + records.front() + "\" differs from what stsd serves (\"" + expected + "\")", false};
 }
 
+// ---------------------------------------------------------------------------------------
+// Safe to add
+// ---------------------------------------------------------------------------------------
+
+// Whether the policy a vantage served lists `pattern` (case-insensitively), or, for a
+// host name, a pattern that covers it (RFC 8461 §4.1).
+bool lists_pattern(const VantageOutcome& outcome, const std::string& pattern) {
+  for (const auto& mx : outcome.mx)
+    if (store::ascii::iequals(mx, pattern)) return true;
+  return pattern.rfind("*.", 0) != 0 && !matching_pattern(outcome.mx, pattern).empty();
+}
+
+// The vantages that do not serve a policy listing `pattern`, each in words.
+std::vector<std::string> vantages_not_listing(const std::vector<VantageOutcome>& outcomes, const std::string& pattern) {
+  std::vector<std::string> missing;
+  for (const auto& outcome : outcomes) {
+    if (lists_pattern(outcome, pattern)) continue;
+    if (outcome.mx.empty())
+      missing.push_back(outcome.words + ", so senders cannot get a policy listing it there");
+    else
+      missing.push_back(outcome.words + ", which does not list it");
+  }
+  return missing;
+}
+
 }  // namespace
 
 std::string sts_record_name(const std::string& domain) { return "_mta-sts." + domain; }
@@ -242,7 +268,8 @@ CheckReport start_report(const std::string& domain, TimePoint checked, const std
   return report;
 }
 
-void add_store_section(CheckReport& report, const store::DomainStatus& status, bool pending) {
+void add_store_section(CheckReport& report, const store::DomainStatus& status, bool pending,
+                       const std::string& rotation_held) {
   std::string line = "stsd: ";
   if (status.confirmed && status.confirmation)
     line += "version " + std::to_string(status.confirmed->number) + " confirmed " +
@@ -253,13 +280,18 @@ void add_store_section(CheckReport& report, const store::DomainStatus& status, b
   if (pending) line += "; version " + std::to_string(status.staged->number) + " staged, waiting for confirmation";
   if (!status.served_id.empty()) line += "; serving id " + status.served_id;
   if (status.hold) line += "; id rotation HELD: " + status.hold->reason;
+  if (!rotation_held.empty()) {
+    line += "; " + rotation_held;
+    report.problems.push_back(rotation_held);
+  }
   report.lines.push_back(line);
   report.json["store"] = {
       {"confirmed_version", status.confirmed ? nlohmann::json(status.confirmed->number) : nlohmann::json(nullptr)},
       {"staged_version", status.staged ? nlohmann::json(status.staged->number) : nlohmann::json(nullptr)},
       {"pending", pending},
       {"served_id", status.served_id},
-      {"hold", status.hold ? nlohmann::json(status.hold->reason) : nlohmann::json(nullptr)}};
+      {"hold", status.hold ? nlohmann::json(status.hold->reason) : nlohmann::json(nullptr)},
+      {"rotation_held", rotation_held.empty() ? nlohmann::json(nullptr) : nlohmann::json(rotation_held)}};
 }
 
 std::optional<uint32_t> add_txt_section(CheckReport& report, const std::string& domain, const TxtLookup& txt,
@@ -341,10 +373,12 @@ void add_tlsrpt_section(CheckReport& report, const std::string& domain, const Tx
 }
 
 void add_safe_to_add_section(CheckReport& report, const store::DomainStatus& status, bool pending,
-                             std::optional<uint32_t> txt_ttl, std::chrono::seconds rotation, TimePoint checked) {
+                             std::optional<uint32_t> txt_ttl, std::chrono::seconds rotation, TimePoint checked,
+                             const std::vector<VantageOutcome>& outcomes) {
   // A new MX host is safe once every sender has re-fetched a policy that lists it: the id
   // moved at confirmation, a full rotation period passed (senders refresh about daily)
-  // and the old TXT record left caches (its TTL).
+  // and the old TXT record left caches (its TTL). And only while every vantage serves
+  // such a policy: a rotation hands senders whatever an edge serves.
   const uint32_t ttl = txt_ttl.value_or(kAssumedTxtTtl);
   const std::string ttl_words = std::to_string(ttl) + " s" + (txt_ttl ? "" : " (assumed)");
   nlohmann::json safe = nlohmann::json::array();
@@ -353,14 +387,20 @@ void add_safe_to_add_section(CheckReport& report, const store::DomainStatus& sta
     const TimePoint from = from_unix(status.confirmation->at) + rotation + seconds(ttl);
     for (const auto& pattern : status.confirmed->policy.mx) {
       listed.push_back(pattern);
-      std::string words = "Safe to add MX host " + pattern + " from " + format_utc(from) +
-                          (from <= checked ? " (already)" : "") + ": confirmed at " +
-                          format_utc(from_unix(status.confirmation->at)) + " + rotation " +
-                          describe_duration(rotation) + " + TXT TTL " + ttl_words;
+      const std::vector<std::string> missing = vantages_not_listing(outcomes, pattern);
+      std::string words = "Safe to add MX host " + pattern;
+      if (!missing.empty())
+        words += ": NOT safe now: " + join(missing, "; ");
+      else
+        words += " from " + format_utc(from) + (from <= checked ? " (already)" : "") + ": confirmed at " +
+                 format_utc(from_unix(status.confirmation->at)) + " + rotation " + describe_duration(rotation) +
+                 " + TXT TTL " + ttl_words;
       report.lines.push_back(words);
       safe.push_back({{"pattern", pattern},
                       {"version", status.confirmed->number},
-                      {"from", store::unix_seconds(from)},
+                      {"from", missing.empty() ? nlohmann::json(store::unix_seconds(from)) : nlohmann::json(nullptr)},
+                      {"safe", missing.empty() && from <= checked},
+                      {"not_served_by", missing},
                       {"words", words}});
     }
   }
@@ -371,7 +411,12 @@ void add_safe_to_add_section(CheckReport& report, const store::DomainStatus& sta
                           std::to_string(status.staged->number) + " is confirmed, then + rotation " +
                           describe_duration(rotation) + " + TXT TTL " + ttl_words;
       report.lines.push_back(words);
-      safe.push_back({{"pattern", pattern}, {"version", status.staged->number}, {"from", nullptr}, {"words", words}});
+      safe.push_back({{"pattern", pattern},
+                      {"version", status.staged->number},
+                      {"from", nullptr},
+                      {"safe", false},
+                      {"not_served_by", vantages_not_listing(outcomes, pattern)},
+                      {"words", words}});
     }
   }
   report.json["safe_to_add"] = safe;

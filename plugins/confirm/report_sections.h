@@ -28,7 +28,10 @@ std::string tlsrpt_record_name(const std::string& domain);  // "_smtp._tls.<doma
 // The heading: which domain, when, through which resolver.
 CheckReport start_report(const std::string& domain, TimePoint checked, const std::string& resolver);
 // What the store says: the confirmed and staged versions, the served id, a hold.
-void add_store_section(CheckReport& report, const store::DomainStatus& status, bool pending);
+// `rotation_held`: why the id is held behind the current period ("" when it is not); a
+// problem.
+void add_store_section(CheckReport& report, const store::DomainStatus& status, bool pending,
+                       const std::string& rotation_held = "");
 // The TXT record as the world sees it, against the id stsd serves. Returns the record's
 // TTL when there is exactly one MTA-STS record (what add_safe_to_add_section needs).
 std::optional<uint32_t> add_txt_section(CheckReport& report, const std::string& domain, const TxtLookup& txt,
@@ -45,9 +48,12 @@ void add_mx_section(CheckReport& report, const std::string& domain, const MxLook
 // The TLS-RPT record against the one stsd is configured to serve.
 void add_tlsrpt_section(CheckReport& report, const std::string& domain, const TxtLookup& tlsrpt,
                         const store::DomainStatus& status);
-// For each mx pattern, from when adding such an MX host is safe.
+// For each mx pattern, from when adding such an MX host is safe: only once every vantage
+// serves a policy listing it (`outcomes`: what each serves now), then from the time the
+// confirmed version reached every sender.
 void add_safe_to_add_section(CheckReport& report, const store::DomainStatus& status, bool pending,
-                             std::optional<uint32_t> txt_ttl, std::chrono::seconds rotation, TimePoint checked);
+                             std::optional<uint32_t> txt_ttl, std::chrono::seconds rotation, TimePoint checked,
+                             const std::vector<VantageOutcome>& outcomes);
 // The result line and the list of problems; the report's final JSON.
 nlohmann::json finish_report(CheckReport report);
 

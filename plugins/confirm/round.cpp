@@ -20,30 +20,48 @@ asio::awaitable<void> ConfirmEngine::run_round(std::string domain) {
   std::optional<store::DomainStatus> status = read_status(domain);
   std::shared_ptr<Versions> versions = status ? versions_of(domain, *status) : nullptr;
   if (!versions || (!versions->pending && !versions->confirmed)) {
-    finish_round(domain, runtime_now->settings.interval);
+    // Nothing to probe; a stage wakes the domain (take_changes).
+    finish_round(domain, now_ms() + runtime_now->settings.drift_interval.count() * 1000);
     co_return;
   }
 
-  auto probing = probe_round(runtime_now, versions, status->settings.vantages);
+  std::vector<VantageMemo> seen;
+  if (auto* entry = table_.find(domain)) seen = entry->second.vantages;
+  auto probing = probe_round(runtime_now, versions, status->settings.vantages, std::move(seen));
   RoundInput input = co_await std::move(probing);
   note_round_finished(input);
 
-  auto it = watches_.find(domain);
-  if (it == watches_.end() || !running_) co_return;
-  Watch& watch = it->second;
-  RoundVerdict verdict = watch.tracker.record(input);
+  auto* entry = table_.find(domain);
+  if (!entry || !entry->second.in_flight || !running_) co_return;
+  Trouble& trouble = trouble_of(*entry, runtime_now->settings);
+  RoundVerdict verdict = trouble.tracker.record(input);
+  Evidence evidence = judge_evidence(input);
   try {
-    apply_verdict(domain, watch, *status, verdict, input);
+    apply_verdict(domain, trouble, *status, verdict, input, evidence);
   } catch (const std::exception& e) {
     log::warn("confirm: " + domain + ": " + e.what());
   }
-  const auto delay = next_round_delay(input, verdict);
-  watch.last_round_at = input.at;
-  finish_round(domain, delay);
-  publish_status(domain, watch, *status, verdict, input);
+  // Where the id stands after this round's evidence decides when the next round is due.
+  std::shared_ptr<const store::ServedDomain> after;
+  try {
+    after = state_->served(domain);
+  } catch (const std::exception& e) {
+    log::warn("confirm: " + domain + ": cannot read its state: " + e.what());
+  }
+  const RotationState rotation = after ? rotation_state(after->rotation_hash, after->rotate_until) : RotationState{};
+  publish_round(*entry, rotation, verdict, input, evidence);
+  finish_round(domain, next_due_ms(after && after->confirmed, rotation, input, verdict, runtime_now->settings));
 }
 
-std::optional<store::DomainStatus> ConfirmEngine::read_status(const std::string& domain) {
+Trouble& ConfirmEngine::trouble_of(WatchTable::Entry& entry, const ConfirmSettings& settings) {
+  // A domain whose last round was clean has no Trouble (watch_table.h); a fresh one has
+  // a fresh tracker, which is what a clean history amounts to.
+  if (!entry.second.trouble)
+    table_.update(entry, [&](Watch& watch) { watch.trouble = std::make_unique<Trouble>(tracker_settings(settings)); });
+  return *entry.second.trouble;
+}
+
+std::optional<store::DomainStatus> ConfirmEngine::read_status(const std::string& domain) const {
   try {
     return state_->status(domain, store::unix_seconds(now()));
   } catch (const std::exception& e) {
@@ -64,14 +82,22 @@ std::shared_ptr<ConfirmEngine::Versions> ConfirmEngine::versions_of(const std::s
 
 asio::awaitable<RoundInput> ConfirmEngine::probe_round(std::shared_ptr<const Runtime> runtime,
                                                        std::shared_ptr<const Versions> versions,
-                                                       std::vector<std::string> domain_vantages) {
+                                                       std::vector<std::string> domain_vantages,
+                                                       std::vector<VantageMemo> seen) {
   RoundInput input;
+  input.started = now();
   if (versions->pending) input.pending = versions->staged->number;
   if (versions->confirmed) input.confirmed = versions->confirmed->number;
   try {
     auto planning = plan_vantages(runtime, versions->domain, domain_vantages);
     VantagePlan plan = co_await std::move(planning);
     input.setup_error = plan.setup_error;
+    for (auto& target : plan.targets)
+      for (const auto& memo : seen)
+        if (memo.etag_version != 0 && memo.vantage() == target.vantage) {
+          target.if_none_match = memo.etag;
+          target.etag_version = memo.etag_version;
+        }
     if (!plan.setup_error) {
       auto probing = probe_all(runtime, versions, plan.targets);
       input.outcomes = co_await std::move(probing);
@@ -166,7 +192,8 @@ asio::awaitable<VantageOutcome> ConfirmEngine::probe_one(std::shared_ptr<const R
   } else {
     try {
       FetchRequest request{versions->domain, target.vantage,
-                           std::chrono::duration_cast<std::chrono::milliseconds>(runtime->settings.timeout)};
+                           std::chrono::duration_cast<std::chrono::milliseconds>(runtime->settings.timeout),
+                           target.if_none_match};
       auto operation = runtime->fetcher->fetch(std::move(request));
       fetched = co_await std::move(operation);
     } catch (const std::exception& e) {
@@ -191,12 +218,8 @@ std::chrono::seconds ConfirmEngine::next_round_delay(const RoundInput& input, co
   return plain ? verdict.next_delay : jittered(verdict.next_delay);
 }
 
-void ConfirmEngine::finish_round(const std::string& domain, std::chrono::seconds delay) {
-  auto it = watches_.find(domain);
-  if (it == watches_.end()) return;
-  it->second.in_flight = false;
-  it->second.due = std::chrono::steady_clock::now() + delay;
-  it->second.next_round_at = now() + delay;
+void ConfirmEngine::finish_round(const std::string& domain, int64_t due_ms) {
+  if (auto* entry = table_.find(domain)) table_.finish(*entry, due_ms, now_ms());
   wake_.cancel();  // a round slot is free
 }
 

@@ -26,7 +26,7 @@ ConfirmSettings parse_settings(const ConfigNode* section) {
   ConfirmSettings settings;
   if (!section) return settings;
   section->expect_map({"interval", "probes", "soak", "timeout", "ca_file", "resolver", "vantages", "drift_interval",
-                       "https_port", "max_concurrent_probes", "max_backoff"});
+                       "https_port", "max_concurrent_probes", "max_backoff", "verify_window"});
   using std::chrono::seconds;
   constexpr seconds kDay{86400};
   settings.interval = section->duration_or("interval", settings.interval, seconds(1), kDay);
@@ -36,6 +36,8 @@ ConfirmSettings parse_settings(const ConfigNode* section) {
   settings.timeout = section->duration_or("timeout", settings.timeout, seconds(1), seconds(60));
   settings.drift_interval = section->duration_or("drift_interval", settings.drift_interval, seconds(1), 7 * kDay);
   settings.max_backoff = section->duration_or("max_backoff", settings.max_backoff, seconds(1), kDay);
+  // At least a minute: a round of slow vantages (timeouts) must fit before the rotation.
+  settings.verify_window = section->duration_or("verify_window", settings.verify_window, seconds(60), kDay);
   settings.https_port = static_cast<uint16_t>(section->uint_or("https_port", settings.https_port, 1, 65535));
   settings.max_concurrent_probes =
       static_cast<uint32_t>(section->uint_or("max_concurrent_probes", settings.max_concurrent_probes, 1, 1024));

@@ -37,6 +37,11 @@ struct ConfirmSettings {
   uint32_t max_concurrent_probes = 16;
   // Longest delay between rounds after repeated failures (backoff doubles up to this).
   std::chrono::seconds max_backoff{900};
+  // An id may move (rotation or confirmation) only on evidence at most this old: a round
+  // in which every vantage served exactly the confirmed version. Each domain's
+  // verification round starts at its next rotation - verify_window / 2 (README "Verified
+  // id changes").
+  std::chrono::seconds verify_window{600};
 };
 
 // Validates `section` (which may be null: every key has a default). Throws ConfigError

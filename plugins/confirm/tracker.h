@@ -35,6 +35,7 @@ enum class Served : uint8_t {
 std::string_view served_name(Served served);  // "staged", "confirmed", ...
 
 struct VantageOutcome {
+  Vantage endpoint;
   std::string vantage;  // "127.0.0.11:8443"
   std::string label;    // "edge 127.0.0.11:8443" or "host 192.0.2.7"
   Served served = Served::Error;
@@ -44,10 +45,17 @@ struct VantageOutcome {
   std::string fingerprint;  // identifies what was served (digest or error kind), for drift
   std::optional<TimePoint> certificate_not_after;
   std::chrono::milliseconds elapsed{0};
+  std::vector<std::string> mx;  // the mx patterns of the policy served, when it parsed
+  // The ETag that came with a known version (`etag_version`), to ask with next time;
+  // `not_modified`: the vantage answered 304 to that ETag (it still serves that version).
+  std::string etag;
+  uint32_t etag_version = 0;
+  bool not_modified = false;
 };
 
 struct RoundInput {
-  TimePoint at;
+  TimePoint started;                // before the first fetch: evidence counts from here
+  TimePoint at;                     // when the last answer came
   std::optional<uint32_t> pending;  // staged version newer than the confirmed one
   std::optional<uint32_t> confirmed;
   // Set when the vantages could not even be determined (e.g. mta-sts.<domain> does not

@@ -121,8 +121,14 @@ SyncReport sync_policy_files(store::PolicyStore& state, const std::vector<Policy
       if (!state.has_domain(file.domain)) {
         state.add_domain(file.domain, file.settings);
         ++report.added;
-      } else if (auto status = state.status(file.domain, now);
-                 status && (status->settings.tlsrpt_rua != file.settings.tlsrpt_rua ||
+      } else if (auto status = state.status(file.domain, now); status && status->retirement) {
+        // Staging the file's policy would cancel the retirement at every start and reload.
+        report.retiring.push_back(file.file.string() + ": " + file.domain +
+                                  " is being retired (stsctl domain retire): the file is not applied; delete it, "
+                                  "or cancel the retirement with stsctl domain unretire " +
+                                  file.domain);
+        continue;
+      } else if (status && (status->settings.tlsrpt_rua != file.settings.tlsrpt_rua ||
                             status->settings.vantages != file.settings.vantages)) {
         state.update_settings(file.domain, file.settings);
         ++report.settings_updated;
@@ -170,6 +176,7 @@ class PoliciesService final : public Service {
     auto state = store::PolicyStore::open(env_);
     const auto report = sync_policy_files(*state, files_);
     for (const auto& error : report.errors) log::f(log::Level::Error, "policies: %s", error.c_str());
+    for (const auto& skipped : report.retiring) log::f(log::Level::Warning, "policies: %s", skipped.c_str());
     log::f(log::Level::Info,
            "policies: %s: %zu files, %zu domains added, %zu settings updated, %zu staged, %zu unchanged",
            folder_.string().c_str(), files_.size(), report.added, report.settings_updated, report.staged,

@@ -11,7 +11,8 @@
 //
 // A changed file stages a new version; an unchanged one stages nothing. The file owns the
 // domain's settings (a missing tlsrpt_rua means none). Domains without a file are left
-// alone. Any bad file is reported with file:line and nothing is changed.
+// alone, and so is a domain being retired (its file is not applied; a warning says so).
+// Any bad file is reported with file:line and nothing is changed.
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -37,11 +38,12 @@ std::vector<PolicyFile> load_policy_files(const std::filesystem::path& folder);
 
 struct SyncReport {
   size_t added = 0, settings_updated = 0, staged = 0, unchanged = 0;
-  std::vector<std::string> errors;  // refused by the store (file: reason)
+  std::vector<std::string> errors;    // refused by the store (file: reason)
+  std::vector<std::string> retiring;  // not applied: the domain is being retired (file: why)
 };
 
 // Applies the files to the store: adds missing domains, updates changed settings and
-// stages changed policies (each domain atomically).
+// stages changed policies (each domain atomically). A domain being retired is left alone.
 SyncReport sync_policy_files(store::PolicyStore& state, const std::vector<PolicyFile>& files);
 
 }  // namespace stsd::mtasts

@@ -6,6 +6,7 @@
 #include "mtasts_plugin.h"
 #include "registry.h"
 #include "store/policy_store.h"
+#include "store/retirement_sweeper.h"
 
 namespace stsd::mtasts {
 
@@ -38,6 +39,9 @@ std::unique_ptr<Plugin> make_mtasts_plugin(PluginSetup& setup) {
   // The store learns this block's settings only when the load commits: a reload that is
   // rejected later must leave the store as it was.
   setup.load.on_commit([state, rotation = config.rotation] { state->set_rotation(rotation); });
+  // Retired domains leave the store while it is served (RFC 8461 §8.3); the first load
+  // that commits starts the sweeper, later ones find it running.
+  setup.load.on_commit([state, &env = setup.env] { store::RetirementSweeper::start_for(env, state); });
   if (config.service_zone)
     setup.load.on_commit([state, room = name_room_needed(config),
                           why = "_smtp._tls.<domain>." + config.service_zone->to_text() + " must fit in 255 octets"] {

@@ -1,12 +1,14 @@
 #pragma once
 // Extension points of the admin API for other services of the process: the confirmer adds
-// an MX coverage check to staging, its probe state to `status`, and its own per-domain
+// an MX coverage check to staging, what its last round saw to manual confirmation, its
+// probe state to `status`, and its own per-domain
 // endpoints such as `check`; the policy host adds its certificate to `status`. Register
 // during set-up (from a service's start); the admin thread calls the extensions. An
 // extension reports bad input by throwing PolicyError (-> 400).
 //
 // It lives in the store layer so that services register here without including another
 // plugin's headers; the admin API reads what was registered.
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -33,6 +35,11 @@ class AdminExtensions {
   // migrations of policies already served); returns problems in plain words. Any problem
   // refuses the stage unless the request says `"force": true`.
   using StageCheck = std::function<std::vector<std::string>(const std::string& domain, const Policy& policy)>;
+  // Runs before a manual confirmation through the API (`stsctl policy confirm`); returns
+  // problems in plain words (e.g. a vantage that was seen serving another version). Any
+  // problem refuses the confirmation unless the request says `"force": true`; the
+  // confirmation's event then records what was forced past.
+  using ConfirmCheck = std::function<std::vector<std::string>(const std::string& domain, uint32_t version)>;
   // Adds a section to GET .../status under "extensions": {name: value}. A value with
   // "lines": [strings] is printed by `stsctl status` under the section's name.
   using StatusSection = std::function<nlohmann::json(const std::string& domain)>;
@@ -43,6 +50,10 @@ class AdminExtensions {
   void add_stage_check(StageCheck check) {
     std::lock_guard lock(mutex_);
     stage_checks_.push_back(std::move(check));
+  }
+  void add_confirm_check(ConfirmCheck check) {
+    std::lock_guard lock(mutex_);
+    confirm_checks_.push_back(std::move(check));
   }
   void add_status_section(std::string name, StatusSection section) {
     std::lock_guard lock(mutex_);
@@ -62,6 +73,10 @@ class AdminExtensions {
     std::lock_guard lock(mutex_);
     return stage_checks_;
   }
+  std::vector<ConfirmCheck> confirm_checks() const {
+    std::lock_guard lock(mutex_);
+    return confirm_checks_;
+  }
   std::vector<std::pair<std::string, StatusSection>> status_sections() const {
     std::lock_guard lock(mutex_);
     return status_sections_;
@@ -74,6 +89,7 @@ class AdminExtensions {
  private:
   mutable std::mutex mutex_;
   std::vector<StageCheck> stage_checks_;
+  std::vector<ConfirmCheck> confirm_checks_;
   std::vector<std::pair<std::string, StatusSection>> status_sections_;
   std::vector<Route> domain_routes_;
 };

@@ -8,6 +8,30 @@ namespace stsd::store {
 
 using json = nlohmann::json;
 
+namespace {
+
+json retirement_json(const Retirement& r) {
+  json j{{"since", r.since}, {"reason", r.reason}, {"version", r.version}};
+  if (r.removal)
+    j["removal"] = json{{"until", r.removal->until},
+                        {"version", r.removal->version},
+                        {"max_age", r.removal->max_age},
+                        {"served_until", r.removal->served_until}};
+  return j;
+}
+
+Retirement retirement_of(const json& j) {
+  Retirement r{j.at("since").get<int64_t>(), j.at("reason").get<std::string>(), j.at("version").get<uint32_t>(), {}};
+  if (j.contains("removal")) {
+    const auto& h = j["removal"];
+    r.removal = CacheHorizon{h.at("until").get<int64_t>(), h.at("version").get<uint32_t>(),
+                             h.at("max_age").get<uint32_t>(), h.at("served_until").get<int64_t>()};
+  }
+  return r;
+}
+
+}  // namespace
+
 std::string encode_record(const DomainRecord& r) {
   json j{{"created_at", r.created_at},
          {"tlsrpt_rua", r.settings.tlsrpt_rua},
@@ -24,6 +48,7 @@ std::string encode_record(const DomainRecord& r) {
                              {"reason", r.confirmation->reason}};
   if (r.hold) j["hold"] = json{{"reason", r.hold->reason}, {"since", r.hold->since}};
   if (r.rotate_until) j["rotate_until"] = *r.rotate_until;
+  if (r.retirement) j["retirement"] = retirement_json(*r.retirement);
   return j.dump();
 }
 
@@ -47,6 +72,7 @@ StoredRecord decode_record(std::string_view text) {
   if (j.contains("hold"))
     r.hold = Hold{j["hold"].at("reason").get<std::string>(), j["hold"].at("since").get<int64_t>()};
   if (j.contains("rotate_until")) r.rotate_until = j["rotate_until"].get<int64_t>();
+  if (j.contains("retirement")) r.retirement = retirement_of(j["retirement"]);
   return stored;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // A domain's full state as the store keeps it: settings, the staged and confirmed
 // pointers (with the versions they point to), the confirmation, a hold, the numbering,
-// and the change times DNS serials follow. Read from RocksDB when a writer or an admin
+// the change times DNS serials follow, and a retirement in progress. Read from RocksDB when a writer or an admin
 // read needs it; never kept in memory.
 #include <cstdint>
 #include <memory>
@@ -23,6 +23,7 @@ struct DomainRecord {
   uint32_t last_number = 0;  // the newest version number ever given (never reused)
   int64_t txt_changed_at = 0;
   int64_t settings_changed_at = 0;
+  std::optional<Retirement> retirement;  // store/retirement.h
 };
 
 // A staged version newer than the confirmed one: the confirmer's work list.

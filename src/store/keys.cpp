@@ -8,6 +8,7 @@ namespace stsd::store::keys {
 std::string domain(std::string_view domain) { return std::string(kDomainPrefix).append(domain); }
 std::string served(std::string_view domain) { return std::string(kServedPrefix).append(domain); }
 std::string last_number(std::string_view domain) { return std::string(kLastNumberPrefix).append(domain); }
+std::string retiring(std::string_view domain) { return std::string(kRetiringPrefix).append(domain); }
 std::string version_prefix(std::string_view domain) { return std::string(kVersionPrefix).append(domain).append("/"); }
 
 std::string version(std::string_view domain, uint32_t number) {

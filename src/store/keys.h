@@ -10,6 +10,9 @@
 //   mtasts/v/<domain>/<%010u>     JSON version                immutable numbered policy versions
 //   mtasts/n/<domain>             decimal                     last version number of a removed domain
 //   mtasts/e/<domain>/<%020u>     JSON event                  append-only event log
+//   mtasts/r/<domain>             decimal or ""               a retiring domain: its removal time,
+//                                                             "" until it is fixed (the sweeper's
+//                                                             list; the retirement is in mtasts/d/)
 // <domain> is the normalized name (normalize_domain). The fixed-width numbers make
 // RocksDB's bytewise order the numeric order.
 #include <cstdint>
@@ -27,6 +30,7 @@ inline constexpr std::string_view kServedEnd = "mtasts/s0";  // '0' follows '/':
 inline constexpr std::string_view kVersionPrefix = "mtasts/v/";
 inline constexpr std::string_view kLastNumberPrefix = "mtasts/n/";
 inline constexpr std::string_view kEventPrefix = "mtasts/e/";
+inline constexpr std::string_view kRetiringPrefix = "mtasts/r/";
 
 std::string domain(std::string_view domain);
 std::string served(std::string_view domain);
@@ -35,5 +39,6 @@ std::string version_prefix(std::string_view domain);  // every version of `domai
 std::string version(std::string_view domain, uint32_t number);
 std::string event_prefix(std::string_view domain);  // every event of `domain`
 std::string event(std::string_view domain, uint64_t seq);
+std::string retiring(std::string_view domain);
 
 }  // namespace stsd::store::keys

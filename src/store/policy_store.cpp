@@ -20,6 +20,7 @@
 #include "store/loader.h"
 #include "store/served_index.h"
 #include "store/transaction.h"
+#include "store/writer_steps.h"
 
 namespace stsd::store {
 
@@ -275,6 +276,7 @@ std::optional<DomainStatus> PolicyStore::status(std::string_view domain_text, in
   st.confirmation = r.confirmation;
   st.hold = r.hold;
   st.rotate_until = r.rotate_until;
+  st.retirement = r.retirement;
   if (r.confirmed) {
     const RotationSchedule schedule = this->schedule();
     const uint32_t hash = rotation_hash(domain);
@@ -287,6 +289,7 @@ std::optional<DomainStatus> PolicyStore::status(std::string_view domain_text, in
     st.rotation_offset = rotation_offset(hash, schedule.rotation);
     st.next_rotation = r.hold ? 0 : current.end;
     st.rotation_held = r.rotate_until && *r.rotate_until < current.start;
+    if (st.rotation_held) st.rotation_held_since = period_at(*r.rotate_until, hash, schedule).end;
   }
   return st;
 }
@@ -315,6 +318,8 @@ std::optional<PolicyVersion> PolicyStore::version(std::string_view domain_text, 
   if (!impl_->index.contains(domain)) return std::nullopt;
   return impl_->disk.version(domain, number);
 }
+
+std::vector<ScheduledRemoval> PolicyStore::scheduled_removals() const { return scan_scheduled_removals(impl_->disk); }
 
 std::shared_ptr<const ServedDomain> PolicyStore::served(std::string_view domain_text) const {
   std::string domain;

@@ -100,8 +100,22 @@ class PolicyStore {
   void add_domain(std::string_view domain, const DomainSettings& settings);
   void update_settings(std::string_view domain, const DomainSettings& settings);
   // Removes the domain, its versions and pointers; its event log stays (with "removed")
-  // and a re-added domain continues the version numbering.
-  void remove_domain(std::string_view domain);
+  // and a re-added domain continues the version numbering. Refuses (RetirementConflict)
+  // while a sender may still hold a policy of it other than `none` (RFC 8461 §8.3): its
+  // confirmed policy is enforce or testing, or an earlier one may still be cached; `Force`
+  // removes anyway and records what it was forced past.
+  void remove_domain(std::string_view domain, RemovalCheck check = RemovalCheck::RefuseWhileCached);
+  // Retiring (RFC 8461 §8.3, store/retirement.h): stages a `mode: none` policy with the
+  // confirmed policy's mx lines (or takes the newest version when it is `none` already)
+  // and records the retirement; once that version is confirmed the removal time is fixed.
+  // RetirementConflict when nothing is confirmed or the domain is being retired already.
+  Retirement retire(std::string_view domain, std::string_view reason);
+  // Cancels a retirement (RetirementConflict when there is none); the versions stay as
+  // they are. Staging a policy other than `none` cancels it too.
+  void unretire(std::string_view domain);
+  // The retirement sweeper's: removes a retiring domain whose removal time has passed
+  // (event "removed", detail "retired"); false when it is not due, not retiring or gone.
+  bool remove_retired(std::string_view domain);
   // Stages a new immutable version (warnings compare with the confirmed version).
   StageResult stage(std::string_view domain, const Policy& policy, bool skip_if_unchanged);
   // Points the confirmed pointer at `version` (which must exist and be >= the confirmed
@@ -119,7 +133,8 @@ class PolicyStore {
   // version that is not the confirmed one changes nothing.
   EvidenceResult record_rotation_evidence(std::string_view domain, const RotationEvidence& evidence);
   // Set by the confirm service: a manual confirmation of a domain that no verifier gates
-  // yet then gates it at the confirmation time.
+  // yet then gates it at the confirmation time. While unset (no verifier runs), a manual
+  // confirmation lifts the domain's gate instead.
   void set_rotation_evidence_required(bool required);
   bool rotation_evidence_required() const noexcept;
   // Gates every confirmed domain that no verifier gates yet (rotate_until = now), in
@@ -144,6 +159,9 @@ class PolicyStore {
   std::optional<DomainStatus> status(std::string_view domain, int64_t unix_now) const;
   std::vector<Event> events(std::string_view domain, size_t limit) const;  // newest first
   std::optional<PolicyVersion> version(std::string_view domain, uint32_t number) const;
+  // The retiring domains whose removal time is fixed (a scan of the short list of
+  // retiring domains, not of the store).
+  std::vector<ScheduledRemoval> scheduled_removals() const;
 
   // --- policy host, confirmer, admin: built from one RocksDB snapshot on each call ---
   // `domain`: any case, with or without trailing dot. nullptr when not in the store.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "store/policy.h"
+#include "store/retirement.h"
 
 namespace stsd::store {
 
@@ -29,7 +30,8 @@ struct Event {
   uint64_t seq = 0;  // global, increasing
   int64_t at = 0;
   std::string kind;      // domain_added, settings_updated, staged, confirmed,
-                         // manual_confirm, hold, hold_released, removed, or a kind
+                         // manual_confirm, hold, hold_released, removed, retiring,
+                         // retirement_scheduled, retirement_cancelled, or a kind
                          // recorded by record_event ([a-z0-9_]{1,32})
   uint32_t version = 0;  // 0 when not about a version
   std::string detail;
@@ -61,6 +63,9 @@ struct DomainStatus {
                                 // when nothing is confirmed or a hold is set
   std::optional<int64_t> rotate_until;  // evidence allows no period starting later
   bool rotation_held = false;  // the id is behind the current period for lack of evidence
+  int64_t rotation_held_since = 0;  // when held: the boundary the id did not cross
+  // Set while the domain is being retired (store/retirement.h).
+  std::optional<Retirement> retirement;
 };
 
 // What a verifier saw about a domain before its id may move (issue 11): every vantage

@@ -18,6 +18,7 @@ Transaction::Transaction(const Disk& disk, const ServedIndex& index, const NameR
 DomainRecord Transaction::existing(const std::string& domain) const {
   auto record = disk_.record(domain);
   if (!record) throw PolicyError("domain '" + domain + "' is not in the store (add it first)");
+  if (record->retirement) read_retiring_.insert(domain);
   return std::move(*record);
 }
 
@@ -45,6 +46,12 @@ void Transaction::put_version(const std::string& domain, const PolicyVersion& ve
 
 void Transaction::put_record(const std::string& domain, const DomainRecord& record) {
   batch_.Put(keys::domain(domain), encode_record(record));
+  if (record.retirement) {
+    const auto& removal = record.retirement->removal;
+    batch_.Put(keys::retiring(domain), removal ? std::to_string(removal->until) : std::string());
+  } else if (read_retiring_.count(domain)) {
+    batch_.Delete(keys::retiring(domain));
+  }
   note_change(domain, record);
 }
 
@@ -55,6 +62,7 @@ void Transaction::remove_domain(const std::string& domain, uint32_t last_number)
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) batch_.Delete(it->key());
   if (!it->status().ok()) throw StoreError("store scan failed: " + it->status().ToString());
   batch_.Put(keys::last_number(domain), std::to_string(last_number));
+  batch_.Delete(keys::retiring(domain));
   note_change(domain, std::nullopt);
 }
 

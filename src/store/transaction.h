@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <rocksdb/write_batch.h>
@@ -41,13 +42,16 @@ class Transaction {
   std::optional<PolicyVersion> version(const std::string& domain, uint32_t number) const;
   // PolicyError when `domain` leaves too little room for the names served under it.
   void check_name_room(const std::string& domain) const;
+  // The committed records, for reads the methods above do not cover (a domain's history).
+  const Disk& disk() const { return disk_; }
 
   // --- writes ---
   // The last version number of a removed domain of this name (0 when none), which a
   // re-added domain continues from; the kept number is dropped in this write.
   uint32_t resume_numbering(const std::string& domain);
   void put_version(const std::string& domain, const PolicyVersion& version);
-  // Writes the domain's record; its served record and the index follow it.
+  // Writes the domain's record; its served record and the index follow it, and so does its
+  // entry in the list of retiring domains (keys::retiring).
   void put_record(const std::string& domain, const DomainRecord& record);
   // Removes the domain's record, versions and served record, keeping `last_number` so a
   // re-added domain never reuses a version number.
@@ -79,6 +83,9 @@ class Transaction {
   void note_change(const std::string& domain, std::optional<DomainRecord> record);
   std::vector<std::pair<std::string, std::optional<DomainRecord>>> changed_;
   std::unordered_map<std::string, size_t> change_index_;  // domain -> position in changed_
+  // Domains `existing` read with a retirement: a record written without one drops them
+  // from the list of retiring domains.
+  mutable std::unordered_set<std::string> read_retiring_;
 };
 
 }  // namespace stsd::store

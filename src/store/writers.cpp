@@ -6,6 +6,7 @@
 
 #include "store/policy_store.h"
 #include "store/transaction.h"
+#include "store/writer_steps.h"
 
 namespace stsd::store {
 
@@ -58,7 +59,9 @@ Policy checked_policy(const std::string& domain, const Policy& policy) {
   return normalized_policy(policy);
 }
 
-// Stages `policy` as the domain's next version (the caller checked it).
+}  // namespace
+
+// Stages `policy` as the domain's next version (the caller checked it); writer_steps.h.
 PolicyVersion stage_version(Transaction& tx, const std::string& domain, DomainRecord& r, const Policy& policy,
                             std::string_view event_suffix) {
   PolicyVersion v{r.last_number + 1, policy, tx.now(), policy_digest(policy)};
@@ -67,8 +70,11 @@ PolicyVersion stage_version(Transaction& tx, const std::string& domain, DomainRe
   tx.put_version(domain, v);
   tx.add_event(domain, "staged", v.number,
                summary(policy) + ", digest " + v.digest.substr(0, 12) + std::string(event_suffix));
+  retirement_after_stage(tx, domain, r, v);
   return v;
 }
+
+namespace {
 
 // An import item as checked before anything is written.
 struct CheckedItem {
@@ -146,6 +152,7 @@ ImportResult import_one(Transaction& tx, const CheckedItem& c, const Policy& as_
     changed = true;
   }
   if (changed) tx.put_record(c.domain, r);
+  if (res.confirmed) retirement_after_confirm(tx, c.domain, r);
   return res;
 }
 
@@ -177,11 +184,12 @@ void PolicyStore::update_settings(std::string_view domain_text, const DomainSett
   });
 }
 
-void PolicyStore::remove_domain(std::string_view domain_text) {
+void PolicyStore::remove_domain(std::string_view domain_text, RemovalCheck check) {
   write(domain_text, [&](Transaction& tx, const std::string& domain) {
     const DomainRecord r = tx.existing(domain);
+    const std::string detail = removal_detail(tx, domain, r, check);  // RFC 8461 §8.3
     tx.remove_domain(domain, r.last_number);
-    tx.add_event(domain, "removed", 0, "");
+    tx.add_event(domain, "removed", 0, detail);
   });
 }
 
@@ -228,18 +236,22 @@ void PolicyStore::confirm(std::string_view domain_text, uint32_t version, bool m
     if (moves || r.hold) r.txt_changed_at = tx.now();
     const bool released = r.hold.has_value();
     r.hold.reset();  // a confirmation says what is served now: nothing left to hold for
-    // The confirming round's evidence also lets the id rotate until it runs out; without
-    // evidence (by hand) a gated domain keeps its gate, and an ungated one is gated now
-    // when a verifier runs, so its next rotation waits for evidence.
+    // The confirming round's evidence also lets the id rotate until it runs out. By hand,
+    // while a verifier runs, a gated domain keeps its gate and an ungated one is gated now,
+    // so its next rotation waits for evidence; with no verifier running (the confirm
+    // service removed) nothing would ever lift the gate, so the confirmation does.
     if (evidence_until)
       r.rotate_until = std::max(r.rotate_until.value_or(*evidence_until), *evidence_until);
     else if (!r.rotate_until && rotation_evidence_required())
       r.rotate_until = tx.now();
+    else if (manual && !rotation_evidence_required())
+      r.rotate_until.reset();  // no verifier runs: the operator's confirmation lifts the gate
     tx.put_record(domain, r);
     std::string event_detail = reason;
     if (!detail.empty()) event_detail += (event_detail.empty() ? "" : ": ") + detail;
     tx.add_event(domain, manual ? "manual_confirm" : "confirmed", version, event_detail);
     if (released) tx.add_event(domain, "hold_released", version, "released by the confirmation");
+    retirement_after_confirm(tx, domain, r);
   });
 }
 

@@ -259,6 +259,17 @@ TEST_F(VerifiedRotation, ManualConfirmationGatesWhenAVerifierRuns) {
   EXPECT_EQ(id(), confirmed) << "the next rotation waits for the verifier's evidence";
 }
 
+TEST_F(VerifiedRotation, WithoutAVerifierAManualConfirmationLiftsTheGate) {
+  evidence(false, now());
+  clock_->set(at(kBoundary + 60));
+  const auto held = id();
+  ASSERT_TRUE(status().rotation_held);
+  EXPECT_EQ(status().rotation_held_since, kBoundary) << "the boundary the id did not cross";
+  state_->confirm("example.com", version_, true, "confirmer removed; rotation by the operator's word");
+  EXPECT_FALSE(status().rotate_until);
+  EXPECT_NE(id(), held) << "ungated again: the id shows the current period";
+}
+
 TEST_F(VerifiedRotation, AutomaticConfirmationCarriesItsEvidence) {
   const uint32_t v2 = state_->stage("example.com", Policy{Mode::Enforce, {"mx2.example.com"}, 604800}, false).version;
   clock_->set(at(kBoundary - 120));

@@ -22,7 +22,7 @@ using test_support::env_int;
 
 constexpr int64_t kJan1 = 1735689600;
 
-// Property: after every step of random add / remove / stage / confirm / hold / settings /
+// Property: after every step of random add / remove / retire / stage / confirm / hold / settings /
 // import / restart sequences over nested names, the compact served index (what DNS reads)
 // agrees with status() (what RocksDB holds): membership, confirmed version, id, hold,
 // TLS-RPT rdata; every proper ancestor of a domain (and nothing else) is an empty
@@ -52,10 +52,19 @@ class IndexRun {
     const int op = static_cast<int>(random_() % 100);
     try {
       if (op < 20) {
-        if (present)
-          state_->remove_domain(domain), present_.erase(domain);
-        else
+        if (!present) {
           state_->add_domain(domain, random_settings()), present_.insert(domain);
+          return;
+        }
+        const auto how = random_() % 4;
+        if (how == 0)
+          state_->remove_domain(domain, RemovalCheck::Force), present_.erase(domain);
+        else if (how == 1)
+          state_->remove_domain(domain), present_.erase(domain);  // refused while a sender may hold its policy
+        else if (how == 2)
+          state_->retire(domain, "property");
+        else if (state_->remove_retired(domain))
+          present_.erase(domain);
       } else if (op < 45) {
         if (!present) return;
         state_->stage(domain, Policy{Mode::Enforce, {"mx" + std::to_string(random_() % 3) + "." + domain}, 86400},

@@ -408,7 +408,7 @@ TEST_F(Store, ServedViewFollowsEveryChange) {
   const uint8_t com[] = {3, 'c', 'o', 'm'};
   EXPECT_TRUE(state_->is_ancestor_wire(com));
   EXPECT_FALSE(state_->is_ancestor_wire(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(served->wire_key.data()), served->wire_key.size())));
-  state_->remove_domain("example.com");
+  state_->remove_domain("example.com", RemovalCheck::Force);  // version 1 (enforce) is confirmed
   EXPECT_FALSE(state_->served("example.com"));
   EXPECT_FALSE(state_->is_ancestor_wire(com));
 }

@@ -35,12 +35,38 @@ std::vector<CommandSpec> make_specs() {
   specs.push_back({
       "domain remove",
       {"DOMAIN"},
-      {},
+      {{"force", "", false, "remove even though senders may still hold its policy (recorded in the event log)"}},
       "remove a domain (its records disappear at once)",
       "Removes DOMAIN, its versions and its pointers; its DNS records stop at once.\n"
-      "RFC 8461 §8.3: to retire MTA-STS safely, first stage and confirm a policy with\n"
-      "--mode none, wait out the old max_age, then remove the domain.",
-      {"stsctl domain remove example.com"},
+      "Refused while a sender may still hold a policy of it other than `none`: its\n"
+      "confirmed policy is enforce or testing, or an earlier one is not expired yet.\n"
+      "Senders keep applying a cached policy for its max_age after the records go\n"
+      "(RFC 8461 §8.3): use `domain retire` instead, which removes the records when\n"
+      "that is safe. --force removes at once anyway.",
+      {"stsctl domain remove example.com", "stsctl domain remove example.com --force"},
+  });
+  specs.push_back({
+      "domain retire",
+      {"DOMAIN"},
+      {{"reason", "TEXT", false, "why (recorded in the event log)"}},
+      "retire MTA-STS safely: publish mode none, then remove the records",
+      "RFC 8461 §8.3. Stages a `mode: none` policy with the confirmed policy's mx\n"
+      "lines and max_age 86400. It is confirmed like any version (by the confirmer, or\n"
+      "with `policy confirm`); the id then moves and senders fetch `none`. The records\n"
+      "are removed once every policy a sender may have cached has expired: for each\n"
+      "earlier version, the moment a newer one was confirmed plus its max_age.\n"
+      "`status` shows when. Staging a policy other than `none`, or `domain unretire`,\n"
+      "cancels the retirement.",
+      {"stsctl domain retire example.com --reason 'customer left'"},
+  });
+  specs.push_back({
+      "domain unretire",
+      {"DOMAIN"},
+      {},
+      "cancel a retirement (the records stay)",
+      "Cancels `domain retire`: the records are not removed. The versions stay as they\n"
+      "are (a confirmed `none` policy stays published until you stage another one).",
+      {"stsctl domain unretire example.com"},
   });
   specs.push_back({
       "domain set",
@@ -73,12 +99,15 @@ std::vector<CommandSpec> make_specs() {
       "policy confirm",
       {"DOMAIN"},
       {{"version", "N", false, "the staged version that is now served at https://mta-sts.DOMAIN/"},
-       {"reason", "TEXT", false, "why you know it is served (recorded in the event log)"}},
+       {"reason", "TEXT", false, "why you know it is served (recorded in the event log)"},
+       {"force", "", false, "confirm even though the confirmer last saw a vantage serve something else"}},
       "confirm by hand that a version is published (moves the id)",
       "Records that version N is served everywhere senders fetch it, so the TXT id\n"
       "follows it. Logged as a manual confirmation with your reason. Confirm only what\n"
       "you have checked: a sender that fetches too early caches the old file under\n"
-      "the new id.",
+      "the new id. Refused while the confirmer's last round saw a vantage serve\n"
+      "something else (it names the vantage); --force overrides, and the event log\n"
+      "records what was forced past.",
       {"stsctl policy confirm example.com --version 3 --reason 'deployed to all CDN edges, checked with curl'"},
   });
   specs.push_back({
@@ -398,7 +427,17 @@ ApiCall build_api_call(const Invocation& invocation) {
     return {"POST", "/v1/domains", body};
   }
   if (name == "domain list") return {"GET", "/v1/domains", std::nullopt};
-  if (name == "domain remove") return {"DELETE", domain_path(require_domain(invocation)), std::nullopt};
+  if (name == "domain remove") {
+    const std::string path = domain_path(require_domain(invocation));
+    return {"DELETE", invocation.has("force") ? path + "?force=true" : path, std::nullopt};
+  }
+  if (name == "domain retire") {
+    const std::string path = domain_path(require_domain(invocation)) + "/retirement";
+    if (auto reason = invocation.value("reason")) return {"POST", path, nlohmann::json{{"reason", *reason}}};
+    return {"POST", path, std::nullopt};
+  }
+  if (name == "domain unretire")
+    return {"DELETE", domain_path(require_domain(invocation)) + "/retirement", std::nullopt};
   if (name == "domain set") {
     std::string domain = require_domain(invocation);
     nlohmann::json body = nlohmann::json::object();
@@ -447,6 +486,7 @@ ApiCall build_api_call(const Invocation& invocation) {
         {"version", parse_number_option("version", *invocation.value("version"), name, 1)},
         {"reason", *invocation.value("reason")},
     };
+    if (invocation.has("force")) body["force"] = true;
     return {"POST", domain_path(domain) + "/confirm", body};
   }
   if (name == "policy show") {

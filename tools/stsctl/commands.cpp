@@ -18,6 +18,7 @@
 #include "config.h"
 #include "csv.h"
 #include "net/address.h"
+#include "retirement_text.h"
 #include "utc_time.h"
 
 #ifndef STSD_VERSION
@@ -140,10 +141,13 @@ void print_status(const json& s, std::ostream& out) {
     label("hold:") << "since " << text_of(s["hold"]["since"]) << ": " << text_of(s["hold"]["reason"])
                    << " (the id does not rotate while held)\n";
   }
+  const auto retiring = retirement_lines(s);
+  for (size_t i = 0; i < retiring.size(); ++i)
+    (i == 0 ? label("retiring:") : out << std::string(17, ' ')) << retiring[i] << "\n";
   const auto rotation = s["rotation_seconds"].is_number() ? s["rotation_seconds"].get<int64_t>() : 0;
   const auto offset = s["rotation_offset_seconds"].is_number() ? s["rotation_offset_seconds"].get<int64_t>() : 0;
   if (s["rotation_held"].is_boolean() && s["rotation_held"].get<bool>()) {
-    label("next rotation:") << "HELD since " << text_of(s["rotate_until"])
+    label("next rotation:") << "HELD since " << text_of(s["rotation_held_since"])
                             << ": no vantage evidence yet that the confirmed version is served everywhere; the id "
                                "jumps to the current period once there is (see confirm: below)\n";
   } else if (auto next = parse_iso(s["next_rotation"]); next && now) {
@@ -477,7 +481,10 @@ int run_single(const Invocation& invocation, AdminClient& client, std::ostream& 
     }
     out << "next: stsctl policy stage " << domain << " --mode enforce --mx MX-HOST --max-age 604800\n";
   } else if (name == "domain remove") {
-    out << "removed " << text_of(body["removed"]) << "; its records are no longer served\n";
+    out << "removed " << text_of(body["removed"]) << (body.value("forced", false) ? " (forced)" : "")
+        << "; its records are no longer served\n";
+  } else if (name == "domain retire" || name == "domain unretire") {
+    out << retirement_change_text(name == "domain retire", body);
   } else if (name == "domain set") {
     const json& settings = body["settings"];
     out << "updated " << text_of(body["domain"]) << ": TLS-RPT "
@@ -508,6 +515,8 @@ int run_single(const Invocation& invocation, AdminClient& client, std::ostream& 
     out << "confirmed " << domain << " version " << text_of(body["confirmed"]["version"]) << " (by hand)\n";
     if (body["txt"].is_string())
       out << "served now: _mta-sts." << domain << " TXT \"" << text_of(body["txt"]) << "\"\n";
+    if (body.contains("forced_past"))
+      for (const auto& p : body["forced_past"]) err << "warning: confirmed despite: " << text_of(p) << "\n";
   } else if (name == "policy show") {
     // Exactly the bytes to serve (CRLF), so `> mta-sts.txt` gives a deployable file.
     out << text_of(body["text"]);

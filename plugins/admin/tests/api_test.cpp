@@ -163,10 +163,67 @@ TEST_F(Api, SettingsChangeOnlyWhatIsGiven) {
 }
 
 TEST_F(Api, RemoveDomain) {
-  add_staged_confirmed("example.com");
-  EXPECT_EQ(call("DELETE", "/v1/domains/example.com").status, 200u);
+  ASSERT_EQ(call("POST", "/v1/domains", {{"domain", "example.com"}}).status, 201u);
+  auto removed = call("DELETE", "/v1/domains/example.com");
+  EXPECT_EQ(removed.status, 200u) << removed.body;
+  EXPECT_EQ(removed.body, (json{{"removed", "example.com"}, {"forced", false}}));
   EXPECT_EQ(call("GET", "/v1/domains/example.com/status").status, 404u);
   EXPECT_FALSE(state_->has_domain("example.com"));
+}
+
+TEST_F(Api, RemovingAnEnforcedDomainNeedsForceAndPointsToRetire) {
+  add_staged_confirmed("example.com");
+  auto refused = call("DELETE", "/v1/domains/example.com");
+  EXPECT_EQ(refused.status, 409u);
+  const std::string message = refused.body["error"];
+  EXPECT_NE(message.find("is published: senders that fetched it keep applying it"), std::string::npos) << message;
+  EXPECT_NE(message.find("stsctl domain retire example.com, or stsctl domain remove example.com --force"),
+            std::string::npos)
+      << message;
+  EXPECT_TRUE(state_->has_domain("example.com"));
+  EXPECT_EQ(call("DELETE", "/v1/domains/example.com?force=maybe").status, 400u);
+  auto forced = call("DELETE", "/v1/domains/example.com?force=true");
+  EXPECT_EQ(forced.status, 200u) << forced.body;
+  EXPECT_EQ(forced.body["forced"], true);
+  EXPECT_FALSE(state_->has_domain("example.com"));
+  EXPECT_EQ(state_->events("example.com", 1).front().detail.rfind("forced: its confirmed policy", 0), 0u);
+}
+
+TEST_F(Api, RetireStagesANonePolicyAndStatusShowsWhenTheRecordsGo) {
+  add_staged_confirmed("example.com");
+  auto retired = call("POST", "/v1/domains/example.com/retirement", {{"reason", "customer left"}});
+  ASSERT_EQ(retired.status, 201u) << retired.body;
+  EXPECT_EQ(retired.body["staged"]["version"], 2);
+  EXPECT_EQ(retired.body["staged"]["mode"], "none");
+  EXPECT_EQ(retired.body["staged"]["mx"], json({"mx1.example.com"}));
+  EXPECT_EQ(retired.body["retirement"], (json{{"since", "2025-01-01T12:00:00Z"},
+                                              {"reason", "customer left"},
+                                              {"version", 2},
+                                              {"state", "waiting_for_confirmation"},
+                                              {"remove_at", nullptr},
+                                              {"longest_cached", nullptr}}));
+  EXPECT_EQ(retired.body["events"][0]["kind"], "retiring");
+  EXPECT_EQ(call("POST", "/v1/domains/example.com/retirement").status, 409u) << "already retiring";
+
+  auto refused = call("DELETE", "/v1/domains/example.com");
+  EXPECT_EQ(refused.status, 409u);
+  EXPECT_EQ(refused.body["error"].get<std::string>().find("stsctl domain retire"), std::string::npos)
+      << "it is being retired already";
+
+  clock_->advance(std::chrono::hours(1));
+  auto confirmed = call("POST", "/v1/domains/example.com/confirm", {{"version", 2}, {"reason", "served"}});
+  ASSERT_EQ(confirmed.status, 200u) << confirmed.body;
+  EXPECT_EQ(confirmed.body["retirement"]["state"], "scheduled");
+  // Version 1 (a week) was served until version 2's confirmation, an hour later.
+  EXPECT_EQ(confirmed.body["retirement"]["remove_at"], "2025-01-08T13:00:00Z");
+  EXPECT_EQ(confirmed.body["retirement"]["longest_cached"],
+            (json{{"version", 1}, {"max_age", 604800}, {"served_until", "2025-01-01T13:00:00Z"}}));
+
+  auto cancelled = call("DELETE", "/v1/domains/example.com/retirement");
+  ASSERT_EQ(cancelled.status, 200u) << cancelled.body;
+  EXPECT_TRUE(cancelled.body["retirement"].is_null());
+  EXPECT_EQ(call("DELETE", "/v1/domains/example.com/retirement").status, 409u);
+  EXPECT_EQ(call("POST", "/v1/domains/example.com/retirement", {{"why", "x"}}).status, 400u);
 }
 
 TEST_F(Api, ListPagesThroughEveryDomainInOrder) {
@@ -457,6 +514,43 @@ TEST_F(Api, HooksCanRefuseAStageAndAddToStatusAndRoutes) {
   EXPECT_EQ(posted.status, 405u) << posted.body;
   EXPECT_EQ(posted.headers, (std::vector<std::pair<std::string, std::string>>{{"Allow", "GET"}}));
   EXPECT_EQ(call("GET", "/v1/domains/other.example/check").status, 404u);
+}
+
+TEST_F(Api, AConfirmCheckRefusesAManualConfirmationUnlessForcedAndTheEventSaysSo) {
+  add_staged_confirmed("example.com");
+  ASSERT_EQ(call("POST", "/v1/domains/example.com/policies",
+                 {{"mode", "enforce"}, {"mx", {"mx1.example.com", "mx2.example.com"}}, {"max_age", 604800}})
+                .status,
+            201u);
+  auto lagging = std::make_shared<bool>(true);
+  hooks_->add_confirm_check([lagging](const std::string& domain, uint32_t version) {
+    std::vector<std::string> problems;
+    if (*lagging && domain == "example.com" && version == 2)
+      problems.push_back("edge 192.0.2.8 still serves version 1");
+    return problems;
+  });
+  json body = {{"version", 2}, {"reason", "deployed"}};
+  auto refused = call("POST", "/v1/domains/example.com/confirm", body);
+  EXPECT_EQ(refused.status, 409u);
+  EXPECT_NE(refused.body["error"].get<std::string>().find("not confirmed: edge 192.0.2.8 still serves version 1"),
+            std::string::npos)
+      << refused.body;
+  EXPECT_EQ(refused.body["problems"], json({"edge 192.0.2.8 still serves version 1"}));
+  EXPECT_EQ(state_->status("example.com", 0)->confirmed->number, 1u) << "nothing changed";
+  body["force"] = true;
+  auto forced = call("POST", "/v1/domains/example.com/confirm", body);
+  ASSERT_EQ(forced.status, 200u) << forced.body;
+  EXPECT_EQ(forced.body["forced_past"], json({"edge 192.0.2.8 still serves version 1"}));
+  EXPECT_EQ(state_->status("example.com", 0)->confirmed->number, 2u);
+  const auto events = state_->events("example.com", 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, "manual_confirm");
+  EXPECT_EQ(events[0].detail, "deployed: forced: edge 192.0.2.8 still serves version 1");
+  // A check with nothing to say lets the confirmation through, with nothing forced.
+  *lagging = false;
+  auto again = call("POST", "/v1/domains/example.com/confirm", {{"version", 2}, {"reason", "again"}});
+  EXPECT_EQ(again.status, 200u);
+  EXPECT_EQ(again.body["forced_past"], json::array());
 }
 
 TEST_F(Api, HookRoutesGetTheBodyOrNull) {

@@ -8,12 +8,16 @@
 - helpers for stsctl (through the harness) and for reading the served id with kdig.
 """
 import datetime
+import hashlib
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 from harness import TestFailure, check, free_port, kdig
 
@@ -265,6 +269,99 @@ def served_id(stsd, domain):
     record = texts[0].strip('"')
     check(record.startswith("v=STSv1; id="), record)
     return record[len("v=STSv1; id="):].rstrip(";")
+
+
+def events(stsd, domain, limit=50):
+    """The domain's event log, newest first: [{"kind", "version", "detail", ...}]."""
+    return status_json(stsd, domain).get("events", [])
+
+
+def metrics(port):
+    """/metrics on 127.0.0.1:`port` as {sample name with labels: value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{.*\})?) (\S+)$", line)
+        if m:
+            samples[m.group(1)] = float(m.group(2))
+    return samples
+
+
+# --- rotation schedule (the mtasts README's formula) ---------------------------------
+
+def rotation_offset(domain, rotation):
+    """The domain's offset inside the period: the first 4 bytes of SHA-256 of the lowercase
+    name without trailing dot, as a big-endian number, modulo the rotation (seconds)."""
+    digest = hashlib.sha256(domain.lower().rstrip(".").encode()).digest()
+    return int.from_bytes(digest[:4], "big") % rotation
+
+
+def next_boundary(domain, rotation, after):
+    """The domain's first rotation boundary (k * rotation + offset) later than `after`."""
+    offset = rotation_offset(domain, rotation)
+    k = (int(after) - offset) // rotation + 1
+    return k * rotation + offset
+
+
+def period_label(boundary, rotation):
+    """The date part of the id of the period that ENDS at `boundary` (its last second,
+    UTC), for a rotation of whole days."""
+    check(rotation % 86400 == 0, "period_label is for whole days")
+    return time.strftime("%Y%m%d", time.gmtime(boundary - 1))
+
+
+def utc_text(unix):
+    """How stsd writes a time with seconds ("2026-12-02 05:12:07 UTC")."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(unix))
+
+
+class TestClock:
+    """The clock stsd reads through STSD_CLOCK_OFFSET_FILE: whole seconds added to the
+    real time, re-read by stsd every 100 ms. `set(t)` makes stsd's now `t`."""
+
+    def __init__(self, directory):
+        self.path = os.path.join(directory, "clock-offset")
+        self.offset = 0
+        self._write()
+
+    def _write(self):
+        with open(self.path + ".tmp", "w") as f:
+            f.write(str(self.offset))
+        os.replace(self.path + ".tmp", self.path)
+
+    def now(self):
+        return time.time() + self.offset
+
+    def set(self, t):
+        self.offset = int(round(t - time.time()))
+        self._write()
+        time.sleep(0.3)  # stsd has read it
+
+    @property
+    def env(self):
+        return {"STSD_CLOCK_OFFSET_FILE": self.path}
+
+
+class BlackHole:
+    """A hung edge: listens on `host`:`port` and never accepts, so a fetch connects (the
+    kernel completes the handshake) and then hears nothing until it times out."""
+
+    def __init__(self, host, port):
+        self.host, self.port = host, port
+        self.sock = None
+
+    def start(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((self.host, self.port))
+        self.sock.listen(64)
+        return self
+
+    def stop(self):
+        if self.sock:
+            self.sock.close()
+            self.sock = None
 
 
 def log(message):

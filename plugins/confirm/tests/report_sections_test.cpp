@@ -192,23 +192,91 @@ TEST(CheckReportTlsRpt, ComparesWithTheConfiguredRecord) {
   }
 }
 
+// What a vantage served, as the check's fetch compares it.
+VantageOutcome serving(const std::string& vantage, Served served, uint32_t version, std::vector<std::string> mx) {
+  VantageOutcome outcome;
+  outcome.vantage = vantage;
+  outcome.label = "edge " + vantage;
+  outcome.served = served;
+  outcome.version = version;
+  outcome.mx = std::move(mx);
+  outcome.words = outcome.label + (served == Served::Older ? " still serves version " : " serves version ") +
+                  std::to_string(version);
+  if (served == Served::Error) outcome.words = outcome.label + ": no complete answer within 4 s (timed out)";
+  return outcome;
+}
+
 TEST(CheckReportSafeToAdd, ConfirmationPlusRotationPlusTtl) {
   auto status = confirmed_status();
   status.staged = version(4, store::Mode::Enforce, {"mx1.example.com", "mx2.example.com"});
+  const std::vector<VantageOutcome> both_serve_3 = {
+      serving("192.0.2.7", Served::Confirmed, 3, status.confirmed->policy.mx),
+      serving("192.0.2.8", Served::Confirmed, 3, status.confirmed->policy.mx)};
   CheckReport report;
-  add_safe_to_add_section(report, status, true, 600u, kRotation, kChecked);
+  add_safe_to_add_section(report, status, true, 600u, kRotation, kChecked, both_serve_3);
   ASSERT_EQ(report.json["safe_to_add"].size(), 3u);
   // Confirmed 2 days ago + 1 day + 600 s: already safe.
   EXPECT_EQ(report.json["safe_to_add"][0]["from"], kCheckedUnix - 86400 + 600);
+  EXPECT_EQ(report.json["safe_to_add"][0]["safe"], true);
   EXPECT_NE(report.lines[0].find(" (already): confirmed at "), std::string::npos) << report.lines[0];
   EXPECT_NE(report.lines[0].find("+ TXT TTL 600 s"), std::string::npos) << report.lines[0];
   // Only in the staged version: not before it is confirmed.
   EXPECT_EQ(report.json["safe_to_add"][2]["pattern"], "mx2.example.com");
   EXPECT_TRUE(report.json["safe_to_add"][2]["from"].is_null());
+  EXPECT_EQ(report.json["safe_to_add"][2]["safe"], false);
 
   CheckReport unknown_ttl;
-  add_safe_to_add_section(unknown_ttl, status, false, std::nullopt, kRotation, kChecked);
+  add_safe_to_add_section(unknown_ttl, status, false, std::nullopt, kRotation, kChecked, both_serve_3);
   EXPECT_NE(unknown_ttl.lines[0].find("+ TXT TTL 300 s (assumed)"), std::string::npos) << unknown_ttl.lines[0];
+}
+
+TEST(CheckReportSafeToAdd, NotSafeWhileAVantageServesAPolicyWithoutIt) {
+  // Version 4 (mx1, mxb) confirmed two days ago; what each edge serves now decides.
+  auto status = confirmed_status();
+  status.confirmed = version(4, store::Mode::Enforce, {"mx1.example.com", "mxb.example.com"});
+  const std::vector<std::string> v3_mx = {"mx1.example.com", "*.backup.example.com"};
+  struct Case {
+    const char* name;
+    std::vector<VantageOutcome> outcomes;
+    bool safe;
+    const char* words;  // in the line for mxb.example.com
+  };
+  const Case cases[] = {
+      {"every edge serves version 4", {serving("192.0.2.7", Served::Confirmed, 4, status.confirmed->policy.mx),
+                                       serving("192.0.2.8", Served::Confirmed, 4, status.confirmed->policy.mx)},
+       true, " (already): confirmed at "},
+      {"edge 2 went back to version 3", {serving("192.0.2.7", Served::Confirmed, 4, status.confirmed->policy.mx),
+                                         serving("192.0.2.8", Served::Older, 3, v3_mx)},
+       false, ": NOT safe now: edge 192.0.2.8 still serves version 3, which does not list it"},
+      {"edge 1 does not answer", {serving("192.0.2.7", Served::Error, 0, {}),
+                                  serving("192.0.2.8", Served::Confirmed, 4, status.confirmed->policy.mx)},
+       false, ": NOT safe now: edge 192.0.2.7: no complete answer within 4 s (timed out), so senders cannot get"},
+      {"a wildcard of another version covers the host", {serving("192.0.2.7", Served::Other, 0, {"*.example.com"})},
+       true, " (already)"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    CheckReport report;
+    add_safe_to_add_section(report, status, false, 300u, kRotation, kChecked, c.outcomes);
+    ASSERT_EQ(report.lines.size(), 2u);
+    EXPECT_EQ(report.json["safe_to_add"][1]["pattern"], "mxb.example.com");
+    EXPECT_EQ(report.json["safe_to_add"][1]["safe"], c.safe);
+    EXPECT_NE(report.lines[1].find(c.words), std::string::npos) << report.lines[1];
+    EXPECT_EQ(report.lines[1].find("(already)") != std::string::npos, c.safe) << report.lines[1];
+  }
+}
+
+TEST(CheckReportStore, AHeldRotationIsAProblem) {
+  auto status = confirmed_status();
+  CheckReport report;
+  add_store_section(report, status, false, "rotation held since 2027-01-15 07:00:00 UTC: edge 192.0.2.8 still serves version 2");
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_NE(report.lines[0].find("; rotation held since 2027-01-15 07:00:00 UTC: edge 192.0.2.8"), std::string::npos)
+      << report.lines[0];
+  EXPECT_EQ(report.json["store"]["rotation_held"], report.problems[0]);
+  CheckReport fine;
+  add_store_section(fine, status, false);
+  EXPECT_TRUE(fine.problems.empty());
 }
 
 TEST(CheckReportResult, ListsTheProblemsAtTheEnd) {

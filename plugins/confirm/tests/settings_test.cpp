@@ -32,6 +32,7 @@ TEST(ConfirmSettings, DefaultsSuitACdn) {
   EXPECT_EQ(settings.soak, 10min);
   EXPECT_EQ(settings.timeout, 4s);
   EXPECT_EQ(settings.drift_interval, 1h);
+  EXPECT_EQ(settings.verify_window, 10min);
   EXPECT_FALSE(settings.ca_file);
   EXPECT_FALSE(settings.resolver);
   EXPECT_TRUE(settings.vantages.empty());
@@ -52,7 +53,8 @@ TEST(ConfirmSettings, ReadsEveryKey) {
       "  vantages: [127.0.0.11, \"127.0.0.12:9443\", \"[::1]:8443\"]\n"
       "  drift_interval: 1m\n"
       "  max_concurrent_probes: 4\n"
-      "  max_backoff: 30s\n");
+      "  max_backoff: 30s\n"
+      "  verify_window: 2m\n");
   auto settings = parse_settings(&section);
   EXPECT_EQ(settings.interval, 2s);
   EXPECT_EQ(settings.probes, 2u);
@@ -68,6 +70,7 @@ TEST(ConfirmSettings, ReadsEveryKey) {
   EXPECT_EQ(settings.drift_interval, 1min);
   EXPECT_EQ(settings.max_concurrent_probes, 4u);
   EXPECT_EQ(settings.max_backoff, 30s);
+  EXPECT_EQ(settings.verify_window, 2min);
 }
 
 struct BadCase {
@@ -91,6 +94,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"bad_duration", "confirm:\n  soak: ten minutes\n", "confirm.soak: expected a duration"},
         BadCase{"zero_interval", "confirm:\n  interval: 0s\n", "confirm.interval: must be between 1s and"},
         BadCase{"timeout_over_a_minute", "confirm:\n  timeout: 2m\n", "confirm.timeout: must be between 1s and 60s"},
+        BadCase{"verify_window_under_a_minute", "confirm:\n  verify_window: 30s\n",
+                ":2:18: confirm.verify_window: must be between 60s and 86400s"},
+        BadCase{"verify_window_over_a_day", "confirm:\n  verify_window: 2d\n",
+                ":2:18: confirm.verify_window: must be between 60s and 86400s"},
         BadCase{"zero_probes", "confirm:\n  probes: 0\n", "confirm.probes: value 0 is out of range"},
         BadCase{"missing_ca_file", "confirm:\n  ca_file: /nonexistent/ca.pem\n",
                 "confirm.ca_file: cannot load CA bundle /nonexistent/ca.pem"},

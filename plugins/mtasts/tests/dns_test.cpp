@@ -218,7 +218,7 @@ TEST_F(DnsChanges, StagingAloneChangesNothingServed) {
 
 TEST_F(DnsChanges, RemovedDomainIsNoLongerOwned) {
   auto p = plugin(Delegation::Ns);
-  state_->remove_domain("example.com");
+  state_->remove_domain("example.com", store::RemovalCheck::Force);  // its enforce policy is confirmed
   EXPECT_TRUE(test::ask(*p, resolver_query("_mta-sts.example.com.", rrtype::TXT)).passed_on);
 }
 

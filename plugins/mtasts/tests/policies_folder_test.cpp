@@ -1,5 +1,6 @@
 // The `policies:` folder: YAML files validated with file:line errors and synced into the
-// store (a changed file stages a version, an unchanged one stages nothing).
+// store (a changed file stages a version, an unchanged one stages nothing, a domain being
+// retired is left alone).
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -124,6 +125,21 @@ TEST_F(PoliciesFolder, ChangedFilesStageUnchangedOnesDoNot) {
   EXPECT_EQ(status->staged->policy.mode, Mode::Testing);
   EXPECT_TRUE(status->settings.tlsrpt_rua.empty());
   EXPECT_FALSE(status->confirmed) << "syncing never confirms";
+}
+
+TEST_F(PoliciesFolder, ADomainBeingRetiredIsLeftAlone) {
+  write("example.com.yaml", kExample);
+  sync_policy_files(*state_, load_policy_files(folder_));
+  state_->confirm("example.com", 1, true, "served");
+  state_->retire("example.com", "customer left");  // stages version 2, mode none
+  const auto generation = state_->generation();
+  const auto report = sync_policy_files(*state_, load_policy_files(folder_));
+  ASSERT_EQ(report.retiring.size(), 1u);
+  EXPECT_NE(report.retiring[0].find("example.com.yaml: example.com is being retired"), std::string::npos)
+      << report.retiring[0];
+  EXPECT_EQ(report.staged, 0u);
+  EXPECT_EQ(state_->generation(), generation) << "the file's policy would cancel the retirement";
+  EXPECT_TRUE(state_->status("example.com", 0)->retirement);
 }
 
 TEST_F(PoliciesFolder, StoreRefusalsAreReportedPerFile) {

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "retirement_text.h"
 
 // Tables laid out by hand, one case a line: clang-format leaves them as written.
 // clang-format off
@@ -72,6 +73,11 @@ INSTANTIATE_TEST_SUITE_P(
                        {"vantages", {"192.0.2.7", "192.0.2.8:8443"}}}}},
         CallCase{"domain_list", "domain list", {"GET", "/v1/domains", std::nullopt}},
         CallCase{"domain_remove", "domain remove example.com", {"DELETE", "/v1/domains/example.com", std::nullopt}},
+        CallCase{"domain_remove_forced", "domain remove example.com --force", {"DELETE", "/v1/domains/example.com?force=true", std::nullopt}},
+        CallCase{"domain_retire", "domain retire example.com", {"POST", "/v1/domains/example.com/retirement", std::nullopt}},
+        CallCase{"domain_retire_with_reason", "domain retire example.com --reason 'customer left'",
+                 {"POST", "/v1/domains/example.com/retirement", json{{"reason", "customer left"}}}},
+        CallCase{"domain_unretire", "domain unretire example.com", {"DELETE", "/v1/domains/example.com/retirement", std::nullopt}},
         CallCase{"domain_set_clears_rua", "domain set example.com --no-tlsrpt-rua",
                  {"PUT", "/v1/domains/example.com/settings", json{{"tlsrpt_rua", json::array()}}}},
         CallCase{"policy_stage_from_flags",
@@ -146,10 +152,53 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{"confirm_version_zero", "policy confirm example.com --version 0 --reason x", "out of range"},
         UsageCase{"confirm_version_text", "policy confirm example.com --version latest --reason x", "'latest' is not a whole number"},
         UsageCase{"set_nothing", "domain set example.com", "nothing to change"},
+        UsageCase{"retire_has_no_force", "domain retire example.com --force", "domain retire has no option --force"},
+        UsageCase{"retire_without_domain", "domain retire", "domain retire needs DOMAIN"},
+        UsageCase{"unretire_has_no_reason", "domain unretire example.com --reason x", "domain unretire has no option --reason"},
+        UsageCase{"remove_force_takes_no_value", "domain remove example.com --force=yes", "--force takes no value"},
         UsageCase{"set_contradiction", "domain set example.com --vantage 192.0.2.1 --no-vantage", "contradict"},
         UsageCase{"events_limit_zero", "events example.com --limit 0", "out of range"},
         UsageCase{"empty_socket", "--socket '' status example.com", "--socket needs a non-empty value"}),
     [](const testing::TestParamInfo<UsageCase>& info) { return info.param.name; });
+
+struct RetirementCase {
+  const char* name;
+  json retirement;
+  std::vector<std::string> lines;
+};
+
+TEST(RetirementText, StatusSaysWhatItWaitsForOrWhenTheRecordsGo) {
+  const json longest = {{"version", 1}, {"max_age", 604800}, {"served_until", "2025-01-01T13:00:00Z"}};
+  const std::vector<RetirementCase> cases = {
+      {"not retiring", nullptr, {}},
+      {"waiting", {{"since", "2025-01-01T12:00:00Z"}, {"reason", "customer left"}, {"version", 2}, {"remove_at", nullptr}, {"longest_cached", nullptr}},
+       {"since 2025-01-01T12:00:00Z: customer left", "waiting for version 2 (mode none) to be confirmed; the records stay until then, and go once every policy senders may have cached has expired"}},
+      {"scheduled", {{"since", "2025-01-01T12:00:00Z"}, {"reason", ""}, {"version", 2}, {"remove_at", "2025-01-08T13:00:00Z"}, {"longest_cached", longest}},
+       {"since 2025-01-01T12:00:00Z", "records removed at 2025-01-08T13:00:00Z: version 1 (max_age 604800) was served until 2025-01-01T13:00:00Z and may be cached until then"}},
+      {"nothing cached", {{"since", "2025-01-01T12:00:00Z"}, {"reason", ""}, {"version", 2}, {"remove_at", "2025-01-02T12:00:00Z"}, {"longest_cached", nullptr}},
+       {"since 2025-01-01T12:00:00Z", "records removed at 2025-01-02T12:00:00Z: no sender holds an earlier policy any more"}},
+      {"due", {{"since", "2024-12-01T12:00:00Z"}, {"reason", ""}, {"version", 2}, {"remove_at", "2025-01-01T12:00:00Z"}, {"longest_cached", longest}},
+       {"since 2024-12-01T12:00:00Z", "records removed at 2025-01-01T12:00:00Z (due: they go at the next sweep, within a minute)"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(retirement_lines(json{{"now", "2025-01-01T12:00:00Z"}, {"retirement", c.retirement}}), c.lines);
+  }
+}
+
+TEST(RetirementText, RetireAndUnretireSayWhatComesNext) {
+  const json waiting = {{"domain", "example.com"}, {"now", "2025-01-01T12:00:00Z"},
+                        {"retirement", {{"version", 4}, {"remove_at", nullptr}}}};
+  EXPECT_EQ(retirement_change_text(true, waiting),
+            "retiring example.com: version 4 (mode none) is staged\n"
+            "next: once it is served, it is confirmed (by the confirmer, or by hand: stsctl policy confirm example.com "
+            "--version 4 --reason ...); the records are removed once every policy senders may have cached has expired "
+            "(stsctl status example.com shows when)\n");
+  const json cancelled = {{"domain", "example.com"}, {"retirement", nullptr}, {"confirmed", {{"version", 4}, {"mode", "none"}}}};
+  EXPECT_EQ(retirement_change_text(false, cancelled),
+            "cancelled the retirement of example.com; its records stay\n"
+            "it publishes version 4 (mode none): stage the policy it should publish (stsctl policy stage example.com ...)\n");
+}
 
 TEST(CommandLine, GlobalOptionsAreFoundAnywhere) {
   auto invocation = parse_command_line(words("status --socket /run/stsd.sock example.com --json"));
