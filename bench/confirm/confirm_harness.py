@@ -13,7 +13,9 @@ One run:
      (the two vantages), every domain's certificate in cert_dir; no confirmer;
   4. the CONFIRMER process: stsd with `confirm:` (vantages = those two addresses, ca_file
      = the bench CA) and `metrics:`, started on a fresh store copy, once per
-     max_concurrent_probes value. At start every domain is due, so it probes all N
+     max_concurrent_probes value. Every domain is made due at once (`--drive`: by default
+     the test clock moves past every domain's first round once all are watched; `start`
+     for a scheduler that makes every domain due when it starts), so it probes all N
      domains x 2 vantages at full tilt. The harness scrapes stsd_confirm_probes_total and
      reads both processes' utime+stime (/proc/PID/stat) every second, until every probe
      is done or the pass's time limit;
@@ -448,9 +450,14 @@ def git(*args: str) -> str:
 
 
 def state_bytes_per_domain(p: dict, baseline: dict, domains: int) -> float:
-    """The confirmer's state per domain once every domain has had a round: what watching
-    costs (the fitted process with none probed, less the process without `confirm:`,
-    spread over the domains) plus what one probed domain adds (the fitted slope)."""
+    """The confirmer's state per domain once every domain has had a round. After a
+    complete pass: the process at the end less the process without `confirm:`, over the
+    domains (fixed costs such as kept-alive connections included, so an upper bound).
+    Otherwise extrapolated: what watching costs (the fitted process with none probed,
+    less the process without `confirm:`, over the domains) plus what one probed domain
+    adds (the fitted slope)."""
+    if p["complete"]:
+        return (p["pss_mib"] - baseline["pss_mib"]) * 2**20 / domains
     return (p["pss_watched_mib"] - baseline["pss_mib"]) * 2**20 / domains + p["pss_per_probed_domain_b"]
 
 
@@ -510,23 +517,24 @@ def render(report: dict, args) -> str:
                 top = "; ".join(f"{share:.0f} % `{name}`" for share, name in p["profile"].get(key, []))
                 lines.append(f"- max_concurrent_probes {p['concurrency']}, top {what}: {top}")
     lines += ["", "### Memory of the confirmer's state", "",
-              "PSS of the CONFIRMER process. *Watched*: every domain is in the scheduler, none probed yet (the "
-              "intercept of PSS against domains probed, fitted over the second half of the pass); *per probed "
-              "domain*: the slope of that fit (the round's status and history). *State per domain* = (watched - "
-              f"without `confirm:`) / {n:,} + per probed domain.", "",
-              "| CONFIRMER process | PSS (MiB) | per probed domain (bytes) | state per domain (bytes) |",
-              "|---|---:|---:|---:|",
-              f"| without `confirm:` | {base['pss_mib']:,.0f} | | |"]
+              "PSS of the CONFIRMER process (`smaps_rollup`). *State per domain*: after a complete pass, (PSS at "
+              f"the end - PSS without `confirm:`) / {n:,}, fixed costs included; after an incomplete one, "
+              "extrapolated from a least-squares fit of PSS against domains probed over the second half of the pass: "
+              "(intercept - PSS without `confirm:`) / domains + slope.", "",
+              "| CONFIRMER process | PSS (MiB) | state per domain (bytes) |", "|---|---:|---:|",
+              f"| without `confirm:` | {base['pss_mib']:,.0f} | |"]
     for p in passes:
+        label = f"`confirm:`, max_concurrent_probes {p['concurrency']}"
         if p["watched"]:
             w = p["watched"]
-            lines.append(f"| `confirm:`, max_concurrent_probes {p['concurrency']}: watched, measured {w['after_s']:.0f} s "
-                         f"after start ({w['domains_probed']:,} domains probed by then) | {w['pss_mib']:,.0f} | | |")
-        lines.append(f"| `confirm:`, max_concurrent_probes {p['concurrency']}: watched (fit) | "
-                     f"{p['pss_watched_mib']:,.0f} | {p['pss_per_probed_domain_b']:,.0f} | "
-                     f"{state_bytes_per_domain(p, base, n):,.0f} |")
-        lines.append(f"| `confirm:`, max_concurrent_probes {p['concurrency']}: at the end "
-                     f"({p['domains_probed']:,} domains probed) | {p['pss_mib']:,.0f} | | |")
+            lines.append(f"| {label}: every domain watched, {w['after_s']:.0f} s after start ({w['domains_probed']:,} "
+                         f"probed by then) | {w['pss_mib']:,.0f} | "
+                         f"{(w['pss_mib'] - base['pss_mib']) * 2**20 / n:,.0f} (watching only) |")
+        if not p["complete"]:
+            lines.append(f"| {label}: fit, none probed (intercept) / per probed domain (slope) | "
+                         f"{p['pss_watched_mib']:,.0f} | {p['pss_per_probed_domain_b']:,.0f} per probed domain |")
+        lines.append(f"| {label}: at the end ({p['domains_probed']:,} domains probed) | {p['pss_mib']:,.0f} | "
+                     f"{state_bytes_per_domain(p, base, n):,.0f}{'' if p['complete'] else ' (extrapolated)'} |")
 
     lines += ["", "### Needed against achieved", "",
               "| domains x 2 vantages | rounds per domain a day | probes/s needed |", "|---:|---|---:|"]
@@ -571,10 +579,11 @@ def main() -> int:
                     help="max_concurrent_probes values, one CONFIRMER pass each (16 is the default)")
     ap.add_argument("--pass-limit", type=float, default=150, help="seconds per pass at most")
     ap.add_argument("--sample-every", type=float, default=1.0, help="seconds between metric samples")
-    ap.add_argument("--drive", choices=("start", "clock"), default="start",
+    ap.add_argument("--drive", choices=("start", "clock"), default="clock",
                     help="how every domain is made due: 'start' (the scheduler makes every domain due when it "
                          "starts), or 'clock' (wait --watch-wait s, then move the test clock --clock-jump s ahead)")
-    ap.add_argument("--watch-wait", type=float, help="--drive clock: seconds from start (default N/1000 + 10)")
+    ap.add_argument("--watch-wait", type=float, help="--drive clock: seconds from start (default N/10000 + 10; "
+                                                     "a pass that does not reach every domain says it was too short)")
     ap.add_argument("--clock-jump", type=int, default=DRIFT_INTERVAL_S * 5 // 4,
                     help="--drive clock: seconds to move the clock (default 1.25 x drift_interval)")
     ap.add_argument("--no-profile", dest="profile", action="store_false",
@@ -590,7 +599,7 @@ def main() -> int:
     args.work = os.path.abspath(args.work or os.path.join(args.build_dir, "confirm-bench-work"))
     args.bin_dir = os.path.join(os.path.abspath(args.build_dir), "bin")
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c]
-    args.watch_wait_used = args.watch_wait if args.watch_wait is not None else args.domains / 1000 + 10
+    args.watch_wait_used = args.watch_wait if args.watch_wait is not None else args.domains / 10000 + 10
     date = datetime.datetime.now(datetime.timezone.utc)
     args.output = args.output or os.path.join(SOURCE_DIR, "bench", "results", f"{date:%Y-%m-%d}-confirm-scheduler.md")
     for exe in ("stsd", "stsctl"):
