@@ -590,6 +590,9 @@ def main() -> int:
                     help="skip the 5 s perf profile of the confirmer's busiest thread")
     ap.add_argument("--host-threads", type=int, default=1, help="policy_host.threads of the HOST")
     ap.add_argument("--start-timeout", type=float, default=300)
+    ap.add_argument("--code-commit", default="HEAD",
+                    help="the commit the build dir's stsd was built from, when not this checkout (e.g. an older "
+                         "commit built elsewhere for a before/after comparison)")
     ap.add_argument("--output", help="results file (default bench/results/<UTC date>-confirm-scheduler.md); "
                                      "a run is appended to an existing file")
     ap.add_argument("--replace", action="store_true", help="overwrite the results file instead of appending")
@@ -609,8 +612,8 @@ def main() -> int:
     dnsdata.ensure_dir(args.work)
     started = time.monotonic()
     report = {"date": date, "commit": git("rev-parse", "--short", "HEAD"),
-              "code_commit": git("log", "-1", "--format=%h", "--", "src", "plugins", "tools"),
-              "code_subject": git("log", "-1", "--format=%s", "--", "src", "plugins", "tools"),
+              "code_commit": git("log", "-1", "--format=%h", args.code_commit, "--", "src", "plugins", "tools"),
+              "code_subject": git("log", "-1", "--format=%s", args.code_commit, "--", "src", "plugins", "tools"),
               "load_start": bench.loadavg()}
 
     material = certs.ensure(os.path.join(args.work, f"certs-{args.domains}"), args.domains, dnsdata.domain, log)
