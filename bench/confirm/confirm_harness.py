@@ -598,12 +598,13 @@ def main() -> int:
     ap.add_argument("--domains", type=int, default=100_000)
     ap.add_argument("--concurrency", default="16,128",
                     help="max_concurrent_probes values, one CONFIRMER pass each (16 is the default)")
-    ap.add_argument("--pass-limit", type=float, default=150, help="seconds per pass at most")
+    ap.add_argument("--pass-limit", type=float, default=120, help="seconds per pass at most")
     ap.add_argument("--sample-every", type=float, default=1.0, help="seconds between metric samples")
     ap.add_argument("--drive", choices=("start", "clock"), default="clock",
                     help="how every domain is made due: 'start' (the scheduler makes every domain due when it "
                          "starts), or 'clock' (wait --watch-wait s, then move the test clock --clock-jump s ahead)")
-    ap.add_argument("--watch-wait", type=float, help="--drive clock: seconds from start (default N/10000 + 10; "
+    ap.add_argument("--watch-wait", type=float, help="--drive clock: seconds from start (default N/1000 + 10: a restarted "
+                                                     "scheduler adds 1,000 domains a second; "
                                                      "a pass that does not reach every domain says it was too short)")
     ap.add_argument("--clock-jump", type=int, default=DRIFT_INTERVAL_S * 5 // 4,
                     help="--drive clock: seconds to move the clock (default 1.25 x drift_interval)")
@@ -623,7 +624,7 @@ def main() -> int:
     args.work = os.path.abspath(args.work or os.path.join(args.build_dir, "confirm-bench-work"))
     args.bin_dir = os.path.join(os.path.abspath(args.build_dir), "bin")
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c]
-    args.watch_wait_used = args.watch_wait if args.watch_wait is not None else args.domains / 10000 + 10
+    args.watch_wait_used = args.watch_wait if args.watch_wait is not None else args.domains / 1000 + 10
     date = datetime.datetime.now(datetime.timezone.utc)
     args.output = args.output or os.path.join(SOURCE_DIR, "bench", "results", f"{date:%Y-%m-%d}-confirm-scheduler.md")
     for exe in ("stsd", "stsctl"):
