@@ -49,7 +49,7 @@ asio::awaitable<nlohmann::json> ConfirmEngine::build_report(std::string domain) 
   auto txt_operation = on_resolver_thread<TxtLookup>(std::move(resolve_txt));
   TxtLookup txt = co_await std::move(txt_operation);
   const auto rotation = state_->rotation();
-  const auto txt_ttl = add_txt_section(report, domain, txt, *status, rotation, checked);
+  const auto txt_ttl = add_txt_section(report, domain, txt, *status);
 
   // The policy from each vantage, and its certificate.
   auto planning = plan_vantages(rt, domain, status->settings.vantages);

@@ -73,7 +73,7 @@ TxtRecords sort_txt_records(const TxtLookup& txt) {
 // The one MTA-STS record found, against the id stsd serves.
 Judgement judge_sts_record(const std::string& domain, const std::string& name, const std::string& via,
                            const std::string& record, const std::string& id, uint32_t ttl,
-                           const store::DomainStatus& status, std::chrono::seconds rotation, int64_t unix_now) {
+                           const store::DomainStatus& status) {
   const std::string words = "TXT " + name + via + ": one record \"" + record + "\" (TTL " + std::to_string(ttl) + " s)";
   if (!valid_id(id)) return {words + "; its id is not 1-32 letters or digits", false};
   if (id == status.served_id) return {words + "; it carries the id stsd serves now", true};
@@ -92,8 +92,7 @@ Judgement judge_sts_record(const std::string& domain, const std::string& name, c
 }
 
 Judgement judge_txt(const std::string& domain, const std::string& name, const TxtLookup& txt, const TxtRecords& records,
-                    const std::string& id, const store::DomainStatus& status, std::chrono::seconds rotation,
-                    int64_t unix_now) {
+                    const std::string& id, const store::DomainStatus& status) {
   const std::string via = txt.cname_chain.empty() ? "" : " via CNAME " + join(txt.cname_chain, " -> ");
   if (txt.status == LookupStatus::Failed) return {"TXT " + name + ": " + txt.describe(name, "TXT"), false};
   if (records.sts.empty()) {
@@ -104,7 +103,7 @@ Judgement judge_txt(const std::string& domain, const std::string& name, const Tx
     return {"TXT " + name + via + ": " + std::to_string(records.sts.size()) +
                 " v=STSv1 records (senders treat that as no policy; mailauth drops its cached one)",
             false};
-  return judge_sts_record(domain, name, via, records.sts.front(), id, txt.ttl, status, rotation, unix_now);
+  return judge_sts_record(domain, name, via, records.sts.front(), id, txt.ttl, status);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -295,12 +294,11 @@ void add_store_section(CheckReport& report, const store::DomainStatus& status, b
 }
 
 std::optional<uint32_t> add_txt_section(CheckReport& report, const std::string& domain, const TxtLookup& txt,
-                                        const store::DomainStatus& status, std::chrono::seconds rotation,
-                                        TimePoint checked) {
+                                        const store::DomainStatus& status) {
   const std::string name = sts_record_name(domain);
   const TxtRecords records = sort_txt_records(txt);
   const std::string id = records.sts.size() == 1 ? sts_id(records.sts.front()) : "";
-  auto [words, ok] = judge_txt(domain, name, txt, records, id, status, rotation, store::unix_seconds(checked));
+  auto [words, ok] = judge_txt(domain, name, txt, records, id, status);
   if (!ok) report.problems.push_back(words);
   if (!records.others.empty()) {
     std::string other_words = "TXT " + name + " also has " + std::to_string(records.others.size()) +

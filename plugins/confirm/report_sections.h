@@ -35,8 +35,7 @@ void add_store_section(CheckReport& report, const store::DomainStatus& status, b
 // The TXT record as the world sees it, against the id stsd serves. Returns the record's
 // TTL when there is exactly one MTA-STS record (what add_safe_to_add_section needs).
 std::optional<uint32_t> add_txt_section(CheckReport& report, const std::string& domain, const TxtLookup& txt,
-                                        const store::DomainStatus& status, std::chrono::seconds rotation,
-                                        TimePoint checked);
+                                        const store::DomainStatus& status);
 // The policy each vantage served, and its certificate's expiry; `setup_error` when the
 // vantages could not be determined.
 void add_policy_section(CheckReport& report, const std::string& domain, const std::optional<std::string>& setup_error,

@@ -94,7 +94,7 @@ TEST(CheckReportTxt, JudgesTheRecordAgainstTheServedId) {
       status.served_id.clear();
     }
     CheckReport report;
-    const auto ttl = add_txt_section(report, kDomain, txt_answer(records), status, kRotation, kChecked);
+    const auto ttl = add_txt_section(report, kDomain, txt_answer(records), status);
     ASSERT_EQ(report.lines.size(), 1u);
     EXPECT_NE(report.lines[0].find(c.words), std::string::npos) << report.lines[0];
     EXPECT_EQ(report.json["txt"]["ok"], c.ok);
@@ -105,8 +105,7 @@ TEST(CheckReportTxt, JudgesTheRecordAgainstTheServedId) {
 
 TEST(CheckReportTxt, AFailedLookupIsAProblemAndLeavesTheTtlUnknown) {
   CheckReport report;
-  const auto ttl = add_txt_section(report, kDomain, txt_answer({}, LookupStatus::Failed), confirmed_status(),
-                                   kRotation, kChecked);
+  const auto ttl = add_txt_section(report, kDomain, txt_answer({}, LookupStatus::Failed), confirmed_status());
   EXPECT_FALSE(ttl);
   ASSERT_EQ(report.problems.size(), 1u);
   EXPECT_EQ(report.problems[0].rfind("TXT _mta-sts.example.com: ", 0), 0u) << report.problems[0];
