@@ -137,8 +137,8 @@ size_t name_room_needed(const MtastsConfig& config) {
   return 11 + (config.service_zone ? config.service_zone->size() - 1 : 0);
 }
 
-MtastsPlugin::MtastsPlugin(MtastsConfig config, std::shared_ptr<store::PolicyStore> state, std::shared_ptr<Clock> clock)
-    : config_(std::move(config)), state_(std::move(state)), clock_(std::move(clock)) {
+MtastsPlugin::MtastsPlugin(MtastsConfig config, std::shared_ptr<store::PolicyStore> state)
+    : config_(std::move(config)), state_(std::move(state)) {
   schedule_ = store::RotationSchedule{config_.rotation, state_ ? state_->schedule().aligned_until : 0};
   for (const auto& ns : config_.nameservers) ns_rdata_.push_back(dns::name_rdata(ns));
   for (const auto& a : config_.policy_host_a) a_rdata_.push_back(dns::address_rdata(a));
@@ -333,7 +333,7 @@ void MtastsPlugin::serve(Query& query, Next next) const {
   if (!state_ || !request.has_question ||
       (request.question.rclass != dns::rrclass::IN && request.question.rclass != dns::rrclass::ANY))
     return next(query);
-  const int64_t now = store::unix_seconds(clock_->now());
+  const int64_t now = state_->now();  // never behind a time already served (store/time_floor.h)
   if (config_.service_zone && request.question.name.is_subdomain_of(*config_.service_zone)) {
     serve_service_zone(query, now);
     return;

@@ -14,7 +14,6 @@
 
 #include <boost/asio/ip/address.hpp>
 
-#include "clock.h"
 #include "config.h"
 #include "dns/name.h"
 #include "plugin.h"
@@ -43,7 +42,7 @@ size_t name_room_needed(const MtastsConfig& config);
 class MtastsPlugin final : public Plugin {
  public:
   // `state` may be null (check-only mode): every query then goes to the next plugin.
-  MtastsPlugin(MtastsConfig config, std::shared_ptr<store::PolicyStore> state, std::shared_ptr<Clock> clock);
+  MtastsPlugin(MtastsConfig config, std::shared_ptr<store::PolicyStore> state);
 
   std::string_view name() const override { return "mtasts"; }
   void serve(Query& query, Next next) const override;
@@ -70,7 +69,6 @@ class MtastsPlugin final : public Plugin {
   MtastsConfig config_;
   std::shared_ptr<store::PolicyStore> state_;
   store::RotationSchedule schedule_;  // config_.rotation and the store's migration time
-  std::shared_ptr<Clock> clock_;
   // Pre-rendered rdata: nothing is built per query except the TXT id and the SOA serial.
   std::vector<std::vector<uint8_t>> ns_rdata_, a_rdata_, aaaa_rdata_;
   std::vector<uint8_t> soa_template_;

@@ -5,6 +5,7 @@
 #include "environment.h"
 #include "mtasts_plugin.h"
 #include "registry.h"
+#include "store/clock_watch.h"
 #include "store/policy_store.h"
 #include "store/retirement_sweeper.h"
 
@@ -29,7 +30,7 @@ std::unique_ptr<Plugin> make_mtasts_plugin(PluginSetup& setup) {
   agreement.rotation = config.rotation;
   if (!setup.env.storage_path())
     setup.config.fail("mtasts needs the policy store: set the top-level `storage:` folder");
-  if (setup.env.check_only()) return std::make_unique<MtastsPlugin>(std::move(config), nullptr, setup.env.clock_ptr());
+  if (setup.env.check_only()) return std::make_unique<MtastsPlugin>(std::move(config), nullptr);
   std::shared_ptr<store::PolicyStore> state;
   try {
     state = store::PolicyStore::open(setup.env);
@@ -42,12 +43,14 @@ std::unique_ptr<Plugin> make_mtasts_plugin(PluginSetup& setup) {
   // Retired domains leave the store while it is served (RFC 8461 §8.3); the first load
   // that commits starts the sweeper, later ones find it running.
   setup.load.on_commit([state, &env = setup.env] { store::RetirementSweeper::start_for(env, state); });
+  // Ids and SOA serials never go back when the clock does (store/time_floor.h).
+  setup.load.on_commit([state, &env = setup.env] { store::ClockWatch::start_for(env, state); });
   if (config.service_zone)
     setup.load.on_commit([state, room = name_room_needed(config),
                           why = "_smtp._tls.<domain>." + config.service_zone->to_text() + " must fit in 255 octets"] {
       state->require_name_room(room, why);
     });
-  return std::make_unique<MtastsPlugin>(std::move(config), std::move(state), setup.env.clock_ptr());
+  return std::make_unique<MtastsPlugin>(std::move(config), std::move(state));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 //   mtasts/event_seq              decimal                     last event sequence number
 //   mtasts/aligned_until          decimal                     when a schema-2 store was migrated
 //                                                             (RotationSchedule::aligned_until)
+//   mtasts/time_floor             "<seen> <until>"            the store's time lease (store/time_floor.h)
 //   mtasts/d/<domain>             JSON DomainRecord           settings + staged/confirmed pointers
 //   mtasts/s/<domain>             binary served record        what DNS needs (schema 2)
 //   mtasts/v/<domain>/<%010u>     JSON version                immutable numbered policy versions
@@ -24,6 +25,7 @@ namespace stsd::store::keys {
 inline constexpr std::string_view kSchema = "mtasts/schema";
 inline constexpr std::string_view kEventSeq = "mtasts/event_seq";
 inline constexpr std::string_view kAlignedUntil = "mtasts/aligned_until";
+inline constexpr std::string_view kTimeFloor = "mtasts/time_floor";
 inline constexpr std::string_view kDomainPrefix = "mtasts/d/";
 inline constexpr std::string_view kServedPrefix = "mtasts/s/";
 inline constexpr std::string_view kServedEnd = "mtasts/s0";  // '0' follows '/': the prefix's upper bound

@@ -106,6 +106,18 @@ int64_t read_aligned_until(const Disk& disk) {
   }
 }
 
+}  // namespace
+
+TimeFloor::Lease read_time_floor(const Disk& disk) {
+  auto value = disk.get(keys::kTimeFloor);
+  if (!value) return {};
+  auto lease = TimeFloor::decode(*value);
+  if (!lease) throw StoreError("store key mtasts/time_floor holds '" + *value + "', not \"<seen> <until>\" seconds");
+  return *lease;
+}
+
+namespace {
+
 uint64_t read_event_seq(const Disk& disk) {
   auto seq = disk.get(keys::kEventSeq);
   if (!seq) return 0;

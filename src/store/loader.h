@@ -7,6 +7,7 @@
 
 #include "store/disk.h"
 #include "store/served_index.h"
+#include "store/time_floor.h"
 
 namespace stsd::store {
 
@@ -21,5 +22,9 @@ struct LoadedStore {
 // place (`unix_now`: the migration time), writes the schema key into an empty store, then
 // fills `index` (which must be empty) from the served records.
 LoadedStore load_store(const Disk& disk, ServedIndex& index, int64_t unix_now);
+
+// The persisted time lease (none in a store that never had one). StoreError when the key
+// holds something else.
+TimeFloor::Lease read_time_floor(const Disk& disk);
 
 }  // namespace stsd::store

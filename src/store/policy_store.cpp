@@ -9,6 +9,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
+#include <rocksdb/write_batch.h>
 
 #include "clock.h"
 #include "environment.h"
@@ -77,8 +78,10 @@ std::shared_ptr<PolicyStore> PolicyStore::open(Environment& env) {
 }
 
 PolicyStore::PolicyStore(rocksdb::DB& db, std::shared_ptr<Clock> clock)
-    : impl_(std::make_unique<Impl>(nullptr, db)), clock_(std::move(clock)) {
-  auto loaded = load_store(impl_->disk, impl_->index, unix_seconds(clock_->now()));
+    : impl_(std::make_unique<Impl>(nullptr, db)),
+      clock_(std::move(clock)),
+      time_floor_(read_time_floor(impl_->disk)) {
+  auto loaded = load_store(impl_->disk, impl_->index, now());
   impl_->event_seq = loaded.event_seq;
   impl_->aligned_until = loaded.aligned_until;
   impl_->pending = std::move(loaded.pending);
@@ -100,7 +103,7 @@ void PolicyStore::write(const std::function<void(Transaction&)>& build) {
   {
     std::lock_guard lock(impl_->mutex);
     Impl& s = *impl_;
-    Transaction tx(s.disk, s.index, s.name_room, s.event_seq, unix_seconds(clock_->now()));
+    Transaction tx(s.disk, s.index, s.name_room, s.event_seq, now());
     build(tx);
     if (tx.empty()) return;
     const auto served = tx.finish();
@@ -148,6 +151,20 @@ PolicyStore::Subscription PolicyStore::subscribe(std::function<void(const std::s
       s->callbacks.erase(id);
     }
   });
+}
+
+// ---- time ------------------------------------------------------------------------------
+
+int64_t PolicyStore::now() const noexcept { return time_floor_.hold(unix_seconds(clock_->now())); }
+
+void PolicyStore::renew_time_floor() {
+  std::lock_guard lock(impl_->mutex);
+  const auto lease = time_floor_.renewal(unix_seconds(clock_->now()));
+  if (!lease) return;
+  rocksdb::WriteBatch batch;
+  batch.Put(std::string(keys::kTimeFloor), TimeFloor::encode(*lease));
+  impl_->disk.commit(batch);
+  time_floor_.renewed(*lease);
 }
 
 // ---- configuration ---------------------------------------------------------------------
@@ -258,6 +275,7 @@ bool PolicyStore::has_domain(std::string_view domain_text) const {
 }
 
 std::optional<DomainStatus> PolicyStore::status(std::string_view domain_text, int64_t unix_now) const {
+  unix_now = std::max(unix_now, time_floor_.floor());  // the id DNS shows, even while the clock is behind
   const std::string domain = normalize_domain(domain_text);
   if (!impl_->index.contains(domain)) return std::nullopt;
   std::optional<DomainRecord> record;

@@ -63,6 +63,7 @@
 #include "store/policy_id.h"
 #include "store/records.h"
 #include "store/served.h"
+#include "store/time_floor.h"
 
 namespace rocksdb {
 class DB;
@@ -156,6 +157,7 @@ class PolicyStore {
   std::vector<std::string> domains(const std::string& after, size_t limit) const;
   std::vector<std::string> pending_domains() const;  // staged newer than confirmed (in memory)
   bool has_domain(std::string_view domain) const;
+  // `unix_now` is taken as the store's time (never behind it).
   std::optional<DomainStatus> status(std::string_view domain, int64_t unix_now) const;
   std::vector<Event> events(std::string_view domain, size_t limit) const;  // newest first
   std::optional<PolicyVersion> version(std::string_view domain, uint32_t number) const;
@@ -195,6 +197,13 @@ class PolicyStore {
   [[nodiscard]] Subscription subscribe(std::function<void(const std::string& domain)> callback);
 
   Clock& clock() const { return *clock_; }
+  // The store's time (store/time_floor.h): the clock, but never behind a time already
+  // used. Every write is stamped with it, and DNS answers, ids and serials use it.
+  int64_t now() const noexcept;
+  TimeFloor& time_floor() const noexcept { return time_floor_; }
+  // Persists the time lease when it is due (the clock watch calls it every second).
+  // Throws StoreError when the write fails; the floor still holds in this process.
+  void renew_time_floor();
 
  private:
   struct Impl;
@@ -210,6 +219,7 @@ class PolicyStore {
 
   std::unique_ptr<Impl> impl_;
   std::shared_ptr<Clock> clock_;
+  mutable TimeFloor time_floor_;
   std::atomic<uint64_t> generation_{0};
   std::atomic<size_t> domain_count_{0};
   std::atomic<int64_t> last_change_{0};

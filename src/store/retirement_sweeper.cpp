@@ -38,7 +38,7 @@ std::vector<std::string> RetirementSweeper::sweep() {
     next_scan_ = steady_now + timing_.rescan;
   }
   std::vector<std::string> removed;
-  const int64_t now = unix_seconds(store_->clock().now());
+  const int64_t now = store_->now();
   for (const auto& due : known_) {
     if (due.at > now || !store_->remove_retired(due.domain)) continue;
     log::f(log::Level::Info, "mtasts: %s retired: its records are removed (every cached policy expired at %s)",

@@ -81,8 +81,7 @@ class DnsAnswers : public ::testing::TestWithParam<DnsCase> {
     clock_->advance(seconds(60));
   }
   std::unique_ptr<MtastsPlugin> plugin(Delegation d) {
-    return std::make_unique<MtastsPlugin>(parse_mtasts_config(yaml(d == Delegation::Ns ? kNsConfig : kZoneConfig)), state_,
-                                          clock_);
+    return std::make_unique<MtastsPlugin>(parse_mtasts_config(yaml(d == Delegation::Ns ? kNsConfig : kZoneConfig)), state_);
   }
   // NS-delegated zones: the serial is the TXT's last change (kSetUp). The service zone's
   // domains rotate at their own offsets, so its serial is the current second.

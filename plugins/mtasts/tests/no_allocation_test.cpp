@@ -55,7 +55,7 @@ policy_host: { a: [192.0.2.10] }
   auto parsed = parse_mtasts_config(
       ConfigNode(YAML::Load(config), std::make_shared<const std::filesystem::path>("t.yaml"), "mtasts"));
   std::vector<std::unique_ptr<Plugin>> plugins;
-  plugins.push_back(std::make_unique<MtastsPlugin>(std::move(parsed), state, clock));
+  plugins.push_back(std::make_unique<MtastsPlugin>(std::move(parsed), state));
   bool passed_on = false;
   plugins.push_back(std::make_unique<test::Sentinel>(passed_on));
   const Chain chain(std::move(plugins));

@@ -183,7 +183,7 @@ class RandomRun {
     auto parsed = parse_mtasts_config(
         ConfigNode(YAML::Load(config), std::make_shared<const std::filesystem::path>("property.yaml"), "mtasts"));
     state_->set_rotation(parsed.rotation);
-    plugin_ = std::make_unique<MtastsPlugin>(std::move(parsed), state_, clock_);
+    plugin_ = std::make_unique<MtastsPlugin>(std::move(parsed), state_);
   }
   void restart() {
     plugin_.reset();
