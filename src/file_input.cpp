@@ -130,7 +130,7 @@ InputFileError::InputFileError(InputRefusal refusal, const fs::path& path, std::
       detail_(std::move(detail)),
       line_(line) {}
 
-std::string InputFile::quote(std::string_view fragment) const {
+std::string quote_input(std::string_view fragment, bool others_may_read) {
   return others_may_read ? input_excerpt(fragment) : std::string(kContentWithheld);
 }
 

@@ -57,6 +57,10 @@ class InputFileError : public std::runtime_error {
   int line_;
 };
 
+// `fragment` of a file for a message: input_excerpt, or kContentWithheld unless other
+// users may read the file.
+std::string quote_input(std::string_view fragment, bool others_may_read);
+
 struct InputFileRules {
   uint64_t max_bytes = kDefaultMaxInputFileBytes;
   // When not empty, the file with every symlink resolved must lie in one of these
@@ -75,9 +79,8 @@ struct InputFile {
   std::string content;
   bool others_may_read = false;  // the mode grants read to others
 
-  // `fragment` (a part of `content`) fit for an error message: escaped and cut
-  // (input_excerpt), or kContentWithheld when other users may not read the file.
-  std::string quote(std::string_view fragment) const;
+  // `fragment` (a part of `content`) fit for an error message (quote_input).
+  std::string quote(std::string_view fragment) const { return quote_input(fragment, others_may_read); }
 };
 
 // Reads `path` whole under `rules`. Throws InputFileError.
