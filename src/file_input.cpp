@@ -63,7 +63,8 @@ fs::path resolve(const fs::path& path) {
                          "is a symlink to " + target.string() + ", which " +
                              (error == std::errc::no_such_file_or_directory ? "does not exist" : error.message()));
   }
-  if (error == std::errc::no_such_file_or_directory) throw InputFileError(InputRefusal::Missing, path, "does not exist");
+  if (error == std::errc::no_such_file_or_directory)
+    throw InputFileError(InputRefusal::Missing, path, "does not exist");
   throw InputFileError(InputRefusal::Unreadable, path, "cannot be resolved: " + error.message());
 }
 
@@ -77,9 +78,9 @@ void check_confinement(const fs::path& path, const fs::path& resolved, const std
     names += (names.empty() ? "" : ", ") + folder.lexically_normal().string();
   }
   const bool through_link = resolved != fs::absolute(path).lexically_normal();
-  throw InputFileError(InputRefusal::Outside, path,
-                       (through_link ? "resolves to " + resolved.string() + ", which is" : std::string("is")) +
-                           " outside " + names);
+  throw InputFileError(
+      InputRefusal::Outside, path,
+      (through_link ? "resolves to " + resolved.string() + ", which is" : std::string("is")) + " outside " + names);
 }
 
 // ssh's rule for authorized_keys: nobody but the owner may change the secret, and the
@@ -91,8 +92,8 @@ void check_secret(const fs::path& path, const struct stat& info) {
                              "); a secret must not be: chmod go-w " + path.string());
   if (info.st_uid != 0 && info.st_uid != ::geteuid())
     throw InputFileError(InputRefusal::Permissions, path,
-                         "belongs to uid " + std::to_string(info.st_uid) + ", neither root nor the user reading it (uid " +
-                             std::to_string(::geteuid()) + ")");
+                         "belongs to uid " + std::to_string(info.st_uid) +
+                             ", neither root nor the user reading it (uid " + std::to_string(::geteuid()) + ")");
 }
 
 std::string read_all(const fs::path& path, int fd, uint64_t max_bytes) {
@@ -101,7 +102,8 @@ std::string read_all(const fs::path& path, int fd, uint64_t max_bytes) {
   for (;;) {
     const ssize_t got = ::read(fd, buffer, sizeof buffer);
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) throw InputFileError(InputRefusal::Unreadable, path, std::string("cannot read: ") + std::strerror(errno));
+    if (got < 0)
+      throw InputFileError(InputRefusal::Unreadable, path, std::string("cannot read: ") + std::strerror(errno));
     if (got == 0) return content;
     // Sizes from stat can lie (files under /proc, a file still growing): the cap holds
     // for what is read.
@@ -174,7 +176,8 @@ InputFile read_input_file(const fs::path& path, const InputFileRules& rules) {
   if (::stat(file.resolved.c_str(), &before) != 0)
     throw InputFileError(InputRefusal::Unreadable, path, std::string("cannot stat: ") + std::strerror(errno));
   if (!S_ISREG(before.st_mode))
-    throw InputFileError(InputRefusal::NotRegular, path, std::string("is ") + kind_of(before.st_mode) + ", not a regular file");
+    throw InputFileError(InputRefusal::NotRegular, path,
+                         std::string("is ") + kind_of(before.st_mode) + ", not a regular file");
 
   // O_NONBLOCK: should a FIFO replace the file between stat and open, open returns at once
   // (and fstat refuses it). O_NOFOLLOW: what is opened is the resolved file, not a link
@@ -186,7 +189,8 @@ InputFile read_input_file(const fs::path& path, const InputFileRules& rules) {
   if (::fstat(fd.get(), &info) != 0)
     throw InputFileError(InputRefusal::Unreadable, path, std::string("cannot stat: ") + std::strerror(errno));
   if (!S_ISREG(info.st_mode))
-    throw InputFileError(InputRefusal::NotRegular, path, std::string("is ") + kind_of(info.st_mode) + ", not a regular file");
+    throw InputFileError(InputRefusal::NotRegular, path,
+                         std::string("is ") + kind_of(info.st_mode) + ", not a regular file");
   if (rules.secret) check_secret(path, info);
   if (static_cast<uint64_t>(info.st_size) > rules.max_bytes)
     throw InputFileError(InputRefusal::TooLarge, path,

@@ -146,11 +146,11 @@ bool is_class_token(std::string_view token) {
              return std::toupper(static_cast<unsigned char>(a)) == b;
            });
   };
-  if (upper_equals(token, "IN") || upper_equals(token, "CH") || upper_equals(token, "HS") ||
-      upper_equals(token, "CS"))
+  if (upper_equals(token, "IN") || upper_equals(token, "CH") || upper_equals(token, "HS") || upper_equals(token, "CS"))
     return true;
   return token.size() > 5 && upper_equals(token.substr(0, 5), "CLASS") &&
-         std::all_of(token.begin() + 5, token.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+         std::all_of(token.begin() + 5, token.end(),
+                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
 }
 
 struct Token {
@@ -393,14 +393,16 @@ class MasterFileReader {
     RrPtr rr(raw_rr, &ldns_rr_free);
     const long consumed_to = std::ftell(file.fp.get());
     const size_t next = consumed_to < 0 ? file.text.size() : static_cast<size_t>(consumed_to);
-    const std::string_view consumed = next > file.pos ? std::string_view(file.text).substr(file.pos, next - file.pos) : "";
+    const std::string_view consumed =
+        next > file.pos ? std::string_view(file.text).substr(file.pos, next - file.pos) : "";
     if (status == LDNS_STATUS_SYNTAX_EMPTY && next > file.pos) {
       file.line += static_cast<int>(std::count(consumed.begin(), consumed.end(), '\n'));
       file.pos = next;
       return;
     }
     if (status != LDNS_STATUS_OK || !rr)
-      fail(at, std::string("cannot parse record (") + ldns_get_errorstr_by_id(status) + "): " + line_excerpt(at, current));
+      fail(at,
+           std::string("cannot parse record (") + ldns_get_errorstr_by_id(status) + "): " + line_excerpt(at, current));
     if (next <= file.pos) fail(at, "cannot parse record: " + line_excerpt(at, current));
     if (const char* problem = unbalanced(consumed))
       fail(at, std::string("cannot parse record (") + problem + "): " + line_excerpt(at, current));

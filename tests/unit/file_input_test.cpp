@@ -92,12 +92,14 @@ struct RefusedCase {
   std::function<fs::path(InputFileTest&, const fs::path& dir)> make;
   InputFileRules rules;
   InputRefusal refusal;
-  const char* detail;  // a fragment of the message
+  const char* detail;               // a fragment of the message
   bool confined_to_inside = false;  // rules.confine_to = {<dir>/inside}
 };
 
 class InputFileRefusal : public InputFileTest, public ::testing::WithParamInterface<RefusedCase> {};
 
+// One case a line, laid out by hand.
+// clang-format off
 const RefusedCase kRefused[] = {
     {"missing", [](InputFileTest&, const fs::path& dir) { return dir / "nothing"; }, {}, InputRefusal::Missing,
      "does not exist"},
@@ -153,6 +155,7 @@ const RefusedCase kRefused[] = {
      [](InputFileTest& t, const fs::path&) { return t.write("token", "0123456789abcdef\n", fs::perms(0620)); },
      secret(), InputRefusal::Permissions, "(mode 0620)"},
 };
+// clang-format on
 
 TEST_P(InputFileRefusal, IsRefusedWithTheReason) {
   RefusedCase c = GetParam();

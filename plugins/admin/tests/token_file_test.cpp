@@ -47,8 +47,8 @@ TEST_F(TokenFile, OnlyItsOwnerMayWriteIt) {
   const struct {
     int mode;
     bool accepted;
-  } cases[] = {{0600, true}, {0400, true}, {0640, true}, {0644, true}, {0660, false}, {0620, false}, {0602, false},
-               {0666, false}};
+  } cases[] = {{0600, true},  {0400, true},  {0640, true},  {0644, true},
+               {0660, false}, {0620, false}, {0602, false}, {0666, false}};
   for (const auto& c : cases) {
     write(kToken + "\n", c.mode);
     const auto error = read();

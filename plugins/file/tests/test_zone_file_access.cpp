@@ -130,7 +130,8 @@ TEST_F(ZoneFileAccess, DevicesAndFifosAreRefusedAtOnce) {
     std::string reason;
   };
   const Case cases[] = {
-      {kHead + "$INCLUDE /dev/zero\n", "  include_folders: [/dev]\n", "/dev/zero is a character device, not a regular file"},
+      {kHead + "$INCLUDE /dev/zero\n", "  include_folders: [/dev]\n",
+       "/dev/zero is a character device, not a regular file"},
       {kHead + "$INCLUDE fifo.zone\n", "", "fifo.zone is a FIFO, not a regular file"},
   };
   for (const auto& c : cases) {

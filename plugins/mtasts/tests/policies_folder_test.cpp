@@ -215,9 +215,9 @@ TEST_F(PoliciesFolder, SymlinksInsideTheFolderAreRead) {
 TEST_F(PoliciesFolder, AFileOthersCannotReadIsNeverQuoted) {
   const std::string marker = "SECRET-MARKER-4242";
   const std::string texts[] = {
-      "mode: " + marker + "\nmx: mx.example.com\nmax_age: 86400\n",           // a bad value
+      "mode: " + marker + "\nmx: mx.example.com\nmax_age: 86400\n",              // a bad value
       "mode: enforce\nmx: mx.example.com\nmax_age: 86400\n" + marker + ": 1\n",  // an unknown key
-      marker + ":$y$j9T$abc:19000:0:99999:7:::\n",                             // an /etc/shadow line
+      marker + ":$y$j9T$abc:19000:0:99999:7:::\n",                               // an /etc/shadow line
   };
   for (const auto& text : texts) {
     write("bad.example.yaml", text);
