@@ -18,7 +18,7 @@ import tempfile
 import time
 
 import harness
-from harness import STSD_BIN, Stsd, check, free_port, kdig, run_tests
+from harness import STSD_BIN, Stsd, check, free_port, kdig, run_tests, wait_for
 
 MARKER = "SECRET-MARKER-5d41402abc4b2a76"
 MEMORY_LIMIT = 1 << 30  # address space of a --check-config run
@@ -164,15 +164,6 @@ def fifo(path):
 
 def folder_entry(path):
     os.makedirs(path)
-
-
-def wait_for(condition, what, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def reload_and_expect(server, fragment):
