@@ -1,7 +1,6 @@
 #include "admin_config.h"
 
-#include <fstream>
-
+#include "file_input.h"
 #include "net/address.h"
 
 namespace stsd::admin {
@@ -28,10 +27,17 @@ void check_socket_path(const std::filesystem::path& socket, const ConfigNode* no
 }  // namespace
 
 std::string read_token_file(const std::filesystem::path& path, std::string& token) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "cannot read the token file '" + path.native() + "'";
-  std::string line;
-  std::getline(in, line);
+  // A token anyone else may rewrite lets them in (ssh refuses such authorized_keys too).
+  InputFileRules rules;
+  rules.secret = true;
+  rules.max_bytes = kMaxTokenFileBytes;
+  InputFile file;
+  try {
+    file = read_input_file(path, rules);
+  } catch (const InputFileError& error) {
+    return std::string("token file ") + error.what();
+  }
+  const std::string line = file.content.substr(0, file.content.find('\n'));
   size_t begin = line.find_first_not_of(" \t\r");
   size_t end = line.find_last_not_of(" \t\r");
   token = begin == std::string::npos ? std::string() : line.substr(begin, end - begin + 1);

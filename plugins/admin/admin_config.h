@@ -12,6 +12,7 @@
 // `stsd.sock` in the folder that holds the store (storage: var/stsd.db -> var/stsd.sock):
 // a store that nothing can write to is never what an operator wants, and that default is
 // also where stsctl looks first (var/stsd.sock from the config's folder).
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -46,8 +47,12 @@ inline constexpr size_t kMinTokenLength = 16;
 AdminConfig parse_admin_config(const ConfigNode* section, const std::optional<std::filesystem::path>& storage,
                                bool load_token);
 
-// Reads a token file: the first line, without surrounding whitespace. Returns an error
-// message (empty when fine) and sets `token`.
+// A token file holds one line; a larger file is refused.
+inline constexpr uint64_t kMaxTokenFileBytes = 4096;
+
+// Reads a token file (src/file_input.h: a regular file of at most kMaxTokenFileBytes,
+// writable by nobody but its owner, root or the reading user): the first line, without
+// surrounding whitespace. Returns an error message (empty when fine) and sets `token`.
 std::string read_token_file(const std::filesystem::path& path, std::string& token);
 
 }  // namespace stsd::admin

@@ -1,7 +1,9 @@
 // The `file` plugin: authoritative answers from RFC 1035 master files.
 #include "file_plugin.h"
 
+#include <filesystem>
 #include <set>
+#include <system_error>
 #include <string>
 
 #include "zone_loader.h"
@@ -20,6 +22,25 @@ void FilePlugin::serve(Query& query, Next next) const {
   zone->answer(request, query.response);
 }
 
+namespace {
+
+ZoneFileRules zone_file_rules(const ConfigNode& item) {
+  ZoneFileRules rules;
+  if (auto folders = item.get("include_folders")) {
+    for (const ConfigNode& folder : folders->items()) {
+      auto path = folder.as_path();
+      std::error_code error;
+      if (!std::filesystem::is_directory(path, error)) folder.fail("not a folder: " + path.string());
+      rules.include_folders.push_back(std::move(path));
+    }
+  }
+  // Below 1 KiB no zone fits; 16 GiB is far above any zone held in memory.
+  rules.max_bytes = item.uint_or("max_bytes", kDefaultMaxZoneBytes, 1024, 16ull << 30);
+  return rules;
+}
+
+}  // namespace
+
 std::unique_ptr<Plugin> make_file_plugin(PluginSetup& setup) {
   const ConfigNode& config = setup.config;
   if (!config.is_sequence() || config.size() == 0)
@@ -27,7 +48,7 @@ std::unique_ptr<Plugin> make_file_plugin(PluginSetup& setup) {
   std::vector<std::shared_ptr<const Zone>> zones;
   std::set<std::string> seen;
   for (const ConfigNode& item : config.items()) {
-    item.expect_map({"zone", "path"});
+    item.expect_map({"zone", "path", "include_folders", "max_bytes"});
     const ConfigNode zone_node = item.require("zone");
     std::string zone_text = zone_node.as_string();
     // "example.org" and "example.org." name the same zone.
@@ -37,8 +58,9 @@ std::unique_ptr<Plugin> make_file_plugin(PluginSetup& setup) {
     if (!seen.insert(apex->lowered().to_text()).second) zone_node.fail("zone " + apex->to_text() + " is listed twice");
     const ConfigNode path_node = item.require("path");
     const auto path = path_node.as_path();
+    const ZoneFileRules rules = zone_file_rules(item);
     try {
-      zones.push_back(load_zone(*apex, path));
+      zones.push_back(load_zone(*apex, path, rules));
     } catch (const ZoneError& error) {
       path_node.fail(error.what());
     }

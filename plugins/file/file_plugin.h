@@ -22,7 +22,8 @@ class FilePlugin final : public Plugin {
   std::vector<std::shared_ptr<const Zone>> zones_;
 };
 
-// Validates the `file:` section (a list of {zone, path}) and loads every zone; a bad
+// Validates the `file:` section (a list of {zone, path, include_folders, max_bytes})
+// and loads every zone; a bad
 // zone file fails the whole config with "<config>:<line>: ...path: <zone file>:<line>: why".
 std::unique_ptr<Plugin> make_file_plugin(PluginSetup& setup);
 

@@ -1,10 +1,12 @@
 #include "policies_sync.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <system_error>
 
 #include "environment.h"
+#include "file_input.h"
 #include "logging.h"
 #include "registry.h"
 
@@ -20,8 +22,37 @@ std::filesystem::path policies_folder(const ConfigNode& section) {
 
 namespace {
 
-PolicyFile load_policy_file(const std::filesystem::path& path) {
-  const ConfigNode root = load_config_file(path);
+// The file's YAML, from the bytes read_input_file checked (a second open could read
+// something else).
+ConfigNode parse_policy_yaml(const InputFile& file) {
+  auto path = std::make_shared<const std::filesystem::path>(file.path);
+  try {
+    return ConfigNode(YAML::Load(file.content), path, "");
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(file.path.string() + ":" + std::to_string(e.mark.line + 1) + ":" +
+                      std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
+  }
+}
+
+// ConfigNode's messages quote the file's keys and values. A file other users cannot
+// read (a link to /etc/shadow is refused earlier, but a copy or a hard link is not) keeps
+// them to itself: the message keeps the place, "<file>:<line>:<column>:", only.
+ConfigError without_content(const ConfigError& error, const std::filesystem::path& path) {
+  const std::string message = error.what();
+  const std::string file = path.string() + ":";
+  size_t end = message.rfind(file, 0) == 0 ? file.size() : 0;
+  for (int number = 0; end > 0 && number < 2; ++number) {
+    size_t digits = end;
+    while (digits < message.size() && std::isdigit(static_cast<unsigned char>(message[digits]))) ++digits;
+    if (digits == end || digits >= message.size() || message[digits] != ':') break;
+    end = digits + 1;
+  }
+  const std::string place = end > 0 ? message.substr(0, end) : file;
+  return ConfigError(place + " not a valid policy file; " + std::string(kContentWithheld) +
+                     " (chmod o+r shows the reason: a published policy is public anyway)");
+}
+
+PolicyFile policy_from_yaml(const std::filesystem::path& path, const ConfigNode& root) {
   if (root.is_null()) root.fail("the file is empty (expected domain, mode, mx and max_age)");
   root.expect_map({"domain", "mode", "mx", "max_age", "tlsrpt_rua", "vantages"});
   // yaml-cpp keeps duplicate keys; a policy with two max_age lines is ambiguous.
@@ -86,6 +117,29 @@ PolicyFile load_policy_file(const std::filesystem::path& path) {
   return out;
 }
 
+// One *.yaml / *.yml entry of the folder. Whatever it is, it is read or refused with a
+// message: a dangling symlink, a folder named x.yaml, a FIFO or a symlink out of the
+// folder is an operator's mistake, never a file silently skipped.
+PolicyFile load_policy_file(const std::filesystem::path& path, const std::filesystem::path& folder) {
+  InputFileRules rules;
+  rules.max_bytes = kMaxPolicyFileBytes;
+  rules.confine_to = {folder};
+  InputFile file;
+  try {
+    file = read_input_file(path, rules);
+  } catch (const InputFileError& error) {
+    std::string message = error.what();
+    if (error.refusal() == InputRefusal::Outside) message += ": symlinks in the policies folder must stay inside it";
+    throw ConfigError(message);
+  }
+  try {
+    return policy_from_yaml(path, parse_policy_yaml(file));
+  } catch (const ConfigError& error) {
+    if (file.others_may_read) throw;
+    throw without_content(error, path);
+  }
+}
+
 }  // namespace
 
 std::vector<PolicyFile> load_policy_files(const std::filesystem::path& folder) {
@@ -96,7 +150,7 @@ std::vector<PolicyFile> load_policy_files(const std::filesystem::path& folder) {
   for (auto it = std::filesystem::directory_iterator(folder, ec); !ec && it != std::filesystem::directory_iterator();
        it.increment(ec)) {
     const auto ext = it->path().extension();
-    if ((ext == ".yaml" || ext == ".yml") && it->is_regular_file(ec)) paths.push_back(it->path());
+    if (ext == ".yaml" || ext == ".yml") paths.push_back(it->path());
   }
   if (ec) throw ConfigError(folder.string() + ": cannot read the policies folder: " + ec.message());
   std::sort(paths.begin(), paths.end());
@@ -104,7 +158,7 @@ std::vector<PolicyFile> load_policy_files(const std::filesystem::path& folder) {
   std::vector<PolicyFile> files;
   std::map<std::string, std::filesystem::path> seen;
   for (const auto& path : paths) {
-    auto file = load_policy_file(path);
+    auto file = load_policy_file(path, folder);
     auto [it, inserted] = seen.emplace(file.domain, path);
     if (!inserted)
       throw ConfigError(path.string() + ": domain " + file.domain + " is already defined in " + it->second.string());

@@ -13,6 +13,7 @@
 // domain's settings (a missing tlsrpt_rua means none). Domains without a file are left
 // alone, and so is a domain being retired (its file is not applied; a warning says so).
 // Any bad file is reported with file:line and nothing is changed.
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -32,8 +33,14 @@ struct PolicyFile {
 // Where the folder is: `policies: DIR` or `policies: { folder: DIR }`.
 std::filesystem::path policies_folder(const ConfigNode& section);
 
-// Reads and validates every *.yaml / *.yml file in `folder` (sorted by name). Throws
-// ConfigError naming file:line and the reason for the first bad file.
+// A policy file larger than this is refused: the policy it describes is at most 64 KiB
+// (RFC 8461 §3.3), so this leaves room for comments and bounds memory.
+inline constexpr uint64_t kMaxPolicyFileBytes = 1024 * 1024;
+
+// Reads and validates every *.yaml / *.yml entry of `folder` (sorted by name), through
+// read_input_file (src/file_input.h): regular files only, symlinks kept inside the
+// folder. Throws ConfigError naming file:line and the reason for the first bad file; a
+// file other users cannot read is never quoted.
 std::vector<PolicyFile> load_policy_files(const std::filesystem::path& folder);
 
 struct SyncReport {

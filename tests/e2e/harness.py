@@ -406,6 +406,16 @@ def query(server, name, rtype="A", tcp=False, edns=None, flags=0x0100, timeout=2
 
 # --- running tests ----------------------------------------------------------------
 
+def wait_for(condition, what, timeout=10):
+    """Polls `condition` until it holds; fails naming `what` after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise TestFailure(f"timed out waiting for {what}")
+
+
 def run_tests(config, tests, **stsd_args):
     """Starts one stsd with `config` (None: each test starts its own) and runs each
     test function with it; prints 'N passed, N failed' and exits non-zero on failure."""

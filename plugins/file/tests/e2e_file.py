@@ -7,9 +7,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 
-from harness import STSD_BIN, Stsd, check, kdig, query, run_tests
+from harness import STSD_BIN, Stsd, check, kdig, query, run_tests, wait_for
 
 CONFIG = """
 servers:
@@ -143,15 +142,6 @@ servers:
         s.signal(signal.SIGHUP)
         wait_for(lambda: "reload.zone:5:" in s.read_log(), "the reload error in the log")
         check(kdig(s, "www.reload.test", "A").rdatas("A") == ["192.0.2.20"])
-
-
-def wait_for(condition, what, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ const BadZoneCase kBadZones[] = {
     {"line_count_after_multi_line_soa",
      {{"bad.zone", "$TTL 60\n@ SOA ns1 hostmaster (\n 1 ; serial\n 7200\n 900 1209600 300 )\n@ NS ns1\nx.example.net. A 192.0.2.1\n"}},
      "bad.zone:7", "outside the zone"},
-    {"missing_include", {{"bad.zone", kHead + "$INCLUDE missing.zone\n"}}, "bad.zone:4", "cannot open included file"},
+    {"missing_include", {{"bad.zone", kHead + "$INCLUDE missing.zone\n"}}, "bad.zone:4", "missing.zone does not exist"},
     {"error_inside_include_names_included_file",
      {{"bad.zone", kHead + "$INCLUDE part.zone\n"}, {"part.zone", "; part\nok A 192.0.2.1\nbroken A 1.2.3\n"}},
      "part.zone:3", "cannot parse record"},
@@ -88,6 +88,24 @@ const BadZoneCase kBadZones[] = {
       {"d6.zone", "$INCLUDE d7.zone\n"}, {"d7.zone", "; deep\n$INCLUDE d8.zone\n"}, {"d8.zone", "x A 192.0.2.1\n"}},
      "d7.zone:2", "nested deeper than 8"},
     {"meta_type_in_zone", {{"bad.zone", kHead + "x TYPE255 \\# 0\n"}}, "bad.zone:4", "meta type"},
+    // RFC 2181 §8: ldns would keep these modulo 2^32 (0 and 685442432).
+    {"ttl_2_to_the_32", {{"bad.zone", kHead + "www 4294967296 A 192.0.2.1\n"}}, "bad.zone:4",
+     "invalid TTL '4294967296'"},
+    {"ttl_weeks_overflow", {{"bad.zone", kHead + "www 9999999w IN A 192.0.2.1\n"}}, "bad.zone:4",
+     "invalid TTL '9999999w'"},
+    {"ttl_after_class", {{"bad.zone", kHead + "www IN 4294967296 A 192.0.2.1\n"}}, "bad.zone:4", "invalid TTL"},
+    {"ttl_blank_owner", {{"bad.zone", kHead + "  4294967297 A 192.0.2.1\n"}}, "bad.zone:4", "invalid TTL"},
+    {"ttl_all_ones", {{"bad.zone", kHead + "www 4294967295 A 192.0.2.1\n"}}, "bad.zone:4", "invalid TTL"},
+    {"ttl_inside_parentheses", {{"bad.zone", kHead + "www ( 2147483648\n IN A 192.0.2.1 )\n"}}, "bad.zone:4",
+     "at most 2147483647"},
+    {"ttl_directive_2_to_the_32", {{"bad.zone", kHead + "$TTL 4294967296\n"}}, "bad.zone:4", "invalid TTL"},
+    {"nul_byte", {{"bad.zone", kHead + std::string("www A 192.0.2.1\0\n", 17)}}, "bad.zone:4", "NUL byte at column 16"},
+    {"nul_byte_in_include", {{"bad.zone", kHead + "$INCLUDE part.zone\n"}, {"part.zone", std::string("\n\0", 2)}},
+     "part.zone:2", "NUL byte"},
+    {"include_a_folder", {{"bad.zone", kHead + "$INCLUDE .\n"}}, "bad.zone:4", "is a folder, not a regular file"},
+    {"include_outside_the_folder", {{"bad.zone", kHead + "$INCLUDE /etc/passwd\n"}}, "bad.zone:4",
+     "/etc/passwd is outside"},
+    {"include_dev_zero", {{"bad.zone", kHead + "$INCLUDE /dev/zero\n"}}, "bad.zone:4", "/dev/zero is outside"},
 };
 
 class FileBadZone : public ::testing::TestWithParam<BadZoneCase> {};
@@ -124,7 +142,9 @@ TEST(FileGoodZone, HeaderAloneLoads) {
   const auto dir = std::filesystem::path(::testing::TempDir()) / "stsd_good_zone";
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "good.zone") << kHead << "ns1 A 192.0.2.1\nsub NS ns.sub\nns.sub A 192.0.2.5\nsub DS 1 13 2 "
-                                   << std::string(64, 'a') << "\n$INCLUDE part.zone\n";
+                                   << std::string(64, 'a') << "\n$INCLUDE part.zone\n"
+                                   << "longest 2147483647 A 192.0.2.3\nweekly IN 1w A 192.0.2.4\n"
+                                   << "split ( 1h30m\n IN A 192.0.2.5 )\n";
   std::ofstream(dir / "part.zone") << "www A 192.0.2.2\nwww A 192.0.2.2\n";  // a duplicate is kept once
   test::SetupFixture fixture;
   const auto config = test::yaml_node("- { zone: example.org., path: good.zone }", "file", dir / "stsd.yaml");
@@ -138,6 +158,15 @@ TEST(FileGoodZone, HeaderAloneLoads) {
   ASSERT_NE(www, nullptr);
   ASSERT_NE(www->find(dns::rrtype::A), nullptr);
   EXPECT_EQ(www->find(dns::rrtype::A)->rdatas.size(), 1u);
+  // The TTLs at the edge of RFC 2181 §8, in either field order and across lines.
+  const std::pair<const char*, uint32_t> ttls[] = {
+      {"longest.example.org.", 2147483647u}, {"weekly.example.org.", 604800u}, {"split.example.org.", 5400u}};
+  for (const auto& [name, ttl] : ttls) {
+    const auto* node = zone.find(*dns::Name::from_text(name));
+    ASSERT_NE(node, nullptr) << name;
+    ASSERT_NE(node->find(dns::rrtype::A), nullptr) << name;
+    EXPECT_EQ(node->find(dns::rrtype::A)->ttl, ttl) << name;
+  }
   std::filesystem::remove_all(dir);
 }
 
@@ -158,7 +187,11 @@ const BadConfigCase kBadConfigs[] = {
     {"bad_zone_name", "- zone: a..b\n  path: good.zone\n", "stsd.yaml:1:", "invalid zone name"},
     {"zone_twice", "- { zone: example.org., path: good.zone }\n- { zone: Example.ORG, path: good.zone }\n",
      "stsd.yaml:2:", "listed twice"},
-    {"missing_file", "- zone: example.org.\n  path: nowhere.zone\n", "stsd.yaml:2:", "cannot open zone file"},
+    {"missing_file", "- zone: example.org.\n  path: nowhere.zone\n", "stsd.yaml:2:", "zone file does not exist"},
+    {"zone_file_is_a_folder", "- zone: example.org.\n  path: .\n", "stsd.yaml:2:", "zone file is a folder"},
+    {"max_bytes_too_small", "- zone: example.org.\n  path: good.zone\n  max_bytes: 10\n", "stsd.yaml:3:", "out of range"},
+    {"include_folder_missing", "- zone: example.org.\n  path: good.zone\n  include_folders: [nowhere]\n",
+     "stsd.yaml:3:", "not a folder"},
 };
 
 class FileBadConfig : public ::testing::TestWithParam<BadConfigCase> {};

@@ -1,9 +1,13 @@
 // The `policies:` folder: YAML files validated with file:line errors and synced into the
 // store (a changed file stages a version, an unchanged one stages nothing, a domain being
-// retired is left alone).
+// retired is left alone), and what the folder may hold: every *.yaml entry that is not a
+// regular file inside the folder is reported, and a private file is never quoted.
+#include <chrono>
 #include <fstream>
+#include <functional>
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "clock.h"
 #include "policies_sync.h"
@@ -155,6 +159,77 @@ TEST_F(PoliciesFolder, TheRepositoryExampleIsValid) {
   const auto files = load_policy_files(std::filesystem::path(STSD_SOURCE_DIR) / "zones" / "policies");
   ASSERT_FALSE(files.empty());
   for (const auto& f : files) EXPECT_TRUE(policy_errors(f.policy).empty()) << f.file;
+}
+
+// Entries named *.yaml that are not policy files are reported, never skipped in silence.
+TEST_F(PoliciesFolder, EntriesThatAreNotRegularFilesAreReported) {
+  struct Case {
+    const char* behaviour;
+    std::function<void(const std::filesystem::path&)> make;
+    std::string expect;  // after "<folder>/x.yaml"
+  };
+  const Case cases[] = {
+      {"dangling_symlink", [](const auto& f) { std::filesystem::create_symlink("gone.conf", f / "x.yaml"); },
+       ": is a symlink to gone.conf, which does not exist"},
+      {"folder", [](const auto& f) { std::filesystem::create_directory(f / "x.yaml"); },
+       ": is a folder, not a regular file"},
+      {"fifo", [](const auto& f) { ::mkfifo((f / "x.yaml").c_str(), 0644); }, ": is a FIFO, not a regular file"},
+      {"symlink_to_shadow", [](const auto& f) { std::filesystem::create_symlink("/etc/shadow", f / "x.yaml"); },
+       ": resolves to /etc/shadow, which is outside"},
+      {"symlink_to_dev_zero", [](const auto& f) { std::filesystem::create_symlink("/dev/zero", f / "x.yaml"); },
+       ": resolves to /dev/zero, which is outside"},
+      {"symlink_up_and_out",
+       [](const auto& f) {
+         std::ofstream(f.parent_path() / "outside.yaml") << kExample;
+         std::filesystem::create_symlink("../outside.yaml", f / "x.yaml");
+       },
+       ": resolves to " + (std::filesystem::path(folder_).parent_path() / "outside.yaml").string() +
+           ", which is outside " + folder_.string() + ": symlinks in the policies folder must stay inside it"},
+      {"too_large", [](const auto& f) { std::ofstream(f / "x.yaml") << std::string(kMaxPolicyFileBytes + 1, '#'); },
+       ": is 1048577 bytes, above the limit of 1048576 bytes"},
+      {"nul_byte", [](const auto& f) { std::ofstream(f / "x.yaml") << std::string("mode: enforce\n\0", 15); },
+       ":2: NUL byte"},
+  };
+  for (const auto& c : cases) {
+    std::filesystem::remove_all(folder_);
+    std::filesystem::create_directories(folder_);
+    write("example.com.yaml", kExample);
+    c.make(folder_);
+    const auto started = std::chrono::steady_clock::now();
+    const auto error = load_error();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2)) << c.behaviour;
+    EXPECT_NE(error.find((folder_ / "x.yaml").string() + c.expect), std::string::npos) << c.behaviour << ": " << error;
+    EXPECT_EQ(error.find("root:"), std::string::npos) << error;
+  }
+}
+
+TEST_F(PoliciesFolder, SymlinksInsideTheFolderAreRead) {
+  std::filesystem::create_directories(folder_ / "kept");
+  std::ofstream(folder_ / "kept" / "example.com.policy") << kExample;
+  std::filesystem::create_symlink("kept/example.com.policy", folder_ / "example.com.yaml");
+  const auto files = load_policy_files(folder_);
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].domain, "example.com");
+}
+
+TEST_F(PoliciesFolder, AFileOthersCannotReadIsNeverQuoted) {
+  const std::string marker = "SECRET-MARKER-4242";
+  const std::string texts[] = {
+      "mode: " + marker + "\nmx: mx.example.com\nmax_age: 86400\n",              // a bad value
+      "mode: enforce\nmx: mx.example.com\nmax_age: 86400\n" + marker + ": 1\n",  // an unknown key
+      marker + ":$y$j9T$abc:19000:0:99999:7:::\n",                               // an /etc/shadow line
+  };
+  for (const auto& text : texts) {
+    write("bad.example.yaml", text);
+    std::filesystem::permissions(folder_ / "bad.example.yaml", std::filesystem::perms(0600));
+    const auto error = load_error();
+    EXPECT_NE(error.find((folder_ / "bad.example.yaml").string() + ":"), std::string::npos) << error;
+    EXPECT_NE(error.find("content withheld"), std::string::npos) << error;
+    EXPECT_EQ(error.find(marker), std::string::npos) << error;
+    // Readable by others, the same file is quoted: the test would see a leak.
+    std::filesystem::permissions(folder_ / "bad.example.yaml", std::filesystem::perms(0644));
+    EXPECT_NE(load_error().find(marker), std::string::npos) << text;
+  }
 }
 
 }  // namespace
