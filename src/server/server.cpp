@@ -57,7 +57,8 @@ void Server::start() {
     for (const auto& e : blocks[i].endpoints) endpoints.push_back({e, i});
   }
   unsigned count = settings_.workers ? settings_.workers : std::max(1u, std::thread::hardware_concurrency());
-  ListenerSettings listener_settings{settings_.udp_size, settings_.tcp_idle_timeout, settings_.tcp_max_connections};
+  ListenerSettings listener_settings{settings_.udp_size, settings_.tcp_idle_timeout, settings_.tcp_io_timeout,
+                                     settings_.tcp_max_connections};
   for (unsigned i = 0; i < count; ++i) {
     workers_.push_back(std::make_unique<Worker>(slots_, listener_settings, tcp_connections_));
     workers_.back()->bind(endpoints);
