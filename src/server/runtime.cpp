@@ -29,7 +29,8 @@ CoreSettings parse_core_settings(const ConfigNode& root, const Registry& registr
     if (settings.tcp_idle_timeout.count() < 1) tcp->get("idle_timeout")->fail("must be at least 1s");
     settings.tcp_io_timeout = tcp->duration_or("io_timeout", settings.tcp_io_timeout);
     if (settings.tcp_io_timeout.count() < 1) tcp->get("io_timeout")->fail("must be at least 1s");
-    settings.tcp_max_connections = tcp->uint_or("max_connections", settings.tcp_max_connections, 1, 1000000);
+    if (tcp->get("max_connections"))
+      settings.tcp_max_connections = tcp->uint_or("max_connections", kDefaultTcpMaxConnections, 1, 1000000);
   }
   if (auto level = root.get("log_level")) {
     const auto value = level->as_string();

@@ -27,7 +27,9 @@ struct CoreSettings {
   uint16_t udp_size = dns::kDefaultEdnsBuffer;  // the largest UDP answer we send
   std::chrono::seconds tcp_idle_timeout{10};
   std::chrono::seconds tcp_io_timeout{2};
-  size_t tcp_max_connections = kDefaultTcpMaxConnections;
+  // Unset: kDefaultTcpMaxConnections. Either is lowered at start to what the open-file
+  // limit allows (descriptor_budget.h).
+  std::optional<size_t> tcp_max_connections;
   log::Level log_level = log::Level::Info;
 };
 
