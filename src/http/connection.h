@@ -26,7 +26,7 @@
 #include "http/connection_limits.h"
 #include "http/listener_set.h"
 #include "http/message.h"
-#include "http/throttled_log.h"
+#include "throttled_log.h"
 
 namespace stsd::http {
 
@@ -99,8 +99,8 @@ class ConnectionContext {
   const std::shared_ptr<ConnectionLimits> limits;
   const TlsSettings tls;
   std::atomic<bool> stopping{false};
-  ThrottledLog handshake_log;
-  ThrottledLog timeout_log;
+  log::ThrottledLog handshake_log;
+  log::ThrottledLog timeout_log;
 
   // A live connection, closable from begin_stop while it waits for a request.
   struct Handle {

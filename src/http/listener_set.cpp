@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "logging.h"
+#include "net/accept_back_off.h"
 
 namespace stsd::http {
 
@@ -21,15 +22,6 @@ using tcp = asio::ip::tcp;
 using local_stream = asio::local::stream_protocol;
 
 namespace {
-
-// Out of descriptors or buffers: accept again only after a pause, instead of spinning
-// on an error that the next call would return at once.
-constexpr std::chrono::milliseconds kAcceptBackOff{100};
-
-bool is_transient(const boost::system::error_code& error) {
-  return error == asio::error::connection_aborted || error == asio::error::connection_reset ||
-         error == asio::error::try_again || error == asio::error::interrupted;
-}
 
 // True when something accepts connections on the unix socket at `path`.
 bool socket_is_served(const std::filesystem::path& path) {
@@ -107,8 +99,8 @@ struct ListenerSet::Shared {
   std::string name;
   std::shared_ptr<ConnectionLimits> limits;
   OnAccept on_accept;
-  ThrottledLog accept_log;
-  ThrottledLog refused_log;
+  log::ThrottledLog accept_log;
+  log::ThrottledLog refused_log;
   std::atomic<uint64_t> failures{0};
 
   Shared(asio::io_context& context, std::string log_name, std::shared_ptr<ConnectionLimits> connection_limits,
@@ -213,9 +205,9 @@ struct ListenerSet::Shared {
   void back_off(const std::shared_ptr<Shared>& self, const std::shared_ptr<Listener>& listener,
                 const boost::system::error_code& error) {
     ++failures;
-    if (is_transient(error)) return accept_next(self, listener);
+    if (net::accept_error_is_transient(error)) return accept_next(self, listener);
     accept_log.report(name + ": accept failed: " + error.message());
-    auto timer = std::make_shared<asio::steady_timer>(strand, kAcceptBackOff);
+    auto timer = std::make_shared<asio::steady_timer>(strand, net::kAcceptBackOff);
     timer->async_wait([self, listener, timer](boost::system::error_code) { accept_next(self, listener); });
   }
 

@@ -28,7 +28,7 @@
 
 #include "http/connection_limits.h"
 #include "http/message.h"
-#include "http/throttled_log.h"
+#include "throttled_log.h"
 
 namespace stsd::http {
 

@@ -8,10 +8,19 @@
 
 namespace stsd {
 
+// tcp.max_connections when the config does not set it (before the open-file limit may
+// lower it: descriptor_budget.h).
+inline constexpr size_t kDefaultTcpMaxConnections = 1024;
+
 struct ListenerSettings {
   uint16_t udp_size = dns::kDefaultEdnsBuffer;
+  // RFC 7766 §6.2.3 and §10: a connection waits at most tcp_idle_timeout for the first
+  // byte of its next message; once that byte is in, the whole message must arrive within
+  // tcp_io_timeout, and the client must take our answers within tcp_io_timeout too.
+  // Neither deadline moves when a byte arrives, so a client dribbling bytes is closed.
   std::chrono::seconds tcp_idle_timeout{10};
-  size_t tcp_max_connections = 1024;
+  std::chrono::seconds tcp_io_timeout{2};
+  size_t tcp_max_connections = kDefaultTcpMaxConnections;
 };
 
 }  // namespace stsd

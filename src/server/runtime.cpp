@@ -24,10 +24,13 @@ CoreSettings parse_core_settings(const ConfigNode& root, const Registry& registr
   }
   settings.udp_size = static_cast<uint16_t>(root.uint_or("udp_size", dns::kDefaultEdnsBuffer, 512, 4096));
   if (auto tcp = root.get("tcp")) {
-    tcp->expect_map({"idle_timeout", "max_connections"});
+    tcp->expect_map({"idle_timeout", "io_timeout", "max_connections"});
     settings.tcp_idle_timeout = tcp->duration_or("idle_timeout", settings.tcp_idle_timeout);
     if (settings.tcp_idle_timeout.count() < 1) tcp->get("idle_timeout")->fail("must be at least 1s");
-    settings.tcp_max_connections = tcp->uint_or("max_connections", settings.tcp_max_connections, 1, 1000000);
+    settings.tcp_io_timeout = tcp->duration_or("io_timeout", settings.tcp_io_timeout);
+    if (settings.tcp_io_timeout.count() < 1) tcp->get("io_timeout")->fail("must be at least 1s");
+    if (tcp->get("max_connections"))
+      settings.tcp_max_connections = tcp->uint_or("max_connections", kDefaultTcpMaxConnections, 1, 1000000);
   }
   if (auto level = root.get("log_level")) {
     const auto value = level->as_string();

@@ -17,6 +17,7 @@
 #include "environment.h"
 #include "plugin.h"
 #include "registry.h"
+#include "server/listener_settings.h"
 
 namespace stsd {
 
@@ -25,7 +26,10 @@ struct CoreSettings {
   unsigned workers = 0;                         // 0: one per core
   uint16_t udp_size = dns::kDefaultEdnsBuffer;  // the largest UDP answer we send
   std::chrono::seconds tcp_idle_timeout{10};
-  size_t tcp_max_connections = 1024;
+  std::chrono::seconds tcp_io_timeout{2};
+  // Unset: kDefaultTcpMaxConnections. Either is lowered at start to what the open-file
+  // limit allows (descriptor_budget.h).
+  std::optional<size_t> tcp_max_connections;
   log::Level log_level = log::Level::Info;
 };
 

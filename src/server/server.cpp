@@ -8,6 +8,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "logging.h"
+#include "server/descriptor_budget.h"
 
 namespace stsd {
 namespace {
@@ -57,7 +58,12 @@ void Server::start() {
     for (const auto& e : blocks[i].endpoints) endpoints.push_back({e, i});
   }
   unsigned count = settings_.workers ? settings_.workers : std::max(1u, std::thread::hardware_concurrency());
-  ListenerSettings listener_settings{settings_.udp_size, settings_.tcp_idle_timeout, settings_.tcp_max_connections};
+  const auto open_files = raise_open_file_limit();
+  const auto tcp_cap = size_tcp_connection_cap(open_files.soft, count, endpoints.size(), settings_.tcp_max_connections);
+  log::line(tcp_cap.lowered() ? log::Level::Warning : log::Level::Info,
+            describe_descriptor_budget(open_files, tcp_cap));
+  ListenerSettings listener_settings{settings_.udp_size, settings_.tcp_idle_timeout, settings_.tcp_io_timeout,
+                                     tcp_cap.connections};
   for (unsigned i = 0; i < count; ++i) {
     workers_.push_back(std::make_unique<Worker>(slots_, listener_settings, tcp_connections_));
     workers_.back()->bind(endpoints);

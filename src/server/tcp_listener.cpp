@@ -1,33 +1,53 @@
 #include "server/tcp_listener.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include <boost/asio/detail/socket_option.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/read.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+
+#include "net/accept_back_off.h"
+#include "net/address.h"
+#include "throttled_log.h"
 
 namespace stsd {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
+namespace {
+// Both are events a client can repeat at will: one log each for the whole process.
+log::ThrottledLog& accept_failures_log() {
+  static log::ThrottledLog throttled;
+  return throttled;
+}
+log::ThrottledLog& evictions_log() {
+  static log::ThrottledLog throttled;
+  return throttled;
+}
+}  // namespace
+
 // A TCP client (RFC 7766): length-prefixed messages, several per connection. Reads take
 // whatever the client has sent (a pipelining client sends many queries per segment); every
 // complete message in the buffer is answered and the answers leave in one write, in
 // order. The next read waits for that write, so a client that does not read its answers
-// stops being read (and is closed by its timer) instead of making us buffer without end.
-// An idle or stalled client is closed by its timer so it cannot hold resources beyond
-// the idle timeout.
+// stops being read instead of making us buffer without end.
+// The connection always waits for its client in one of three ways, each with its own
+// deadline (tcp_listener.h); the sweep closes it when the deadline passes.
 class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
  public:
+  using Clock = std::chrono::steady_clock;
+
   TcpConnection(TcpListeners& listeners, tcp::socket socket, size_t block)
-      : listeners_(listeners), socket_(std::move(socket)), timer_(listeners.io_), block_(block) {
-    listeners_.connections_.insert(this);
+      : listeners_(listeners), socket_(std::move(socket)), block_(block) {
+    listeners_.opened(this);
     boost::system::error_code ec;
     auto remote = socket_.remote_endpoint(ec);
     if (!ec) {
@@ -37,23 +57,30 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     socket_.set_option(tcp::no_delay(true), ec);  // answers are small and must not wait
     in_.resize(kReadChunk);
   }
-  ~TcpConnection() {
-    listeners_.connections_.erase(this);
-    listeners_.open_connections_.fetch_sub(1, std::memory_order_relaxed);
-  }
+  ~TcpConnection() { leave_listeners(); }
 
-  void start() { read(); }
+  void start() {
+    expect(Wait::NextMessage);
+    read();
+  }
 
   // Shutdown: an idle connection closes now; a busy one after its answers are written.
   void stop() {
-    if (idle_) close();
+    if (waiting_for_ == Wait::NextMessage) close();
   }
 
+  // Idempotent; the connection stops counting against the cap at once.
   void close() {
+    if (closed_) return;
+    closed_ = true;
     boost::system::error_code ignored;
-    timer_.cancel();
     socket_.close(ignored);
+    leave_listeners();
   }
+
+  Clock::time_point deadline() const { return deadline_; }
+  Clock::time_point waiting_since() const { return waiting_since_; }
+  std::string client_text() const { return net::endpoint_text(client_, client_port_); }
 
  private:
   static constexpr size_t kReadChunk = 16 * 1024;
@@ -61,17 +88,29 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   // client sends many large-answer queries at once (the rest waits in its buffer).
   static constexpr size_t kMaxPendingOutput = 256 * 1024;
 
-  void arm_timer() {
-    timer_.expires_after(listeners_.settings_.tcp_idle_timeout);
-    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (!ec) self->close();
-    });
+  enum class Wait {
+    NextMessage,    // its first byte: tcp_idle_timeout
+    RestOfMessage,  // the rest, once the first byte is in: tcp_io_timeout
+    AnswersTaken,   // the client reading our answers: tcp_io_timeout
+  };
+
+  // Starts a wait and its deadline. Called when the wait changes, never for a byte that
+  // only continues a message, so dribbling bytes moves no deadline.
+  void expect(Wait what) {
+    waiting_for_ = what;
+    waiting_since_ = Clock::now();
+    const auto& settings = listeners_.settings_;
+    deadline_ = waiting_since_ + (what == Wait::NextMessage ? settings.tcp_idle_timeout : settings.tcp_io_timeout);
+  }
+
+  void leave_listeners() {
+    if (!registered_) return;
+    registered_ = false;
+    listeners_.closed(this);
   }
 
   void read() {
     if (listeners_.stopping_ && filled_ == 0) return close();
-    idle_ = filled_ == 0;
-    arm_timer();
     if (in_.size() - filled_ < kReadChunk / 4) in_.resize(std::max(in_.size(), filled_ + kReadChunk));
     socket_.async_read_some(asio::buffer(in_.data() + filled_, in_.size() - filled_),
                             [self = shared_from_this()](auto ec, size_t n) {
@@ -83,6 +122,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
 
   // Answers every complete message in the input buffer, then writes or reads on.
   void answer_buffered() {
+    const bool continuing_message = waiting_for_ == Wait::RestOfMessage;
     size_t at = 0;
     out_.clear();
     while (filled_ - at >= 2 && out_.size() < kMaxPendingOutput) {
@@ -111,16 +151,25 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
       const size_t need = 2 + (static_cast<size_t>(in_[0]) << 8 | in_[1]);
       if (in_.size() < need) in_.resize(need);
     }
-    if (out_.empty()) return close_after_write_ ? close() : read();
-    idle_ = false;
-    arm_timer();  // a client that does not read its answers is closed too
+    if (!out_.empty()) return write_answers();
+    if (close_after_write_) return close();
+    // More bytes of the message already waited for keep its deadline.
+    if (at > 0 || !continuing_message) expect_next_input();
+    read();
+  }
+
+  void write_answers() {
+    expect(Wait::AnswersTaken);  // a client that does not read its answers is closed too
     asio::async_write(socket_, asio::buffer(out_), [self = shared_from_this()](auto ec, size_t) {
       if (ec || self->close_after_write_) return self->close();
       // Messages may already wait in the buffer (more than one output batch).
       if (self->has_complete_message()) return self->answer_buffered();
+      self->expect_next_input();
       self->read();
     });
   }
+
+  void expect_next_input() { expect(filled_ == 0 ? Wait::NextMessage : Wait::RestOfMessage); }
 
   bool has_complete_message() const {
     return filled_ >= 2 && filled_ - 2 >= (static_cast<size_t>(in_[0]) << 8 | in_[1]);
@@ -128,15 +177,18 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
 
   TcpListeners& listeners_;
   tcp::socket socket_;
-  asio::steady_timer timer_;
   size_t block_;
   asio::ip::address client_;
   uint16_t client_port_ = 0;
   std::vector<uint8_t> in_;
   size_t filled_ = 0;
   std::vector<uint8_t> out_;
-  bool idle_ = true;
+  Wait waiting_for_ = Wait::NextMessage;
+  Clock::time_point waiting_since_;
+  Clock::time_point deadline_;
   bool close_after_write_ = false;
+  bool closed_ = false;
+  bool registered_ = true;
 };
 
 TcpListeners::TcpListeners(asio::io_context& io, std::vector<std::shared_ptr<ChainSlot>> slots,
@@ -145,9 +197,15 @@ TcpListeners::TcpListeners(asio::io_context& io, std::vector<std::shared_ptr<Cha
       slots_(std::move(slots)),
       caches_(slots_.size()),
       settings_(settings),
-      open_connections_(open_connections) {}
+      open_connections_(open_connections),
+      sweep_timer_(io) {}
 
-TcpListeners::~TcpListeners() = default;
+// Connections still queued on the event loop (a forced stop) outlive the listeners: they
+// are closed and let go here, so that their destructors do not reach back.
+TcpListeners::~TcpListeners() {
+  std::vector<TcpConnection*> open(connections_.begin(), connections_.end());
+  for (auto* c : open) c->close();
+}
 
 void TcpListeners::bind(const tcp::endpoint& address, size_t block) {
   tcp::acceptor acceptor(io_);
@@ -157,7 +215,8 @@ void TcpListeners::bind(const tcp::endpoint& address, size_t block) {
   acceptor.set_option(reuse_port(true));
   acceptor.bind(address);
   acceptor.listen(asio::socket_base::max_listen_connections);
-  acceptors_.push_back(Acceptor{std::move(acceptor), block});
+  acceptors_.push_back(Acceptor{std::move(acceptor), block, asio::steady_timer(io_),
+                                net::endpoint_text(address.address(), address.port())});
 }
 
 void TcpListeners::start() {
@@ -167,25 +226,98 @@ void TcpListeners::start() {
 void TcpListeners::accept(Acceptor& listener) {
   listener.acceptor.async_accept([this, &listener](const boost::system::error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || stopping_) return;
-    if (!ec) {
-      if (open_connections_.fetch_add(1, std::memory_order_relaxed) >= settings_.tcp_max_connections) {
-        // Over the cap: refuse this client rather than let it starve the others.
-        open_connections_.fetch_sub(1, std::memory_order_relaxed);
-        boost::system::error_code ignored;
-        socket.close(ignored);
-      } else {
-        std::make_shared<TcpConnection>(*this, std::move(socket), listener.block)->start();
-      }
-    }
+    if (ec) return accept_failed(listener, ec);
+    admit(std::move(socket), listener.block);
     accept(listener);
   });
+}
+
+void TcpListeners::accept_failed(Acceptor& listener, const boost::system::error_code& error) {
+  if (net::accept_error_is_transient(error)) return accept(listener);
+  std::string text = "dns tcp " + listener.name + ": accept failed: " + error.message();
+  if (net::accept_error_is_out_of_descriptors(error)) {
+    rlimit limit{};
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+    text += " (open-file limit " + std::to_string(limit.rlim_cur) + ", " +
+            std::to_string(open_connections_.load(std::memory_order_relaxed)) + " DNS TCP connections open)";
+  }
+  text += "; backing off " + std::to_string(net::kAcceptBackOff.count()) + " ms before accepting again";
+  accept_failures_log().report(text);
+  listener.retry.expires_after(net::kAcceptBackOff);
+  listener.retry.async_wait([this, &listener](const boost::system::error_code& ec) {
+    if (!ec && !stopping_) accept(listener);
+  });
+}
+
+void TcpListeners::admit(tcp::socket socket, size_t block) {
+  const bool over_cap = open_connections_.fetch_add(1, std::memory_order_relaxed) >= settings_.tcp_max_connections;
+  if (over_cap && !evict_longest_waiting()) {
+    // Every connection is another worker's: refuse this client rather than exceed the cap.
+    open_connections_.fetch_sub(1, std::memory_order_relaxed);
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  std::make_shared<TcpConnection>(*this, std::move(socket), block)->start();
+}
+
+bool TcpListeners::evict_longest_waiting() {
+  TcpConnection* longest = nullptr;
+  for (auto* c : connections_)
+    if (!longest || c->waiting_since() < longest->waiting_since()) longest = c;
+  if (!longest) return false;
+  const std::chrono::duration<double> waited = std::chrono::steady_clock::now() - longest->waiting_since();
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%.1f", waited.count());
+  evictions_log().report("dns tcp: at tcp.max_connections (" + std::to_string(settings_.tcp_max_connections) +
+                         "): closed the connection from " + longest->client_text() + ", which waited " + seconds +
+                         " s for its client, to take a new one");
+  longest->close();
+  return true;
+}
+
+void TcpListeners::opened(TcpConnection* connection) {
+  connections_.insert(connection);
+  if (!sweeping_) {
+    sweeping_ = true;
+    schedule_sweep();
+  }
+}
+
+void TcpListeners::closed(TcpConnection* connection) {
+  connections_.erase(connection);
+  open_connections_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void TcpListeners::schedule_sweep() {
+  sweep_timer_.expires_after(kSweepInterval);
+  sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) sweep_expired();
+  });
+}
+
+// Runs while the worker has connections; stops with the last one (opened() restarts it).
+void TcpListeners::sweep_expired() {
+  const auto now = std::chrono::steady_clock::now();
+  expired_.clear();
+  for (auto* c : connections_)
+    if (c->deadline() <= now) expired_.push_back(c);
+  for (auto* c : expired_) c->close();
+  if (connections_.empty()) {
+    sweeping_ = false;
+    return;
+  }
+  schedule_sweep();
 }
 
 void TcpListeners::stop() {
   stopping_ = true;
   boost::system::error_code ignored;
-  for (auto& a : acceptors_) a.acceptor.close(ignored);
-  // Copy: stop() may destroy connections, which erase themselves.
+  for (auto& a : acceptors_) {
+    a.acceptor.close(ignored);
+    a.retry.cancel();
+  }
+  // Copy: stop() closes connections, which leave the set.
   std::vector<TcpConnection*> open(connections_.begin(), connections_.end());
   for (auto* c : open) c->stop();
 }

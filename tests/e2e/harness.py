@@ -80,7 +80,7 @@ def free_port(host="127.0.0.1"):
 class Stsd:
     """The real stsd binary on a loopback port, with its own temp folder."""
 
-    def __init__(self, config, host="127.0.0.1", env=None, workdir=None, wait=True, port=None):
+    def __init__(self, config, host="127.0.0.1", env=None, workdir=None, wait=True, port=None, wrapper=()):
         self.host = host
         self.port = port or free_port(host)
         self._own_dir = workdir is None
@@ -94,6 +94,7 @@ class Stsd:
         self.env.update(env or {})
         self.proc = None
         self.wait = wait
+        self.wrapper = list(wrapper)  # a command that execs stsd, e.g. ["prlimit", "--nofile=256", "--"]
 
     def format(self, text):
         return (text.replace("{port}", str(self.port)).replace("{dir}", self.dir)
@@ -108,7 +109,7 @@ class Stsd:
     def start(self):
         self.write_config()
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([os.path.join(STSD_BIN, "stsd"), "--config", self.config_path],
+        self.proc = subprocess.Popen(self.wrapper + [os.path.join(STSD_BIN, "stsd"), "--config", self.config_path],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=self.env, cwd=self.dir)
         if self.wait:
             self.wait_ready()

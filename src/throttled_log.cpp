@@ -1,10 +1,10 @@
-#include "http/throttled_log.h"
+#include "throttled_log.h"
 
 #include <algorithm>
 
 #include "logging.h"
 
-namespace stsd::http {
+namespace stsd::log {
 
 void ThrottledLog::report(const std::string& text) {
   std::lock_guard lock(mutex_);
@@ -22,7 +22,7 @@ void ThrottledLog::report(const std::string& text) {
   std::string line = text;
   if (suppressed_) line += " (" + std::to_string(suppressed_) + " similar lines left out)";
   suppressed_ = 0;
-  log::warn(line);
+  warn(line);
 }
 
-}  // namespace stsd::http
+}  // namespace stsd::log

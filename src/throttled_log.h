@@ -7,10 +7,11 @@
 #include <mutex>
 #include <string>
 
-namespace stsd::http {
+namespace stsd::log {
 
 class ThrottledLog {
  public:
+  // Logs `text` as a warning unless the budget is spent.
   void report(const std::string& text);
 
  private:
@@ -22,4 +23,4 @@ class ThrottledLog {
   uint64_t suppressed_ = 0;
 };
 
-}  // namespace stsd::http
+}  // namespace stsd::log
