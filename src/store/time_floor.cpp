@@ -1,5 +1,6 @@
 #include "store/time_floor.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace stsd::store {
@@ -28,7 +29,7 @@ std::optional<TimeFloor::Lease> TimeFloor::decode(std::string_view text) {
 }
 
 TimeFloor::TimeFloor(Lease saved) noexcept
-    : floor_(saved.until), lease_until_(saved.until), highest_seen_(saved.seen) {}
+    : start_floor_(saved.until), floor_(saved.until), lease_until_(saved.until), highest_seen_(saved.seen) {}
 
 std::optional<TimeFloor::Lease> TimeFloor::renewal(int64_t wall) const noexcept {
   // Due when the clock nears the lease, or when a time beyond it was used already (the
@@ -41,11 +42,11 @@ std::optional<TimeFloor::Lease> TimeFloor::renewal(int64_t wall) const noexcept 
 }
 
 TimeFloor::Observation TimeFloor::observe(int64_t wall) noexcept {
-  int64_t highest = highest_seen_.load(std::memory_order_relaxed);
-  if (wall > highest) {
-    highest_seen_.store(wall, std::memory_order_relaxed);
-    highest = wall;
-  }
+  int64_t highest = std::max(highest_seen_.load(std::memory_order_relaxed), wall);
+  // Above the lease it started from, the floor is a clock reading the DNS path used (and
+  // the watch may not have seen: it looks once a second).
+  if (const int64_t used = floor(); used > start_floor_) highest = std::max(highest, used);
+  highest_seen_.store(highest, std::memory_order_relaxed);
   Observation seen;
   seen.behind = highest - wall > kStepTolerance ? highest - wall : 0;
   const int64_t before = behind_.exchange(seen.behind, std::memory_order_relaxed);

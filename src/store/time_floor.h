@@ -68,6 +68,7 @@ class TimeFloor {
   int64_t behind() const noexcept { return behind_.load(std::memory_order_relaxed); }
 
  private:
+  const int64_t start_floor_;
   std::atomic<int64_t> floor_;
   std::atomic<int64_t> lease_until_;
   std::atomic<int64_t> highest_seen_;

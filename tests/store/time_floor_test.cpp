@@ -83,6 +83,20 @@ TEST(TimeFloor, StepBackIsSeenOnceUntilTheClockCatchesUp) {
   EXPECT_EQ(floor.steps_back(), 2u);
 }
 
+TEST(TimeFloor, StepBackFromATimeOnlyTheDnsPathSaw) {
+  // The watch looks once a second; a time DNS used in between still counts as seen.
+  TimeFloor floor;
+  floor.observe(kJan1);
+  floor.hold(kJan1 + 86400);
+  const auto seen = floor.observe(kJan1 + 1);
+  EXPECT_TRUE(seen.step_started);
+  EXPECT_EQ(seen.behind, 86399);
+  // The lease a restart starts from is not a reading: no step at start for it alone.
+  TimeFloor restarted(TimeFloor::Lease{kJan1, kJan1 + TimeFloor::kLeaseAhead});
+  restarted.hold(kJan1 + 1);
+  EXPECT_FALSE(restarted.observe(kJan1 + 1).step_started);
+}
+
 TEST(TimeFloor, LeaseTextRoundTripsAndRefusesGarbage) {
   const TimeFloor::Lease lease{kJan1, kJan1 + 30};
   const auto decoded = TimeFloor::decode(TimeFloor::encode(lease));
