@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
-#include <sstream>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <unordered_map>
+
+#include <yaml-cpp/eventhandler.h>
 
 namespace stsd {
 
@@ -171,17 +175,104 @@ std::chrono::seconds ConfigNode::duration_or(std::string_view key, std::chrono::
   return value;
 }
 
-ConfigNode load_config_file(const std::filesystem::path& path) {
-  auto file = std::make_shared<const std::filesystem::path>(path);
-  std::ifstream in(path);
-  if (!in) throw ConfigError(path.string() + ": cannot open: " + std::strerror(errno));
+namespace {
+
+// YAML requires the keys of a mapping to be unique (YAML 1.2 §3.2.1.1), but yaml-cpp
+// keeps every duplicate and lookups find the first: `workers: 1` then `workers: 3` would
+// run one worker without a word. The node tree has lost the duplicates' places (and shares
+// aliased nodes), so the check follows the parser's events instead: one pass over the text,
+// aliases not expanded. Keys are compared as the scalars ConfigNode::get compares; a key
+// that is itself a map, a list, an alias or null is not checked.
+class DuplicateKeyCheck : public YAML::EventHandler {
+ public:
+  explicit DuplicateKeyCheck(const std::filesystem::path& file) : file_(file) {}
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark, nullptr); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark, nullptr); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string& value) override {
+    node(mark, &value);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    node(mark, nullptr);
+    frames_.emplace_back(false);
+  }
+  void OnSequenceEnd() override { frames_.pop_back(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    node(mark, nullptr);
+    frames_.emplace_back(true);
+  }
+  void OnMapEnd() override { frames_.pop_back(); }
+
+ private:
+  // An open map or list: a map's nodes alternate key, value; a list counts its items.
+  struct Frame {
+    explicit Frame(bool is_map) : map(is_map) {}
+    bool map;
+    bool next_is_key = true;
+    size_t items = 0;
+    std::string key;                                   // the key whose value is being read
+    std::unordered_map<std::string, int> first_line;  // key -> the line it first appeared on
+  };
+
+  // A node starts inside the innermost open map or list.
+  void node(const YAML::Mark& mark, const std::string* scalar) {
+    if (frames_.empty()) return;
+    Frame& frame = frames_.back();
+    if (!frame.map) {
+      ++frame.items;
+      return;
+    }
+    const bool is_key = frame.next_is_key;
+    frame.next_is_key = !is_key;
+    if (!is_key) return;
+    frame.key = scalar ? *scalar : std::string("?");
+    if (!scalar) return;
+    const auto [first, fresh] = frame.first_line.emplace(*scalar, mark.line + 1);
+    if (fresh) return;
+    throw ConfigError(file_.string() + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) +
+                      ": " + key_path() + ": duplicate key '" + *scalar + "' (first on line " +
+                      std::to_string(first->second) + ")");
+  }
+
+  // The key path of the innermost map's current key, as ConfigNode names it
+  // ("servers[0].plugins.file[0].path").
+  std::string key_path() const {
+    std::string path;
+    for (const auto& frame : frames_) {
+      if (frame.map)
+        path += (path.empty() ? "" : ".") + frame.key;
+      else
+        path += "[" + std::to_string(frame.items - 1) + "]";
+    }
+    return path;
+  }
+
+  const std::filesystem::path& file_;
+  std::vector<Frame> frames_;
+};
+
+}  // namespace
+
+ConfigNode parse_config_text(const std::string& text, const std::filesystem::path& path) {
   try {
-    YAML::Node root = YAML::Load(in);
-    return ConfigNode(root, file, "");
+    YAML::Node root = YAML::Load(text);
+    std::istringstream again(text);
+    YAML::Parser parser(again);
+    DuplicateKeyCheck duplicates(path);
+    parser.HandleNextDocument(duplicates);
+    return ConfigNode(root, std::make_shared<const std::filesystem::path>(path), "");
   } catch (const YAML::Exception& e) {
     throw ConfigError(path.string() + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
                       ": YAML syntax error: " + e.msg);
   }
+}
+
+ConfigNode load_config_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path.string() + ": cannot open: " + std::strerror(errno));
+  return parse_config_text(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()), path);
 }
 
 }  // namespace stsd

@@ -80,7 +80,11 @@ class ConfigNode {
 // Parses "30s" etc.; nullopt when malformed. Shared by config and CLI parsing.
 std::optional<std::chrono::seconds> parse_duration(std::string_view text);
 
-// Loads a YAML file; syntax errors become ConfigError with file:line.
+// Parses YAML `text` read from `path` (for a caller that read and checked the bytes
+// itself). Syntax errors become ConfigError with file:line, and so does a key repeated in
+// any map at any depth (naming the repeat's line and the first one's).
+ConfigNode parse_config_text(const std::string& text, const std::filesystem::path& path);
+// Reads the file and parses it as parse_config_text does.
 ConfigNode load_config_file(const std::filesystem::path& path);
 
 }  // namespace stsd

@@ -1,7 +1,7 @@
 // POST /v1/import: bulk add and stage (what `stsctl import` sends, a batch of CSV rows at
 // a time). Every row is checked before anything is written; a request with a bad row
 // writes nothing and names every bad row by its line.
-#include <unordered_map>
+#include <algorithm>
 
 #include "api_documents.h"
 #include "api_handlers.h"
@@ -38,52 +38,68 @@ ImportRequest read_import_request(const json& body) {
   return request;
 }
 
-// The rows as import items with their lines (the client's "line", else the row's place),
-// and every bad row as {"line", "error"}.
-struct CheckedRows {
+// The rows read as import items. A row that cannot be read (a missing or mistyped field,
+// a malformed domain or policy) is a bad row here; the store checks the items read
+// (validate_import, shared by the dry run and the import).
+struct ReadRows {
   std::vector<ImportItem> items;
-  std::vector<json> lines;
-  json errors = json::array();
+  std::vector<size_t> row_of;  // the item's row
+  std::vector<json> lines;     // the item's line (the client's "line", else the row's place)
+  std::vector<std::pair<size_t, std::string>> errors;  // (row, "line 7: ...")
 };
 
-ImportItem import_item(const json& row) {
+ImportItem import_item(const json& row, std::string place) {
   Fields fields(row, {"line", "domain", "mode", "mx", "max_age", "tlsrpt_rua"});
   ImportItem item;
   item.domain = normalize_domain(fields.string("domain"));
   item.policy = policy_from_fields(fields);
-  if (fields.has("tlsrpt_rua")) {
-    DomainSettings settings;
-    settings.tlsrpt_rua = fields.strings("tlsrpt_rua");
-    check_settings(settings);
-    item.settings = std::move(settings);
-  }
+  if (fields.has("tlsrpt_rua")) item.settings = DomainSettings{fields.strings("tlsrpt_rua"), {}};
+  item.place = std::move(place);
   return item;
 }
 
-CheckedRows check_rows(const json& rows) {
-  CheckedRows checked;
-  std::unordered_map<std::string, json> first_line_of;
+// The row's line as the client numbered it, else its place in the request (from 1).
+json line_of(const json& rows, size_t row) {
+  const json& r = rows[row];
+  return r.is_object() && r.contains("line") ? r.at("line") : json(row + 1);
+}
+
+ReadRows read_rows(const json& rows) {
+  ReadRows read;
   for (size_t i = 0; i < rows.size(); ++i) {
-    const json& row = rows[i];
-    const bool numbered = row.is_object() && row.contains("line");
-    const json line = numbered ? row.at("line") : json(i + 1);
-    const std::string where = numbered ? "line " + line.dump() + ": " : "row " + std::to_string(i + 1) + ": ";
+    const json line = line_of(rows, i);
+    std::string place = rows[i].is_object() && rows[i].contains("line") ? "line " + line.dump()
+                                                                         : "row " + std::to_string(i + 1);
     try {
-      ImportItem item = import_item(row);
-      auto [it, fresh] = first_line_of.emplace(item.domain, line);
-      if (!fresh) {
-        bad_request(item.domain + " appears twice in one request (also " + it->second.dump() +
-                    "); send it in separate requests");
-      }
-      checked.items.push_back(std::move(item));
-      checked.lines.push_back(line);
+      read.items.push_back(import_item(rows[i], place));
+      read.row_of.push_back(i);
+      read.lines.push_back(line);
     } catch (const HttpError& error) {
-      checked.errors.push_back(json{{"line", line}, {"error", where + error.message}});
+      read.errors.emplace_back(i, place + ": " + error.message);
     } catch (const PolicyError& error) {
-      checked.errors.push_back(json{{"line", line}, {"error", where + error.what()}});
+      read.errors.emplace_back(i, place + ": " + error.what());
     }
   }
-  return checked;
+  return read;
+}
+
+// Every bad row as {"line", "error"}, in the rows' order: those that could not be read
+// and those the store refuses.
+json errors_json(const json& rows, const ReadRows& read, const std::vector<ImportRefusal>& refusals) {
+  std::vector<std::pair<size_t, std::string>> errors = read.errors;
+  for (const auto& refusal : refusals) errors.emplace_back(read.row_of.at(refusal.item), refusal.message);
+  std::stable_sort(errors.begin(), errors.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  json out = json::array();
+  for (const auto& [row, message] : errors) out.push_back(json{{"line", line_of(rows, row)}, {"error", message}});
+  return out;
+}
+
+[[noreturn]] void refuse_request(const json& rows, const json& errors) {
+  throw HttpError{400,
+                  std::to_string(errors.size()) + " of " + std::to_string(rows.size()) +
+                      " rows are invalid; nothing in this request was applied. First: " +
+                      errors[0]["error"].get<std::string>(),
+                  json{{"errors", errors}}};
 }
 
 // A row's tlsrpt_rua replaces the URIs only; the vantages the domain has stay.
@@ -111,30 +127,26 @@ json results_json(const std::vector<ImportResult>& results, const std::vector<js
 
 }  // namespace
 
+// A request is applied whole or not at all (PolicyStore::import: one WriteBatch). The dry
+// run runs the store's checks of the import without writing, so a row that passes it
+// passes the import as long as the store does not change in between.
 ApiResponse handle_import(const Call& call) {
   const ImportRequest request = read_import_request(call.body);
   const json& rows = *request.rows;
-  CheckedRows checked = check_rows(rows);
-  if (request.dry_run) return {200, json{{"checked", rows.size()}, {"errors", checked.errors}}};
-  if (!checked.errors.empty()) {
-    throw HttpError{400,
-                    std::to_string(checked.errors.size()) + " of " + std::to_string(rows.size()) +
-                        " rows are invalid; nothing in this request was applied. First: " +
-                        checked.errors[0]["error"].get<std::string>(),
-                    json{{"errors", checked.errors}}};
+  ReadRows read = read_rows(rows);
+  keep_existing_vantages(call.state, call.now(), read.items);
+  if (request.dry_run || !read.errors.empty()) {
+    const json errors =
+        errors_json(rows, read, call.state.check_import(read.items, request.confirm, request.reason));
+    if (request.dry_run) return {200, json{{"checked", rows.size()}, {"errors", errors}}};
+    refuse_request(rows, errors);
   }
-  keep_existing_vantages(call.state, call.now(), checked.items);
-  std::vector<ImportResult> results;
   try {
-    results = call.state.import(checked.items, request.confirm, request.reason);
-  } catch (const PolicyError& error) {
-    // The store's own checks (room for the name, ...) refuse the whole batch.
-    const auto& lines = checked.lines;
-    std::string span =
-        lines.empty() ? std::string() : " (rows from line " + lines.front().dump() + " to " + lines.back().dump() + ")";
-    bad_request(std::string(error.what()) + span + "; nothing in this request was applied");
+    const auto results = call.state.import(read.items, request.confirm, request.reason);
+    return {200, json{{"results", results_json(results, read.lines)}}};
+  } catch (const ImportRefused& refused) {
+    refuse_request(rows, errors_json(rows, read, refused.refusals()));
   }
-  return {200, json{{"results", results_json(results, checked.lines)}}};
 }
 
 }  // namespace stsd::admin

@@ -22,18 +22,6 @@ std::filesystem::path policies_folder(const ConfigNode& section) {
 
 namespace {
 
-// The file's YAML, from the bytes read_input_file checked (a second open could read
-// something else).
-ConfigNode parse_policy_yaml(const InputFile& file) {
-  auto path = std::make_shared<const std::filesystem::path>(file.path);
-  try {
-    return ConfigNode(YAML::Load(file.content), path, "");
-  } catch (const YAML::Exception& e) {
-    throw ConfigError(file.path.string() + ":" + std::to_string(e.mark.line + 1) + ":" +
-                      std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
-  }
-}
-
 // ConfigNode's messages quote the file's keys and values. A file other users cannot
 // read (a link to /etc/shadow is refused earlier, but a copy or a hard link is not) keeps
 // them to itself: the message keeps the place, "<file>:<line>:<column>:", only.
@@ -55,17 +43,6 @@ ConfigError without_content(const ConfigError& error, const std::filesystem::pat
 PolicyFile policy_from_yaml(const std::filesystem::path& path, const ConfigNode& root) {
   if (root.is_null()) root.fail("the file is empty (expected domain, mode, mx and max_age)");
   root.expect_map({"domain", "mode", "mx", "max_age", "tlsrpt_rua", "vantages"});
-  // yaml-cpp keeps duplicate keys; a policy with two max_age lines is ambiguous.
-  {
-    std::vector<std::string> seen;
-    for (const auto& entry : root.yaml()) {
-      const auto key = entry.first.Scalar();
-      if (std::find(seen.begin(), seen.end(), key) != seen.end())
-        ConfigNode(entry.first, std::make_shared<const std::filesystem::path>(path), key)
-            .fail("duplicate key '" + key + "'");
-      seen.push_back(key);
-    }
-  }
 
   PolicyFile out;
   out.file = path;
@@ -133,7 +110,9 @@ PolicyFile load_policy_file(const std::filesystem::path& path, const std::filesy
     throw ConfigError(message);
   }
   try {
-    return policy_from_yaml(path, parse_policy_yaml(file));
+    // The YAML of the bytes read_input_file checked (a second open could read something
+    // else); like stsd.yaml, a key given twice (two max_age lines) is refused.
+    return policy_from_yaml(path, parse_config_text(file.content, file.path));
   } catch (const ConfigError& error) {
     if (file.others_may_read) throw;
     throw without_content(error, path);

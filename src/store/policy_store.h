@@ -147,9 +147,15 @@ class PolicyStore {
   // Drift watch: set (reason) or release (nullopt) the hold. Setting it again while held
   // keeps the original `since` (the id stays frozen at the first period).
   void set_hold(std::string_view domain, std::optional<std::string> reason);
-  // Bulk: validates every item first (PolicyError names the item's position and domain,
-  // nothing changed), then commits all of them in one batch.
+  // Bulk: validates every item first, then commits all of them in one WriteBatch, so a
+  // request is imported whole or not at all. ImportRefused lists every refused item by its
+  // place (nothing changed); PolicyError alone refuses the request as such (a bad reason).
   std::vector<ImportResult> import(const std::vector<ImportItem>& items, bool confirm_now, std::string_view reason);
+  // The dry run of import(): the same checks, by the same function, against the same view
+  // of the store (under the writer lock), writing nothing. The refused items; none when
+  // import() would accept `items` now. PolicyError as import() for the request as such.
+  std::vector<ImportRefusal> check_import(const std::vector<ImportItem>& items, bool confirm_now,
+                                          std::string_view reason);
 
   // --- admin reads (may read disk; a malformed domain name throws PolicyError) ---
   std::vector<std::string> domains() const;  // sorted

@@ -94,6 +94,7 @@ struct ImportItem {
   std::string domain;
   std::optional<DomainSettings> settings;
   Policy policy;
+  std::string place = {};  // how errors name the item ("line 7" of a CSV file); "" = "item N"
 };
 struct ImportResult {
   std::string domain;  // normalized

@@ -32,11 +32,14 @@ void Transaction::check_name_room(const std::string& domain) const {
                       std::to_string(domain.size() + 2 + room_.octets) + " octets)");
 }
 
+uint32_t Transaction::kept_numbering(const std::string& domain) const {
+  auto kept = disk_.get(keys::last_number(domain));
+  return kept ? static_cast<uint32_t>(std::stoul(*kept)) : 0;
+}
+
 uint32_t Transaction::resume_numbering(const std::string& domain) {
-  const std::string key = keys::last_number(domain);
-  uint32_t last = 0;
-  if (auto kept = disk_.get(key)) last = static_cast<uint32_t>(std::stoul(*kept));
-  batch_.Delete(key);
+  const uint32_t last = kept_numbering(domain);
+  batch_.Delete(keys::last_number(domain));
   return last;
 }
 

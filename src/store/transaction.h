@@ -49,6 +49,8 @@ class Transaction {
   // The last version number of a removed domain of this name (0 when none), which a
   // re-added domain continues from; the kept number is dropped in this write.
   uint32_t resume_numbering(const std::string& domain);
+  // The same number, read only (0 when none).
+  uint32_t kept_numbering(const std::string& domain) const;
   void put_version(const std::string& domain, const PolicyVersion& version);
   // Writes the domain's record; its served record and the index follow it, and so does its
   // entry in the list of retiring domains (keys::retiring).

@@ -2,7 +2,7 @@
 // write frame (PolicyStore::write), which commits it, applies it and notifies; a writer
 // that throws leaves nothing changed.
 #include <algorithm>
-#include <set>
+#include <unordered_map>
 
 #include "store/policy_store.h"
 #include "store/transaction.h"
@@ -76,46 +76,80 @@ PolicyVersion stage_version(Transaction& tx, const std::string& domain, DomainRe
 
 namespace {
 
-// An import item as checked before anything is written.
+// An import item as checked before anything is written, with the domain's record as
+// read then (nullopt: a new domain).
 struct CheckedItem {
   std::string domain;
   std::optional<DomainSettings> settings;
   Policy policy;
+  std::optional<DomainRecord> record;
 };
 
-// Every item of an import, validated; PolicyError names the item's position.
-std::vector<CheckedItem> checked_import(const Transaction& tx, const std::vector<ImportItem>& items) {
-  std::vector<CheckedItem> checked;
-  checked.reserve(items.size());
-  std::set<std::string> seen;
+struct CheckedImport {
+  std::vector<CheckedItem> items;       // every item, when none is refused
+  std::vector<ImportRefusal> refusals;  // every refused item
+};
+
+std::string place_of(const std::vector<ImportItem>& items, size_t index) {
+  return items[index].place.empty() ? "item " + std::to_string(index + 1) : items[index].place;
+}
+
+// One item's checks after its name (`domain`, normalized): the room it leaves for the
+// names served under it (a new domain), the settings, the policy, and a version number
+// left when it would stage one.
+CheckedItem checked_import_item(const Transaction& tx, const ImportItem& item, std::string domain) {
+  CheckedItem c;
+  c.domain = std::move(domain);
+  if (tx.contains(c.domain))
+    c.record = tx.existing(c.domain);
+  else
+    tx.check_name_room(c.domain);
+  if (item.settings) c.settings = checked_settings(c.domain, *item.settings);
+  c.policy = checked_policy(c.domain, item.policy);
+  const bool stages = !(c.record && c.record->staged && same_policy(c.record->staged->policy, c.policy));
+  if (stages && (c.record ? c.record->last_number : tx.kept_numbering(c.domain)) == UINT32_MAX)
+    throw PolicyError(c.domain + ": version numbers exhausted");
+  return c;
+}
+
+// THE validation of an import: import() applies only what it accepts and check_import()
+// (the dry run) reports what it refuses, so a dry run that passes means an import that
+// passes against the same store. The request as such (the reason) throws PolicyError; a
+// bad item is a refusal naming its place, and every item is checked.
+CheckedImport validate_import(const Transaction& tx, const std::vector<ImportItem>& items, bool confirm_now,
+                              std::string_view reason) {
+  bounded("reason", reason, kMaxReason);
+  if (confirm_now && reason.empty()) throw PolicyError("confirming imported policies needs a reason");
+  CheckedImport checked;
+  checked.items.reserve(items.size());
+  std::unordered_map<std::string, size_t> first_of;  // domain -> its first item
   for (size_t i = 0; i < items.size(); ++i) {
     try {
-      CheckedItem c;
-      c.domain = normalize_domain(items[i].domain);
-      if (!seen.insert(c.domain).second)
-        throw PolicyError("domain '" + c.domain + "' appears twice in one import batch");
-      if (!tx.contains(c.domain)) tx.check_name_room(c.domain);
-      if (items[i].settings) c.settings = checked_settings(c.domain, *items[i].settings);
-      c.policy = checked_policy(c.domain, items[i].policy);
-      checked.push_back(std::move(c));
+      std::string domain = normalize_domain(items[i].domain);
+      const auto [first, fresh] = first_of.emplace(domain, i);
+      if (!fresh)
+        throw PolicyError("domain '" + domain + "' appears twice in one request (also " +
+                          place_of(items, first->second) + "); send it in separate requests");
+      checked.items.push_back(checked_import_item(tx, items[i], std::move(domain)));
     } catch (const PolicyError& e) {
-      throw PolicyError("item " + std::to_string(i + 1) + ": " + e.what());
+      checked.refusals.push_back(ImportRefusal{i, place_of(items, i) + ": " + e.what()});
     }
   }
+  if (!checked.refusals.empty()) checked.items.clear();
   return checked;
 }
 
-// One import item (the `index`th): adds the domain when missing, replaces changed
-// settings, stages the policy unless unchanged, and confirms it when `confirm_reason` is
-// set. `as_given` is the policy as the caller wrote it (for the warnings).
-ImportResult import_one(Transaction& tx, const CheckedItem& c, const Policy& as_given, size_t index,
+// One checked import item: adds the domain when missing, replaces changed settings,
+// stages the policy unless unchanged, and confirms it when `confirm_reason` is set.
+// `as_given` is the policy as the caller wrote it (for the warnings).
+ImportResult import_one(Transaction& tx, const CheckedItem& c, const Policy& as_given,
                         const std::string* confirm_reason, bool gate_confirmations) {
   ImportResult res;
   res.domain = c.domain;
   DomainRecord r;
   bool changed = false;
-  if (tx.contains(c.domain)) {
-    r = tx.existing(c.domain);
+  if (c.record) {
+    r = *c.record;
     if (c.settings &&
         (c.settings->tlsrpt_rua != r.settings.tlsrpt_rua || c.settings->vantages != r.settings.vantages)) {
       r.settings = *c.settings;
@@ -135,8 +169,6 @@ ImportResult import_one(Transaction& tx, const CheckedItem& c, const Policy& as_
   if (r.staged && same_policy(r.staged->policy, c.policy)) {
     res.stage.version = r.staged->number;
   } else {
-    if (r.last_number == UINT32_MAX)
-      throw PolicyError("item " + std::to_string(index + 1) + ": version numbers exhausted");
     res.stage.version = stage_version(tx, c.domain, r, c.policy, " (import)").number;
     res.stage.created = true;
     changed = true;
@@ -341,19 +373,34 @@ EvidenceResult PolicyStore::record_rotation_evidence(std::string_view domain_tex
   return result;
 }
 
+ImportRefused::ImportRefused(std::vector<ImportRefusal> refusals, size_t items)
+    : PolicyError(std::to_string(refusals.size()) + " of " + std::to_string(items) +
+                  " items are refused and nothing was imported; the first: " +
+                  (refusals.empty() ? std::string() : refusals.front().message)),
+      refusals_(std::move(refusals)) {}
+
 std::vector<ImportResult> PolicyStore::import(const std::vector<ImportItem>& items, bool confirm_now,
-                                              std::string_view reason_in) {
+                                              std::string_view reason) {
   std::vector<ImportResult> results;
   write([&](Transaction& tx) {
-    const std::string reason = bounded("reason", reason_in, kMaxReason);
-    if (confirm_now && reason.empty()) throw PolicyError("confirming imported policies needs a reason");
-    const auto checked = checked_import(tx, items);  // a bad item changes nothing
-    results.reserve(checked.size());
-    for (size_t i = 0; i < checked.size(); ++i)
-      results.push_back(import_one(tx, checked[i], items[i].policy, i, confirm_now ? &reason : nullptr,
+    auto checked = validate_import(tx, items, confirm_now, reason);
+    if (!checked.refusals.empty()) throw ImportRefused(std::move(checked.refusals), items.size());
+    const std::string confirm_reason(reason);
+    results.reserve(checked.items.size());
+    for (size_t i = 0; i < checked.items.size(); ++i)
+      results.push_back(import_one(tx, checked.items[i], items[i].policy, confirm_now ? &confirm_reason : nullptr,
                                    rotation_evidence_required()));
   });
   return results;
+}
+
+std::vector<ImportRefusal> PolicyStore::check_import(const std::vector<ImportItem>& items, bool confirm_now,
+                                                     std::string_view reason) {
+  std::vector<ImportRefusal> refusals;
+  // Inside the write frame for import()'s view of the store (the writer lock, the name
+  // room); the transaction stays empty, so nothing is committed.
+  write([&](Transaction& tx) { refusals = validate_import(tx, items, confirm_now, reason).refusals; });
+  return refusals;
 }
 
 }  // namespace stsd::store

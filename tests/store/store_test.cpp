@@ -390,6 +390,61 @@ TEST_F(Store, ImportValidatesEverythingFirst) {
   EXPECT_EQ(state_->generation(), generation);
 }
 
+// The dry run (check_import) and the import run one validation: each kind of bad item is
+// refused by both, with the same message naming the item's place, and nothing is written.
+TEST_F(Store, CheckImportRefusesWhatImportRefusesByPlace) {
+  state_->require_name_room(11 + 19, "_smtp._tls.<domain>.sts.provider.test. must fit in 255 octets");
+  const std::string long_domain = std::string(63, 'a') + "." + std::string(63, 'b') + "." + std::string(63, 'c') +
+                                  "." + std::string(30, 'd') + ".example";  // 230 characters
+  std::vector<std::string> seventeen;
+  for (char c = 'a'; c <= 'q'; ++c) seventeen.push_back(std::string("mailto:") + c + "@a.io");
+  const std::vector<std::string> long_record(3, "mailto:" + std::string(80, 'x') + "@example.com");
+  struct Bad {
+    ImportItem item;
+    std::string reason;  // a part of the message
+  };
+  const std::vector<Bad> bad = {
+      {{long_domain, std::nullopt, enforce({"mx.example"})}, "is too long: _smtp._tls.<domain>.sts.provider.test."},
+      {{"rua.example", DomainSettings{seventeen, {}}, enforce({"mx.example"})}, "at most 16 TLS-RPT rua URIs"},
+      {{"record.example", DomainSettings{long_record, {}}, enforce({"mx.example"})}, "longer than 255 characters"},
+      {{"uri.example", DomainSettings{{"ftp://x.example"}, {}}, enforce({"mx.example"})}, "rua 'ftp://x.example'"},
+      {{"policy.example", std::nullopt, enforce({"192.0.2.1"})}, "policy.example: "},
+      {{"bad..example", std::nullopt, enforce({"mx.example"})}, "bad..example"},
+      {{"Good.Example.", std::nullopt, enforce({"mx.example"})}, "appears twice in one request (also line 2)"},
+  };
+  std::vector<ImportItem> items = {{"good.example", std::nullopt, enforce({"mx.good.example"}), "line 2"}};
+  for (size_t i = 0; i < bad.size(); ++i) {
+    items.push_back(bad[i].item);
+    items.back().place = "line " + std::to_string(i + 3);
+  }
+  const auto refusals = state_->check_import(items, true, "migrated");
+  ASSERT_EQ(refusals.size(), bad.size());
+  for (size_t i = 0; i < bad.size(); ++i) {
+    EXPECT_EQ(refusals[i].item, i + 1);
+    EXPECT_EQ(refusals[i].message.rfind("line " + std::to_string(i + 3) + ": ", 0), 0u) << refusals[i].message;
+    EXPECT_NE(refusals[i].message.find(bad[i].reason), std::string::npos) << refusals[i].message;
+  }
+  const auto generation = state_->generation();
+  try {
+    state_->import(items, true, "migrated");
+    ADD_FAILURE() << "accepted bad items";
+  } catch (const ImportRefused& refused) {
+    ASSERT_EQ(refused.refusals().size(), refusals.size());
+    for (size_t i = 0; i < refusals.size(); ++i) EXPECT_EQ(refused.refusals()[i].message, refusals[i].message);
+  }
+  EXPECT_EQ(state_->generation(), generation);
+  EXPECT_TRUE(state_->domains().empty());
+
+  // The request as such: both refuse a confirmation without a reason.
+  items.resize(1);
+  EXPECT_THROW(state_->check_import(items, true, ""), PolicyError);
+  EXPECT_THROW(state_->import(items, true, ""), PolicyError);
+  EXPECT_TRUE(state_->check_import(items, true, "migrated").empty());
+  EXPECT_TRUE(state_->domains().empty());  // a dry run writes nothing
+  EXPECT_EQ(state_->import(items, true, "migrated").size(), 1u);
+  EXPECT_TRUE(state_->has_domain("good.example"));
+}
+
 TEST_F(Store, ServedViewFollowsEveryChange) {
   state_->add_domain("example.com", DomainSettings{{"mailto:tls@example.com"}, {}});
   auto served = state_->served("example.com");

@@ -88,6 +88,60 @@ TEST_F(ConfigTest, YamlSyntaxErrorNamesLine) {
   EXPECT_NE(error.find("stsd.yaml:"), std::string::npos) << error;
 }
 
+// yaml-cpp keeps a repeated key and lookups find the first; the loader refuses it in
+// every map at every depth, naming the repeat's line, the first line and the key path.
+TEST_F(ConfigTest, DuplicateKeysAreRefusedNamingBothLines) {
+  const std::string server = "servers:\n  - listen: 127.0.0.1:5300\n    plugins: {log: {}}\n";
+  struct Case {
+    const char* name;
+    std::string text;
+    std::string expected;  // a part of the error
+  };
+  const Case cases[] = {
+      {"top level", "workers: 1\nworkers: 3\n" + server,
+       "stsd.yaml:2:1: workers: duplicate key 'workers' (first on line 1)"},
+      {"servers twice", server + "servers:\n  - listen: 127.0.0.1:5301\n    plugins: {}\n",
+       "stsd.yaml:4:1: servers: duplicate key 'servers' (first on line 1)"},
+      {"in a list item", "servers:\n  - listen: 127.0.0.1:5300\n    plugins: {}\n    listen: 127.0.0.1:5301\n",
+       "stsd.yaml:4:5: servers[0].listen: duplicate key 'listen' (first on line 2)"},
+      {"in a plugin's section",
+       "servers:\n  - listen: 127.0.0.1:5300\n    plugins:\n      file:\n        - zone: a.test.\n"
+       "          path: a.zone\n          path: b.zone\n",
+       "stsd.yaml:7:11: servers[0].plugins.file[0].path: duplicate key 'path' (first on line 6)"},
+      {"a plugin twice", "servers:\n  - listen: 127.0.0.1:5300\n    plugins:\n      log: {}\n      log: {}\n",
+       "stsd.yaml:5:7: servers[0].plugins.log: duplicate key 'log' (first on line 4)"},
+      {"in a service's section", "tcp:\n  idle_timeout: 5s\n  idle_timeout: 9s\n" + server,
+       "stsd.yaml:3:3: tcp.idle_timeout: duplicate key 'idle_timeout' (first on line 2)"},
+      {"flow style, quoted", "tcp: {max_connections: 5, \"max_connections\": 6}\n" + server,
+       "tcp.max_connections: duplicate key 'max_connections' (first on line 1)"},
+      {"second list item", "servers:\n  - listen: 127.0.0.1:5300\n    plugins: {}\n  - listen: 127.0.0.1:5301\n"
+       "    plugins: {}\n    plugins: {}\n",
+       "stsd.yaml:6:5: servers[1].plugins: duplicate key 'plugins' (first on line 5)"},
+  };
+  for (const auto& c : cases) {
+    const auto error = load(c.text);
+    EXPECT_NE(error.find(c.expected), std::string::npos) << c.name << ": " << error;
+  }
+}
+
+TEST_F(ConfigTest, SameKeyInDifferentMapsAndAliasesAreNotDuplicates) {
+  EXPECT_EQ(load("servers:\n  - listen: 127.0.0.1:5300\n    plugins: {log: {}}\n"
+                 "  - listen: 127.0.0.1:5301\n    plugins: {log: {}}\n"),
+            "");
+  EXPECT_EQ(load("tcp: &limits {max_connections: 5}\nservers:\n  - listen: 127.0.0.1:5300\n    plugins: {}\n"), "");
+  // Aliases are not expanded by the check: a "billion laughs" document costs one pass.
+  std::string laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 30; ++i) {
+    const std::string name = std::string("a").append(std::to_string(i));
+    const std::string previous = std::string("*a").append(std::to_string(i - 1));
+    laughs.append(name).append(": &").append(name).append(" [").append(previous);
+    for (int j = 1; j < 10; ++j) laughs.append(", ").append(previous);
+    laughs.append("]\n");
+  }
+  const auto error = load(laughs + "a0: again\n");
+  EXPECT_NE(error.find("stsd.yaml:31:1: a0: duplicate key 'a0' (first on line 1)"), std::string::npos) << error;
+}
+
 TEST_F(ConfigTest, CoreSettingsValidated) {
   EXPECT_NE(load("workers: 0\nservers:\n  - listen: 127.0.0.1:5300\n    plugins: {}\n").find("out of range"),
             std::string::npos);

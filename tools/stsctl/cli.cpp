@@ -151,14 +151,15 @@ std::vector<CommandSpec> make_specs() {
       {"FILE.csv"},
       {{"confirm-now", "", false, "also confirm every version it stages (files known to be served)"},
        {"reason", "TEXT", false, "reason recorded with --confirm-now"},
-       {"batch-size", "N", false, "rows per request (default 500)"}},
+       {"batch-size", "N", false, "rows per request, the all-or-nothing unit (default 500, at most 5000)"}},
       "add domains and stage their policies from a CSV file",
       "Reads a CSV file (RFC 4180) whose header is domain,mode,mx,max_age[,tlsrpt_rua];\n"
       "mx patterns (and rua URIs) are separated by spaces within their field. The file\n"
       "is streamed twice: first every row is checked by the server without writing\n"
-      "anything, and only if every row is valid is it applied, in batches. A row whose\n"
-      "domain exists stages a version only if its policy differs from the newest one.\n"
-      "Errors name the line of the file.",
+      "anything, and only if every row is valid is it applied, in requests of\n"
+      "--batch-size rows, each applied whole or not at all. A row whose domain exists\n"
+      "stages a version only if its policy differs from the newest one. Errors name\n"
+      "the line of the file.",
       {"stsctl import domains.csv", "stsctl import migrated.csv --confirm-now --reason 'migrated from provider X'"},
   });
   specs.push_back({

@@ -140,6 +140,29 @@ struct ImportTotals {
   uint64_t warnings = 0;
 };
 
+// What pass 2 of an import has applied so far: whole requests, in the file's order.
+struct AppliedRequests {
+  uint64_t count = 0;
+  uint64_t last_line = 0;  // the last line of the last applied request
+  std::string so_far() const {
+    if (count == 0) return "nothing was imported";
+    return "the first " + (count == 1 ? std::string("request") : std::to_string(count) + " requests") +
+           " (lines up to " + std::to_string(last_line) + ") " + (count == 1 ? "was" : "were") +
+           " imported; re-running skips those rows as unchanged";
+  }
+};
+
+// An import request for `batch` (the dry run adds "dry_run"): with --confirm-now, the
+// reason goes with both passes, so the first pass checks it too.
+json import_request(const json& batch, const ImportOptions& options) {
+  json request = {{"rows", batch}};
+  if (options.confirm_now) {
+    request["confirm"] = true;
+    request["reason"] = options.reason;
+  }
+  return request;
+}
+
 // Streams the file, calling `send(batch)` with at most `batch_size` rows, none twice
 // for the same domain. Row errors go to `row_errors`; a CSV syntax error stops reading.
 // Row errors by line; only the first kKeptErrors are kept (a file of bad rows must not
@@ -209,7 +232,9 @@ int run_import(const Invocation& invocation, AdminClient& client, std::ostream& 
   try {
     stream_batches(options.file, options.batch_size, progress, file_bytes, false, errors, [&](const json& batch) {
       rows += batch.size();
-      const json answer = expect_ok(client.request("POST", "/v1/import", json{{"rows", batch}, {"dry_run", true}}));
+      json request = import_request(batch, options);
+      request["dry_run"] = true;
+      const json answer = expect_ok(client.request("POST", "/v1/import", request));
       for (const auto& e : answer["errors"]) {
         errors.add(e["line"].is_number_unsigned() ? e["line"].get<uint64_t>() : 0, text_of(e["error"]));
       }
@@ -217,6 +242,9 @@ int run_import(const Invocation& invocation, AdminClient& client, std::ostream& 
   } catch (const CsvError& error) {
     if (interactive) err << "\n";
     errors.add(error.line(), std::string(error.what()) + " (reading stopped here)");
+  } catch (const Refused& refused) {  // the request as such (e.g. the reason)
+    if (interactive) err << "\n";
+    throw Refused(std::string(refused.what()) + "; nothing was imported", refused.body());
   }
   if (!errors.empty()) {
     std::stable_sort(errors.kept.begin(), errors.kept.end(),
@@ -229,25 +257,28 @@ int run_import(const Invocation& invocation, AdminClient& client, std::ostream& 
                   options.file + "; nothing was imported");
   }
 
-  // Pass 2: apply, batch by batch (each batch is one atomic, durable write).
+  // Pass 2: apply, request by request; the server applies each request whole or not at
+  // all (one atomic, durable write).
   ImportTotals totals;
   std::vector<std::string> warnings;
-  uint64_t last_applied_line = 0;
+  AppliedRequests applied;
   progress.phase("importing", rows);
   RowErrors late_errors;
   try {
     stream_batches(options.file, options.batch_size, progress, rows, true, late_errors, [&](const json& batch) {
-      json request = {{"rows", batch}};
-      if (options.confirm_now) {
-        request["confirm"] = true;
-        request["reason"] = options.reason;
-      }
-      HttpResult result = client.request("POST", "/v1/import", request);
+      HttpResult result = client.request("POST", "/v1/import", import_request(batch, options));
       if (result.status >= 300) {
         if (result.body.is_object() && result.body["errors"].is_array()) {
           for (const auto& e : result.body["errors"]) err << options.file << ": " << text_of(e["error"]) << "\n";
         }
-        expect_ok(result);  // throws Refused with the server's message
+        try {
+          expect_ok(result);  // throws Refused with the server's message
+        } catch (const Refused& refused) {
+          throw Refused(std::string(refused.what()) + "; request " + std::to_string(applied.count + 1) + " (lines " +
+                            text_of(batch.front()["line"]) + "-" + text_of(batch.back()["line"]) +
+                            ") applied nothing",
+                        refused.body());
+        }
       }
       for (const auto& r : result.body["results"]) {
         ++totals.rows;
@@ -262,34 +293,32 @@ int run_import(const Invocation& invocation, AdminClient& client, std::ostream& 
                                "): " + text_of(w["message"]));
           }
         }
-        if (r["line"].is_number()) last_applied_line = r["line"].get<uint64_t>();
       }
+      ++applied.count;
+      applied.last_line = batch.back()["line"].get<uint64_t>();
     });
   } catch (const Refused& refused) {
     if (interactive) err << "\n";
-    std::string where = last_applied_line == 0 ? std::string("nothing was imported")
-                                               : "rows up to line " + std::to_string(last_applied_line) +
-                                                     " were imported (re-running skips them as unchanged)";
-    throw Refused(std::string(refused.what()) + "; " + where, refused.body());
+    throw Refused(std::string(refused.what()) + "; " + applied.so_far(), refused.body());
   } catch (const CsvError& error) {
-    // The file changed between the passes.
-    throw Refused(std::string(error.what()) + " (the file changed while importing; rows up to line " +
-                  std::to_string(last_applied_line) + " were imported)");
+    throw Refused(std::string(error.what()) + " (the file changed while importing); " + applied.so_far());
   }
   if (!late_errors.empty()) {
-    throw Refused("the file changed while importing: " + late_errors.kept.front().second + "; rows up to line " +
-                  std::to_string(last_applied_line) + " were imported");
+    throw Refused("the file changed while importing: " + late_errors.kept.front().second + "; " + applied.so_far());
   }
   for (const auto& w : warnings) err << "warning: " << w << "\n";
   if (totals.warnings > warnings.size()) err << "warning: ... and " << totals.warnings - warnings.size() << " more\n";
   if (invocation.json) {
     out << json{{"rows", totals.rows},           {"added", totals.added},         {"staged", totals.staged},
-                {"unchanged", totals.unchanged}, {"confirmed", totals.confirmed}, {"warnings", totals.warnings}}
+                {"unchanged", totals.unchanged}, {"confirmed", totals.confirmed}, {"warnings", totals.warnings},
+                {"requests", applied.count},     {"batch_size", options.batch_size}}
                .dump()
         << "\n";
   } else {
-    out << "imported " << totals.rows << " rows from " << options.file << ": " << totals.added << " domains added, "
-        << totals.staged << " versions staged, " << totals.unchanged << " unchanged";
+    out << "imported " << totals.rows << " rows from " << options.file << " in " << applied.count
+        << (applied.count == 1 ? " request" : " requests") << " of up to " << options.batch_size
+        << " rows, each applied whole or not at all: " << totals.added << " domains added, " << totals.staged
+        << " versions staged, " << totals.unchanged << " unchanged";
     if (options.confirm_now) out << ", " << totals.confirmed << " confirmed";
     out << (totals.warnings ? ", " + std::to_string(totals.warnings) + " warnings" : std::string()) << "\n";
   }

@@ -2,6 +2,7 @@
 plugin and the admin socket, stsctl runs, and the id that DNS serves."""
 import json
 import os
+import subprocess
 import time
 
 from harness import STSD_BIN, TestFailure, check, kdig
@@ -32,6 +33,17 @@ def stsctl(server, *args, rc=0, timeout=300, input=None):
         raise TestFailure(f"stsctl {' '.join(args)} exited {p.returncode}, expected {rc}\n"
                           f"stdout: {p.stdout}\nstderr: {p.stderr}")
     return p
+
+
+def curl(server, method, path, body=None, content_type="application/json"):
+    """A raw admin API request on the unix socket; returns (HTTP status, body text)."""
+    cmd = ["curl", "-s", "-w", "\n%{http_code}", "--unix-socket", os.path.join(server.dir, "var/stsd.sock"),
+           "-X", method, "http://localhost" + path]
+    if body is not None:
+        cmd += ["-H", f"Content-Type: {content_type}", "--data-binary", "@-"]
+    p = subprocess.run(cmd, capture_output=True, input=body.encode() if body is not None else None, timeout=60)
+    text, _, status = p.stdout.decode(errors="replace").rpartition("\n")
+    return int(status), text
 
 
 def stsctl_json(server, *args):

@@ -316,6 +316,41 @@ TEST_F(Api, ImportWithABadRowReportsEveryBadLineAndWritesNothing) {
   EXPECT_FALSE(state_->has_domain("good.example"));
 }
 
+// The dry run runs the store's checks of the import, not a subset: room for the names
+// served under a new domain, at most 16 rua, one row per domain. Both it and the import
+// name the same lines, and the import applies none of the request's rows.
+TEST_F(Api, DryRunAndImportRefuseEveryRowTheStoreRefuses) {
+  state_->require_name_room(11 + 19, "_smtp._tls.<domain>.sts.provider.test. must fit in 255 octets");
+  const std::string long_domain = std::string(63, 'a') + "." + std::string(63, 'b') + "." + std::string(63, 'c') +
+                                  "." + std::string(30, 'd') + ".example";
+  json seventeen = json::array();
+  for (char c = 'a'; c <= 'q'; ++c) seventeen.push_back(std::string("mailto:") + c + "@a.io");
+  auto row = [](int line, const std::string& domain) {
+    return json{{"line", line}, {"domain", domain}, {"mode", "enforce"}, {"mx", {"mx." + domain}}, {"max_age", 86400}};
+  };
+  json rows = {row(2, "good.example"), row(3, long_domain), row(4, "rua.example"), row(5, "good.example"),
+               row(6, "also-good.example")};
+  rows[2]["tlsrpt_rua"] = seventeen;
+  const uint64_t before = state_->generation();
+  auto checked = call("POST", "/v1/import", {{"rows", rows}, {"dry_run", true}});
+  ASSERT_EQ(checked.status, 200u) << checked.body;
+  auto refused = call("POST", "/v1/import", {{"rows", rows}});
+  ASSERT_EQ(refused.status, 400u) << refused.body;
+  for (const json& errors : {checked.body["errors"], refused.body["errors"]}) {
+    ASSERT_EQ(errors.size(), 3u) << errors;
+    EXPECT_EQ(errors[0]["line"], 3);
+    EXPECT_EQ(errors[0]["error"].get<std::string>().rfind("line 3: ", 0), 0u) << errors;
+    EXPECT_NE(errors[0]["error"].get<std::string>().find("too long"), std::string::npos) << errors;
+    EXPECT_EQ(errors[1]["line"], 4);
+    EXPECT_NE(errors[1]["error"].get<std::string>().find("at most 16"), std::string::npos) << errors;
+    EXPECT_EQ(errors[2]["line"], 5);
+    EXPECT_NE(errors[2]["error"].get<std::string>().find("twice"), std::string::npos) << errors;
+  }
+  EXPECT_NE(refused.body["error"].get<std::string>().find("nothing in this request was applied"), std::string::npos);
+  EXPECT_EQ(state_->generation(), before);
+  EXPECT_EQ(state_->domain_count(), 0u);
+}
+
 struct BadCase {
   const char* name;
   std::string method;

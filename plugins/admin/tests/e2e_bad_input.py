@@ -3,9 +3,8 @@ refuses, 2 for a wrong command line) and changes nothing: the store and what DNS
 are the same before and after."""
 import json
 import os
-import subprocess
 
-from admin_e2e import CONFIG, served_id, stsctl, stsctl_json
+from admin_e2e import CONFIG, curl, served_id, stsctl, stsctl_json
 from harness import check, run_tests
 
 
@@ -94,16 +93,6 @@ def test_bad_commands_change_nothing(server):
         check(words in p.stderr, f"stsctl {' '.join(args)}: expected {words!r} in:\n{p.stderr}")
         check("stsctl: " in p.stderr and p.stdout == "", f"stsctl {' '.join(args)}: {p.stdout}{p.stderr}")
         check(snapshot(server) == before, f"stsctl {' '.join(args)} changed the store")
-
-
-def curl(server, method, path, body=None, content_type="application/json"):
-    cmd = ["curl", "-s", "-w", "\n%{http_code}", "--unix-socket", os.path.join(server.dir, "var/stsd.sock"),
-           "-X", method, "http://localhost" + path]
-    if body is not None:
-        cmd += ["-H", f"Content-Type: {content_type}", "--data-binary", "@-"]
-    p = subprocess.run(cmd, capture_output=True, input=body.encode() if body is not None else None, timeout=60)
-    text, _, status = p.stdout.decode(errors="replace").rpartition("\n")
-    return int(status), text
 
 
 def test_bad_http_requests_change_nothing(server):
