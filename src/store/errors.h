@@ -1,5 +1,5 @@
 #pragma once
-// The two ways a store operation fails. Both carry a message for the operator.
+// The ways a store operation fails. Each carries a message for the operator.
 #include <stdexcept>
 
 namespace stsd::store {
@@ -15,6 +15,15 @@ class PolicyError : public std::runtime_error {
 class StoreError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// The store refuses writes for now: its file system is (nearly) full or refuses writes,
+// or a write failed and the store has not recovered yet (README.md, "Faults"). Nothing
+// changed; DNS keeps answering from memory; writes resume by themselves once the cause is
+// gone.
+class StoreUnavailable : public StoreError {
+ public:
+  using StoreError::StoreError;
 };
 
 }  // namespace stsd::store
