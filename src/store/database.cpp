@@ -377,10 +377,10 @@ bool Database::reopen(std::string& why) {
     return true;
   }
   why = status.ToString();
-  // Reads go on from a read-only instance until the next attempt.
+  // Reads go on from a read-only instance until the next attempt. write_failed_ stays: the
+  // failed write's torn record is still at the end of the log.
   if (auto fallback = open_instance(true, true); !fallback.ok()) why += "; and read-only: " + fallback.ToString();
   std::lock_guard lock(state_mutex_);
-  write_failed_ = false;
   read_only_ = true;
   read_only_reason_ = why;
   return false;
