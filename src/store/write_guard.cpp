@@ -17,7 +17,6 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-constexpr std::chrono::seconds kWriteRetryInterval{1};  // a write tries to recover at most this often
 constexpr std::chrono::seconds kLongestBackoff{30};
 // A reopen writes a new MANIFEST and WAL and flushes what the old WAL held: it is not
 // tried with less room than this, even with storage_min_free_mib 0.
@@ -70,7 +69,7 @@ void WriteGuard::admit() {
   {
     std::lock_guard lock(state_mutex_);
     failure = failure_;
-    may_try = steady::now() - last_attempt_ >= kWriteRetryInterval;
+    may_try = steady::now() >= next_attempt_;
   }
   if (!failure.empty() && !(may_try && try_recover())) {
     std::lock_guard lock(state_mutex_);
@@ -123,7 +122,6 @@ void WriteGuard::fail(const std::string& reason) {
     last_retry_.clear();
     backoff_ = std::chrono::seconds(1);
     next_attempt_ = steady::now() + backoff_;
-    last_attempt_ = steady::now();
   }
   log::f(log::Level::Error,
          "store: writes are refused from now on: %s. DNS keeps answering from memory; stsd reopens the store by "
@@ -137,10 +135,6 @@ void WriteGuard::fail(const std::string& reason) {
 
 bool WriteGuard::try_recover() {
   const auto started = steady::now();
-  {
-    std::lock_guard lock(state_mutex_);
-    last_attempt_ = started;
-  }
   const uint64_t room = std::max(database_.min_free_bytes(), kRoomToRecover);
   if (auto free = database_.free_bytes(); free && *free < room) {
     std::lock_guard lock(state_mutex_);

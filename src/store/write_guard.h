@@ -11,10 +11,10 @@
 // * Once failed, no write reaches RocksDB until the store recovered: a write after a
 //   failed WAL append is what tripped RocksDB's assertion (issue 12).
 // * Recovery reopens the database (Database::reopen; RocksDB's Resume() for a database
-//   the caller keeps open) when there is room again. It is tried by the next write (at
-//   most once a second) and by a thread of its own, at 1, 2, 4 ... 30 s intervals, so that
-//   writes, /v1/server and the metrics come back by themselves. The served index is kept:
-//   it never saw the refused writes.
+//   the caller keeps open) when there is room again, at 1, 2, 4 ... 30 s intervals (every
+//   second while it waits for space): by the first write after the time has come, or by a
+//   thread of its own, so that writes, /v1/server and the metrics come back by themselves.
+//   The served index is kept: it never saw the refused writes.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -55,7 +55,7 @@ class WriteGuard {
   void stop();
 
   // Under the writer lock, before a commit: throws StoreUnavailable when writes are
-  // refused now (a failed store tries to recover first, at most once a second).
+  // refused now (a failed store tries to recover first when an attempt is due).
   void admit();
   // Under the writer lock: commits `batch` (synced). A failure is recorded (every write is
   // refused until the store recovered) and thrown as StoreUnavailable; nothing was written.
@@ -85,8 +85,7 @@ class WriteGuard {
   int64_t failed_since_ = 0;
   std::string last_retry_;  // what stood in the way at the last recovery attempt
   bool low_space_ = false;  // the last write saw less free space than the minimum
-  std::chrono::steady_clock::time_point last_attempt_{};
-  std::chrono::steady_clock::time_point next_attempt_{};  // the recovery thread's
+  std::chrono::steady_clock::time_point next_attempt_{};  // of recovery
   std::chrono::seconds backoff_{1};
   std::function<void()> on_recovered_;
   bool recovered_unannounced_ = false;
