@@ -3,9 +3,10 @@
 namespace stsd {
 
 Environment::Environment(std::filesystem::path config_dir, std::optional<std::filesystem::path> storage,
-                         std::shared_ptr<Clock> clock, bool check_only)
+                         std::shared_ptr<Clock> clock, bool check_only, uint64_t storage_min_free_bytes)
     : config_dir_(std::move(config_dir)),
       storage_(std::move(storage)),
+      storage_min_free_bytes_(storage_min_free_bytes),
       clock_(std::move(clock)),
       check_only_(check_only) {
   if (!clock_) clock_ = std::make_shared<SystemClock>();

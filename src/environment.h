@@ -3,6 +3,7 @@
 // `storage:` folder (the store layer opens its database there: store::PolicyStore::open),
 // the clock, and process-wide shared objects.
 #include <any>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -15,10 +16,15 @@
 
 namespace stsd {
 
+// `storage_min_free_mib`'s default (docs/configuration.md): room for a memtable flush
+// (16 MiB), the next write-ahead log and MANIFEST, and a compaction of a small store.
+inline constexpr uint64_t kDefaultStorageMinFreeMib = 64;
+
 class Environment {
  public:
   Environment(std::filesystem::path config_dir, std::optional<std::filesystem::path> storage,
-              std::shared_ptr<Clock> clock, bool check_only);
+              std::shared_ptr<Clock> clock, bool check_only,
+              uint64_t storage_min_free_bytes = kDefaultStorageMinFreeMib << 20);
   ~Environment();
   Environment(const Environment&) = delete;
   Environment& operator=(const Environment&) = delete;
@@ -30,6 +36,8 @@ class Environment {
 
   // The top-level `storage:` folder, when configured.
   const std::optional<std::filesystem::path>& storage_path() const { return storage_; }
+  // `storage_min_free_mib` in bytes: the store refuses writes below this much free space.
+  uint64_t storage_min_free_bytes() const { return storage_min_free_bytes_; }
 
   Clock& clock() { return *clock_; }
   std::shared_ptr<Clock> clock_ptr() { return clock_; }
@@ -56,6 +64,7 @@ class Environment {
  private:
   std::filesystem::path config_dir_;
   std::optional<std::filesystem::path> storage_;
+  uint64_t storage_min_free_bytes_;
   std::shared_ptr<Clock> clock_;
   bool check_only_;
   // Recursive: a shared object's `make` may itself call shared().

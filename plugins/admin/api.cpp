@@ -1,5 +1,7 @@
 #include "api.h"
 
+#include "api_documents.h"
+
 #include "api_handlers.h"
 #include "api_request.h"
 #include "api_routes.h"
@@ -65,6 +67,10 @@ ApiResponse AdminApi::handle(const ApiRequest& request) {
     return {409, json{{"error", error.what()}}};
   } catch (const PolicyError& error) {
     return {400, json{{"error", error.what()}}};
+  } catch (const StoreUnavailable& error) {
+    // Not a fault of this request, and not for good: RFC 9110 §15.6.4, 503.
+    log::f(log::Level::Warning, "admin: %s %s: %s", request.method.c_str(), request.target.c_str(), error.what());
+    return {503, json{{"error", error.what()}, {"store", health_json(state_->health())}}};
   } catch (const StoreError& error) {
     log::f(log::Level::Error, "admin: %s %s: store error: %s", request.method.c_str(), request.target.c_str(),
            error.what());

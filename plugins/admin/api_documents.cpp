@@ -51,6 +51,22 @@ json event_json(const Event& event) {
   };
 }
 
+json health_json(const StoreHealth& health) {
+  const auto text_or_null = [](const std::string& text) { return text.empty() ? json() : json(text); };
+  return {
+      {"writable", health.writable},
+      {"reason", text_or_null(health.reason)},
+      {"failed_since", health.failed_since ? json(iso8601(health.failed_since)) : json()},
+      {"read_only", health.read_only},
+      {"free_bytes", health.free_bytes ? json(*health.free_bytes) : json()},
+      {"min_free_bytes", health.min_free_bytes},
+      {"torn_wal", text_or_null(health.torn_wal)},
+      {"failed_writes", health.failed_writes},
+      {"refused_writes", health.refused_writes},
+      {"recoveries", health.recoveries},
+  };
+}
+
 json settings_json(const DomainSettings& settings) {
   return {
       {"tlsrpt_rua", settings.tlsrpt_rua},

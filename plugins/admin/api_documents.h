@@ -31,6 +31,8 @@ nlohmann::json event_json(const store::Event& event);
 nlohmann::json settings_json(const store::DomainSettings& settings);
 // A retirement, as the status document shows it (README: "retirement").
 nlohmann::json retirement_json(const store::Retirement& retirement);
+// Whether the store accepts writes, and why not (README: "The store's state").
+nlohmann::json health_json(const store::StoreHealth& health);
 
 // The status document of `domain` at `now` with its `event_count` newest events and the
 // sections other services add (AdminExtensions::add_status_section). HttpError 404 when the

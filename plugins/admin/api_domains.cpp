@@ -44,6 +44,7 @@ ApiResponse handle_server(const Call& call) {
                     {"schema", PolicyStore::kSchemaVersion},
                     {"domains", call.state.domain_count()},
                     {"rotation_seconds", call.state.rotation().count()},
+                    {"store", health_json(call.state.health())},
                     {"now", iso8601(call.now())}}};
 }
 

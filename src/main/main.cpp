@@ -6,6 +6,7 @@
 #include <string>
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include "logging.h"
 #include "registry.h"
@@ -90,6 +91,11 @@ int main(int argc, char** argv) {
   for (int signal : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, signal);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+
+  // Everything stsd creates is its user's alone: the store's files (issue 12: a store
+  // readable by every local user shows every domain), the admin socket. Set before any
+  // thread starts, as umask is process-wide; an operator's stricter umask stays.
+  ::umask(::umask(0077) | 0077);
 
   std::shared_ptr<stsd::Clock> clock;
   if (const char* offset_file = std::getenv("STSD_CLOCK_OFFSET_FILE"))

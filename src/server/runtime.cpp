@@ -9,7 +9,8 @@ namespace stsd {
 
 CoreSettings parse_core_settings(const ConfigNode& root, const Registry& registry) {
   if (!root.is_map()) root.fail("the config must be a map of top-level keys");
-  static const std::set<std::string> core_keys = {"storage", "servers", "workers", "udp_size", "tcp", "log_level"};
+  static const std::set<std::string> core_keys = {
+      "storage", "storage_min_free_mib", "servers", "workers", "udp_size", "tcp", "log_level"};
   for (const auto& key : root.keys()) {
     if (core_keys.count(key) || registry.find_service(key)) continue;
     std::string known;
@@ -19,6 +20,7 @@ CoreSettings parse_core_settings(const ConfigNode& root, const Registry& registr
   }
   CoreSettings settings;
   if (auto storage = root.get("storage")) settings.storage = storage->as_path();
+  settings.storage_min_free_mib = root.uint_or("storage_min_free_mib", settings.storage_min_free_mib, 0, 1 << 20);
   if (auto workers = root.get("workers")) {
     settings.workers = static_cast<unsigned>(workers->as_uint(1, 256));
   }

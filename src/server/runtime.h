@@ -23,6 +23,7 @@ namespace stsd {
 
 struct CoreSettings {
   std::optional<std::filesystem::path> storage;
+  uint64_t storage_min_free_mib = kDefaultStorageMinFreeMib;
   unsigned workers = 0;                         // 0: one per core
   uint16_t udp_size = dns::kDefaultEdnsBuffer;  // the largest UDP answer we send
   std::chrono::seconds tcp_idle_timeout{10};

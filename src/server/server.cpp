@@ -45,7 +45,7 @@ void Server::start() {
   settings_ = parse_core_settings(root, registry_);
   log::set_min_level(settings_.log_level);
   env_ = std::make_unique<Environment>(std::filesystem::absolute(config_path_).parent_path(), settings_.storage, clock_,
-                                       false);
+                                       false, settings_.storage_min_free_mib << 20);
   PendingLoad load;
   auto blocks = build_server_blocks(root, registry_, *env_, load);
   services_ = build_services(root, registry_, *env_);
@@ -81,6 +81,10 @@ std::string Server::reload() {
     const auto root = load_config_file(config_path_);
     auto settings = parse_core_settings(root, registry_);
     if (settings.storage != settings_.storage) root.get("storage")->fail("changing storage needs a restart");
+    if (settings.storage_min_free_mib != settings_.storage_min_free_mib) {
+      auto key = root.get("storage_min_free_mib");
+      (key ? *key : root).fail("changing storage_min_free_mib needs a restart");
+    }
     // Phase one: everything prepares from the new config; nothing observable changes, so
     // an error in any section, the last one included, leaves the old config whole.
     PendingLoad load;

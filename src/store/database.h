@@ -1,29 +1,114 @@
 #pragma once
-// The RocksDB under `storage:`, opened with the store's options and closed (after a
-// flush) when its last owner lets go.
+// The RocksDB under `storage:`: how it is opened and reopened, and the instance in use.
+//
+// Opening (the fault model is in README.md, "Faults"):
+// * the folder is the owner's alone (0700; files stsd finds group- or world-readable are
+//   made 0600; stsd creates files under umask 077);
+// * the write-ahead log must end cleanly: a torn tail (a write cut short by a crash or a
+//   full disk) is dropped, and said loudly (torn_wal()); damage anywhere else refuses;
+// * every table file's block checksums are verified before anything is served; a damaged
+//   store is refused with a message naming the file and the way out (restore a backup);
+// * when the file system refuses writes (full, read-only, not permitted) the database is
+//   opened read-only instead, so DNS is served from what is on disk; reopen() makes it
+//   writable again once the cause is gone.
+// RocksDB's own log goes to stsd's log (warnings and errors), not to a LOG file in the
+// store: a LOG file on a full disk is what turned the first failed write into an abort.
+#include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+
+#include "environment.h"
 
 namespace rocksdb {
 class DB;
-}
+class Env;
+class Status;
+}  // namespace rocksdb
 
 namespace stsd::store {
+
+struct StorageOptions {
+  // Writes are refused while the store's file system has less free space than this, and
+  // the store opens read-only when it has less at start (`storage_min_free_mib`).
+  uint64_t min_free_bytes = kDefaultStorageMinFreeMib << 20;
+  // Tests inject I/O faults through an Env of their own; null: the default file system.
+  std::shared_ptr<rocksdb::Env> env;
+};
 
 class Database {
  public:
   // Opens the database in `folder`, creating the folder and the database when missing.
-  // Throws StoreError naming the folder and the reason (e.g. held by another process).
-  static std::shared_ptr<Database> open(const std::filesystem::path& folder);
+  // Throws StoreError naming the folder and the reason (held by another process, damaged:
+  // naming the file and the way out). A file system that refuses writes opens it
+  // read-only rather than failing (read_only()).
+  static std::shared_ptr<Database> open(const std::filesystem::path& folder, StorageOptions options = {});
+  // A database its caller keeps open (tests): never reopened, no headroom unless given.
+  static std::shared_ptr<Database> borrow(rocksdb::DB& db, uint64_t min_free_bytes = 0);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
-  rocksdb::DB& db() const { return *db_; }
+  // The instance in use. Outside the store's writer lock, hold read_lock() while using it
+  // (and anything made from it: iterators, snapshots): reopen() replaces it.
+  rocksdb::DB& db() const;
+  [[nodiscard]] std::shared_lock<std::shared_mutex> read_lock() const { return std::shared_lock(swap_); }
+
+  const std::filesystem::path& folder() const { return folder_; }
+  uint64_t min_free_bytes() const { return min_free_bytes_; }
+  // Free space of the folder's file system for this user (statvfs f_bavail); nullopt when
+  // it cannot be read.
+  std::optional<uint64_t> free_bytes() const;
+  // Why writes must wait for space (free below min_free_bytes), nullopt when there is room.
+  std::optional<std::string> short_of_space() const;
+
+  // Opened read-only (the file system refused writes); why, for messages.
+  bool read_only() const;
+  std::string read_only_reason() const;
+  // What the last opening dropped from a torn WAL tail (the file and the bytes); empty
+  // when the log ended cleanly.
+  std::string torn_wal() const;
+  // A background error that stopped RocksDB's writes since the last (re)open, empty when
+  // none (RocksDB's own recovery is turned off: the store decides when to reopen).
+  std::string background_error() const;
+  // A write through this instance failed: it is closed without a flush.
+  void note_write_failure();
+
+  // Closes the instance and opens the folder again, read-write when the file system allows
+  // it, else read-only (so reads go on). Call under the store's writer lock; readers wait
+  // (read_lock). Returns true when read-write; `why` says what stood in the way. A borrowed
+  // database is never reopened (false).
+  bool reopen(std::string& why);
+  bool can_reopen() const { return owned_; }
+
+  struct Events;  // what RocksDB tells the database (its log, background errors)
 
  private:
-  explicit Database(std::unique_ptr<rocksdb::DB> db);
-  std::unique_ptr<rocksdb::DB> db_;
+  Database(std::filesystem::path folder, StorageOptions options, bool owned);
+  void open_at_start();
+  // One attempt: read-write or read-only, the WAL read strictly and then, when only its
+  // tail is torn, without the tail. Sets db_ on success.
+  rocksdb::Status open_instance(bool read_only, bool tolerate_torn_tail);
+  void open_read_only_because(const std::string& reason);
+  void verify_checksums();
+  void close_instance();
+
+  const std::filesystem::path folder_;
+  const StorageOptions options_;
+  const uint64_t min_free_bytes_;
+  const bool owned_;
+  std::shared_ptr<Events> events_;
+  std::unique_ptr<rocksdb::DB> owned_db_;
+  rocksdb::DB* db_ = nullptr;
+  mutable std::shared_mutex swap_;
+  mutable std::mutex state_mutex_;  // the fields below
+  bool read_only_ = false;
+  std::string read_only_reason_;
+  std::string torn_wal_;
+  bool write_failed_ = false;
 };
 
 }  // namespace stsd::store

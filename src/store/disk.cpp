@@ -5,26 +5,37 @@
 #include <rocksdb/write_batch.h>
 
 #include "store/codecs.h"
+#include "store/database.h"
 #include "store/errors.h"
 #include "store/keys.h"
 
 namespace stsd::store {
 
+rocksdb::DB& Disk::db() const { return database_.db(); }
+
 std::optional<std::string> Disk::get(std::string_view key, const rocksdb::Snapshot* snapshot) const {
   std::string value;
   rocksdb::ReadOptions options;
   options.snapshot = snapshot;
-  auto s = db_.Get(options, rocksdb::Slice(key.data(), key.size()), &value);
+  auto s = db().Get(options, rocksdb::Slice(key.data(), key.size()), &value);
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok()) throw StoreError("store read of " + std::string(key) + " failed: " + s.ToString());
   return value;
 }
 
 void Disk::commit(rocksdb::WriteBatch& batch, bool sync) const {
+  if (database_.read_only())
+    throw StoreUnavailable("the store is open read-only (" + database_.read_only_reason() + "): nothing changed");
+  if (auto failure = try_commit(batch, sync); !failure.empty())
+    throw StoreError("store write failed (nothing changed): " + failure);
+}
+
+std::string Disk::try_commit(rocksdb::WriteBatch& batch, bool sync) const {
+  if (database_.read_only()) return "the store is open read-only (" + database_.read_only_reason() + ")";
   rocksdb::WriteOptions options;
   options.sync = sync;
-  auto s = db_.Write(options, &batch);
-  if (!s.ok()) throw StoreError("store write failed (nothing changed): " + s.ToString());
+  auto s = db().Write(options, &batch);
+  return s.ok() ? std::string() : s.ToString();
 }
 
 std::optional<PolicyVersion> Disk::version(std::string_view domain, uint32_t number,

@@ -1,6 +1,8 @@
 #pragma once
 // The store's records in RocksDB: reads (optionally from one snapshot, so several reads
 // agree with each other) and synced commits. Errors are StoreErrors naming the key.
+// Reads go to the database's instance in use: outside the store's writer lock, hold the
+// database's read_lock() (Database::reopen replaces the instance).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,16 +18,22 @@ class WriteBatch;
 
 namespace stsd::store {
 
+class Database;
+
 class Disk {
  public:
-  explicit Disk(rocksdb::DB& db) : db_(db) {}
+  explicit Disk(Database& database) : database_(database) {}
 
-  rocksdb::DB& db() const { return db_; }
+  rocksdb::DB& db() const;
+  Database& database() const { return database_; }
 
   std::optional<std::string> get(std::string_view key, const rocksdb::Snapshot* snapshot = nullptr) const;
   // Writes `batch` atomically; `sync`: durable when this returns (survives kill -9).
-  // Throws StoreError, and then nothing was written.
+  // Throws StoreError, and then nothing was written (StoreUnavailable when the database
+  // is open read-only).
   void commit(rocksdb::WriteBatch& batch, bool sync = true) const;
+  // The same, returning the reason instead of throwing it (empty when written).
+  std::string try_commit(rocksdb::WriteBatch& batch, bool sync = true) const;
 
   std::optional<PolicyVersion> version(std::string_view domain, uint32_t number,
                                        const rocksdb::Snapshot* snapshot = nullptr) const;
@@ -34,7 +42,7 @@ class Disk {
   std::optional<DomainRecord> record(const std::string& domain, const rocksdb::Snapshot* snapshot = nullptr) const;
 
  private:
-  rocksdb::DB& db_;
+  Database& database_;
 };
 
 // A RocksDB snapshot released at scope exit.

@@ -35,4 +35,13 @@ class StoreError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The store refuses writes for now: its file system is (nearly) full or refuses writes,
+// or a write failed and the store has not recovered yet (README.md, "Faults"). Nothing
+// changed; DNS keeps answering from memory; writes resume by themselves once the cause is
+// gone.
+class StoreUnavailable : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
 }  // namespace stsd::store

@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "environment.h"
 #include "logging.h"
+#include "metrics.h"
 #include "store/codecs.h"
 #include "store/database.h"
 #include "store/disk.h"
@@ -21,6 +22,7 @@
 #include "store/loader.h"
 #include "store/served_index.h"
 #include "store/transaction.h"
+#include "store/write_guard.h"
 #include "store/writer_steps.h"
 
 namespace stsd::store {
@@ -32,12 +34,15 @@ struct PolicyStore::Impl {
     std::map<uint64_t, std::function<void(const std::string&)>> callbacks;
   };
 
-  Impl(std::shared_ptr<Database> owned, rocksdb::DB& db) : database(std::move(owned)), disk(db) {}
+  Impl(std::shared_ptr<Database> opened, std::shared_ptr<Clock> clock)
+      : database(std::move(opened)), disk(*database), guard(*database, mutex, std::move(clock)) {}
 
-  std::shared_ptr<Database> database;  // null when the caller keeps the database open
+  std::shared_ptr<Database> database;
   Disk disk;
   ServedIndex index;
-  std::mutex mutex;  // writers; `event_seq`, `name_room`, `pending`, index changes
+  // Writers; `event_seq`, `name_room`, `pending`, index changes. Readers outside it hold
+  // database->read_lock(): a recovery (under this mutex) may reopen the database.
+  std::mutex mutex;
   uint64_t event_seq = 0;
   NameRoom name_room;
   std::set<std::string> pending;  // domains whose staged version is unconfirmed
@@ -45,6 +50,9 @@ struct PolicyStore::Impl {
   int64_t aligned_until = 0;  // set once when loaded
   std::atomic<bool> rotation_evidence_required{false};
   std::shared_ptr<Subscribers> subscribers = std::make_shared<Subscribers>();
+  std::atomic<bool> gating_put_off{false};         // gate_ungated_rotations met a store refusing writes
+  WriteGuard guard;                                // after what it refers to: stops first
+  metrics::MetricsRegistry::Registration metrics;  // the process-wide store's (open(env))
 
   // Calls every subscriber with each changed domain, outside the store lock. The
   // subscribers' mutex is recursive so that a callback may itself write to the store.
@@ -73,12 +81,19 @@ std::shared_ptr<PolicyStore> PolicyStore::open(Environment& env) {
   return env.shared<PolicyStore>("store.policies", [&] {
     if (env.check_only()) throw std::runtime_error("the store is not opened while checking a config");
     if (!env.storage_path()) throw std::runtime_error("no `storage:` folder is configured");
-    return std::make_shared<PolicyStore>(Database::open(*env.storage_path()), env.clock_ptr());
+    StorageOptions options;
+    options.min_free_bytes = env.storage_min_free_bytes();
+    auto store = std::make_shared<PolicyStore>(Database::open(*env.storage_path(), options), env.clock_ptr());
+    store->impl_->metrics =
+        metrics::metrics_registry(env)->add("store", [guard = &store->impl_->guard](metrics::MetricsWriter& writer) {
+          write_health_metrics(guard->health(), writer);
+        });
+    return store;
   });
 }
 
-PolicyStore::PolicyStore(rocksdb::DB& db, std::shared_ptr<Clock> clock)
-    : impl_(std::make_unique<Impl>(nullptr, db)),
+PolicyStore::PolicyStore(std::shared_ptr<Database> database, std::shared_ptr<Clock> clock)
+    : impl_(std::make_unique<Impl>(std::move(database), clock)),
       clock_(std::move(clock)),
       time_floor_(read_time_floor(impl_->disk)) {
   auto loaded = load_store(impl_->disk, impl_->index, now());
@@ -87,14 +102,22 @@ PolicyStore::PolicyStore(rocksdb::DB& db, std::shared_ptr<Clock> clock)
   impl_->pending = std::move(loaded.pending);
   domain_count_.store(impl_->index.count(), std::memory_order_release);
   last_change_.store(loaded.newest_change, std::memory_order_release);
+  impl_->guard.set_on_recovered([this] {
+    if (impl_->gating_put_off.exchange(false)) gate_ungated_rotations();
+  });
 }
 
-PolicyStore::PolicyStore(std::shared_ptr<Database> database, std::shared_ptr<Clock> clock)
-    : PolicyStore(database->db(), std::move(clock)) {
-  impl_->database = std::move(database);
+PolicyStore::PolicyStore(rocksdb::DB& db, std::shared_ptr<Clock> clock)
+    : PolicyStore(Database::borrow(db), std::move(clock)) {}
+
+PolicyStore::~PolicyStore() {
+  // The recovery thread may call back into this object (set_on_recovered): it stops
+  // while every member is still there.
+  impl_->metrics.reset();
+  impl_->guard.stop();
 }
 
-PolicyStore::~PolicyStore() = default;
+StoreHealth PolicyStore::health() const { return impl_->guard.health(); }
 
 // ---- the write frame -------------------------------------------------------------------
 
@@ -107,7 +130,9 @@ void PolicyStore::write(const std::function<void(Transaction&)>& build) {
     build(tx);
     if (tx.empty()) return;
     const auto served = tx.finish();
-    s.disk.commit(tx.batch());  // durable when acknowledged (survives kill -9)
+    // Refused or failed (StoreUnavailable): nothing below ran, so memory is as it was.
+    s.guard.admit();
+    s.guard.commit(s.disk, tx.batch());
     s.event_seq += tx.event_count();
     if (served.empty()) return;  // events only: nothing served changed
     for (const auto& change : served) {
@@ -163,7 +188,8 @@ void PolicyStore::renew_time_floor() {
   if (!lease) return;
   rocksdb::WriteBatch batch;
   batch.Put(std::string(keys::kTimeFloor), TimeFloor::encode(*lease));
-  impl_->disk.commit(batch);
+  impl_->guard.admit();  // a write like any other: refused while the store cannot write
+  impl_->guard.commit(impl_->disk, batch);
   time_floor_.renewed(*lease);
 }
 
@@ -201,6 +227,7 @@ size_t PolicyStore::gate_ungated_rotations() {
   // verifier there are none); each batch is one write.
   std::vector<std::string> ungated;
   {
+    auto reading = impl_->database->read_lock();
     rocksdb::ReadOptions options;
     options.fill_cache = false;
     const rocksdb::Slice upper(keys::kServedEnd.data(), keys::kServedEnd.size());
@@ -218,16 +245,28 @@ size_t PolicyStore::gate_ungated_rotations() {
   constexpr size_t kBatch = 1000;
   size_t gated = 0;
   for (size_t from = 0; from < ungated.size(); from += kBatch) {
-    write([&](Transaction& tx) {
-      for (size_t i = from; i < std::min(ungated.size(), from + kBatch); ++i) {
-        if (!tx.contains(ungated[i])) continue;  // removed meanwhile
-        DomainRecord r = tx.existing(ungated[i]);
-        if (!r.confirmed || r.rotate_until) continue;
-        r.rotate_until = tx.now();
-        tx.put_record(ungated[i], r);
-        ++gated;
-      }
-    });
+    size_t in_batch = 0;
+    try {
+      write([&](Transaction& tx) {
+        for (size_t i = from; i < std::min(ungated.size(), from + kBatch); ++i) {
+          if (!tx.contains(ungated[i])) continue;  // removed meanwhile
+          DomainRecord r = tx.existing(ungated[i]);
+          if (!r.confirmed || r.rotate_until) continue;
+          r.rotate_until = tx.now();
+          tx.put_record(ungated[i], r);
+          ++in_batch;
+        }
+      });
+    } catch (const StoreUnavailable& e) {
+      // A start on a read-only store must still serve: the gating waits for writes.
+      impl_->gating_put_off.store(true);
+      log::f(log::Level::Warning,
+             "mtasts: %zu domains are gated for rotation evidence once the store accepts "
+             "writes again: %s",
+             ungated.size() - from, e.what());
+      break;
+    }
+    gated += in_batch;
   }
   return gated;
 }
@@ -244,6 +283,7 @@ std::vector<std::string> PolicyStore::domains(const std::string& after, size_t l
     out.reserve(std::min<size_t>(limit, 4096));
   else
     out.reserve(domain_count());
+  auto reading = impl_->database->read_lock();
   rocksdb::ReadOptions options;
   options.fill_cache = false;
   const rocksdb::Slice upper(keys::kServedEnd.data(), keys::kServedEnd.size());
@@ -280,6 +320,7 @@ std::optional<DomainStatus> PolicyStore::status(std::string_view domain_text, in
   if (!impl_->index.contains(domain)) return std::nullopt;
   std::optional<DomainRecord> record;
   {
+    auto reading = impl_->database->read_lock();
     Snapshot snapshot(impl_->disk);
     record = impl_->disk.record(domain, snapshot.get());
   }
@@ -317,6 +358,7 @@ std::vector<Event> PolicyStore::events(std::string_view domain_text, size_t limi
   std::vector<Event> out;
   if (limit == 0) return out;
   const std::string prefix = keys::event_prefix(domain);
+  auto reading = impl_->database->read_lock();
   std::unique_ptr<rocksdb::Iterator> it(impl_->disk.db().NewIterator(rocksdb::ReadOptions()));
   // Keys end in fixed-width sequence numbers: the last key under the prefix is the newest.
   for (it->SeekForPrev(prefix + "\xff"); it->Valid() && it->key().starts_with(prefix) && out.size() < limit;
@@ -334,10 +376,14 @@ std::vector<Event> PolicyStore::events(std::string_view domain_text, size_t limi
 std::optional<PolicyVersion> PolicyStore::version(std::string_view domain_text, uint32_t number) const {
   const std::string domain = normalize_domain(domain_text);
   if (!impl_->index.contains(domain)) return std::nullopt;
+  auto reading = impl_->database->read_lock();
   return impl_->disk.version(domain, number);
 }
 
-std::vector<ScheduledRemoval> PolicyStore::scheduled_removals() const { return scan_scheduled_removals(impl_->disk); }
+std::vector<ScheduledRemoval> PolicyStore::scheduled_removals() const {
+  auto reading = impl_->database->read_lock();
+  return scan_scheduled_removals(impl_->disk);
+}
 
 std::shared_ptr<const ServedDomain> PolicyStore::served(std::string_view domain_text) const {
   std::string domain;
@@ -349,6 +395,7 @@ std::shared_ptr<const ServedDomain> PolicyStore::served(std::string_view domain_
   if (!impl_->index.contains(domain)) return nullptr;  // most misses never touch the disk
   std::optional<DomainRecord> record;
   {
+    auto reading = impl_->database->read_lock();
     Snapshot snapshot(impl_->disk);
     record = impl_->disk.record(domain, snapshot.get());
   }

@@ -21,7 +21,12 @@
 //     A write that returns has been committed in ONE RocksDB WriteBatch with sync=true
 //     (durable across kill -9) and is already visible to readers. Every writer goes
 //     through one write frame: writer lock, read, build the batch with its events,
-//     synced commit, apply to memory, notify subscribers.
+//     admission (write_guard.h), synced commit, apply to memory, notify subscribers.
+//   - Faults (README.md, "Faults"): a write the store cannot make now (disk full or below
+//     storage_min_free_mib, read-only file system, an earlier failed write not yet
+//     recovered) throws StoreUnavailable and changes nothing, in memory or on disk; DNS
+//     keeps answering from the index; writes resume by themselves (the store reopens its
+//     database) once the cause is gone. `health()` says which.
 //   - The confirmed pointer only ever points at an existing version, and only moves
 //     forward: confirm(N) refuses N older than the confirmed version (rollback = stage
 //     the old content again, which makes a new version).
@@ -86,11 +91,13 @@ class PolicyStore {
   // opened (no `storage:`, check-only mode, held by another process, newer schema...).
   static std::shared_ptr<PolicyStore> open(Environment& env);
 
-  // Loads the index from `db` (which must outlive this object). Creates the schema key in
-  // an empty store; throws StoreError for a store written by a newer schema.
-  PolicyStore(rocksdb::DB& db, std::shared_ptr<Clock> clock);
-  // The same over a database this store keeps open.
+  // Loads the index from `database`. Creates the schema key in an empty store; throws
+  // StoreError for a store written by a newer schema, or one that needs migrating while
+  // it is open read-only.
   PolicyStore(std::shared_ptr<Database> database, std::shared_ptr<Clock> clock);
+  // The same over a RocksDB its caller keeps open (and which must outlive this object):
+  // no free-space minimum, and recovery by RocksDB's Resume() instead of a reopen.
+  PolicyStore(rocksdb::DB& db, std::shared_ptr<Clock> clock);
   ~PolicyStore();
   PolicyStore(const PolicyStore&) = delete;
   PolicyStore& operator=(const PolicyStore&) = delete;
@@ -140,7 +147,8 @@ class PolicyStore {
   bool rotation_evidence_required() const noexcept;
   // Gates every confirmed domain that no verifier gates yet (rotate_until = now), in
   // batches; returns how many. The confirm service calls it at start, so that no id
-  // moves before its first evidence.
+  // moves before its first evidence. While the store refuses writes (started read-only)
+  // the rest is gated as soon as writes resume.
   size_t gate_ungated_rotations();
   // Appends an event; nothing served changes (no generation change, no notification).
   void record_event(std::string_view domain, std::string_view kind, uint32_t version, std::string_view detail);
@@ -186,6 +194,11 @@ class PolicyStore {
   size_t domain_count() const noexcept { return domain_count_.load(std::memory_order_acquire); }
   // Unix seconds of the newest committed change to any domain (service-zone SOA serial).
   int64_t last_change() const noexcept { return last_change_.load(std::memory_order_acquire); }
+
+  // --- faults ---
+  // Whether writes are accepted now and why not; free space, torn WAL, counters. Never
+  // waits for a write.
+  StoreHealth health() const;
 
   // --- configuration pushed by the DNS plugin ---
   // The rotation period used by status() (the DNS plugin sets it; default 1 day).

@@ -103,4 +103,18 @@ struct ImportResult {
   bool confirmed = false;
 };
 
+// The store's fault state (README.md, "Faults"), for /v1/server and the metrics.
+struct StoreHealth {
+  bool writable = true;                // a write now would be attempted
+  std::string reason;                  // why not; empty when writable
+  int64_t failed_since = 0;            // Unix seconds; 0 unless failed (low space is checked per write)
+  bool read_only = false;              // the database is open read-only
+  std::optional<uint64_t> free_bytes;  // free on the store's file system (nullopt: unknown)
+  uint64_t min_free_bytes = 0;         // storage_min_free_mib
+  std::string torn_wal;                // what the last opening dropped from a torn WAL tail
+  uint64_t failed_writes = 0;          // commits RocksDB failed
+  uint64_t refused_writes = 0;         // writes refused before reaching RocksDB
+  uint64_t recoveries = 0;             // times writes became possible again
+};
+
 }  // namespace stsd::store

@@ -1,16 +1,21 @@
 // The store opens its own database under `storage:` (PolicyStore::open): once per
 // process, never under --check-config, flushed and closed with the environment, and
-// refused with a clear message while another process holds it.
+// refused with a clear message while another process holds it. What it checks when it
+// opens (README.md, "Faults"): a torn WAL tail is dropped and reported, damage anywhere
+// else refuses to open naming the file and the way out, and the folder is the owner's.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
+#include "clock.h"
 #include "environment.h"
 #include "store/database.h"
 #include "store/policy_store.h"
@@ -31,6 +36,28 @@ bool has_table_file(const std::filesystem::path& folder) {
   return false;
 }
 
+// The folder's newest file with `extension` (RocksDB numbers its files in order).
+std::filesystem::path newest(const std::filesystem::path& folder, const std::string& extension) {
+  std::filesystem::path found;
+  for (const auto& entry : std::filesystem::directory_iterator(folder))
+    if (entry.path().extension() == extension && (found.empty() || entry.path() > found)) found = entry.path();
+  return found;
+}
+
+void overwrite(const std::filesystem::path& file, uint64_t offset, const std::string& bytes) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+unsigned mode_of(const std::filesystem::path& path) {
+  struct stat info {};
+  EXPECT_EQ(::stat(path.c_str(), &info), 0) << path;
+  return info.st_mode & 0777;
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
 class StoreDatabase : public ::testing::Test {
  protected:
   // A folder of its own, removed at the end (TempStore's database is not used here).
@@ -38,6 +65,16 @@ class StoreDatabase : public ::testing::Test {
   std::unique_ptr<Environment> environment(bool check_only = false) {
     return std::make_unique<Environment>(scratch_.dir(), folder(), nullptr, check_only);
   }
+  // The database in `at` as a crash leaves it: `domains` added, one synced write each,
+  // all of them in the write-ahead log only (a copy taken while it is open).
+  void crash_image(const std::vector<std::string>& domains, const std::filesystem::path& at) {
+    auto database = Database::open(folder(), {0});
+    PolicyStore store(database, clock_);
+    for (const auto& domain : domains) store.add_domain(domain, {});
+    std::filesystem::copy(folder(), at);
+  }
+
+  std::shared_ptr<ManualClock> clock_ = std::make_shared<ManualClock>();
 
   test_support::TempStore scratch_;
 };
@@ -112,6 +149,83 @@ TEST_F(StoreDatabase, HeldByAnotherProcessIsRefusedWithTheReason) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   for (int fd : {ready[0], ready[1], release[0], release[1]}) ::close(fd);
   EXPECT_NO_THROW(Database::open(folder())) << "free again once the other process let go";
+}
+
+TEST_F(StoreDatabase, ATornWalTailIsDroppedAndReportedLoudly) {
+  const auto image = scratch_.dir() / "crashed";
+  crash_image({"kept.example", "cut.example"}, image);
+  const auto wal = newest(image, ".log");
+  std::filesystem::resize_file(wal, std::filesystem::file_size(wal) - 20);  // cuts the last record
+
+  testing::internal::CaptureStderr();
+  auto database = Database::open(image, {0});
+  const std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(contains(database->torn_wal(), wal.string())) << database->torn_wal();
+  EXPECT_TRUE(contains(log, "[error] store: " + image.string() + ": the write-ahead log ended in a torn record"))
+      << log;
+  PolicyStore store(database, clock_);
+  EXPECT_TRUE(store.has_domain("kept.example"));
+  EXPECT_FALSE(store.has_domain("cut.example")) << "the cut write is gone";
+  EXPECT_EQ(store.health().torn_wal, database->torn_wal());
+  store.add_domain("after.example", {});
+}
+
+TEST_F(StoreDatabase, DamageInsideTheWalRefusesToOpen) {
+  const auto image = scratch_.dir() / "crashed";
+  crash_image({"a.example", "b.example", "c.example", "d.example"}, image);
+  overwrite(newest(image, ".log"), 100, std::string(8, '\x5a'));  // inside the first records
+  try {
+    Database::open(image, {0});
+    ADD_FAILURE() << "opened a database whose log lost writes before its end";
+  } catch (const StoreError& e) {
+    const std::string message = e.what();
+    EXPECT_TRUE(contains(message, "storage " + image.string() + ": the store is damaged: Corruption")) << message;
+    EXPECT_TRUE(contains(message, "restore the folder from a backup")) << message;
+  }
+}
+
+TEST_F(StoreDatabase, ADamagedTableFileRefusesToOpenNamingTheFile) {
+  {
+    auto database = Database::open(folder(), {0});
+    PolicyStore store(database, clock_);
+    for (int i = 0; i < 200; ++i) store.add_domain("d" + std::to_string(i) + ".example", {});
+  }  // flushed into a table file when closed
+  const auto table = newest(folder(), ".sst");
+  ASSERT_FALSE(table.empty());
+  // The served records the start-up scan reads may sit elsewhere: the check reads it all.
+  overwrite(table, std::filesystem::file_size(table) / 3, std::string(16, '\x5a'));
+  try {
+    Database::open(folder(), {0});
+    ADD_FAILURE() << "opened a database with a damaged table file";
+  } catch (const StoreError& e) {
+    const std::string message = e.what();
+    EXPECT_TRUE(contains(message, table.string())) << message;
+    EXPECT_TRUE(contains(message, "restore the folder from a backup")) << message;
+  }
+}
+
+TEST_F(StoreDatabase, TheFolderIsTheOwnersAlone) {
+  // stsd runs under umask 077 (src/main), which makes RocksDB's new files 0600; what is
+  // tested here is the folder and the files it finds.
+  const mode_t umask_before = ::umask(077);
+  Database::open(folder()).reset();
+  EXPECT_EQ(mode_of(folder()), 0700u) << "created private";
+
+  // A store an older stsd left readable is tightened when opened.
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(folder())) files.push_back(entry.path());
+  ASSERT_FALSE(files.empty());
+  std::filesystem::permissions(folder(), std::filesystem::perms(0755));
+  for (const auto& file : files) std::filesystem::permissions(file, std::filesystem::perms(0644));
+  testing::internal::CaptureStderr();
+  auto database = Database::open(folder());
+  const std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(mode_of(folder()), 0700u);
+  for (const auto& entry : std::filesystem::directory_iterator(folder()))
+    EXPECT_EQ(mode_of(entry.path()), 0600u) << entry.path();
+  EXPECT_TRUE(contains(log, "readable by other users (mode 755); it is 0700 now")) << log;
+  EXPECT_TRUE(contains(log, "were readable by other users; they are 0600 now")) << log;
+  ::umask(umask_before);
 }
 
 }  // namespace

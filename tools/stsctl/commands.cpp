@@ -54,6 +54,22 @@ json expect_ok(const HttpResult& result) {
 }
 
 
+// `stsctl version`'s lines about the store (GET /v1/server "store"; an older stsd has none).
+std::string store_state_text(const json& store) {
+  if (!store.is_object()) return "";
+  std::string text = store.value("writable", true) ? "store: accepts writes" : "store: REFUSES WRITES";
+  if (store["failed_since"].is_string()) text += " since " + text_of(store["failed_since"]);
+  if (store["reason"].is_string()) text += ": " + text_of(store["reason"]);
+  if (store["free_bytes"].is_number_unsigned())
+    text += " (" + std::to_string(store["free_bytes"].get<uint64_t>() >> 20) + " MiB free, writes need " +
+            std::to_string(store.value("min_free_bytes", uint64_t{0}) >> 20) + ")";
+  text += "\n";
+  if (store["torn_wal"].is_string())
+    text += "store: the last start dropped a torn record at the end of the write-ahead log: " +
+            text_of(store["torn_wal"]) + "\n";
+  return text;
+}
+
 std::string domain_state_words(const json& d) {
   const json& staged = d["staged"];
   const json& confirmed = d["confirmed"];
@@ -432,6 +448,7 @@ int run_single(const Invocation& invocation, AdminClient& client, std::ostream& 
     out << "stsctl " << STSD_VERSION << "\n"
         << "stsd " << text_of(body["version"]) << " at " << client.endpoint().description << " (store schema "
         << text_of(body["schema"]) << ", " << text_of(body["domains"]) << " domains)\n";
+    out << store_state_text(body["store"]);
   }
   return kExitOk;
 }

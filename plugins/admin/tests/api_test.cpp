@@ -608,6 +608,42 @@ TEST_F(Api, ServerInfo) {
   EXPECT_EQ(info.body["version"], STSD_VERSION);
   EXPECT_EQ(info.body["schema"], store::PolicyStore::kSchemaVersion);
   EXPECT_EQ(info.body["now"], "2025-01-01T12:00:00Z");
+  EXPECT_EQ(info.body["store"]["writable"], true);
+  EXPECT_TRUE(info.body["store"]["reason"].is_null());
+}
+
+TEST_F(Api, AStoreThatCannotWriteAnswers503WithTheReasonAndServesReads) {
+  add_staged_confirmed("example.com");
+  // The database under the store refuses every write, as a read-only file system does.
+  api_.reset();
+  state_.reset();
+  db_.reset();
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), (dir_ / "db").native(), &raw).ok());
+  db_.reset(raw);
+  state_ = std::make_shared<store::PolicyStore>(*db_, clock_);
+  api_ = std::make_unique<AdminApi>(state_, hooks_);
+
+  const json policy = {{"mode", "enforce"}, {"mx", {"mx2.example.com"}}, {"max_age", 604800}};
+  auto failed = call("POST", "/v1/domains/example.com/policies", policy);
+  EXPECT_EQ(failed.status, 503u) << failed.body;
+  EXPECT_NE(failed.body["error"].get<std::string>().find("store write failed (nothing changed)"), std::string::npos)
+      << failed.body;
+  EXPECT_EQ(failed.body["store"]["writable"], false);
+  EXPECT_EQ(failed.body["store"]["failed_writes"], 1);
+  auto refused = call("POST", "/v1/domains", {{"domain", "new.example"}});
+  EXPECT_EQ(refused.status, 503u) << refused.body;
+  EXPECT_NE(refused.body["error"].get<std::string>().find("the store refuses writes (nothing changed)"),
+            std::string::npos)
+      << refused.body;
+
+  auto status = call("GET", "/v1/domains/example.com/status");
+  ASSERT_EQ(status.status, 200u) << "reads go on";
+  EXPECT_EQ(status.body["staged"]["version"], 1);
+  auto info = call("GET", "/v1/server");
+  EXPECT_EQ(info.body["store"]["writable"], false);
+  EXPECT_EQ(info.body["store"]["refused_writes"], 1);
+  EXPECT_FALSE(info.body["store"]["failed_since"].is_null());
 }
 
 }  // namespace
