@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <vector>
 
+#include <boost/beast/core/string.hpp>
+
 namespace stsd::http {
 namespace {
 
 bool equal_without_case(std::string_view a, std::string_view b) {
-  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [&](char x, char y) { return lower(x) == lower(y); });
+  return boost::beast::iequals(boost::beast::string_view(a.data(), a.size()),
+                               boost::beast::string_view(b.data(), b.size()));
 }
 
 std::string_view trim_whitespace(std::string_view text) {  // OWS, RFC 9110 §5.6.3

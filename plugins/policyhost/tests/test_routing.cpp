@@ -77,7 +77,6 @@ std::vector<RoutingCase> routing_cases() {
   add({.name = "put_not_allowed", .method = "PUT", .status = 405});
   add({.name = "options_not_allowed", .method = "OPTIONS", .status = 405});
   add({.name = "lower_case_get_is_another_method", .method = "get", .status = 405});  // RFC 9110 §9.1
-  add({.name = "get_with_body_rejected", .has_body = true, .status = 413, .close = true});
   add({.name = "missing_host_http11", .host = std::nullopt, .status = 400, .close = true});
   add({.name = "repeated_host", .repeated_host = true, .status = 400, .close = true});
   add({.name = "host_differs_from_sni", .host = "mta-sts.other.test", .status = 421});
