@@ -72,12 +72,13 @@ AdminHttpServer::AdminHttpServer(Handler handler, HttpLimits limits) {
   settings.threads = 1;  // one request at a time: the store's writes stay serialized
   settings.connection.server_header = "stsd-admin";
   settings.connection.limits = {.max_header_bytes = limits.max_header_bytes, .max_body_bytes = limits.max_body_bytes};
-  settings.connection.timeouts = {.handshake = limits.idle_timeout,
-                                  .first_request = limits.idle_timeout,
+  settings.connection.timeouts = {.handshake = limits.header_timeout,
+                                  .first_request = limits.header_timeout,
                                   .idle = limits.idle_timeout,
                                   .request = limits.idle_timeout,
                                   .write = limits.idle_timeout};
   settings.limits.max_connections = limits.max_connections;
+  settings.limits.max_pending = limits.max_unauthenticated;
   settings.stop_grace = limits.stop_grace;
   http::Hooks hooks;
   hooks.handler = [handler = std::move(handler)](const http::Request& request) { return handle(handler, request); };

@@ -16,12 +16,17 @@
 
 namespace stsd::admin {
 
+// The unix socket's connections are established at once (its file mode authenticates
+// them); a TCP connection is pending until a request with the bearer token arrives, so
+// clients without the token can take neither the authenticated slots nor the socket's.
 struct HttpLimits {
   size_t max_header_bytes = 16 * 1024;
-  size_t max_body_bytes = 8 * 1024 * 1024;  // an import batch of 5000 rows fits easily
-  size_t max_connections = 64;              // on the unix socket, and apart on TCP
-  std::chrono::seconds idle_timeout{60};    // a connection with no complete request
-  std::chrono::seconds stop_grace{3};       // in-flight requests at shutdown
+  size_t max_body_bytes = 8 * 1024 * 1024;      // an import batch of 5000 rows fits easily
+  size_t max_connections = 64;                  // on the unix socket, and apart authenticated on TCP
+  size_t max_unauthenticated = 16;              // TCP connections before their token (the oldest make room)
+  std::chrono::seconds header_timeout{5};       // the first request's header, from the connection
+  std::chrono::seconds idle_timeout{60};        // between requests, and each request and reply
+  std::chrono::seconds stop_grace{3};           // in-flight requests at shutdown
 };
 
 class AdminHttpServer {

@@ -75,6 +75,7 @@ std::unique_ptr<http::Server> make_metrics_server(std::shared_ptr<MetricsRegistr
                                   .request = kRequestTimeout,
                                   .write = kRequestTimeout};
   settings.limits.max_connections = kMaxConnections;
+  settings.limits.max_pending = kMaxConnections;
   settings.stop_grace = std::chrono::milliseconds(0);  // scrapes are cheap to repeat
   http::Hooks hooks;
   hooks.handler = [registry](const http::Request& request) { return metrics_reply(request, *registry); };

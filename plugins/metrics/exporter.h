@@ -3,7 +3,8 @@
 // its own thread, apart from the DNS workers, so a slow or hostile scraper never delays
 // an answer.
 //
-// Limits: at most kMaxConnections at once (more are closed at once); a request header
+// Limits: at most kMaxConnections that sent a request and as many waiting for their
+// first (http/connection_limits.h; past the cap a 503); a request header
 // of at most kMaxHeaderBytes and a body of at most kMaxBodyBytes; a request must start
 // within kRequestTimeout of the connection or of the previous reply, and arrive whole
 // within kRequestTimeout of its first byte; each reply is written within the same time.

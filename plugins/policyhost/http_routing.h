@@ -5,7 +5,8 @@
 //  GET/HEAD /.well-known/mta-sts.txt, Host mta-sts.<domain>  → 200 with the domain's policy
 //  other methods                                              → 405 with Allow: GET, HEAD
 //  unknown path, host that is not mta-sts.<known domain>      → 404
-//  a request body                                             → 413 (bodies are never read)
+//  a body on another method (never read)                     → 405, and the connection closes
+//  (a body on GET or HEAD never gets here: the HTTP layer answers 400, request_framing.h)
 //  Host missing (HTTP/1.1) or repeated                        → 400 (RFC 9112 §3.2)
 //  Host naming another domain than the TLS SNI                → 421 (RFC 9110 §15.5.20)
 // Never a redirect: senders do not follow them (RFC 8461 §3.3).
@@ -33,7 +34,7 @@ struct HttpRequestView {
   std::optional<std::string_view> host;  // the Host field, when present
   bool repeated_host = false;            // more than one Host field
   std::string_view sni;                  // TLS server name; empty when none
-  bool has_body = false;                 // Content-Length > 0 or chunked
+  bool has_body = false;                 // unread: the connection closes after the reply
   std::string_view if_none_match;        // empty when absent
 };
 

@@ -7,8 +7,10 @@
 // the first request header within request_timeout of the handshake; later requests on a
 // kept-alive connection must start within idle_timeout and their header must complete
 // within request_timeout of its first byte (slowloris); each reply is written within
-// request_timeout. Connections beyond max_connections (or max_connections_per_client)
-// are closed at once; requests beyond the per-client rate get 429.
+// request_timeout. Until its handshake is done and its first request header read, a
+// connection is pending (max_pending connections, max_pending_per_client from one client;
+// a full pool closes its oldest); a first request past max_connections (or
+// max_connections_per_client) gets 503; requests beyond the per-client rate get 429.
 #include <condition_variable>
 #include <functional>
 #include <memory>

@@ -8,7 +8,8 @@ namespace stsd::policyhost {
 
 PolicyHostSettings parse_policy_host_settings(const ConfigNode& section) {
   section.expect_map({"listen", "cert_dir", "cache_max_age", "cert_poll", "threads", "max_header_bytes",
-                      "max_connections", "max_connections_per_client", "requests_per_second", "burst",
+                      "max_connections", "max_connections_per_client", "max_pending_connections",
+                      "max_pending_per_client", "requests_per_second", "burst",
                       "handshake_timeout", "request_timeout", "idle_timeout", "access_log"});
   PolicyHostSettings settings;
 
@@ -38,6 +39,10 @@ PolicyHostSettings parse_policy_host_settings(const ConfigNode& section) {
   settings.limits.max_connections = section.uint_or("max_connections", settings.limits.max_connections, 1, 1000000);
   settings.limits.max_connections_per_client =
       section.uint_or("max_connections_per_client", settings.limits.max_connections_per_client, 1, 1000000);
+  settings.limits.max_pending =
+      section.uint_or("max_pending_connections", settings.limits.max_pending, 1, 1000000);
+  settings.limits.max_pending_per_client =
+      section.uint_or("max_pending_per_client", settings.limits.max_pending_per_client, 1, 1000000);
   settings.limits.requests_per_second = static_cast<double>(
       section.uint_or("requests_per_second", static_cast<uint64_t>(settings.limits.requests_per_second), 0, 1000000));
   settings.limits.burst =

@@ -20,9 +20,15 @@ struct PolicyHostSettings {
   std::chrono::seconds cert_poll{5};       // cert_dir change check
   unsigned threads = 1;
   size_t max_header_bytes = 8192;  // larger: 431
-  http::ConnectionLimits::Settings limits{
-      .max_connections = 1024, .max_connections_per_client = 32, .requests_per_second = 10, .burst = 40};
-  std::chrono::seconds handshake_timeout{10};
+  // Pending: accepted, but the TLS handshake and the first request header not done yet
+  // (http/connection_limits.h); a full pending pool closes its oldest connection.
+  http::ConnectionLimits::Settings limits{.max_connections = 1024,
+                                          .max_connections_per_client = 32,
+                                          .max_pending = 256,
+                                          .max_pending_per_client = 8,
+                                          .requests_per_second = 10,
+                                          .burst = 40};
+  std::chrono::seconds handshake_timeout{5};
   std::chrono::seconds request_timeout{10};  // whole request header, and each write
   std::chrono::seconds idle_timeout{30};     // keep-alive wait for the next request
   bool access_log = true;

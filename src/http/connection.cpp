@@ -5,6 +5,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <sstream>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -14,6 +16,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "http/refusal.h"
+#include "http/request_framing.h"
 #include "logging.h"
 #include "utc_time.h"
 
@@ -94,6 +98,22 @@ std::string seconds_text(std::chrono::milliseconds duration) {
 
 bool omits_body(unsigned status) { return status == 204 || status == 304 || (status >= 100 && status < 200); }
 
+// `reply` as sent: Server, Date and Connection set, Content-Length from the body, no
+// body for HEAD (RFC 9110 §9.3.2, whatever the status), 204 and 304.
+bhttp::response<bhttp::string_body> response_of(Reply&& reply, unsigned version, bool head,
+                                                std::string_view server_header) {
+  bhttp::response<bhttp::string_body> response{static_cast<bhttp::status>(reply.status), version};
+  response.set(bhttp::field::server, beast::string_view(server_header.data(), server_header.size()));
+  // RFC 9110 §6.6.1: an origin server with a clock sends Date.
+  response.set(bhttp::field::date, http_date(std::chrono::system_clock::now()));
+  for (auto& [name, value] : reply.headers) response.insert(name, value);
+  if (!reply.header("Content-Length") && !omits_body(reply.status))
+    response.set(bhttp::field::content_length, std::to_string(reply.body.size()));
+  if (!head && !omits_body(reply.status)) response.body() = std::move(reply.body);
+  response.keep_alive(!reply.close);
+  return response;
+}
+
 template <class Stream>
 class Connection : public std::enable_shared_from_this<Connection<Stream>> {
  public:
@@ -111,6 +131,16 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
   }
 
   static asio::awaitable<void> run(std::shared_ptr<Connection> self) {
+    // A pending connection that loses its slot to a newer one (ConnectionLimits) is
+    // closed on its own strand.
+    self->ticket_.on_evicted([weak = std::weak_ptr<Connection>(self), executor = self->stream_.get_executor()] {
+      asio::post(executor, [weak] {
+        if (auto connection = weak.lock()) {
+          connection->evicted_ = true;
+          connection->close_now();
+        }
+      });
+    });
     auto handle = std::make_shared<ConnectionContext::Handle>();
     handle->executor = self->stream_.get_executor();
     handle->close_if_idle = [weak = std::weak_ptr<Connection>(self)] {
@@ -168,7 +198,10 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
       co_return true;
     }
     std::string why;
-    if (error == beast::error::timeout)
+    if (evicted_) {
+      ERR_clear_error();
+      co_return false;  // logged by the listener that admitted the newer connection
+    } else if (error == beast::error::timeout)
       why = "not completed within " + seconds_text(timeout);
     else if (note_.asked && note_.server_name.empty())
       why = "the client sent no server name (SNI); certificates are only chosen by name";
@@ -221,6 +254,10 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     if (error) co_return co_await refuse_unreadable(error, *settings, nullptr, started);
 
     Request request = request_of(parser.get());
+    if (auto refusal = framing_refusal(request.method, request.version, request.headers)) {
+      co_await write(error_reply(400, "malformed HTTP request: " + *refusal), &request, *settings, started);
+      co_return false;
+    }
     if (transport_ != Transport::Unix && !context_->limits->allow_request(peer_.address(), SteadyClock::now())) {
       Reply reply = error_reply(429, "too many requests from this address; retry later");
       reply.headers.emplace_back("Retry-After", "1");
@@ -234,6 +271,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
         co_return false;
       }
     }
+    if (first && !co_await establish(request, *settings, started)) co_return false;
     if (!parser.is_done() && settings->limits.max_body_bytes > 0) {
       if (!co_await read_body(parser, request, *settings, started)) co_return false;
       request.body = std::move(parser.get().body());
@@ -249,6 +287,25 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     const bool written = co_await write(std::move(reply), &request, *settings, started);
     busy_ = false;
     co_return written&& keep_alive;
+  }
+
+  // The first request was accepted: the connection leaves the pending pool for the
+  // established one (503 when that is full), and its body gets a request deadline of
+  // its own instead of what is left of the first-request one.
+  asio::awaitable<bool> establish(const Request& request, const ConnectionSettings& settings,
+                                  SteadyClock::time_point started) {
+    if (auto refusal = ticket_.establish()) {
+      const auto limits = context_->limits->settings();
+      context_->refused_log.report(
+          context_->name + ": refused a request from " + peer_text() + ": " +
+          (*refusal == ConnectionLimits::Refusal::TooManyFromClient
+               ? "max_connections_per_client (" + std::to_string(limits.max_connections_per_client) + ") reached"
+               : "max_connections (" + std::to_string(limits.max_connections) + ") reached"));
+      co_await write(busy_reply(), &request, settings, started);
+      co_return false;
+    }
+    expire_after(settings.timeouts.request);
+    co_return true;
   }
 
   asio::awaitable<bool> read_body(bhttp::request_parser<bhttp::string_body>& parser, const Request& request,
@@ -316,51 +373,43 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     return error_reply(500, "internal error");
   }
 
-  Reply error_reply(unsigned status, std::string_view message) const {
-    Reply reply =
-        context_->hooks.error_reply ? context_->hooks.error_reply(status, message) : text_error_reply(status, message);
-    reply.close = true;
-    return reply;
-  }
+  Reply error_reply(unsigned status, std::string_view message) const { return context_->error_reply(status, message); }
+  Reply busy_reply() const { return context_->busy_reply(); }
 
   // Writes `reply` within the write timeout; true when it was written.
   asio::awaitable<bool> write(Reply reply, const Request* request, const ConnectionSettings& settings,
                               SteadyClock::time_point started) {
-    bhttp::response<bhttp::string_body> response{static_cast<bhttp::status>(reply.status),
-                                                 request ? request->version : 11u};
-    response.set(bhttp::field::server, settings.server_header);
-    // RFC 9110 §6.6.1: an origin server with a clock sends Date.
-    response.set(bhttp::field::date, http_date(std::chrono::system_clock::now()));
-    for (auto& [name, value] : reply.headers) response.insert(name, value);
-    const bool head = request && request->method == "HEAD";  // RFC 9110 §9.3.2, whatever the status
-    if (!reply.header("Content-Length") && !omits_body(reply.status))
-      response.set(bhttp::field::content_length, std::to_string(reply.body.size()));
-    if (!head && !omits_body(reply.status)) response.body() = std::move(reply.body);
-    response.keep_alive(!reply.close);
+    const unsigned status = reply.status;
+    std::string log_note = std::move(reply.log_note);
+    auto response = response_of(std::move(reply), request ? request->version : 11u,
+                                request && request->method == "HEAD", settings.server_header);
     lowest().expires_after(settings.timeouts.write);
     boost::system::error_code error;
     co_await bhttp::async_write(stream_, response, asio::redirect_error(asio::use_awaitable, error));
     if (context_->hooks.on_exchange) {
       Exchange exchange;
       exchange.request = request;
-      exchange.status = reply.status;
+      exchange.status = status;
       exchange.body_bytes = response.body().size();
       exchange.milliseconds = std::chrono::duration<double, std::milli>(SteadyClock::now() - started).count();
       if (error) exchange.write_error = error.message();
-      exchange.log_note = std::move(reply.log_note);
+      exchange.log_note = std::move(log_note);
       exchange.peer = peer_text();
       context_->hooks.on_exchange(exchange);
     }
     co_return !error;
   }
 
-  // TLS close_notify (bounded), or a half-close; then the socket closes.
+  // TLS close_notify (bounded), or a half-close that first drops what the client sent
+  // unread (so the close is no reset that could destroy the reply, refusal.h); then the
+  // socket closes.
   asio::awaitable<void> close_gracefully() {
     boost::system::error_code error;
     if constexpr (kIsTls<Stream>) {
       lowest().expires_after(kShutdownTimeout);
       co_await stream_.async_shutdown(asio::redirect_error(asio::use_awaitable, error));
     } else {
+      discard_received(lowest().socket().native_handle());
       lowest().socket().shutdown(asio::socket_base::shutdown_send, error);
     }
     close_now();
@@ -381,7 +430,8 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
   ConnectionLimits::Ticket ticket_;
   HandshakeNote note_;
   std::string server_name_;
-  bool busy_ = false;  // between a complete request header and its reply written
+  bool busy_ = false;     // between a complete request header and its reply written
+  bool evicted_ = false;  // closed to make room for a newer pending connection
   std::chrono::milliseconds deadline_{0};
 };
 
@@ -405,6 +455,26 @@ ConnectionContext::ConnectionContext(std::string service_name, ConnectionSetting
 }
 
 ConnectionContext::~ConnectionContext() = default;
+
+Reply ConnectionContext::error_reply(unsigned status, std::string_view message) const {
+  Reply reply = hooks.error_reply ? hooks.error_reply(status, message) : text_error_reply(status, message);
+  reply.close = true;
+  return reply;
+}
+
+Reply ConnectionContext::busy_reply() const {
+  Reply reply = error_reply(503, "too many " + name + " connections; retry later");
+  reply.headers.emplace_back("Retry-After", "1");
+  return reply;
+}
+
+std::string ConnectionContext::rendered_busy_reply() const {
+  auto response = response_of(busy_reply(), 11, false, settings()->server_header);
+  response.erase(bhttp::field::date);  // said much later than now; optional on a 5xx (RFC 9110 §6.6.1)
+  std::ostringstream out;
+  out << response;
+  return std::move(out).str();
+}
 
 void ConnectionContext::update(ConnectionSettings settings) {
   settings_.store(std::make_shared<const ConnectionSettings>(std::move(settings)), std::memory_order_release);

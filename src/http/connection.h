@@ -6,12 +6,17 @@
 // Deadlines (Timeouts): the TLS handshake within `handshake`; the first request's header
 // within `first_request` of the connection (or of the handshake); on a kept-alive
 // connection the next request must start within `idle`; each request, from its first
-// byte to the end of its body, within `request`, so a client that trickles its header
-// (slowloris) is cut; each reply written within `write`.
+// byte to the end of its body, within `request` (the first request's body: within
+// `request` of its accepted header), so a client that trickles its header (slowloris) is
+// cut; each reply written within `write`.
+// Admission (ConnectionLimits): a connection stays pending until its first request is
+// accepted (framing, rate and the service's header check passed); then it is
+// established, or answered 503 with Retry-After when the established pool is full.
 // Limits: a header over max_header_bytes gets 431 (RFC 6585 §5), a body over
 // max_body_bytes 413; with max_body_bytes 0 no body is read at all (the handler sees
-// `unread_body`, and the connection closes after the reply). A request beyond the
-// client's rate (ConnectionLimits) gets 429 with Retry-After (RFC 6585 §4).
+// `unread_body`, and the connection closes after the reply). Framing that RFC 9112 §6
+// leaves ambiguous gets 400 and a close (request_framing.h). A request beyond the
+// client's rate gets 429 with Retry-After (RFC 6585 §4).
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -94,6 +99,13 @@ class ConnectionContext {
   void begin_stop();
   size_t open_connections() const;
 
+  // An error the connection decided on its own, in the service's format; it closes.
+  Reply error_reply(unsigned status, std::string_view message) const;
+  // 503 with Retry-After, for a connection over a cap.
+  Reply busy_reply() const;
+  // busy_reply() as bytes on the wire, for the listener to send without a connection.
+  std::string rendered_busy_reply() const;
+
   const std::string name;
   const Hooks hooks;
   const std::shared_ptr<ConnectionLimits> limits;
@@ -101,6 +113,7 @@ class ConnectionContext {
   std::atomic<bool> stopping{false};
   log::ThrottledLog handshake_log;
   log::ThrottledLog timeout_log;
+  log::ThrottledLog refused_log;
 
   // A live connection, closable from begin_stop while it waits for a request.
   struct Handle {

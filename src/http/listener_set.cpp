@@ -12,6 +12,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "http/refusal.h"
 #include "logging.h"
 #include "net/accept_back_off.h"
 
@@ -101,15 +102,18 @@ struct ListenerSet::Shared {
   OnAccept on_accept;
   log::ThrottledLog accept_log;
   log::ThrottledLog refused_log;
+  log::ThrottledLog evicted_log;
   std::atomic<uint64_t> failures{0};
+  const std::string busy_reply;
 
   Shared(asio::io_context& context, std::string log_name, std::shared_ptr<ConnectionLimits> connection_limits,
-         OnAccept handler)
+         OnAccept handler, std::string refusal)
       : io(context),
         strand(asio::make_strand(context)),
         name(std::move(log_name)),
         limits(std::move(connection_limits)),
-        on_accept(std::move(handler)) {}
+        on_accept(std::move(handler)),
+        busy_reply(std::move(refusal)) {}
 
   std::shared_ptr<Listener> bind(const ListenAddress& address) {
     auto listener = std::make_shared<Listener>();
@@ -215,31 +219,52 @@ struct ListenerSet::Shared {
     boost::system::error_code error;
     const tcp::endpoint peer = socket.remote_endpoint(error);
     if (error) return;  // the client is gone already
-    ConnectionLimits::Refusal why{};
-    auto ticket = limits->admit(peer.address(), &why);
-    if (!ticket) {
-      const auto settings = limits->settings();
-      refused_log.report(
-          name + ": refused a connection from " + endpoint_text(peer) + ": " +
-          (why == ConnectionLimits::Refusal::TooManyConnections
-               ? "max_connections (" + std::to_string(settings.max_connections) + ") reached"
-               : "max_connections_per_client (" + std::to_string(settings.max_connections_per_client) + ") reached"));
-      socket.close(error);
+    auto admission = limits->admit(peer.address());
+    if (admission.evicted_oldest) {
+      evicted_log.report(name + ": max_pending (" + std::to_string(limits->settings().max_pending) +
+                         ") connections wait for their first request; closed the oldest to admit " +
+                         endpoint_text(peer));
+    }
+    if (!admission.ticket) {
+      refuse(socket, transport,
+             name + ": refused a connection from " + endpoint_text(peer) + ": " + refusal_text(admission.refusal));
       return;
     }
-    on_accept(Accepted{std::move(socket), transport, peer, std::move(*ticket)});
+    on_accept(Accepted{std::move(socket), transport, peer, std::move(*admission.ticket)});
   }
 
   void admit(UnixSocket socket, Transport transport) {
-    auto ticket = limits->admit_local();
-    if (!ticket) {
-      refused_log.report(name + ": refused a connection on the unix socket: max_connections (" +
-                         std::to_string(limits->settings().max_connections) + ") reached");
-      boost::system::error_code ignored;
-      socket.close(ignored);
+    auto admission = limits->admit_local();
+    if (!admission.ticket) {
+      refuse(socket, transport, name + ": refused a connection on the unix socket: " + refusal_text(admission.refusal));
       return;
     }
-    on_accept(Accepted{std::move(socket), transport, tcp::endpoint{}, std::move(*ticket)});
+    on_accept(Accepted{std::move(socket), transport, tcp::endpoint{}, std::move(*admission.ticket)});
+  }
+
+  std::string refusal_text(ConnectionLimits::Refusal why) const {
+    const auto settings = limits->settings();
+    switch (why) {
+      case ConnectionLimits::Refusal::TooManyFromClient:
+        return "max_connections_per_client (" + std::to_string(settings.max_connections_per_client) + ") reached";
+      case ConnectionLimits::Refusal::TooManyPendingFromClient:
+        return "max_pending_per_client (" + std::to_string(settings.max_pending_per_client) +
+               ") connections from this client wait for their first request";
+      case ConnectionLimits::Refusal::TooManyConnections:
+        break;
+    }
+    return "max_connections (" + std::to_string(settings.max_connections) + ") reached";
+  }
+
+  // A plain connection gets the prepared 503 (said without waiting) rather than a bare
+  // close the client would see as a reset; a TLS one is closed (no reply can be said
+  // before a handshake).
+  template <class Socket>
+  void refuse(Socket& socket, Transport transport, const std::string& log_line) {
+    refused_log.report(log_line);
+    say_and_end(socket.native_handle(), transport == Transport::Tls ? std::string_view() : busy_reply);
+    boost::system::error_code ignored;
+    socket.close(ignored);
   }
 };
 
@@ -270,8 +295,9 @@ std::vector<ListenAddress> ListenerSet::Prepared::addresses() const {
 // --- ListenerSet ---------------------------------------------------------------------------
 
 ListenerSet::ListenerSet(asio::io_context& io, std::string name, std::shared_ptr<ConnectionLimits> limits,
-                         OnAccept on_accept)
-    : shared_(std::make_shared<Shared>(io, std::move(name), std::move(limits), std::move(on_accept))) {}
+                         OnAccept on_accept, std::string busy_reply)
+    : shared_(std::make_shared<Shared>(io, std::move(name), std::move(limits), std::move(on_accept),
+                                       std::move(busy_reply))) {}
 
 ListenerSet::~ListenerSet() { close(); }
 

@@ -1,6 +1,8 @@
 #pragma once
 // The listening sockets of one HTTP server: TCP endpoints (plain or TLS) and unix
-// sockets, with admission (connection caps) and a back-off when accept fails.
+// sockets, with admission (connection caps, ConnectionLimits) and a back-off when accept
+// fails. A plain connection refused at accept gets `busy_reply` (a prepared 503) before
+// the close, never a bare reset.
 //
 // A new set of addresses is taken in two phases, to fit the core's all-or-nothing
 // reload (src/pending_load.h): `prepare` binds what is not bound yet (so "address in
@@ -72,10 +74,10 @@ class ListenerSet {
   };
   using OnAccept = std::function<void(Accepted)>;
 
-  // `name` prefixes log lines ("metrics: accept failed: ..."). `limits` must outlive
-  // the set. The io_context may run on any number of threads.
+  // `name` prefixes log lines ("metrics: accept failed: ..."). The io_context may run
+  // on any number of threads. `busy_reply`: the bytes of a whole HTTP reply.
   ListenerSet(boost::asio::io_context& io, std::string name, std::shared_ptr<ConnectionLimits> limits,
-              OnAccept on_accept);
+              OnAccept on_accept, std::string busy_reply = {});
   ~ListenerSet();
   ListenerSet(const ListenerSet&) = delete;
   ListenerSet& operator=(const ListenerSet&) = delete;

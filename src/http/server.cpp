@@ -13,7 +13,8 @@ Server::Server(ServerSettings settings, Hooks hooks, TlsSettings tls)
       listeners_(std::make_unique<ListenerSet>(*io_, settings_.name, limits_,
                                                [context = context_](ListenerSet::Accepted accepted) {
                                                  ConnectionContext::serve(context, std::move(accepted));
-                                               })) {}
+                                               },
+                                               context_->rendered_busy_reply())) {}
 
 Server::~Server() {
   stop();

@@ -209,6 +209,34 @@ TEST_P(Connection, StopClosesIdleConnectionsPromptly) {
   });
 }
 
+TEST_P(Connection, AmbiguousFramingGets400AndACloseAndNothingAfterItIsAnswered) {
+  Fixture fixture;
+  for (const auto& c : smuggling_cases()) {
+    with_client(
+        fixture,
+        [&](auto& client) {
+          client.send(c.bytes);
+          const auto answer = client.read_until_closed();
+          ASSERT_TRUE(answer) << c.name << ": the connection stayed open";
+          EXPECT_TRUE(starts_with(answer->substr(0, 5) + answer->substr(8), "HTTP/ 400")) << c.name << ": " << *answer;
+          EXPECT_EQ(status_lines(*answer), 1u) << c.name << ": " << *answer;
+          if (!starts_with(c.bytes, "HEAD"))  // a reply to HEAD has no body (RFC 9110 §9.3.2)
+            EXPECT_NE(answer->find("malformed HTTP request"), std::string::npos) << c.name << ": " << *answer;
+        },
+        2s);
+  }
+  EXPECT_EQ(*fixture.echo.calls, 0);
+  // What is unambiguous is still read: a chunked upload, and a GET with an empty body.
+  EXPECT_NE(exchange_with(fixture,
+                          "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                          "2\r\nok\r\n0\r\n\r\n")
+                .find("POST /c ok"),
+            std::string::npos);
+  EXPECT_NE(exchange_with(fixture, "GET /g HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .find("GET /g"),
+            std::string::npos);
+}
+
 INSTANTIATE_TEST_SUITE_P(Transports, Connection, ::testing::Values(Transport::Tcp, Transport::Unix),
                          [](const ::testing::TestParamInfo<Transport>& info) {
                            return info.param == Transport::Unix ? "unix" : "tcp";

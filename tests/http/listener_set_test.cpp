@@ -1,6 +1,7 @@
 // The listener set through http::Server: two-phase rebinding (prepare / commit /
 // abandon), unix socket files (mode, stale files, a live socket of another process),
-// connection caps and the accept back-off.
+// admission (the pending and the established pool, the 503 past a cap) and the accept
+// back-off.
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -11,6 +12,8 @@
 
 #include <cstring>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -218,7 +221,16 @@ TEST(ListenerSet, MovingTheSocketRemovesTheOldFileAndAnAbandonedMoveLeavesNoTrac
 
 // --- caps and back-off ----------------------------------------------------------------------
 
-TEST(ListenerSet, ConnectionsBeyondTheCapAreClosedAndTheUnixSocketHasItsOwnPool) {
+// A 503 with Retry-After and a close, never a bare reset (RFC 9112 §9.6).
+void expect_busy(const std::optional<std::string>& answer) {
+  ASSERT_TRUE(answer) << "the connection stayed open";
+  EXPECT_TRUE(starts_with(*answer, "HTTP/1.1 503")) << *answer;
+  EXPECT_NE(answer->find("Retry-After: 1\r\n"), std::string::npos) << *answer;
+  EXPECT_NE(answer->find("too many test connections"), std::string::npos) << *answer;
+  EXPECT_NE(answer->find("Connection: close"), std::string::npos) << *answer;
+}
+
+TEST(ListenerSet, ARequestBeyondTheCapGets503AndTheUnixSocketHasItsOwnPool) {
   SocketFolder folder;
   const auto path = folder.path() / "a.sock";
   auto server = make_server({.max_connections = 2});
@@ -230,12 +242,19 @@ TEST(ListenerSet, ConnectionsBeyondTheCapAreClosedAndTheUnixSocketHasItsOwnPool)
   ASSERT_TRUE(starts_with(first.read_until("hello"), "HTTP/1.1 200"));
   ASSERT_TRUE(starts_with(second.read_until("hello"), "HTTP/1.1 200"));
   TcpClient third(endpoint);
-  EXPECT_TRUE(third.closed_by_server());
+  third.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  expect_busy(third.read_until_closed());
   // Network clients cannot take the slots of the socket a local operator uses.
   EXPECT_TRUE(serves(path));
+  // Its own cap: past it, the 503 is said at once, before the request is read.
+  UnixClient local1(local_stream::endpoint(path.native())), local2(local_stream::endpoint(path.native()));
+  std::this_thread::sleep_for(100ms);  // both accepted
+  UnixClient local3(local_stream::endpoint(path.native()));
+  local3.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  expect_busy(local3.read_until_closed());
 }
 
-TEST(ListenerSet, ConnectionsBeyondThePerClientCapAreClosed) {
+TEST(ListenerSet, ARequestBeyondThePerClientCapGets503) {
   auto server = make_server({.max_connections = 10, .max_connections_per_client = 1});
   server->start({any_port()});
   const auto endpoint = server->tcp_endpoints().at(0);
@@ -243,7 +262,34 @@ TEST(ListenerSet, ConnectionsBeyondThePerClientCapAreClosed) {
   first.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   ASSERT_TRUE(starts_with(first.read_until("hello"), "HTTP/1.1 200"));
   TcpClient second(endpoint);
-  EXPECT_TRUE(second.closed_by_server());
+  second.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  expect_busy(second.read_until_closed());
+}
+
+TEST(ListenerSet, IdleConnectionsCannotLockOutAClientThatSendsItsRequest) {
+  auto server = make_server({.max_connections = 4, .max_pending = 4});
+  server->start({any_port()});
+  const auto endpoint = server->tcp_endpoints().at(0);
+  std::vector<std::unique_ptr<TcpClient>> idle;
+  for (int i = 0; i < 40; ++i) idle.push_back(std::make_unique<TcpClient>(endpoint, 300ms));
+  std::this_thread::sleep_for(200ms);  // all accepted; the oldest made room for the newer
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(serves(endpoint)) << "request " << i;
+  size_t closed = 0;
+  for (auto& client : idle) closed += client->closed_by_server() ? 1 : 0;
+  EXPECT_GE(closed, 36u) << "the pending pool holds at most 4";
+}
+
+TEST(ListenerSet, PendingConnectionsBeyondThePerClientCapGet503AtOnce) {
+  auto server = make_server({.max_pending = 10, .max_pending_per_client = 2});
+  server->start({any_port()});
+  const auto endpoint = server->tcp_endpoints().at(0);
+  TcpClient first(endpoint), second(endpoint);
+  std::this_thread::sleep_for(100ms);
+  TcpClient third(endpoint);
+  expect_busy(third.read_until_closed());
+  first.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(starts_with(first.read_until("hello"), "HTTP/1.1 200"));  // established, no longer pending
+  EXPECT_TRUE(serves(endpoint));
 }
 
 TEST(ListenerSet, OutOfDescriptorsAcceptBacksOffAndRecovers) {

@@ -8,6 +8,8 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -100,6 +102,48 @@ TEST_F(Http, TcpListenerRequiresTheBearerToken) {
   EXPECT_EQ(request("0123456789abcdef012").status, 401u);
   EXPECT_EQ(request("0123456789abcdef0123").status, 200u);
   // The unix socket needs no token.
+  EXPECT_EQ(get(config.socket, "/").status, 200u);
+}
+
+// Issue 12 case 3: connections without the token (here 70 that send nothing) take
+// neither the unix socket's slots nor those of the clients that have the token.
+TEST_F(Http, IdleTcpConnectionsLockOutNeitherTheSocketNorTokenHolders) {
+  auto config = tcp_config();
+  AdminHttpServer server(echo);
+  server.start(config);
+  asio::io_context io;
+  std::vector<asio::ip::tcp::socket> idle;
+  for (int i = 0; i < 70; ++i) {
+    idle.emplace_back(io);
+    idle.back().connect({asio::ip::make_address("127.0.0.1"), server.tcp_port()});
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // every one accepted
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(get(config.socket, "/").status, 200u);
+    EXPECT_EQ(get_over_tcp(server.tcp_port(), config.token).status, 200u);
+  }
+}
+
+// Issue 12 case 15: past the cap a client gets the API's JSON 503, not a reset.
+TEST_F(Http, AConnectionBeyondTheCapGetsA503) {
+  auto config = socket_config();
+  HttpLimits limits;
+  limits.max_connections = 2;
+  AdminHttpServer server(echo, limits);
+  server.start(config);
+  asio::io_context io;
+  std::vector<asio::local::stream_protocol::socket> held;
+  for (int i = 0; i < 2; ++i) {
+    held.emplace_back(io);
+    held.back().connect(asio::local::stream_protocol::endpoint(config.socket.native()));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto answer = raw_exchange(config.socket, "GET /v1/server HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(answer.rfind("HTTP/1.1 503", 0), 0u) << answer;
+  EXPECT_NE(answer.find("Retry-After: 1"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("{\"error\":\"too many admin connections; retry later\"}"), std::string::npos) << answer;
+  held.clear();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(get(config.socket, "/").status, 200u);
 }
 

@@ -77,7 +77,6 @@ std::vector<RoutingCase> routing_cases() {
   add({.name = "put_not_allowed", .method = "PUT", .status = 405});
   add({.name = "options_not_allowed", .method = "OPTIONS", .status = 405});
   add({.name = "lower_case_get_is_another_method", .method = "get", .status = 405});  // RFC 9110 §9.1
-  add({.name = "get_with_body_rejected", .has_body = true, .status = 413, .close = true});
   add({.name = "missing_host_http11", .host = std::nullopt, .status = 400, .close = true});
   add({.name = "repeated_host", .repeated_host = true, .status = 400, .close = true});
   add({.name = "host_differs_from_sni", .host = "mta-sts.other.test", .status = 421});
@@ -198,6 +197,8 @@ threads: 2
 max_header_bytes: 4096
 max_connections: 100
 max_connections_per_client: 5
+max_pending_connections: 50
+max_pending_per_client: 4
 requests_per_second: 3
 burst: 6
 handshake_timeout: 3s
@@ -214,6 +215,8 @@ access_log: false
   EXPECT_EQ(settings.max_header_bytes, 4096u);
   EXPECT_EQ(settings.limits.max_connections, 100u);
   EXPECT_EQ(settings.limits.max_connections_per_client, 5u);
+  EXPECT_EQ(settings.limits.max_pending, 50u);
+  EXPECT_EQ(settings.limits.max_pending_per_client, 4u);
   EXPECT_EQ(settings.limits.requests_per_second, 3.0);
   EXPECT_EQ(settings.limits.burst, 6.0);
   EXPECT_EQ(settings.handshake_timeout, std::chrono::seconds(3));
@@ -227,6 +230,11 @@ TEST(PolicyHostSettings, DefaultsSuitSenders) {
   EXPECT_EQ(settings.cache_max_age, std::chrono::seconds(60));  // RFC 8461 §8.2 example
   EXPECT_EQ(settings.max_header_bytes, 8192u);
   EXPECT_EQ(settings.threads, 1u);
+  // Connections that have not finished their TLS handshake and first request: a short
+  // deadline, a few per address, and a pool of their own.
+  EXPECT_EQ(settings.handshake_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(settings.limits.max_pending_per_client, 8u);
+  EXPECT_EQ(settings.limits.max_pending, 256u);
 }
 
 TEST(PolicyHostSettings, RejectsBadConfigNamingTheKey) {

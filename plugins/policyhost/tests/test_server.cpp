@@ -309,24 +309,79 @@ TEST_F(PolicyHostServerTest, SlowHeaderIsCutWhileOthersAreServed) {
   EXPECT_LT(elapsed, 5s);
 }
 
-TEST_F(PolicyHostServerTest, ConnectionCapClosesExtraConnections) {
+TEST_F(PolicyHostServerTest, ARequestBeyondTheConnectionCapGets503) {
   auto settings = base_settings();
   settings.limits.max_connections = 2;
   start(settings);
   auto first = std::make_unique<Client>(pki_.ca_pem());
   Client second(pki_.ca_pem()), third(pki_.ca_pem());
-  ASSERT_FALSE(first->connect(endpoint_, "mta-sts.alpha.test"));
-  ASSERT_FALSE(second.connect(endpoint_, "mta-sts.alpha.test"));
-  EXPECT_TRUE(third.connect(endpoint_, "mta-sts.alpha.test"));
+  for (Client* client : {first.get(), &second}) {
+    ASSERT_FALSE(client->connect(endpoint_, "mta-sts.alpha.test"));
+    ASSERT_FALSE(client->send(client->get("mta-sts.alpha.test")));
+    ASSERT_EQ(client->read_response()->result_int(), 200u);  // kept alive: both slots taken
+  }
+  ASSERT_FALSE(third.connect(endpoint_, "mta-sts.alpha.test"));
+  ASSERT_FALSE(third.send(third.get("mta-sts.alpha.test")));
+  auto busy = third.read_response();
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->result_int(), 503u);
+  EXPECT_EQ((*busy)[http::field::retry_after], "1");
+  EXPECT_TRUE(third.closed_by_server(3000ms));
   // A connection that ends frees its slot.
   first.reset();
   bool admitted = false;
   for (int i = 0; i < 50 && !admitted; ++i) {
     Client again(pki_.ca_pem());
-    admitted = !again.connect(endpoint_, "mta-sts.alpha.test");
+    ASSERT_FALSE(again.connect(endpoint_, "mta-sts.alpha.test"));
+    ASSERT_FALSE(again.send(again.get("mta-sts.alpha.test")));
+    auto response = again.read_response();
+    admitted = response && response->result_int() == 200u;
     if (!admitted) std::this_thread::sleep_for(50ms);
   }
   EXPECT_TRUE(admitted);
+}
+
+// Connections that never start their TLS handshake, more than the pending pool holds
+// and from many addresses (127.0.0.x), neither keep a real sender out nor outlive the
+// handshake deadline.
+TEST_F(PolicyHostServerTest, HandshakelessConnectionsNeitherLockOutSendersNorStay) {
+  auto settings = base_settings();
+  settings.limits.max_connections = 16;  // fewer than the silent connections
+  settings.limits.max_pending = 16;
+  settings.limits.max_pending_per_client = 2;
+  settings.handshake_timeout = 1s;
+  start(settings);
+  net::io_context io;
+  std::vector<tcp::socket> silent;
+  for (unsigned i = 0; i < 60; ++i) {
+    tcp::socket socket(io);
+    socket.open(tcp::v4());
+    socket.bind(tcp::endpoint(net::ip::make_address_v4(0x7f000002u + i / 3), 0));  // 3 from each of 20 addresses
+    socket.connect(endpoint_);
+    silent.push_back(std::move(socket));
+  }
+  for (int i = 0; i < 5; ++i) {
+    Client sender(pki_.ca_pem());
+    ASSERT_FALSE(sender.connect(endpoint_, "mta-sts.alpha.test")) << "fetch " << i;
+    ASSERT_FALSE(sender.send(sender.get("mta-sts.alpha.test")));
+    auto response = sender.read_response();
+    ASSERT_TRUE(response) << "fetch " << i;
+    EXPECT_EQ(response->result_int(), 200u);
+  }
+  // Every silent connection is closed: refused (3rd from an address), evicted by a newer
+  // one, or cut at the handshake deadline.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  size_t open = silent.size();
+  while (open > 0 && std::chrono::steady_clock::now() < deadline) {
+    open = 0;
+    for (auto& socket : silent) {
+      char byte;
+      const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) ++open;
+    }
+    if (open > 0) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(open, 0u);
 }
 
 TEST_F(PolicyHostServerTest, RequestRateAbovePerClientLimitGets429) {
