@@ -69,14 +69,16 @@ class Http : public testing::Test {
     stsd::admin::AdminClient client(endpoint, std::chrono::seconds(10));
     return client.request("GET", target);
   }
-  // Sends raw bytes and reads until the server closes the connection.
+  // Sends raw bytes and reads until the server closes the connection. A server that
+  // answers and closes before the bytes are all sent (a refusal at accept) makes the
+  // write fail; its answer is still there to read.
   static std::string raw_exchange(const std::filesystem::path& socket, const std::string& bytes) {
     asio::io_context io;
     asio::local::stream_protocol::socket s(io);
     s.connect(asio::local::stream_protocol::endpoint(socket.native()));
-    asio::write(s, asio::buffer(bytes));
-    std::string answer;
     boost::system::error_code error;
+    asio::write(s, asio::buffer(bytes), error);
+    std::string answer;
     char chunk[4096];
     for (int i = 0; i < 1000; ++i) {
       size_t n = s.read_some(asio::buffer(chunk), error);
