@@ -8,11 +8,9 @@ zone, so a config whose first occurrence won would be seen serving 192.0.2.2. Ev
 is refused by `stsd --check-config` and by a SIGHUP reload, and the old config keeps
 serving 192.0.2.1."""
 import os
-import signal
 import subprocess
-import time
 
-from harness import STSD_BIN, Stsd, check, kdig, run_tests
+from harness import STSD_BIN, Stsd, check, kdig, reload_and_wait, run_tests
 
 ZONE = """$ORIGIN dup.test.
 $TTL 300
@@ -94,15 +92,6 @@ def test_check_config_refuses_duplicates():
         p = subprocess.run([stsd, "--check-config", server.config_path], capture_output=True, text=True, timeout=30)
         check(p.returncode == 1, f"{name}: --check-config exited {p.returncode}: {p.stdout}{p.stderr}")
         check_names_both_lines(p.stderr, line, first_line, key)
-
-
-def reload_and_wait(server, words):
-    before = server.read_log().count(words)
-    server.signal(signal.SIGHUP)
-    deadline = time.time() + 15
-    while server.read_log().count(words) == before:
-        check(time.time() < deadline, f"no '{words}' in the log after SIGHUP:\n" + server.read_log())
-        time.sleep(0.1)
 
 
 def test_reload_refuses_duplicates_and_keeps_serving():

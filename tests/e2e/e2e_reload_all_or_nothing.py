@@ -7,12 +7,11 @@ events as before, and the TXT id is unchanged. The same config with a good `conf
 section then applies all of it, which shows the test would see a change."""
 import json
 import os
-import signal
 import time
 import urllib.error
 import urllib.request
 
-from harness import Stsd, check, free_port, kdig, run_tests
+from harness import Stsd, check, free_port, kdig, reload_and_wait, run_tests
 
 POLICY = """domain: example.com
 mode: enforce
@@ -71,15 +70,6 @@ def store_view(server):
     events = json.loads(server.run("stsctl", *sock, "--json", "events", "example.com").stdout)
     kept = [e for e in events["events"] if not e["kind"].startswith("probe")]
     return {key: status.get(key) for key in ("staged", "confirmed", "settings", "served_id")}, kept
-
-
-def reload_and_wait(server, words):
-    before = server.read_log().count(words)
-    server.signal(signal.SIGHUP)
-    deadline = time.time() + 15
-    while server.read_log().count(words) == before:
-        check(time.time() < deadline, f"no '{words}' in the log after SIGHUP:\n" + server.read_log())
-        time.sleep(0.1)
 
 
 def test_bad_last_section_changes_nothing():

@@ -174,6 +174,16 @@ class Stsd:
 
 # --- kdig ---------------------------------------------------------------------------
 
+def reload_and_wait(server, words):
+    """Sends SIGHUP and waits (15 s at most) until `words` appears once more in the log."""
+    before = server.read_log().count(words)
+    server.signal(signals.SIGHUP)
+    deadline = time.time() + 15
+    while server.read_log().count(words) == before:
+        check(time.time() < deadline, f"no '{words}' in the log after SIGHUP:\n" + server.read_log())
+        time.sleep(0.1)
+
+
 class Answer:
     """A parsed response: rcode ("NOERROR"), flags (set of "qr", "aa", "tc", ...),
     answer/authority/additional as lists of (name, ttl, class, type, rdata-text), raw text."""
