@@ -19,6 +19,8 @@
 //  - The core adds OPT, applies the size limit and sets TC (ResponseWriter::finish).
 //    A plugin that must see the final message (e.g. its size) may call
 //    `query.response.finish()` itself; finish is idempotent.
+//  - An answer of several messages (a zone transfer over TCP, RFC 5936 §2.2): write the
+//    first into `response` and leave the rest in `*query.more` (non-null over TCP only).
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -28,9 +30,19 @@
 
 namespace stsd {
 
+// The messages after the first of a multi-message answer. The core calls next() on the
+// connection's thread with a writer begun for the same request, sends what it wrote, and
+// repeats until next() returns false; the stream must own what it reads.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  virtual bool next(dns::ResponseWriter& response) = 0;
+};
+
 struct Query {
   const dns::Request& request;
   dns::ResponseWriter& response;
+  std::unique_ptr<ResponseStream>* more = nullptr;
 };
 
 class Chain;

@@ -3,6 +3,7 @@
 // and nothing here allocates.
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include <boost/asio/ip/address.hpp>
@@ -50,6 +51,14 @@ struct Request {
   bool has_question = false;  // false when decoding stopped before the question
   Question question;
   Edns edns;
+
+  // The packet as received, valid while the query is answered (TSIG covers its bytes,
+  // RFC 8945 §4.3).
+  std::span<const uint8_t> packet;
+  // IXFR (RFC 1995 §3): the serial of the SOA the client put in the authority section.
+  std::optional<uint32_t> ixfr_serial;
+  // Offset in `packet` of the TSIG record (the last additional record), 0 when none.
+  uint16_t tsig_offset = 0;
 
   Transport transport = Transport::Udp;
   boost::asio::ip::address client;

@@ -14,6 +14,7 @@
 //   mtasts/r/<domain>             decimal or ""               a retiring domain: its removal time,
 //                                                             "" until it is fixed (the sweeper's
 //                                                             list; the retirement is in mtasts/d/)
+//   mtasts/f/<name>               text                        a fact another part keeps (PolicyStore::fact)
 // <domain> is the normalized name (normalize_domain). The fixed-width numbers make
 // RocksDB's bytewise order the numeric order.
 #include <cstdint>
@@ -33,6 +34,7 @@ inline constexpr std::string_view kVersionPrefix = "mtasts/v/";
 inline constexpr std::string_view kLastNumberPrefix = "mtasts/n/";
 inline constexpr std::string_view kEventPrefix = "mtasts/e/";
 inline constexpr std::string_view kRetiringPrefix = "mtasts/r/";
+inline constexpr std::string_view kFactPrefix = "mtasts/f/";
 
 std::string domain(std::string_view domain);
 std::string served(std::string_view domain);

@@ -193,6 +193,33 @@ void PolicyStore::renew_time_floor() {
   time_floor_.renewed(*lease);
 }
 
+// ---- facts -----------------------------------------------------------------------------
+
+namespace {
+std::string fact_key(std::string_view name) {
+  const bool valid = !name.empty() && name.size() <= 200 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '/' || c == '-';
+  });
+  if (!valid) throw PolicyError("store fact name '" + std::string(name) + "' is not [a-z0-9_./-]{1,200}");
+  return std::string(keys::kFactPrefix) + std::string(name);
+}
+}  // namespace
+
+std::optional<std::string> PolicyStore::fact(std::string_view name) const {
+  const std::string key = fact_key(name);
+  auto reading = impl_->database->read_lock();
+  return impl_->disk.get(key);
+}
+
+void PolicyStore::put_fact(std::string_view name, std::string_view value) {
+  const std::string key = fact_key(name);
+  std::lock_guard lock(impl_->mutex);
+  rocksdb::WriteBatch batch;
+  batch.Put(key, std::string(value));
+  impl_->guard.admit();
+  impl_->guard.commit(impl_->disk, batch);
+}
+
 // ---- configuration ---------------------------------------------------------------------
 
 void PolicyStore::set_rotation(std::chrono::seconds rotation) {

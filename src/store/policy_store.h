@@ -211,6 +211,13 @@ class PolicyStore {
   // `why` in the message. Several requirements: the largest wins.
   void require_name_room(size_t extra_octets, std::string why);
 
+  // --- small facts other parts keep across restarts (zone serial inputs, catalog state) ---
+  // `name`: [a-z0-9_./-]+, at most 200 octets (PolicyError otherwise); stored under
+  // keys::kFactPrefix. nullopt when never written.
+  std::optional<std::string> fact(std::string_view name) const;
+  // Durable when it returns; a write like any other (StoreUnavailable while refused).
+  void put_fact(std::string_view name, std::string_view value);
+
   // --- change notification ---
   using Subscription = std::shared_ptr<void>;
   [[nodiscard]] Subscription subscribe(std::function<void(const std::string& domain)> callback);

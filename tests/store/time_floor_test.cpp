@@ -170,5 +170,23 @@ TEST_F(ClockStepBack, LeaseWriteFailureLeavesTheFloorInMemory) {
   EXPECT_EQ(id(), rotated);
 }
 
+// Facts (PolicyStore::fact) are what other parts keep across restarts: zone serial
+// inputs, the catalog's state.
+TEST(StoreFacts, SurviveAReopenAndRefuseBadNames) {
+  test_support::TempStore store;
+  auto clock = std::make_shared<ManualClock>(at(kJan1));
+  {
+    PolicyStore state(store.db(), clock);
+    EXPECT_FALSE(state.fact("transfer/catalog"));
+    state.put_fact("transfer/catalog", "1735689600 abc");
+    state.put_fact("transfer/catalog", "1735689601 def");
+    EXPECT_THROW(state.put_fact("Bad Name", "x"), PolicyError);
+    EXPECT_THROW(state.put_fact("", "x"), PolicyError);
+  }
+  store.reopen();
+  PolicyStore state(store.db(), clock);
+  EXPECT_EQ(state.fact("transfer/catalog").value_or(""), "1735689601 def");
+}
+
 }  // namespace
 }  // namespace stsd::store
