@@ -259,7 +259,7 @@ bool MtastsPlugin::serve_delegated(Query& query, int64_t now) const {
     const Name apex = q.name.parent(i);
     const Zone zone{&apex, records_->delegated_serial(kind, domain, now)};
     if (i == 0)
-      answer_owned(query, kind, domain, zone, true, now);
+      answer_owned(query, kind, domain, zone, true, records_->delegated_time(kind, domain, now));
     else
       answer_negative(query, Rcode::NXDomain, zone);  // nothing exists below the apex
     return true;

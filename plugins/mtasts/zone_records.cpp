@@ -102,17 +102,27 @@ int64_t prepare_zone_config_time(const std::shared_ptr<store::PolicyStore>& stat
   } catch (const std::exception& e) {
     log::warn(std::string("mtasts: cannot read the zone config fact, every serial moves up: ") + e.what());
   }
+  int64_t previous = 0;
   if (stored) {
     const auto space = stored->find(' ');
-    if (space != std::string::npos && stored->substr(space + 1) == digest) {
-      try {
-        return std::stoll(stored->substr(0, space));
-      } catch (const std::exception&) {
-        // A malformed time counts as a change.
-      }
+    try {
+      previous = space == std::string::npos ? 0 : std::stoll(stored->substr(0, space));
+    } catch (const std::exception&) {
+      previous = 0;  // a malformed time counts as a change
+    }
+    if (previous > 0 && stored->substr(space + 1) == digest) {
+      state->raise_change_floor(previous);
+      return previous;
     }
   }
-  const int64_t now = state->now();
+  // After every change already stamped, so the change moves every serial (zone_records.h:
+  // a zone shows a change at t from t + 1, and store stamps may run a second or two
+  // ahead); and every later store change is stamped after it (raise_change_floor). The
+  // floor moves now, not at commit, so no write between the two can share its second; an
+  // abandoned load leaves it raised, which only moves later stamps up by a second.
+  const int64_t now =
+      std::max({state->now(), state->last_change() + 1, state->change_floor() + 1, previous + 1});
+  state->raise_change_floor(now);
   load.on_commit([state, fact, value = std::to_string(now) + " " + digest] {
     try {
       state->put_fact(fact, value);
@@ -139,11 +149,22 @@ ZoneRecords::ZoneRecords(const MtastsConfig& config, store::RotationSchedule sch
   if (serial_step_ < 1) serial_step_ = 1;
 }
 
+int64_t ZoneRecords::delegated_time(ZoneKind kind, const store::ServedView& domain, int64_t now) const noexcept {
+  if (kind != ZoneKind::MtaSts) return now;  // nothing in these zones depends on time
+  return std::max(now, std::max(domain.txt_changed_at(), config_time_) + 1);
+}
+
 uint32_t ZoneRecords::delegated_serial(ZoneKind kind, const store::ServedView& domain, int64_t now) const noexcept {
-  if (kind != ZoneKind::MtaSts) return serial_of(std::max(domain.settings_changed_at(), config_time_));
-  // The TXT changes at the start of the period it shows and at every confirm/hold change.
-  int64_t changed = std::max(domain.txt_changed_at(), config_time_);
-  if (domain.has_confirmed()) changed = std::max(changed, domain.effective_period(now, schedule_).start);
+  // A change at t shows from serial t + 1: a serial equal to t may already have been
+  // handed out in that second (a rotation at t, or the previous change), and the change
+  // must move the serial past it. The store stamps changes strictly increasing
+  // (Transaction::change_stamp), so two changes in one second get two serials.
+  if (kind != ZoneKind::MtaSts) return serial_of(std::max(domain.settings_changed_at(), config_time_) + 1);
+  // The TXT changes at the start of the period it shows and at every confirm/hold change;
+  // it is shown as of delegated_time, so the content is a function of the serial.
+  int64_t changed = std::max(domain.txt_changed_at(), config_time_) + 1;
+  if (domain.has_confirmed())
+    changed = std::max(changed, domain.effective_period(delegated_time(kind, domain, now), schedule_).start);
   return serial_of(changed);
 }
 
@@ -151,10 +172,10 @@ int64_t ZoneRecords::service_zone_time(int64_t now, int64_t last_change) const n
   // Its domains rotate at their own offsets, so some TXT in it may change at any second;
   // showing the zone as of a time that steps keeps the serial (and the secondaries'
   // transfers) to one per step. An id shown up to one step late is the previous one,
-  // which had its evidence (issue 11).
+  // which had its evidence (issue 11). A change at t shows from t + 1 (delegated_serial).
   int64_t floor = now - now % serial_step_;
   if (now < 0 && now % serial_step_ != 0) floor -= serial_step_;
-  return std::max({floor, last_change, config_time_});
+  return std::max(floor, std::max(last_change, config_time_) + 1);
 }
 
 std::span<const uint8_t> ZoneRecords::soa_rdata(uint32_t serial, uint8_t (&buffer)[kMaxSoaRdata]) const noexcept {

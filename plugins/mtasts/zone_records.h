@@ -5,11 +5,13 @@
 //
 // Serials are Unix times (RFC 1982 arithmetic, good until 2106), all from
 // PolicyStore::now(), which never goes back (store/time_floor.h):
-//  - `_mta-sts.<d>`: max(start of the rotation period the id shows, txt_changed_at,
-//    config time); before any confirmation max(txt_changed_at, config time).
-//  - `_smtp._tls.<d>`, `mta-sts.<d>`: max(settings_changed_at, config time).
-//  - service zone: its content is shown as of a time T = max(last store change, config
-//    time, now rounded down to serial_step), ids included; the serial is T.
+//  - a change at t shows from serial t + 1 (a serial t may already be out in that second);
+//    the store stamps changes strictly increasing, so no two changes share a serial;
+//  - `_mta-sts.<d>`: max(start of the rotation period the id shows, txt_changed_at + 1,
+//    config time + 1), the id shown as of max(now, txt_changed_at + 1, config time + 1);
+//  - `_smtp._tls.<d>`, `mta-sts.<d>`: max(settings_changed_at, config time) + 1;
+//  - service zone: its content is shown as of a time T = max(last store change + 1,
+//    config time + 1, now rounded down to serial_step), ids included; the serial is T.
 // The config time is when the records derived from the config last changed
 // (zone_config_digest, persisted per server block by the factory, register.cpp).
 #include <cstdint>
@@ -60,9 +62,12 @@ class ZoneRecords {
   const store::RotationSchedule& schedule() const noexcept { return schedule_; }
   const std::vector<std::vector<uint8_t>>& ns_rdata() const noexcept { return ns_rdata_; }
 
-  // The serial of the delegated zone `kind`.<domain> at `now` (ids shown at `now`).
+  // The moment the delegated zone `kind`.<domain> is shown as of at `now` (its id): now,
+  // or the second after its last change when that is later.
+  int64_t delegated_time(ZoneKind kind, const store::ServedView& domain, int64_t now) const noexcept;
+  // The serial of the delegated zone `kind`.<domain> at `now` (ids shown at delegated_time).
   uint32_t delegated_serial(ZoneKind kind, const store::ServedView& domain, int64_t now) const noexcept;
-  // The time the service zone is shown as of (its ids and its serial), never after `now`.
+  // The time the service zone is shown as of (its ids and its serial), at most one second after `now`.
   int64_t service_zone_time(int64_t now, int64_t last_change) const noexcept;
   static uint32_t serial_of(int64_t unix_time) noexcept {
     return unix_time <= 0 ? 1u : static_cast<uint32_t>(unix_time);

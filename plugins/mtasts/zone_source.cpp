@@ -89,7 +89,7 @@ std::optional<zone::Content> MtastsZoneSource::render_delegated(const dns::Name&
     zone::Content content;
     content.serial = records_->delegated_serial(kind, domain, now);
     add_apex(content, apex, content.serial);
-    add_owned(content, apex, kind, domain, now);
+    add_owned(content, apex, kind, domain, records_->delegated_time(kind, domain, now));
     return content;
   }
   return std::nullopt;

@@ -127,13 +127,15 @@ void PolicyStore::write(const std::function<void(Transaction&)>& build) {
     std::lock_guard lock(impl_->mutex);
     Impl& s = *impl_;
     Transaction tx(s.disk, s.index, s.name_room, s.event_seq, now());
+    tx.set_change_floor(change_floor_.load(std::memory_order_acquire));
     build(tx);
     if (tx.empty()) return;
     const auto served = tx.finish();
     // Kept on disk: a removal, or a hold released in the period it began, leaves no
     // record time behind, and last_change() (the service zone's serial) must not go back
     // after a restart.
-    if (!served.empty()) tx.batch().Put(std::string(keys::kLastChange), std::to_string(tx.now()));
+    const int64_t change_time = tx.change_stamp(last_change_.load(std::memory_order_acquire));
+    if (!served.empty()) tx.batch().Put(std::string(keys::kLastChange), std::to_string(change_time));
     // Refused or failed (StoreUnavailable): nothing below ran, so memory is as it was.
     s.guard.admit();
     s.guard.commit(s.disk, tx.batch());
@@ -149,7 +151,7 @@ void PolicyStore::write(const std::function<void(Transaction&)>& build) {
     }
     s.index.publish();
     domain_count_.store(s.index.count(), std::memory_order_release);
-    last_change_.store(tx.now(), std::memory_order_release);
+    last_change_.store(change_time, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
   Impl::notify(*impl_->subscribers, changed);
@@ -195,6 +197,12 @@ void PolicyStore::renew_time_floor() {
   impl_->guard.admit();  // a write like any other: refused while the store cannot write
   impl_->guard.commit(impl_->disk, batch);
   time_floor_.renewed(*lease);
+}
+
+void PolicyStore::raise_change_floor(int64_t time) noexcept {
+  int64_t floor = change_floor_.load(std::memory_order_relaxed);
+  while (time > floor && !change_floor_.compare_exchange_weak(floor, time, std::memory_order_acq_rel)) {
+  }
 }
 
 // ---- facts -----------------------------------------------------------------------------
@@ -372,7 +380,11 @@ std::optional<DomainStatus> PolicyStore::status(std::string_view domain_text, in
     const uint32_t hash = rotation_hash(domain);
     const Period current = period_at(unix_now, hash, schedule);
     const std::optional<int64_t> held_since = r.hold ? std::optional<int64_t>(r.hold->since) : std::nullopt;
-    const Period shown = period_at(effective_time(unix_now, held_since, r.rotate_until), hash, schedule);
+    // What DNS shows: a zone shows a change at t from the second after it, ids included
+    // (mtasts/zone_records.h), so right after changes within one second the id may be a
+    // second or two ahead of the clock.
+    const int64_t shown_time = std::max({unix_now, r.txt_changed_at + 1, change_floor() + 1});
+    const Period shown = period_at(effective_time(shown_time, held_since, r.rotate_until), hash, schedule);
     st.served_id = policy_id(shown.label, schedule.rotation, r.confirmed->number, r.confirmed->digest);
     st.previous_id = policy_id(period_at(shown.start - 1, hash, schedule).label, schedule.rotation, r.confirmed->number,
                                r.confirmed->digest);

@@ -196,6 +196,11 @@ class PolicyStore {
   size_t domain_count() const noexcept { return domain_count_.load(std::memory_order_acquire); }
   // Unix seconds of the newest committed change to any domain (service-zone SOA serial).
   int64_t last_change() const noexcept { return last_change_.load(std::memory_order_acquire); }
+  // Every change stamped from now on (a domain's TXT or settings change, last_change) is
+  // later than `time`: a change made outside the store (the DNS plugin's config, whose
+  // time its zone serials also follow) then never shares a serial with a store change.
+  void raise_change_floor(int64_t time) noexcept;
+  int64_t change_floor() const noexcept { return change_floor_.load(std::memory_order_acquire); }
 
   // --- faults ---
   // Whether writes are accepted now and why not; free space, torn WAL, counters. Never
@@ -251,6 +256,7 @@ class PolicyStore {
   std::atomic<uint64_t> generation_{0};
   std::atomic<size_t> domain_count_{0};
   std::atomic<int64_t> last_change_{0};
+  std::atomic<int64_t> change_floor_{0};
 };
 
 }  // namespace stsd::store

@@ -3,6 +3,7 @@
 // records; the writer lock is held) and what it adds (records, versions, events). The
 // write frame (PolicyStore::write) commits it in one synced WriteBatch and then applies
 // its changed domains to the served index.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -34,6 +35,12 @@ class Transaction {
 
   // The time of this write (Unix seconds): every record and event of it carries it.
   int64_t now() const { return now_; }
+  // The change time to record for what was last changed at `previous`: this write's time,
+  // but always after `previous` and after the change floor (PolicyStore::raise_change_floor),
+  // so two changes within one second still get two zone serials (a serial shows a change
+  // at t as t + 1, mtasts/zone_records.h).
+  int64_t change_stamp(int64_t previous) const { return std::max({now_, previous + 1, change_floor_ + 1}); }
+  void set_change_floor(int64_t floor) { change_floor_ = floor; }
 
   // --- reads (the store as committed) ---
   bool contains(const std::string& domain) const { return index_.contains(domain); }
@@ -78,6 +85,7 @@ class Transaction {
   const NameRoom& room_;
   const uint64_t event_seq_;
   const int64_t now_;
+  int64_t change_floor_ = 0;
   rocksdb::WriteBatch batch_;
   uint64_t events_ = 0;
   // The domains whose record this write changes, in order (nullopt: removed); the last

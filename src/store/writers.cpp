@@ -153,7 +153,7 @@ ImportResult import_one(Transaction& tx, const CheckedItem& c, const Policy& as_
     if (c.settings &&
         (c.settings->tlsrpt_rua != r.settings.tlsrpt_rua || c.settings->vantages != r.settings.vantages)) {
       r.settings = *c.settings;
-      r.settings_changed_at = tx.now();
+      r.settings_changed_at = tx.change_stamp(r.settings_changed_at);
       tx.add_event(c.domain, "settings_updated", 0, "import");
       changed = true;
     }
@@ -176,7 +176,7 @@ ImportResult import_one(Transaction& tx, const CheckedItem& c, const Policy& as_
   if (confirm_reason && r.staged && (!r.confirmed || r.confirmed->number < r.staged->number)) {
     r.confirmed = r.staged;
     r.confirmation = Confirmation{r.staged->number, tx.now(), true, *confirm_reason};
-    r.txt_changed_at = tx.now();
+    r.txt_changed_at = tx.change_stamp(r.txt_changed_at);
     r.hold.reset();
     if (gate_confirmations && !r.rotate_until) r.rotate_until = tx.now();
     tx.add_event(c.domain, "manual_confirm", r.staged->number, *confirm_reason + " (import)");
@@ -213,7 +213,7 @@ void PolicyStore::update_settings(std::string_view domain_text, const DomainSett
   write(domain_text, [&](Transaction& tx, const std::string& domain) {
     DomainRecord r = tx.existing(domain);
     r.settings = checked_settings(domain, settings_in);
-    r.settings_changed_at = tx.now();
+    r.settings_changed_at = tx.change_stamp(r.settings_changed_at);
     tx.put_record(domain, r);
     tx.add_event(
         domain, "settings_updated", 0,
@@ -270,9 +270,10 @@ void PolicyStore::confirm(std::string_view domain_text, uint32_t version, bool m
     if (!target) throw PolicyError(domain + ": there is no version " + std::to_string(version));
     const bool moves = !r.confirmed || r.confirmed->number != version;
     const int64_t period_before = shown_period_start(r, rotation_hash(domain), tx.now(), schedule());
+    const int64_t txt_before = r.txt_changed_at;
     r.confirmed = target;
     r.confirmation = Confirmation{version, tx.now(), manual, reason};
-    if (moves || r.hold) r.txt_changed_at = tx.now();
+    if (moves || r.hold) r.txt_changed_at = tx.change_stamp(txt_before);
     const bool released = r.hold.has_value();
     r.hold.reset();  // a confirmation says what is served now: nothing left to hold for
     // The confirming round's evidence also lets the id rotate until it runs out. By hand,
@@ -287,7 +288,7 @@ void PolicyStore::confirm(std::string_view domain_text, uint32_t version, bool m
       r.rotate_until.reset();  // no verifier runs: the operator's confirmation lifts the gate
     // A gate moved or lifted may move the id (and the zone's serial must follow).
     if (shown_period_start(r, rotation_hash(domain), tx.now(), schedule()) != period_before)
-      r.txt_changed_at = tx.now();
+      r.txt_changed_at = tx.change_stamp(txt_before);
     tx.put_record(domain, r);
     std::string event_detail = reason;
     if (!detail.empty()) event_detail += (event_detail.empty() ? "" : ": ") + detail;
@@ -325,7 +326,7 @@ void PolicyStore::set_hold(std::string_view domain_text, std::optional<std::stri
     } else {
       if (!r.hold) return;
       r.hold.reset();
-      r.txt_changed_at = tx.now();  // the id jumps to the current period
+      r.txt_changed_at = tx.change_stamp(r.txt_changed_at);  // the id jumps to the current period
       tx.add_event(domain, "hold_released", r.confirmed ? r.confirmed->number : 0, "");
     }
     tx.put_record(domain, r);
@@ -369,7 +370,7 @@ EvidenceResult PolicyStore::record_rotation_evidence(std::string_view domain_tex
     r.rotate_until = until;
     const int64_t after = shown_period_start(r, hash, now, schedule);
     if (after != before) {
-      r.txt_changed_at = now;  // the id jumps to the current period
+      r.txt_changed_at = tx.change_stamp(r.txt_changed_at);  // the id jumps to the current period
       tx.add_event(domain, "rotation_resumed", evidence.version, detail);
       result.id_changed = true;
     }

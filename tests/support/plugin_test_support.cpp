@@ -60,14 +60,26 @@ std::vector<uint8_t> query_packet(const QuerySpec& spec) {
   put16(out, kQueryId);
   put16(out, dns::flag::RD);
   put16(out, 1);  // QDCOUNT
+  const bool ixfr = spec.qtype == dns::rrtype::IXFR;
   put16(out, 0);
-  put16(out, 0);
+  put16(out, ixfr ? 1 : 0);  // NSCOUNT: an IXFR carries the client's SOA (RFC 1995 §3)
   put16(out, spec.edns_size ? 1 : 0);
   const auto name = dns::Name::from_text(spec.qname);
   EXPECT_TRUE(name) << spec.qname;
   if (name) out.insert(out.end(), name->wire().begin(), name->wire().end());
   put16(out, spec.qtype);
   put16(out, spec.qclass);
+  if (ixfr) {  // owner: the question name (pointer to offset 12); MNAME and RNAME the root; serial 1
+    put16(out, 0xc00c);
+    put16(out, dns::rrtype::SOA);
+    put16(out, dns::rrclass::IN);
+    put16(out, 0);
+    put16(out, 0);
+    put16(out, 22);
+    out.push_back(0);
+    out.push_back(0);
+    for (const uint16_t half : {0, 1, 0, 0, 0, 0, 0, 0, 0, 0}) put16(out, half);
+  }
   if (spec.edns_size) {  // RFC 6891 §6.1.2: root owner, OPT, payload size, no flags
     out.push_back(0);
     put16(out, dns::rrtype::OPT);

@@ -220,9 +220,10 @@ class SerialWatch {
       if (first) continue;
       EXPECT_FALSE(serial_after(it->second.serial, serial))
           << apex << ": serial went back from " << it->second.serial << " to " << serial << " (" << step << ")";
-      if (records != it->second.records)
+      if (records != it->second.records) {
         EXPECT_TRUE(serial_after(serial, it->second.serial))
             << apex << ": records changed under serial " << serial << " (" << step << ")";
+      }
       it->second = Seen{serial, records};
     }
   }
@@ -375,7 +376,7 @@ TEST(MtastsZoneSource, SerialsMoveUpWithEachKindOfChange) {
   const auto changed = served.listed();
   for (const auto& [apex, serial] : changed) {
     EXPECT_TRUE(serial_after(serial, before_change.at(apex))) << "(c) " << apex;
-    EXPECT_EQ(serial, static_cast<uint32_t>(state().now())) << apex;  // the change's time
+    EXPECT_EQ(serial, static_cast<uint32_t>(state().now() + 1)) << apex;  // the second after the change
   }
   const auto fact = state().fact(zone_config_fact(0));
   ASSERT_TRUE(fact);
@@ -397,6 +398,50 @@ TEST(MtastsZoneSource, SerialsMoveUpWithEachKindOfChange) {
   state().add_domain("example.com", {{"mailto:tls@example.com"}, {}});
   for (const auto& [apex, serial] : served.listed())
     EXPECT_TRUE(serial_after(serial, changed.at(apex))) << "(d) " << apex;
+}
+
+// Changes within one second, and a change in the very second of a rotation, each move the
+// serial: a secondary that took the zone earlier in that second must see a newer serial.
+TEST(MtastsZoneSource, ChangesWithinOneSecondEachMoveTheSerial) {
+  Served served(kBothModes);
+  PolicyStore& state = served.state();
+  state.add_domain("example.com", {{"mailto:tls@example.com"}, {}});
+  const std::string txt_zone = "_mta-sts.example.com.", tlsrpt_zone = "_smtp._tls.example.com.";
+  const std::string service = "sts.provider.test.";
+  auto confirm = [&](Mode mode) {
+    state.confirm("example.com", state.stage("example.com", Policy{mode, {"mx.example.com"}, 604800}, false).version,
+                  true, "test", "v");
+  };
+  confirm(Mode::Enforce);
+  auto before = served.listed();
+  auto txt_before = served.ask(txt_zone, rrtype::TXT).answer;
+  for (const Mode mode : {Mode::Testing, Mode::Enforce, Mode::Testing}) {  // the clock stands still
+    confirm(mode);
+    const auto after = served.listed();
+    const auto txt_after = served.ask(txt_zone, rrtype::TXT).answer;
+    EXPECT_NE(txt_after, txt_before);
+    EXPECT_TRUE(serial_after(after.at(txt_zone), before.at(txt_zone))) << "a second confirmation in one second";
+    EXPECT_TRUE(serial_after(after.at(service), before.at(service)));
+    before = after;
+    txt_before = txt_after;
+  }
+  for (int i = 0; i < 2; ++i) {
+    state.update_settings("example.com", {{"mailto:tls" + std::to_string(i) + "@example.com"}, {}});
+    const auto after = served.listed();
+    EXPECT_TRUE(serial_after(after.at(tlsrpt_zone), before.at(tlsrpt_zone))) << "settings twice in one second";
+    before = after;
+  }
+
+  // A rotation at t, seen by a secondary at t, then a confirmation at t.
+  const auto rotation = served.ask(txt_zone, rrtype::TXT).answer;
+  for (int i = 0; i < 2 * 86400 && served.ask(txt_zone, rrtype::TXT).answer == rotation; ++i)
+    served.clock().advance(seconds(1));
+  const auto at_rotation = served.listed();
+  const auto id_at_rotation = served.ask(txt_zone, rrtype::TXT).answer;
+  ASSERT_NE(id_at_rotation, rotation);
+  confirm(Mode::Enforce);
+  EXPECT_NE(served.ask(txt_zone, rrtype::TXT).answer, id_at_rotation);
+  EXPECT_TRUE(serial_after(served.listed().at(txt_zone), at_rotation.at(txt_zone))) << "a confirmation at a rotation";
 }
 
 // The service zone is shown as of a time that steps: a domain's rotation shows at the
