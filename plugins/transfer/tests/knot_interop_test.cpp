@@ -1,0 +1,75 @@
+// NOTIFY to a real Knot DNS secondary (knotd): it must accept what stsd sends, and its
+// refusals must count as failures. Skipped when knotd is not installed.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "knot_secondary.h"
+#include "metrics.h"
+#include "net/address.h"
+#include "notifier.h"
+
+namespace stsd::transfer {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct KnotInterop : ::testing::Test {
+  Environment env{std::filesystem::temp_directory_path(), std::nullopt, std::make_shared<SystemClock>(), false};
+
+  void SetUp() override {
+    if (!test::KnotSecondary::available()) GTEST_SKIP() << "knotd is not installed";
+  }
+  double metric(const std::string& sample) {
+    std::istringstream lines(metrics::metrics_registry(env)->scrape());
+    for (std::string line; std::getline(lines, line);)
+      if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
+    return 0;
+  }
+  static std::string target(const test::KnotSecondary& knot) {
+    return "target=\"" + net::endpoint_text(knot.endpoint().address(), knot.endpoint().port()) + "\"";
+  }
+  bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      if (condition()) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return condition();
+  }
+  static NotifySettings settings_for(const test::KnotSecondary& knot, const std::string& key) {
+    NotifySettings settings;
+    settings.targets.push_back({knot.endpoint(), key});
+    settings.retries = 1;
+    settings.retry_interval = 500ms;
+    return settings;
+  }
+  // The address NOTIFYs come from: stsd sends from an ephemeral port on 127.0.0.1, and
+  // Knot's ACL matches the address (its `remote` port is where it would transfer from).
+  static boost::asio::ip::udp::endpoint primary() { return {boost::asio::ip::make_address("127.0.0.1"), 1}; }
+};
+
+TEST_F(KnotInterop, KnotAcceptsAnUnsignedNotifyFromAnAllowedAddress) {
+  test::KnotSecondary knot("example.com.", primary(), std::nullopt);
+  ASSERT_TRUE(knot.wait_ready()) << knot.log();
+  Notifier notifier(settings_for(knot, ""), {}, env);
+  notifier.start();
+  notifier.zone_changed(*dns::Name::from_text("example.com."), 2026113001, 0);
+  ASSERT_TRUE(eventually([&] { return metric("stsd_notify_answered_total{" + target(knot) + "}") == 1; }))
+      << knot.log();
+  EXPECT_TRUE(eventually([&] { return knot.log().find("notify, incoming") != std::string::npos; })) << knot.log();
+}
+
+TEST_F(KnotInterop, KnotRefusesANotifyForAZoneItDoesNotServe) {
+  test::KnotSecondary knot("example.com.", primary(), std::nullopt);
+  ASSERT_TRUE(knot.wait_ready()) << knot.log();
+  Notifier notifier(settings_for(knot, ""), {}, env);
+  notifier.start();
+  notifier.zone_changed(*dns::Name::from_text("other.example."), 1, 0);
+  ASSERT_TRUE(eventually([&] { return metric("stsd_notify_failed_total{" + target(knot) + ",reason=\"rcode\"}") == 1; }))
+      << knot.log();
+  EXPECT_EQ(metric("stsd_notify_retried_total{" + target(knot) + "}"), 0);
+}
+
+}  // namespace
+}  // namespace stsd::transfer
