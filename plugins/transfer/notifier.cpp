@@ -503,7 +503,8 @@ struct Notifier::Impl {
 
   void arm_timer(SteadyClock::time_point now, bool waiting_for_tokens) {
     std::optional<SteadyClock::time_point> next;
-    if (!deadlines.empty()) next = deadlines.top().at;
+    // An overdue deadline is a retry waiting for a token: the token's time decides.
+    if (!deadlines.empty() && deadlines.top().at > now) next = deadlines.top().at;
     if (waiting_for_tokens) {
       const auto token_at = tokens.ready_at(now);
       next = next ? std::min(*next, token_at) : token_at;

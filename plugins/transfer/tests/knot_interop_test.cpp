@@ -71,5 +71,55 @@ TEST_F(KnotInterop, KnotRefusesANotifyForAZoneItDoesNotServe) {
   EXPECT_EQ(metric("stsd_notify_retried_total{" + target(knot) + "}"), 0);
 }
 
+dns::tsig::Key key_of(const test::KnotKey& key) {
+  return {*dns::Name::from_text(key.name + "."), dns::tsig::Algorithm::HmacSha256,
+          *dns::tsig::decode_secret(key.secret)};
+}
+
+const test::KnotKey kKey{"xfr-key", "c3RzZC1leGFtcGxlLXNlY3JldC0wMTIzNDU2Nzg5YWI="};
+const test::KnotKey kOtherSecret{"xfr-key", "b3RoZXItc2VjcmV0LW9mLXRoZS1zYW1lLW5hbWUtLTA="};
+
+// Knot verifies the NOTIFY's TSIG (its ACL demands the key) and signs its answer, which
+// stsd verifies in turn.
+TEST_F(KnotInterop, KnotAcceptsANotifySignedWithTheKeyItsAclNames) {
+  test::KnotSecondary knot("example.com.", primary(), kKey);
+  ASSERT_TRUE(knot.wait_ready()) << knot.log();
+  Notifier notifier(settings_for(knot, "xfr-key"), {key_of(kKey)}, env);
+  notifier.start();
+  notifier.zone_changed(*dns::Name::from_text("example.com."), 2026113001, 0);
+  ASSERT_TRUE(eventually([&] { return metric("stsd_notify_answered_total{" + target(knot) + "}") == 1; }))
+      << knot.log();
+  EXPECT_TRUE(eventually([&] { return knot.log().find("notify, incoming") != std::string::npos; })) << knot.log();
+  EXPECT_EQ(metric("stsd_notify_failed_total{" + target(knot) + ",reason=\"tsig\"}"), 0);
+}
+
+TEST_F(KnotInterop, AWrongSecretOrNoSignatureIsRefusedAndCountsAsATsigFailure) {
+  struct Case {
+    const char* name;
+    std::string target_key;
+    std::vector<dns::tsig::Key> keys;
+    const char* reason;
+  };
+  const Case cases[] = {
+      // Knot answers NOTAUTH (BADSIG), unsigned: stsd cannot verify it either way.
+      {"another secret under the same name", "xfr-key", {key_of(kOtherSecret)}, "tsig"},
+      // Knot's ACL demands a key: an unsigned NOTIFY is refused (NOTAUTH).
+      {"unsigned", "", {}, "rcode"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    test::KnotSecondary knot("example.com.", primary(), kKey);
+    ASSERT_TRUE(knot.wait_ready()) << knot.log();
+    Notifier notifier(settings_for(knot, c.target_key), c.keys, env);
+    notifier.start();
+    notifier.zone_changed(*dns::Name::from_text("example.com."), 2026113001, 0);
+    ASSERT_TRUE(eventually([&] {
+      return metric("stsd_notify_failed_total{" + target(knot) + ",reason=\"" + c.reason + "\"}") == 1;
+    })) << knot.log();
+    EXPECT_EQ(metric("stsd_notify_answered_total{" + target(knot) + "}"), 0);
+    EXPECT_EQ(metric("stsd_notify_retried_total{" + target(knot) + "}"), 0);
+  }
+}
+
 }  // namespace
 }  // namespace stsd::transfer
