@@ -2,12 +2,12 @@
 // refusals must count as failures. Skipped when knotd is not installed.
 #include <gtest/gtest.h>
 
-#include <sstream>
 
 #include "knot_secondary.h"
 #include "metrics.h"
 #include "net/address.h"
 #include "notifier.h"
+#include "test_secondary.h"
 
 namespace stsd::transfer {
 namespace {
@@ -20,22 +20,12 @@ struct KnotInterop : ::testing::Test {
   void SetUp() override {
     if (!test::KnotSecondary::available()) GTEST_SKIP() << "knotd is not installed";
   }
-  double metric(const std::string& sample) {
-    std::istringstream lines(metrics::metrics_registry(env)->scrape());
-    for (std::string line; std::getline(lines, line);)
-      if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
-    return 0;
-  }
+  double metric(const std::string& sample) { return test::metric_value(env, sample); }
   static std::string target(const test::KnotSecondary& knot) {
     return "target=\"" + net::endpoint_text(knot.endpoint().address(), knot.endpoint().port()) + "\"";
   }
-  bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-      if (condition()) return true;
-      std::this_thread::sleep_for(20ms);
-    }
-    return condition();
+  static bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
+    return test::eventually(condition, timeout);
   }
   static NotifySettings settings_for(const test::KnotSecondary& knot, const std::string& key) {
     NotifySettings settings;

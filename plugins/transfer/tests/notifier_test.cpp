@@ -38,13 +38,7 @@ struct NotifierTest : ::testing::Test {
     return settings;
   }
 
-  // The value of one sample of the scrape (0 when absent).
-  double metric(const std::string& sample) {
-    std::istringstream lines(metrics::metrics_registry(env)->scrape());
-    for (std::string line; std::getline(lines, line);)
-      if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
-    return 0;
-  }
+  double metric(const std::string& sample) { return test::metric_value(env, sample); }
   static std::string of(const TestSecondary& secondary) {
     return "{target=\"" + net::endpoint_text(secondary.endpoint().address(), secondary.endpoint().port()) + "\"}";
   }
@@ -53,13 +47,8 @@ struct NotifierTest : ::testing::Test {
            net::endpoint_text(secondary.endpoint().address(), secondary.endpoint().port()) + "\",reason=\"" + reason +
            "\"}";
   }
-  bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 5s) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-      if (condition()) return true;
-      std::this_thread::sleep_for(10ms);
-    }
-    return condition();
+  static bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 5s) {
+    return test::eventually(condition, timeout);
   }
 };
 
