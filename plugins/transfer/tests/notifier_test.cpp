@@ -266,10 +266,21 @@ TEST_F(NotifierTest, ATargetWithAKeyGetsSignedNotifiesAndRejectsUnsignedAnswers)
   const size_t tsig_at = 12 + name("example.com.").size() + 4;
   ASSERT_GT(packet.size(), tsig_at + name("xfr-key.").size() + 2);
   EXPECT_EQ(std::string(packet.begin() + static_cast<ptrdiff_t>(tsig_at) + 1,
-                        packet.begin() + static_cast<ptrdiff_t>(tsig_at) + 8), "xfr-key");
+                        packet.begin() + static_cast<ptrdiff_t>(tsig_at) + 8),
+            "xfr-key");
   const size_t type_at = tsig_at + name("xfr-key.").size();
   EXPECT_EQ(packet[type_at] << 8 | packet[type_at + 1], 250);
   EXPECT_EQ(metric("stsd_notify_answered_total" + of(unsigned_answers)), 0);
+}
+
+TEST_F(NotifierTest, TargetsAddedByAReconfigurationAfterAStartWithNone) {
+  TestSecondary secondary(test::answer_with(0));
+  Notifier notifier(NotifySettings{}, {}, env);
+  notifier.start();
+  std::this_thread::sleep_for(50ms);  // the thread has nothing to wait for
+  notifier.reconfigure(settings_for({&secondary}), {});
+  notifier.zone_changed(name("example.com."), 1, unix_now());
+  EXPECT_EQ(secondary.wait_for(1, 3s), 1u);
 }
 
 TEST_F(NotifierTest, ASecondaryHoldingAChangeFeedsTheTransferLag) {
