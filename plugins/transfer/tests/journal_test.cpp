@@ -211,6 +211,19 @@ TEST(Journal, MemoryPerZone) {
     const double content = static_cast<double>(journal.content_bytes()) / kZones;
     std::printf("journal: %.0f bytes per _mta-sts zone held (%.0f of them its records)\n", per_zone, content);
     EXPECT_LT(per_zone, 700);
+
+    std::vector<ZoneVersion> rotated;
+    for (size_t i = 0; i < kZones; ++i)
+      rotated.push_back(version_of(mta_sts_zone(contents[i].records[0].owner.to_text(), 2024010101, "20240102T000000")));
+    const auto before_rotation = mallinfo2().uordblks;
+    for (size_t i = 0; i < kZones; ++i) journal.record(contents[i].records[0].owner, std::move(rotated[i]));
+    const auto after_rotation = mallinfo2().uordblks;
+    // The new versions were allocated before; the old ones were freed during.
+    const double per_rotation =
+        (static_cast<double>(after_rotation) - static_cast<double>(before_rotation)) / kZones + content;
+    std::printf("journal: %.0f bytes more per zone for one rotation kept (%.0f of them the difference)\n",
+                per_rotation, static_cast<double>(journal.journal_bytes()) / kZones);
+    EXPECT_LT(per_rotation, 700);
   }
 }
 
