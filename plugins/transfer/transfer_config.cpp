@@ -4,6 +4,7 @@
 #include <string>
 
 #include "file_input.h"
+#include "notify_key.h"
 
 namespace stsd::transfer {
 
@@ -71,16 +72,6 @@ std::vector<dns::tsig::Key> parse_keys(const ConfigNode& section) {
   return keys;
 }
 
-std::optional<dns::Name> find_key(const std::vector<dns::tsig::Key>& keys, const ConfigNode& node) {
-  std::string text = node.as_string();
-  if (text.empty() || text.back() != '.') text.push_back('.');
-  auto name = dns::Name::from_text(text);
-  if (name)
-    for (const auto& key : keys)
-      if (key.name == *name) return key.name;
-  node.fail("no key '" + node.as_string() + "' under `keys:`");
-}
-
 std::vector<AllowRule> parse_allow(const ConfigNode& section, const std::vector<dns::tsig::Key>& keys) {
   if (!section.is_sequence()) section.fail("expected a list, e.g. `- {prefix: 192.0.2.0/24, key: xfr-key}`");
   std::vector<AllowRule> rules;
@@ -95,7 +86,11 @@ std::vector<AllowRule> parse_allow(const ConfigNode& section, const std::vector<
       prefix_node.fail(message);
     }
     AllowRule rule{*prefix, std::nullopt};
-    if (auto key = item.get("key")) rule.key = find_key(keys, *key);
+    if (auto key_node = item.get("key")) {
+      const dns::tsig::Key* key = find_key(keys, key_node->as_string());
+      if (!key) key_node->fail("no key '" + key_node->as_string() + "' under `keys:`");
+      rule.key = key->name;
+    }
     rules.push_back(std::move(rule));
   }
   return rules;
