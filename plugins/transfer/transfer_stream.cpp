@@ -1,6 +1,7 @@
 #include "transfer_stream.h"
 
 #include <chrono>
+#include <stdexcept>
 
 #include "wire_records.h"
 
@@ -110,14 +111,15 @@ TransferWriter::Result TransferWriter::write_message(dns::ResponseWriter& respon
 }
 
 bool TransferStream::next(dns::ResponseWriter& response) {
-  if (!writer_) return false;
+  if (!writer_) return false;  // the last message went out: the answer is complete
   const auto result = writer_->write_message(response);
-  if (result == TransferWriter::Result::More) return true;
-  if (result == TransferWriter::Result::Failed && failed_) failed_();
-  writer_.reset();
-  // Done: this message is the last. Failed: the core sends what was written; the client
-  // sees a transfer without its closing SOA and discards it (RFC 5936 §2.2).
-  return result == TransferWriter::Result::Done;
+  if (result == TransferWriter::Result::Failed) {
+    writer_.reset();
+    if (failed_) failed_();
+    // The core closes the connection: the client sees a transfer without its closing
+    // SOA and discards it (RFC 5936 §2.2), rather than waiting for the rest.
+    throw std::runtime_error("a zone transfer record does not fit in a message");
+  }
+  if (result == TransferWriter::Result::Done) writer_.reset();
+  return true;
 }
-
-}  // namespace stsd::transfer

@@ -165,7 +165,9 @@ TEST_F(ServeTest, AxfrOfALargeZoneRunsAcrossMessagesOfAtMost64KiB) {
     EXPECT_TRUE(answer.messages[i].aa);
     EXPECT_LE(answer.sizes[i], 65535u);
     // Filled: every message but the last is close to the limit.
-    if (i + 1 < answer.messages.size()) EXPECT_GT(answer.sizes[i], 60000u);
+    if (i + 1 < answer.messages.size()) {
+      EXPECT_GT(answer.sizes[i], 60000u);
+    }
   }
   ASSERT_EQ(answer.records.size(), 3000u + 3);
   EXPECT_NE(answer.records.front().find(" IN SOA "), std::string::npos);
