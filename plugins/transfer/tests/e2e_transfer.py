@@ -86,7 +86,7 @@ class Transfer:
             if not line.strip() or line.startswith(";"):
                 continue
             parts = line.split(None, 4)
-            if len(parts) == 5:
+            if len(parts) == 5 and parts[3] != "TSIG":  # kdig shows each message's signature
                 self.records.append((parts[0].lower(), int(parts[1]), parts[2], parts[3], parts[4]))
         m = re.search(r"\(([A-Z]+)\)|status: ([A-Z]+)|failed \((.*?)\)|failed: (.*)", text)
         self.error = next((g for g in m.groups() if g), None) if m and not self.records else None
