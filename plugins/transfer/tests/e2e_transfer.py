@@ -103,7 +103,7 @@ class Transfer:
 
 def xfr(server, zone, rtype="AXFR", key=("xfr-key", SECRET), source=None, tcp=True):
     cmd = ["kdig", f"@{server.host}", "-p", str(server.port), "-t", rtype, zone, "+time=5", "+retry=0"]
-    cmd.append("+tcp" if tcp else "+notcp")
+    cmd += ["+tcp"] if tcp else ["+notcp", "+bufsize=1232"]
     if key:
         cmd += ["-y", f"hmac-sha256:{key[0]}:{key[1]}"]
     if source:
@@ -213,7 +213,7 @@ def test_ixfr_follows_a_zone_change(s):
 
 
 def test_catalog_lists_the_zones(s):
-    tracked(s, CATALOG)
+    tracked(s, "example.test.")
     a = kdig(s, CATALOG, "SOA")
     check(a.rcode == "NOERROR" and "aa" in a.flags, a)
     a = kdig(s, "version." + CATALOG, "TXT")
@@ -227,6 +227,7 @@ def test_catalog_lists_the_zones(s):
 def test_metrics_count_transfers(s):
     tracked(s, "example.test.")
     xfr(s, "example.test.")
+    xfr(s, "example.test.", key=("xfr-key", OTHER_SECRET))
     xfr(s, "example.test.", key=None, source="127.0.0.3")
     text = urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5).read().decode()
     for pattern in (r'stsd_transfer_requests_total\{type="axfr"\} [1-9]', r'stsd_transfer_refused_total\{reason="acl"\} [1-9]',
@@ -240,7 +241,7 @@ def test_catalog_follows_members_and_keeps_its_serial():
     same zones keeps the serial (the store keeps it); removing the zone increases it."""
     server = make_server(with_extra=False)
     with server:
-        tracked(server, CATALOG)
+        tracked(server, "example.test.")
         first = serial_of(server, CATALOG)
         server.write_config(CONFIG % (METRICS_PORT, SECRET, CATALOG, OPTIONAL_ZONE))
         reload_and_wait(server, "reload")
@@ -250,7 +251,7 @@ def test_catalog_follows_members_and_keeps_its_serial():
         ixfr = xfr(server, CATALOG, rtype=f"IXFR={first}")
         check([r[4] for r in ixfr.records if r[3] == "PTR"] == ["extra.test."], ixfr)
     with server:
-        tracked(server, CATALOG)
+        tracked(server, "example.test.")
         wait_for(lambda: "extra.test." in [r[4] for r in xfr(server, CATALOG).records], "extra.test. after a restart")
         check(serial_of(server, CATALOG) == second, "a restart with the same members keeps the serial")
         server.write_config(CONFIG % (METRICS_PORT, SECRET, CATALOG, ""))
@@ -266,11 +267,11 @@ def test_check_config_validates_the_section():
     server = make_server()
     bad = CONFIG.replace("prefix: 127.0.0.2/32", "prefix: 127.0.0.2/33") % (METRICS_PORT, SECRET, CATALOG, "")
     server.write_config(bad)
-    p = subprocess.run([os.path.join(STSD_BIN, "stsd"), "--check-config", "--config", server.config_path],
+    p = subprocess.run([os.path.join(STSD_BIN, "stsd"), "--check-config", server.config_path],
                        capture_output=True, text=True, timeout=60)
     check(p.returncode != 0 and "stsd.yaml:" in p.stderr and "127.0.0.2/33" in p.stderr, p.stderr)
     server.write_config(CONFIG % (METRICS_PORT, SECRET, CATALOG, ""))
-    p = subprocess.run([os.path.join(STSD_BIN, "stsd"), "--check-config", "--config", server.config_path],
+    p = subprocess.run([os.path.join(STSD_BIN, "stsd"), "--check-config", server.config_path],
                        capture_output=True, text=True, timeout=60)
     check(p.returncode == 0, p.stderr)
 
