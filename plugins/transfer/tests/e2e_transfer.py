@@ -276,6 +276,57 @@ def test_check_config_validates_the_section():
     check(p.returncode == 0, p.stderr)
 
 
+MTASTS_CONFIG = """
+storage: {dir}/var/stsd.db
+admin: { socket: {dir}/var/stsd.sock }
+policies: {dir}/policies
+servers:
+  - listen: ["127.0.0.1:{port}"]
+    plugins:
+      transfer:
+        allow:
+          - { prefix: 127.0.0.1/32 }
+        catalog: %s
+      mtasts:
+        service_zone: sts.provider.test.
+        nameservers: [ns1.provider.test., ns2.provider.test.]
+        hostmaster: hostmaster.provider.test.
+        ttl: 300
+        rotation: 1d
+        policy_host: { a: [192.0.2.10] }
+""" % CATALOG
+
+
+def test_mtasts_zones_are_offered_and_follow_a_confirmation():
+    """The mtasts zones of a confirmed domain join the catalog; a newly confirmed version
+    reaches a secondary as an IXFR whose application gives the new AXFR."""
+    server = Stsd(MTASTS_CONFIG)
+    os.makedirs(os.path.join(server.dir, "policies"))
+    with open(os.path.join(server.dir, "policies", "example.com.yaml"), "w") as f:
+        f.write("mode: enforce\nmx: [mx1.example.com]\nmax_age: 604800\n")
+
+    def stsctl(*args):
+        return server.run("stsctl", "--socket", os.path.join(server.dir, "var", "stsd.sock"), *args)
+
+    with server:
+        stsctl("policy", "confirm", "example.com", "--version", "1", "--reason", "e2e")
+        zones = {"_mta-sts.example.com.", "_smtp._tls.example.com.", "mta-sts.example.com.", "sts.provider.test."}
+        wait_for(lambda: zones <= {r[4] for r in xfr(server, CATALOG, key=None).records if r[3] == "PTR"},
+                 "the mtasts zones in the catalog", timeout=15)
+        old = xfr(server, "_mta-sts.example.com.", key=None)
+        check(old.types()[0] == "SOA" and "TXT" in old.types(), old)
+        old_serial = old.soa_serials()[0]
+        check(serial_of(server, "_mta-sts.example.com.") == old_serial, "the SOA and the AXFR agree")
+        stsctl("policy", "stage", "example.com", "--mode", "testing", "--mx", "mx1.example.com", "--max-age", "86400")
+        stsctl("policy", "confirm", "example.com", "--version", "2", "--reason", "e2e")
+        wait_for(lambda: xfr(server, "_mta-sts.example.com.", rtype=f"IXFR={old_serial}", key=None).types() != ["SOA"],
+                 "the confirmation journaled", timeout=15)
+        ixfr = xfr(server, "_mta-sts.example.com.", rtype=f"IXFR={old_serial}", key=None)
+        check(ixfr.types()[1] == "SOA", f"an incremental answer: {ixfr}")
+        new = xfr(server, "_mta-sts.example.com.", key=None)
+        check(apply_ixfr(old.records, ixfr.records) == set(new.records[:-1]), (old, ixfr, new))
+
+
 def with_server(test):
     """Runs `test` against a server of its own (file zone example.test., the catalog)."""
     def run():
@@ -289,4 +340,5 @@ if __name__ == "__main__":
     run_tests(None, [with_server(test) for test in (
         test_axfr_of_a_file_zone, test_tsig_failures_and_acl, test_axfr_over_udp_is_notimp,
         test_catalog_lists_the_zones, test_ixfr_follows_a_zone_change, test_metrics_count_transfers)] +
-        [test_catalog_follows_members_and_keeps_its_serial, test_check_config_validates_the_section])
+        [test_catalog_follows_members_and_keeps_its_serial, test_check_config_validates_the_section,
+         test_mtasts_zones_are_offered_and_follow_a_confirmation])
