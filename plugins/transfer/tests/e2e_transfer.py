@@ -157,6 +157,20 @@ def test_axfr_of_a_file_zone(s):
     check(len(t.records) == 8, t)
 
 
+def test_signed_axfr_across_many_messages():
+    """A zone of 500 KB goes out in messages of up to 64 KiB, each signed, each MAC over
+    the previous one (RFC 8945 §5.3.1): kdig checks every signature."""
+    server = make_server(with_extra=True)
+    write_zone(server, "extra.test.", 5, "\n".join(f'r{i} IN TXT "{"x" * 150}"' for i in range(3000)))
+    with server:
+        tracked(server, "extra.test.")
+        t = xfr(server, "extra.test.")
+        check(len(t.records) == 3000 + 7 and t.types()[0] == "SOA" and t.types()[-1] == "SOA", t.text[-300:])
+        m = re.search(r"Received (\d+) B \((\d+) messages", t.text)
+        check(m and int(m.group(2)) >= 8 and int(m.group(1)) / int(m.group(2)) > 60000, t.text[-300:])
+        check(t.text.count("TSIG") == int(m.group(2)) and ";; ERROR" not in t.text, t.text[-300:])
+
+
 def test_tsig_failures_and_acl(s):
     tracked(s, "example.test.")
     # A key stsd knows with another secret: BADSIG; a key it does not know: BADKEY.
@@ -344,5 +358,5 @@ if __name__ == "__main__":
     run_tests(None, [with_server(test) for test in (
         test_axfr_of_a_file_zone, test_tsig_failures_and_acl, test_axfr_over_udp_is_notimp,
         test_catalog_lists_the_zones, test_ixfr_follows_a_zone_change, test_metrics_count_transfers)] +
-        [test_catalog_follows_members_and_keeps_its_serial, test_check_config_validates_the_section,
+        [test_signed_axfr_across_many_messages, test_catalog_follows_members_and_keeps_its_serial, test_check_config_validates_the_section,
          test_mtasts_zones_are_offered_and_follow_a_confirmation])
