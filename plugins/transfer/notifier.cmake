@@ -6,6 +6,6 @@ target_include_directories(stsd_transfer_notifier PUBLIC ${CMAKE_CURRENT_SOURCE_
 target_link_libraries(stsd_transfer_notifier PUBLIC stsd_core PRIVATE stsd_warnings)
 
 stsd_add_test(test_transfer_notifier
-  SOURCES tests/notify_queue_test.cpp tests/lag_tracker_test.cpp tests/notifier_config_test.cpp
-          tests/notifier_test.cpp tests/test_secondary.cpp
+  SOURCES tests/notify_queue_test.cpp tests/token_bucket_test.cpp tests/lag_tracker_test.cpp tests/notifier_config_test.cpp
+          tests/notifier_test.cpp tests/test_secondary.cpp tests/knot_interop_test.cpp tests/knot_secondary.cpp
   LIBS stsd_transfer_notifier)

@@ -24,6 +24,7 @@
 #include "notify_message.h"
 #include "notify_queue.h"
 #include "throttled_log.h"
+#include "token_bucket.h"
 #include "zone/transfer_lag.h"
 
 namespace stsd::transfer {
@@ -38,34 +39,6 @@ namespace {
 // and source, so the IDs in flight to one target must stay few and distinct; a target
 // that stops answering then costs at most this many pending retries.
 constexpr size_t kMaxInFlightPerTarget = 4096;
-
-// NOTIFYs are sent at `rate` per second on average; at most a tenth of a second's worth
-// goes out at once, so a burst never floods a secondary.
-class TokenBucket {
- public:
-  void configure(unsigned rate) {
-    rate_ = std::max(1u, rate);
-    burst_ = std::max(1.0, rate_ / 10.0);
-    tokens_ = std::min(tokens_, burst_);
-  }
-  void refill(SteadyClock::time_point now) {
-    const double elapsed = std::chrono::duration<double>(now - refilled_).count();
-    refilled_ = now;
-    if (elapsed > 0) tokens_ = std::min(burst_, tokens_ + elapsed * rate_);
-  }
-  bool ready() const { return tokens_ >= 1; }
-  void spend() { tokens_ -= 1; }
-  SteadyClock::time_point ready_at(SteadyClock::time_point now) const {
-    if (ready()) return now;
-    return now + std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>((1 - tokens_) / rate_));
-  }
-
- private:
-  double rate_ = 1;
-  double burst_ = 1;
-  double tokens_ = 1;
-  SteadyClock::time_point refilled_ = SteadyClock::now();
-};
 
 enum class Failure : uint8_t { Timeout, Rcode, Tsig };
 constexpr std::string_view kFailureNames[] = {"timeout", "rcode", "tsig"};
@@ -503,7 +476,8 @@ struct Notifier::Impl {
 
   void arm_timer(SteadyClock::time_point now, bool waiting_for_tokens) {
     std::optional<SteadyClock::time_point> next;
-    if (!deadlines.empty()) next = deadlines.top().at;
+    // An overdue deadline is a retry waiting for a token: the token's time decides.
+    if (!deadlines.empty() && deadlines.top().at > now) next = deadlines.top().at;
     if (waiting_for_tokens) {
       const auto token_at = tokens.ready_at(now);
       next = next ? std::min(*next, token_at) : token_at;

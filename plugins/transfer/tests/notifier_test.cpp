@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
 #include <set>
 #include <sstream>
 
@@ -36,13 +38,7 @@ struct NotifierTest : ::testing::Test {
     return settings;
   }
 
-  // The value of one sample of the scrape (0 when absent).
-  double metric(const std::string& sample) {
-    std::istringstream lines(metrics::metrics_registry(env)->scrape());
-    for (std::string line; std::getline(lines, line);)
-      if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
-    return 0;
-  }
+  double metric(const std::string& sample) { return test::metric_value(env, sample); }
   static std::string of(const TestSecondary& secondary) {
     return "{target=\"" + net::endpoint_text(secondary.endpoint().address(), secondary.endpoint().port()) + "\"}";
   }
@@ -51,13 +47,8 @@ struct NotifierTest : ::testing::Test {
            net::endpoint_text(secondary.endpoint().address(), secondary.endpoint().port()) + "\",reason=\"" + reason +
            "\"}";
   }
-  bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 5s) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-      if (condition()) return true;
-      std::this_thread::sleep_for(10ms);
-    }
-    return condition();
+  static bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 5s) {
+    return test::eventually(condition, timeout);
   }
 };
 
@@ -201,6 +192,28 @@ TEST_F(NotifierTest, ABurstBeyondTheQueueLimitDropsTheOldestAndNeverBlocks) {
   EXPECT_EQ(metric("stsd_notify_queue_length"), 0);
 }
 
+TEST_F(NotifierTest, RetriesWaitingForTheRateLimitSleepInsteadOfSpinning) {
+  TestSecondary silent(test::never_answer());
+  auto settings = settings_for({&silent});
+  settings.rate = 2;  // one token every half second
+  settings.retries = 10;
+  settings.retry_interval = 10ms;  // retries fall due far faster than tokens come
+  Notifier notifier(settings, {}, env);
+  notifier.start();
+  for (int i = 0; i < 5; ++i) notifier.zone_changed(name("d" + std::to_string(i) + ".example."), 1, unix_now());
+  const auto cpu = [] {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  };
+  const double before = cpu();
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_LT(cpu() - before, 0.3) << "the NOTIFY thread waits for the next token";
+  const size_t sent = silent.count();
+  EXPECT_GE(sent, 2u);
+  EXPECT_LE(sent, 5u) << "two per second, one burst";
+}
+
 TEST_F(NotifierTest, ASilentTargetDoesNotHoldBackAnAnsweringOne) {
   TestSecondary silent(test::never_answer());
   TestSecondary answering(test::answer_with(0));
@@ -231,6 +244,32 @@ TEST_F(NotifierTest, AReconfigurationKeepsWhatIsQueuedAndSwitchesTargets) {
   EXPECT_EQ(before.count(), 1u);
   EXPECT_TRUE(eventually([&] { return metric("stsd_notify_answered_total" + of(after)) == 1; }));
   EXPECT_EQ(metric("stsd_notify_sent_total" + of(before)), 0) << "a removed target leaves the scrape";
+}
+
+TEST_F(NotifierTest, ATargetWithAKeyGetsSignedNotifiesAndRejectsUnsignedAnswers) {
+  // The secondary answers NOERROR without a TSIG: for a signed NOTIFY that is no answer
+  // from the key's holder (RFC 8945 §5.3.2), so it fails as `tsig`, without retries.
+  TestSecondary unsigned_answers(test::answer_with(0));
+  auto settings = settings_for({&unsigned_answers});
+  settings.targets[0].key = "xfr-key";
+  const dns::tsig::Key key{name("xfr-key."), dns::tsig::Algorithm::HmacSha256,
+                           *dns::tsig::decode_secret("c3RzZC1leGFtcGxlLXNlY3JldC0wMTIzNDU2Nzg5YWI=")};
+  Notifier notifier(settings, {key}, env);
+  notifier.start();
+  notifier.zone_changed(name("example.com."), 1, unix_now());
+  ASSERT_TRUE(eventually([&] { return metric(failed(unsigned_answers, "tsig")) == 1; }));
+  const auto received = unsigned_answers.received();
+  ASSERT_EQ(received.size(), 1u);
+  const auto& packet = received[0].packet;
+  EXPECT_EQ(packet[10] << 8 | packet[11], 1) << "ARCOUNT: the TSIG record";
+  // The TSIG record ends the message: owner "xfr-key.", then TYPE 250 (RFC 8945 §4.2).
+  const size_t tsig_at = 12 + name("example.com.").size() + 4;
+  ASSERT_GT(packet.size(), tsig_at + name("xfr-key.").size() + 2);
+  EXPECT_EQ(std::string(packet.begin() + static_cast<ptrdiff_t>(tsig_at) + 1,
+                        packet.begin() + static_cast<ptrdiff_t>(tsig_at) + 8), "xfr-key");
+  const size_t type_at = tsig_at + name("xfr-key.").size();
+  EXPECT_EQ(packet[type_at] << 8 | packet[type_at + 1], 250);
+  EXPECT_EQ(metric("stsd_notify_answered_total" + of(unsigned_answers)), 0);
 }
 
 TEST_F(NotifierTest, ASecondaryHoldingAChangeFeedsTheTransferLag) {

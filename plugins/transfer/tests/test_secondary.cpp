@@ -6,10 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sstream>
 #include <stdexcept>
 
 #include "dns/message.h"
 #include "dns/name.h"
+#include "metrics.h"
 
 namespace stsd::transfer::test {
 
@@ -92,6 +94,22 @@ TestSecondary::Responder answer_with(uint16_t rcode) {
 
 TestSecondary::Responder never_answer() {
   return [](const std::vector<uint8_t>&) -> std::optional<std::vector<uint8_t>> { return std::nullopt; };
+}
+
+double metric_value(Environment& env, const std::string& sample) {
+  std::istringstream lines(metrics::metrics_registry(env)->scrape());
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
+  return 0;
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return condition();
 }
 
 }  // namespace stsd::transfer::test

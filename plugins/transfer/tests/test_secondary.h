@@ -1,5 +1,5 @@
 #pragma once
-// A secondary for the NOTIFY tests: a real UDP socket on 127.0.0.1 that records every
+// Helpers of the NOTIFY tests. A secondary: a real UDP socket on 127.0.0.1 that records every
 // message it receives and answers as told (or not at all).
 #include <atomic>
 #include <chrono>
@@ -12,6 +12,8 @@
 #include <vector>
 
 #include <boost/asio/ip/udp.hpp>
+
+#include "environment.h"
 
 namespace stsd::transfer::test {
 
@@ -54,5 +56,11 @@ class TestSecondary {
 // Answers: the request's header with QR set and `rcode`, and its question.
 TestSecondary::Responder answer_with(uint16_t rcode);
 TestSecondary::Responder never_answer();
+
+// The value of one sample in a scrape of the process's metrics (0 when absent), e.g.
+// `stsd_notify_answered_total{target="127.0.0.1:5301"}`.
+double metric_value(Environment& env, const std::string& sample);
+// Polls `condition` every 10 ms until it holds or `timeout` passes; its last value.
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
 }  // namespace stsd::transfer::test
