@@ -230,13 +230,15 @@ def restart(stsd, secondaries, members):
     after = stsd_serials(stsd, zones)
     back = [z for z in zones if serial_newer(before[z], after[z])]
     check(not back, f"serials went back after the restart: {[(z, before[z], after[z]) for z in back[:5]]}")
-    # The transfer README: a restart with the same members keeps the catalog's serial.
-    check(after[CATALOG] == before[CATALOG], f"the catalog's serial moved: {before[CATALOG]} -> {after[CATALOG]}")
     changed = {z for z in zones if after[z] != before[z]}
     # A change right after the restart: its zone must still go by IXFR (the secondaries
     # hold the serial stsd came back with).
     stage_and_confirm(stsd, secondaries, DOMAINS[2], 2, "a change after the restart")
     time.sleep(3)  # let the NOTIFYs sent at start-up play out
+    # The transfer README: a restart with the same members keeps the catalog's serial.
+    settled = stsd_serials(stsd, [CATALOG])[CATALOG]
+    check(settled == before[CATALOG], f"the catalog's serial moved across the restart: {before[CATALOG]} -> "
+                                      f"{after[CATALOG]} -> {settled}")
     for s in secondaries:
         full = [z for z, kind in s.transfers(since=marks[s]) if kind == "AXFR" and z not in changed]
         check(not full, f"{s.kind} fell back to AXFR after the restart for unchanged zones {full[:5]}\n"
