@@ -9,12 +9,14 @@ Checked, in one run against the real binaries:
 - a rotation of every domain (the test clock moves a day) reaches both, by IXFR;
 - a removed domain's zones leave both;
 - a wrong TSIG key, no key, or an address not on the allow list is refused and nothing
-  is transferred;
+  is transferred; a signed SOA query (what a secondary asks before each transfer) gets
+  a signed answer;
 - after stsd restarts, no serial goes back, a change still reaches both by IXFR, and no
   zone that did not change while stsd was down is transferred in full again.
 (e2e_secondaries_reference runs the same secondaries against a Knot primary.)
 """
 import os
+import subprocess
 import sys
 import time
 
@@ -205,7 +207,8 @@ def remove_domain(stsd, key, secondaries, domain):
 
 
 def refused_transfers(stsd, key):
-    log("a wrong key, no key, or an address not on the allow list: refused, nothing transferred")
+    log("a wrong key, no key, or an address not on the allow list: refused, nothing transferred; "
+        "signed queries get signed answers")
     zone = f"_mta-sts.{DOMAINS[1]}."
     wrong = TsigKey.generate(key.name)
     cases = [("wrong key", dict(key=wrong), ("NOTAUTH", "BADSIG")),
@@ -218,6 +221,17 @@ def refused_transfers(stsd, key):
             check(any(w in text for w in words), f"{what}: {rtype} answer names none of {words}:\n{text}")
     records, text = axfr((stsd.host, stsd.port), zone, key)
     check(records, f"the right key from 127.0.0.1 must transfer:\n{text}")
+    # The SOA query a secondary signs before each transfer gets a signed answer (kdig
+    # verifies it and warns when it is missing), and a wrong key gets NOTAUTH.
+    for name in (zone, CATALOG):
+        signed = subprocess.run(["kdig", f"@{stsd.host}", "-p", str(stsd.port), "-y", key.kdig_arg(), "SOA", name],
+                                capture_output=True, text=True, timeout=30)
+        check("NOERROR" in signed.stdout and "TSIG PSEUDOSECTION" in signed.stdout
+              and "WARNING" not in signed.stdout + signed.stderr, f"signed SOA query for {name}:\n{signed.stdout}")
+    bad = subprocess.run(["kdig", f"@{stsd.host}", "-p", str(stsd.port), "-y", wrong.kdig_arg(), "SOA", zone],
+                         capture_output=True, text=True, timeout=30)
+    check("NOTAUTH" in bad.stdout + bad.stderr or "BADSIG" in bad.stdout + bad.stderr,
+          f"SOA query with a wrong key:\n{bad.stdout}{bad.stderr}")
 
 
 def restart(stsd, secondaries, members):
