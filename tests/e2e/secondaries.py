@@ -397,17 +397,23 @@ zone:
         return ["knotd", "-c", self.config_path]
 
     def knotc(self, *args):
-        p = subprocess.run(["knotc", "-s", self.socket, *args], capture_output=True, text=True, timeout=60)
-        if p.returncode != 0:
-            raise TestFailure(f"knotc {' '.join(args)} exited {p.returncode}: {p.stdout}{p.stderr}")
-        return p.stdout
+        # knotd binds its control socket anew while it reloads: a command right after a
+        # reload may find it refused for a moment.
+        deadline = time.time() + 10
+        while True:
+            p = subprocess.run(["knotc", "-s", self.socket, *args], capture_output=True, text=True, timeout=60)
+            if p.returncode == 0:
+                return p.stdout
+            if "connection refused" not in p.stdout + p.stderr or time.time() >= deadline:
+                raise TestFailure(f"knotc {' '.join(args)} exited {p.returncode}: {p.stdout}{p.stderr}")
+            time.sleep(0.1)
 
     def set_zone(self, apex, text):
         """Rewrites `apex`'s zone file and reloads it: a new serial and a NOTIFY."""
         self.zones[apex] = text
         with open(self.zone_path(apex), "w") as f:
             f.write(text)
-        self.knotc("zone-reload", apex)
+        self.knotc("-b", "zone-reload", apex)  # -b: returns once the new serial is served
 
     def add_zone(self, apex, text):
         self.zones[apex] = text
@@ -420,7 +426,7 @@ zone:
     def _change_members(self):
         self.catalog_serial += 1
         self.write_config()
-        self.knotc("reload")
+        self.knotc("-b", "reload")
 
     def _parse_transfers(self, log):
         return iter(())
