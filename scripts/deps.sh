@@ -9,7 +9,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   libldns-dev libboost-dev librocksdb-dev libyaml-cpp-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
-  knot-dnsutils dnsutils ldnsutils knot nginx openssl curl python3 iproute2
+  knot-dnsutils dnsutils ldnsutils knot bind9 bind9-utils nginx openssl curl python3 iproute2
   clang libclang-rt-14-dev
 )
 if [[ "${1:-}" == "--bench" ]]; then
@@ -26,8 +26,8 @@ echo "deps: installing ${missing[*]}" >&2
 sudo_cmd=()
 [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
 export DEBIAN_FRONTEND=noninteractive
-# Debian's knot, nsd and nginx packages start their daemons on install; keep them from
-# grabbing ports 53/80 on a developer's machine.
+# Debian's knot, bind9, nsd and nginx packages start their daemons on install; keep them
+# from grabbing ports 53/80 on a developer's machine (the tests start their own on free ports).
 policy=/usr/sbin/policy-rc.d
 created_policy=0
 if [[ ! -e $policy ]]; then

@@ -23,11 +23,32 @@ void TransferPlugin::serve(Query& query, Next next) const {
   const dns::Request& request = query.request;
   if (!request.has_question || !tracker_) return next(query);
   if (is_transfer(request.question.type)) return serve_transfer(query, next);
+  if (request.tsig_offset != 0) return serve_signed(query, next);
+  serve_query(query, next);
+}
+
+void TransferPlugin::serve_query(Query& query, Next next) const {
+  const dns::Request& request = query.request;
   if (catalog_ && request.question.rclass == dns::rrclass::IN && request.question.name.is_subdomain_of(*catalog_)) {
     auto catalog = tracker_->catalog();
     if (catalog && catalog->apex() == *catalog_) return catalog->answer(request, query.response);
   }
   next(query);
+}
+
+// A secondary signs the SOA query it sends before each transfer with the primary's key
+// and discards an unsigned answer (BIND: "refresh: failure ...: expected a TSIG or
+// SIG(0)"), so it would never transfer. The answer to a signed request carries the TSIG
+// error or is signed with the same key (RFC 8945 §5.2, §5.3), whichever plugin wrote it.
+void TransferPlugin::serve_signed(Query& query, Next next) const {
+  const dns::tsig::Check check = dns::tsig::verify_request(query.request, settings_->keys, tsig_now());
+  if (check.error != dns::tsig::Error::None) return dns::tsig::write_error_response(query.response, check, tsig_now());
+  dns::tsig::ResponseSigner signer(check);
+  signer.reserve(query.response);
+  serve_query(query, next);
+  // The room was reserved, so only an answer that already overflowed cannot take the
+  // TSIG; the client then discards it as it would an unsigned one.
+  signer.sign(query.response, tsig_now());
 }
 
 void TransferPlugin::serve_transfer(Query& query, Next next) const {

@@ -24,6 +24,10 @@ class TransferPlugin final : public Plugin {
 
  private:
   void serve_transfer(Query& query, Next next) const;
+  // A non-transfer query: the catalog zone's answers here, the rest down the chain.
+  void serve_query(Query& query, Next next) const;
+  // A TSIG-signed non-transfer query: verified, answered by serve_query, signed.
+  void serve_signed(Query& query, Next next) const;
   // Writes the answer (first message into the response, the rest into query.more).
   void send(Query& query, const dns::tsig::Check& check, TransferRecords records, TransferCounters::Kind kind) const;
   // An answer without records; `reason` counts it as a refusal.
