@@ -426,6 +426,28 @@ zone:
         return iter(())
 
 
+def axfr(server, zone, key=None, rtype="AXFR", serial=0, source=None, timeout=5):
+    """A zone transfer with the real kdig over TCP: AXFR, or IXFR from `serial`; signed
+    with `key` (a TsigKey) when given, from the local address `source` when given.
+    Returns (records as (name, ttl, class, type, rdata-text), kdig's whole output)."""
+    host, port = server
+    cmd = ["kdig", f"@{host}", "-p", str(port), "+tcp", f"+time={timeout}", "+retry=0",
+           "-t", "AXFR" if rtype == "AXFR" else f"IXFR={serial}", zone]
+    if key is not None:
+        cmd += ["-y", key.kdig_arg()]
+    if source is not None:
+        cmd += ["-b", source]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30)
+    text = p.stdout + p.stderr
+    records = []
+    for line in p.stdout.splitlines():
+        parts = line.split(None, 4)
+        if line.startswith(";") or len(parts) < 4 or parts[2] not in ("IN", "CH"):
+            continue
+        records.append((parts[0].lower(), int(parts[1]), parts[2], parts[3], parts[4] if len(parts) > 4 else ""))
+    return records, text
+
+
 def missing_tool():
     """The name of a program the secondaries need that is not installed, or None."""
     for tool in ("knotd", "knotc", "named", "named-checkconf", "kdig"):
