@@ -113,7 +113,9 @@ class ConfirmApi {
   //  store:    {confirmed_version, staged_version, pending, served_id, hold,
   //             rotation_held (words, or null)}
   //  safe_to_add: [{pattern, version, from (Unix s or null), safe, not_served_by [words
-  //             about each vantage that does not serve a policy listing it now], words}]
+  //             about each vantage that does not serve a policy listing it now],
+  //             transfer_lag (the worst lag of the secondaries, in s, included in from;
+  //             null when no secondary was seen), words}]
   // Throws std::invalid_argument("no domain X in the store") for an unknown domain.
   virtual nlohmann::json run_check(const std::string& domain) = 0;
 

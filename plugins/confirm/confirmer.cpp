@@ -16,8 +16,9 @@ namespace stsd::confirm {
 namespace asio = boost::asio;
 using std::chrono::seconds;
 
-ConfirmEngine::ConfirmEngine(ConfirmSettings settings, std::shared_ptr<Clock> clock)
-    : clock_(std::move(clock)), runtime_(prepare(std::move(settings))) {
+ConfirmEngine::ConfirmEngine(ConfirmSettings settings, std::shared_ptr<Clock> clock,
+                             std::shared_ptr<const zone::TransferLag> transfer_lag)
+    : clock_(std::move(clock)), transfer_lag_(std::move(transfer_lag)), runtime_(prepare(std::move(settings))) {
   limiter_.set_capacity(runtime_->settings.max_concurrent_probes);
 }
 

@@ -50,12 +50,16 @@
 #include "evidence.h"
 #include "tracker.h"
 #include "watch_table.h"
+#include "zone/transfer_lag.h"
 
 namespace stsd::confirm {
 
 class ConfirmEngine final : public ConfirmApi {
  public:
-  ConfirmEngine(ConfirmSettings settings, std::shared_ptr<Clock> clock);
+  // `transfer_lag`: how far secondaries fed by zone transfers lag behind (`stsctl check`
+  // adds the worst to "safe to add MX from").
+  ConfirmEngine(ConfirmSettings settings, std::shared_ptr<Clock> clock,
+                std::shared_ptr<const zone::TransferLag> transfer_lag);
   ~ConfirmEngine() override;
 
   void start(std::shared_ptr<store::PolicyStore> state);
@@ -198,6 +202,7 @@ class ConfirmEngine final : public ConfirmApi {
   boost::asio::awaitable<nlohmann::json> build_report(std::string domain);
 
   std::shared_ptr<Clock> clock_;
+  std::shared_ptr<const zone::TransferLag> transfer_lag_;
   mutable std::mutex runtime_mutex_;
   std::shared_ptr<const Runtime> runtime_;
   std::shared_ptr<store::PolicyStore> state_;

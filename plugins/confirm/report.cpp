@@ -74,7 +74,8 @@ asio::awaitable<nlohmann::json> ConfirmEngine::build_report(std::string domain) 
   TxtLookup tlsrpt = co_await std::move(tlsrpt_operation);
   add_tlsrpt_section(report, domain, tlsrpt, *status);
 
-  add_safe_to_add_section(report, *status, pending, txt_ttl, rotation, checked, outcomes);
+  const auto transfer_lag = transfer_lag_ ? transfer_lag_->worst() : std::nullopt;
+  add_safe_to_add_section(report, *status, pending, txt_ttl, rotation, checked, outcomes, transfer_lag);
   co_return finish_report(std::move(report));
 }
 

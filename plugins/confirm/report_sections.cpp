@@ -372,17 +372,22 @@ void add_tlsrpt_section(CheckReport& report, const std::string& domain, const Tx
 
 void add_safe_to_add_section(CheckReport& report, const store::DomainStatus& status, bool pending,
                              std::optional<uint32_t> txt_ttl, std::chrono::seconds rotation, TimePoint checked,
-                             const std::vector<VantageOutcome>& outcomes) {
+                             const std::vector<VantageOutcome>& outcomes,
+                             std::optional<std::chrono::seconds> transfer_lag) {
   // A new MX host is safe once every sender has re-fetched a policy that lists it: the id
   // moved at confirmation, a full rotation period passed (senders refresh about daily)
-  // and the old TXT record left caches (its TTL). And only while every vantage serves
-  // such a policy: a rotation hands senders whatever an edge serves.
+  // and the old TXT record left caches (its TTL); with secondaries, after they too serve
+  // the new id (the worst transfer lag seen). And only while every vantage serves such a
+  // policy: a rotation hands senders whatever an edge serves.
   const uint32_t ttl = txt_ttl.value_or(kAssumedTxtTtl);
-  const std::string ttl_words = std::to_string(ttl) + " s" + (txt_ttl ? "" : " (assumed)");
+  std::string ttl_words = std::to_string(ttl) + " s" + (txt_ttl ? "" : " (assumed)");
+  const seconds lag = transfer_lag.value_or(seconds(0));
+  if (transfer_lag) ttl_words += " + worst transfer lag of the secondaries " + std::to_string(lag.count()) + " s";
+  const nlohmann::json lag_json = transfer_lag ? nlohmann::json(lag.count()) : nlohmann::json(nullptr);
   nlohmann::json safe = nlohmann::json::array();
   std::vector<std::string> listed;
   if (status.confirmed && status.confirmation) {
-    const TimePoint from = from_unix(status.confirmation->at) + rotation + seconds(ttl);
+    const TimePoint from = from_unix(status.confirmation->at) + rotation + seconds(ttl) + lag;
     for (const auto& pattern : status.confirmed->policy.mx) {
       listed.push_back(pattern);
       const std::vector<std::string> missing = vantages_not_listing(outcomes, pattern);
@@ -399,6 +404,7 @@ void add_safe_to_add_section(CheckReport& report, const store::DomainStatus& sta
                       {"from", missing.empty() ? nlohmann::json(store::unix_seconds(from)) : nlohmann::json(nullptr)},
                       {"safe", missing.empty() && from <= checked},
                       {"not_served_by", missing},
+                      {"transfer_lag", lag_json},
                       {"words", words}});
     }
   }
@@ -414,6 +420,7 @@ void add_safe_to_add_section(CheckReport& report, const store::DomainStatus& sta
                       {"from", nullptr},
                       {"safe", false},
                       {"not_served_by", vantages_not_listing(outcomes, pattern)},
+                      {"transfer_lag", lag_json},
                       {"words", words}});
     }
   }

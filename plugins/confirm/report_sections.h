@@ -49,10 +49,13 @@ void add_tlsrpt_section(CheckReport& report, const std::string& domain, const Tx
                         const store::DomainStatus& status);
 // For each mx pattern, from when adding such an MX host is safe: only once every vantage
 // serves a policy listing it (`outcomes`: what each serves now), then from the time the
-// confirmed version reached every sender.
+// confirmed version reached every sender. `transfer_lag`: the worst lag seen of the
+// secondaries stsd feeds by zone transfer (nullopt when none was seen); a lagging
+// secondary serves the previous id that much longer.
 void add_safe_to_add_section(CheckReport& report, const store::DomainStatus& status, bool pending,
                              std::optional<uint32_t> txt_ttl, std::chrono::seconds rotation, TimePoint checked,
-                             const std::vector<VantageOutcome>& outcomes);
+                             const std::vector<VantageOutcome>& outcomes,
+                             std::optional<std::chrono::seconds> transfer_lag = std::nullopt);
 // The result line and the list of problems; the report's final JSON.
 nlohmann::json finish_report(CheckReport report);
 

@@ -6,7 +6,11 @@
 namespace stsd::confirm {
 
 ConfirmService::ConfirmService(ConfirmSettings settings, Environment& env)
-    : env_(env), engine_(std::make_shared<ConfirmEngine>(std::move(settings), env.clock_ptr())) {}
+    : env_(env),
+      engine_(std::make_shared<ConfirmEngine>(
+          std::move(settings), env.clock_ptr(),
+          env.shared<zone::TransferLag>(zone::TransferLag::kSharedKey,
+                                        [] { return std::make_shared<zone::TransferLag>(); }))) {}
 
 void ConfirmService::start() {
   auto state = store::PolicyStore::open(env_);

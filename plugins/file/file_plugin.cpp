@@ -7,6 +7,7 @@
 #include <string>
 
 #include "zone_loader.h"
+#include "zone_source.h"
 
 namespace stsd::file {
 
@@ -17,6 +18,10 @@ void FilePlugin::serve(Query& query, Next next) const {
   // Only class IN lives in master files here; CH (chaos) and others belong to later
   // plugins or to nobody (REFUSED from the core).
   if (!request.has_question || request.question.rclass != dns::rrclass::IN) return next(query);
+  // Zone transfers belong to the `transfer` plugin (earlier in the chain), which reads
+  // these zones through FileZoneSource; without it the core refuses them.
+  const uint16_t qtype = request.question.type;
+  if (qtype == dns::rrtype::AXFR || qtype == dns::rrtype::IXFR) return next(query);
   const Zone* zone = pick_zone(zones_, request.question.name, request.question.type);
   if (!zone) return next(query);
   zone->answer(request, query.response);
@@ -46,6 +51,7 @@ std::unique_ptr<Plugin> make_file_plugin(PluginSetup& setup) {
   if (!config.is_sequence() || config.size() == 0)
     config.fail("expected a list of zones, e.g. `- { zone: example.org., path: zones/example.org.zone }`");
   std::vector<std::shared_ptr<const Zone>> zones;
+  std::vector<LoadedZoneFile> files;
   std::set<std::string> seen;
   for (const ConfigNode& item : config.items()) {
     item.expect_map({"zone", "path", "include_folders", "max_bytes"});
@@ -61,11 +67,17 @@ std::unique_ptr<Plugin> make_file_plugin(PluginSetup& setup) {
     const ZoneFileRules rules = zone_file_rules(item);
     try {
       zones.push_back(load_zone(*apex, path, rules));
+      files.push_back({zones.back(), path});
     } catch (const ZoneError& error) {
       path_node.fail(error.what());
     }
   }
-  return std::make_unique<FilePlugin>(std::move(zones));
+  const std::string key = "file#" + std::to_string(setup.server_index);
+  warn_unchanged_serials_on_commit(setup.env, setup.load, key, std::move(files));
+  auto plugin = std::make_unique<FilePlugin>(zones);
+  zone::add_source_on_commit(setup.env, setup.load, key, std::make_shared<FileZoneSource>(std::move(zones)),
+                             plugin->source_registration_slot());
+  return plugin;
 }
 
 }  // namespace stsd::file

@@ -6,6 +6,7 @@
 #include "plugin.h"
 #include "registry.h"
 #include "zone.h"
+#include "zone/registration.h"
 
 namespace stsd::file {
 
@@ -17,9 +18,13 @@ class FilePlugin final : public Plugin {
   std::string_view name() const override { return "file"; }
   void serve(Query& query, Next next) const override;
   const std::vector<std::shared_ptr<const Zone>>& zones() const { return zones_; }
+  // Where the factory's commit action puts the zone-source registration (lives as long
+  // as this plugin).
+  std::weak_ptr<std::shared_ptr<void>> source_registration_slot() const { return source_registration_; }
 
  private:
   std::vector<std::shared_ptr<const Zone>> zones_;
+  zone::RegistrationSlot source_registration_ = zone::make_registration_slot();
 };
 
 // Validates the `file:` section (a list of {zone, path, include_folders, max_bytes})

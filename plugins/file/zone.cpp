@@ -41,6 +41,13 @@ Zone::Zone(Name apex, NodeMap nodes) : apex_(apex.lowered()), nodes_(std::move(n
   if (!soa_ || soa_->rdatas.size() != 1) throw std::logic_error("zone built without exactly one SOA");
 }
 
+uint32_t Zone::serial() const {
+  const auto& rdata = soa_->rdatas.front();
+  if (rdata.size() < 22) return 0;  // two names (at least the root each) and five numbers
+  const uint8_t* p = rdata.data() + rdata.size() - 20;
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+
 Zone::Found Zone::find_name(const Name& qname, bool ds_query) const {
   const size_t qlabels = qname.label_count();
   const Name* closest_name = &apex_;
@@ -111,12 +118,6 @@ void Zone::add_referral(dns::ResponseWriter& response, const Name& cut, const No
 void Zone::answer(const dns::Request& request, dns::ResponseWriter& response) const {
   const auto& question = request.question;
   const uint16_t qtype = question.type;
-
-  // Zone transfers are not offered.
-  if (qtype == rrtype::AXFR || qtype == rrtype::IXFR) {
-    response.start(Rcode::Refused, false);
-    return;
-  }
 
   const Found found = find_name(question.name, qtype == rrtype::DS);
   if (found.match == Match::Delegation) {

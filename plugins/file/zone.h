@@ -19,6 +19,8 @@ struct RRset {
   uint16_t type = 0;
   uint32_t ttl = 0;
   std::vector<std::vector<uint8_t>> rdatas;
+
+  friend bool operator==(const RRset&, const RRset&) = default;
 };
 
 // One name of the zone. A node without rrsets is an empty non-terminal (RFC 8020 §2):
@@ -27,6 +29,8 @@ struct Node {
   std::vector<RRset> rrsets;  // sorted by type
   bool delegation = false;    // NS below the apex: a zone cut (RFC 1034 §4.2.1)
   bool glue = false;          // strictly below a cut: addresses for referrals only
+
+  friend bool operator==(const Node&, const Node&) = default;
 
   const RRset* find(uint16_t type) const {
     for (const auto& rrset : rrsets)
@@ -53,6 +57,10 @@ class Zone {
   }
   size_t node_count() const { return nodes_.size(); }
   const RRset& soa() const { return *soa_; }
+  // The SOA's SERIAL field (RFC 1035 §3.3.13: the 20 octets after the two names).
+  uint32_t serial() const;
+  // Every node, for listing the zone whole (zone transfers); not for answering.
+  const NodeMap& nodes() const { return nodes_; }
 
   // Answers `request` (class IN, qname at or below the apex) into `response`, which
   // the caller has begun. Allocation-free and exception-free.

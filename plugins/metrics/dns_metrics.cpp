@@ -64,6 +64,8 @@ size_t DnsBlockMetrics::rcode_index(dns::Rcode rcode) {
       return 5;
     case dns::Rcode::BadVers:
       return 6;
+    case dns::Rcode::NotAuth:  // TSIG failures (RFC 8945) count as "other"
+      break;
   }
   return 7;
 }

@@ -6,6 +6,7 @@
 #include "dns/rdata.h"
 #include "dns/types.h"
 #include "dns/writer.h"
+#include "zone_records.h"
 
 namespace stsd::mtasts {
 
@@ -60,21 +61,12 @@ size_t label_offsets(std::span<const uint8_t> wire, size_t (&out)[128]) {
   return count;
 }
 
-void put32(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v >> 24);
-  p[1] = static_cast<uint8_t>(v >> 16);
-  p[2] = static_cast<uint8_t>(v >> 8);
-  p[3] = static_cast<uint8_t>(v);
-}
-
-// RFC 1982 serials are 32 bits; Unix time fits until 2106.
-uint32_t serial_of(int64_t unix_time) { return unix_time <= 0 ? 1u : static_cast<uint32_t>(unix_time); }
-
 }  // namespace
 
 MtastsConfig parse_mtasts_config(const ConfigNode& section) {
   section.expect_map(
-      {"service_zone", "ns_delegation", "nameservers", "hostmaster", "ttl", "negative_ttl", "rotation", "policy_host"});
+      {"service_zone", "ns_delegation", "nameservers", "hostmaster", "ttl", "negative_ttl", "rotation", "policy_host",
+       "serial_step"});
   MtastsConfig config;
   if (auto node = section.get("service_zone")) config.service_zone = config_name(*node);
   config.ns_delegation = section.bool_or("ns_delegation", true);
@@ -101,6 +93,13 @@ MtastsConfig parse_mtasts_config(const ConfigNode& section) {
     config.rotation = node->as_duration();
     if (config.rotation.count() < 1 || config.rotation > std::chrono::hours(24 * 31))
       node->fail("rotation must be between 1s and 31d (senders should re-fetch about daily, RFC 8461 §10.2)");
+  }
+  if (auto node = section.get("serial_step")) {
+    config.serial_step = node->as_duration();
+    // A secondary transfers the service zone at most once per step; a day keeps the ids
+    // it shows close enough to the rotation (RFC 8461 §10.2: senders re-fetch about daily).
+    if (config.serial_step.count() < 1 || config.serial_step > std::chrono::hours(1))
+      node->fail("serial_step must be between 1s and 1h");
   }
   if (auto node = section.get("policy_host")) {
     node->expect_map({"a", "aaaa"});
@@ -137,26 +136,17 @@ size_t name_room_needed(const MtastsConfig& config) {
   return 11 + (config.service_zone ? config.service_zone->size() - 1 : 0);
 }
 
-MtastsPlugin::MtastsPlugin(MtastsConfig config, std::shared_ptr<store::PolicyStore> state)
+MtastsPlugin::MtastsPlugin(MtastsConfig config, std::shared_ptr<store::PolicyStore> state, int64_t zone_config_time)
     : config_(std::move(config)), state_(std::move(state)) {
-  schedule_ = store::RotationSchedule{config_.rotation, state_ ? state_->schedule().aligned_until : 0};
-  for (const auto& ns : config_.nameservers) ns_rdata_.push_back(dns::name_rdata(ns));
-  for (const auto& a : config_.policy_host_a) a_rdata_.push_back(dns::address_rdata(a));
-  for (const auto& a : config_.policy_host_aaaa) aaaa_rdata_.push_back(dns::address_rdata(a));
-  dns::Soa soa;
-  soa.mname = config_.nameservers.front();
-  soa.rname = config_.hostmaster;
-  soa.serial = 0;
-  soa.minimum = config_.negative_ttl;
-  soa_template_ = dns::soa_rdata(soa);
-  soa_serial_offset_ = soa.mname.size() + soa.rname.size();
+  const store::RotationSchedule schedule{config_.rotation, state_ ? state_->schedule().aligned_until : 0};
+  records_ = std::make_shared<const ZoneRecords>(config_, schedule, zone_config_time);
 }
 
+MtastsPlugin::~MtastsPlugin() = default;
+
 bool MtastsPlugin::add_soa(Query& query, Section section, const Name& owner, const Zone& zone, uint32_t ttl) const {
-  uint8_t rdata[2 * dns::kMaxNameLength + 20];
-  std::memcpy(rdata, soa_template_.data(), soa_template_.size());
-  put32(rdata + soa_serial_offset_, zone.serial);
-  const std::span<const uint8_t> span(rdata, soa_template_.size());
+  uint8_t rdata[ZoneRecords::kMaxSoaRdata];
+  const auto span = records_->soa_rdata(zone.serial, rdata);
   if (section == Section::Authority) return dns::add_negative_soa(query.response, owner, config_.ttl, span);
   return query.response.add(section, dns::RecordRef{owner, rrtype::SOA, dns::rrclass::IN, ttl, span});
 }
@@ -165,12 +155,6 @@ void MtastsPlugin::answer_negative(Query& query, Rcode rcode, const Zone& zone) 
   // RFC 2308 §2: NXDOMAIN and NODATA carry the zone's SOA for negative caching.
   query.response.start(rcode, true);
   add_soa(query, Section::Authority, *zone.apex, zone, config_.ttl);
-}
-
-uint32_t MtastsPlugin::mta_sts_serial(const store::ServedView& domain, int64_t now) const {
-  // The TXT changes at the start of the period it shows and at every confirm/hold change.
-  if (!domain.has_confirmed()) return serial_of(domain.txt_changed_at());
-  return serial_of(std::max(domain.effective_period(now, schedule_).start, domain.txt_changed_at()));
 }
 
 void MtastsPlugin::answer_apex_only(Query& query, const Zone& zone) const {
@@ -182,7 +166,7 @@ void MtastsPlugin::answer_apex_only(Query& query, const Zone& zone) const {
   }
   if (q.type == rrtype::NS) {
     query.response.start(Rcode::NoError, true);
-    for (const auto& rdata : ns_rdata_)
+    for (const auto& rdata : records_->ns_rdata())
       query.response.add(Section::Answer, dns::RecordRef{q.original, rrtype::NS, dns::rrclass::IN, config_.ttl, rdata});
     return;
   }
@@ -190,68 +174,26 @@ void MtastsPlugin::answer_apex_only(Query& query, const Zone& zone) const {
 }
 
 void MtastsPlugin::answer_owned(Query& query, Kind kind, const store::ServedView& domain, const Zone& zone,
-                                bool at_apex, int64_t now) const {
+                                bool at_apex, int64_t id_time) const {
   const auto& q = query.request.question;
   if (at_apex && (q.type == rrtype::SOA || q.type == rrtype::NS)) return answer_apex_only(query, zone);
   auto& response = query.response;
-  const bool any = q.type == rrtype::ANY;
-  switch (kind) {
-    case Kind::MtaSts:
-      if ((q.type == rrtype::TXT || any) && domain.has_confirmed()) {
-        // RFC 8461 §3.1: exactly one record, one string, no extension fields.
-        char id[store::kMaxIdLength];
-        const size_t id_length = domain.id_at(now, schedule_, id);
-        static constexpr std::string_view kPrefix = "v=STSv1; id=";
-        uint8_t rdata[1 + kPrefix.size() + store::kMaxIdLength + 1];
-        size_t n = 1;
-        std::memcpy(rdata + n, kPrefix.data(), kPrefix.size());
-        n += kPrefix.size();
-        std::memcpy(rdata + n, id, id_length);
-        n += id_length;
-        rdata[n++] = ';';
-        rdata[0] = static_cast<uint8_t>(n - 1);
-        response.start(Rcode::NoError, true);
-        response.add(Section::Answer, dns::RecordRef{q.original, rrtype::TXT, dns::rrclass::IN, config_.ttl,
-                                                     std::span<const uint8_t>(rdata, n)});
-        return;
-      }
-      break;
-    case Kind::TlsRpt:
-      if (const auto rdata = domain.tlsrpt_rdata(); (q.type == rrtype::TXT || any) && !rdata.empty()) {
-        response.start(Rcode::NoError, true);
-        response.add(Section::Answer, dns::RecordRef{q.original, rrtype::TXT, dns::rrclass::IN, config_.ttl, rdata});
-        return;
-      }
-      break;
-    case Kind::PolicyHost: {
-      const bool want_a = (q.type == rrtype::A || any) && !a_rdata_.empty();
-      const bool want_aaaa = (q.type == rrtype::AAAA || any) && !aaaa_rdata_.empty();
-      if (want_a || want_aaaa) {
-        response.start(Rcode::NoError, true);
-        if (want_a)
-          for (const auto& rdata : a_rdata_)
-            response.add(Section::Answer, dns::RecordRef{q.original, rrtype::A, dns::rrclass::IN, config_.ttl, rdata});
-        if (want_aaaa)
-          for (const auto& rdata : aaaa_rdata_)
-            response.add(Section::Answer,
-                         dns::RecordRef{q.original, rrtype::AAAA, dns::rrclass::IN, config_.ttl, rdata});
-        return;
-      }
-      break;
-    }
-  }
+  bool started = false;
+  records_->for_each_owned(kind, domain, id_time, q.type, [&](uint16_t type, std::span<const uint8_t> rdata) {
+    if (!started) response.start(Rcode::NoError, true), started = true;
+    response.add(Section::Answer, dns::RecordRef{q.original, type, dns::rrclass::IN, config_.ttl, rdata});
+  });
   // Nothing of that type here (or nothing confirmed yet): NODATA with the SOA.
-  answer_negative(query, Rcode::NoError, zone);
+  if (!started) answer_negative(query, Rcode::NoError, zone);
 }
 
 bool MtastsPlugin::serve_service_zone(Query& query, int64_t now) const {
   const auto& q = query.request.question;
   const auto wire = q.name.wire();
   const Name& apex = *config_.service_zone;
-  // One SOA for the whole service zone. Its domains rotate at their own offsets, so some
-  // TXT in it may change at any second: the serial is the current second (never below
-  // the last change), so it changes whenever any TXT does.
-  const Zone zone{&apex, serial_of(std::max(now, state_->last_change()))};
+  // One SOA for the whole service zone, shown as of a time that steps (zone_records.h).
+  const int64_t shown_at = records_->service_zone_time(now, state_->last_change());
+  const Zone zone{&apex, ZoneRecords::serial_of(shown_at)};
   const size_t relative = wire.size() - apex.size();  // octets of the labels above the apex
   if (relative == 0) {
     answer_apex_only(query, zone);
@@ -274,7 +216,7 @@ bool MtastsPlugin::serve_service_zone(Query& query, int64_t now) const {
   }
   if (!domain_labels.empty()) {
     if (auto domain = state_->served_wire(domain_labels)) {
-      answer_owned(query, kind, domain, zone, false, now);
+      answer_owned(query, kind, domain, zone, false, shown_at);
       return true;
     }
   }
@@ -316,9 +258,7 @@ bool MtastsPlugin::serve_delegated(Query& query, int64_t now) const {
     auto domain = state_->served_wire(wire.subspan(domain_offset, wire.size() - 1 - domain_offset));
     if (!domain) continue;
     const Name apex = q.name.parent(i);
-    const uint32_t serial =
-        kind == Kind::MtaSts ? mta_sts_serial(domain, now) : serial_of(domain.settings_changed_at());
-    const Zone zone{&apex, serial};
+    const Zone zone{&apex, records_->delegated_serial(kind, domain, now)};
     if (i == 0)
       answer_owned(query, kind, domain, zone, true, now);
     else
@@ -333,6 +273,9 @@ void MtastsPlugin::serve(Query& query, Next next) const {
   if (!state_ || !request.has_question ||
       (request.question.rclass != dns::rrclass::IN && request.question.rclass != dns::rrclass::ANY))
     return next(query);
+  // Zone transfers belong to the `transfer` plugin (earlier in the chain), which reads
+  // this plugin's zones through its zone::Source; without it the core refuses them.
+  if (request.question.type == rrtype::AXFR || request.question.type == rrtype::IXFR) return next(query);
   const int64_t now = state_->now();  // never behind a time already served (store/time_floor.h)
   if (config_.service_zone && request.question.name.is_subdomain_of(*config_.service_zone)) {
     serve_service_zone(query, now);

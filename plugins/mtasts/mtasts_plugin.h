@@ -18,6 +18,7 @@
 #include "dns/name.h"
 #include "plugin.h"
 #include "store/policy_store.h"
+#include "zone/registration.h"
 
 namespace stsd::mtasts {
 
@@ -29,6 +30,8 @@ struct MtastsConfig {
   uint32_t ttl = 300;
   uint32_t negative_ttl = 300;  // SOA MINIMUM (RFC 2308 §4)
   std::chrono::seconds rotation{86400};
+  // The service zone is shown as of a time that steps by this much (zone_records.h).
+  std::chrono::seconds serial_step{60};
   std::vector<boost::asio::ip::address> policy_host_a, policy_host_aaaa;
 };
 
@@ -39,18 +42,27 @@ MtastsConfig parse_mtasts_config(const ConfigNode& section);
 // domains whose names would not fit, RFC 1035 §2.3.4).
 size_t name_room_needed(const MtastsConfig& config);
 
+class ZoneRecords;
+enum class ZoneKind : uint8_t;
+
 class MtastsPlugin final : public Plugin {
  public:
   // `state` may be null (check-only mode): every query then goes to the next plugin.
-  MtastsPlugin(MtastsConfig config, std::shared_ptr<store::PolicyStore> state);
+  // `zone_config_time`: when the config-derived records last changed (zone_records.h).
+  MtastsPlugin(MtastsConfig config, std::shared_ptr<store::PolicyStore> state, int64_t zone_config_time = 0);
+  ~MtastsPlugin() override;
 
   std::string_view name() const override { return "mtasts"; }
   void serve(Query& query, Next next) const override;
 
   const MtastsConfig& config() const { return config_; }
+  const std::shared_ptr<const ZoneRecords>& records() const { return records_; }
+  // Where the factory's commit action puts the zone-source registration: it lives as long
+  // as this plugin (the chain), and no longer.
+  std::weak_ptr<std::shared_ptr<void>> source_registration_slot() const { return source_registration_; }
 
  private:
-  enum class Kind : uint8_t { MtaSts, TlsRpt, PolicyHost };
+  using Kind = ZoneKind;
   struct Zone {
     const dns::Name* apex;  // the zone's apex (SOA owner)
     uint32_t serial;
@@ -59,20 +71,17 @@ class MtastsPlugin final : public Plugin {
   bool serve_service_zone(Query& query, int64_t now) const;
   bool serve_delegated(Query& query, int64_t now) const;
   // Answers at an owned name; `at_apex` adds SOA/NS answers (NS-delegation mode).
+  // `id_time`: the time the ids are shown as of.
   void answer_owned(Query& query, Kind kind, const store::ServedView& domain, const Zone& zone, bool at_apex,
-                    int64_t now) const;
+                    int64_t id_time) const;
   void answer_apex_only(Query& query, const Zone& zone) const;  // service-zone apex
   void answer_negative(Query& query, dns::Rcode rcode, const Zone& zone) const;
   bool add_soa(Query& query, dns::Section section, const dns::Name& owner, const Zone& zone, uint32_t ttl) const;
-  uint32_t mta_sts_serial(const store::ServedView& domain, int64_t now) const;
 
   MtastsConfig config_;
   std::shared_ptr<store::PolicyStore> state_;
-  store::RotationSchedule schedule_;  // config_.rotation and the store's migration time
-  // Pre-rendered rdata: nothing is built per query except the TXT id and the SOA serial.
-  std::vector<std::vector<uint8_t>> ns_rdata_, a_rdata_, aaaa_rdata_;
-  std::vector<uint8_t> soa_template_;
-  size_t soa_serial_offset_ = 0;
+  std::shared_ptr<const ZoneRecords> records_;  // shared with the zone source
+  zone::RegistrationSlot source_registration_ = zone::make_registration_slot();
 };
 
 }  // namespace stsd::mtasts

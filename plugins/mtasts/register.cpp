@@ -8,6 +8,9 @@
 #include "store/clock_watch.h"
 #include "store/policy_store.h"
 #include "store/retirement_sweeper.h"
+#include "zone/registration.h"
+#include "zone_records.h"
+#include "zone_source.h"
 
 namespace stsd::mtasts {
 
@@ -50,7 +53,12 @@ std::unique_ptr<Plugin> make_mtasts_plugin(PluginSetup& setup) {
                           why = "_smtp._tls.<domain>." + config.service_zone->to_text() + " must fit in 255 octets"] {
       state->require_name_room(room, why);
     });
-  return std::make_unique<MtastsPlugin>(std::move(config), std::move(state));
+  const int64_t config_time = prepare_zone_config_time(state, setup.server_index, config, setup.load);
+  auto plugin = std::make_unique<MtastsPlugin>(std::move(config), state, config_time);
+  zone::add_source_on_commit(setup.env, setup.load, "mtasts#" + std::to_string(setup.server_index),
+                             std::make_shared<MtastsZoneSource>(plugin->config(), state, plugin->records()),
+                             plugin->source_registration_slot());
+  return plugin;
 }
 
 }  // namespace

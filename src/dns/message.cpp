@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dns/tsig.h"
+
 namespace stsd::dns {
 namespace {
 inline uint16_t get16(std::span<const uint8_t> p, size_t at) { return static_cast<uint16_t>(p[at] << 8 | p[at + 1]); }
@@ -11,37 +13,87 @@ inline uint32_t get32(std::span<const uint8_t> p, size_t at) {
          static_cast<uint32_t>(p[at + 2]) << 8 | p[at + 3];
 }
 
-// Skips one resource record; records whether it is an OPT and decodes it.
 enum class RrResult { Ok, Malformed };
-RrResult skip_rr(std::span<const uint8_t> packet, size_t& offset, bool in_additional, Request& out, int& opt_count) {
+
+// Where a record sits in the query, which decides what it may be.
+enum class Place { AnswerOrAuthority, Additional, LastAdditional };
+
+// OPT (RFC 6891 §6.1.1): only in the additional section, owner the root, at most one.
+// Options we do not know are ignored (RFC 6891 §6.1.2) but must be well formed.
+RrResult decode_opt(std::span<const uint8_t> packet, size_t offset, size_t end, const Name& owner, uint16_t rclass,
+                    uint32_t ttl, Place place, Request& out) {
+  if (place == Place::AnswerOrAuthority || !owner.is_root() || out.edns.present) return RrResult::Malformed;
+  for (size_t pos = offset; pos < end;) {
+    if (pos + 4 > end) return RrResult::Malformed;
+    const uint16_t option_length = get16(packet, pos + 2);
+    pos += 4;
+    if (pos + option_length > end) return RrResult::Malformed;
+    pos += option_length;
+  }
+  out.edns.present = true;
+  out.edns.udp_size = rclass;
+  out.edns.version = static_cast<uint8_t>((ttl >> 16) & 0xff);
+  out.edns.dnssec_ok = (ttl & 0x8000) != 0;
+  return RrResult::Ok;
+}
+
+// TSIG (RFC 8945 §4.2, §5.1): the last additional record, class ANY, TTL 0, its RDATA
+// laid out exactly (algorithm name, time, fudge, MAC, original ID, error, other data).
+// Only the layout is checked here; tsig::verify_request checks the rest.
+bool tsig_layout_ok(std::span<const uint8_t> packet, size_t offset, size_t end, uint16_t rclass, uint32_t ttl,
+                    Place place) {
+  if (place != Place::LastAdditional || rclass != rrclass::ANY || ttl != 0) return false;
+  Name algorithm;
+  size_t pos = offset;
+  if (!read_name(packet, pos, algorithm) || pos + 10 > end) return false;
+  pos += 8;  // time signed (48 bits), fudge
+  const size_t mac_size = get16(packet, pos);
+  pos += 2 + mac_size;
+  if (pos + 6 > end) return false;
+  const size_t other_size = get16(packet, pos + 4);
+  return pos + 6 + other_size == end;
+}
+
+// IXFR (RFC 1995 §3): the authority section holds the client's SOA for the zone asked.
+bool read_ixfr_soa(std::span<const uint8_t> packet, size_t offset, size_t end, const Name& owner, Request& out) {
+  if (!(owner == out.question.name)) return false;
+  Name mname, rname;
+  size_t pos = offset;
+  if (!read_name(packet, pos, mname) || !read_name(packet, pos, rname) || pos + 20 != end) return false;
+  out.ixfr_serial = get32(packet, pos);
+  return true;
+}
+
+// Decodes one resource record of the answer, authority or additional section: OPT,
+// TSIG and the IXFR SOA are taken in; other records are only checked to be well formed.
+RrResult decode_rr(std::span<const uint8_t> packet, size_t& offset, Section section, Place place, Request& out) {
+  const size_t record_start = offset;
   Name owner;
   if (!read_name(packet, offset, owner)) return RrResult::Malformed;
   if (offset + 10 > packet.size()) return RrResult::Malformed;
-  uint16_t type = get16(packet, offset);
-  uint16_t rclass = get16(packet, offset + 2);
-  uint32_t ttl = get32(packet, offset + 4);
-  uint16_t rdlength = get16(packet, offset + 8);
+  const uint16_t type = get16(packet, offset);
+  const uint16_t rclass = get16(packet, offset + 2);
+  const uint32_t ttl = get32(packet, offset + 4);
+  const uint16_t rdlength = get16(packet, offset + 8);
   offset += 10;
-  if (offset + rdlength > packet.size()) return RrResult::Malformed;
-  if (type == rrtype::OPT) {
-    // RFC 6891 §6.1.1: only in the additional section, owner is the root, at most one.
-    if (!in_additional || !owner.is_root() || ++opt_count > 1) return RrResult::Malformed;
-    size_t pos = offset;
-    const size_t end = offset + rdlength;
-    while (pos < end) {
-      if (pos + 4 > end) return RrResult::Malformed;
-      uint16_t option_length = get16(packet, pos + 2);
-      pos += 4;
-      if (pos + option_length > end) return RrResult::Malformed;
-      pos += option_length;  // options we do not know are ignored (RFC 6891 §6.1.2)
-    }
-    out.edns.present = true;
-    out.edns.udp_size = rclass;
-    out.edns.version = static_cast<uint8_t>((ttl >> 16) & 0xff);
-    out.edns.dnssec_ok = (ttl & 0x8000) != 0;
+  const size_t end = offset + rdlength;
+  if (end > packet.size()) return RrResult::Malformed;
+  const size_t rdata = offset;
+  offset = end;
+  switch (type) {
+    case rrtype::OPT:
+      return decode_opt(packet, rdata, end, owner, rclass, ttl, place, out);
+    case tsig::kType:
+      if (!tsig_layout_ok(packet, rdata, end, rclass, ttl, place)) return RrResult::Malformed;
+      out.tsig_offset = static_cast<uint16_t>(record_start);
+      return RrResult::Ok;
+    case rrtype::SOA:
+      if (section != Section::Authority || out.question.type != rrtype::IXFR) return RrResult::Ok;
+      if (out.ixfr_serial || !read_ixfr_soa(packet, rdata, end, owner, out)) return RrResult::Malformed;
+      return RrResult::Ok;
+    default:
+      return RrResult::Ok;
   }
-  offset += rdlength;
-  return RrResult::Ok;
 }
 }  // namespace
 
@@ -94,6 +146,9 @@ DecodeStatus decode_query(std::span<const uint8_t> packet, Request& out) {
   out.flags = get16(packet, 2);
   out.has_question = false;
   out.edns = Edns{};
+  out.packet = packet;
+  out.ixfr_serial.reset();
+  out.tsig_offset = 0;
   if (out.flags & flag::QR) return DecodeStatus::Drop;  // never answer a response
   out.opcode = static_cast<Opcode>((out.flags >> 11) & 0xf);
   if (out.opcode != Opcode::Query) return DecodeStatus::NotImp;
@@ -113,12 +168,20 @@ DecodeStatus decode_query(std::span<const uint8_t> packet, Request& out) {
   out.question.name.assign_lowered(out.question.original);
   out.has_question = true;
 
-  // A query carries no answer or authority records (RFC 1035 §4.1.1; UPDATE and
-  // NOTIFY are other opcodes).
-  if (ancount != 0 || nscount != 0) return DecodeStatus::FormErr;
-  int opt_count = 0;
-  for (uint16_t i = 0; i < arcount; ++i)
-    if (skip_rr(packet, offset, true, out, opt_count) != RrResult::Ok) return DecodeStatus::FormErr;
+  // Records in the answer and authority sections are allowed (RFC 1035 does not forbid
+  // them; IXFR puts the client's SOA in the authority section, RFC 1995 §3) but must
+  // parse.
+  for (uint16_t i = 0; i < ancount; ++i)
+    if (decode_rr(packet, offset, Section::Answer, Place::AnswerOrAuthority, out) != RrResult::Ok)
+      return DecodeStatus::FormErr;
+  for (uint16_t i = 0; i < nscount; ++i)
+    if (decode_rr(packet, offset, Section::Authority, Place::AnswerOrAuthority, out) != RrResult::Ok)
+      return DecodeStatus::FormErr;
+  if (out.question.type == rrtype::IXFR && !out.ixfr_serial) return DecodeStatus::FormErr;
+  for (uint16_t i = 0; i < arcount; ++i) {
+    const Place place = i + 1 == arcount ? Place::LastAdditional : Place::Additional;
+    if (decode_rr(packet, offset, Section::Additional, place, out) != RrResult::Ok) return DecodeStatus::FormErr;
+  }
   if (offset != packet.size()) return DecodeStatus::FormErr;  // trailing garbage
   if (out.edns.present && out.edns.version > 0) return DecodeStatus::BadVers;
   return DecodeStatus::Ok;

@@ -26,7 +26,7 @@ const Name& algorithm_name(Algorithm algorithm);  // "hmac-sha256."
 
 // TSIG error codes (RFC 8945 §3); the message's RCODE is then NOTAUTH (9).
 enum class Error : uint16_t { None = 0, BadSig = 16, BadKey = 17, BadTime = 18, BadTrunc = 22 };
-inline constexpr uint16_t kNotAuth = 9;
+inline constexpr uint16_t kNotAuth = static_cast<uint16_t>(Rcode::NotAuth);
 
 struct Key {
   Name name;  // lowercase
@@ -40,7 +40,8 @@ std::optional<std::vector<uint8_t>> decode_secret(std::string_view base64);
 // What a request's TSIG said (RFC 8945 §5.2).
 struct Check {
   bool present = false;        // the request carried a TSIG record
-  const Key* key = nullptr;    // the key it verified with (null when absent or on error)
+  const Key* key = nullptr;    // the key whose MAC matched (null when absent, BADKEY, BADSIG
+                               // or BADTRUNC; set for BADTIME, whose answer it signs)
   Error error = Error::None;   // None when absent or verified
   Name key_name;               // as the request named it (for error answers and logs)
   Algorithm algorithm = Algorithm::HmacSha256;
@@ -63,8 +64,12 @@ class ResponseSigner {
  public:
   // `check` is the request's verified TSIG (key non-null).
   explicit ResponseSigner(const Check& check);
-  // Appends the TSIG record to the finished message in `response` (after OPT; it must be
-  // the last record, RFC 8945 §4.2). False when it does not fit in the message's limit.
+  // Keeps room for the TSIG record in a response just begun (ResponseWriter::reserve_tail),
+  // so that the signed message stays within its size limit.
+  void reserve(ResponseWriter& response) const;
+  size_t record_size() const;
+  // Finishes `response` and appends the TSIG record (after OPT; it must be the last
+  // record, RFC 8945 §4.2). False when it does not fit in the message's limit.
   bool sign(ResponseWriter& response, int64_t now);
 
  private:

@@ -48,6 +48,7 @@ std::string_view rcode_to_string(Rcode rcode) {
     case Rcode::NXDomain: return "NXDOMAIN";
     case Rcode::NotImp: return "NOTIMP";
     case Rcode::Refused: return "REFUSED";
+    case Rcode::NotAuth: return "NOTAUTH";
     case Rcode::BadVers: return "BADVERS";
   }
   return "RCODE?";

@@ -26,6 +26,7 @@ enum class Rcode : uint16_t {
   NXDomain = 3,
   NotImp = 4,
   Refused = 5,
+  NotAuth = 9,  // RFC 8945 §3: a TSIG that did not verify
   BadVers = 16
 };
 

@@ -58,9 +58,22 @@ void ResponseWriter::begin(const Request& request, size_t max_size, uint16_t our
     pos_ += 4;
   }
   question_end_ = pos_;
+  max_size_ = max_size;
   const size_t reserve = request.edns.present ? kOptSize : 0;
   limit_ = max_size > reserve ? max_size - reserve : 0;
   if (limit_ < question_end_) limit_ = question_end_;
+}
+
+void ResponseWriter::reserve_tail(size_t octets) {
+  limit_ = limit_ > question_end_ + octets ? limit_ - octets : question_end_;
+}
+
+bool ResponseWriter::append_after_finish(std::span<const uint8_t> record) {
+  if (!finished_ || pos_ + record.size() > max_size_) return false;
+  std::memcpy(buf_.data() + pos_, record.data(), record.size());
+  pos_ += record.size();
+  put16(10, static_cast<uint16_t>((buf_[10] << 8 | buf_[11]) + 1));
+  return true;
 }
 
 void ResponseWriter::rewind_to_question() {
@@ -278,9 +291,6 @@ std::span<const uint8_t> ResponseWriter::finish() {
 std::span<const uint8_t> ResponseWriter::error_response(const Request& request, Rcode rcode, bool echo_question) {
   Request shown = request;
   shown.has_question = echo_question && request.has_question;
-  // OPT only where it is part of the answer's meaning (BADVERS, RFC 6891 §6.1.3); a
-  // FORMERR may stem from the OPT itself (§7).
-  shown.edns.present = rcode == Rcode::BadVers;
   // `shown` lives only during this call: clear the pointer after finishing.
   begin(shown, kMaxMessage, our_udp_size_);
   start(rcode, false);

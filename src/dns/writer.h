@@ -57,8 +57,20 @@ class ResponseWriter {
   std::span<const uint8_t> finish();
   bool finished() const { return finished_; }
 
+  // Keeps `octets` free at the end of the message for a record appended after finish()
+  // (TSIG, RFC 8945 §4.2), so that the records added meanwhile leave it room. Call after
+  // begin(), before adding records; begin() releases it.
+  void reserve_tail(size_t octets);
+  // After finish(): appends one record in wire form as the last of the additional
+  // section (after OPT) and counts it in ARCOUNT. False, with the message unchanged,
+  // when it would exceed the message's size limit.
+  bool append_after_finish(std::span<const uint8_t> record);
+  // The message so far (after finish(): the message to send).
+  std::span<const uint8_t> message() const { return {buf_.data(), pos_}; }
+
   // A header-only (plus question when decoded) response with `rcode`, used for
-  // FORMERR/NOTIMP/BADVERS decided before the chain runs.
+  // FORMERR/NOTIMP/BADVERS decided before the chain runs. It carries OPT when the query
+  // had one that parsed (RFC 6891 §7: a responder that understands EDNS includes it).
   std::span<const uint8_t> error_response(const Request& request, Rcode rcode, bool echo_question);
 
   size_t size() const { return pos_; }
@@ -76,7 +88,8 @@ class ResponseWriter {
   std::span<uint8_t> buf_;
   const Request* request_ = nullptr;
   size_t pos_ = 0;
-  size_t limit_ = 0;  // max_size less the room reserved for OPT
+  size_t limit_ = 0;     // max_size less the room reserved for OPT and the tail
+  size_t max_size_ = 0;  // the whole message's limit
   uint16_t our_udp_size_ = kDefaultEdnsBuffer;
   size_t question_end_ = 0;
   uint16_t counts_[3] = {0, 0, 0};

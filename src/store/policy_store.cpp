@@ -455,6 +455,10 @@ ServedView PolicyStore::served_wire(std::span<const uint8_t> labels) const noexc
   return impl_->index.find(labels);
 }
 
+void PolicyStore::for_each_served(const std::function<void(const ServedView&)>& visit) const {
+  impl_->index.for_each(visit);
+}
+
 bool PolicyStore::is_ancestor_wire(std::span<const uint8_t> labels) const noexcept {
   return impl_->index.is_ancestor(labels);
 }

@@ -189,6 +189,8 @@ class PolicyStore {
   // True when `labels` is a proper ancestor of a stored domain (empty non-terminal
   // detection for the service zone, RFC 8020).
   bool is_ancestor_wire(std::span<const uint8_t> labels) const noexcept;
+  // Every served domain (ServedIndex::for_each): for zone listings, not for queries.
+  void for_each_served(const std::function<void(const ServedView&)>& visit) const;
   // Increases on every committed change to what is served.
   uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
   size_t domain_count() const noexcept { return domain_count_.load(std::memory_order_acquire); }

@@ -278,6 +278,21 @@ bool ServedIndex::contains(std::string_view domain) const noexcept {
   return entry && (entry_u8(entry, kOffFlags) & kEntryDomain);
 }
 
+void ServedIndex::for_each(const std::function<void(const ServedView&)>& visit) const {
+  for (size_t s = 0; s < kShardCount; ++s) {
+    auto shard = shards_[s].load(std::memory_order_acquire);
+    if (shard->entries == 0) continue;
+    const std::byte* e = shard->arena();
+    ServedView view(std::shared_ptr<const void>(std::move(shard)), nullptr);
+    const auto* held = static_cast<const Shard*>(view.keep_.get());
+    for (uint32_t i = 0; i < held->entries; ++i, e += entry_size(e)) {
+      if (!(entry_u8(e, kOffFlags) & kEntryDomain)) continue;
+      view.entry_ = e;
+      visit(view);
+    }
+  }
+}
+
 void ServedIndex::queue(const std::string& domain, const Facts* facts) {
   const std::string wire = wire_key(domain);
   const bool present = contains(domain);  // the published state (publish() follows every write)

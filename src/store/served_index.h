@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -40,6 +41,10 @@ class ServedIndex {
   bool is_ancestor(std::span<const uint8_t> labels) const noexcept;
   // `domain`: text, any case, with or without trailing dot.
   bool contains(std::string_view domain) const noexcept;
+  // Calls `visit` with every domain of the published shards, in no particular order; each
+  // shard is read as one snapshot (a change published meanwhile shows in the shards read
+  // after it). One view per call, reused: copy it to keep it. No allocation, no lock.
+  void for_each(const std::function<void(const ServedView&)>& visit) const;
 
   // --- changes: one writer at a time ---
   // Queues the change of a committed write (`facts` null: removed); publish() makes every

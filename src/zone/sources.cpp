@@ -1,4 +1,5 @@
 #include "zone/source.h"
+#include "zone/registration.h"
 
 #include <algorithm>
 
@@ -38,6 +39,26 @@ std::vector<std::shared_ptr<const Source>> Sources::snapshot() const {
 uint64_t Sources::generation() const {
   std::lock_guard lock(mutex_);
   return generation_;
+}
+
+}  // namespace stsd::zone
+
+namespace stsd::zone {
+
+void add_source_on_commit(Environment& env, PendingLoad& load, std::string key, std::shared_ptr<const Source> source,
+                          std::weak_ptr<std::shared_ptr<void>> slot) {
+  load.on_commit([&env, key = std::move(key), source = std::move(source), slot = std::move(slot)] {
+    const auto held = slot.lock();
+    if (!held) return;
+    auto sources = env.shared<Sources>(Sources::kSharedKey, [] { return std::make_shared<Sources>(); });
+    // Members go in reverse order: the handle (which uses the Sources) first.
+    struct Registration {
+      std::shared_ptr<Sources> sources;
+      Sources::Handle handle;
+    };
+    auto handle = sources->add(key, source);
+    *held = std::make_shared<Registration>(Registration{std::move(sources), std::move(handle)});
+  });
 }
 
 }  // namespace stsd::zone

@@ -27,6 +27,19 @@ def opt(size=1232, version=0, rdata=b"", owner=b"\x00"):
     return owner + struct.pack("!HHBBHH", 41, size, 0, version, 0, len(rdata)) + rdata
 
 
+A_RECORD = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + bytes([192, 0, 2, 1])
+
+
+def soa(owner=b"\xc0\x0c", serial=1):
+    rdata = b"\x00\x00" + struct.pack("!IIIII", serial, 1, 1, 1, 1)
+    return owner + struct.pack("!HHIH", 6, 1, 0, len(rdata)) + rdata
+
+
+def tsig():
+    rdata = b"\x0bhmac-sha256\x00" + struct.pack("!HIHH", 0, 1, 300, 32) + b"m" * 32 + struct.pack("!HHH", 0xBEEF, 0, 0)
+    return b"\x03key\x00" + struct.pack("!HHIH", 250, 255, 0, len(rdata)) + rdata
+
+
 # (name, packet, expected): expected is None (no answer) or an rcode name.
 CASES = [
     ("empty", b"", None),
@@ -56,6 +69,19 @@ CASES = [
     ("opcode UPDATE", header(flags=0x2800) + Q, "NOTIMP"),
     ("opcode 15", header(flags=0x7800) + Q, "NOTIMP"),
     ("answer count without records", header(an=1) + Q, "FORMERR"),
+    # Records in the answer and authority sections are allowed when they parse (RFC 1035
+    # does not forbid them); the question is answered as usual.
+    ("answer record that parses", header(an=1) + Q + A_RECORD, "NOERROR"),
+    ("authority record that parses", header(ns=1, ar=1) + Q + A_RECORD + opt(), "NOERROR"),
+    ("answer record cut", header(an=1) + Q + A_RECORD[:-1], "FORMERR"),
+    ("OPT in the answer section", header(an=1) + Q + opt(), "FORMERR"),
+    # RFC 1995 §3: an IXFR carries the client's SOA, owned by the zone asked for.
+    ("IXFR without SOA", header() + QNAME + b"\x00\xfb\x00\x01", "FORMERR"),
+    ("IXFR SOA of another name", header(ns=1) + QNAME + b"\x00\xfb\x00\x01" + soa(owner=b"\x00"), "FORMERR"),
+    # RFC 8945 §5.1: TSIG is the last additional record.
+    ("TSIG before OPT", header(ar=2) + Q + tsig() + opt(), "FORMERR"),
+    ("TSIG in the authority section", header(ns=1) + Q + tsig(), "FORMERR"),
+    ("TSIG rdata cut", header(ar=1) + Q + tsig()[:-1], "FORMERR"),
     ("authority count in a query", header(ns=1) + Q + opt(), "FORMERR"),
     ("additional count without records", header(ar=1) + Q, "FORMERR"),
     ("OPT fixed part cut", header(ar=1) + Q + opt()[:6], "FORMERR"),
@@ -119,6 +145,18 @@ def test_cases_over_tcp(s):
     check(query(s, "www.core.test", "A", tcp=True).rcode == "NOERROR", "server still answers over TCP")
 
 
+def test_formerr_carries_opt_when_the_query_had_one(s):
+    # issue 14: a FORMERR to a query with a well-formed OPT still speaks EDNS (RFC 6891 §7).
+    trailing_after_opt = header(ar=1) + Q + opt() + b"\x00"
+    two_opts = header(ar=2) + Q + opt() + opt()
+    for packet in (trailing_after_opt, two_opts):
+        r = parse_message(send_udp(s.host, s.port, packet, 2.0))
+        check(r.rcode == "FORMERR", r)
+        check(r.edns is not None, f"FORMERR without OPT: {r}")
+    r = parse_message(send_udp(s.host, s.port, header(an=1) + Q, 2.0))
+    check(r.rcode == "FORMERR" and r.edns is None, r)
+
+
 def test_tcp_framing_abuse(s):
     # A zero length closes the connection; a short message followed by close is dropped.
     for data in (b"\x00\x00", b"\x00\x30" + Q, b"\xff\xff" + b"x" * 100, b"\x00"):
@@ -155,4 +193,5 @@ def test_random_garbage(s):
 
 
 if __name__ == "__main__":
-    run_tests(CONFIG, [test_cases_over_udp, test_cases_over_tcp, test_tcp_framing_abuse, test_random_garbage])
+    run_tests(CONFIG, [test_cases_over_udp, test_cases_over_tcp, test_formerr_carries_opt_when_the_query_had_one,
+                       test_tcp_framing_abuse, test_random_garbage])

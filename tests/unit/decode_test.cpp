@@ -137,3 +137,128 @@ TEST(Decode, OverlongNameRejected) {
   auto p = query(name, 1);
   EXPECT_EQ(decode_query(p, r), DecodeStatus::FormErr);
 }
+
+namespace {
+// Appends a record to the section counted at header offset `count_at` (6 answer, 8
+// authority, 10 additional); the owner is a pointer to the question name.
+void add_record(std::vector<uint8_t>& p, size_t count_at, uint16_t type, uint16_t rclass, uint32_t ttl,
+                std::vector<uint8_t> rdata, std::vector<uint8_t> owner = {0xc0, 12}) {
+  p[count_at + 1] += 1;
+  p.insert(p.end(), owner.begin(), owner.end());
+  const uint8_t fixed[] = {static_cast<uint8_t>(type >> 8),  static_cast<uint8_t>(type),
+                           static_cast<uint8_t>(rclass >> 8), static_cast<uint8_t>(rclass),
+                           static_cast<uint8_t>(ttl >> 24),   static_cast<uint8_t>(ttl >> 16),
+                           static_cast<uint8_t>(ttl >> 8),    static_cast<uint8_t>(ttl),
+                           static_cast<uint8_t>(rdata.size() >> 8), static_cast<uint8_t>(rdata.size())};
+  p.insert(p.end(), std::begin(fixed), std::end(fixed));
+  p.insert(p.end(), rdata.begin(), rdata.end());
+}
+// SOA rdata with root mname and rname and `serial`.
+std::vector<uint8_t> soa_rdata(uint32_t serial) {
+  std::vector<uint8_t> r = {0, 0, static_cast<uint8_t>(serial >> 24), static_cast<uint8_t>(serial >> 16),
+                            static_cast<uint8_t>(serial >> 8), static_cast<uint8_t>(serial)};
+  r.resize(r.size() + 16, 0);
+  return r;
+}
+// TSIG rdata: hmac-sha256., time 1, fudge 300, a MAC of `mac_size` octets, original ID,
+// error 0, no other data.
+std::vector<uint8_t> tsig_rdata(size_t mac_size = 32) {
+  std::vector<uint8_t> r = {11, 'h', 'm', 'a', 'c', '-', 's', 'h', 'a', '2', '5', '6', 0, 0, 0, 0, 0, 0, 1, 1, 44};
+  r.push_back(static_cast<uint8_t>(mac_size >> 8));
+  r.push_back(static_cast<uint8_t>(mac_size));
+  r.resize(r.size() + mac_size, 0xab);
+  const uint8_t tail[] = {0x12, 0x34, 0, 0, 0, 0};
+  r.insert(r.end(), std::begin(tail), std::end(tail));
+  return r;
+}
+}  // namespace
+
+TEST(Decode, RecordsInAnswerAndAuthorityThatParseAreAccepted) {
+  Request r;
+  auto p = query("example.org", 1);
+  add_record(p, 6, 1, 1, 60, {192, 0, 2, 1});
+  add_record(p, 8, 2, 1, 60, {0xc0, 12});
+  ASSERT_EQ(decode_query(p, r), DecodeStatus::Ok);
+  EXPECT_FALSE(r.ixfr_serial);
+  EXPECT_EQ(r.packet.data(), p.data());
+  EXPECT_EQ(r.packet.size(), p.size());
+
+  auto cut = query("example.org", 1);
+  add_record(cut, 8, 1, 1, 60, {192, 0, 2, 1});
+  cut[cut.size() - 5] = 9;  // rdlength past the end
+  EXPECT_EQ(decode_query(cut, r), DecodeStatus::FormErr);
+
+  auto opt_in_answer = query("example.org", 1);
+  add_record(opt_in_answer, 6, 41, 1232, 0, {}, {0});
+  EXPECT_EQ(decode_query(opt_in_answer, r), DecodeStatus::FormErr);
+}
+
+TEST(Decode, IxfrSerialFromTheAuthoritySoa) {
+  Request r;
+  auto p = query("Example.org", rrtype::IXFR);
+  add_record(p, 8, rrtype::SOA, 1, 0, soa_rdata(2026113001));
+  ASSERT_EQ(decode_query(p, r), DecodeStatus::Ok);
+  ASSERT_TRUE(r.ixfr_serial);
+  EXPECT_EQ(*r.ixfr_serial, 2026113001u);
+
+  struct Case {
+    const char* what;
+    std::vector<uint8_t> packet;
+  };
+  auto without_soa = query("example.org", rrtype::IXFR);
+  auto other_owner = query("example.org", rrtype::IXFR);
+  add_record(other_owner, 8, rrtype::SOA, 1, 0, soa_rdata(1), {3, 'o', 'r', 'g', 0});
+  auto short_soa = query("example.org", rrtype::IXFR);
+  auto rdata = soa_rdata(1);
+  rdata.pop_back();
+  add_record(short_soa, 8, rrtype::SOA, 1, 0, rdata);
+  auto two_soas = query("example.org", rrtype::IXFR);
+  add_record(two_soas, 8, rrtype::SOA, 1, 0, soa_rdata(1));
+  add_record(two_soas, 8, rrtype::SOA, 1, 0, soa_rdata(2));
+  for (const auto& c : {Case{"no SOA", without_soa}, Case{"SOA owner not the question", other_owner},
+                        Case{"SOA rdata short", short_soa}, Case{"two SOAs", two_soas}})
+    EXPECT_EQ(decode_query(c.packet, r), DecodeStatus::FormErr) << c.what;
+
+  auto soa_query = query("example.org", rrtype::SOA);  // not IXFR: the SOA is just a record
+  add_record(soa_query, 8, rrtype::SOA, 1, 0, soa_rdata(7));
+  ASSERT_EQ(decode_query(soa_query, r), DecodeStatus::Ok);
+  EXPECT_FALSE(r.ixfr_serial);
+}
+
+TEST(Decode, TsigMustBeTheLastAdditionalRecord) {
+  const std::vector<uint8_t> key = {3, 'k', 'e', 'y', 0};
+  Request r;
+  auto p = query("example.org", 6);
+  add_opt(p, 1232);
+  const size_t tsig_at = p.size();
+  add_record(p, 10, 250, rrclass::ANY, 0, tsig_rdata(), key);
+  ASSERT_EQ(decode_query(p, r), DecodeStatus::Ok);
+  EXPECT_EQ(r.tsig_offset, tsig_at);
+  EXPECT_TRUE(r.edns.present);
+
+  auto plain = query("example.org", 6);
+  ASSERT_EQ(decode_query(plain, r), DecodeStatus::Ok);
+  EXPECT_EQ(r.tsig_offset, 0);
+
+  struct Case {
+    const char* what;
+    std::vector<uint8_t> packet;
+  };
+  auto before_opt = query("example.org", 6);
+  add_record(before_opt, 10, 250, rrclass::ANY, 0, tsig_rdata(), key);
+  add_opt(before_opt, 1232);
+  auto in_authority = query("example.org", 6);
+  add_record(in_authority, 8, 250, rrclass::ANY, 0, tsig_rdata(), key);
+  auto class_in = query("example.org", 6);
+  add_record(class_in, 10, 250, rrclass::IN, 0, tsig_rdata(), key);
+  auto with_ttl = query("example.org", 6);
+  add_record(with_ttl, 10, 250, rrclass::ANY, 5, tsig_rdata(), key);
+  auto bad_mac_size = query("example.org", 6);
+  auto rdata = tsig_rdata();
+  rdata[22] = 40;  // MAC size past the rdata
+  add_record(bad_mac_size, 10, 250, rrclass::ANY, 0, rdata, key);
+  for (const auto& c : {Case{"TSIG before OPT", before_opt}, Case{"TSIG in authority", in_authority},
+                        Case{"TSIG class IN", class_in}, Case{"TSIG TTL 5", with_ttl},
+                        Case{"TSIG MAC size past its rdata", bad_mac_size}})
+    EXPECT_EQ(decode_query(c.packet, r), DecodeStatus::FormErr) << c.what;
+}

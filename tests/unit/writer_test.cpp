@@ -160,3 +160,56 @@ TEST(Writer, BadversCarriesExtendedRcode) {
   EXPECT_EQ(wire[3] & 0x0f, 0);
   EXPECT_EQ(wire[wire.size() - 6], 1);
 }
+
+TEST(Writer, FormerrCarriesOptWhenTheQueryHadOne) {
+  Fixture f;
+  auto with_opt = make_request("example.org.", rrtype::A, true);
+  auto pkt = parse(f.writer.error_response(with_opt, Rcode::FormErr, true));
+  EXPECT_EQ(ldns_pkt_get_rcode(pkt.get()), LDNS_RCODE_FORMERR);
+  EXPECT_EQ(ldns_pkt_edns_udp_size(pkt.get()), kDefaultEdnsBuffer);
+  auto without = make_request("example.org.", rrtype::A, false);
+  auto plain = parse(f.writer.error_response(without, Rcode::FormErr, true));
+  EXPECT_EQ(ldns_pkt_edns_udp_size(plain.get()), 0);
+}
+
+// Room reserved for a record appended after finish() (TSIG) is kept free by the records
+// added before, and the appended record lands last, after OPT.
+TEST(Writer, ReservedTailKeepsRoomForARecordAppendedAfterFinish) {
+  const auto txt = txt_rdata(std::string(200, 'x'));
+  const std::vector<uint8_t> tail_record = {0, 0, 16, 0, 1, 0, 0, 0, 0, 0, 3, 2, 'h', 'i'};  // ". TXT "hi""
+  {
+    Fixture f;
+    auto req = make_request("example.org.", rrtype::TXT, true, 512);
+    f.writer.begin(req, 512);
+    f.writer.reserve_tail(tail_record.size());
+    f.writer.start(Rcode::NoError, true);
+    size_t added = 0;
+    while (f.writer.add(Section::Answer, {req.question.name, rrtype::TXT, rrclass::IN, 60, txt})) ++added;
+    ASSERT_GT(added, 1u);
+    f.writer.start(Rcode::NoError, true);  // as many as fit: the message is full
+    for (size_t i = 0; i < added; ++i)
+      f.writer.add(Section::Answer, {req.question.name, rrtype::TXT, rrclass::IN, 60, txt});
+    EXPECT_FALSE(f.writer.append_after_finish(tail_record)) << "only after finish";
+    f.writer.finish();
+    ASSERT_TRUE(f.writer.append_after_finish(tail_record));
+    EXPECT_LE(f.writer.size(), 512u);
+    auto pkt = parse(f.writer.message());
+    ASSERT_EQ(ldns_pkt_arcount(pkt.get()), 1);  // ldns takes OPT out of the section
+    EXPECT_EQ(ldns_pkt_edns_udp_size(pkt.get()), kDefaultEdnsBuffer);
+    EXPECT_EQ(ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_additional(pkt.get()), 0)), LDNS_RR_TYPE_TXT);
+  }
+}
+
+TEST(Writer, AppendAfterFinishRefusesPastTheLimit) {
+  Fixture f;
+  auto req = make_request("example.org.", rrtype::A);
+  f.writer.begin(req, 40);
+  f.writer.start(Rcode::NoError, true);
+  f.writer.finish();
+  const auto before = f.writer.size();
+  const std::vector<uint8_t> big(40 - before + 1, 0);
+  EXPECT_FALSE(f.writer.append_after_finish(big));
+  EXPECT_EQ(f.writer.size(), before);
+  EXPECT_TRUE(f.writer.append_after_finish(std::span(big).first(big.size() - 1)));
+  EXPECT_EQ(f.writer.size(), 40u);
+}

@@ -135,7 +135,8 @@ std::vector<CommandSpec> make_specs() {
       "report in plain words: the _mta-sts TXT record as resolvers see it, the policy file\n"
       "and certificate from each vantage, whether every MX host is covered by the\n"
       "confirmed and staged policies, the TLS-RPT record, and from when a new MX host\n"
-      "matching each pattern is safe to add. Exits 1 when it finds a problem.",
+      "matching each pattern is safe to add (with secondaries, after their worst\n"
+      "transfer lag too). Exits 1 when it finds a problem.",
       {"stsctl check example.com", "stsctl check example.com --json"},
   });
   specs.push_back({

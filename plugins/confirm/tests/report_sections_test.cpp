@@ -229,6 +229,46 @@ TEST(CheckReportSafeToAdd, ConfirmationPlusRotationPlusTtl) {
   EXPECT_NE(unknown_ttl.lines[0].find("+ TXT TTL 300 s (assumed)"), std::string::npos) << unknown_ttl.lines[0];
 }
 
+TEST(CheckReportSafeToAdd, TheWorstTransferLagOfTheSecondariesIsAdded) {
+  // Confirmed 2 days ago + 1 day + 600 s, as above; secondaries seen lagging up to 2 days.
+  auto status = confirmed_status();
+  status.staged = version(4, store::Mode::Enforce, {"mx1.example.com", "mx2.example.com"});
+  const std::vector<VantageOutcome> both_serve_3 = {
+      serving("192.0.2.7", Served::Confirmed, 3, status.confirmed->policy.mx),
+      serving("192.0.2.8", Served::Confirmed, 3, status.confirmed->policy.mx)};
+  struct Case {
+    const char* name;
+    std::optional<std::chrono::seconds> lag;
+    int64_t from;
+    bool safe;
+    const char* words;  // in the first line, "" when none about secondaries
+  };
+  const Case cases[] = {
+      {"no secondary seen", std::nullopt, kCheckedUnix - 86400 + 600, true, ""},
+      {"a lag of 45 s", std::chrono::seconds(45), kCheckedUnix - 86400 + 600 + 45, true,
+       "+ TXT TTL 600 s + worst transfer lag of the secondaries 45 s"},
+      {"a lag longer than what is left", std::chrono::seconds(2 * 86400), kCheckedUnix + 86400 + 600, false,
+       "+ worst transfer lag of the secondaries 172800 s"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    CheckReport report;
+    add_safe_to_add_section(report, status, true, 600u, kRotation, kChecked, both_serve_3, c.lag);
+    const auto& first = report.json["safe_to_add"][0];
+    EXPECT_EQ(first["from"], c.from);
+    EXPECT_EQ(first["safe"], c.safe);
+    EXPECT_EQ(first["transfer_lag"].is_null(), !c.lag);
+    if (c.lag) EXPECT_EQ(first["transfer_lag"], c.lag->count());
+    if (*c.words)
+      EXPECT_NE(report.lines[0].find(c.words), std::string::npos) << report.lines[0];
+    else
+      EXPECT_EQ(report.lines[0].find("transfer lag"), std::string::npos) << report.lines[0];
+    EXPECT_EQ(report.lines[0].find("(already)") != std::string::npos, c.safe) << report.lines[0];
+    // A pattern only in the staged version names the lag too.
+    EXPECT_EQ(report.lines[2].find("transfer lag") != std::string::npos, c.lag.has_value()) << report.lines[2];
+  }
+}
+
 TEST(CheckReportSafeToAdd, NotSafeWhileAVantageServesAPolicyWithoutIt) {
   // Version 4 (mx1, mxb) confirmed two days ago; what each edge serves now decides.
   auto status = confirmed_status();

@@ -165,8 +165,6 @@ const LookupCase kCases[] = {
     {"after_include_origin_reverts", "after-include.example.org.", "A", "NOERROR", "qr aa rd",
      {"after-include.example.org. 3600 IN A 192.0.2.121"}, {}, {}},
 
-    // Zone transfers are not offered.
-    {"axfr_refused", "example.org.", "AXFR", "REFUSED", "qr rd", {}, {}, {}, dns::Transport::Tcp},
 };
 
 class FileLookup : public ::testing::TestWithParam<LookupCase> {
@@ -245,6 +243,23 @@ TEST(FileLookupPassing, OutsideZonesAndOtherClassesPassOn) {
   Reply chaos = runner.run({"www.example.org.", dns::rrtype::TXT, dns::rrclass::CH, dns::Transport::Udp, {}});
   EXPECT_TRUE(chaos.passed_on);
   EXPECT_EQ(chaos.rcode, "REFUSED");
+}
+
+// Zone transfers go to the next plugin (the `transfer` plugin answers them; without it
+// the core refuses them), inside a zone and at its apex, over both transports.
+TEST(FileLookupPassing, TransfersPassOn) {
+  test::SetupFixture fixture;
+  const auto config = test::yaml_node("- { zone: example.org., path: lookup.zone }", "file", kDataDir / "stsd.yaml");
+  auto setup = fixture.setup(config);
+  ChainRunner runner(file::make_file_plugin(setup));
+  for (const uint16_t qtype : {dns::rrtype::AXFR, dns::rrtype::IXFR})
+    for (const char* qname : {"example.org.", "www.example.org."})
+      for (const auto transport : {dns::Transport::Tcp, dns::Transport::Udp}) {
+        const Reply reply = runner.run({qname, qtype, dns::rrclass::IN, transport, {}});
+        EXPECT_TRUE(reply.passed_on) << qname << " " << qtype;
+        EXPECT_EQ(reply.rcode, "REFUSED");
+        EXPECT_TRUE(reply.answer.empty());
+      }
 }
 
 // Two zones in one plugin: the longest suffix wins, and a DS query for the child's

@@ -1,0 +1,181 @@
+#include "zone_records.h"
+
+#include <algorithm>
+#include <array>
+
+#include <openssl/sha.h>
+
+#include "dns/rdata.h"
+#include "logging.h"
+
+namespace stsd::mtasts {
+
+namespace {
+
+constexpr uint8_t kMtaStsLabels[] = {8, '_', 'm', 't', 'a', '-', 's', 't', 's'};
+constexpr uint8_t kTlsRptLabels[] = {5, '_', 's', 'm', 't', 'p', 4, '_', 't', 'l', 's'};
+constexpr uint8_t kPolicyHostLabels[] = {7, 'm', 't', 'a', '-', 's', 't', 's'};
+
+void put32(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v >> 24);
+  p[1] = static_cast<uint8_t>(v >> 16);
+  p[2] = static_cast<uint8_t>(v >> 8);
+  p[3] = static_cast<uint8_t>(v);
+}
+
+// The length-prefixed pieces a digest covers, so that no two configs run together.
+void append_piece(std::string& out, std::span<const uint8_t> bytes) {
+  const uint32_t size = static_cast<uint32_t>(bytes.size());
+  out.append(reinterpret_cast<const char*>(&size), sizeof size);
+  out.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+void append_number(std::string& out, int64_t value) {
+  const std::string text = std::to_string(value);
+  append_piece(out, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+}
+
+}  // namespace
+
+std::span<const uint8_t> kind_labels(ZoneKind kind) noexcept {
+  switch (kind) {
+    case ZoneKind::MtaSts:
+      return kMtaStsLabels;
+    case ZoneKind::TlsRpt:
+      return kTlsRptLabels;
+    case ZoneKind::PolicyHost:
+      break;
+  }
+  return kPolicyHostLabels;
+}
+
+bool owned_name(ZoneKind kind, std::span<const uint8_t> domain_labels, const dns::Name& suffix,
+                dns::Name& out) noexcept {
+  const auto prefix = kind_labels(kind);
+  const size_t size = prefix.size() + domain_labels.size() + suffix.size();
+  if (size > dns::kMaxNameLength) return false;
+  uint8_t* p = out.mutable_data();
+  std::memcpy(p, prefix.data(), prefix.size());
+  std::memcpy(p + prefix.size(), domain_labels.data(), domain_labels.size());
+  std::memcpy(p + prefix.size() + domain_labels.size(), suffix.data(), suffix.size());
+  out.set_size(size);
+  return true;
+}
+
+std::string zone_config_digest(const MtastsConfig& config) {
+  const ZoneRecords records(config, store::RotationSchedule{config.rotation, 0}, 0);
+  std::string pieces;
+  uint8_t soa[ZoneRecords::kMaxSoaRdata];
+  append_piece(pieces, records.soa_rdata(0, soa));
+  for (const auto& ns : records.ns_rdata()) append_piece(pieces, ns);
+  append_number(pieces, -1);  // the NS list ends
+  for (const auto& a : config.policy_host_a) append_piece(pieces, dns::address_rdata(a));
+  append_number(pieces, -1);
+  for (const auto& a : config.policy_host_aaaa) append_piece(pieces, dns::address_rdata(a));
+  append_number(pieces, -1);
+  append_number(pieces, config.ttl);
+  append_number(pieces, config.rotation.count());
+  append_number(pieces, config.serial_step.count());
+  append_piece(pieces, config.service_zone ? config.service_zone->wire() : std::span<const uint8_t>());
+  append_number(pieces, config.ns_delegation ? 1 : 0);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(pieces.data()), pieces.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char byte : digest) {
+    hex.push_back(kHex[byte >> 4]);
+    hex.push_back(kHex[byte & 15]);
+  }
+  return hex;
+}
+
+std::string zone_config_fact(size_t server_index) { return "mtasts/zone_config/" + std::to_string(server_index); }
+
+// A fact that cannot be read, or reads wrong, counts as a change: serials then move up,
+// which is always safe.
+int64_t prepare_zone_config_time(const std::shared_ptr<store::PolicyStore>& state, size_t server_index,
+                                 const MtastsConfig& config, PendingLoad& load) {
+  const std::string fact = zone_config_fact(server_index);
+  const std::string digest = zone_config_digest(config);
+  std::optional<std::string> stored;
+  try {
+    stored = state->fact(fact);
+  } catch (const std::exception& e) {
+    log::warn(std::string("mtasts: cannot read the zone config fact, every serial moves up: ") + e.what());
+  }
+  if (stored) {
+    const auto space = stored->find(' ');
+    if (space != std::string::npos && stored->substr(space + 1) == digest) {
+      try {
+        return std::stoll(stored->substr(0, space));
+      } catch (const std::exception&) {
+        // A malformed time counts as a change.
+      }
+    }
+  }
+  const int64_t now = state->now();
+  load.on_commit([state, fact, value = std::to_string(now) + " " + digest] {
+    try {
+      state->put_fact(fact, value);
+    } catch (const std::exception& e) {
+      // The serials served now are right; the next start just moves them up once more.
+      log::warn(std::string("mtasts: cannot record the zone config change time: ") + e.what());
+    }
+  });
+  return now;
+}
+
+ZoneRecords::ZoneRecords(const MtastsConfig& config, store::RotationSchedule schedule, int64_t config_time)
+    : ttl_(config.ttl), config_time_(config_time), serial_step_(config.serial_step.count()), schedule_(schedule) {
+  for (const auto& ns : config.nameservers) ns_rdata_.push_back(dns::name_rdata(ns));
+  for (const auto& a : config.policy_host_a) a_rdata_.push_back(dns::address_rdata(a));
+  for (const auto& a : config.policy_host_aaaa) aaaa_rdata_.push_back(dns::address_rdata(a));
+  dns::Soa soa;
+  soa.mname = config.nameservers.front();
+  soa.rname = config.hostmaster;
+  soa.serial = 0;
+  soa.minimum = config.negative_ttl;
+  soa_template_ = dns::soa_rdata(soa);
+  soa_serial_offset_ = soa.mname.size() + soa.rname.size();
+  if (serial_step_ < 1) serial_step_ = 1;
+}
+
+uint32_t ZoneRecords::delegated_serial(ZoneKind kind, const store::ServedView& domain, int64_t now) const noexcept {
+  if (kind != ZoneKind::MtaSts) return serial_of(std::max(domain.settings_changed_at(), config_time_));
+  // The TXT changes at the start of the period it shows and at every confirm/hold change.
+  int64_t changed = std::max(domain.txt_changed_at(), config_time_);
+  if (domain.has_confirmed()) changed = std::max(changed, domain.effective_period(now, schedule_).start);
+  return serial_of(changed);
+}
+
+int64_t ZoneRecords::service_zone_time(int64_t now, int64_t last_change) const noexcept {
+  // Its domains rotate at their own offsets, so some TXT in it may change at any second;
+  // showing the zone as of a time that steps keeps the serial (and the secondaries'
+  // transfers) to one per step. An id shown up to one step late is the previous one,
+  // which had its evidence (issue 11).
+  int64_t floor = now - now % serial_step_;
+  if (now < 0 && now % serial_step_ != 0) floor -= serial_step_;
+  return std::max({floor, last_change, config_time_});
+}
+
+std::span<const uint8_t> ZoneRecords::soa_rdata(uint32_t serial, uint8_t (&buffer)[kMaxSoaRdata]) const noexcept {
+  std::memcpy(buffer, soa_template_.data(), soa_template_.size());
+  put32(buffer + soa_serial_offset_, serial);
+  return {buffer, soa_template_.size()};
+}
+
+size_t ZoneRecords::mta_sts_txt(const store::ServedView& domain, int64_t id_time,
+                                uint8_t (&out)[kMaxMtaStsTxt]) const noexcept {
+  static constexpr std::string_view kPrefix = "v=STSv1; id=";
+  char id[store::kMaxIdLength];
+  const size_t id_length = domain.id_at(id_time, schedule_, id);
+  size_t n = 1;
+  std::memcpy(out + n, kPrefix.data(), kPrefix.size());
+  n += kPrefix.size();
+  std::memcpy(out + n, id, id_length);
+  n += id_length;
+  out[n++] = ';';
+  out[0] = static_cast<uint8_t>(n - 1);
+  return n;
+}
+
+}  // namespace stsd::mtasts
