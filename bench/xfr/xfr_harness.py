@@ -353,12 +353,17 @@ class Run:
 
 
 def measure_phase(run: Run, phase: str, secs: dict, targets: dict[str, int], t0: float, limit_s: float,
-                  sampler: Sampler, log_marks: dict, change_s: float | None = None) -> None:
-    """Waits (one thread per secondary) until each serves every target serial; records the
-    times, the primary's and secondaries' CPU and PSS, and the transfers logged."""
+                  sampler: Sampler, log_marks: dict, change_s: float | None = None,
+                  primary_port: int | None = None) -> dict[str, float]:
+    """Waits (one thread per secondary, and one for the primary when `primary_port` is
+    given) until each serves every target serial; records the times, the CPU and PSS, and
+    the transfers logged. Returns the names the primary served changed (when polled)."""
     seen: dict[str, dict[str, float]] = {}
-    threads = [threading.Thread(target=lambda k=k, s=s: seen.__setitem__(k, wait_serials(s.port, targets, t0, limit_s)))
-               for k, s in secs.items()]
+    ports = {k: s.port for k, s in secs.items()}
+    if primary_port is not None:
+        ports["primary"] = primary_port
+    threads = [threading.Thread(target=lambda k=k, p=p: seen.__setitem__(k, wait_serials(p, targets, t0, limit_s)))
+               for k, p in ports.items()]
     for t in threads:
         t.start()
     for t in threads:
@@ -366,6 +371,12 @@ def measure_phase(run: Run, phase: str, secs: dict, targets: dict[str, int], t0:
     t1 = time.monotonic()
     figures = {"zones": len(targets), "change_s": change_s, "limit_s": limit_s, "secondaries": {},
                "resources": sampler.window(t0, t1)}
+    if primary_port is not None:
+        times = list(seen.get("primary", {}).values())
+        figures["primary_served"] = {
+            "served": len(times), "p50": percentile(times, 0.5) if times else None,
+            "p99": percentile(times, 0.99) if times else None,
+            "all": max(times) if len(times) == len(targets) else None}
     for kind, s in secs.items():
         times = list(seen.get(kind, {}).values())
         done, log_marks[kind] = transfers(s, log_marks[kind])
@@ -382,6 +393,7 @@ def measure_phase(run: Run, phase: str, secs: dict, targets: dict[str, int], t0:
             + (f", all after {max(times):.2f}s" if len(times) == len(targets) else "")
             + f"; {len(ixfr)} IXFR, {figures['secondaries'][kind]['axfr']} AXFR")
     run.phases[phase] = figures
+    return seen.get("primary", {})
 
 
 def steady_phase(run: Run, primary, secs: dict, args, sampler: Sampler, log_marks: dict) -> None:
@@ -506,19 +518,12 @@ def run_primary(args, kind: str, count: int) -> Run:
         t0 = time.monotonic()
         primary.change_all()
         change_s = time.monotonic() - t0
-        after = primary_serials(primary.port, names, args.limit)
-        unchanged = sum(1 for n in names if after[n] == before[n])
-        if unchanged:
-            # The primary may still be applying the change: wait for every serial to move.
-            deadline = time.monotonic() + args.limit
-            while unchanged and time.monotonic() < deadline:
-                time.sleep(0.2)
-                after = primary_serials(primary.port, names, args.limit)
-                unchanged = sum(1 for n in names if after[n] == before[n])
-            if unchanged:
-                run.notes.append(f"{unchanged} zones kept their serial after the mass change")
-        measure_phase(run, "mass change", secs, after, t0, args.limit, sampler, log_marks, change_s)
-        run.ixfr_probe = ixfr_probe(primary.port, key, names[:IXFR_PROBES], before)
+        # Any serial after the one before the change (RFC 1982) shows the change; the
+        # primary itself is polled too, since applying the change is part of the delay.
+        targets = {n: (s + 1) % 2**32 for n, s in before.items()}
+        served_by_primary = measure_phase(run, "mass change", secs, targets, t0, args.limit, sampler, log_marks,
+                                          change_s, primary_port=primary.port)
+        run.ixfr_probe = ixfr_probe(primary.port, key, sorted(served_by_primary)[:IXFR_PROBES], before)
 
         if args.steady > 0:
             log(f"{kind} primary: steady rotations, {args.rate:g}/s for {args.steady}s")
@@ -592,6 +597,10 @@ def render(report: dict, args) -> str:
                 if not f:
                     lines.append(f"| {r.primary} | – | not run | | | | | | |")
                     continue
+                if f.get("primary_served"):
+                    s = f["primary_served"]
+                    lines.append(f"| {r.primary} | (the primary itself) | {s['served']}/{f['zones']} | "
+                                 f"{fmt(s['p50'])} | {fmt(s['p99'])} | {fmt(s['all'])} | | | |")
                 for kind, s in f["secondaries"].items():
                     lines.append(f"| {r.primary} | {kind} | {s['served']}/{f['zones']} | {fmt(s['p50'])} | "
                                  f"{fmt(s['p99'])} | {fmt(s['all'])} | {s['ixfr']} | {s['axfr']} | "
