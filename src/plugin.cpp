@@ -12,6 +12,7 @@ void Chain::serve(Query& query) const {
   } catch (...) {
     // Without the errors plugin an exception is still contained to its query.
     query.response.start(dns::Rcode::ServFail, false);
+    if (query.more) query.more->reset();  // no rest to an answer that failed
   }
   query.response.finish();
 }

@@ -31,8 +31,14 @@
 namespace stsd {
 
 // The messages after the first of a multi-message answer. The core calls next() on the
-// connection's thread with a writer begun for the same request, sends what it wrote, and
-// repeats until next() returns false; the stream must own what it reads.
+// connection's thread with a writer begun for the same request (same ID, the question
+// echoed), sends the message it wrote (finishing it if next() did not), and repeats until
+// next() returns false, having written nothing to send: the answer is complete. Messages
+// leave in batches with async writes, so a slow client holds no worker; the stream is
+// destroyed when the answer completes or the connection closes (the client went away,
+// missed tcp_io_timeout, or the server shuts down). The stream must own what it reads
+// (the request's `packet` is gone by then); an exception from next() closes the
+// connection.
 class ResponseStream {
  public:
   virtual ~ResponseStream() = default;

@@ -8,7 +8,8 @@ QueryProcessor::QueryProcessor() : buffer_(dns::ResponseWriter::kMaxMessage), wr
 
 std::span<const uint8_t> QueryProcessor::process(std::span<const uint8_t> packet, dns::Transport transport,
                                                  const boost::asio::ip::address& client, uint16_t client_port,
-                                                 const Chain& chain, uint16_t udp_size) {
+                                                 const Chain& chain, uint16_t udp_size,
+                                                 std::unique_ptr<ResponseStream>* more) {
   request_.transport = transport;
   request_.client = client;
   request_.client_port = client_port;
@@ -26,13 +27,10 @@ std::span<const uint8_t> QueryProcessor::process(std::span<const uint8_t> packet
       break;
   }
   writer_.begin(request_, request_.max_response_size(udp_size), udp_size);
-  const uint16_t qtype = request_.question.type;
-  if (qtype == dns::rrtype::AXFR || qtype == dns::rrtype::IXFR) {
-    // stsd offers no zone transfers; answer like a server whose ACL denies them.
-    writer_.start(dns::Rcode::Refused, false);
-    return writer_.finish();
-  }
-  Query query{request_, writer_};
+  // Zone transfers (AXFR, IXFR) go through the chain like any query: a plugin that
+  // serves them answers; when none does, finish() answers REFUSED, as a server whose
+  // ACL denies the transfer.
+  Query query{request_, writer_, more};
   chain.serve(query);
   return writer_.finish();
 }

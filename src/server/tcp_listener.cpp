@@ -32,6 +32,10 @@ log::ThrottledLog& evictions_log() {
   static log::ThrottledLog throttled;
   return throttled;
 }
+log::ThrottledLog& stream_failures_log() {
+  static log::ThrottledLog throttled;
+  return throttled;
+}
 }  // namespace
 
 // A TCP client (RFC 7766): length-prefixed messages, several per connection. Reads take
@@ -41,6 +45,9 @@ log::ThrottledLog& evictions_log() {
 // stops being read instead of making us buffer without end.
 // The connection always waits for its client in one of three ways, each with its own
 // deadline (tcp_listener.h); the sweep closes it when the deadline passes.
+// A multi-message answer (a zone transfer, plugin.h ResponseStream) is written in
+// batches: each batch is produced once the previous one is taken, and the queries
+// pipelined behind it wait (unread) until it is complete.
 class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
  public:
   using Clock = std::chrono::steady_clock;
@@ -133,14 +140,15 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
         break;
       }
       if (filled_ - at - 2 < size) break;
-      auto response =
-          listeners_.processor_.process({in_.data() + at + 2, size}, dns::Transport::Tcp, client_, client_port_,
-                                        listeners_.chain(block_), listeners_.settings_.udp_size);
+      auto response = listeners_.processor_.process({in_.data() + at + 2, size}, dns::Transport::Tcp, client_,
+                                                    client_port_, listeners_.chain(block_),
+                                                    listeners_.settings_.udp_size, &more_);
       at += 2 + size;
-      if (response.empty()) continue;  // a response or runt: nothing to say
-      out_.push_back(static_cast<uint8_t>(response.size() >> 8));
-      out_.push_back(static_cast<uint8_t>(response.size()));
-      out_.insert(out_.end(), response.begin(), response.end());
+      append_output(response);  // nothing for a response or a runt
+      if (more_) {
+        begin_stream();
+        break;
+      }
     }
     // Keep the unfinished message at the front; make room for the whole of it.
     if (at > 0) {
@@ -158,15 +166,60 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     read();
   }
 
+  void append_output(std::span<const uint8_t> message) {
+    if (message.empty()) return;
+    out_.push_back(static_cast<uint8_t>(message.size() >> 8));
+    out_.push_back(static_cast<uint8_t>(message.size()));
+    out_.insert(out_.end(), message.begin(), message.end());
+  }
+
   void write_answers() {
     expect(Wait::AnswersTaken);  // a client that does not read its answers is closed too
     asio::async_write(socket_, asio::buffer(out_), [self = shared_from_this()](auto ec, size_t) {
       if (ec || self->close_after_write_) return self->close();
-      // Messages may already wait in the buffer (more than one output batch).
-      if (self->has_complete_message()) return self->answer_buffered();
-      self->expect_next_input();
-      self->read();
+      if (self->streaming_) return self->continue_stream();
+      self->answers_written();
     });
+  }
+
+  void answers_written() {
+    // Messages may already wait in the buffer (more than one output batch).
+    if (has_complete_message()) return answer_buffered();
+    expect_next_input();
+    read();
+  }
+
+  // The processor's request is overwritten by the next query: the stream's messages are
+  // begun from a copy (without the packet, which the input buffer reuses).
+  void begin_stream() {
+    streaming_ = std::make_unique<Streaming>(listeners_.processor_.request(), std::move(more_));
+  }
+
+  // Writes the next batch of the multi-message answer, or goes back to the queries once
+  // it is complete.
+  void continue_stream() {
+    if (listeners_.stopping_) return close();  // shutdown: the client retries the transfer
+    out_.clear();
+    auto& s = *streaming_;
+    while (out_.size() < kMaxPendingOutput) {
+      s.writer.begin(s.request, s.request.max_response_size(), listeners_.settings_.udp_size);
+      bool wrote = false;
+      try {
+        wrote = s.stream->next(s.writer);
+      } catch (const std::exception& e) {
+        stream_failures_log().report("dns tcp " + client_text() + ": a multi-message answer to " +
+                                     s.request.question.name.to_text() + " failed: " + e.what() +
+                                     "; closing the connection");
+        return close();
+      }
+      if (!wrote) {
+        streaming_.reset();
+        break;
+      }
+      append_output(s.writer.finish());
+    }
+    if (!out_.empty()) return write_answers();
+    answers_written();
   }
 
   void expect_next_input() { expect(filled_ == 0 ? Wait::NextMessage : Wait::RestOfMessage); }
@@ -183,6 +236,18 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   std::vector<uint8_t> in_;
   size_t filled_ = 0;
   std::vector<uint8_t> out_;
+  struct Streaming {
+    Streaming(const dns::Request& begun_for, std::unique_ptr<ResponseStream> rest)
+        : request(begun_for), buffer(dns::ResponseWriter::kMaxMessage), writer(buffer), stream(std::move(rest)) {
+      request.packet = {};
+    }
+    dns::Request request;
+    std::vector<uint8_t> buffer;
+    dns::ResponseWriter writer;
+    std::unique_ptr<ResponseStream> stream;
+  };
+  std::unique_ptr<ResponseStream> more_;     // set by the chain for a multi-message answer
+  std::unique_ptr<Streaming> streaming_;     // while one is being written
   Wait waiting_for_ = Wait::NextMessage;
   Clock::time_point waiting_since_;
   Clock::time_point deadline_;

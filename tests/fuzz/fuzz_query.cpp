@@ -7,6 +7,7 @@
 
 #include "dns/message.h"
 #include "dns/rdata.h"
+#include "dns/tsig.h"
 #include "dns/writer.h"
 #include "plugin.h"
 
@@ -45,8 +46,16 @@ const Chain& chain() {
 }
 }  // namespace
 
+const std::vector<dns::tsig::Key>& keys() {
+  static const std::vector<dns::tsig::Key> instance = {
+      {*dns::Name::from_text("key."), dns::tsig::Algorithm::HmacSha256, {1, 2, 3, 4}}};
+  return instance;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static std::vector<uint8_t> buffer(dns::ResponseWriter::kMaxMessage);
+  // The client side of TSIG reads whole responses (NOTIFY answers): the input as one.
+  dns::tsig::verify_response({data, size}, keys()[0], dns::tsig::SignedRequest{}, 1);
   dns::ResponseWriter writer(buffer);
   dns::Request request;
   request.transport = size % 2 ? dns::Transport::Tcp : dns::Transport::Udp;
@@ -66,6 +75,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
   }
   writer.begin(request, request.max_response_size(1232), 1232);
+  if (request.tsig_offset != 0) {
+    // The server side of TSIG: the record the decoder located, and the error answer.
+    const auto check = dns::tsig::verify_request(request, keys(), 1);
+    if (check.error != dns::tsig::Error::None) {
+      dns::tsig::write_error_response(writer, check, 1);
+      if (writer.size() > request.max_response_size(1232)) __builtin_trap();
+      return 0;
+    }
+  }
   Query query{request, writer};
   chain().serve(query);
   auto out = writer.finish();
