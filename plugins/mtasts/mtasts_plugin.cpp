@@ -64,9 +64,8 @@ size_t label_offsets(std::span<const uint8_t> wire, size_t (&out)[128]) {
 }  // namespace
 
 MtastsConfig parse_mtasts_config(const ConfigNode& section) {
-  section.expect_map(
-      {"service_zone", "ns_delegation", "nameservers", "hostmaster", "ttl", "negative_ttl", "rotation", "policy_host",
-       "serial_step"});
+  section.expect_map({"service_zone", "ns_delegation", "nameservers", "hostmaster", "ttl", "negative_ttl", "rotation",
+                      "policy_host", "serial_step"});
   MtastsConfig config;
   if (auto node = section.get("service_zone")) config.service_zone = config_name(*node);
   config.ns_delegation = section.bool_or("ns_delegation", true);

@@ -34,7 +34,8 @@ inline constexpr ZoneKind kZoneKinds[] = {ZoneKind::MtaSts, ZoneKind::TlsRpt, Zo
 // The labels in front of the domain, in wire form ("\x08_mta-sts", "\x05_smtp\x04_tls", ...).
 std::span<const uint8_t> kind_labels(ZoneKind kind) noexcept;
 // `kind`.<domain labels>.<suffix>; false when the name would exceed 255 octets.
-bool owned_name(ZoneKind kind, std::span<const uint8_t> domain_labels, const dns::Name& suffix, dns::Name& out) noexcept;
+bool owned_name(ZoneKind kind, std::span<const uint8_t> domain_labels, const dns::Name& suffix,
+                dns::Name& out) noexcept;
 
 // SHA-256 (hex) of everything the config contributes to the zones: the SOA fields, the
 // NS set, the TTL, the policy-host addresses, the rotation and the serial step, the
@@ -63,7 +64,9 @@ class ZoneRecords {
   uint32_t delegated_serial(ZoneKind kind, const store::ServedView& domain, int64_t now) const noexcept;
   // The time the service zone is shown as of (its ids and its serial), never after `now`.
   int64_t service_zone_time(int64_t now, int64_t last_change) const noexcept;
-  static uint32_t serial_of(int64_t unix_time) noexcept { return unix_time <= 0 ? 1u : static_cast<uint32_t>(unix_time); }
+  static uint32_t serial_of(int64_t unix_time) noexcept {
+    return unix_time <= 0 ? 1u : static_cast<uint32_t>(unix_time);
+  }
 
   // The SOA rdata with `serial`, written into `buffer`.
   static constexpr size_t kMaxSoaRdata = 2 * dns::kMaxNameLength + 20;

@@ -16,8 +16,7 @@ namespace rrtype = dns::rrtype;
 constexpr int kServiceZoneTries = 3;
 
 bool label_is(std::span<const uint8_t> wire, size_t offset, std::span<const uint8_t> labels) {
-  return offset + labels.size() <= wire.size() &&
-         std::memcmp(wire.data() + offset, labels.data(), labels.size()) == 0;
+  return offset + labels.size() <= wire.size() && std::memcmp(wire.data() + offset, labels.data(), labels.size()) == 0;
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 //   mtasts/aligned_until          decimal                     when a schema-2 store was migrated
 //                                                             (RotationSchedule::aligned_until)
 //   mtasts/time_floor             "<seen> <until>"            the store's time lease (store/time_floor.h)
+//   mtasts/last_change            decimal                     PolicyStore::last_change() (a removal or
+//                                                             a hold release leaves no record time)
 //   mtasts/d/<domain>             JSON DomainRecord           settings + staged/confirmed pointers
 //   mtasts/s/<domain>             binary served record        what DNS needs (schema 2)
 //   mtasts/v/<domain>/<%010u>     JSON version                immutable numbered policy versions
@@ -27,6 +29,7 @@ inline constexpr std::string_view kSchema = "mtasts/schema";
 inline constexpr std::string_view kEventSeq = "mtasts/event_seq";
 inline constexpr std::string_view kAlignedUntil = "mtasts/aligned_until";
 inline constexpr std::string_view kTimeFloor = "mtasts/time_floor";
+inline constexpr std::string_view kLastChange = "mtasts/last_change";
 inline constexpr std::string_view kDomainPrefix = "mtasts/d/";
 inline constexpr std::string_view kServedPrefix = "mtasts/s/";
 inline constexpr std::string_view kServedEnd = "mtasts/s0";  // '0' follows '/': the prefix's upper bound

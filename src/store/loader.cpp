@@ -118,6 +118,16 @@ TimeFloor::Lease read_time_floor(const Disk& disk) {
 
 namespace {
 
+int64_t read_last_change(const Disk& disk) {
+  auto value = disk.get(keys::kLastChange);
+  if (!value) return 0;
+  try {
+    return std::stoll(*value);
+  } catch (const std::exception&) {
+    throw StoreError("store key mtasts/last_change holds '" + *value + "', not a number");
+  }
+}
+
 uint64_t read_event_seq(const Disk& disk) {
   auto seq = disk.get(keys::kEventSeq);
   if (!seq) return 0;
@@ -173,6 +183,7 @@ LoadedStore load_store(const Disk& disk, ServedIndex& index, int64_t unix_now) {
   loaded.event_seq = read_event_seq(disk);
   loaded.aligned_until = read_aligned_until(disk);
   const auto started = std::chrono::steady_clock::now();
+  loaded.newest_change = read_last_change(disk);
   load_index(disk, index, loaded);
   log::f(log::Level::Info, "mtasts: served index of %zu domains loaded in %.2f s", index.count(),
          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());

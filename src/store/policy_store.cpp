@@ -130,6 +130,10 @@ void PolicyStore::write(const std::function<void(Transaction&)>& build) {
     build(tx);
     if (tx.empty()) return;
     const auto served = tx.finish();
+    // Kept on disk: a removal, or a hold released in the period it began, leaves no
+    // record time behind, and last_change() (the service zone's serial) must not go back
+    // after a restart.
+    if (!served.empty()) tx.batch().Put(std::string(keys::kLastChange), std::to_string(tx.now()));
     // Refused or failed (StoreUnavailable): nothing below ran, so memory is as it was.
     s.guard.admit();
     s.guard.commit(s.disk, tx.batch());
@@ -370,8 +374,8 @@ std::optional<DomainStatus> PolicyStore::status(std::string_view domain_text, in
     const std::optional<int64_t> held_since = r.hold ? std::optional<int64_t>(r.hold->since) : std::nullopt;
     const Period shown = period_at(effective_time(unix_now, held_since, r.rotate_until), hash, schedule);
     st.served_id = policy_id(shown.label, schedule.rotation, r.confirmed->number, r.confirmed->digest);
-    st.previous_id = policy_id(period_at(shown.start - 1, hash, schedule).label, schedule.rotation,
-                               r.confirmed->number, r.confirmed->digest);
+    st.previous_id = policy_id(period_at(shown.start - 1, hash, schedule).label, schedule.rotation, r.confirmed->number,
+                               r.confirmed->digest);
     st.rotation_offset = rotation_offset(hash, schedule.rotation);
     st.next_rotation = r.hold ? 0 : current.end;
     st.rotation_held = r.rotate_until && *r.rotate_until < current.start;

@@ -188,6 +188,12 @@ ImportResult import_one(Transaction& tx, const CheckedItem& c, const Policy& as_
   return res;
 }
 
+// The start of the period whose id the domain shows at `now` (what its serial follows).
+int64_t shown_period_start(const DomainRecord& r, uint32_t hash, int64_t now, const RotationSchedule& schedule) {
+  const std::optional<int64_t> held_since = r.hold ? std::optional<int64_t>(r.hold->since) : std::nullopt;
+  return period_at(effective_time(now, held_since, r.rotate_until), hash, schedule).start;
+}
+
 }  // namespace
 
 void PolicyStore::add_domain(std::string_view domain_text, const DomainSettings& settings_in) {
@@ -263,6 +269,7 @@ void PolicyStore::confirm(std::string_view domain_text, uint32_t version, bool m
       if (auto v = tx.version(domain, version)) target = std::make_shared<const PolicyVersion>(std::move(*v));
     if (!target) throw PolicyError(domain + ": there is no version " + std::to_string(version));
     const bool moves = !r.confirmed || r.confirmed->number != version;
+    const int64_t period_before = shown_period_start(r, rotation_hash(domain), tx.now(), schedule());
     r.confirmed = target;
     r.confirmation = Confirmation{version, tx.now(), manual, reason};
     if (moves || r.hold) r.txt_changed_at = tx.now();
@@ -278,6 +285,9 @@ void PolicyStore::confirm(std::string_view domain_text, uint32_t version, bool m
       r.rotate_until = tx.now();
     else if (manual && !rotation_evidence_required())
       r.rotate_until.reset();  // no verifier runs: the operator's confirmation lifts the gate
+    // A gate moved or lifted may move the id (and the zone's serial must follow).
+    if (shown_period_start(r, rotation_hash(domain), tx.now(), schedule()) != period_before)
+      r.txt_changed_at = tx.now();
     tx.put_record(domain, r);
     std::string event_detail = reason;
     if (!detail.empty()) event_detail += (event_detail.empty() ? "" : ": ") + detail;
@@ -331,11 +341,7 @@ EvidenceResult PolicyStore::record_rotation_evidence(std::string_view domain_tex
     const int64_t now = tx.now();
     const RotationSchedule schedule = this->schedule();
     const uint32_t hash = rotation_hash(domain);
-    const std::optional<int64_t> held_since = r.hold ? std::optional<int64_t>(r.hold->since) : std::nullopt;
-    const auto shown_period = [&](std::optional<int64_t> rotate_until) {
-      return period_at(effective_time(now, held_since, rotate_until), hash, schedule).start;
-    };
-    const int64_t before = shown_period(r.rotate_until);
+    const int64_t before = shown_period_start(r, hash, now, schedule);
     if (!evidence.verified) {
       // Keep the id where it is now: no later period until evidence comes back.
       if (r.rotate_until && *r.rotate_until <= now) return;
@@ -360,8 +366,8 @@ EvidenceResult PolicyStore::record_rotation_evidence(std::string_view domain_tex
     // the rest is not written (a million domains probed hourly would otherwise write
     // hundreds of times a second).
     if (period_at(until, hash, schedule).start == period_at(*r.rotate_until, hash, schedule).start) return;
-    const int64_t after = shown_period(until);
     r.rotate_until = until;
+    const int64_t after = shown_period_start(r, hash, now, schedule);
     if (after != before) {
       r.txt_changed_at = now;  // the id jumps to the current period
       tx.add_event(domain, "rotation_resumed", evidence.version, detail);

@@ -266,6 +266,10 @@ INSTANTIATE_TEST_SUITE_P(
         ConfigCase{"nothing_to_serve", "nameservers: [ns1.provider.test.]\nns_delegation: false", "nothing to serve"},
         ConfigCase{"ns_inside_service_zone", "service_zone: sts.provider.test.\nnameservers: [ns1.sts.provider.test.]",
                    "inside the service zone"},
+        ConfigCase{"serial_step", "nameservers: [ns1.provider.test.]\nserial_step: 5m", ""},
+        ConfigCase{"zero_serial_step", "nameservers: [ns1.provider.test.]\nserial_step: 0s", "serial_step must be between 1s and 1h"},
+        ConfigCase{"long_serial_step", "nameservers: [ns1.provider.test.]\nserial_step: 2h", "serial_step must be between 1s and 1h"},
+        ConfigCase{"bad_serial_step", "nameservers: [ns1.provider.test.]\nserial_step: soon", "duration"},
         ConfigCase{"bad_hostmaster", "nameservers: [ns1.provider.test.]\nhostmaster: a.b@provider.test", "hostmaster"}),
     [](const auto& info) { return std::string(info.param.name); });
 
@@ -273,6 +277,7 @@ TEST(MtastsConfigCheck, HostmasterDefaultsFromTheServiceZone) {
   auto config = parse_mtasts_config(yaml("service_zone: sts.provider.test.\nnameservers: [ns1.provider.test.]"));
   EXPECT_EQ(config.hostmaster.to_text(), "hostmaster.sts.provider.test.");
   EXPECT_EQ(name_room_needed(config), 11u + config.service_zone->size() - 1);
+  EXPECT_EQ(config.serial_step, std::chrono::seconds(60));  // the default
 }
 
 }  // namespace
