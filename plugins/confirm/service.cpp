@@ -5,12 +5,18 @@
 
 namespace stsd::confirm {
 
+namespace {
+// The process's record of how far secondaries lag (filled by the transfer plugin when
+// there is one; whoever comes first creates it).
+std::shared_ptr<const zone::TransferLag> transfer_lag_of(Environment& env) {
+  return env.shared<zone::TransferLag>(zone::TransferLag::kSharedKey,
+                                       [] { return std::make_shared<zone::TransferLag>(); });
+}
+}  // namespace
+
 ConfirmService::ConfirmService(ConfirmSettings settings, Environment& env)
     : env_(env),
-      engine_(std::make_shared<ConfirmEngine>(
-          std::move(settings), env.clock_ptr(),
-          env.shared<zone::TransferLag>(zone::TransferLag::kSharedKey,
-                                        [] { return std::make_shared<zone::TransferLag>(); }))) {}
+      engine_(std::make_shared<ConfirmEngine>(std::move(settings), env.clock_ptr(), transfer_lag_of(env))) {}
 
 void ConfirmService::start() {
   auto state = store::PolicyStore::open(env_);

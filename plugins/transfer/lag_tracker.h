@@ -27,10 +27,10 @@ namespace stsd::transfer {
 bool serial_newer(uint32_t a, uint32_t b);
 
 struct LagLimits {
-  size_t zones = 1 << 20;          // zones whose recent changes are remembered
-  size_t changes_per_zone = 8;     // recent serials remembered per zone
-  size_t holdings = 1 << 20;       // (secondary, zone) pairs whose serial is remembered
-  size_t secondaries = 64;         // secondaries with a metric of their own; others share "other"
+  size_t zones = 1 << 20;       // zones whose recent changes are remembered
+  size_t changes_per_zone = 8;  // recent serials remembered per zone
+  size_t holdings = 1 << 20;    // (secondary, zone) pairs whose serial is remembered
+  size_t secondaries = 64;      // secondaries with a metric of their own; others share "other"
 };
 
 class LagTracker {

@@ -12,6 +12,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -73,9 +74,9 @@ struct Notifier::Impl {
     dns::Name apex;
     uint32_t serial = 0;
     unsigned tries = 0;
-    uint64_t sequence = 0;  // of its latest try: a deadline of an earlier try, or of a replaced NOTIFY, is stale
-    std::vector<uint8_t> message;                           // unsigned; signed afresh per try
-    std::vector<dns::tsig::SignedRequest> signatures;       // one per try: a late answer to any verifies
+    uint64_t sequence = 0;         // of its latest try: a deadline of an earlier try, or of a replaced NOTIFY, is stale
+    std::vector<uint8_t> message;  // unsigned; signed afresh per try
+    std::vector<dns::tsig::SignedRequest> signatures;  // one per try: a late answer to any verifies
   };
   struct Target {
     udp::endpoint endpoint;
@@ -112,7 +113,8 @@ struct Notifier::Impl {
   static void validate_keys(const NotifySettings& settings, const std::vector<dns::tsig::Key>& keys) {
     for (const auto& target : settings.targets)
       if (!target.key.empty() && !find_key(keys, target.key))
-        throw std::invalid_argument("notify target " + net::endpoint_text(target.endpoint.address(), target.endpoint.port()) +
+        throw std::invalid_argument("notify target " +
+                                    net::endpoint_text(target.endpoint.address(), target.endpoint.port()) +
                                     ": no key named " + target.key);
   }
 
@@ -133,6 +135,8 @@ struct Notifier::Impl {
 
   // ---- the thread's own ---------------------------------------------------------------
   asio::io_context io;
+  // Keeps run() going while nothing is pending (no target yet: no socket, no timer).
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::thread thread;
   asio::steady_timer timer;
   std::optional<udp::socket> socket_v4, socket_v6;
@@ -148,6 +152,7 @@ struct Notifier::Impl {
 
   void start() {
     register_metrics();
+    work.emplace(io.get_executor());
     asio::post(io, [this] { pump(); });
     thread = std::thread([this] {
       try {
@@ -160,12 +165,14 @@ struct Notifier::Impl {
 
   void stop() {
     metrics_registration.reset();
+    work.reset();
     io.stop();
     if (thread.joinable()) thread.join();
   }
 
   void wake() {
-    if (!wake_posted.exchange(true)) asio::post(io, [this] {
+    if (!wake_posted.exchange(true))
+      asio::post(io, [this] {
         wake_posted.store(false);
         pump();
       });
@@ -184,8 +191,9 @@ struct Notifier::Impl {
     }
     if (dropped) {
       dropped_queue.fetch_add(dropped, std::memory_order_relaxed);
-      warnings.report("transfer: the NOTIFY queue is full; dropped the oldest waiting zone (secondaries still refresh "
-                      "on their SOA timers)");
+      warnings.report(
+          "transfer: the NOTIFY queue is full; dropped the oldest waiting zone (secondaries still refresh "
+          "on their SOA timers)");
     }
     wake();
   }
@@ -413,8 +421,8 @@ struct Notifier::Impl {
     if (socket) socket->send_to(asio::buffer(bytes.data(), bytes.size()), target.endpoint, 0, error);
     // A failed send counts as a try: the retry schedule covers it like a lost datagram.
     if (!socket || error)
-      warnings.report("transfer: NOTIFY to " + target.text + " not sent: " +
-                      (socket ? error.message() : std::string("no socket")));
+      warnings.report("transfer: NOTIFY to " + target.text +
+                      " not sent: " + (socket ? error.message() : std::string("no socket")));
     target.stats->sent.fetch_add(1, std::memory_order_relaxed);
     deadlines.push({now + retry_wait(transaction.tries), generation, index, id, transaction.sequence});
   }
@@ -453,8 +461,8 @@ struct Notifier::Impl {
     } else {
       target.stats->failed[static_cast<size_t>(*failure)].fetch_add(1, std::memory_order_relaxed);
       warnings.report("transfer: NOTIFY of " + it->second.apex.to_text() + " serial " +
-                      std::to_string(it->second.serial) + " to " + target.text + " failed: " +
-                      failure_words(*failure, it->second.tries, rcode));
+                      std::to_string(it->second.serial) + " to " + target.text +
+                      " failed: " + failure_words(*failure, it->second.tries, rcode));
     }
     target.in_flight_by_zone.erase(zone_key(it->second.apex));
     target.in_flight.erase(it);
@@ -466,8 +474,9 @@ struct Notifier::Impl {
       case Failure::Timeout:
         return "no answer to " + std::to_string(tries) + " tries";
       case Failure::Rcode:
-        return "answered " + (rcode == dns::tsig::kNotAuth ? std::string("NOTAUTH")
-                                                           : std::string(dns::rcode_to_string(static_cast<dns::Rcode>(rcode))));
+        return "answered " + (rcode == dns::tsig::kNotAuth
+                                  ? std::string("NOTAUTH")
+                                  : std::string(dns::rcode_to_string(static_cast<dns::Rcode>(rcode))));
       case Failure::Tsig:
         return "the answer's TSIG does not verify (or the secondary refused the key)";
     }
@@ -494,9 +503,8 @@ struct Notifier::Impl {
 
   // ---- metrics ------------------------------------------------------------------------
   void register_metrics() {
-    metrics_registration = metrics::metrics_registry(env)->add("transfer notify", [this](metrics::MetricsWriter& writer) {
-      collect_metrics(writer);
-    });
+    metrics_registration = metrics::metrics_registry(env)->add(
+        "transfer notify", [this](metrics::MetricsWriter& writer) { collect_metrics(writer); });
   }
 
   void collect_metrics(metrics::MetricsWriter& writer) {
@@ -523,12 +531,14 @@ struct Notifier::Impl {
                      value(stats->in_flight));
       }
     }
-    writer.counter("stsd_notify_dropped_total", "Zones not announced: the queue was full, or too many NOTIFYs "
-                   "awaited an answer from a target.", {{"reason", "queue"}},
-                   static_cast<double>(dropped_queue.load(std::memory_order_relaxed)));
-    writer.counter("stsd_notify_dropped_total", "Zones not announced: the queue was full, or too many NOTIFYs "
-                   "awaited an answer from a target.", {{"reason", "in_flight"}},
-                   static_cast<double>(dropped_in_flight.load(std::memory_order_relaxed)));
+    writer.counter("stsd_notify_dropped_total",
+                   "Zones not announced: the queue was full, or too many NOTIFYs "
+                   "awaited an answer from a target.",
+                   {{"reason", "queue"}}, static_cast<double>(dropped_queue.load(std::memory_order_relaxed)));
+    writer.counter("stsd_notify_dropped_total",
+                   "Zones not announced: the queue was full, or too many NOTIFYs "
+                   "awaited an answer from a target.",
+                   {{"reason", "in_flight"}}, static_cast<double>(dropped_in_flight.load(std::memory_order_relaxed)));
     size_t queued = 0;
     {
       std::lock_guard lock(mutex);

@@ -38,7 +38,7 @@ class NotifyQueue {
   static std::string key_of(const dns::Name& apex);
 
   size_t limit_;
-  std::deque<std::string> order_;                    // each queued key once, oldest first
+  std::deque<std::string> order_;                     // each queued key once, oldest first
   std::unordered_map<std::string, uint32_t> serial_;  // exactly the keys of order_
 };
 

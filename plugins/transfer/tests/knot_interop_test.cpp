@@ -2,7 +2,6 @@
 // refusals must count as failures. Skipped when knotd is not installed.
 #include <gtest/gtest.h>
 
-
 #include "knot_secondary.h"
 #include "metrics.h"
 #include "net/address.h"
@@ -56,8 +55,9 @@ TEST_F(KnotInterop, KnotRefusesANotifyForAZoneItDoesNotServe) {
   Notifier notifier(settings_for(knot, ""), {}, env);
   notifier.start();
   notifier.zone_changed(*dns::Name::from_text("other.example."), 1, 0);
-  ASSERT_TRUE(eventually([&] { return metric("stsd_notify_failed_total{" + target(knot) + ",reason=\"rcode\"}") == 1; }))
-      << knot.log();
+  ASSERT_TRUE(eventually([&] {
+    return metric("stsd_notify_failed_total{" + target(knot) + ",reason=\"rcode\"}") == 1;
+  })) << knot.log();
   EXPECT_EQ(metric("stsd_notify_retried_total{" + target(knot) + "}"), 0);
 }
 

@@ -51,7 +51,8 @@ TEST(NotifyConfig, MistakesNameTheLineAndTheReason) {
     const char* error;
   };
   const Case cases[] = {
-      {"targets:\n  - {address: 127.0.0.1:5301, key: other}", "stsd.yaml:2:36: notify.targets[0].key: no key named 'other'"},
+      {"targets:\n  - {address: 127.0.0.1:5301, key: other}",
+       "stsd.yaml:2:36: notify.targets[0].key: no key named 'other'"},
       {"targets:\n  - {address: 'example.com:53'}", "notify.targets[0].address: 'example.com:53'"},
       {"targets:\n  - {address: 127.0.0.1, port: 53}", "port"},
       {"targets:\n  - {address: 127.0.0.1:53}\n  - {address: 127.0.0.1}", "target 127.0.0.1:53 is listed twice"},

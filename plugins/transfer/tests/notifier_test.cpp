@@ -91,7 +91,7 @@ TEST_F(NotifierTest, RetriesWithADoublingIntervalThenGivesUp) {
     const auto gap = std::chrono::duration_cast<std::chrono::milliseconds>(received[i].at - received[i - 1].at);
     const auto expected = 100ms * (1 << (i - 1));
     EXPECT_GE(gap, expected - 5ms) << "try " << i;
-    EXPECT_LT(gap, expected + 150ms) << "try " << i;
+    EXPECT_LT(gap, expected + 250ms) << "try " << i;
   }
   EXPECT_EQ(metric("stsd_notify_sent_total" + of(silent)), 4);
   EXPECT_EQ(metric("stsd_notify_retried_total" + of(silent)), 3);
@@ -180,7 +180,8 @@ TEST_F(NotifierTest, ABurstBeyondTheQueueLimitDropsTheOldestAndNeverBlocks) {
   constexpr int kZones = 100'000;
   for (int i = 0; i < kZones; ++i) notifier.zone_changed(name("d" + std::to_string(i) + ".example."), 1, unix_now());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  EXPECT_LT(seconds, 2) << "zone_changed must not wait for the network";
+  // Sending them all at 50 per second would take over half an hour.
+  EXPECT_LT(seconds, 20) << "zone_changed must not wait for the network";
   const double dropped = metric("stsd_notify_dropped_total{reason=\"queue\"}");
   EXPECT_GE(dropped, kZones - 10 - (50 * seconds + 5 + 2)) << "only what the rate let through was not dropped";
   const size_t announced = kZones - static_cast<size_t>(dropped);
@@ -266,10 +267,21 @@ TEST_F(NotifierTest, ATargetWithAKeyGetsSignedNotifiesAndRejectsUnsignedAnswers)
   const size_t tsig_at = 12 + name("example.com.").size() + 4;
   ASSERT_GT(packet.size(), tsig_at + name("xfr-key.").size() + 2);
   EXPECT_EQ(std::string(packet.begin() + static_cast<ptrdiff_t>(tsig_at) + 1,
-                        packet.begin() + static_cast<ptrdiff_t>(tsig_at) + 8), "xfr-key");
+                        packet.begin() + static_cast<ptrdiff_t>(tsig_at) + 8),
+            "xfr-key");
   const size_t type_at = tsig_at + name("xfr-key.").size();
   EXPECT_EQ(packet[type_at] << 8 | packet[type_at + 1], 250);
   EXPECT_EQ(metric("stsd_notify_answered_total" + of(unsigned_answers)), 0);
+}
+
+TEST_F(NotifierTest, TargetsAddedByAReconfigurationAfterAStartWithNone) {
+  TestSecondary secondary(test::answer_with(0));
+  Notifier notifier(NotifySettings{}, {}, env);
+  notifier.start();
+  std::this_thread::sleep_for(50ms);  // the thread has nothing to wait for
+  notifier.reconfigure(settings_for({&secondary}), {});
+  notifier.zone_changed(name("example.com."), 1, unix_now());
+  EXPECT_EQ(secondary.wait_for(1, 3s), 1u);
 }
 
 TEST_F(NotifierTest, ASecondaryHoldingAChangeFeedsTheTransferLag) {

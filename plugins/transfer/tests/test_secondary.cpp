@@ -49,7 +49,8 @@ void TestSecondary::run() {
     if (::poll(&poll_fd, 1, 20) <= 0) continue;
     sockaddr_storage from{};
     socklen_t from_size = sizeof from;
-    const ssize_t size = ::recvfrom(fd_, buffer.data(), buffer.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_size);
+    const ssize_t size =
+        ::recvfrom(fd_, buffer.data(), buffer.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_size);
     if (size < static_cast<ssize_t>(dns::kHeaderSize)) continue;
     std::vector<uint8_t> packet(buffer.begin(), buffer.begin() + size);
     {
