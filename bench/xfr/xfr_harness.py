@@ -257,7 +257,7 @@ class Sampler:
 
     def _take(self):
         now = {}
-        for role, pid in self.pids.items():
+        for role, pid in list(self.pids.items()):   # the run adds the secondaries later
             try:
                 now[role] = (bench.cpu_seconds(pid), bench.memory_mib(pid)[1])
             except (OSError, ValueError):
@@ -278,7 +278,7 @@ class Sampler:
         """role -> (CPU seconds used between t0 and t1, peak PSS MiB seen in between)."""
         inside = [s for s in self.samples if t0 - SAMPLE_EVERY_S <= s[0] <= t1 + SAMPLE_EVERY_S]
         out = {}
-        for role in self.pids:
+        for role in list(self.pids):
             points = [s[1][role] for s in inside if role in s[1]]
             if len(points) >= 2:
                 out[role] = (points[-1][0] - points[0][0], max(p[1] for p in points))
@@ -317,23 +317,28 @@ def transfers(secondary, since: int) -> tuple[list[tuple[str, str, int]], int]:
 _KDIG_RECEIVED = re.compile(r";; Received (\d+) B \((\d+) messages?, (\d+) records?\)")
 
 
-def ixfr_probe(port: int, key, names: list[str], old_serials: dict[str, int]) -> dict | None:
+def ixfr_probe(port: int, key, names: list[str], old_serials: dict[str, int], keep: str) -> dict | None:
     """IXFR of each name from its serial before the mass change, asked with the real kdig
     (TSIG-signed, over TCP): the bytes the primary sends for one changed zone, TSIG
     included, and whether each answer was incremental (RFC 1995: the new SOA, then the
     old SOA opening the first difference) rather than the whole zone."""
-    sizes, incremental = [], 0
+    sizes, counts, incremental = [], [], 0
     for name in names:
         records, text = secondaries.axfr((HOST, port), name, key, rtype="IXFR", serial=old_serials[name])
         m = _KDIG_RECEIVED.search(text)
         if not m:
             continue
+        if not sizes:
+            with open(keep, "w") as f:   # one answer kept for a look (kdig's text)
+                f.write(text)
         sizes.append(int(m.group(1)))
+        counts.append(int(m.group(3)))
         if len(records) >= 2 and records[1][3] == "SOA":
             incremental += 1
     if not sizes:
         return None
-    return {"zones": len(sizes), "bytes": sum(sizes) / len(sizes), "incremental": incremental}
+    return {"zones": len(sizes), "bytes": sum(sizes) / len(sizes), "records": sum(counts) / len(counts),
+            "incremental": incremental}
 
 
 # --- one primary, one data set ----------------------------------------------------------
@@ -515,6 +520,9 @@ def run_primary(args, kind: str, count: int) -> Run:
         measure_phase(run, "provision", secs, before, t0, args.limit, sampler, log_marks)
 
         log(f"{kind} primary: changing all {count} zones at once")
+        # Read again: stsd's zones rotated during the provision (rotation is on), and the
+        # IXFR probe below must ask from the serial that preceded this change alone.
+        before = primary_serials(primary.port, names, args.limit)
         t0 = time.monotonic()
         primary.change_all()
         change_s = time.monotonic() - t0
@@ -523,7 +531,8 @@ def run_primary(args, kind: str, count: int) -> Run:
         targets = {n: (s + 1) % 2**32 for n, s in before.items()}
         served_by_primary = measure_phase(run, "mass change", secs, targets, t0, args.limit, sampler, log_marks,
                                           change_s, primary_port=primary.port)
-        run.ixfr_probe = ixfr_probe(primary.port, key, sorted(served_by_primary)[:IXFR_PROBES], before)
+        run.ixfr_probe = ixfr_probe(primary.port, key, sorted(served_by_primary)[:IXFR_PROBES], before,
+                                    os.path.join(work, "ixfr-example.txt"))
 
         if args.steady > 0:
             log(f"{kind} primary: steady rotations, {args.rate:g}/s for {args.steady}s")
@@ -613,8 +622,9 @@ def render(report: dict, args) -> str:
                     lines.append(f"- {kind}: all zones served after stsd / Knot = {ratio(a, b)} ({verdict(a, b)})")
                 lines.append("")
         lines += ["IXFR of one changed zone from the primary, asked with kdig (TSIG included): " + "; ".join(
-            f"{r.primary} {fmt(r.ixfr_probe['bytes'], 'B', 0)} ({r.ixfr_probe['incremental']} of "
-            f"{r.ixfr_probe['zones']} incremental)" if getattr(r, "ixfr_probe", None) else f"{r.primary} –"
+            f"{r.primary} {fmt(r.ixfr_probe['bytes'], 'B', 0)}, {r.ixfr_probe['records']:.1f} records "
+            f"({r.ixfr_probe['incremental']} of {r.ixfr_probe['zones']} incremental)"
+            if getattr(r, "ixfr_probe", None) else f"{r.primary} –"
             for r in runs), ""]
         lines += ["### steady rotations", "",
                   "| primary | secondary | changes seen | lag p50 | lag p99 | lag max | poll pass | IXFR | AXFR | bytes/IXFR |",
