@@ -208,21 +208,25 @@ def serials(port: int, names: list[str], timeout_s: float) -> dict[str, tuple[in
     return out
 
 
-def wait_serials(port: int, targets: dict[str, int], t0: float, limit_s: float, max_passes: int = 100_000) -> dict[str, float]:
+def wait_serials(port: int, targets: dict[str, int], t0: float, limit_s: float, stall_s: float,
+                 max_passes: int = 100_000) -> dict[str, float]:
     """Polls until every name is served with its target serial or a newer one (RFC 1982);
     returns name -> seconds from t0 to the first answer that showed it (bounded by
-    limit_s after t0 and max_passes)."""
+    limit_s after t0, by stall_s without any zone coming in, and by max_passes)."""
     seen: dict[str, float] = {}
     pending = list(targets)
     deadline = t0 + limit_s
+    last_progress = t0
     for _ in range(max_passes):
-        if not pending or time.monotonic() >= deadline:
+        now = time.monotonic()
+        if not pending or now >= deadline or now - last_progress > stall_s:
             break
         pass_start = time.monotonic()
         for name, (serial, at) in serials(port, pending, max(1.0, deadline - pass_start)).items():
             if serial == targets[name] or secondaries.serial_newer(serial, targets[name]):
                 seen[name] = at - t0
-        pending = [n for n in pending if n not in seen]
+        if len(pending) != len(pending := [n for n in pending if n not in seen]):
+            last_progress = time.monotonic()
         # At most POLL_RATE queries a second on average, so that polling 100,000 zones
         # does not take the CPU the transfers need (the lag's resolution is this interval).
         time.sleep(max(0.0, max(0.1, len(pending) / POLL_RATE) - (time.monotonic() - pass_start)))
@@ -317,6 +321,28 @@ def transfers(secondary, since: int) -> tuple[list[tuple[str, str, int]], int]:
 _KDIG_RECEIVED = re.compile(r";; Received (\d+) B \((\d+) messages?, (\d+) records?\)")
 
 
+def check_unannounced(run: Run, port: int, secs: dict, names: list[str]) -> None:
+    """For zones whose serial did not move in the mass change: does the primary serve
+    another TXT than a secondary under the same serial? Then the change was never
+    announced (RFC 1996 and 1995 key everything on the serial) and the secondary keeps
+    the old id until the zone's next change."""
+    if not names:
+        return
+    primary_txt = dnsdata.fetch(HOST, port, names, qtype=16, timeout_s=60)
+    primary_soa = serials(port, names, 60)
+    for kind, sec in secs.items():
+        sec_txt = dnsdata.fetch(HOST, sec.port, names, qtype=16, timeout_s=60)
+        sec_soa = serials(sec.port, names, 60)
+        stale = [n for n in names if n in primary_soa and n in sec_soa and primary_soa[n][0] == sec_soa[n][0]
+                 and dnsdata.served_id(primary_txt.get(n)) != dnsdata.served_id(sec_txt.get(n))]
+        if stale:
+            n = stale[0]
+            run.notes.append(
+                f"mass change: {len(stale)} zones changed their TXT without a new serial: {kind} serves the old "
+                f"id under the primary's serial, e.g. {n} serial {primary_soa[n][0]}: primary "
+                f"`{dnsdata.served_id(primary_txt.get(n))}`, {kind} `{dnsdata.served_id(sec_txt.get(n))}`")
+
+
 def ixfr_probe(port: int, key, names: list[str], old_serials: dict[str, int], keep: str) -> dict | None:
     """IXFR of each name from its serial before the mass change, asked with the real kdig
     (TSIG-signed, over TCP): the bytes the primary sends for one changed zone, TSIG
@@ -351,10 +377,28 @@ def percentile(values: list[float], q: float) -> float:
 class Run:
     """The figures of one primary on one data set (filled phase by phase)."""
 
-    def __init__(self, primary: str, count: int):
-        self.primary, self.count = primary, count
+    def __init__(self, primary: str, count: int, stall_s: float):
+        self.primary, self.count, self.stall_s = primary, count, stall_s
         self.phases: dict[str, dict] = {}
         self.notes: list[str] = []
+
+
+_COMPLAINT = re.compile(r"(error|warning|failure|failed|refused)", re.I)
+_ABOUT_TRANSFERS = re.compile(r"(refresh|transfer|xfr|notify|catalog)", re.I)
+
+
+def last_complaint(secondary) -> str | None:
+    """The last error or warning line a secondary logged (debug lines skipped), trimmed."""
+    try:
+        with open(secondary.log_path, "rb") as f:
+            f.seek(max(0, secondary.log_mark() - 4_000_000))
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    complaints = [line for line in lines
+                  if "debug" not in line and "not authoritative" not in line and _COMPLAINT.search(line)]
+    about_transfers = [line for line in complaints if _ABOUT_TRANSFERS.search(line)]
+    return (about_transfers or complaints or [""])[-1].strip()[:300] or None
 
 
 def measure_phase(run: Run, phase: str, secs: dict, targets: dict[str, int], t0: float, limit_s: float,
@@ -367,7 +411,8 @@ def measure_phase(run: Run, phase: str, secs: dict, targets: dict[str, int], t0:
     ports = {k: s.port for k, s in secs.items()}
     if primary_port is not None:
         ports["primary"] = primary_port
-    threads = [threading.Thread(target=lambda k=k, p=p: seen.__setitem__(k, wait_serials(p, targets, t0, limit_s)))
+    threads = [threading.Thread(target=lambda k=k, p=p: seen.__setitem__(
+                   k, wait_serials(p, targets, t0, limit_s, run.stall_s)))
                for k, p in ports.items()]
     for t in threads:
         t.start()
@@ -394,6 +439,10 @@ def measure_phase(run: Run, phase: str, secs: dict, targets: dict[str, int], t0:
             "ixfr": len(ixfr), "axfr": sum(1 for _, k, _ in done if k == "AXFR"),
             "ixfr_bytes": sum(ixfr) / len(ixfr) if ixfr else None,
         }
+        if len(times) < len(targets):
+            run.notes.append(f"{phase}: {kind} served {len(times)} of {len(targets)} zones when the wait ended "
+                             f"({limit_s:.0f}s limit, or {run.stall_s:.0f}s without a zone coming in)"
+                             + (f"; its last complaint: `{why}`" if (why := last_complaint(s)) else ""))
         log(f"  {phase}: {kind} serves {len(times)}/{len(targets)}"
             + (f", all after {max(times):.2f}s" if len(times) == len(targets) else "")
             + f"; {len(ixfr)} IXFR, {figures['secondaries'][kind]['axfr']} AXFR")
@@ -486,7 +535,7 @@ def steady_phase(run: Run, primary, secs: dict, args, sampler: Sampler, log_mark
 
 
 def run_primary(args, kind: str, count: int) -> Run:
-    run = Run(kind, count)
+    run = Run(kind, count, args.stall)
     key = secondaries.TsigKey.generate("xfr-key")
     work = os.path.join(args.work, f"{kind}-{count}")
     knot_port, bind_port = free_port(), free_port()
@@ -518,6 +567,8 @@ def run_primary(args, kind: str, count: int) -> Run:
         for k, s in secs.items():
             sampler.pids[k] = s.proc.pid
         measure_phase(run, "provision", secs, before, t0, args.limit, sampler, log_marks)
+        catalog, _ = secondaries.axfr((HOST, primary.port), CATALOG, key)
+        run.catalog_members = sum(1 for r in catalog if r[3] == "PTR")
 
         log(f"{kind} primary: changing all {count} zones at once")
         # Read again: stsd's zones rotated during the provision (rotation is on), and the
@@ -531,6 +582,7 @@ def run_primary(args, kind: str, count: int) -> Run:
         targets = {n: (s + 1) % 2**32 for n, s in before.items()}
         served_by_primary = measure_phase(run, "mass change", secs, targets, t0, args.limit, sampler, log_marks,
                                           change_s, primary_port=primary.port)
+        check_unannounced(run, primary.port, secs, [n for n in names if n not in served_by_primary])
         run.ixfr_probe = ixfr_probe(primary.port, key, sorted(served_by_primary)[:IXFR_PROBES], before,
                                     os.path.join(work, "ixfr-example.txt"))
 
@@ -592,6 +644,10 @@ def render(report: dict, args) -> str:
     for count, runs in report["runs"].items():
         lines += [f"## {count:,} zones", ""]
         by = {r.primary: r for r in runs}
+        members = [f"{r.primary} {r.catalog_members:,}" for r in runs if getattr(r, "catalog_members", None)]
+        if members:
+            lines += [f"Catalog members (zones each secondary provisions; the times below are for the "
+                      f"{count:,} `_mta-sts` zones): {', '.join(members)}.", ""]
         for r in runs:
             for note in r.notes:
                 lines.append(f"- **{r.primary}**: {note}")
@@ -681,6 +737,8 @@ def main() -> int:
     ap.add_argument("--settle", type=int, default=10, help="seconds watched after the last rotation")
     ap.add_argument("--watch", type=int, default=3000, help="zones watched during steady rotations")
     ap.add_argument("--limit", type=float, help="seconds each phase may take (default 1200; --quick 60)")
+    ap.add_argument("--stall", type=float, help="seconds a wait goes on without any zone coming in (default 120; "
+                                                 "--quick 20)")
     ap.add_argument("--workers", type=int, default=2, help="stsd workers")
     ap.add_argument("--results-dir", default=os.path.join(SOURCE_DIR, "bench", "results"))
     ap.add_argument("--no-results-file", action="store_true", help="print the report only")
@@ -690,6 +748,7 @@ def main() -> int:
     sizes = [int(s) for s in (args.sizes or ("1000" if args.quick else "1000,100000")).split(",")]
     args.steady = args.steady if args.steady is not None else (20 if args.quick else 60)
     args.limit = args.limit or (60 if args.quick else 1200)
+    args.stall = args.stall or (20 if args.quick else 120)
     args.work = os.path.abspath(args.work or os.path.join(args.build_dir, "xfr-bench-work"))
     args.bin_dir = os.path.join(os.path.abspath(args.build_dir), "bin")
     primaries = [p for p in args.primaries.split(",") if p]
