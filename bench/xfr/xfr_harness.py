@@ -209,24 +209,26 @@ def serials(port: int, names: list[str], timeout_s: float) -> dict[str, tuple[in
 
 
 def wait_serials(port: int, targets: dict[str, int], t0: float, limit_s: float, stall_s: float,
-                 max_passes: int = 100_000) -> dict[str, float]:
+                 progress: dict, max_passes: int = 100_000) -> dict[str, float]:
     """Polls until every name is served with its target serial or a newer one (RFC 1982);
-    returns name -> seconds from t0 to the first answer that showed it (bounded by
-    limit_s after t0, by stall_s without any zone coming in, and by max_passes)."""
+    returns name -> seconds from t0 to the first answer that showed it. Bounded by
+    limit_s after t0, by max_passes, and by stall_s during which no zone came in, neither
+    here nor at any other server of the phase (`progress["at"]`, shared: a primary still
+    applying a change keeps its secondaries' waits going)."""
     seen: dict[str, float] = {}
     pending = list(targets)
     deadline = t0 + limit_s
     last_progress = t0
     for _ in range(max_passes):
         now = time.monotonic()
-        if not pending or now >= deadline or now - last_progress > stall_s:
+        if not pending or now >= deadline or now - max(last_progress, progress["at"]) > stall_s:
             break
         pass_start = time.monotonic()
         for name, (serial, at) in serials(port, pending, max(1.0, deadline - pass_start)).items():
             if serial == targets[name] or secondaries.serial_newer(serial, targets[name]):
                 seen[name] = at - t0
         if len(pending) != len(pending := [n for n in pending if n not in seen]):
-            last_progress = time.monotonic()
+            last_progress = progress["at"] = time.monotonic()
         # At most POLL_RATE queries a second on average, so that polling 100,000 zones
         # does not take the CPU the transfers need (the lag's resolution is this interval).
         time.sleep(max(0.0, max(0.1, len(pending) / POLL_RATE) - (time.monotonic() - pass_start)))
@@ -411,8 +413,9 @@ def measure_phase(run: Run, phase: str, secs: dict, targets: dict[str, int], t0:
     ports = {k: s.port for k, s in secs.items()}
     if primary_port is not None:
         ports["primary"] = primary_port
+    progress = {"at": t0}
     threads = [threading.Thread(target=lambda k=k, p=p: seen.__setitem__(
-                   k, wait_serials(p, targets, t0, limit_s, run.stall_s)))
+                   k, wait_serials(p, targets, t0, limit_s, run.stall_s, progress)))
                for k, p in ports.items()]
     for t in threads:
         t.start()
@@ -441,7 +444,7 @@ def measure_phase(run: Run, phase: str, secs: dict, targets: dict[str, int], t0:
         }
         if len(times) < len(targets):
             run.notes.append(f"{phase}: {kind} served {len(times)} of {len(targets)} zones when the wait ended "
-                             f"({limit_s:.0f}s limit, or {run.stall_s:.0f}s without a zone coming in)"
+                             f"({limit_s:.0f}s limit, or {run.stall_s:.0f}s without a zone coming in anywhere)"
                              + (f"; its last complaint: `{why}`" if (why := last_complaint(s)) else ""))
         log(f"  {phase}: {kind} serves {len(times)}/{len(targets)}"
             + (f", all after {max(times):.2f}s" if len(times) == len(targets) else "")
