@@ -123,3 +123,5 @@ bool TransferStream::next(dns::ResponseWriter& response) {
   if (result == TransferWriter::Result::Done) writer_.reset();
   return true;
 }
+
+}  // namespace stsd::transfer
