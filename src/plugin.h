@@ -38,7 +38,8 @@ namespace stsd {
 // destroyed when the answer completes or the connection closes (the client went away,
 // missed tcp_io_timeout, or the server shuts down). The stream must own what it reads
 // (the request's `packet` is gone by then); an exception from next() closes the
-// connection.
+// connection. A signed answer (TSIG) keeps room in each message before adding records
+// (dns::tsig::ResponseSigner::reserve; begin() releases it) and signs it last (sign()).
 class ResponseStream {
  public:
   virtual ~ResponseStream() = default;

@@ -73,19 +73,23 @@ int64_t Tracker::now() const {
 void Tracker::run() {
   std::unique_lock lock(wake_mutex_);
   while (!stopping_) {
+    std::chrono::seconds poll;
+    {
+      std::lock_guard settings_lock(settings_mutex_);
+      poll = settings_.poll;
+    }
+    // The first round too waits a poll: the load that started the thread adds the
+    // plugins' sources after this plugin's settings (chain order), and a first round
+    // without them would publish an empty catalog under a new serial.
+    wake_.wait_for(lock, poll, [this] { return stopping_; });
+    if (stopping_) break;
     lock.unlock();
     try {
       poll_once();
     } catch (const std::exception& error) {
       log::error(std::string("transfer: a poll of the zones failed: ") + error.what());
     }
-    std::chrono::seconds poll;
-    {
-      std::lock_guard settings_lock(settings_mutex_);
-      poll = settings_.poll;
-    }
     lock.lock();
-    wake_.wait_for(lock, poll, [this] { return stopping_; });
   }
 }
 

@@ -59,7 +59,7 @@ class Tracker {
   Tracker& operator=(const Tracker&) = delete;
 
   // A committed load's settings (`store` keeps the catalog's serial across restarts; may
-  // be null). The first call starts the thread, which polls at once.
+  // be null). The first call starts the thread, whose first round comes one `poll` later.
   void apply(TrackerSettings settings, std::shared_ptr<store::PolicyStore> store);
   // One round on the caller's thread (the thread's, or a test's before apply).
   void poll_once();

@@ -76,14 +76,13 @@ void TransferPlugin::serve_transfer(Query& query, Next next) const {
 void TransferPlugin::send(Query& query, const dns::tsig::Check& check, TransferRecords records,
                           TransferCounters::Kind kind) const {
   const dns::Request& request = query.request;
-  const dns::tsig::Key* key = verified_key(check);
   std::optional<dns::tsig::ResponseSigner> signer;
-  if (key) signer.emplace(check);
+  if (verified_key(check)) signer.emplace(check);
   // RFC 1995 §2: over UDP the answer is the differences when they fit in one message,
   // else the single current SOA (the client then asks again over TCP).
   if (request.transport == dns::Transport::Udp) {
-    TransferWriter probe(records, std::nullopt, tsig_room(key), nullptr);
-    if (!probe.fits_in_one(query.response, request.max_response_size())) {
+    const size_t tsig_room = signer ? signer->record_size() : 0;
+    if (!fits_in_one_message(records, query.response, request.max_response_size(), tsig_room)) {
       records = soa_only(std::move(records.current));
       kind = TransferCounters::IxfrUdpTooLarge;
     }
@@ -98,7 +97,7 @@ void TransferPlugin::send(Query& query, const dns::tsig::Check& check, TransferR
     tracker->secondary_has(client, apex, serial);
   };
   auto failed = [tracker = tracker_] { tracker->counters().failed.fetch_add(1, std::memory_order_relaxed); };
-  auto writer = std::make_unique<TransferWriter>(std::move(records), std::move(signer), tsig_room(key), std::move(done));
+  auto writer = std::make_unique<TransferWriter>(std::move(records), std::move(signer), std::move(done));
   switch (writer->write_message(query.response)) {
     case TransferWriter::Result::Done:
       return;
@@ -120,10 +119,7 @@ void TransferPlugin::refuse(Query& query, const dns::tsig::Check& check, dns::Rc
   if (reason) tracker_->counters().refused[*reason].fetch_add(1, std::memory_order_relaxed);
   query.response.start(rcode, false);
   // RFC 8945 §5.3: the answer to a request whose TSIG verified is signed, refusals too.
-  if (verified_key(check)) {
-    query.response.finish();
-    dns::tsig::ResponseSigner(check).sign(query.response, tsig_now());
-  }
+  if (verified_key(check)) dns::tsig::ResponseSigner(check).sign(query.response, tsig_now());
 }
 
 }  // namespace stsd::transfer

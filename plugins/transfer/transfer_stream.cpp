@@ -62,20 +62,15 @@ TransferRecords soa_only(std::shared_ptr<const ZoneVersion> current) {
   return records;
 }
 
-size_t tsig_room(const dns::tsig::Key* key) {
-  if (!key) return 0;
-  // Owner, type/class/ttl/rdlength (10), algorithm name, time (6), fudge, MAC size, MAC,
-  // original id, error, other length (2 each), other data (6, BADTIME only).
-  return key->name.size() + 10 + dns::tsig::algorithm_name(key->algorithm).size() + 6 + 2 + 2 +
-         dns::tsig::kMaxMacSize + 2 + 2 + 2 + 6;
-}
+TransferWriter::TransferWriter(TransferRecords records, std::optional<dns::tsig::ResponseSigner> signer, Done done)
+    : records_(std::move(records)),
+      signer_(std::move(signer)),
+      tsig_room_(signer_ ? signer_->record_size() : 0),
+      done_(std::move(done)) {}
 
-TransferWriter::TransferWriter(TransferRecords records, std::optional<dns::tsig::ResponseSigner> signer,
-                               size_t tsig_room, Done done)
-    : records_(std::move(records)), signer_(std::move(signer)), tsig_room_(tsig_room), done_(std::move(done)) {}
-
-bool TransferWriter::fits_in_one(const dns::ResponseWriter& response, size_t max_size) const {
-  return response.size() + records_.octets() + room_needed(response, tsig_room_) <= max_size;
+bool fits_in_one_message(const TransferRecords& records, const dns::ResponseWriter& response, size_t max_size,
+                         size_t tsig_room) {
+  return response.size() + records.octets() + room_needed(response, tsig_room) <= max_size;
 }
 
 TransferWriter::Result TransferWriter::write_message(dns::ResponseWriter& response) {
@@ -83,6 +78,7 @@ TransferWriter::Result TransferWriter::write_message(dns::ResponseWriter& respon
   const size_t max_size = request ? request->max_response_size() : dns::ResponseWriter::kMaxMessage;
   const size_t reserve = room_needed(response, tsig_room_);
   response.start(dns::Rcode::NoError, true);
+  if (signer_) signer_->reserve(response);
   bool wrote = false;
   while (run_ < records_.runs.size()) {
     const auto run = records_.runs[run_];
@@ -101,8 +97,11 @@ TransferWriter::Result TransferWriter::write_message(dns::ResponseWriter& respon
     wrote = true;
     offset_ = offset;
   }
-  response.finish();
-  if (signer_ && !signer_->sign(response, tsig_now())) return Result::Failed;
+  if (signer_) {
+    if (!signer_->sign(response, tsig_now())) return Result::Failed;
+  } else {
+    response.finish();
+  }
   ++messages_;
   octets_ += response.size();
   if (run_ < records_.runs.size()) return Result::More;

@@ -41,16 +41,12 @@ class TransferWriter {
   // Called once, after the last message was written (a whole answer went out).
   using Done = std::function<void(size_t messages, size_t octets)>;
 
-  TransferWriter(TransferRecords records, std::optional<dns::tsig::ResponseSigner> signer, size_t tsig_room, Done done);
+  TransferWriter(TransferRecords records, std::optional<dns::tsig::ResponseSigner> signer, Done done);
 
   enum class Result { More, Done, Failed };
   // Starts `response` (NOERROR, AA) and writes the next records that fit, finishes and
   // signs it. Failed: a record larger than a message, or the signature did not fit.
   Result write_message(dns::ResponseWriter& response);
-  // Whether every record fits in the one message `response` may be (checked before
-  // writing, so a UDP answer can fall back to the SOA).
-  bool fits_in_one(const dns::ResponseWriter& response, size_t max_size) const;
-
  private:
   TransferRecords records_;
   std::optional<dns::tsig::ResponseSigner> signer_;
@@ -74,12 +70,14 @@ class TransferStream final : public ResponseStream {
   std::function<void()> failed_;
 };
 
+// Whether all of `records` fit in the one message `response` (begun) may be, with room for
+// a TSIG record of `tsig_room` octets: checked before writing, so that an IXFR over UDP can
+// fall back to the single SOA (RFC 1995 §2).
+bool fits_in_one_message(const TransferRecords& records, const dns::ResponseWriter& response, size_t max_size,
+                         size_t tsig_room);
+
 // Unix seconds for TSIG: the server's real clock (RFC 8945 §5.2.3), whatever clock the
 // zones' serials follow (a test clock moves those).
 int64_t tsig_now();
-
-// Octets to leave free in a message for the TSIG record signed with `key` (RFC 8945
-// §4.2: owner, fixed fields, algorithm name, time, fudge, MAC, id, error, other data).
-size_t tsig_room(const dns::tsig::Key* key);
 
 }  // namespace stsd::transfer

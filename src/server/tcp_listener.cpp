@@ -239,7 +239,8 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   struct Streaming {
     Streaming(const dns::Request& begun_for, std::unique_ptr<ResponseStream> rest)
         : request(begun_for), buffer(dns::ResponseWriter::kMaxMessage), writer(buffer), stream(std::move(rest)) {
-      request.packet = {};
+      request.packet = {};  // the input buffer is reused: nothing may point into it
+      request.tsig_offset = 0;
     }
     dns::Request request;
     std::vector<uint8_t> buffer;
