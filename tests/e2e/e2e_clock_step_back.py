@@ -29,6 +29,7 @@ servers:
         nameservers: [ns1.provider.test.]
         hostmaster: hostmaster.provider.test.
         service_zone: sts.provider.test.
+        serial_step: 1s   # the service zone's serial follows the store's time to the second
         ttl: 1
 metrics:
   listen: 127.0.0.1:MPORT
