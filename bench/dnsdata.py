@@ -5,7 +5,7 @@ Every server in a run serves the same names with the same bytes:
     NS-delegation mode (issue 3), the zone `_mta-sts.<domain>.` for each of them;
   * Knot and NSD get one zone file whose apex is the domains' common parent (`example.`)
     holding, at the identical names `_mta-sts.<domain>.`, the identical TXT record
-    `v=STSv1; id=<id>;` with the id read back from stsd over DNS (fetch_txt below).
+    `v=STSv1; id=<id>;` with the id read back from stsd over DNS (fetch below).
 
 The query files are shuffled with a fixed seed so that every server sees the same stream
 and the lookups spread over the whole data set (no artificial cache locality).
@@ -40,13 +40,13 @@ def owner(i: int) -> str:
     return f"_mta-sts.{domain(i)}."
 
 
-def write_csv(path: str, count: int) -> None:
+def write_csv(path: str, count: int, max_age: int = 604800) -> None:
     """The stsctl import file (issue 3: header domain,mode,mx,max_age; mx space-separated)."""
     with open(path, "w", encoding="ascii") as out:
         out.write("domain,mode,mx,max_age\n")
         for i in range(count):
             d = domain(i)
-            out.write(f"{d},enforce,mx1.{d} *.mail.{d},604800\n")
+            out.write(f"{d},enforce,mx1.{d} *.mail.{d},{max_age}\n")
 
 
 def write_peer_zone(path: str, ids: list[str], serial: int = 1) -> None:
@@ -117,6 +117,7 @@ class Response:
     answers: list[tuple[int, bytes]]  # (type, rdata)
     authority: int
     size: int
+    received: float = 0.0   # time.monotonic() when it arrived (set by fetch)
 
     @property
     def authoritative(self) -> bool:
@@ -134,6 +135,14 @@ class Response:
                 pos += 1 + n
             result.append(strings)
         return result
+
+    def soa_serial(self) -> int | None:
+        """The serial of the first SOA in the answer (its last 20 rdata bytes are
+        SERIAL REFRESH RETRY EXPIRE MINIMUM, RFC 1035 §3.3.13), or None."""
+        for rtype, rdata in self.answers:
+            if rtype == 6 and len(rdata) >= 22:
+                return struct.unpack("!I", rdata[-20:-16])[0]
+        return None
 
 
 def parse_response(msg: bytes) -> Response:
@@ -179,10 +188,10 @@ def wait_for_answer(server: str, port: int, name: str, deadline_s: float, pid_al
     return None
 
 
-def fetch_txt(server: str, port: int, names: list[str], window: int = 256,
-              timeout_s: float = 600.0, progress=None) -> dict[str, Response]:
-    """Queries every name over UDP with up to `window` queries in flight (bounded by
-    `timeout_s` overall and 5 tries per name); returns name -> Response."""
+def fetch(server: str, port: int, names: list[str], qtype: int = 16, window: int = 256,
+          timeout_s: float = 600.0, progress=None) -> dict[str, Response]:
+    """Queries every name for `qtype` over UDP with up to `window` queries in flight
+    (bounded by `timeout_s` overall and 5 tries per name); returns name -> Response."""
     family = socket.AF_INET6 if ":" in server else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     sock.setblocking(False)
@@ -201,7 +210,7 @@ def fetch_txt(server: str, port: int, names: list[str], window: int = 256,
                     continue
                 qid = free_ids.pop()
                 try:
-                    sock.sendto(build_query(qid, name), (server, port))
+                    sock.sendto(build_query(qid, name, qtype), (server, port))
                 except BlockingIOError:
                     todo.append((name, tries))
                     free_ids.append(qid)
@@ -222,7 +231,9 @@ def fetch_txt(server: str, port: int, names: list[str], window: int = 256,
                         continue
                     free_ids.append(qid)
                     try:
-                        results[entry[0]] = parse_response(data)
+                        answer = parse_response(data)
+                        answer.received = time.monotonic()
+                        results[entry[0]] = answer
                     except (ValueError, struct.error):
                         todo.append((entry[0], entry[2]))
                     if progress and len(results) % 100000 == 0:

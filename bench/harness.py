@@ -567,7 +567,7 @@ def load_stsd(stsd: Stsd, files: dict, count: int, args) -> list[str]:
     stsd.start(dnsdata.owner(count - 1), timeout_s=args.start_timeout)
     log(f"stsd: first answer after {stsd.load_s:.2f}s, RSS {stsd.rss_mib:.0f} MiB; reading back the served ids")
     names = [dnsdata.owner(i) for i in range(count)]
-    answers = dnsdata.fetch_txt(HOST, stsd.port, names,
+    answers = dnsdata.fetch(HOST, stsd.port, names,
                                 progress=lambda n, t: log(f"  read {n}/{t} ids"))
     ids, bad = [], []
     for name in names:
