@@ -22,7 +22,10 @@ class PendingLoad {
   // `action` applies something prepared. It runs at commit, after the chains of this load
   // were published, in the order registered. It should not throw: whatever could fail
   // belongs in preparation (bind a socket there, listen here). An exception that escapes
-  // anyway is logged and the remaining actions still run.
+  // anyway is logged and the remaining actions still run. An action may itself register
+  // one: it runs after every action registered before it, i.e. once every part of the
+  // load has applied its own (work that needs all of them, e.g. reading every plugin's
+  // zone::Source).
   void on_commit(std::function<void()> action) { actions_.push_back(std::move(action)); }
 
   // One T for this load only, made on first use: for checks that span several factories

@@ -42,8 +42,12 @@ std::unique_ptr<Plugin> make_transfer_plugin(PluginSetup& setup) {
     }
   }
   auto tracker = Tracker::of(setup.env);
-  setup.load.on_commit(
-      [tracker, tracker_settings = settings->tracker, store] { tracker->apply(tracker_settings, store); });
+  setup.load.on_commit([tracker, tracker_settings = settings->tracker, store, &load = setup.load] {
+    tracker->apply(tracker_settings, store);
+    // The plugins after this one in the chain add their zone::Source in their own commit
+    // actions: the first poll waits for all of them (PendingLoad runs this one last).
+    load.on_commit([tracker] { tracker->begin_polling(); });
+  });
   return std::make_unique<TransferPlugin>(std::move(settings), std::move(tracker));
 }
 

@@ -57,7 +57,16 @@ void Tracker::apply(TrackerSettings settings, std::shared_ptr<store::PolicyStore
     store_ = std::move(store);
   }
   wake_.notify_all();
-  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+}
+
+void Tracker::begin_polling() {
+  if (thread_.joinable()) return;
+  try {
+    poll_once();
+  } catch (const std::exception& error) {
+    log::error(std::string("transfer: the first poll of the zones failed: ") + error.what());
+  }
+  thread_ = std::thread([this] { run(); });
 }
 
 int64_t Tracker::now() const {
@@ -78,9 +87,7 @@ void Tracker::run() {
       std::lock_guard settings_lock(settings_mutex_);
       poll = settings_.poll;
     }
-    // The first round too waits a poll: the load that started the thread adds the
-    // plugins' sources after this plugin's settings (chain order), and a first round
-    // without them would publish an empty catalog under a new serial.
+    // The first round ran in begin_polling, once every source of the load was added.
     wake_.wait_for(lock, poll, [this] { return stopping_; });
     if (stopping_) break;
     lock.unlock();

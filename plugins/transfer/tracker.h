@@ -59,8 +59,12 @@ class Tracker {
   Tracker& operator=(const Tracker&) = delete;
 
   // A committed load's settings (`store` keeps the catalog's serial across restarts; may
-  // be null). The first call starts the thread, whose first round comes one `poll` later.
+  // be null).
   void apply(TrackerSettings settings, std::shared_ptr<store::PolicyStore> store);
+  // Once the whole load committed (every plugin's zone::Source added): the first call
+  // takes the first round on the caller's thread, so the journal holds every zone and the
+  // catalog every member before a change can come, then starts the polling thread.
+  void begin_polling();
   // One round on the caller's thread (the thread's, or a test's before apply).
   void poll_once();
 

@@ -165,3 +165,24 @@ INSTANTIATE_TEST_SUITE_P(
         OrderCase{"two", "      errors: {}\n      log: {}\n", {"log", "errors"}},
         OrderCase{"one", "      chaos: { version: x }\n", {"chaos"}}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// An action registered while the load commits runs after every action registered before
+// it: the transfer plugin's first poll waits for every plugin's zone source that way.
+TEST(PendingLoadCommit, ActionsAddedDuringTheCommitRunLast) {
+  stsd::PendingLoad load;
+  std::vector<std::string> ran;
+  load.on_commit([&] {
+    ran.push_back("first");
+    load.on_commit([&] {
+      ran.push_back("nested");
+      load.on_commit([&] { ran.push_back("nested twice"); });
+    });
+  });
+  load.on_commit([&] { ran.push_back("second"); });
+  load.on_commit([&] { throw std::runtime_error("a failing action"); });
+  load.on_commit([&] { ran.push_back("third"); });
+  load.commit();
+  EXPECT_EQ(ran, (std::vector<std::string>{"first", "second", "third", "nested", "nested twice"}));
+  load.commit();
+  EXPECT_EQ(ran.size(), 5u) << "each action runs once";
+}
