@@ -4,13 +4,6 @@
 
 namespace stsd::transfer {
 
-bool serial_newer(uint32_t a, uint32_t b) {
-  // RFC 1982 §3.2 with SERIAL_BITS = 32: a > b when the difference, taken modulo 2^32,
-  // lies strictly between 0 and 2^31.
-  const uint32_t difference = a - b;
-  return difference != 0 && difference < 0x80000000u;
-}
-
 std::string LagTracker::zone_key(const dns::Name& apex) {
   const auto wire = apex.lowered().wire();
   return {reinterpret_cast<const char*>(wire.data()), wire.size()};
@@ -42,19 +35,19 @@ std::optional<int64_t> LagTracker::secondary_has(const boost::asio::ip::address&
   std::string holding_key = secondary.to_string() + '/' + zone;
   std::optional<uint32_t> held_before;
   if (auto it = holdings_.find(holding_key); it != holdings_.end()) held_before = it->second;
-  remember_holding(holding_key, held_before && serial_newer(*held_before, serial) ? *held_before : serial);
+  remember_holding(holding_key, held_before && serial_after(*held_before, serial) ? *held_before : serial);
 
   auto it = changes_.find(zone);
   if (it == changes_.end()) return std::nullopt;
   std::optional<int64_t> oldest;
   auto consider = [&oldest](int64_t change_at) { oldest = oldest ? std::min(*oldest, change_at) : change_at; };
   for (const auto& change : it->second) {
-    const bool held = change.serial == serial || serial_newer(serial, change.serial);
+    const bool held = change.serial == serial || serial_after(serial, change.serial);
     if (held) {
       // Newly held: what it did not have at its previous report. Without one, the serial
       // it names: a transfer that just ended is the usual first report, and when it is
       // not, the lag comes out too long, the safe mistake for "safe to add MX from".
-      const bool new_to_it = held_before ? serial_newer(change.serial, *held_before) : change.serial == serial;
+      const bool new_to_it = held_before ? serial_after(change.serial, *held_before) : change.serial == serial;
       if (new_to_it) consider(change.at);
     } else if (change.at <= at) {
       consider(change.at);  // announced, and still missing

@@ -20,11 +20,9 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "dns/name.h"
+#include "wire_records.h"  // serial_after (RFC 1982)
 
 namespace stsd::transfer {
-
-// RFC 1982 §3.2: whether serial `a` is newer than `b` (undefined pairs count as not).
-bool serial_newer(uint32_t a, uint32_t b);
 
 struct LagLimits {
   size_t zones = 1 << 20;       // zones whose recent changes are remembered

@@ -43,7 +43,8 @@ bool add_to_response(dns::ResponseWriter& response, dns::Section section, const 
 // The serial of SOA rdata (RFC 1035 §3.3.13: after MNAME and RNAME); 0 when malformed.
 uint32_t soa_serial(std::span<const uint8_t> soa_rdata);
 
-// Serial arithmetic (RFC 1982 §3.2): whether `a` is after `b`.
+// Serial arithmetic (RFC 1982 §3.2, SERIAL_BITS = 32): whether `a` is after `b`, i.e. the
+// difference modulo 2^32 lies strictly between 0 and 2^31 (undefined pairs count as not).
 inline bool serial_after(uint32_t a, uint32_t b) {
   return a != b && static_cast<uint32_t>(a - b) < 0x80000000u;
 }

@@ -17,7 +17,7 @@ TEST(SerialArithmetic, Rfc1982) {
   for (const Case c : {Case{2, 1, true}, Case{1, 2, false}, Case{1, 1, false}, Case{0, 0xffffffffu, true},
                        Case{0x7fffffffu, 0, true}, Case{0x80000000u, 0, false}, Case{0, 0x80000000u, false}}) {
     SCOPED_TRACE(std::to_string(c.a) + " vs " + std::to_string(c.b));
-    EXPECT_EQ(serial_newer(c.a, c.b), c.newer);
+    EXPECT_EQ(serial_after(c.a, c.b), c.newer);
   }
 }
 
