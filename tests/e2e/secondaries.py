@@ -237,14 +237,9 @@ class Server:
         raise NotImplementedError
 
 
-class KnotSecondary(Server):
-    """knotd as a catalog-consuming secondary (docs/secondaries/knot-secondary.conf)."""
-
-    kind = "knotd"
-    # "[z.] IXFR, incoming, remote 127.0.0.1@5300 TSIG xfr-key, finished, ..." and, for an
-    # IXFR answered in AXFR style, "[z.] AXFR, incoming, ..., finished" after "receiving
-    # AXFR-style IXFR".
-    _FINISHED = re.compile(r"\[([^\]]+)\] (AXFR|IXFR), incoming, .*finished")
+class CatalogSecondary(Server):
+    """A secondary of `primary` (address, port) consuming `catalog`, every transfer signed
+    with `key`: what its config template (docs/secondaries/) is filled with."""
 
     def __init__(self, primary, key, catalog, **kwargs):
         super().__init__(**kwargs)
@@ -254,6 +249,16 @@ class KnotSecondary(Server):
         return {"DIR": self.dir, "LOG_FILE": self.log_path, "LISTEN_ADDRESS": self.host, "LISTEN_PORT": self.port,
                 "KEY_NAME": self.key.name, "KEY_ALGORITHM": self.key.algorithm, "KEY_SECRET": self.key.secret,
                 "PRIMARY_ADDRESS": self.primary[0], "PRIMARY_PORT": self.primary[1], "CATALOG": self.catalog}
+
+
+class KnotSecondary(CatalogSecondary):
+    """knotd as a catalog-consuming secondary (docs/secondaries/knot-secondary.conf)."""
+
+    kind = "knotd"
+    # "[z.] IXFR, incoming, remote 127.0.0.1@5300 TSIG xfr-key, finished, ..." and, for an
+    # IXFR answered in AXFR style, "[z.] AXFR, incoming, ..., finished" after "receiving
+    # AXFR-style IXFR".
+    _FINISHED = re.compile(r"\[([^\]]+)\] (AXFR|IXFR), incoming, .*finished")
 
     def write_config(self):
         self.config_path = os.path.join(self.dir, "knot.conf")
@@ -268,20 +273,11 @@ class KnotSecondary(Server):
             yield m.group(1).lower(), m.group(2)
 
 
-class BindSecondary(Server):
+class BindSecondary(CatalogSecondary):
     """named as a catalog-consuming secondary (docs/secondaries/named-secondary.conf)."""
 
     kind = "named"
     _ZONE_LINE = re.compile(r"transfer of '([^/']+)/IN' from \S+: (.*)")
-
-    def __init__(self, primary, key, catalog, **kwargs):
-        super().__init__(**kwargs)
-        self.primary, self.key, self.catalog = primary, key, catalog.rstrip(".") + "."
-
-    def config_values(self):
-        return {"DIR": self.dir, "LOG_FILE": self.log_path, "LISTEN_ADDRESS": self.host, "LISTEN_PORT": self.port,
-                "KEY_NAME": self.key.name, "KEY_ALGORITHM": self.key.algorithm, "KEY_SECRET": self.key.secret,
-                "PRIMARY_ADDRESS": self.primary[0], "PRIMARY_PORT": self.primary[1], "CATALOG": self.catalog}
 
     def write_config(self):
         self.config_path = os.path.join(self.dir, "named.conf")
