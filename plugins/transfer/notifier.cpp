@@ -437,8 +437,9 @@ struct Notifier::Impl {
       Transaction& transaction = it->second;
       const auto answer = read_notify_answer(packet, transaction.apex);
       if (!answer) return;  // not an answer to this NOTIFY: keep waiting
-      if (target.key && !verifies(packet, *target.key, transaction)) return finish(target, *id, Failure::Tsig);
-      if (answer->rcode == dns::tsig::kNotAuth && target.key) return finish(target, *id, Failure::Tsig);
+      if (target.key && !verifies(packet, *target.key, transaction))
+        return finish(target, *id, Failure::Tsig, answer->rcode);
+      if (answer->rcode == dns::tsig::kNotAuth && target.key) return finish(target, *id, Failure::Tsig, answer->rcode);
       // NOTAUTH, REFUSED, NOTIMP...: the secondary will not act on it; trying again
       // would get the same answer.
       if (answer->rcode != 0) return finish(target, *id, Failure::Rcode, answer->rcode);
@@ -478,7 +479,11 @@ struct Notifier::Impl {
                                   ? std::string("NOTAUTH")
                                   : std::string(dns::rcode_to_string(static_cast<dns::Rcode>(rcode))));
       case Failure::Tsig:
-        return "the answer's TSIG does not verify (or the secondary refused the key)";
+        // Knot answers NOTAUTH, unsigned, for a zone it does not serve yet (a catalog
+        // member it has not added): say so rather than blame the signature.
+        if (rcode == dns::tsig::kNotAuth)
+          return "answered NOTAUTH (the secondary does not serve this zone yet, or refused the key)";
+        return "the answer's TSIG does not verify";
     }
     return "";
   }
