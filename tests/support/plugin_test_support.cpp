@@ -42,17 +42,6 @@ std::vector<std::string> section(const ldns_rr_list* list, std::string& soa_seri
   return out;
 }
 
-// Lends a plugin the test keeps to a chain.
-class Borrowed final : public Plugin {
- public:
-  explicit Borrowed(Plugin& plugin) : plugin_(plugin) {}
-  std::string_view name() const override { return plugin_.name(); }
-  void serve(Query& query, Next next) const override { plugin_.serve(query, next); }
-
- private:
-  Plugin& plugin_;
-};
-
 }  // namespace
 
 std::vector<uint8_t> query_packet(const QuerySpec& spec) {
@@ -69,7 +58,7 @@ std::vector<uint8_t> query_packet(const QuerySpec& spec) {
   if (name) out.insert(out.end(), name->wire().begin(), name->wire().end());
   put16(out, spec.qtype);
   put16(out, spec.qclass);
-  if (ixfr) {  // owner: the question name (pointer to offset 12); MNAME and RNAME the root; serial 1
+  if (ixfr) {  // owner: the question name (pointer to offset 12); MNAME and RNAME the root
     put16(out, 0xc00c);
     put16(out, dns::rrtype::SOA);
     put16(out, dns::rrclass::IN);
@@ -78,7 +67,9 @@ std::vector<uint8_t> query_packet(const QuerySpec& spec) {
     put16(out, 22);
     out.push_back(0);
     out.push_back(0);
-    for (const uint16_t half : {0, 1, 0, 0, 0, 0, 0, 0, 0, 0}) put16(out, half);
+    put16(out, static_cast<uint16_t>(spec.ixfr_serial >> 16));
+    put16(out, static_cast<uint16_t>(spec.ixfr_serial));
+    for (int i = 0; i < 8; ++i) put16(out, 0);  // refresh, retry, expire, minimum
   }
   if (spec.edns_size) {  // RFC 6891 §6.1.2: root owner, OPT, payload size, no flags
     out.push_back(0);

@@ -34,9 +34,11 @@ struct QuerySpec {
   std::string client = "127.0.0.1";
   uint16_t client_port = 40000;
   std::chrono::microseconds age{0};  // how long before serving the query arrived
+  uint32_t ixfr_serial = 1;           // IXFR: the serial of the client's SOA (RFC 1995 §3)
 };
 
-// The wire form of a query with ID kQueryId and RD set (RFC 1035 §4.1).
+// The wire form of a query with ID kQueryId and RD set (RFC 1035 §4.1); an IXFR carries
+// the client's SOA in the authority section.
 std::vector<uint8_t> query_packet(const QuerySpec& spec);
 
 // Stands at the end of a chain: notes that the plugins before it passed the query on,
@@ -49,6 +51,17 @@ class Sentinel final : public Plugin {
 
  private:
   bool& reached_;
+};
+
+// Lends a plugin the test keeps to a chain.
+class Borrowed final : public Plugin {
+ public:
+  explicit Borrowed(Plugin& plugin) : plugin_(plugin) {}
+  std::string_view name() const override { return plugin_.name(); }
+  void serve(Query& query, Next next) const override { plugin_.serve(query, next); }
+
+ private:
+  Plugin& plugin_;
 };
 
 // A reply in the terms the tables use.

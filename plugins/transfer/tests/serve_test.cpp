@@ -63,20 +63,14 @@ struct Request {
   bool edns = false;
 };
 
-// A query packet, with the client's SOA in the authority section for IXFR (RFC 1995 §3).
+// A query packet (test::query_packet), with the client's SOA in the authority section for
+// IXFR (RFC 1995 §3).
 std::vector<uint8_t> packet_of(const Request& spec) {
-  std::vector<uint8_t> out = {0x12, 0x34, 0x00, 0x00, 0, 1, 0, 0, 0, static_cast<uint8_t>(spec.ixfr_serial ? 1 : 0),
-                              0,    static_cast<uint8_t>(spec.edns ? 1 : 0)};
-  const auto qname = name(spec.qname);
-  out.insert(out.end(), qname.wire().begin(), qname.wire().end());
-  out.insert(out.end(), {static_cast<uint8_t>(spec.qtype >> 8), static_cast<uint8_t>(spec.qtype), 0, 1});
-  if (spec.ixfr_serial) {
-    const auto rdata = dns::soa_rdata({dns::Name(), dns::Name(), *spec.ixfr_serial, 0, 0, 0, 0});
-    out.insert(out.end(), {0xc0, 0x0c, 0, 6, 0, 1, 0, 0, 0, 0, 0, static_cast<uint8_t>(rdata.size())});
-    out.insert(out.end(), rdata.begin(), rdata.end());
-  }
-  if (spec.edns) out.insert(out.end(), {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0});
-  return out;
+  return test::query_packet({.qname = spec.qname,
+                             .qtype = spec.qtype,
+                             .transport = spec.transport,
+                             .edns_size = spec.edns ? std::optional<uint16_t>(test::kResolverEdns) : std::nullopt,
+                             .ixfr_serial = spec.ixfr_serial.value_or(0)});
 }
 
 struct Answer {
@@ -112,7 +106,7 @@ class ServeTest : public ::testing::Test {
     bool reached = false;
     Chain chain([&] {
       std::vector<std::unique_ptr<Plugin>> plugins;
-      plugins.push_back(std::make_unique<Borrowed>(*plugin_));
+      plugins.push_back(std::make_unique<test::Borrowed>(*plugin_));
       plugins.push_back(std::make_unique<test::Sentinel>(reached));
       return plugins;
     }());
@@ -133,16 +127,6 @@ class ServeTest : public ::testing::Test {
   }
 
   void poll() { tracker_->poll_once(); }
-
-  class Borrowed final : public Plugin {
-   public:
-    explicit Borrowed(Plugin& plugin) : plugin_(plugin) {}
-    std::string_view name() const override { return plugin_.name(); }
-    void serve(Query& query, Next next) const override { plugin_.serve(query, next); }
-
-   private:
-    Plugin& plugin_;
-  };
 
   Environment env_{std::filesystem::temp_directory_path(), std::nullopt, std::make_shared<SystemClock>(), false};
   std::shared_ptr<FakeSource> source_ = std::make_shared<FakeSource>();
