@@ -176,7 +176,9 @@ TEST_P(DnsAnswers, Table) {
   const int64_t serial = c.delegation == Delegation::ServiceZone ? unix_seconds(clock_->now())
                          : confirmed_txt_zone ? state_->served("example.com")->txt_changed_at + 1
                                               : kSetUp + 1;
-  if (confirmed_txt_zone && c.delegation == Delegation::Ns) EXPECT_EQ(serial, kSetUp + 2);
+  if (confirmed_txt_zone && c.delegation == Delegation::Ns) {
+    EXPECT_EQ(serial, kSetUp + 2);
+  }
   std::vector<std::string> expected;
   for (const auto& a : c.answer) expected.push_back(fill(a, serial));
   EXPECT_EQ(reply.answer, expected);
