@@ -21,6 +21,7 @@
 //    `query.response.finish()` itself; finish is idempotent.
 //  - An answer of several messages (a zone transfer over TCP, RFC 5936 §2.2): write the
 //    first into `response` and leave the rest in `*query.more` (non-null over TCP only).
+#include <cstdint>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,10 @@ struct Query {
   const dns::Request& request;
   dns::ResponseWriter& response;
   std::unique_ptr<ResponseStream>* more = nullptr;
+  // The client showed it owns its source address: a valid server cookie (RFC 7873 §5.2.5,
+  // set by the plugin that checks cookies). Rate limiting spares such clients (RFC 7873
+  // §5.4; Knot does the same), as a spoofed source cannot carry one.
+  bool address_proven = false;
 };
 
 class Chain;
@@ -75,14 +80,19 @@ class Plugin {
 
 class Chain {
  public:
-  explicit Chain(std::vector<std::unique_ptr<Plugin>> plugins) : plugins_(std::move(plugins)) {}
+  // `nsid`: the server block's identity, sent to clients that ask for it (RFC 5001);
+  // empty: not sent.
+  explicit Chain(std::vector<std::unique_ptr<Plugin>> plugins, std::vector<uint8_t> nsid = {})
+      : plugins_(std::move(plugins)), nsid_(std::move(nsid)) {}
   // Runs the chain; an escaping exception becomes SERVFAIL. Finishes the response.
   void serve(Query& query) const;
   const std::vector<std::unique_ptr<Plugin>>& plugins() const { return plugins_; }
+  const std::vector<uint8_t>& nsid() const { return nsid_; }
 
  private:
   friend class Next;
   std::vector<std::unique_ptr<Plugin>> plugins_;
+  std::vector<uint8_t> nsid_;
 };
 
 }  // namespace stsd

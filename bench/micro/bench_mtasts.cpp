@@ -159,11 +159,12 @@ void BM_ProcessMtasts(benchmark::State& state) {
   }
   const auto packets = bench::query_stream(domains, kStream, static_cast<size_t>(state.range(1)));
   QueryProcessor processor;
+  const ListenerSettings settings;
   const auto client = boost::asio::ip::make_address("127.0.0.1");
   size_t k = 0, bytes = 0;
   for (auto _ : state) {
     bytes +=
-        processor.process(packets[k++ % kStream], dns::Transport::Udp, client, 53000, *f.chain, dns::kDefaultEdnsBuffer)
+        processor.process(packets[k++ % kStream], dns::Transport::Udp, client, 53000, *f.chain, settings)
             .size();
   }
   benchmark::DoNotOptimize(bytes);

@@ -61,11 +61,11 @@ inline size_t stsd_bench_fixed_queries_impl(stsd::QueryProcessor& processor,
                                             const std::vector<std::vector<uint8_t>>& packets, const stsd::Chain& chain,
                                             size_t count) {
   static const auto client = boost::asio::ip::make_address("127.0.0.1");
+  static const stsd::ListenerSettings settings;
   size_t bytes = 0;
   for (size_t k = 0; k < count; ++k)
     bytes += processor
-                 .process(packets[k % packets.size()], stsd::dns::Transport::Udp, client, 53000, chain,
-                          stsd::dns::kDefaultEdnsBuffer)
+                 .process(packets[k % packets.size()], stsd::dns::Transport::Udp, client, 53000, chain, settings)
                  .size();
   return bytes;
 }

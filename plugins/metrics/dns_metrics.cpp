@@ -65,6 +65,7 @@ size_t DnsBlockMetrics::rcode_index(dns::Rcode rcode) {
     case dns::Rcode::BadVers:
       return 6;
     case dns::Rcode::NotAuth:  // TSIG failures (RFC 8945) count as "other"
+    case dns::Rcode::BadCookie:
       break;
   }
   return 7;

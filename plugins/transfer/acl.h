@@ -2,31 +2,19 @@
 // Who may transfer zones: a list of address prefixes, each with an optional TSIG key the
 // request must be signed with (RFC 8945). Nothing matches by default: a plugin with an
 // empty list refuses every transfer (RFC 5936 §5: a primary restricts who may transfer).
-#include <cstdint>
 #include <optional>
-#include <string_view>
 #include <vector>
 
 #include <boost/asio/ip/address.hpp>
 
 #include "dns/name.h"
 #include "dns/tsig.h"
+#include "net/prefix.h"
 
 namespace stsd::transfer {
 
-struct AddressPrefix {
-  boost::asio::ip::address network;  // host bits cleared
-  unsigned length = 0;
-
-  bool contains(const boost::asio::ip::address& address) const;
-};
-
-// "192.0.2.0/24", "2001:db8::/32" or a bare address (all its bits); nullopt otherwise.
-// Host bits after the length are refused: "10.1.2.3/8" is more likely a typo than intent.
-std::optional<AddressPrefix> parse_prefix(std::string_view text);
-
 struct AllowRule {
-  AddressPrefix prefix;
+  net::AddressPrefix prefix;
   std::optional<dns::Name> key;  // when set, the request must be signed with this key
 };
 

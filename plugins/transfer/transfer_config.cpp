@@ -78,7 +78,7 @@ std::vector<AllowRule> parse_allow(const ConfigNode& section, const std::vector<
   for (const ConfigNode& item : section.items()) {
     item.expect_map({"prefix", "key"});
     const ConfigNode prefix_node = item.require("prefix");
-    auto prefix = parse_prefix(prefix_node.as_string());
+    auto prefix = net::parse_prefix(prefix_node.as_string());
     if (!prefix) {
       std::string message = "'";
       message += prefix_node.as_string();

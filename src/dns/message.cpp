@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dns/edns.h"
 #include "dns/tsig.h"
 
 namespace stsd::dns {
@@ -25,9 +26,23 @@ RrResult decode_opt(std::span<const uint8_t> packet, size_t offset, size_t end, 
   if (place == Place::AnswerOrAuthority || !owner.is_root() || out.edns.present) return RrResult::Malformed;
   for (size_t pos = offset; pos < end;) {
     if (pos + 4 > end) return RrResult::Malformed;
+    const uint16_t code = get16(packet, pos);
     const uint16_t option_length = get16(packet, pos + 2);
     pos += 4;
     if (pos + option_length > end) return RrResult::Malformed;
+    switch (code) {
+      case edns_option::NSID:
+        out.edns.nsid_requested = true;
+        break;
+      case edns_option::TCP_KEEPALIVE:
+        out.edns.keepalive_requested = true;
+        break;
+      case edns_option::COOKIE:
+        if (out.edns.cookie_present) return RrResult::Malformed;  // RFC 7873 §5.2.2: one at most
+        out.edns.cookie_present = true;
+        out.edns.cookie = packet.subspan(pos, option_length);
+        break;
+    }
     pos += option_length;
   }
   out.edns.present = true;

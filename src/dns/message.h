@@ -42,6 +42,13 @@ struct Edns {
   uint8_t version = 0;
   bool dnssec_ok = false;
   uint16_t udp_size = 0;  // as the client advertised it
+  // Options the server acts on (edns.h); the rest are only checked to be well formed.
+  bool nsid_requested = false;       // RFC 5001 §2.3
+  bool keepalive_requested = false;  // RFC 7828 §3.2: the option, with or without a TIMEOUT
+  // The COOKIE option's data as received (RFC 7873 §4: client cookie, then the server
+  // cookie if any), unchecked in length; empty when absent. Points into the packet.
+  std::span<const uint8_t> cookie;
+  bool cookie_present = false;  // an empty COOKIE option is present, and malformed
 };
 
 struct Request {

@@ -50,6 +50,7 @@ std::string_view rcode_to_string(Rcode rcode) {
     case Rcode::Refused: return "REFUSED";
     case Rcode::NotAuth: return "NOTAUTH";
     case Rcode::BadVers: return "BADVERS";
+    case Rcode::BadCookie: return "BADCOOKIE";
   }
   return "RCODE?";
 }

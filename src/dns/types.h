@@ -27,7 +27,8 @@ enum class Rcode : uint16_t {
   NotImp = 4,
   Refused = 5,
   NotAuth = 9,  // RFC 8945 §3: a TSIG that did not verify
-  BadVers = 16
+  BadVers = 16,
+  BadCookie = 23  // RFC 7873 §8: a server cookie missing or wrong
 };
 
 enum class Section : uint8_t { Answer = 0, Authority = 1, Additional = 2 };

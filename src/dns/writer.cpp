@@ -1,6 +1,8 @@
 #include "dns/writer.h"
 
 #include <cstring>
+
+#include "dns/edns.h"
 #include <optional>
 
 namespace stsd::dns {
@@ -33,8 +35,9 @@ void ResponseWriter::begin(const Request& request, size_t max_size, uint16_t our
   counts_[0] = counts_[1] = counts_[2] = 0;
   section_ = 0;
   rcode_ = Rcode::NoError;
-  answered_ = truncated_ = finished_ = false;
+  answered_ = truncated_ = finished_ = dropped_ = false;
   target_count_ = 0;
+  options_size_ = 0;
   if (max_size > kMaxMessage) max_size = kMaxMessage;
   if (max_size > buf_.size()) max_size = buf_.size();
 
@@ -62,6 +65,30 @@ void ResponseWriter::begin(const Request& request, size_t max_size, uint16_t our
   const size_t reserve = request.edns.present ? kOptSize : 0;
   limit_ = max_size > reserve ? max_size - reserve : 0;
   if (limit_ < question_end_) limit_ = question_end_;
+}
+
+bool ResponseWriter::add_option(uint16_t code, std::span<const uint8_t> data) {
+  const size_t need = 4 + data.size();
+  if (finished_ || !request_ || !request_->edns.present) return false;
+  if (options_size_ + need > kMaxOptionOctets || limit_ < pos_ + need) return false;
+  uint8_t* p = options_ + options_size_;
+  p[0] = static_cast<uint8_t>(code >> 8);
+  p[1] = static_cast<uint8_t>(code);
+  p[2] = static_cast<uint8_t>(data.size() >> 8);
+  p[3] = static_cast<uint8_t>(data.size());
+  if (!data.empty()) std::memcpy(p + 4, data.data(), data.size());
+  options_size_ += need;
+  limit_ -= need;
+  return true;
+}
+
+bool ResponseWriter::add_extended_error(uint16_t info_code, std::string_view extra_text) {
+  uint8_t data[2 + 128];
+  const size_t text = extra_text.size() < 128 ? extra_text.size() : 128;
+  data[0] = static_cast<uint8_t>(info_code >> 8);
+  data[1] = static_cast<uint8_t>(info_code);
+  if (text) std::memcpy(data + 2, extra_text.data(), text);
+  return add_option(edns_option::EXTENDED_ERROR, {data, 2 + text});
 }
 
 void ResponseWriter::reserve_tail(size_t octets) {
@@ -253,6 +280,11 @@ bool ResponseWriter::add(Section section, const RecordRef& record, bool required
 
 std::span<const uint8_t> ResponseWriter::finish() {
   if (finished_) return {buf_.data(), pos_};
+  if (dropped_) {
+    finished_ = true;
+    pos_ = 0;
+    return {};
+  }
   if (!answered_) start(Rcode::Refused, false);
   uint16_t flags = static_cast<uint16_t>(buf_[2] << 8 | buf_[3]);
   if (truncated_) {
@@ -264,8 +296,8 @@ std::span<const uint8_t> ResponseWriter::finish() {
   put16(2, flags);
   uint16_t arcount = counts_[2];
   if (request_ && request_->edns.present) {
-    // OPT (RFC 6891 §6.1.2): our buffer size, the upper rcode bits, version 0, no DO
-    // (we sign nothing).
+    // OPT (RFC 6891 §6.1.2): our buffer size, the upper rcode bits, version 0, DO as
+    // the query had it (RFC 3225 §3), then the options.
     uint8_t* p = buf_.data() + pos_;
     p[0] = 0;
     p[1] = 0;
@@ -274,11 +306,12 @@ std::span<const uint8_t> ResponseWriter::finish() {
     p[4] = static_cast<uint8_t>(our_udp_size_);
     p[5] = static_cast<uint8_t>(full_rcode >> 4);
     p[6] = 0;
-    p[7] = 0;
+    p[7] = request_->edns.dnssec_ok ? 0x80 : 0;
     p[8] = 0;
-    p[9] = 0;
-    p[10] = 0;
-    pos_ += kOptSize;
+    p[9] = static_cast<uint8_t>(options_size_ >> 8);
+    p[10] = static_cast<uint8_t>(options_size_);
+    if (options_size_) std::memcpy(p + kOptSize, options_, options_size_);
+    pos_ += kOptSize + options_size_;
     ++arcount;
   }
   put16(6, counts_[0]);

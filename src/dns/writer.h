@@ -4,6 +4,7 @@
 // Writes into a caller-supplied buffer; nothing here allocates.
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "dns/message.h"
 #include "dns/name.h"
@@ -45,6 +46,22 @@ class ResponseWriter {
   // (glue a referral cannot work without, RFC 9471), which also sets TC.
   bool add(Section section, const RecordRef& record, bool required = false);
 
+  // EDNS options for the response's OPT record (codes in edns.h). They belong to the
+  // exchange (a cookie, NSID, keepalive), not to the answer: start() keeps them, begin()
+  // clears them. False, adding nothing, when the query had no EDNS (RFC 6891 §7: no OPT
+  // in the answer then) or when the option would not leave room for what is written.
+  bool add_option(uint16_t code, std::span<const uint8_t> data);
+  // RFC 8914 §2: an Extended DNS Error; `extra_text` is UTF-8 for humans, not parsed.
+  bool add_extended_error(uint16_t info_code, std::string_view extra_text = {});
+
+  // Nothing is sent for this query (rate limiting, an ACL that drops): finish() returns
+  // an empty message. Any plugin may decide it, before or after the answer is written.
+  void drop() { dropped_ = true; }
+  bool dropped() const { return dropped_; }
+  // The answer leaves with TC=1 and no records (RFC 1035 §4.1.1), so a real client
+  // retries over TCP (RFC 7766 §5); the rcode and the EDNS options stay.
+  void truncate() { truncated_ = true; }
+
   void set_rcode(Rcode rcode) { rcode_ = rcode; }
   Rcode rcode() const { return rcode_; }
   void set_authoritative(bool aa);
@@ -52,8 +69,9 @@ class ResponseWriter {
   uint16_t count(Section section) const { return counts_[static_cast<int>(section)]; }
   bool truncated() const { return truncated_; }
 
-  // Core (idempotent): REFUSED when nobody answered, then OPT (when the query had EDNS)
-  // and the final counts. Returns the message.
+  // Core (idempotent): REFUSED when nobody answered, then OPT (when the query had EDNS:
+  // our buffer size, the DO bit copied from the query as RFC 3225 §3 requires, the
+  // options added) and the final counts. Returns the message, empty when dropped.
   std::span<const uint8_t> finish();
   bool finished() const { return finished_; }
 
@@ -98,6 +116,13 @@ class ResponseWriter {
   bool answered_ = false;
   bool truncated_ = false;
   bool finished_ = false;
+  bool dropped_ = false;
+
+  // The OPT record's options, in the order added (a cookie is 44 octets at most, NSID is
+  // bounded by the config, an EDE by its text).
+  static constexpr size_t kMaxOptionOctets = 512;
+  uint8_t options_[kMaxOptionOctets];
+  size_t options_size_ = 0;
 
   // Offsets of names already in the message, for compression (RFC 1035 §4.1.4).
   static constexpr size_t kMaxCompressionTargets = 128;

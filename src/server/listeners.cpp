@@ -18,7 +18,7 @@ Worker::~Worker() = default;
 void Worker::bind(const std::vector<Endpoint>& endpoints) {
   for (const auto& e : endpoints) {
     try {
-      udp_.emplace_back(io_, e.address, slots_[e.block], settings_.udp_size);
+      udp_.emplace_back(io_, e.address, slots_[e.block], settings_);
       tcp_.bind({e.address.address(), e.address.port()}, e.block);
     } catch (const boost::system::system_error& error) {
       throw std::runtime_error("cannot listen on " + net::endpoint_text(e.address.address(), e.address.port()) + ": " +

@@ -11,6 +11,7 @@
 #include "dns/message.h"
 #include "dns/writer.h"
 #include "plugin.h"
+#include "server/listener_settings.h"
 
 namespace stsd {
 
@@ -23,12 +24,15 @@ class QueryProcessor {
   QueryProcessor();
   std::span<const uint8_t> process(std::span<const uint8_t> packet, dns::Transport transport,
                                    const boost::asio::ip::address& client, uint16_t client_port, const Chain& chain,
-                                   uint16_t udp_size, std::unique_ptr<ResponseStream>* more = nullptr);
+                                   const ListenerSettings& settings, std::unique_ptr<ResponseStream>* more = nullptr);
   // The request last processed (valid until the next call; its `packet` only as long as
   // the bytes given to process()).
   const dns::Request& request() const { return request_; }
 
  private:
+  // NSID and TCP keepalive: the core's answers to EDNS options about the exchange.
+  void add_exchange_options(const Chain& chain, const ListenerSettings& settings);
+
   std::vector<uint8_t> buffer_;
   dns::Request request_;
   dns::ResponseWriter writer_;

@@ -1,11 +1,37 @@
 #include "server/runtime.h"
 
+#include <charconv>
 #include <set>
 #include <thread>
 
 #include "net/address.h"
 
 namespace stsd {
+namespace {
+// RFC 5001 §2.3 leaves the payload's content to the operator. Knot's syntax: text as
+// written, or hex after "0x" (binary identities).
+std::vector<uint8_t> parse_nsid(const ConfigNode& node) {
+  constexpr size_t kMaxNsid = 128;  // an identity, not a payload: keeps answers small
+  const auto text = node.as_string();
+  std::vector<uint8_t> out;
+  if (text.size() > 2 && (text.starts_with("0x") || text.starts_with("0X"))) {
+    const std::string_view hex = std::string_view(text).substr(2);
+    if (hex.size() % 2) node.fail("hex NSID '" + text + "' has an odd number of digits");
+    for (size_t i = 0; i < hex.size(); i += 2) {
+      unsigned value = 0;
+      const auto [end, error] = std::from_chars(hex.data() + i, hex.data() + i + 2, value, 16);
+      if (error != std::errc() || end != hex.data() + i + 2)
+        node.fail("hex NSID '" + text + "' has a non-hex digit at position " + std::to_string(i + 3));
+      out.push_back(static_cast<uint8_t>(value));
+    }
+  } else {
+    out.assign(text.begin(), text.end());
+  }
+  if (out.empty()) node.fail("NSID is empty; leave the key out to send none");
+  if (out.size() > kMaxNsid) node.fail("NSID is " + std::to_string(out.size()) + " octets; at most 128");
+  return out;
+}
+}  // namespace
 
 CoreSettings parse_core_settings(const ConfigNode& root, const Registry& registry) {
   if (!root.is_map()) root.fail("the config must be a map of top-level keys");
@@ -59,7 +85,7 @@ std::vector<ServerBlock> build_server_blocks(const ConfigNode& root, const Regis
   std::set<std::pair<std::string, uint16_t>> seen_endpoints;
   for (size_t index = 0; index < servers->size(); ++index) {
     const auto block_config = servers->at(index);
-    block_config.expect_map({"listen", "plugins"});
+    block_config.expect_map({"listen", "nsid", "plugins"});
     ServerBlock block;
     const auto listen = block_config.require("listen");
     for (const auto& item : listen.items()) {
@@ -91,7 +117,9 @@ std::vector<ServerBlock> build_server_blocks(const ConfigNode& root, const Regis
       auto plugin = entry.factory(setup);
       if (plugin) plugins.push_back(std::move(plugin));
     }
-    block.chain = std::make_shared<const Chain>(std::move(plugins));
+    std::vector<uint8_t> nsid;
+    if (auto nsid_config = block_config.get("nsid")) nsid = parse_nsid(*nsid_config);
+    block.chain = std::make_shared<const Chain>(std::move(plugins), std::move(nsid));
     blocks.push_back(std::move(block));
   }
   return blocks;

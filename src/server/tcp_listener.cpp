@@ -142,7 +142,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
       if (filled_ - at - 2 < size) break;
       auto response = listeners_.processor_.process({in_.data() + at + 2, size}, dns::Transport::Tcp, client_,
                                                     client_port_, listeners_.chain(block_),
-                                                    listeners_.settings_.udp_size, &more_);
+                                                    listeners_.settings_, &more_);
       at += 2 + size;
       append_output(response);  // nothing for a response or a runt
       if (more_) {

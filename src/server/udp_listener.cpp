@@ -114,8 +114,8 @@ size_t answer_source(const msghdr& query, uint8_t* out) {
 }  // namespace
 
 UdpListener::UdpListener(asio::io_context& io, const udp::endpoint& address, std::shared_ptr<const ChainSlot> slot,
-                         uint16_t udp_size)
-    : slot_(std::move(slot)), udp_size_(udp_size) {
+                         const ListenerSettings& settings)
+    : slot_(std::move(slot)), settings_(settings) {
   udp::socket socket(io, address.protocol());
   if (address.address().is_v6()) socket.set_option(asio::ip::v6_only(true));
   socket.set_option(reuse_port(true));
@@ -192,7 +192,7 @@ unsigned UdpListener::answer(Batch& b, int received) {
   for (int i = 0; i < received; ++i) {
     if (!endpoint_of(b.peers[i], client, client_port)) continue;
     const auto response = b.processor.process({b.queries.get() + i * Batch::kQueryCapacity, b.in[i].msg_len},
-                                              dns::Transport::Udp, client, client_port, served_by, udp_size_);
+                                              dns::Transport::Udp, client, client_port, served_by, settings_);
     if (response.empty() || response.size() > Batch::kAnswerCapacity) continue;
     uint8_t* slot = b.answers.get() + answers * Batch::kAnswerCapacity;
     std::memcpy(slot, response.data(), response.size());

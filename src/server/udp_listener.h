@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 
+#include "server/listener_settings.h"
 #include "server/runtime.h"
 
 namespace stsd {
@@ -18,7 +19,7 @@ class UdpListener {
   // Opens and binds the socket (`io` only lends asio's socket set-up; the socket leaves
   // the event loop at once). Throws boost::system::system_error.
   UdpListener(boost::asio::io_context& io, const boost::asio::ip::udp::endpoint& address,
-              std::shared_ptr<const ChainSlot> slot, uint16_t udp_size);
+              std::shared_ptr<const ChainSlot> slot, const ListenerSettings& settings);
   ~UdpListener();
   UdpListener(const UdpListener&) = delete;
   UdpListener& operator=(const UdpListener&) = delete;
@@ -39,7 +40,7 @@ class UdpListener {
 
   int fd_ = -1;
   std::shared_ptr<const ChainSlot> slot_;
-  uint16_t udp_size_;
+  ListenerSettings settings_;
   std::unique_ptr<Batch> batch_;
 };
 

@@ -242,7 +242,7 @@ TEST(TcpStream, UdpHasNoStreamAndUnansweredTransfersAreRefused) {
   const auto loopback = asio::ip::make_address("127.0.0.1");
   auto axfr = query_bytes("3.10.stream.", dns::rrtype::AXFR, 1);
   saw_more_over_udp = false;
-  auto udp = processor.process(axfr, dns::Transport::Udp, loopback, 53, *c, 1232);
+  auto udp = processor.process(axfr, dns::Transport::Udp, loopback, 53, *c, ListenerSettings{});
   EXPECT_EQ(udp[3] & 0x0f, 0);
   EXPECT_TRUE(saw_more_over_udp);
 
@@ -254,7 +254,7 @@ TEST(TcpStream, UdpHasNoStreamAndUnansweredTransfersAreRefused) {
   for (const auto& query : {query_bytes("zone.example.", dns::rrtype::AXFR, 3), ixfr}) {
     for (auto transport : {dns::Transport::Udp, dns::Transport::Tcp}) {
       std::unique_ptr<ResponseStream> more;
-      auto answer = processor.process(query, transport, loopback, 53, *c, 1232,
+      auto answer = processor.process(query, transport, loopback, 53, *c, ListenerSettings{},
                                       transport == dns::Transport::Tcp ? &more : nullptr);
       ASSERT_GE(answer.size(), 12u);
       EXPECT_EQ(answer[3] & 0x0f, static_cast<int>(dns::Rcode::Refused));

@@ -87,7 +87,7 @@ class ServeTest : public ::testing::Test {
     handle_ = env_.shared<zone::Sources>(zone::Sources::kSharedKey, [] { return std::make_shared<zone::Sources>(); })
                   ->add("fake#0", source_);
     auto settings = std::make_shared<TransferSettings>();
-    settings->allow.push_back({*parse_prefix("127.0.0.1"), std::nullopt});
+    settings->allow.push_back({*net::parse_prefix("127.0.0.1"), std::nullopt});
     plugin_ = std::make_unique<TransferPlugin>(std::move(settings), tracker_);
   }
 
