@@ -155,6 +155,27 @@ TEST_F(ConfigTest, CoreSettingsValidated) {
             "");
 }
 
+TEST_F(ConfigTest, NsidIsTextOrHex) {
+  auto block = [](const std::string& nsid) {
+    return "servers:\n  - listen: 127.0.0.1:5300\n    nsid: " + nsid + "\n    plugins: {log: {}}\n";
+  };
+  EXPECT_EQ(load(block("ns1.fra")), "");
+  EXPECT_EQ(load(block("\"0x6e7331\"")), "");
+  const struct {
+    std::string nsid, error;
+  } refused[] = {
+      {"\"0x6e733\"", "odd number of digits"},
+      {"\"0x6e7g31\"", "non-hex digit at position 5"},
+      {"\"\"", "NSID is empty"},
+      {std::string(129, 'a'), "at most 128"},
+  };
+  for (const auto& test : refused) {
+    const auto error = load(block(test.nsid));
+    EXPECT_NE(error.find(test.error), std::string::npos) << test.nsid << ": " << error;
+    EXPECT_NE(error.find("stsd.yaml:3"), std::string::npos) << error;
+  }
+}
+
 TEST_F(ConfigTest, MissingServers) {
   EXPECT_NE(load("storage: var/db\n").find("missing required key 'servers'"), std::string::npos);
 }

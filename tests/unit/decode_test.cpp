@@ -52,7 +52,7 @@ TEST(Decode, PlainQuery) {
 TEST(Decode, Edns) {
   Request r;
   auto p = query("example.org", 1);
-  add_opt(p, 4096, 0, {0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8});  // a cookie option, ignored
+  add_opt(p, 4096, 0, {0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8});  // a client cookie
   ASSERT_EQ(decode_query(p, r), DecodeStatus::Ok);
   EXPECT_TRUE(r.edns.present);
   EXPECT_TRUE(r.edns.dnssec_ok);
@@ -261,4 +261,37 @@ TEST(Decode, TsigMustBeTheLastAdditionalRecord) {
                         Case{"TSIG class IN", class_in}, Case{"TSIG TTL 5", with_ttl},
                         Case{"TSIG MAC size past its rdata", bad_mac_size}})
     EXPECT_EQ(decode_query(c.packet, r), DecodeStatus::FormErr) << c.what;
+}
+
+TEST(Decode, OptionsTheServerActsOn) {
+  Request r;
+  auto p = query("example.org", 16);
+  add_opt(p, 1232, 0,
+          {0, 3, 0, 0,                                    // NSID, empty (RFC 5001 §2.3)
+           0, 11, 0, 2, 0, 50,                            // keepalive with a TIMEOUT: tolerated
+           0, 12, 0, 3, 0, 0, 0,                          // padding: ignored
+           0, 10, 0, 16, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9, 9, 9, 9, 9});  // client + server cookie
+  ASSERT_EQ(decode_query(p, r), DecodeStatus::Ok);
+  EXPECT_TRUE(r.edns.nsid_requested);
+  EXPECT_TRUE(r.edns.keepalive_requested);
+  EXPECT_TRUE(r.edns.cookie_present);
+  ASSERT_EQ(r.edns.cookie.size(), 16u);
+  EXPECT_EQ(r.edns.cookie[0], 1);
+  EXPECT_EQ(r.edns.cookie[15], 9);
+
+  // The fields are reset for the next query decoded into the same Request.
+  auto plain = query("example.org", 16);
+  add_opt(plain, 1232);
+  ASSERT_EQ(decode_query(plain, r), DecodeStatus::Ok);
+  EXPECT_FALSE(r.edns.nsid_requested);
+  EXPECT_FALSE(r.edns.keepalive_requested);
+  EXPECT_FALSE(r.edns.cookie_present);
+  EXPECT_TRUE(r.edns.cookie.empty());
+}
+
+TEST(Decode, TwoCookieOptionsAreFormErr) {
+  Request r;
+  auto p = query("example.org", 16);
+  add_opt(p, 1232, 0, {0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8});
+  EXPECT_EQ(decode_query(p, r), DecodeStatus::FormErr);
 }

@@ -213,3 +213,133 @@ TEST(Writer, AppendAfterFinishRefusesPastTheLimit) {
   EXPECT_TRUE(f.writer.append_after_finish(std::span(big).first(big.size() - 1)));
   EXPECT_EQ(f.writer.size(), 40u);
 }
+
+namespace {
+// The OPT record's options as ldns read them: (code, data) pairs.
+std::vector<std::pair<uint16_t, std::vector<uint8_t>>> options_of(const PacketPtr& pkt) {
+  std::vector<std::pair<uint16_t, std::vector<uint8_t>>> out;
+  const ldns_rdf* data = ldns_pkt_edns_data(pkt.get());
+  if (!data) return out;
+  const uint8_t* p = ldns_rdf_data(data);
+  const size_t size = ldns_rdf_size(data);
+  for (size_t at = 0; at + 4 <= size;) {
+    const uint16_t code = static_cast<uint16_t>(p[at] << 8 | p[at + 1]);
+    const size_t length = static_cast<size_t>(p[at + 2] << 8 | p[at + 3]);
+    out.push_back({code, std::vector<uint8_t>(p + at + 4, p + at + 4 + length)});
+    at += 4 + length;
+  }
+  return out;
+}
+}  // namespace
+
+TEST(Writer, DoBitIsCopiedFromTheQuery) {
+  for (bool dnssec_ok : {false, true}) {
+    Fixture f;
+    auto req = make_request("example.org.", rrtype::A, true);
+    req.edns.dnssec_ok = dnssec_ok;
+    f.writer.begin(req, 1232);
+    f.writer.start(Rcode::NoError, true);
+    auto pkt = parse(f.writer.finish());
+    EXPECT_EQ(ldns_pkt_edns_do(pkt.get()), dnssec_ok);
+  }
+}
+
+TEST(Writer, OptionsOutliveStartAndLeaveInTheOrderAdded) {
+  Fixture f;
+  auto req = make_request("example.org.", rrtype::A, true);
+  f.writer.begin(req, 1232);
+  const uint8_t cookie[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+  ASSERT_TRUE(f.writer.add_option(10, cookie));
+  f.writer.start(Rcode::NoError, true);  // a later plugin answers: the cookie stays
+  ASSERT_TRUE(f.writer.add_extended_error(18, "denied"));
+  auto a = address_rdata(boost::asio::ip::make_address("192.0.2.1"));
+  ASSERT_TRUE(f.writer.add(Section::Answer, {req.question.name, rrtype::A, rrclass::IN, 300, a}));
+  auto pkt = parse(f.writer.finish());
+  EXPECT_EQ(ldns_pkt_ancount(pkt.get()), 1);
+  const auto options = options_of(pkt);
+  ASSERT_EQ(options.size(), 2u);
+  EXPECT_EQ(options[0].first, 10);
+  EXPECT_EQ(options[0].second, std::vector<uint8_t>(std::begin(cookie), std::end(cookie)));
+  EXPECT_EQ(options[1].first, 15);
+  EXPECT_EQ(options[1].second, (std::vector<uint8_t>{0, 18, 'd', 'e', 'n', 'i', 'e', 'd'}));
+}
+
+TEST(Writer, NoOptionWithoutEdnsAndBeginClearsThem) {
+  Fixture f;
+  auto plain = make_request("example.org.", rrtype::A, false);
+  f.writer.begin(plain, 512);
+  EXPECT_FALSE(f.writer.add_option(3, std::span<const uint8_t>()));  // RFC 6891 §7: no OPT, no options
+  auto edns = make_request("example.org.", rrtype::A, true);
+  f.writer.begin(edns, 1232);
+  ASSERT_TRUE(f.writer.add_option(3, std::span<const uint8_t>()));
+  f.writer.begin(edns, 1232);
+  f.writer.start(Rcode::NoError, true);
+  EXPECT_TRUE(options_of(parse(f.writer.finish())).empty());
+}
+
+TEST(Writer, OptionsTakeTheirRoomBeforeRecords) {
+  constexpr uint16_t kPrivateType = 65280;  // opaque rdata (RFC 3597), any bytes parse
+  Fixture f;
+  auto req = make_request("example.org.", rrtype::TXT, true, 512);
+  f.writer.begin(req, 512);
+  const std::vector<uint8_t> big(400, 0x55);
+  ASSERT_TRUE(f.writer.add_option(65001, big));
+  f.writer.start(Rcode::NoError, true);
+  const std::vector<uint8_t> txt(100, 'a');  // fits 512 alone, not after the option
+  EXPECT_FALSE(f.writer.add(Section::Answer, {req.question.name, kPrivateType, rrclass::IN, 300, txt}));
+  auto wire = f.writer.finish();
+  EXPECT_LE(wire.size(), 512u);
+  auto pkt = parse(wire);
+  EXPECT_TRUE(ldns_pkt_tc(pkt.get()));
+  EXPECT_EQ(options_of(pkt).size(), 1u);
+  // An option that would not fit what is already written is refused, the message intact.
+  Fixture g;
+  g.writer.begin(req, 512);
+  g.writer.start(Rcode::NoError, true);
+  const std::vector<uint8_t> fits(400, 'a');
+  ASSERT_TRUE(g.writer.add(Section::Answer, {req.question.name, kPrivateType, rrclass::IN, 300, fits}));
+  EXPECT_FALSE(g.writer.add_option(65001, big));
+  EXPECT_EQ(ldns_pkt_ancount(parse(g.writer.finish()).get()), 1);
+}
+
+TEST(Writer, DroppedAnswerIsEmpty) {
+  Fixture f;
+  auto req = make_request("example.org.", rrtype::A, true);
+  f.writer.begin(req, 1232);
+  f.writer.start(Rcode::NoError, true);
+  f.writer.drop();
+  EXPECT_TRUE(f.writer.finish().empty());
+  EXPECT_TRUE(f.writer.dropped());
+  f.writer.begin(req, 1232);  // the next query starts afresh
+  EXPECT_FALSE(f.writer.dropped());
+  EXPECT_FALSE(f.writer.finish().empty());
+}
+
+TEST(Writer, TruncatedAnswerKeepsRcodeAndOptions) {
+  Fixture f;
+  auto req = make_request("example.org.", rrtype::A, true);
+  f.writer.begin(req, 1232);
+  const uint8_t nsid[] = {'n', 's', '1'};
+  ASSERT_TRUE(f.writer.add_option(3, nsid));
+  f.writer.start(Rcode::NXDomain, true);
+  auto soa = name_rdata(*Name::from_text("ns.example.org."));
+  f.writer.add(Section::Authority, {req.question.name, rrtype::NS, rrclass::IN, 300, soa});
+  f.writer.truncate();
+  auto pkt = parse(f.writer.finish());
+  EXPECT_TRUE(ldns_pkt_tc(pkt.get()));
+  EXPECT_EQ(ldns_pkt_get_rcode(pkt.get()), LDNS_RCODE_NXDOMAIN);
+  EXPECT_EQ(ldns_pkt_ancount(pkt.get()) + ldns_pkt_nscount(pkt.get()), 0);
+  ASSERT_EQ(options_of(pkt).size(), 1u);
+  EXPECT_EQ(options_of(pkt)[0].first, 3);
+}
+
+TEST(Writer, BadCookieIsAnExtendedRcode) {
+  Fixture f;
+  auto req = make_request("example.org.", rrtype::A, true);
+  f.writer.begin(req, 1232);
+  f.writer.start(Rcode::BadCookie, false);
+  auto wire = f.writer.finish();
+  EXPECT_EQ(wire[3] & 0x0f, 23 & 0x0f);  // lower four bits in the header
+  auto pkt = parse(wire);
+  EXPECT_EQ(ldns_pkt_edns_extended_rcode(pkt.get()), 23 >> 4);  // upper eight in OPT (RFC 6891 §6.1.3)
+}
