@@ -2,7 +2,10 @@
 127.0.0.1 at 100x the rate for a bounded time gets at most rate x (seconds + 1) full
 answers, and a truncated one for every second answer over the rate (slip 2), as the
 metrics count them; meanwhile a client on 127.0.0.2 loses no answer, TCP from the
-flooding address is not limited, and random names cannot widen the NXDOMAIN budget."""
+flooding address is not limited, nor is a client on the flooding address that returns
+a valid server cookie (the cookies plugin, RFC 7873); random names cannot widen the
+NXDOMAIN budget."""
+import os
 import random
 import socket
 import struct
@@ -10,7 +13,7 @@ import threading
 import time
 import urllib.request
 
-from harness import build_query, check, free_port, parse_message, run_tests, send_tcp
+from harness import build_query, check, free_port, parse_message, read_name, run_tests
 
 RATE = 20
 FLOOD_QPS = 100 * RATE
@@ -22,6 +25,7 @@ servers:
   - listen: ["127.0.0.1:{{port}}"]
     plugins:
       metrics: {{}}
+      cookies: {{}}
       rrl:
         rate: {RATE}
         slip: 2
@@ -147,6 +151,61 @@ def tcp_client(server, source, qname, count, outcomes):
         sock.close()
 
 
+COOKIE = 10  # the EDNS option code (RFC 7873 §4)
+
+
+def edns_options(message):
+    """The options of the OPT record in `message`, as {code: data}; None without OPT."""
+    counts = struct.unpack("!HHHH", message[4:12])
+    offset = 12
+    for _ in range(counts[0]):
+        offset = read_name(message, offset)[1] + 4
+    for _ in range(sum(counts[1:])):
+        offset = read_name(message, offset)[1]
+        rtype, _, _, length = struct.unpack("!HHIH", message[offset:offset + 10])
+        offset += 10
+        if rtype == 41:
+            options, at = {}, offset
+            while at + 4 <= offset + length:
+                code, size = struct.unpack("!HH", message[at:at + 4])
+                options[code] = message[at + 4:at + 4 + size]
+                at += 4 + size
+            return options
+        offset += length
+    return None
+
+
+def cookie_query(qname, cookie, qid):
+    option = struct.pack("!HH", COOKIE, len(cookie)) + cookie
+    return build_query(qname, "A", qid=qid, edns={"size": 1232, "options": option})
+
+
+def cookie_client(server, source, qname, count, interval, outcomes):
+    """Gets a server cookie with a fresh client cookie, then asks `count` times, every
+    `interval` seconds, returning the cookie each answer carries (RFC 7873 §5.1)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((source, 0))
+    sock.settimeout(2.0)
+    try:
+        cookie = os.urandom(8)
+        for n in range(count + 1):
+            sock.sendto(cookie_query(qname, cookie, n), (server.host, server.port))
+            try:
+                raw = sock.recv(4096)
+            except socket.timeout:
+                outcomes.append("lost")
+                continue
+            answer, options = parse_message(raw), edns_options(raw) or {}
+            if options.get(COOKIE, b"")[:8] == cookie[:8] and len(options[COOKIE]) == 24:
+                cookie = options[COOKIE]
+            if n > 0:  # the first only fetched the server cookie
+                outcomes.append("full" if answer.id == n and "tc" not in answer.flags and answer.answer else
+                                f"wrong: {answer} {options}")
+            time.sleep(interval)
+    finally:
+        sock.close()
+
+
 def test_flood_is_limited_while_others_are_not(stsd):
     before = scrape()
     stop_steady = threading.Event()
@@ -159,8 +218,14 @@ def test_flood_is_limited_while_others_are_not(stsd):
     # Halfway through, the flooding address asks over TCP, more than the rate at once.
     tcp_thread = threading.Timer(FLOOD_SECONDS / 2, tcp_client, args=(stsd, "127.0.0.1", "www.example.org", 50, tcp))
     tcp_thread.start()
+    # The flooding address also asks with a valid cookie, at 2.5 times the rate.
+    cookies = []
+    cookie_thread = threading.Thread(target=cookie_client,
+                                     args=(stsd, "127.0.0.1", "www.example.org", 60, 1 / (2.5 * RATE), cookies))
+    cookie_thread.start()
     flood.run()
     tcp_thread.join()
+    cookie_thread.join()
     stop_steady.set()
     steady_thread.join()
     after = scrape()
@@ -192,6 +257,8 @@ def test_flood_is_limited_while_others_are_not(stsd):
     # The other network lost nothing; TCP from the flooding address was not limited.
     check(len(steady) >= 10 and all(o == "full" for o in steady), steady)
     check(len(tcp) == 50 and all(o == "full" for o in tcp), tcp)
+    # The client that proved its address with a cookie lost nothing either.
+    check(len(cookies) == 60 and all(o == "full" for o in cookies), cookies)
 
 
 def test_random_names_share_the_nxdomain_budget(stsd):
