@@ -61,11 +61,32 @@ size_t label_offsets(std::span<const uint8_t> wire, size_t (&out)[128]) {
   return count;
 }
 
+// SOA REFRESH, RETRY and EXPIRE: durations of 1s to 2^31 - 1 s (RFC 1982 arithmetic
+// needs no more, and secondaries such as BIND cap them lower anyway). An expire shorter
+// than the refresh would have secondaries drop the zone before they first try to renew it
+// (Zonemaster ZONE05 warns); the softer advice (ZONE02..04) is left to the operator.
+void parse_soa_timers(const ConfigNode& section, MtastsConfig& config) {
+  const auto timer = [&](std::string_view key, uint32_t fallback) {
+    constexpr std::chrono::seconds kMax{2147483647};
+    return static_cast<uint32_t>(
+        section.duration_or(key, std::chrono::seconds(fallback), std::chrono::seconds(1), kMax).count());
+  };
+  config.soa_refresh = timer("soa_refresh", config.soa_refresh);
+  config.soa_retry = timer("soa_retry", config.soa_retry);
+  config.soa_expire = timer("soa_expire", config.soa_expire);
+  if (config.soa_expire < config.soa_refresh) {
+    auto node = section.get("soa_expire");
+    if (!node) node = section.require("soa_refresh");  // the default expire is shorter than the refresh given
+    node->fail("soa_expire (" + std::to_string(config.soa_expire) + "s) is shorter than soa_refresh (" +
+              std::to_string(config.soa_refresh) + "s): secondaries would drop the zone before refreshing it");
+  }
+}
+
 }  // namespace
 
 MtastsConfig parse_mtasts_config(const ConfigNode& section) {
-  section.expect_map({"service_zone", "ns_delegation", "nameservers", "hostmaster", "ttl", "negative_ttl", "rotation",
-                      "policy_host", "serial_step"});
+  section.expect_map({"service_zone", "ns_delegation", "nameservers", "hostmaster", "ttl", "negative_ttl",
+                      "soa_refresh", "soa_retry", "soa_expire", "rotation", "policy_host", "serial_step"});
   MtastsConfig config;
   if (auto node = section.get("service_zone")) config.service_zone = config_name(*node);
   config.ns_delegation = section.bool_or("ns_delegation", true);
@@ -88,6 +109,7 @@ MtastsConfig parse_mtasts_config(const ConfigNode& section) {
   // RFC 2181 §8: TTLs are at most 2^31 - 1.
   config.ttl = static_cast<uint32_t>(section.uint_or("ttl", 300, 0, 2147483647));
   config.negative_ttl = static_cast<uint32_t>(section.uint_or("negative_ttl", config.ttl, 0, 2147483647));
+  parse_soa_timers(section, config);
   if (auto node = section.get("rotation")) {
     config.rotation = node->as_duration();
     if (config.rotation.count() < 1 || config.rotation > std::chrono::hours(24 * 31))

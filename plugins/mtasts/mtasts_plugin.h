@@ -29,6 +29,13 @@ struct MtastsConfig {
   dns::Name hostmaster;  // SOA RNAME in wire form
   uint32_t ttl = 300;
   uint32_t negative_ttl = 300;  // SOA MINIMUM (RFC 2308 §4)
+  // SOA REFRESH, RETRY, EXPIRE (RFC 1035 §3.3.13): how secondaries poll and how long they
+  // keep the zone without reaching us. The defaults are the lowest values Zonemaster's
+  // default profile does not flag (ZONE02: refresh >= 4h, ZONE04: retry >= 1h, ZONE03:
+  // retry < refresh), and an expire of two weeks (ZONE05: >= 1 week; RFC 1912 §2.2: 2-4 weeks).
+  uint32_t soa_refresh = 14400;
+  uint32_t soa_retry = 3600;
+  uint32_t soa_expire = 1209600;
   std::chrono::seconds rotation{86400};
   // The service zone is shown as of a time that steps by this much (zone_records.h).
   std::chrono::seconds serial_step{60};

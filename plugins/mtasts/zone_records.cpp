@@ -143,6 +143,9 @@ ZoneRecords::ZoneRecords(const MtastsConfig& config, store::RotationSchedule sch
   soa.mname = config.nameservers.front();
   soa.rname = config.hostmaster;
   soa.serial = 0;
+  soa.refresh = config.soa_refresh;
+  soa.retry = config.soa_retry;
+  soa.expire = config.soa_expire;
   soa.minimum = config.negative_ttl;
   soa_template_ = dns::soa_rdata(soa);
   soa_serial_offset_ = soa.mname.size() + soa.rname.size();

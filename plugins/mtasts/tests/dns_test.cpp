@@ -101,7 +101,8 @@ class DnsAnswers : public ::testing::TestWithParam<DnsCase> {
 };
 
 const std::string kTxt = "300 IN TXT \"v=STSv1; id={id};\"";
-const std::string kSoa = "300 IN SOA ns1.provider.test. hostmaster.provider.test. {serial} 3600 600 604800";
+// The default SOA timers (refresh 4h, retry 1h, expire 14d): none flagged by Zonemaster.
+const std::string kSoa = "300 IN SOA ns1.provider.test. hostmaster.provider.test. {serial} 14400 3600 1209600";
 
 std::vector<DnsCase> cases() {
   using D = Delegation;
@@ -186,7 +187,7 @@ TEST_P(DnsAnswers, Table) {
     ASSERT_EQ(reply.authority.size(), 1u);
     const uint32_t negative_ttl = c.delegation == Delegation::ServiceZone ? 60 : 300;
     EXPECT_EQ(reply.authority[0], fill(std::string(c.negative_soa_owner) + " " + std::to_string(negative_ttl) +
-                                       " IN SOA ns1.provider.test. hostmaster.provider.test. {serial} 3600 600 604800 " +
+                                       " IN SOA ns1.provider.test. hostmaster.provider.test. {serial} 14400 3600 1209600 " +
                                        std::to_string(negative_ttl),
                                    serial));
   } else {
@@ -240,6 +241,18 @@ TEST_F(DnsChanges, OverTcpToo) {
   EXPECT_EQ(reply.answer, std::vector<std::string>{fill("_mta-sts.example.com. " + kTxt)});
 }
 
+TEST_F(DnsChanges, SoaTimersComeFromTheConfig) {
+  const auto config = parse_mtasts_config(yaml(std::string(kNsConfig) + "soa_refresh: 1d\nsoa_retry: 7200\nsoa_expire: 28d\n"));
+  MtastsPlugin p(config, state_);
+  const int64_t serial = state_->served("example.com")->txt_changed_at + 1;
+  EXPECT_EQ(test::ask(p, resolver_query("_mta-sts.example.com.", rrtype::SOA)).answer,
+            std::vector<std::string>{fill("_mta-sts.example.com. 300 IN SOA ns1.provider.test. hostmaster.provider.test. "
+                                          "{serial} 86400 7200 2419200 300", serial)});
+  const auto negative = test::ask(p, resolver_query("mta-sts.pending.example.", rrtype::TXT));
+  ASSERT_EQ(negative.authority.size(), 1u);
+  EXPECT_NE(negative.authority[0].find(" 86400 7200 2419200 300"), std::string::npos) << negative.authority[0];
+}
+
 struct ConfigCase {
   const char* name;
   std::string yaml;
@@ -282,6 +295,15 @@ INSTANTIATE_TEST_SUITE_P(
         ConfigCase{"zero_serial_step", "nameservers: [ns1.provider.test.]\nserial_step: 0s", "serial_step must be between 1s and 1h"},
         ConfigCase{"long_serial_step", "nameservers: [ns1.provider.test.]\nserial_step: 2h", "serial_step must be between 1s and 1h"},
         ConfigCase{"bad_serial_step", "nameservers: [ns1.provider.test.]\nserial_step: soon", "duration"},
+        ConfigCase{"soa_timers", "nameservers: [ns1.provider.test.]\nsoa_refresh: 6h\nsoa_retry: 1h\nsoa_expire: 14d", ""},
+        ConfigCase{"soa_timers_in_seconds", "nameservers: [ns1.provider.test.]\nsoa_refresh: 86400\nsoa_expire: 86400", ""},
+        ConfigCase{"zero_soa_retry", "nameservers: [ns1.provider.test.]\nsoa_retry: 0", "must be between 1s and 2147483647s"},
+        ConfigCase{"huge_soa_expire", "nameservers: [ns1.provider.test.]\nsoa_expire: 2147483648", "must be between 1s"},
+        ConfigCase{"bad_soa_refresh", "nameservers: [ns1.provider.test.]\nsoa_refresh: often", "duration"},
+        ConfigCase{"expire_before_refresh", "nameservers: [ns1.provider.test.]\nsoa_refresh: 2d\nsoa_expire: 1d",
+                   "soa_expire (86400s) is shorter than soa_refresh (172800s)"},
+        ConfigCase{"refresh_beyond_default_expire", "nameservers: [ns1.provider.test.]\nsoa_refresh: 30d",
+                   "secondaries would drop the zone before refreshing it"},
         ConfigCase{"bad_hostmaster", "nameservers: [ns1.provider.test.]\nhostmaster: a.b@provider.test", "hostmaster"}),
     [](const auto& info) { return std::string(info.param.name); });
 
@@ -290,6 +312,9 @@ TEST(MtastsConfigCheck, HostmasterDefaultsFromTheServiceZone) {
   EXPECT_EQ(config.hostmaster.to_text(), "hostmaster.sts.provider.test.");
   EXPECT_EQ(name_room_needed(config), 11u + config.service_zone->size() - 1);
   EXPECT_EQ(config.serial_step, std::chrono::seconds(60));  // the default
+  EXPECT_EQ(config.soa_refresh, 14400u);
+  EXPECT_EQ(config.soa_retry, 3600u);
+  EXPECT_EQ(config.soa_expire, 1209600u);
 }
 
 }  // namespace
