@@ -178,14 +178,15 @@ void MtastsPlugin::answer_negative(Query& query, Rcode rcode, const Zone& zone) 
   add_soa(query, Section::Authority, *zone.apex, zone, config_.ttl);
 }
 
-void MtastsPlugin::answer_apex_only(Query& query, const Zone& zone) const {
+void MtastsPlugin::answer_apex_only(Query& query, const Zone& zone, uint16_t type) const {
   const auto& q = query.request.question;
-  if (q.type == rrtype::SOA || q.type == rrtype::ANY) {
+  if (type == rrtype::SOA) {
     query.response.start(Rcode::NoError, true);
     add_soa(query, Section::Answer, q.original, zone, config_.ttl);
     return;
   }
-  if (q.type == rrtype::NS) {
+  // RFC 8482 §4.1, as Knot: ANY gets the apex's lowest type, NS.
+  if (type == rrtype::NS || type == rrtype::ANY) {
     query.response.start(Rcode::NoError, true);
     for (const auto& rdata : records_->ns_rdata())
       query.response.add(Section::Answer, dns::RecordRef{q.original, rrtype::NS, dns::rrclass::IN, config_.ttl, rdata});
@@ -197,10 +198,12 @@ void MtastsPlugin::answer_apex_only(Query& query, const Zone& zone) const {
 void MtastsPlugin::answer_owned(Query& query, Kind kind, const store::ServedView& domain, const Zone& zone,
                                 bool at_apex, int64_t id_time) const {
   const auto& q = query.request.question;
-  if (at_apex && (q.type == rrtype::SOA || q.type == rrtype::NS)) return answer_apex_only(query, zone);
+  // RFC 8482 §4.1: ANY gets one RRset, the same over UDP and TCP (as Knot: the lowest type).
+  const uint16_t qtype = q.type == rrtype::ANY ? records_->any_answer_type(kind, domain, at_apex) : q.type;
+  if (at_apex && (qtype == rrtype::SOA || qtype == rrtype::NS)) return answer_apex_only(query, zone, qtype);
   auto& response = query.response;
   bool started = false;
-  records_->for_each_owned(kind, domain, id_time, q.type, [&](uint16_t type, std::span<const uint8_t> rdata) {
+  records_->for_each_owned(kind, domain, id_time, qtype, [&](uint16_t type, std::span<const uint8_t> rdata) {
     if (!started) response.start(Rcode::NoError, true), started = true;
     response.add(Section::Answer, dns::RecordRef{q.original, type, dns::rrclass::IN, config_.ttl, rdata});
   });
@@ -217,7 +220,7 @@ bool MtastsPlugin::serve_service_zone(Query& query, int64_t now) const {
   const Zone zone{&apex, ZoneRecords::serial_of(shown_at)};
   const size_t relative = wire.size() - apex.size();  // octets of the labels above the apex
   if (relative == 0) {
-    answer_apex_only(query, zone);
+    answer_apex_only(query, zone, q.type);
     return true;
   }
   const auto domain_after = [&](size_t offset) -> std::span<const uint8_t> {

@@ -81,7 +81,8 @@ class MtastsPlugin final : public Plugin {
   // `id_time`: the time the ids are shown as of.
   void answer_owned(Query& query, Kind kind, const store::ServedView& domain, const Zone& zone, bool at_apex,
                     int64_t id_time) const;
-  void answer_apex_only(Query& query, const Zone& zone) const;  // service-zone apex
+  // At a zone apex: SOA, NS (and ANY, answered as NS), else NODATA.
+  void answer_apex_only(Query& query, const Zone& zone, uint16_t type) const;
   void answer_negative(Query& query, dns::Rcode rcode, const Zone& zone) const;
   bool add_soa(Query& query, dns::Section section, const dns::Name& owner, const Zone& zone, uint32_t ttl) const;
 

@@ -181,6 +181,23 @@ int64_t ZoneRecords::service_zone_time(int64_t now, int64_t last_change) const n
   return std::max(floor, std::max(last_change, config_time_) + 1);
 }
 
+uint16_t ZoneRecords::any_answer_type(ZoneKind kind, const store::ServedView& domain, bool at_apex) const noexcept {
+  namespace rrtype = dns::rrtype;
+  switch (kind) {
+    case ZoneKind::PolicyHost:
+      if (!a_rdata_.empty()) return rrtype::A;
+      if (at_apex) return rrtype::NS;
+      return aaaa_rdata_.empty() ? 0 : rrtype::AAAA;
+    case ZoneKind::MtaSts:
+      if (at_apex) return rrtype::NS;
+      return domain.has_confirmed() ? rrtype::TXT : 0;
+    case ZoneKind::TlsRpt:
+      if (at_apex) return rrtype::NS;
+      return domain.tlsrpt_rdata().empty() ? 0 : rrtype::TXT;
+  }
+  return 0;
+}
+
 std::span<const uint8_t> ZoneRecords::soa_rdata(uint32_t serial, uint8_t (&buffer)[kMaxSoaRdata]) const noexcept {
   std::memcpy(buffer, soa_template_.data(), soa_template_.size());
   put32(buffer + soa_serial_offset_, serial);

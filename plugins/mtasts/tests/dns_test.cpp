@@ -1,6 +1,8 @@
 // DNS answers of the mtasts plugin in both delegation modes (issue 3 "DNS answers"),
 // decoded with ldns: qname, qtype -> rcode, AA, answer, negative SOA.
 #include <algorithm>
+#include <set>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -110,7 +112,13 @@ std::vector<DnsCase> cases() {
       // --- NS delegation: each name is a zone apex delegated to us ---
       {"ns_txt", D::Ns, "_mta-sts.example.com.", rrtype::TXT, "NOERROR", {"_mta-sts.example.com. " + kTxt}, ""},
       {"ns_txt_keeps_query_case", D::Ns, "_MTA-STS.Example.COM.", rrtype::TXT, "NOERROR", {"_MTA-STS.Example.COM. " + kTxt}, ""},
-      {"ns_any_gives_the_txt", D::Ns, "_mta-sts.example.com.", rrtype::ANY, "NOERROR", {"_mta-sts.example.com. " + kTxt}, ""},
+      // ANY (RFC 8482 §4.1), as Knot: one RRset, the lowest type at the name (A < NS < SOA < TXT < AAAA).
+      {"ns_any_gives_the_apex_ns", D::Ns, "_mta-sts.example.com.", rrtype::ANY, "NOERROR",
+       {"_mta-sts.example.com. 300 IN NS ns1.provider.test.", "_mta-sts.example.com. 300 IN NS ns2.provider.test."}, ""},
+      {"ns_any_nothing_confirmed_gives_ns", D::Ns, "_mta-sts.pending.example.", rrtype::ANY, "NOERROR",
+       {"_mta-sts.pending.example. 300 IN NS ns1.provider.test.", "_mta-sts.pending.example. 300 IN NS ns2.provider.test."}, ""},
+      {"ns_any_policy_host_gives_a", D::Ns, "mta-sts.example.com.", rrtype::ANY, "NOERROR",
+       {"mta-sts.example.com. 300 IN A 192.0.2.10"}, ""},
       {"ns_apex_soa", D::Ns, "_mta-sts.example.com.", rrtype::SOA, "NOERROR", {"_mta-sts.example.com. " + kSoa + " 300"}, ""},
       {"ns_apex_ns", D::Ns, "_mta-sts.example.com.", rrtype::NS, "NOERROR",
        {"_mta-sts.example.com. 300 IN NS ns1.provider.test.", "_mta-sts.example.com. 300 IN NS ns2.provider.test."}, ""},
@@ -154,6 +162,16 @@ std::vector<DnsCase> cases() {
        "sts.provider.test."},
       {"zone_ns_delegation_still_served", D::ServiceZone, "_mta-sts.example.com.", rrtype::TXT, "NOERROR",
        {"_mta-sts.example.com. " + kTxt}, ""},
+      {"zone_any_at_apex_gives_ns", D::ServiceZone, "sts.provider.test.", rrtype::ANY, "NOERROR",
+       {"sts.provider.test. 300 IN NS ns1.provider.test.", "sts.provider.test. 300 IN NS ns2.provider.test."}, ""},
+      {"zone_any_gives_the_txt", D::ServiceZone, "_mta-sts.example.com.sts.provider.test.", rrtype::ANY, "NOERROR",
+       {"_mta-sts.example.com.sts.provider.test. " + kTxt}, ""},
+      {"zone_any_policy_host_gives_a", D::ServiceZone, "mta-sts.example.com.sts.provider.test.", rrtype::ANY, "NOERROR",
+       {"mta-sts.example.com.sts.provider.test. 300 IN A 192.0.2.10"}, ""},
+      {"zone_any_nothing_confirmed_nodata", D::ServiceZone, "_mta-sts.pending.example.sts.provider.test.", rrtype::ANY,
+       "NOERROR", {}, "sts.provider.test."},
+      {"zone_any_tlsrpt_unset_nodata", D::ServiceZone, "_smtp._tls.pending.example.sts.provider.test.", rrtype::ANY,
+       "NOERROR", {}, "sts.provider.test."},
       {"zone_outside_passes", D::ServiceZone, "www.provider.test.", rrtype::A, "", {}, ""},
   };
 }
@@ -239,6 +257,32 @@ TEST_F(DnsChanges, OverTcpToo) {
   const auto reply =
       test::ask(*p, resolver_query("_mta-sts.example.com.", rrtype::TXT, dns::rrclass::IN, dns::Transport::Tcp));
   EXPECT_EQ(reply.answer, std::vector<std::string>{fill("_mta-sts.example.com. " + kTxt)});
+}
+
+// RFC 8482 §4.1: ANY is answered alike over UDP and TCP (as Knot), at every kind of name.
+TEST_F(DnsChanges, AnyIsTheSameOverUdpAndTcp) {
+  for (const auto delegation : {Delegation::Ns, Delegation::ServiceZone}) {
+    auto p = plugin(delegation);
+    for (const std::string prefix : {"_mta-sts.", "_smtp._tls.", "mta-sts."}) {
+      for (const std::string domain : {"example.com.", "pending.example."}) {
+        const std::string qname =
+            prefix + domain + (delegation == Delegation::ServiceZone ? "sts.provider.test." : "");
+        const auto udp = test::ask(*p, resolver_query(qname, rrtype::ANY));
+        const auto tcp = test::ask(*p, resolver_query(qname, rrtype::ANY, dns::rrclass::IN, dns::Transport::Tcp));
+        EXPECT_EQ(udp.rcode, "NOERROR") << qname;
+        EXPECT_EQ(udp.answer, tcp.answer) << qname;
+        EXPECT_EQ(udp.authority, tcp.authority) << qname;
+        std::set<std::string> types;  // "owner ttl class type rdata": the fourth word
+        for (const auto& record : udp.answer) {
+          std::istringstream words(record);
+          std::string owner, ttl, rclass, type;
+          words >> owner >> ttl >> rclass >> type;
+          types.insert(type);
+        }
+        EXPECT_LE(types.size(), 1u) << qname << ": one RRset";
+      }
+    }
+  }
 }
 
 TEST_F(DnsChanges, SoaTimersComeFromTheConfig) {
