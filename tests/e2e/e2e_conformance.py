@@ -25,7 +25,7 @@ except ImportError:
         os.execv(SYSTEM_PYTHON, [SYSTEM_PYTHON] + sys.argv)
     sys.exit("e2e_conformance: dnspython is missing (scripts/deps.sh installs python3-dnspython)")
 
-from harness import SOURCE_DIR, Stsd, check, free_port, run_tests, send_tcp, send_udp
+from harness import SOURCE_DIR, check, free_port, reload_and_wait, run_tests, send_tcp, send_udp
 from secondaries import Server
 
 NSID, TCP_KEEPALIVE, COOKIE = 3, 11, 10  # EDNS option codes (RFC 5001, RFC 7828, RFC 7873)
@@ -364,8 +364,18 @@ def test_tcp_keepalive_over_tcp_only(stsd):
     check(option(both, TCP_KEEPALIVE) is not None and option(both, NSID) == TEXT_NSID, both)
 
 
+def test_nsid_follows_a_reload(stsd):
+    """The NSID belongs to the server block's chain: SIGHUP applies a new one (run last:
+    it leaves the new config in place)."""
+    stsd.write_config(stsd.config_text.replace(f"nsid: {TEXT_NSID.decode()}", "nsid: after-reload"))
+    reload_and_wait(stsd, "config reloaded")
+    answer = ask(stsd_address(stsd), query("example.org.", "SOA", options=[dns.edns.GenericOption(NSID, b"")]))
+    check(option(answer, NSID) == b"after-reload", answer)
+
+
 if __name__ == "__main__":
     run_tests(CONFIG, [test_mtasts_domain_served, test_do_bit_copied, test_nsid_per_server_block_only_when_asked,
                        test_soa_timers_of_the_synthesized_zones,
                        test_ixfr_and_records_in_authority_and_additional_are_not_formerr, test_formerr_carries_opt,
-                       test_any_and_additional_side_by_side_with_knot, test_tcp_keepalive_over_tcp_only])
+                       test_any_and_additional_side_by_side_with_knot, test_tcp_keepalive_over_tcp_only,
+                       test_nsid_follows_a_reload])
