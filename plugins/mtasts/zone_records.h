@@ -39,8 +39,9 @@ std::span<const uint8_t> kind_labels(ZoneKind kind) noexcept;
 bool owned_name(ZoneKind kind, std::span<const uint8_t> domain_labels, const dns::Name& suffix,
                 dns::Name& out) noexcept;
 
-// SHA-256 (hex) of everything the config contributes to the zones: the SOA fields, the
-// NS set, the TTL, the policy-host addresses, the rotation and the serial step, the
+// SHA-256 (hex) of everything the config contributes to the zones: the SOA fields (MNAME,
+// RNAME, REFRESH, RETRY, EXPIRE, MINIMUM: the SOA rdata with serial 0), the NS set, the
+// TTL, the policy-host addresses, the rotation and the serial step, the
 // service zone and the delegation mode. A change of it moves every serial up.
 std::string zone_config_digest(const MtastsConfig& config);
 
@@ -76,6 +77,11 @@ class ZoneRecords {
   // The SOA rdata with `serial`, written into `buffer`.
   static constexpr size_t kMaxSoaRdata = 2 * dns::kMaxNameLength + 20;
   std::span<const uint8_t> soa_rdata(uint32_t serial, uint8_t (&buffer)[kMaxSoaRdata]) const noexcept;
+
+  // RFC 8482 §4.1, as Knot answers ANY: the type of the one RRset an ANY query at the owned
+  // name `kind`.<domain> gets, the lowest type there (A, NS, SOA, TXT, AAAA); `at_apex`:
+  // the name is a zone apex (NS delegation), which holds NS and SOA too. 0: no records.
+  uint16_t any_answer_type(ZoneKind kind, const store::ServedView& domain, bool at_apex) const noexcept;
 
   // Calls emit(type, rdata) for each record of type `qtype` (ANY: every record) at the
   // owned name `kind`.<domain>, with the id of `id_time`; returns how many. No allocation.
