@@ -1,7 +1,8 @@
 """Zonemaster (zonemaster-cli 5.0.2, Debian 12) against stsd and against knotd serving the
-same content: a zone of the `file` plugin (provider.net.) and the zones the mtasts plugin
-synthesizes in NS mode for example.com. Fails when stsd gets a message (NOTICE and up)
-that Knot does not get for the same zone. docs/zonemaster.md shows the runs, in the
+same content: a zone of the `file` plugin (provider.net.), the zones the mtasts plugin
+synthesizes in NS mode for example.com. (_mta-sts, _smtp._tls, mta-sts) and its service
+zone (CNAME-target mode, sts.provider.net.). Fails when stsd gets a message (NOTICE and
+up) that Knot does not get for the same zone. docs/zonemaster.md shows the runs, in the
 form `--report` writes.
 
 Zonemaster resolves from the root, queries port 53 only, and flags name server addresses
@@ -11,10 +12,10 @@ script runs in a network namespace of its own (it executes itself again under
 addresses on that namespace's loopback device; no packet leaves the namespace. There,
 knotd serves the path down to the zones under test: the root (given to Zonemaster with
 --hints), com., net. and arpa. (the name servers' reverse names), and example.com., which
-delegates _mta-sts, _smtp._tls and mta-sts.example.com. to ns1/ns2.provider.net. The
-server under test answers on the addresses of ns1 and ns2.provider.net: first stsd,
-then knotd serving the same provider.net. file and, for each synthesized zone, the
-apex records stsd served (SOA, NS, TXT, A, AAAA: all these zones hold).
+delegates its three MTA-STS names to ns1/ns2.provider.net. The server under test answers
+on the addresses of ns1 and ns2.provider.net: first stsd, then knotd serving the same
+provider.net. file and, for each synthesized zone, the records stsd served (SOA, NS, TXT,
+A and AAAA at each of its names), so that both serve the same data.
 
     python3 tests/e2e/e2e_zonemaster.py                      # the test (root, or user namespaces)
     python3 tests/e2e/e2e_zonemaster.py --report FILE        # also write the runs as Markdown
@@ -59,8 +60,12 @@ ADDRESSES = {
 POLICY_HOST = ("11.7.0.80", "2a0b:7:7::80")
 TESTED_SERVERS = ["ns1.provider.net.", "ns2.provider.net."]
 FILE_ZONE = "provider.net."
-SYNTHESIZED_ZONES = ["_mta-sts.example.com.", "_smtp._tls.example.com.", "mta-sts.example.com."]
-ZONES_UNDER_TEST = [FILE_ZONE] + SYNTHESIZED_ZONES
+NS_MODE_ZONES = ["_mta-sts.example.com.", "_smtp._tls.example.com.", "mta-sts.example.com."]
+# CNAME-target mode: the provider's service zone holds every customer's names.
+SERVICE_ZONE = "sts.provider.net."
+SYNTHESIZED_ZONES = {**{apex: [apex] for apex in NS_MODE_ZONES},
+                     SERVICE_ZONE: [SERVICE_ZONE] + [f"{name}{SERVICE_ZONE}" for name in NS_MODE_ZONES]}
+ZONES_UNDER_TEST = [FILE_ZONE] + list(SYNTHESIZED_ZONES)
 
 # What Zonemaster reports (NOTICE and up) for these zones whatever serves them: the lab
 # is unsigned (DNSSEC), a name with an underscore is not a host name (SYNTAX01), and the
@@ -74,6 +79,7 @@ KNOT_BASELINE = {
     "_mta-sts.example.com.": SYNTHESIZED_BASELINE | {"NON_ALLOWED_CHARS"},
     "_smtp._tls.example.com.": SYNTHESIZED_BASELINE | {"NON_ALLOWED_CHARS"},
     "mta-sts.example.com.": SYNTHESIZED_BASELINE,
+    SERVICE_ZONE: SYNTHESIZED_BASELINE,
 }
 
 # SOA timers of the lab's zones and of provider.net.: values Zonemaster accepts
@@ -114,12 +120,12 @@ EXAMPLE_COM_ZONE = (soa("example.com.", "ns1.example.com.")
                     + ns("example.com.", ["ns1.example.com.", "ns2.example.com."])
                     + addresses("ns1.example.com.") + addresses("ns2.example.com.")
                     + "example.com. MX 10 mx1.example.com.\n" + addresses("mx1.example.com.")
-                    + "".join(ns(zone, TESTED_SERVERS) for zone in SYNTHESIZED_ZONES))
+                    + "".join(ns(zone, TESTED_SERVERS) for zone in NS_MODE_ZONES))
 # The provider's own zone, served by the `file` plugin.
 PROVIDER_ZONE = (soa(FILE_ZONE, "ns1.provider.net.") + ns(FILE_ZONE, TESTED_SERVERS)
                  + "".join(addresses(server) for server in TESTED_SERVERS)
                  + "provider.net. MX 10 mail.provider.net.\n" + addresses("mail.provider.net.")
-                 + 'provider.net. TXT "v=spf1 mx -all"\n')
+                 + 'provider.net. TXT "v=spf1 mx -all"\n' + ns(SERVICE_ZONE, TESTED_SERVERS))
 HINTS = ". 3600000 NS a.root-servers.net.\n" + addresses("a.root-servers.net.")
 
 STSD_CONFIG = """\
@@ -133,6 +139,7 @@ servers:
       mtasts:
         nameservers: [ns1.provider.net., ns2.provider.net.]
         hostmaster: hostmaster.provider.net.
+        service_zone: SERVICE_ZONE
         policy_host: { a: [POLICY_HOST_V4], aaaa: ["POLICY_HOST_V6"] }
       file:
         - zone: provider.net.
@@ -208,7 +215,7 @@ def stsd_under_test():
     listen = ", ".join(f'"[{a}]:53"' if ":" in a else f'"{a}:53"'
                        for server in TESTED_SERVERS for a in ADDRESSES[server])
     config = (STSD_CONFIG.replace("LISTEN", listen)
-              .replace("POLICY_HOST_V4", POLICY_HOST[0]).replace("POLICY_HOST_V6", POLICY_HOST[1]))
+              .replace("SERVICE_ZONE", SERVICE_ZONE).replace("POLICY_HOST_V4", POLICY_HOST[0]).replace("POLICY_HOST_V6", POLICY_HOST[1]))
     stsd = Stsd(config, host=ADDRESSES[TESTED_SERVERS[0]][0], port=53)
     os.makedirs(os.path.join(stsd.dir, "policies"))
     with open(os.path.join(stsd.dir, "policies", "example.com.yaml"), "w") as f:
@@ -225,15 +232,16 @@ def confirm_policy(stsd):
     check(r.rcode == "NOERROR" and len(r.rdatas("TXT")) == 1, r)
 
 
-def served_zone(stsd, apex):
-    """A synthesized zone as a zone file: the apex records stsd serves (these zones have
-    nothing below the apex)."""
+def served_zone(stsd, names):
+    """A synthesized zone as a zone file: the records stsd serves at `names` (the apex
+    first; no synthesized zone holds other types)."""
     lines = []
-    for rtype in ("SOA", "NS", "TXT", "A", "AAAA"):
-        r = kdig(stsd, apex, rtype)
-        check(r.rcode == "NOERROR" and "aa" in r.flags, r)
-        lines += [" ".join(map(str, rr)) for rr in r.answer if rr[0] == apex and rr[3] == rtype]
-    check(any(" SOA " in line for line in lines), (apex, lines))
+    for name in names:
+        for rtype in ("SOA", "NS", "TXT", "A", "AAAA"):
+            r = kdig(stsd, name, rtype)
+            check(r.rcode == "NOERROR" and "aa" in r.flags, r)
+            lines += [" ".join(map(str, rr)) for rr in r.answer if rr[0] == name and rr[3] == rtype]
+    check(" SOA " in lines[0] and len(lines) > 2, (names, lines))
     return "\n".join(lines) + "\n"
 
 
@@ -321,7 +329,7 @@ def test_zonemaster_stsd_as_knot(options):
             server.start()
         with stsd_under_test() as stsd:
             confirm_policy(stsd)
-            synthesized = {apex: served_zone(stsd, apex) for apex in SYNTHESIZED_ZONES}
+            synthesized = {apex: served_zone(stsd, names) for apex, names in SYNTHESIZED_ZONES.items()}
             runs["stsd"] = run_zonemaster(hints_path, options.level)
         with LabKnot("tested", TESTED_SERVERS, {FILE_ZONE: PROVIDER_ZONE, **synthesized}):
             runs["knotd"] = run_zonemaster(hints_path, options.level)
