@@ -115,6 +115,24 @@ void Zone::add_referral(dns::ResponseWriter& response, const Name& cut, const No
   }
 }
 
+void Zone::add_additional(dns::ResponseWriter& response, const RRset& answer) const {
+  // Addresses of the names an NS, MX or SRV answer points to (RFC 1035 §3.3.9, RFC 2782),
+  // each name once; never required.
+  const size_t offset = target_offset(answer.type);
+  if (offset == SIZE_MAX) return;
+  for (size_t i = 0; i < answer.rdatas.size(); ++i) {
+    const auto& rdata = answer.rdatas[i];
+    if (rdata.size() <= offset) continue;
+    const std::span<const uint8_t> target(rdata.data() + offset, rdata.size() - offset);
+    bool repeated = false;
+    for (size_t j = 0; j < i && !repeated; ++j) {
+      const auto& earlier = answer.rdatas[j];
+      repeated = earlier.size() > offset && dns::wire_names_equal({earlier.data() + offset, earlier.size() - offset}, target);
+    }
+    if (!repeated) add_addresses(response, target, false, false);
+  }
+}
+
 void Zone::answer(const dns::Request& request, dns::ResponseWriter& response) const {
   const auto& question = request.question;
   const uint16_t qtype = question.type;
@@ -142,40 +160,15 @@ void Zone::answer(const dns::Request& request, dns::ResponseWriter& response) co
   const Node* node = found.node;
 
   for (size_t step = 0;; ++step) {
-    if (qtype == rrtype::ANY) {
-      // RFC 8482 §4.1: over UDP, one RRset stands for "the rest exists" and keeps
-      // ANY from being an amplifier; over TCP the full node costs us nothing.
-      if (node->rrsets.empty()) {
-        add_negative(response);
-        return;
-      }
-      if (request.transport == dns::Transport::Tcp) {
-        for (const auto& rrset : node->rrsets) add_rrset(response, Section::Answer, *owner, rrset);
-      } else {
-        add_rrset(response, Section::Answer, *owner, node->rrsets.front());
-      }
-      return;
-    }
-
-    if (const RRset* rrset = node->find(qtype)) {
+    // RFC 8482 §4.1: ANY gets one RRset, which tells the client that the name exists and
+    // keeps ANY from amplifying. As Knot: the RRset of the lowest type at the name, with
+    // the additional records of that type, the same over UDP and TCP. Never CNAME-chased.
+    const RRset* rrset = qtype != rrtype::ANY ? node->find(qtype)
+                         : node->rrsets.empty()   ? nullptr
+                                                  : &node->rrsets.front();
+    if (rrset) {
       add_rrset(response, Section::Answer, *owner, *rrset);
-      // Additional section: addresses of the names an NS, MX or SRV answer points to
-      // (RFC 1035 §3.3.9, RFC 2782), skipping duplicates; never required.
-      const size_t offset = target_offset(qtype);
-      if (offset != SIZE_MAX) {
-        for (size_t i = 0; i < rrset->rdatas.size(); ++i) {
-          const auto& rdata = rrset->rdatas[i];
-          if (rdata.size() <= offset) continue;
-          const std::span<const uint8_t> target(rdata.data() + offset, rdata.size() - offset);
-          bool repeated = false;
-          for (size_t j = 0; j < i && !repeated; ++j) {
-            const auto& earlier = rrset->rdatas[j];
-            repeated = earlier.size() > offset &&
-                       dns::wire_names_equal({earlier.data() + offset, earlier.size() - offset}, target);
-          }
-          if (!repeated) add_addresses(response, target, false, false);
-        }
-      }
+      add_additional(response, *rrset);
       return;
     }
 

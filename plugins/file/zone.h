@@ -87,6 +87,8 @@ class Zone {
   void add_addresses(dns::ResponseWriter& response, std::span<const uint8_t> target_wire, bool for_referral,
                      bool required) const;
   void add_rrset(dns::ResponseWriter& response, dns::Section section, const dns::Name& owner, const RRset& rrset) const;
+  // The additional section an answer of `answer`'s type gets (addresses of its targets).
+  void add_additional(dns::ResponseWriter& response, const RRset& answer) const;
 
   dns::Name apex_;
   size_t apex_labels_ = 0;

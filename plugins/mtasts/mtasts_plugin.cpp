@@ -61,11 +61,32 @@ size_t label_offsets(std::span<const uint8_t> wire, size_t (&out)[128]) {
   return count;
 }
 
+// SOA REFRESH, RETRY and EXPIRE: durations of 1s to 2^31 - 1 s (RFC 1982 arithmetic
+// needs no more, and secondaries such as BIND cap them lower anyway). An expire shorter
+// than the refresh would have secondaries drop the zone before they first try to renew it
+// (Zonemaster ZONE05 warns); the softer advice (ZONE02..04) is left to the operator.
+void parse_soa_timers(const ConfigNode& section, MtastsConfig& config) {
+  const auto timer = [&](std::string_view key, uint32_t fallback) {
+    constexpr std::chrono::seconds kMax{2147483647};
+    return static_cast<uint32_t>(
+        section.duration_or(key, std::chrono::seconds(fallback), std::chrono::seconds(1), kMax).count());
+  };
+  config.soa_refresh = timer("soa_refresh", config.soa_refresh);
+  config.soa_retry = timer("soa_retry", config.soa_retry);
+  config.soa_expire = timer("soa_expire", config.soa_expire);
+  if (config.soa_expire < config.soa_refresh) {
+    auto node = section.get("soa_expire");
+    if (!node) node = section.require("soa_refresh");  // the default expire is shorter than the refresh given
+    node->fail("soa_expire (" + std::to_string(config.soa_expire) + "s) is shorter than soa_refresh (" +
+              std::to_string(config.soa_refresh) + "s): secondaries would drop the zone before refreshing it");
+  }
+}
+
 }  // namespace
 
 MtastsConfig parse_mtasts_config(const ConfigNode& section) {
-  section.expect_map({"service_zone", "ns_delegation", "nameservers", "hostmaster", "ttl", "negative_ttl", "rotation",
-                      "policy_host", "serial_step"});
+  section.expect_map({"service_zone", "ns_delegation", "nameservers", "hostmaster", "ttl", "negative_ttl",
+                      "soa_refresh", "soa_retry", "soa_expire", "rotation", "policy_host", "serial_step"});
   MtastsConfig config;
   if (auto node = section.get("service_zone")) config.service_zone = config_name(*node);
   config.ns_delegation = section.bool_or("ns_delegation", true);
@@ -88,6 +109,7 @@ MtastsConfig parse_mtasts_config(const ConfigNode& section) {
   // RFC 2181 §8: TTLs are at most 2^31 - 1.
   config.ttl = static_cast<uint32_t>(section.uint_or("ttl", 300, 0, 2147483647));
   config.negative_ttl = static_cast<uint32_t>(section.uint_or("negative_ttl", config.ttl, 0, 2147483647));
+  parse_soa_timers(section, config);
   if (auto node = section.get("rotation")) {
     config.rotation = node->as_duration();
     if (config.rotation.count() < 1 || config.rotation > std::chrono::hours(24 * 31))
@@ -156,14 +178,15 @@ void MtastsPlugin::answer_negative(Query& query, Rcode rcode, const Zone& zone) 
   add_soa(query, Section::Authority, *zone.apex, zone, config_.ttl);
 }
 
-void MtastsPlugin::answer_apex_only(Query& query, const Zone& zone) const {
+void MtastsPlugin::answer_apex_only(Query& query, const Zone& zone, uint16_t type) const {
   const auto& q = query.request.question;
-  if (q.type == rrtype::SOA || q.type == rrtype::ANY) {
+  if (type == rrtype::SOA) {
     query.response.start(Rcode::NoError, true);
     add_soa(query, Section::Answer, q.original, zone, config_.ttl);
     return;
   }
-  if (q.type == rrtype::NS) {
+  // RFC 8482 §4.1, as Knot: ANY gets the apex's lowest type, NS.
+  if (type == rrtype::NS || type == rrtype::ANY) {
     query.response.start(Rcode::NoError, true);
     for (const auto& rdata : records_->ns_rdata())
       query.response.add(Section::Answer, dns::RecordRef{q.original, rrtype::NS, dns::rrclass::IN, config_.ttl, rdata});
@@ -175,10 +198,12 @@ void MtastsPlugin::answer_apex_only(Query& query, const Zone& zone) const {
 void MtastsPlugin::answer_owned(Query& query, Kind kind, const store::ServedView& domain, const Zone& zone,
                                 bool at_apex, int64_t id_time) const {
   const auto& q = query.request.question;
-  if (at_apex && (q.type == rrtype::SOA || q.type == rrtype::NS)) return answer_apex_only(query, zone);
+  // RFC 8482 §4.1: ANY gets one RRset, the same over UDP and TCP (as Knot: the lowest type).
+  const uint16_t qtype = q.type == rrtype::ANY ? records_->any_answer_type(kind, domain, at_apex) : q.type;
+  if (at_apex && (qtype == rrtype::SOA || qtype == rrtype::NS)) return answer_apex_only(query, zone, qtype);
   auto& response = query.response;
   bool started = false;
-  records_->for_each_owned(kind, domain, id_time, q.type, [&](uint16_t type, std::span<const uint8_t> rdata) {
+  records_->for_each_owned(kind, domain, id_time, qtype, [&](uint16_t type, std::span<const uint8_t> rdata) {
     if (!started) response.start(Rcode::NoError, true), started = true;
     response.add(Section::Answer, dns::RecordRef{q.original, type, dns::rrclass::IN, config_.ttl, rdata});
   });
@@ -195,7 +220,7 @@ bool MtastsPlugin::serve_service_zone(Query& query, int64_t now) const {
   const Zone zone{&apex, ZoneRecords::serial_of(shown_at)};
   const size_t relative = wire.size() - apex.size();  // octets of the labels above the apex
   if (relative == 0) {
-    answer_apex_only(query, zone);
+    answer_apex_only(query, zone, q.type);
     return true;
   }
   const auto domain_after = [&](size_t offset) -> std::span<const uint8_t> {

@@ -29,6 +29,13 @@ struct MtastsConfig {
   dns::Name hostmaster;  // SOA RNAME in wire form
   uint32_t ttl = 300;
   uint32_t negative_ttl = 300;  // SOA MINIMUM (RFC 2308 §4)
+  // SOA REFRESH, RETRY, EXPIRE (RFC 1035 §3.3.13): how secondaries poll and how long they
+  // keep the zone without reaching us. The defaults are the lowest values Zonemaster's
+  // default profile does not flag (ZONE02: refresh >= 4h, ZONE04: retry >= 1h, ZONE03:
+  // retry < refresh), and an expire of two weeks (ZONE05: >= 1 week; RFC 1912 §2.2: 2-4 weeks).
+  uint32_t soa_refresh = 14400;
+  uint32_t soa_retry = 3600;
+  uint32_t soa_expire = 1209600;
   std::chrono::seconds rotation{86400};
   // The service zone is shown as of a time that steps by this much (zone_records.h).
   std::chrono::seconds serial_step{60};
@@ -74,7 +81,8 @@ class MtastsPlugin final : public Plugin {
   // `id_time`: the time the ids are shown as of.
   void answer_owned(Query& query, Kind kind, const store::ServedView& domain, const Zone& zone, bool at_apex,
                     int64_t id_time) const;
-  void answer_apex_only(Query& query, const Zone& zone) const;  // service-zone apex
+  // At a zone apex: SOA, NS (and ANY, answered as NS), else NODATA.
+  void answer_apex_only(Query& query, const Zone& zone, uint16_t type) const;
   void answer_negative(Query& query, dns::Rcode rcode, const Zone& zone) const;
   bool add_soa(Query& query, dns::Section section, const dns::Name& owner, const Zone& zone, uint32_t ttl) const;
 

@@ -143,6 +143,9 @@ ZoneRecords::ZoneRecords(const MtastsConfig& config, store::RotationSchedule sch
   soa.mname = config.nameservers.front();
   soa.rname = config.hostmaster;
   soa.serial = 0;
+  soa.refresh = config.soa_refresh;
+  soa.retry = config.soa_retry;
+  soa.expire = config.soa_expire;
   soa.minimum = config.negative_ttl;
   soa_template_ = dns::soa_rdata(soa);
   soa_serial_offset_ = soa.mname.size() + soa.rname.size();
@@ -176,6 +179,23 @@ int64_t ZoneRecords::service_zone_time(int64_t now, int64_t last_change) const n
   int64_t floor = now - now % serial_step_;
   if (now < 0 && now % serial_step_ != 0) floor -= serial_step_;
   return std::max(floor, std::max(last_change, config_time_) + 1);
+}
+
+uint16_t ZoneRecords::any_answer_type(ZoneKind kind, const store::ServedView& domain, bool at_apex) const noexcept {
+  namespace rrtype = dns::rrtype;
+  switch (kind) {
+    case ZoneKind::PolicyHost:
+      if (!a_rdata_.empty()) return rrtype::A;
+      if (at_apex) return rrtype::NS;
+      return aaaa_rdata_.empty() ? 0 : rrtype::AAAA;
+    case ZoneKind::MtaSts:
+      if (at_apex) return rrtype::NS;
+      return domain.has_confirmed() ? rrtype::TXT : 0;
+    case ZoneKind::TlsRpt:
+      if (at_apex) return rrtype::NS;
+      return domain.tlsrpt_rdata().empty() ? 0 : rrtype::TXT;
+  }
+  return 0;
 }
 
 std::span<const uint8_t> ZoneRecords::soa_rdata(uint32_t serial, uint8_t (&buffer)[kMaxSoaRdata]) const noexcept {

@@ -77,6 +77,11 @@ class ZoneRecords {
   static constexpr size_t kMaxSoaRdata = 2 * dns::kMaxNameLength + 20;
   std::span<const uint8_t> soa_rdata(uint32_t serial, uint8_t (&buffer)[kMaxSoaRdata]) const noexcept;
 
+  // RFC 8482 §4.1, as Knot answers ANY: the type of the one RRset an ANY query at the owned
+  // name `kind`.<domain> gets, the lowest type there (A, NS, SOA, TXT, AAAA); `at_apex`:
+  // the name is a zone apex (NS delegation), which holds NS and SOA too. 0: no records.
+  uint16_t any_answer_type(ZoneKind kind, const store::ServedView& domain, bool at_apex) const noexcept;
+
   // Calls emit(type, rdata) for each record of type `qtype` (ANY: every record) at the
   // owned name `kind`.<domain>, with the id of `id_time`; returns how many. No allocation.
   template <class Emit>

@@ -143,12 +143,24 @@ const LookupCase kCases[] = {
     {"referral_without_room_for_required_glue_is_truncated", "host.big.example.org.", "A", "NOERROR", "qr tc rd", {},
      {}, {}},
 
-    // ANY (RFC 8482): one RRset over UDP, all over TCP.
+    // ANY (RFC 8482), as Knot: the RRset of the lowest type, with that type's additional
+    // records, the same over UDP and TCP (e2e_conformance compares with knotd).
     {"any_over_udp_is_one_rrset", "www.example.org.", "ANY", "NOERROR", "qr aa rd",
      {"www.example.org. 3600 IN A 192.0.2.80"}, {}, {}},
-    {"any_over_tcp_is_complete", "www.example.org.", "ANY", "NOERROR", "qr aa rd",
-     {"www.example.org. 3600 IN A 192.0.2.80", "www.example.org. 3600 IN AAAA 2001:db8::80"}, {}, {},
+    {"any_over_tcp_is_the_same_rrset", "www.example.org.", "ANY", "NOERROR", "qr aa rd",
+     {"www.example.org. 3600 IN A 192.0.2.80"}, {}, {}, dns::Transport::Tcp},
+    {"any_at_apex_is_ns_with_addresses", "example.org.", "ANY", "NOERROR", "qr aa rd",
+     {"example.org. 3600 IN NS ns1.example.org.", "example.org. 3600 IN NS ns2.example.org."},
+     {},
+     {"ns1.example.org. 3600 IN A 192.0.2.1", "ns2.example.org. 600 IN A 192.0.2.2",
+      "ns2.example.org. 3600 IN AAAA 2001:db8::2"}},
+    {"any_at_apex_over_tcp_too", "example.org.", "ANY", "NOERROR", "qr aa rd",
+     {"example.org. 3600 IN NS ns1.example.org.", "example.org. 3600 IN NS ns2.example.org."},
+     {},
+     {"ns1.example.org. 3600 IN A 192.0.2.1", "ns2.example.org. 600 IN A 192.0.2.2",
+      "ns2.example.org. 3600 IN AAAA 2001:db8::2"},
      dns::Transport::Tcp},
+    {"any_at_cut_is_referral", "sub.example.org.", "ANY", "NOERROR", "qr rd", {}, kSubReferral, kSubGlue},
     {"any_at_cname_returns_cname", "alias.example.org.", "ANY", "NOERROR", "qr aa rd",
      {"alias.example.org. 3600 IN CNAME www.example.org."}, {}, {}},
     {"any_at_empty_non_terminal_is_nodata", "c.example.org.", "ANY", "NOERROR", "qr aa rd", {}, {kNegativeSoa}, {}},

@@ -1,6 +1,8 @@
 // DNS answers of the mtasts plugin in both delegation modes (issue 3 "DNS answers"),
 // decoded with ldns: qname, qtype -> rcode, AA, answer, negative SOA.
 #include <algorithm>
+#include <set>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -101,7 +103,8 @@ class DnsAnswers : public ::testing::TestWithParam<DnsCase> {
 };
 
 const std::string kTxt = "300 IN TXT \"v=STSv1; id={id};\"";
-const std::string kSoa = "300 IN SOA ns1.provider.test. hostmaster.provider.test. {serial} 3600 600 604800";
+// The default SOA timers (refresh 4h, retry 1h, expire 14d): none flagged by Zonemaster.
+const std::string kSoa = "300 IN SOA ns1.provider.test. hostmaster.provider.test. {serial} 14400 3600 1209600";
 
 std::vector<DnsCase> cases() {
   using D = Delegation;
@@ -109,7 +112,13 @@ std::vector<DnsCase> cases() {
       // --- NS delegation: each name is a zone apex delegated to us ---
       {"ns_txt", D::Ns, "_mta-sts.example.com.", rrtype::TXT, "NOERROR", {"_mta-sts.example.com. " + kTxt}, ""},
       {"ns_txt_keeps_query_case", D::Ns, "_MTA-STS.Example.COM.", rrtype::TXT, "NOERROR", {"_MTA-STS.Example.COM. " + kTxt}, ""},
-      {"ns_any_gives_the_txt", D::Ns, "_mta-sts.example.com.", rrtype::ANY, "NOERROR", {"_mta-sts.example.com. " + kTxt}, ""},
+      // ANY (RFC 8482 §4.1), as Knot: one RRset, the lowest type at the name (A < NS < SOA < TXT < AAAA).
+      {"ns_any_gives_the_apex_ns", D::Ns, "_mta-sts.example.com.", rrtype::ANY, "NOERROR",
+       {"_mta-sts.example.com. 300 IN NS ns1.provider.test.", "_mta-sts.example.com. 300 IN NS ns2.provider.test."}, ""},
+      {"ns_any_nothing_confirmed_gives_ns", D::Ns, "_mta-sts.pending.example.", rrtype::ANY, "NOERROR",
+       {"_mta-sts.pending.example. 300 IN NS ns1.provider.test.", "_mta-sts.pending.example. 300 IN NS ns2.provider.test."}, ""},
+      {"ns_any_policy_host_gives_a", D::Ns, "mta-sts.example.com.", rrtype::ANY, "NOERROR",
+       {"mta-sts.example.com. 300 IN A 192.0.2.10"}, ""},
       {"ns_apex_soa", D::Ns, "_mta-sts.example.com.", rrtype::SOA, "NOERROR", {"_mta-sts.example.com. " + kSoa + " 300"}, ""},
       {"ns_apex_ns", D::Ns, "_mta-sts.example.com.", rrtype::NS, "NOERROR",
        {"_mta-sts.example.com. 300 IN NS ns1.provider.test.", "_mta-sts.example.com. 300 IN NS ns2.provider.test."}, ""},
@@ -153,6 +162,16 @@ std::vector<DnsCase> cases() {
        "sts.provider.test."},
       {"zone_ns_delegation_still_served", D::ServiceZone, "_mta-sts.example.com.", rrtype::TXT, "NOERROR",
        {"_mta-sts.example.com. " + kTxt}, ""},
+      {"zone_any_at_apex_gives_ns", D::ServiceZone, "sts.provider.test.", rrtype::ANY, "NOERROR",
+       {"sts.provider.test. 300 IN NS ns1.provider.test.", "sts.provider.test. 300 IN NS ns2.provider.test."}, ""},
+      {"zone_any_gives_the_txt", D::ServiceZone, "_mta-sts.example.com.sts.provider.test.", rrtype::ANY, "NOERROR",
+       {"_mta-sts.example.com.sts.provider.test. " + kTxt}, ""},
+      {"zone_any_policy_host_gives_a", D::ServiceZone, "mta-sts.example.com.sts.provider.test.", rrtype::ANY, "NOERROR",
+       {"mta-sts.example.com.sts.provider.test. 300 IN A 192.0.2.10"}, ""},
+      {"zone_any_nothing_confirmed_nodata", D::ServiceZone, "_mta-sts.pending.example.sts.provider.test.", rrtype::ANY,
+       "NOERROR", {}, "sts.provider.test."},
+      {"zone_any_tlsrpt_unset_nodata", D::ServiceZone, "_smtp._tls.pending.example.sts.provider.test.", rrtype::ANY,
+       "NOERROR", {}, "sts.provider.test."},
       {"zone_outside_passes", D::ServiceZone, "www.provider.test.", rrtype::A, "", {}, ""},
   };
 }
@@ -186,7 +205,7 @@ TEST_P(DnsAnswers, Table) {
     ASSERT_EQ(reply.authority.size(), 1u);
     const uint32_t negative_ttl = c.delegation == Delegation::ServiceZone ? 60 : 300;
     EXPECT_EQ(reply.authority[0], fill(std::string(c.negative_soa_owner) + " " + std::to_string(negative_ttl) +
-                                       " IN SOA ns1.provider.test. hostmaster.provider.test. {serial} 3600 600 604800 " +
+                                       " IN SOA ns1.provider.test. hostmaster.provider.test. {serial} 14400 3600 1209600 " +
                                        std::to_string(negative_ttl),
                                    serial));
   } else {
@@ -240,6 +259,44 @@ TEST_F(DnsChanges, OverTcpToo) {
   EXPECT_EQ(reply.answer, std::vector<std::string>{fill("_mta-sts.example.com. " + kTxt)});
 }
 
+// RFC 8482 §4.1: ANY is answered alike over UDP and TCP (as Knot), at every kind of name.
+TEST_F(DnsChanges, AnyIsTheSameOverUdpAndTcp) {
+  for (const auto delegation : {Delegation::Ns, Delegation::ServiceZone}) {
+    auto p = plugin(delegation);
+    for (const std::string prefix : {"_mta-sts.", "_smtp._tls.", "mta-sts."}) {
+      for (const std::string domain : {"example.com.", "pending.example."}) {
+        const std::string qname =
+            prefix + domain + (delegation == Delegation::ServiceZone ? "sts.provider.test." : "");
+        const auto udp = test::ask(*p, resolver_query(qname, rrtype::ANY));
+        const auto tcp = test::ask(*p, resolver_query(qname, rrtype::ANY, dns::rrclass::IN, dns::Transport::Tcp));
+        EXPECT_EQ(udp.rcode, "NOERROR") << qname;
+        EXPECT_EQ(udp.answer, tcp.answer) << qname;
+        EXPECT_EQ(udp.authority, tcp.authority) << qname;
+        std::set<std::string> types;  // "owner ttl class type rdata": the fourth word
+        for (const auto& record : udp.answer) {
+          std::istringstream words(record);
+          std::string owner, ttl, rclass, type;
+          words >> owner >> ttl >> rclass >> type;
+          types.insert(type);
+        }
+        EXPECT_LE(types.size(), 1u) << qname << ": one RRset";
+      }
+    }
+  }
+}
+
+TEST_F(DnsChanges, SoaTimersComeFromTheConfig) {
+  const auto config = parse_mtasts_config(yaml(std::string(kNsConfig) + "soa_refresh: 1d\nsoa_retry: 7200\nsoa_expire: 28d\n"));
+  MtastsPlugin p(config, state_);
+  const int64_t serial = state_->served("example.com")->txt_changed_at + 1;
+  EXPECT_EQ(test::ask(p, resolver_query("_mta-sts.example.com.", rrtype::SOA)).answer,
+            std::vector<std::string>{fill("_mta-sts.example.com. 300 IN SOA ns1.provider.test. hostmaster.provider.test. "
+                                          "{serial} 86400 7200 2419200 300", serial)});
+  const auto negative = test::ask(p, resolver_query("mta-sts.pending.example.", rrtype::TXT));
+  ASSERT_EQ(negative.authority.size(), 1u);
+  EXPECT_NE(negative.authority[0].find(" 86400 7200 2419200 300"), std::string::npos) << negative.authority[0];
+}
+
 struct ConfigCase {
   const char* name;
   std::string yaml;
@@ -282,6 +339,15 @@ INSTANTIATE_TEST_SUITE_P(
         ConfigCase{"zero_serial_step", "nameservers: [ns1.provider.test.]\nserial_step: 0s", "serial_step must be between 1s and 1h"},
         ConfigCase{"long_serial_step", "nameservers: [ns1.provider.test.]\nserial_step: 2h", "serial_step must be between 1s and 1h"},
         ConfigCase{"bad_serial_step", "nameservers: [ns1.provider.test.]\nserial_step: soon", "duration"},
+        ConfigCase{"soa_timers", "nameservers: [ns1.provider.test.]\nsoa_refresh: 6h\nsoa_retry: 1h\nsoa_expire: 14d", ""},
+        ConfigCase{"soa_timers_in_seconds", "nameservers: [ns1.provider.test.]\nsoa_refresh: 86400\nsoa_expire: 86400", ""},
+        ConfigCase{"zero_soa_retry", "nameservers: [ns1.provider.test.]\nsoa_retry: 0", "must be between 1s and 2147483647s"},
+        ConfigCase{"huge_soa_expire", "nameservers: [ns1.provider.test.]\nsoa_expire: 2147483648", "must be between 1s"},
+        ConfigCase{"bad_soa_refresh", "nameservers: [ns1.provider.test.]\nsoa_refresh: often", "duration"},
+        ConfigCase{"expire_before_refresh", "nameservers: [ns1.provider.test.]\nsoa_refresh: 2d\nsoa_expire: 1d",
+                   "soa_expire (86400s) is shorter than soa_refresh (172800s)"},
+        ConfigCase{"refresh_beyond_default_expire", "nameservers: [ns1.provider.test.]\nsoa_refresh: 30d",
+                   "secondaries would drop the zone before refreshing it"},
         ConfigCase{"bad_hostmaster", "nameservers: [ns1.provider.test.]\nhostmaster: a.b@provider.test", "hostmaster"}),
     [](const auto& info) { return std::string(info.param.name); });
 
@@ -290,6 +356,9 @@ TEST(MtastsConfigCheck, HostmasterDefaultsFromTheServiceZone) {
   EXPECT_EQ(config.hostmaster.to_text(), "hostmaster.sts.provider.test.");
   EXPECT_EQ(name_room_needed(config), 11u + config.service_zone->size() - 1);
   EXPECT_EQ(config.serial_step, std::chrono::seconds(60));  // the default
+  EXPECT_EQ(config.soa_refresh, 14400u);
+  EXPECT_EQ(config.soa_retry, 3600u);
+  EXPECT_EQ(config.soa_expire, 1209600u);
 }
 
 }  // namespace

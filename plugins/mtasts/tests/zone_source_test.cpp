@@ -400,6 +400,33 @@ TEST(MtastsZoneSource, SerialsMoveUpWithEachKindOfChange) {
     EXPECT_TRUE(serial_after(serial, changed.at(apex))) << "(d) " << apex;
 }
 
+// The SOA timers are zone content: changing one moves every serial (a secondary must
+// transfer the new SOA), and the transferred SOA carries it.
+TEST(MtastsZoneSource, SoaTimerChangeMovesEverySerial) {
+  Served served(kBothModes);
+  served.state().add_domain("example.com", {{"mailto:tls@example.com"}, {}});
+  const Policy policy{Mode::Enforce, {"mx.example.com"}, 604800};
+  served.state().confirm("example.com", served.state().stage("example.com", policy, false).version, true, "t", "v1");
+  served.clock().advance(seconds(1));
+  const auto before = served.listed();
+  const std::string longer_retry = kBothModes + "soa_retry: 2h\n";
+  EXPECT_NE(zone_config_digest(parse_mtasts_config(yaml(longer_retry))),
+            zone_config_digest(parse_mtasts_config(yaml(kBothModes))));
+  served.restart(longer_retry);
+  const auto after = served.listed();
+  ASSERT_EQ(after.size(), before.size());
+  for (const auto& [apex, serial] : after) {
+    EXPECT_TRUE(serial_after(serial, before.at(apex))) << apex;
+    const auto content = served.render(apex);
+    ASSERT_TRUE(content) << apex;
+    const auto& soa = content->records.front().rdata;
+    EXPECT_EQ(read32(&soa[soa.size() - 12]), 7200u) << apex << ": RETRY";
+  }
+  served.clock().advance(seconds(1));
+  served.restart(longer_retry);
+  EXPECT_EQ(served.listed(), after) << "the same timers again move nothing";
+}
+
 // Changes within one second, and a change in the very second of a rotation, each move the
 // serial: a secondary that took the zone earlier in that second must see a newer serial.
 TEST(MtastsZoneSource, ChangesWithinOneSecondEachMoveTheSerial) {
