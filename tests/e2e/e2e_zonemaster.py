@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 
-from harness import Stsd, check, kdig, run_tests
+from harness import STSD_BIN, Stsd, check, kdig, run_tests
 from secondaries import Server
 
 NETNS_MARK = "STSD_ZONEMASTER_NETNS"
@@ -70,10 +70,11 @@ ZONES_UNDER_TEST = [FILE_ZONE] + list(SYNTHESIZED_ZONES)
 # What Zonemaster reports (NOTICE and up) for these zones whatever serves them: the lab
 # is unsigned (DNSSEC), a name with an underscore is not a host name (SYNTAX01), and the
 # synthesized zones have no MX (ZONE09). knotd's run must show exactly these, which
-# proves the lab resolves (a broken delegation brings errors) and that Zonemaster ran.
+# proves the lab resolves (a broken delegation brings errors) and that Zonemaster ran;
+# it also holds the SOA timers stsd synthesizes by default to what Zonemaster accepts
+# (ZONE02-06), since knotd serves the SOA stsd served.
 UNSIGNED = {"NOT_SIGNED", "NEITHER_DNSKEY_NOR_DS"}
-SYNTHESIZED_BASELINE = UNSIGNED | {"Z09_MISSING_MAIL_TARGET", "REFRESH_MINIMUM_VALUE_LOWER",
-                                   "RETRY_MINIMUM_VALUE_LOWER"}
+SYNTHESIZED_BASELINE = UNSIGNED | {"Z09_MISSING_MAIL_TARGET"}
 KNOT_BASELINE = {
     FILE_ZONE: UNSIGNED,
     "_mta-sts.example.com.": SYNTHESIZED_BASELINE | {"NON_ALLOWED_CHARS"},
@@ -286,9 +287,17 @@ def at_least(level):
     return lambda key: LEVELS.index(key[0]) >= LEVELS.index(level)
 
 
+def versions():
+    zonemaster_cli = subprocess.run(["zonemaster-cli", "--version"], capture_output=True, text=True).stdout.split()
+    knotd = subprocess.run(["knotd", "--version"], capture_output=True, text=True).stdout.split()
+    stsd = subprocess.run([os.path.join(STSD_BIN, "stsd"), "--version"], capture_output=True, text=True).stdout.split()
+    return (f"zonemaster-cli {zonemaster_cli[2]} (engine {zonemaster_cli[5]}), knotd {knotd[-1]}, "
+            f"{' '.join(stsd[:2])}")
+
+
 def report(runs, level, elapsed):
     """Both runs side by side and their difference, as Markdown."""
-    out = [f"Messages at {level} and up, per zone (✓: the server got it). "
+    out = [f"{versions()}. Messages at {level} and up, per zone (✓: the server got it); "
            f"Zonemaster ran {elapsed:.0f} s in all.\n"]
     only = {server: difference(runs, server, other) for server, other in (("stsd", "knotd"), ("knotd", "stsd"))}
     for zone in ZONES_UNDER_TEST:
@@ -303,10 +312,8 @@ def report(runs, level, elapsed):
             text = m.get("message", "").replace("|", "\\|").replace("\n", " ")
             marks = ["✓" * min(row[s], 1) + (f" ×{row[s]}" if row[s] > 1 else "") for s in ("stsd", "knotd")]
             out.append(f"| {m['level']} | {m['testcase']} | {m['tag']} | {text} | {marks[0]} | {marks[1]} |")
-        for server in ("stsd", "knotd"):
-            listed = ", ".join(f"{k[3]} {k[4]}" for k in only[server][zone]) or "none"
-            out.append(f"\nOnly {server}: {listed}.")
-        out.append("")
+        listed = {server: ", ".join(f"{k[3]} {k[4]}" for k in only[server][zone]) or "none" for server in only}
+        out.append(f"\nOnly stsd: {listed['stsd']}. Only knotd: {listed['knotd']}.\n")
     return "\n".join(out)
 
 
