@@ -323,27 +323,32 @@ def run_zonemaster(hints_path, level):
     return {zone: zonemaster(zone, hints_path, level) for zone in ZONES_UNDER_TEST}
 
 
-def test_zonemaster_stsd_as_knot(options):
-    work = tempfile.mkdtemp(prefix="stsd-zonemaster-")
-    hints_path = os.path.join(work, "hints.zone")
-    with open(hints_path, "w") as f:
-        f.write(HINTS)
+def both_runs(level):
+    """Zonemaster's messages for each zone under test, {"stsd": {zone: [...]}, "knotd": ...}."""
     runs = {}
-    started = time.time()
     lab = infrastructure()
-    try:
-        for server in lab:
-            server.start()
-        with stsd_under_test() as stsd:
-            confirm_policy(stsd)
-            synthesized = {apex: served_zone(stsd, names) for apex, names in SYNTHESIZED_ZONES.items()}
-            runs["stsd"] = run_zonemaster(hints_path, options.level)
-        with LabKnot("tested", TESTED_SERVERS, {FILE_ZONE: PROVIDER_ZONE, **synthesized}):
-            runs["knotd"] = run_zonemaster(hints_path, options.level)
-    finally:
-        for server in lab:
-            server.stop()
-    shutil.rmtree(work, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="stsd-zonemaster-") as work:
+        hints_path = os.path.join(work, "hints.zone")
+        with open(hints_path, "w") as f:
+            f.write(HINTS)
+        try:
+            for server in lab:
+                server.start()
+            with stsd_under_test() as stsd:
+                confirm_policy(stsd)
+                synthesized = {apex: served_zone(stsd, names) for apex, names in SYNTHESIZED_ZONES.items()}
+                runs["stsd"] = run_zonemaster(hints_path, level)
+            with LabKnot("tested", TESTED_SERVERS, {FILE_ZONE: PROVIDER_ZONE, **synthesized}):
+                runs["knotd"] = run_zonemaster(hints_path, level)
+        finally:
+            for server in lab:
+                server.stop()
+    return runs
+
+
+def test_zonemaster_stsd_as_knot(options):
+    started = time.time()
+    runs = both_runs(options.level)
     text = report(runs, options.level, time.time() - started)
     print(text)
     if options.report:
