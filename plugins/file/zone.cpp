@@ -127,7 +127,8 @@ void Zone::add_additional(dns::ResponseWriter& response, const RRset& answer) co
     bool repeated = false;
     for (size_t j = 0; j < i && !repeated; ++j) {
       const auto& earlier = answer.rdatas[j];
-      repeated = earlier.size() > offset && dns::wire_names_equal({earlier.data() + offset, earlier.size() - offset}, target);
+      repeated =
+          earlier.size() > offset && dns::wire_names_equal({earlier.data() + offset, earlier.size() - offset}, target);
     }
     if (!repeated) add_addresses(response, target, false, false);
   }
@@ -163,9 +164,9 @@ void Zone::answer(const dns::Request& request, dns::ResponseWriter& response) co
     // RFC 8482 §4.1: ANY gets one RRset, which tells the client that the name exists and
     // keeps ANY from amplifying. As Knot: the RRset of the lowest type at the name, with
     // the additional records of that type, the same over UDP and TCP. Never CNAME-chased.
-    const RRset* rrset = qtype != rrtype::ANY ? node->find(qtype)
-                         : node->rrsets.empty()   ? nullptr
-                                                  : &node->rrsets.front();
+    const RRset* rrset = qtype != rrtype::ANY   ? node->find(qtype)
+                         : node->rrsets.empty() ? nullptr
+                                                : &node->rrsets.front();
     if (rrset) {
       add_rrset(response, Section::Answer, *owner, *rrset);
       add_additional(response, *rrset);

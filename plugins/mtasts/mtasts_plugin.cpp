@@ -78,7 +78,7 @@ void parse_soa_timers(const ConfigNode& section, MtastsConfig& config) {
     auto node = section.get("soa_expire");
     if (!node) node = section.require("soa_refresh");  // the default expire is shorter than the refresh given
     node->fail("soa_expire (" + std::to_string(config.soa_expire) + "s) is shorter than soa_refresh (" +
-              std::to_string(config.soa_refresh) + "s): secondaries would drop the zone before refreshing it");
+               std::to_string(config.soa_refresh) + "s): secondaries would drop the zone before refreshing it");
   }
 }
 

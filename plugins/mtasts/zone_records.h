@@ -39,8 +39,9 @@ std::span<const uint8_t> kind_labels(ZoneKind kind) noexcept;
 bool owned_name(ZoneKind kind, std::span<const uint8_t> domain_labels, const dns::Name& suffix,
                 dns::Name& out) noexcept;
 
-// SHA-256 (hex) of everything the config contributes to the zones: the SOA fields, the
-// NS set, the TTL, the policy-host addresses, the rotation and the serial step, the
+// SHA-256 (hex) of everything the config contributes to the zones: the SOA fields (MNAME,
+// RNAME, REFRESH, RETRY, EXPIRE, MINIMUM: the SOA rdata with serial 0), the NS set, the
+// TTL, the policy-host addresses, the rotation and the serial step, the
 // service zone and the delegation mode. A change of it moves every serial up.
 std::string zone_config_digest(const MtastsConfig& config);
 

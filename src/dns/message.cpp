@@ -20,10 +20,13 @@ enum class RrResult { Ok, Malformed };
 enum class Place { AnswerOrAuthority, Additional, LastAdditional };
 
 // OPT (RFC 6891 §6.1.1): only in the additional section, owner the root, at most one.
-// Options we do not know are ignored (RFC 6891 §6.1.2) but must be well formed.
+// Options we do not know are ignored (RFC 6891 §6.1.2) but must be well formed. An OPT
+// that is well formed but asks for something invalid (two COOKIE options) is taken in
+// and still Malformed: the FORMERR then carries OPT (RFC 6891 §7).
 RrResult decode_opt(std::span<const uint8_t> packet, size_t offset, size_t end, const Name& owner, uint16_t rclass,
                     uint32_t ttl, Place place, Request& out) {
   if (place == Place::AnswerOrAuthority || !owner.is_root() || out.edns.present) return RrResult::Malformed;
+  bool second_cookie = false;
   for (size_t pos = offset; pos < end;) {
     if (pos + 4 > end) return RrResult::Malformed;
     const uint16_t code = get16(packet, pos);
@@ -38,9 +41,9 @@ RrResult decode_opt(std::span<const uint8_t> packet, size_t offset, size_t end, 
         out.edns.keepalive_requested = true;
         break;
       case edns_option::COOKIE:
-        if (out.edns.cookie_present) return RrResult::Malformed;  // RFC 7873 §5.2.2: one at most
+        second_cookie = second_cookie || out.edns.cookie_present;  // RFC 7873 §5.2.2: one at most
         out.edns.cookie_present = true;
-        out.edns.cookie = packet.subspan(pos, option_length);
+        if (!second_cookie) out.edns.cookie = packet.subspan(pos, option_length);
         break;
     }
     pos += option_length;
@@ -49,7 +52,7 @@ RrResult decode_opt(std::span<const uint8_t> packet, size_t offset, size_t end, 
   out.edns.udp_size = rclass;
   out.edns.version = static_cast<uint8_t>((ttl >> 16) & 0xff);
   out.edns.dnssec_ok = (ttl & 0x8000) != 0;
-  return RrResult::Ok;
+  return second_cookie ? RrResult::Malformed : RrResult::Ok;
 }
 
 // TSIG (RFC 8945 §4.2, §5.1): the last additional record, class ANY, TTL 0, its RDATA
@@ -192,12 +195,13 @@ DecodeStatus decode_query(std::span<const uint8_t> packet, Request& out) {
   for (uint16_t i = 0; i < nscount; ++i)
     if (decode_rr(packet, offset, Section::Authority, Place::AnswerOrAuthority, out) != RrResult::Ok)
       return DecodeStatus::FormErr;
-  if (out.question.type == rrtype::IXFR && !out.ixfr_serial) return DecodeStatus::FormErr;
   for (uint16_t i = 0; i < arcount; ++i) {
     const Place place = i + 1 == arcount ? Place::LastAdditional : Place::Additional;
     if (decode_rr(packet, offset, Section::Additional, place, out) != RrResult::Ok) return DecodeStatus::FormErr;
   }
   if (offset != packet.size()) return DecodeStatus::FormErr;  // trailing garbage
+  // Checked once the OPT is read, so that this FORMERR carries it (RFC 6891 §7).
+  if (out.question.type == rrtype::IXFR && !out.ixfr_serial) return DecodeStatus::FormErr;
   if (out.edns.present && out.edns.version > 0) return DecodeStatus::BadVers;
   return DecodeStatus::Ok;
 }

@@ -82,6 +82,35 @@ TEST(Decode, MalformedOptIsFormErr) {
   EXPECT_EQ(decode_query(two, r), DecodeStatus::FormErr);
 }
 
+// RFC 6891 §7: a FORMERR for a query whose OPT is well formed carries OPT, so the OPT is
+// read even when the query is refused for something else.
+TEST(Decode, FormErrStillReadsAWellFormedOpt) {
+  Request r;
+  auto two_cookies = query("example.org", 1);
+  add_opt(two_cookies, 1232, 0, {0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 10, 0, 8, 8, 7, 6, 5, 4, 3, 2, 1});
+  EXPECT_EQ(decode_query(two_cookies, r), DecodeStatus::FormErr);  // RFC 7873 §5.2.2
+  EXPECT_TRUE(r.edns.present);
+  EXPECT_TRUE(r.edns.dnssec_ok);
+  EXPECT_EQ(r.edns.cookie.size(), 8u);
+  EXPECT_EQ(r.edns.cookie[0], 1);
+
+  auto ixfr_without_soa = query("example.org", rrtype::IXFR);  // RFC 1995 §3: the SOA is required
+  add_opt(ixfr_without_soa, 1232);
+  EXPECT_EQ(decode_query(ixfr_without_soa, r), DecodeStatus::FormErr);
+  EXPECT_TRUE(r.edns.present);
+
+  auto trailing = query("example.org", 1);
+  add_opt(trailing, 1232);
+  trailing.push_back(0);
+  EXPECT_EQ(decode_query(trailing, r), DecodeStatus::FormErr);
+  EXPECT_TRUE(r.edns.present);
+
+  auto broken_option = query("example.org", 1);
+  add_opt(broken_option, 1232, 0, {0, 10, 0, 20, 1});  // the OPT itself is malformed: no OPT back
+  EXPECT_EQ(decode_query(broken_option, r), DecodeStatus::FormErr);
+  EXPECT_FALSE(r.edns.present);
+}
+
 TEST(Decode, DropsResponsesAndRunts) {
   Request r;
   auto p = query("example.org", 1, 0x8100);
