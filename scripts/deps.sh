@@ -10,6 +10,7 @@ packages=(
   libldns-dev libboost-dev librocksdb-dev libyaml-cpp-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
   knot-dnsutils dnsutils ldnsutils knot bind9 bind9-utils nginx openssl curl python3 python3-dnspython iproute2
+  zonemaster-cli
   clang libclang-rt-14-dev
 )
 if [[ "${1:-}" == "--bench" ]]; then
