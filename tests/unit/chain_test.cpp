@@ -12,8 +12,10 @@
 #include <vector>
 
 #include "config.h"
+#include "dns/edns.h"
 #include "dns/rdata.h"
 #include "environment.h"
+#include "plugin_test_support.h"
 #include "registry.h"
 #include "server/runtime.h"
 
@@ -73,6 +75,24 @@ TEST(Chain, NobodyAnswersIsRefused) {
   QueryRun run;
   EXPECT_EQ(run.serve(chain), dns::Rcode::Refused);
   EXPECT_EQ(trace, (std::vector<std::string>{"a", "b"}));
+}
+
+// RFC 8914 §4.21, as Knot 3.2 answers a name outside its zones: EDE 20 without text,
+// over UDP and TCP alike, and no OPT at all to a query without EDNS.
+TEST(Chain, NobodyAnswersCarriesNotAuthoritative) {
+  std::vector<std::string> trace;
+  test::ChainRunner runner(std::make_unique<TracePlugin>("a", TracePlugin::Action::Pass, trace));
+  for (const auto transport : {dns::Transport::Udp, dns::Transport::Tcp}) {
+    const test::Reply reply =
+        runner.run({.qname = "www.example.net.", .transport = transport, .edns_size = test::kResolverEdns});
+    EXPECT_EQ(reply.rcode, "REFUSED");
+    const test::EdnsOption* ede = reply.option(dns::edns_option::EXTENDED_ERROR);
+    ASSERT_NE(ede, nullptr);
+    EXPECT_EQ(ede->data, (std::vector<uint8_t>{0, dns::extended_error::NotAuthoritative}));
+  }
+  const test::Reply plain = runner.run({.qname = "www.example.net."});
+  EXPECT_EQ(plain.rcode, "REFUSED");
+  EXPECT_FALSE(plain.edns);
 }
 
 TEST(Chain, FirstAnswerStopsTheChain) {
