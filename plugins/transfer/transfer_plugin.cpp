@@ -1,6 +1,7 @@
 #include "transfer_plugin.h"
 
 #include "acl.h"
+#include "dns/edns.h"
 #include "dns/types.h"
 #include "transfer_stream.h"
 
@@ -139,6 +140,9 @@ void TransferPlugin::refuse(Query& query, const dns::tsig::Check& check, dns::Rc
                             std::optional<TransferCounters::Refusal> reason) const {
   if (reason) tracker_->counters().refused[*reason].fetch_add(1, std::memory_order_relaxed);
   query.response.start(rcode, false);
+  // RFC 8914 §4.19: refused by policy. Added before the TSIG, which covers the OPT.
+  if (reason == TransferCounters::Acl)
+    query.response.add_extended_error(dns::extended_error::Prohibited, "transfer not allowed");
   // RFC 8945 §5.3: the answer to a request whose TSIG verified is signed, refusals too.
   if (verified_key(check)) dns::tsig::ResponseSigner(check).sign(query.response, tsig_now());
 }

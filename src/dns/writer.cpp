@@ -285,7 +285,12 @@ std::span<const uint8_t> ResponseWriter::finish() {
     pos_ = 0;
     return {};
   }
-  if (!answered_) start(Rcode::Refused, false);
+  if (!answered_) {
+    // No zone here holds the name. Knot 3.2 adds EDE 20 "Not Authoritative" (RFC 8914
+    // §4.21), without text, to the same REFUSED.
+    start(Rcode::Refused, false);
+    add_extended_error(extended_error::NotAuthoritative);
+  }
   uint16_t flags = static_cast<uint16_t>(buf_[2] << 8 | buf_[3]);
   if (truncated_) {
     rewind_to_question();

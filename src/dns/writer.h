@@ -69,9 +69,9 @@ class ResponseWriter {
   uint16_t count(Section section) const { return counts_[static_cast<int>(section)]; }
   bool truncated() const { return truncated_; }
 
-  // Core (idempotent): REFUSED when nobody answered, then OPT (when the query had EDNS:
-  // our buffer size, the DO bit copied from the query as RFC 3225 §3 requires, the
-  // options added) and the final counts. Returns the message, empty when dropped.
+  // Core (idempotent): REFUSED with EDE 20 when nobody answered, then OPT (when the query
+  // had EDNS: our buffer size, the DO bit copied from the query as RFC 3225 §3 requires,
+  // the options added) and the final counts. Returns the message, empty when dropped.
   std::span<const uint8_t> finish();
   bool finished() const { return finished_; }
 

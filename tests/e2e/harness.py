@@ -331,7 +331,8 @@ def parse_message(msg):
             off += 10
             rdata = msg[off:off + rdlen]
             if t == 41:
-                a.edns = {"udp": c, "version": (ttl >> 16) & 0xFF, "ext_rcode": ttl >> 24, "do": bool(ttl & 0x8000)}
+                a.edns = {"udp": c, "version": (ttl >> 16) & 0xFF, "ext_rcode": ttl >> 24, "do": bool(ttl & 0x8000),
+                          "options": edns_options(rdata)}
                 rcode |= (ttl >> 24) << 4
             else:
                 getattr(a, section).append((name.lower(), ttl, c, TYPE_NAMES.get(t, str(t)), decode_rdata(msg, off, t, rdata)))
@@ -340,6 +341,24 @@ def parse_message(msg):
     a.size = len(msg)
     a.raw = msg
     return a
+
+
+def edns_options(rdata):
+    """OPT's RDATA (RFC 6891 §6.1.2) as a list of (code, data)."""
+    options, i = [], 0
+    while i + 4 <= len(rdata):
+        code, length = struct.unpack("!HH", rdata[i:i + 4])
+        options.append((code, rdata[i + 4:i + 4 + length]))
+        i += 4 + length
+    return options
+
+
+def extended_errors(answer):
+    """The Extended DNS Errors (RFC 8914, option 15) of a parse_message answer, as a list of
+    (INFO-CODE, EXTRA-TEXT)."""
+    options = (answer.edns or {}).get("options", [])
+    return [(struct.unpack("!H", data[:2])[0], data[2:].decode("utf-8", "replace")) for code, data in options
+            if code == 15 and len(data) >= 2]
 
 
 def decode_rdata(msg, off, t, rdata):
@@ -365,24 +384,29 @@ def decode_rdata(msg, off, t, rdata):
     return rdata
 
 
-def send_udp(host, port, payload, timeout=2.0):
+def send_udp(host, port, payload, timeout=2.0, source=None):
+    """source: the local address to send from (another loopback address, e.g. 127.0.0.2)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_DGRAM)
     s.settimeout(timeout)
     try:
+        if source:
+            s.bind((source, 0))
         s.sendto(payload, (host, port))
         return s.recvfrom(65535)[0]
     finally:
         s.close()
 
 
-def send_tcp(host, port, payloads, timeout=2.0, framed=False):
+def send_tcp(host, port, payloads, timeout=2.0, framed=False, source=None):
     """Sends one or more messages on one connection; returns the list of answers."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    s = socket.create_connection((host, port), timeout=timeout) if family == socket.AF_INET else \
-        socket.socket(family, socket.SOCK_STREAM)
+    s = socket.create_connection((host, port), timeout=timeout, source_address=(source, 0) if source else None) \
+        if family == socket.AF_INET else socket.socket(family, socket.SOCK_STREAM)
     if family == socket.AF_INET6:
         s.settimeout(timeout)
+        if source:
+            s.bind((source, 0))
         s.connect((host, port))
     try:
         if isinstance(payloads, bytes):
@@ -408,10 +432,11 @@ def recv_exact(s, n):
     return buf
 
 
-def query(server, name, rtype="A", tcp=False, edns=None, flags=0x0100, timeout=2.0, cls=1):
+def query(server, name, rtype="A", tcp=False, edns=None, flags=0x0100, timeout=2.0, cls=1, source=None):
     host, port = (server.host, server.port) if isinstance(server, Stsd) else server
     msg = build_query(name, rtype, flags=flags, edns=edns, cls=cls)
-    raw = send_tcp(host, port, msg, timeout)[0] if tcp else send_udp(host, port, msg, timeout)
+    raw = send_tcp(host, port, msg, timeout, source=source)[0] if tcp else \
+        send_udp(host, port, msg, timeout, source=source)
     return parse_message(raw)
 
 

@@ -42,7 +42,32 @@ std::vector<std::string> section(const ldns_rr_list* list, std::string& soa_seri
   return out;
 }
 
+// RFC 6891 §6.1.2: OPT's RDATA is a sequence of {code, length, data}.
+std::vector<EdnsOption> edns_options(const ldns_rdf* rdata) {
+  std::vector<EdnsOption> out;
+  if (!rdata) return out;
+  const uint8_t* data = ldns_rdf_data(rdata);
+  const size_t size = ldns_rdf_size(rdata);
+  size_t at = 0;
+  while (at + 4 <= size) {
+    const uint16_t code = static_cast<uint16_t>(data[at] << 8 | data[at + 1]);
+    const size_t length = static_cast<size_t>(data[at + 2] << 8 | data[at + 3]);
+    at += 4;
+    EXPECT_LE(at + length, size) << "an EDNS option runs past the end of OPT";
+    if (at + length > size) break;
+    out.push_back({code, std::vector<uint8_t>(data + at, data + at + length)});
+    at += length;
+  }
+  return out;
+}
+
 }  // namespace
+
+const EdnsOption* Reply::option(uint16_t code) const {
+  for (const auto& option : options)
+    if (option.code == code) return &option;
+  return nullptr;
+}
 
 std::vector<uint8_t> query_packet(const QuerySpec& spec) {
   std::vector<uint8_t> out;
@@ -107,6 +132,8 @@ Reply decode_reply(std::span<const uint8_t> wire) {
   reply.answer = section(ldns_pkt_answer(pkt.get()), reply.soa_serial);
   reply.authority = section(ldns_pkt_authority(pkt.get()), reply.soa_serial);
   reply.additional = section(ldns_pkt_additional(pkt.get()), reply.soa_serial);
+  reply.edns = ldns_pkt_edns(pkt.get());
+  reply.options = edns_options(ldns_pkt_edns_data(pkt.get()));
   return reply;
 }
 
@@ -138,6 +165,13 @@ Reply ChainRunner::run(const QuerySpec& spec) {
   Query query{request, writer};
   chain_->serve(query);
   const auto wire = writer.finish();
+  if (writer.dropped()) {
+    EXPECT_TRUE(wire.empty()) << "a dropped answer is not sent";
+    Reply reply;
+    reply.dropped = true;
+    reply.passed_on = *reached_;
+    return reply;
+  }
 
   Reply reply = decode_reply(wire);
   reply.passed_on = *reached_;

@@ -64,16 +64,28 @@ class Borrowed final : public Plugin {
   Plugin& plugin_;
 };
 
+// An EDNS option of the reply's OPT record (codes in dns/edns.h).
+struct EdnsOption {
+  uint16_t code = 0;
+  std::vector<uint8_t> data;
+};
+
 // A reply in the terms the tables use.
 struct Reply {
   bool passed_on = false;  // the chain reached the sentinel
+  bool dropped = false;    // a plugin dropped the answer: nothing would be sent
   std::string rcode;       // "NOERROR", "NXDOMAIN", ...
   std::string flags;       // "qr aa rd", in header order
   bool aa = false;
   bool tc = false;
   std::vector<std::string> answer, authority, additional;  // "owner ttl class type rdata"
   std::string soa_serial;                                  // of the first SOA in the answer or authority section
+  bool edns = false;                                       // the reply carries OPT
+  std::vector<EdnsOption> options;                         // OPT's options, in order
   size_t size = 0;
+
+  // The first option with `code`; null when there is none.
+  const EdnsOption* option(uint16_t code) const;
 };
 
 // Decodes a response with ldns (a failure to decode fails the test).

@@ -12,8 +12,10 @@
 #include <vector>
 
 #include "config.h"
+#include "dns/edns.h"
 #include "dns/rdata.h"
 #include "environment.h"
+#include "plugin_test_support.h"
 #include "registry.h"
 #include "server/runtime.h"
 
@@ -75,6 +77,24 @@ TEST(Chain, NobodyAnswersIsRefused) {
   EXPECT_EQ(trace, (std::vector<std::string>{"a", "b"}));
 }
 
+// RFC 8914 §4.21, as Knot 3.2 answers a name outside its zones: EDE 20 without text,
+// over UDP and TCP alike, and no OPT at all to a query without EDNS.
+TEST(Chain, NobodyAnswersCarriesNotAuthoritative) {
+  std::vector<std::string> trace;
+  test::ChainRunner runner(std::make_unique<TracePlugin>("a", TracePlugin::Action::Pass, trace));
+  for (const auto transport : {dns::Transport::Udp, dns::Transport::Tcp}) {
+    const test::Reply reply =
+        runner.run({.qname = "www.example.net.", .transport = transport, .edns_size = test::kResolverEdns});
+    EXPECT_EQ(reply.rcode, "REFUSED");
+    const test::EdnsOption* ede = reply.option(dns::edns_option::EXTENDED_ERROR);
+    ASSERT_NE(ede, nullptr);
+    EXPECT_EQ(ede->data, (std::vector<uint8_t>{0, dns::extended_error::NotAuthoritative}));
+  }
+  const test::Reply plain = runner.run({.qname = "www.example.net."});
+  EXPECT_EQ(plain.rcode, "REFUSED");
+  EXPECT_FALSE(plain.edns);
+}
+
 TEST(Chain, FirstAnswerStopsTheChain) {
   std::vector<std::string> trace;
   std::vector<std::unique_ptr<Plugin>> plugins;
@@ -110,8 +130,8 @@ TEST(Registry, PluginsAreInTheCompiledInOrder) {
   register_all_plugins(registry);
   std::vector<std::string> names;
   for (const auto& p : registry.plugins()) names.push_back(p.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"metrics", "log", "errors", "rrl", "cookies", "chaos", "transfer", "mtasts",
-                                            "file"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"metrics", "log", "errors", "rrl", "cookies", "acl", "chaos", "transfer",
+                                            "mtasts", "file"}));
 }
 
 struct OrderCase {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "dns/edns.h"
 #include "dns/rdata.h"
 #include "dns/types.h"
 #include "plugin_test_support.h"
@@ -210,12 +211,20 @@ TEST_F(ServeTest, IxfrOverUdpIsTheDifferenceWhenItFitsElseTheSoa) {
 TEST_F(ServeTest, RefusalsAndWhatPassesOn) {
   source_->set("z.example.", zone_content("z.example.", 1, 3, "a"));
   poll();
-  Answer answer = ask({"z.example.", dns::rrtype::AXFR, dns::Transport::Udp});
+  Answer answer = ask({"z.example.", dns::rrtype::AXFR, dns::Transport::Udp, std::nullopt, "127.0.0.1", true});
   EXPECT_EQ(answer.messages[0].rcode, "NOTIMPL");  // ldns's name for NOTIMP
-  answer = ask({"z.example.", dns::rrtype::AXFR, dns::Transport::Tcp, std::nullopt, "127.0.0.2"});
+  EXPECT_TRUE(answer.messages[0].options.empty());  // not a policy: no EDE 18
+  answer = ask({"z.example.", dns::rrtype::AXFR, dns::Transport::Tcp, std::nullopt, "127.0.0.2", true});
   EXPECT_EQ(answer.messages[0].rcode, "REFUSED");
   EXPECT_TRUE(answer.records.empty());
   EXPECT_EQ(tracker_->counters().refused[TransferCounters::Acl].load(), 1u);
+  // RFC 8914 §4.19: refused by policy.
+  const test::EdnsOption* ede = answer.messages[0].option(dns::edns_option::EXTENDED_ERROR);
+  ASSERT_NE(ede, nullptr);
+  const std::string text = "transfer not allowed";
+  std::vector<uint8_t> expected{0, dns::extended_error::Prohibited};
+  expected.insert(expected.end(), text.begin(), text.end());
+  EXPECT_EQ(ede->data, expected);
   answer = ask({"other.example.", dns::rrtype::AXFR});
   EXPECT_TRUE(answer.passed_on);
   answer = ask({"z.example.", dns::rrtype::SOA});
