@@ -52,8 +52,8 @@ struct Query {
   dns::ResponseWriter& response;
   std::unique_ptr<ResponseStream>* more = nullptr;
   // The client showed it owns its source address: a valid server cookie (RFC 7873 §5.2.5,
-  // set by the plugin that checks cookies). Rate limiting spares such clients (RFC 7873
-  // §5.4; Knot does the same), as a spoofed source cannot carry one.
+  // set by the plugin that checks cookies). Rate limiting spares such clients (as Knot
+  // does), since a spoofed source cannot carry one.
   bool address_proven = false;
 };
 
