@@ -44,10 +44,7 @@ std::vector<net::AddressPrefix> parse_from(const ConfigNode& node) {
   for (const ConfigNode& item : non_empty_items(node, "any address")) {
     const std::string text = item.as_string();
     auto prefix = net::parse_prefix(text);
-    if (!prefix)
-      item.fail("'" + text +
-                "' is not an address prefix (192.0.2.0/24, 2001:db8::/32 or one address; no host bits after the "
-                "length)");
+    if (!prefix) item.fail(net::prefix_refusal(text));
     prefixes.push_back(*prefix);
   }
   return prefixes;

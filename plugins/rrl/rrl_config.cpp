@@ -23,9 +23,7 @@ Settings parse_settings(const ConfigNode& config) {
     for (const auto& item : exempt->items()) {
       const std::string text = item.as_string();
       auto prefix = net::parse_prefix(text);
-      if (!prefix)
-        item.fail("'" + text + "' is not an address prefix (192.0.2.0/24, 2001:db8::/48 or an address; the bits "
-                               "after the length must be zero)");
+      if (!prefix) item.fail(net::prefix_refusal(text));
       settings.exempt.push_back(*prefix);
     }
   }

@@ -79,12 +79,7 @@ std::vector<AllowRule> parse_allow(const ConfigNode& section, const std::vector<
     item.expect_map({"prefix", "key"});
     const ConfigNode prefix_node = item.require("prefix");
     auto prefix = net::parse_prefix(prefix_node.as_string());
-    if (!prefix) {
-      std::string message = "'";
-      message += prefix_node.as_string();
-      message += "' is not an address prefix (192.0.2.0/24, 2001:db8::/32 or one address; no host bits after the length)";
-      prefix_node.fail(message);
-    }
+    if (!prefix) prefix_node.fail(net::prefix_refusal(prefix_node.as_string()));
     AllowRule rule{*prefix, std::nullopt};
     if (auto key_node = item.get("key")) {
       const dns::tsig::Key* key = find_key(keys, key_node->as_string());

@@ -61,4 +61,11 @@ std::optional<AddressPrefix> parse_prefix(std::string_view text) {
   return AddressPrefix{address, length};
 }
 
+std::string prefix_refusal(std::string_view text) {
+  std::string message = "'";
+  message.append(text);
+  message += "' is not an address prefix (192.0.2.0/24, 2001:db8::/32 or one address; no host bits after the length)";
+  return message;
+}
+
 }  // namespace stsd::net
