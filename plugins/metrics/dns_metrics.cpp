@@ -64,11 +64,12 @@ size_t DnsBlockMetrics::rcode_index(dns::Rcode rcode) {
       return 5;
     case dns::Rcode::BadVers:
       return 6;
+    case dns::Rcode::BadCookie:  // RFC 7873: forged or stale cookies, worth watching
+      return 7;
     case dns::Rcode::NotAuth:  // TSIG failures (RFC 8945) count as "other"
-    case dns::Rcode::BadCookie:
       break;
   }
-  return 7;
+  return 8;
 }
 
 void DnsBlockMetrics::record(dns::Transport transport, uint16_t qtype, bool has_question, dns::Rcode rcode,

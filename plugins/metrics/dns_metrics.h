@@ -27,8 +27,8 @@ class DnsBlockMetrics {
  public:
   static constexpr std::array<const char*, 9> kTypes = {"A", "AAAA", "TXT", "MX", "NS", "SOA", "CNAME", "ANY", "other"};
   static constexpr std::array<const char*, 2> kProtos = {"udp", "tcp"};
-  static constexpr std::array<const char*, 8> kRcodes = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-                                                         "NOTIMP",  "REFUSED", "BADVERS",  "other"};
+  static constexpr std::array<const char*, 9> kRcodes = {"NOERROR", "FORMERR", "SERVFAIL",  "NXDOMAIN", "NOTIMP",
+                                                         "REFUSED", "BADVERS", "BADCOOKIE", "other"};
   // Upper bounds in seconds. An authoritative answer from memory takes microseconds;
   // the upper buckets show queueing behind a busy worker.
   static constexpr std::array<double, 12> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,

@@ -15,14 +15,15 @@
 namespace stsd::metrics_test {
 
 // The rest of the chain: "nx.test." NXDOMAIN, "pass.test." passes (REFUSED by the core),
-// "throw.test." throws, "drop.test." drops an NXDOMAIN (as rrl does), anything else
-// NOERROR.
+// "throw.test." throws, "drop.test." drops an NXDOMAIN (as rrl does), "cookie.test."
+// BADCOOKIE (as cookies does), anything else NOERROR.
 class Responder final : public Plugin {
  public:
   std::string_view name() const override { return "responder"; }
   void serve(Query& query, Next next) const override {
     const auto& name = query.request.question.name;
     if (name == nx_) return query.response.start(dns::Rcode::NXDomain, true);
+    if (name == bad_cookie_) return query.response.start(dns::Rcode::BadCookie, false);
     if (name == pass_) return next(query);
     if (name == throws_) throw std::runtime_error("a plugin failed");
     if (name == drop_) {
@@ -37,6 +38,7 @@ class Responder final : public Plugin {
   dns::Name pass_ = *dns::Name::from_text("pass.test.");
   dns::Name throws_ = *dns::Name::from_text("throw.test.");
   dns::Name drop_ = *dns::Name::from_text("drop.test.");
+  dns::Name bad_cookie_ = *dns::Name::from_text("cookie.test.");
 };
 
 }  // namespace stsd::metrics_test

@@ -57,11 +57,12 @@ TEST(MetricsPlugin, CountsRequestsByProtoAndTypeAndResponsesByRcode) {
       {"www.test.", dns::rrtype::AAAA, dns::Transport::Tcp}, {"nx.test.", dns::rrtype::TXT, dns::Transport::Udp},
       {"pass.test.", dns::rrtype::MX, dns::Transport::Udp},  {"throw.test.", dns::rrtype::SOA, dns::Transport::Tcp},
       {"www.test.", dns::rrtype::SRV, dns::Transport::Udp},  {"www.test.", dns::rrtype::CAA, dns::Transport::Udp},
+      {"cookie.test.", dns::rrtype::A, dns::Transport::Udp},
   };
   for (const auto& a : asks) f.ask(*chain, a.qname, a.qtype, a.transport);
   const auto text = f.scrape();
   const std::string s = "server=\"127.0.0.1:5300,[::1]:5300\"";
-  EXPECT_TRUE(has_line(text, "stsd_dns_requests_total{" + s + ",proto=\"udp\",type=\"A\"} 2")) << text;
+  EXPECT_TRUE(has_line(text, "stsd_dns_requests_total{" + s + ",proto=\"udp\",type=\"A\"} 3")) << text;
   EXPECT_TRUE(has_line(text, "stsd_dns_requests_total{" + s + ",proto=\"tcp\",type=\"AAAA\"} 1")) << text;
   EXPECT_TRUE(has_line(text, "stsd_dns_requests_total{" + s + ",proto=\"udp\",type=\"TXT\"} 1")) << text;
   EXPECT_TRUE(has_line(text, "stsd_dns_requests_total{" + s + ",proto=\"udp\",type=\"MX\"} 1")) << text;
@@ -72,8 +73,10 @@ TEST(MetricsPlugin, CountsRequestsByProtoAndTypeAndResponsesByRcode) {
   EXPECT_TRUE(has_line(text, "stsd_dns_responses_total{" + s + ",rcode=\"NXDOMAIN\"} 1")) << text;
   EXPECT_TRUE(has_line(text, "stsd_dns_responses_total{" + s + ",rcode=\"REFUSED\"} 1")) << text;
   EXPECT_TRUE(has_line(text, "stsd_dns_responses_total{" + s + ",rcode=\"SERVFAIL\"} 1")) << text;
-  EXPECT_TRUE(has_line(text, "stsd_dns_request_duration_seconds_count{" + s + "} 8")) << text;
-  EXPECT_TRUE(has_line(text, "stsd_dns_request_duration_seconds_bucket{" + s + ",le=\"+Inf\"} 8")) << text;
+  EXPECT_TRUE(has_line(text, "stsd_dns_responses_total{" + s + ",rcode=\"BADCOOKIE\"} 1")) << text;
+  EXPECT_TRUE(has_line(text, "stsd_dns_responses_total{" + s + ",rcode=\"other\"} 0")) << text;
+  EXPECT_TRUE(has_line(text, "stsd_dns_request_duration_seconds_count{" + s + "} 9")) << text;
+  EXPECT_TRUE(has_line(text, "stsd_dns_request_duration_seconds_bucket{" + s + ",le=\"+Inf\"} 9")) << text;
 }
 
 TEST(MetricsPlugin, DroppedAnswersAreRequestsWithoutAResponse) {
