@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <new>
+#include <vector>
 
 namespace stsd::test {
 
@@ -20,6 +21,16 @@ size_t allocations_during(Body&& body) {
   body();
   counting_allocations = false;
   return allocations_counted.load();
+}
+
+// Whether the counting operator new below is the one in use (a test that counted
+// nothing because another definition won would prove nothing): a vector of 16 ints
+// allocates twice, the vector and its elements.
+inline bool allocation_counter_works() {
+  std::vector<int>* probe = nullptr;
+  const size_t counted = allocations_during([&] { probe = new std::vector<int>(16); });
+  delete probe;
+  return counted == 2;
 }
 
 }  // namespace stsd::test
