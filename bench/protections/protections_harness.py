@@ -8,8 +8,8 @@ Three stsd processes serve copies of one store (N domains, the data of bench/har
   off      mtasts only (the config of the plain benchmark);
   on       + rrl with a rate that the bench source never reaches (every bucket update is
            paid, nothing is limited) + cookies with a fixed secret;
-  limited  + rrl with its defaults (the bench source is limited: the answers are dropped
-           or, every slip-th one, truncated) + cookies.
+  limited  + rrl with its defaults + cookies, asked one name over and over: the bench
+           source is limited (the answers are dropped or, every slip-th one, truncated).
 Query kinds (dnsperf -E 10:<hex>):
   none     no COOKIE option;
   client   a client cookie only: the server makes a server cookie for every answer
@@ -168,6 +168,16 @@ def fetch_server_cookie(port: int) -> str:
     return cookies[-1].lower()
 
 
+def write_one_name_queries(args, count: int) -> str:
+    """The limited run's dnsperf input: one question, asked over and over, as a reflection
+    attack does (the RRL keys positive answers by name: the bench's spread over N names
+    stays under the default rate)."""
+    path = os.path.join(args.work, f"data-{count}", "queries-one-name.txt")
+    with open(path, "w", encoding="ascii") as out:
+        out.write(f"{dnsdata.owner(0)} TXT\n")
+    return path
+
+
 def edns_option(kind: str, valid_cookie: str | None) -> str | None:
     return {"none": None, "client": f"{COOKIE_OPTION}:{CLIENT_COOKIE}",
             "valid": f"{COOKIE_OPTION}:{valid_cookie}" if valid_cookie else None}[kind]
@@ -231,7 +241,7 @@ def timing_rounds(args, servers: dict[str, bench.Stsd], files: dict) -> tuple[li
                 runs.append(m)
                 log_run(rnd, m)
         if "limited" in servers:
-            m = measure(servers["limited"], "limited", "none", query_file, None, args,
+            m = measure(servers["limited"], "limited", "none", files["one_name"], None, args,
                         metrics_port(args, "limited"), limited=True)
             runs.append(m)
             log_run(rnd, m)
@@ -282,21 +292,32 @@ def callgrind_runs(args, servers: dict[str, bench.Stsd], count: int, cookie: str
     return figures
 
 
-def plugin_functions(args, count: int, label: str, answered: int, limit: int = 8) -> list[tuple[int, str]]:
-    """The protections' own functions in a callgrind profile: inclusive instructions per
-    query, most expensive first."""
+def plugin_functions(args, count: int, label: str, answered: int, limit: int = 8) -> dict:
+    """From one callgrind profile, per query: "chain": each plugin's own instructions (the
+    inclusive cost of its serve() less that of the next plugin's serve(), which it calls:
+    the chain is one line of calls), outermost first; "helpers": the protections' other
+    functions (inclusive), most expensive first."""
     files = [f for f in glob.glob(os.path.join(args.build_dir, "callgrind", f"server-stsd-{count}-{label}.out.*"))
              if not f.endswith(".log")]
-    rows = []
+    serves, helpers = [], []
     for path in files:
         text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", path],
                               capture_output=True, text=True, timeout=120).stdout
         for line in text.splitlines():
-            m = re.match(r"\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(.*)$", line)
-            if m and PLUGIN_FUNCTIONS.search(m.group(2)):
-                rows.append((int(m.group(1).replace(",", "")) // max(answered, 1), m.group(2).strip()[:160]))
-    rows.sort(reverse=True)
-    return rows[:limit]
+            m = re.match(r"\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(?:\?\?\?:)?(.*?)(?: \[[^]]*\])?$", line)
+            if not m:
+                continue
+            ir, function = int(m.group(1).replace(",", "")) / max(answered, 1), m.group(2).strip()
+            short = function.split("(")[0]
+            if re.search(r"Plugin::serve\(stsd::Query&, stsd::Next\)", function):
+                serves.append((ir, short))
+            elif PLUGIN_FUNCTIONS.search(short):
+                helpers.append((round(ir), short))
+    serves.sort(reverse=True)
+    chain = [(name, round(ir - (serves[k + 1][0] if k + 1 < len(serves) else 0))) for k, (ir, name) in
+             enumerate(serves)]
+    helpers.sort(reverse=True)
+    return {"chain": chain, "helpers": helpers[:limit]}
 
 
 # --- the report -------------------------------------------------------------------------
@@ -384,9 +405,11 @@ def render(report: dict, args) -> str:
     limited = [m for m in runs if m.variant == "limited"]
     if limited:
         lines.append("## The limited path (rrl defaults, the bench source over its rate)\n")
-        lines.append("Queries received ÷ server CPU seconds (received: dnsperf's sent, less the kernel's UDP "
-                     "receive-buffer drops, /proc/net/snmp RcvbufErrors), beside the same figure of the "
-                     "unlimited runs without cookies.\n")
+        lines.append("`limited` is asked one name over and over (`_mta-sts.dom0.example.` TXT, as a reflection "
+                     "attack does), without cookies. Queries received ÷ server CPU seconds (received: dnsperf's "
+                     "sent, less the kernel's UDP receive-buffer drops, /proc/net/snmp RcvbufErrors), beside the "
+                     "same figure of the unlimited runs without cookies. Dropped answers are not sent: the "
+                     "limited path is expected to cost less per query than answering.\n")
         lines.append("| variant | received/s | received per CPU-s | answered | dropped (rrl) | slipped (rrl) | "
                      "kernel drops |")
         lines.append("|---|---:|---:|---:|---:|---:|---:|")
@@ -421,12 +444,16 @@ def render(report: dict, args) -> str:
             else:
                 lines.append(f"| {KIND_TEXT[kind]} | {off['ir']:,} | – | – | – | |")
         lines.append("")
-        lines.append("The protections' own functions (inclusive instructions per query, `on` runs):\n")
+        lines.append("Where the instructions go (`on` runs, per query): each plugin's own share of the chain "
+                     "(its serve() less the rest of the chain, which it calls; the last one answers), then the "
+                     "protections' functions, inclusive:\n")
         for kind in KINDS:
             on = cg.get(("on", kind))
             if on:
-                lines.append(f"- {KIND_TEXT[kind]}: " + ("; ".join(f"{ir:,} `{fn}`" for ir, fn in on["plugin_functions"])
-                                                         or "none found"))
+                found = on["plugin_functions"]
+                chain = ", ".join(f"{name.split('::')[-2]} {ir:,}" for name, ir in found["chain"]) or "not found"
+                helpers = "; ".join(f"`{fn}` {ir:,}" for ir, fn in found["helpers"]) or "none found"
+                lines.append(f"- {KIND_TEXT[kind]}: chain: {chain}. Functions: {helpers}")
         lines.append("")
 
     lines.append("## Target (issue 14): the protections cost under 5 % of answers per CPU second\n")
@@ -507,6 +534,7 @@ def main() -> int:
               "load_before": bench.loadavg(), "commit": git_commit(), "callgrind": {}}
     log(f"load average before: {report['load_before']:.2f}")
     files = bench.prepare_data(args, args.domains)
+    files["one_name"] = write_one_name_queries(args, args.domains)
     servers = start_variants(args, files, args.domains, report["unavailable"])
     report["version"] = servers["off"].version
     try:
