@@ -111,17 +111,29 @@ uint16_t header16(std::span<const uint8_t> message, size_t at) {
   return static_cast<uint16_t>(message[at] << 8 | message[at + 1]);
 }
 
+// The rcode the chain decided: REFUSED when nobody answered (the core's answer), also
+// for an answer that was dropped before finish() could say so.
+dns::Rcode final_rcode(const dns::ResponseWriter& response) {
+  return response.answered() ? response.rcode() : dns::Rcode::Refused;
+}
+
 }  // namespace
+
+ResponseClass classify(dns::Rcode rcode, bool authoritative, uint16_t answers) {
+  if (rcode == dns::Rcode::NXDomain) return kDenial;
+  if (rcode != dns::Rcode::NoError) return kError;
+  if (answers > 0) return kSuccess;
+  // No answer: an authoritative NODATA is a denial, a referral (AA=0) a success.
+  return authoritative ? kDenial : kSuccess;
+}
 
 ResponseClass classify(std::span<const uint8_t> message) {
   const uint16_t flags = header16(message, 2);
-  const uint16_t rcode = flags & 0x000f;
-  const uint16_t answers = header16(message, 6);
-  if (rcode == static_cast<uint16_t>(dns::Rcode::NXDomain)) return kDenial;
-  if (rcode != static_cast<uint16_t>(dns::Rcode::NoError)) return kError;
-  if (answers > 0) return kSuccess;
-  // No answer: an authoritative NODATA is a denial, a referral (AA=0) a success.
-  return (flags & dns::flag::AA) ? kDenial : kSuccess;
+  return classify(static_cast<dns::Rcode>(flags & 0x000f), flags & dns::flag::AA, header16(message, 6));
+}
+
+ResponseClass classify_unsent(const dns::ResponseWriter& response) {
+  return classify(final_rcode(response), response.authoritative(), response.count(dns::Section::Answer));
 }
 
 size_t format_line(const Query& query, std::span<const uint8_t> message, char* out, size_t capacity) {
@@ -141,7 +153,7 @@ size_t format_line(const Query& query, std::span<const uint8_t> message, char* o
     line.put("- qtype=- class=-");
   }
   line.put(" rcode=");
-  line.put(dns::rcode_to_string(query.response.rcode()));
+  line.put(dns::rcode_to_string(final_rcode(query.response)));
   line.put(" flags=");
   put_flags(line, header16(message, 2));
   line.put(" size=");
@@ -150,6 +162,7 @@ size_t format_line(const Query& query, std::span<const uint8_t> message, char* o
   const auto elapsed = std::chrono::steady_clock::now() - request.received;
   const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
   line.number(micros > 0 ? static_cast<uint64_t>(micros) : 0);
+  if (query.response.dropped()) line.put(" dropped=true");
   return line.finish();
 }
 
@@ -165,7 +178,9 @@ void LogPlugin::serve(Query& query, Next next) const {
   }
   // finish() is idempotent: the core's later call returns the same message.
   const auto message = query.response.finish();
-  if (!(classify(message) & classes_)) return;
+  const ResponseClass response_class =
+      query.response.dropped() ? classify_unsent(query.response) : classify(message);
+  if (!(response_class & classes_)) return;
   char text[1536];
   const size_t length = format_line(query, message, text, sizeof text);
   stsd::log::line(stsd::log::Level::Info, std::string_view(text, length));

@@ -5,6 +5,8 @@
 #include <span>
 #include <string_view>
 
+#include "dns/types.h"
+#include "dns/writer.h"
 #include "plugin.h"
 #include "registry.h"
 
@@ -21,6 +23,7 @@ enum ResponseClass : uint8_t {
 // Writes one line per query after the rest of the chain has answered:
 //   client=192.0.2.1:53000 transport=udp qname=www.example.org. qtype=A class=IN
 //   rcode=NOERROR flags=qr,aa,rd size=61 duration_us=42
+// An answer a plugin dropped (rrl, acl) has flags=- size=0 and ends with dropped=true.
 class LogPlugin final : public Plugin {
  public:
   explicit LogPlugin(uint8_t classes) : classes_(classes) {}
@@ -31,8 +34,12 @@ class LogPlugin final : public Plugin {
   uint8_t classes_;
 };
 
+// Classifies a response by its rcode, AA bit and answer count.
+ResponseClass classify(dns::Rcode rcode, bool authoritative, uint16_t answers);
 // Classifies a finished response message (header only is read).
 ResponseClass classify(std::span<const uint8_t> message);
+// Classifies the answer a plugin dropped (nothing was sent): as it would have been sent.
+ResponseClass classify_unsent(const dns::ResponseWriter& response);
 
 // Formats the line for a finished response into `out` (no allocation); returns its length.
 size_t format_line(const Query& query, std::span<const uint8_t> message, char* out, size_t capacity);

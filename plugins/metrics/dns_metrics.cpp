@@ -72,11 +72,11 @@ size_t DnsBlockMetrics::rcode_index(dns::Rcode rcode) {
 }
 
 void DnsBlockMetrics::record(dns::Transport transport, uint16_t qtype, bool has_question, dns::Rcode rcode,
-                             std::chrono::nanoseconds elapsed) {
+                             bool dropped, std::chrono::nanoseconds elapsed) {
   const size_t proto = transport == dns::Transport::Tcp ? 1 : 0;
   const size_t type = has_question ? type_index(qtype) : kTypes.size() - 1;
   counters_.add(kRequestBase + proto * kTypes.size() + type);
-  counters_.add(kResponseBase + rcode_index(rcode));
+  counters_.add(dropped ? kDropped : kResponseBase + rcode_index(rcode));
   const int64_t nanos = elapsed.count() > 0 ? elapsed.count() : 0;
   size_t bucket = 0;
   while (bucket < kBucketNanos.size() && nanos > kBucketNanos[bucket]) ++bucket;
@@ -95,6 +95,9 @@ void DnsBlockMetrics::collect(MetricsWriter& writer) const {
   for (size_t rcode = 0; rcode < kRcodes.size(); ++rcode)
     writer.counter("stsd_dns_responses_total", "DNS responses by rcode, as the chain left them.",
                    {{"server", server}, {"rcode", kRcodes[rcode]}}, static_cast<double>(totals[kResponseBase + rcode]));
+  writer.counter("stsd_dns_responses_dropped_total",
+                 "DNS queries left without a response because a plugin dropped the answer (rrl, acl).",
+                 {{"server", server}}, static_cast<double>(totals[kDropped]));
   std::array<uint64_t, kBuckets.size() + 1> buckets{};
   for (size_t i = 0; i < buckets.size(); ++i) buckets[i] = totals[kBucketBase + i];
   writer.histogram("stsd_dns_request_duration_seconds",
@@ -113,7 +116,7 @@ void MetricsPlugin::serve(Query& query, Next next) const {
   // Nobody answered: the core's finish() answers REFUSED.
   const dns::Rcode rcode = query.response.answered() ? query.response.rcode() : dns::Rcode::Refused;
   const dns::Request& request = query.request;
-  block_->record(request.transport, request.question.type, request.has_question, rcode,
+  block_->record(request.transport, request.question.type, request.has_question, rcode, query.response.dropped(),
                  std::chrono::steady_clock::now() - request.received);
 }
 

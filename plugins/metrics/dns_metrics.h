@@ -37,7 +37,9 @@ class DnsBlockMetrics {
   DnsBlockMetrics(std::string server_label, MetricsRegistry& registry);
 
   // The query path: no lock, no allocation after this thread's first query.
-  void record(dns::Transport transport, uint16_t qtype, bool has_question, dns::Rcode rcode,
+  // `dropped`: a plugin dropped the answer (rrl, acl), nothing was sent; counted apart
+  // from the responses.
+  void record(dns::Transport transport, uint16_t qtype, bool has_question, dns::Rcode rcode, bool dropped,
               std::chrono::nanoseconds elapsed);
 
   const std::string& server_label() const { return server_label_; }
@@ -49,7 +51,8 @@ class DnsBlockMetrics {
  private:
   static constexpr size_t kRequestBase = 0;
   static constexpr size_t kResponseBase = kRequestBase + kTypes.size() * kProtos.size();
-  static constexpr size_t kBucketBase = kResponseBase + kRcodes.size();
+  static constexpr size_t kDropped = kResponseBase + kRcodes.size();
+  static constexpr size_t kBucketBase = kDropped + 1;
   static constexpr size_t kSumNanos = kBucketBase + kBuckets.size() + 1;
   static constexpr size_t kWidth = kSumNanos + 1;
 

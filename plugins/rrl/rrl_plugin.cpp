@@ -136,7 +136,7 @@ void RrlPlugin::serve(Query& query, Next next) const {
   const dns::Request& request = query.request;
   dns::ResponseWriter& response = query.response;
   // TCP proves the client's address (the handshake), and so does a valid server cookie
-  // (RFC 7873 §5.4): a spoofer can do neither, and only spoofed sources make a reflector.
+  // (RFC 7873 §5.2.5): a spoofer can do neither, and only spoofed sources make a reflector.
   if (request.transport != dns::Transport::Udp || query.address_proven || response.dropped()) return;
   if (exempted(request)) return;
   const ResponseClass response_class = classify(response);

@@ -427,6 +427,33 @@ def wait_for(condition, what, timeout=10):
     raise TestFailure(f"timed out waiting for {what}")
 
 
+class TestClock:
+    """The clock stsd reads through STSD_CLOCK_OFFSET_FILE: whole seconds added to the
+    real time, re-read by stsd every 100 ms. `set(t)` makes stsd's now `t`."""
+
+    def __init__(self, directory):
+        self.path = os.path.join(directory, "clock-offset")
+        self.offset = 0
+        self._write()
+
+    def _write(self):
+        with open(self.path + ".tmp", "w") as f:
+            f.write(str(self.offset))
+        os.replace(self.path + ".tmp", self.path)
+
+    def now(self):
+        return time.time() + self.offset
+
+    def set(self, t):
+        self.offset = int(round(t - time.time()))
+        self._write()
+        time.sleep(0.3)  # stsd has read it
+
+    @property
+    def env(self):
+        return {"STSD_CLOCK_OFFSET_FILE": self.path}
+
+
 def run_tests(config, tests, **stsd_args):
     """Starts one stsd with `config` (None: each test starts its own) and runs each
     test function with it; prints 'N passed, N failed' and exits non-zero on failure."""

@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.request
 
-from harness import TestFailure, check, free_port, kdig
+from harness import TestClock, TestFailure, check, free_port, kdig  # noqa: F401 (TestClock: imported from here by other tests)
 
 
 def policy_text(mode="enforce", mx=("mx1.example.test",), max_age=604800):
@@ -314,33 +314,6 @@ def period_label(boundary, rotation):
 def utc_text(unix):
     """How stsd writes a time with seconds ("2026-12-02 05:12:07 UTC")."""
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(unix))
-
-
-class TestClock:
-    """The clock stsd reads through STSD_CLOCK_OFFSET_FILE: whole seconds added to the
-    real time, re-read by stsd every 100 ms. `set(t)` makes stsd's now `t`."""
-
-    def __init__(self, directory):
-        self.path = os.path.join(directory, "clock-offset")
-        self.offset = 0
-        self._write()
-
-    def _write(self):
-        with open(self.path + ".tmp", "w") as f:
-            f.write(str(self.offset))
-        os.replace(self.path + ".tmp", self.path)
-
-    def now(self):
-        return time.time() + self.offset
-
-    def set(self, t):
-        self.offset = int(round(t - time.time()))
-        self._write()
-        time.sleep(0.3)  # stsd has read it
-
-    @property
-    def env(self):
-        return {"STSD_CLOCK_OFFSET_FILE": self.path}
 
 
 class BlackHole:

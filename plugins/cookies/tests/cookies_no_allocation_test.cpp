@@ -8,9 +8,9 @@
 
 #include <thread>
 
+#include "cookie_exchange.h"
 #include "cookie_test_support.h"
 #include "cookies_plugin.h"
-#include "dns/edns.h"
 #include "environment.h"
 #include "plugin_test_support.h"
 
@@ -19,39 +19,15 @@ namespace {
 
 using namespace std::chrono;
 
-// Answers with one record, as a zone would.
-class Responder final : public Plugin {
- public:
-  std::string_view name() const override { return "responder"; }
-  void serve(Query& query, Next) const override {
-    static const uint8_t address[4] = {192, 0, 2, 7};
-    query.response.start(dns::Rcode::NoError, true);
-    query.response.add(dns::Section::Answer, {query.request.question.name, dns::rrtype::A, dns::rrclass::IN, 60, address});
-  }
-};
-
-std::vector<uint8_t> packet_with_cookie(std::span<const uint8_t> option) {
-  auto packet = stsd::test::query_packet({.qname = "www.example.", .edns_size = 1232});
-  const size_t rdata = 4 + option.size();
-  packet[packet.size() - 2] = static_cast<uint8_t>(rdata >> 8);
-  packet[packet.size() - 1] = static_cast<uint8_t>(rdata);
-  const uint8_t head[4] = {0, dns::edns_option::COOKIE, 0, static_cast<uint8_t>(option.size())};
-  packet.insert(packet.end(), head, head + 4);
-  packet.insert(packet.end(), option.begin(), option.end());
-  return packet;
-}
-
 class QueryPath {
  public:
   explicit QueryPath(const std::string& yaml) {
     const auto node = stsd::test::yaml_node(yaml, "servers[0].plugins.cookies");
     PluginSetup setup{env_, node, listen_, 0, load_};
     cookies_ = make_cookies_plugin(setup);
-    // Sized up front: GCC 12 misreads the reallocation path of push_back under the
-    // replaced operator new (-Wmismatched-new-delete).
-    std::vector<std::unique_ptr<Plugin>> plugins(2);
-    plugins[0] = std::make_unique<stsd::test::Borrowed>(*cookies_);
-    plugins[1] = std::make_unique<stsd::test::Borrowed>(responder_);
+    std::vector<std::unique_ptr<Plugin>> plugins;
+    plugins.push_back(std::make_unique<stsd::test::Borrowed>(*cookies_));
+    plugins.push_back(std::make_unique<stsd::test::Borrowed>(responder_));
     chain_ = std::make_unique<Chain>(std::move(plugins));
   }
 
@@ -68,10 +44,9 @@ class QueryPath {
       *allocations = stsd::test::allocations_during([&] { chain_->serve(query); });
     else
       chain_->serve(query);
-    const auto wire = writer_.finish();
-    // The COOKIE option is the last thing in these answers: code, length, 24 octets.
-    if (wire.size() < 28 || wire[wire.size() - 27] != dns::edns_option::COOKIE) return {};
-    return std::vector<uint8_t>(wire.end() - 24, wire.end());
+    test::Exchange answer;
+    test::read_records(writer_.finish(), answer);
+    return answer.cookie.value_or(std::vector<uint8_t>{});
   }
 
   std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>(Clock::time_point(seconds(1'700'000'400)));
@@ -81,7 +56,7 @@ class QueryPath {
   std::vector<std::string> listen_{"127.0.0.1:5300"};
   PendingLoad load_;
   std::unique_ptr<Plugin> cookies_;
-  Responder responder_;
+  test::Responder responder_;
   std::unique_ptr<Chain> chain_;
   std::vector<uint8_t> buffer_ = std::vector<uint8_t>(dns::ResponseWriter::kMaxMessage);
   dns::ResponseWriter writer_{buffer_};
@@ -90,18 +65,18 @@ class QueryPath {
 void every_kind_allocates_nothing(QueryPath& path) {
   const auto client_only = test::from_hex("0123456789abcdef");
   const auto no_cookie = stsd::test::query_packet({.qname = "www.example.", .edns_size = 1232});
-  const auto first = packet_with_cookie(client_only);
+  const auto first = test::cookie_query(client_only);
   path.serve(no_cookie, dns::Transport::Udp, nullptr);  // this thread's first query registers its shard
 
   size_t allocations = 99;
   const auto cookie = path.serve(first, dns::Transport::Udp, &allocations);
   EXPECT_EQ(allocations, 0u) << "client cookie only";
   ASSERT_EQ(cookie.size(), 24u);
-  const auto valid = packet_with_cookie(cookie);
+  const auto valid = test::cookie_query(cookie);
   auto forged_option = cookie;
   forged_option[23] ^= 1;
-  const auto forged = packet_with_cookie(forged_option);
-  const auto malformed = packet_with_cookie(std::vector<uint8_t>(11, 7));
+  const auto forged = test::cookie_query(forged_option);
+  const auto malformed = test::cookie_query(std::vector<uint8_t>(11, 7));
 
   const struct {
     const char* what;

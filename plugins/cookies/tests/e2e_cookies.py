@@ -11,7 +11,7 @@ import subprocess
 import time
 import urllib.request
 
-from harness import STSD_BIN, Stsd, TestFailure, check, free_port, kdig, reload_and_wait, run_tests
+from harness import STSD_BIN, Stsd, TestClock, TestFailure, check, free_port, kdig, reload_and_wait, run_tests
 
 SECRET_OLD = "e5e973e5a6b2a43f48e7dc849e37bfcf"
 SECRET_NEW = "445536bcd2513298075a5d379663c962"
@@ -167,34 +167,11 @@ def test_metrics_count_cookies(stsd):
 
 # --- the random secret, rotated by the test clock -----------------------------------
 
-class TestClock:
-    """Whole seconds added to stsd's clock through STSD_CLOCK_OFFSET_FILE (read every
-    100 ms)."""
-
-    def __init__(self, directory):
-        self.path = os.path.join(directory, "clock-offset")
-        self.offset = 0
-        self._write()
-
-    def _write(self):
-        with open(self.path + ".tmp", "w") as f:
-            f.write(str(self.offset))
-        os.replace(self.path + ".tmp", self.path)
-
-    def set(self, t):
-        self.offset = int(round(t - time.time()))
-        self._write()
-        time.sleep(0.3)
-
-    def now(self):
-        return time.time() + self.offset
-
-
 def test_random_secret_rotates_with_the_clock(_shared):
     """Runs a server of its own (the test clock is per process)."""
     server = Stsd(ROTATING)
     clock = TestClock(server.dir)
-    server.env["STSD_CLOCK_OFFSET_FILE"] = clock.path
+    server.env.update(clock.env)
     with server:
         try:
             rotate_through_periods(server, clock)

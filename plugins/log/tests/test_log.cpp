@@ -19,7 +19,8 @@ using namespace stsd;
 namespace {
 
 // Answers www.example.org. A, NXDOMAIN for nx.example.org., SERVFAIL for fail., throws
-// for throw.; passes on everything else.
+// for throw.; drops an NXDOMAIN for drop.example.org. and drops unanswered
+// dropunanswered.; passes on everything else.
 class Responder final : public Plugin {
  public:
   std::string_view name() const override { return "responder"; }
@@ -34,6 +35,11 @@ class Responder final : public Plugin {
       query.response.start(dns::Rcode::NXDomain, true);
     } else if (qname == *dns::Name::from_text("fail.")) {
       query.response.start(dns::Rcode::ServFail, false);
+    } else if (qname == *dns::Name::from_text("drop.example.org.")) {
+      query.response.start(dns::Rcode::NXDomain, true);
+      query.response.drop();  // as rrl or acl do
+    } else if (qname == *dns::Name::from_text("dropunanswered.")) {
+      query.response.drop();
     } else if (qname == *dns::Name::from_text("throw.")) {
       throw std::runtime_error("responder broke");
     } else {
@@ -100,6 +106,42 @@ TEST(Log, ExceptionIsLoggedAsServfail) {
   const Captured r = run(make("{}"), "throw.");
   EXPECT_EQ(r.rcode, "SERVFAIL");
   EXPECT_NE(r.log.find("qname=throw. qtype=A class=IN rcode=SERVFAIL"), std::string::npos) << r.log;
+}
+
+// A dropped answer: nothing is sent, so the line is all the operator sees of it.
+std::string log_of_dropped(const std::string& config, const std::string& qname) {
+  std::vector<std::unique_ptr<Plugin>> plugins;
+  plugins.push_back(make(config));
+  plugins.push_back(std::make_unique<Responder>());
+  const Chain chain(std::move(plugins));
+  const auto packet = test::query_packet({.qname = qname});
+  dns::Request request;
+  EXPECT_EQ(dns::decode_query(packet, request), dns::DecodeStatus::Ok);
+  request.client = boost::asio::ip::make_address("192.0.2.7");
+  request.client_port = 53001;
+  request.received = std::chrono::steady_clock::now();
+  std::vector<uint8_t> buffer(dns::ResponseWriter::kMaxMessage);
+  dns::ResponseWriter writer(buffer);
+  writer.begin(request, request.max_response_size());
+  Query query{request, writer};
+  ::testing::internal::CaptureStderr();
+  chain.serve(query);
+  EXPECT_TRUE(writer.finish().empty());
+  return ::testing::internal::GetCapturedStderr();
+}
+
+TEST(Log, DroppedAnswerIsLoggedAsDroppedWithItsRcode) {
+  const std::string log = log_of_dropped("{}", "drop.example.org.");
+  EXPECT_NE(log.find("client=192.0.2.7:53001 transport=udp qname=drop.example.org. qtype=A class=IN "
+                     "rcode=NXDOMAIN flags=- size=0 duration_us="),
+            std::string::npos)
+      << log;
+  EXPECT_TRUE(log.ends_with(" dropped=true\n")) << log;
+  EXPECT_NE(log_of_dropped("{}", "dropunanswered.").find("rcode=REFUSED flags=- size=0"), std::string::npos);
+  // Its class is the answer's: an NXDOMAIN is a denial.
+  EXPECT_EQ(count_lines(log_of_dropped("{ class: denial }", "drop.example.org.")), 1u);
+  EXPECT_EQ(count_lines(log_of_dropped("{ class: success }", "drop.example.org.")), 0u);
+  EXPECT_EQ(count_lines(log_of_dropped("{ class: error }", "dropunanswered.")), 1u);
 }
 
 struct ClassCase {

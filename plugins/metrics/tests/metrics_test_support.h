@@ -15,7 +15,8 @@
 namespace stsd::metrics_test {
 
 // The rest of the chain: "nx.test." NXDOMAIN, "pass.test." passes (REFUSED by the core),
-// "throw.test." throws, anything else NOERROR.
+// "throw.test." throws, "drop.test." drops an NXDOMAIN (as rrl does), anything else
+// NOERROR.
 class Responder final : public Plugin {
  public:
   std::string_view name() const override { return "responder"; }
@@ -24,6 +25,10 @@ class Responder final : public Plugin {
     if (name == nx_) return query.response.start(dns::Rcode::NXDomain, true);
     if (name == pass_) return next(query);
     if (name == throws_) throw std::runtime_error("a plugin failed");
+    if (name == drop_) {
+      query.response.start(dns::Rcode::NXDomain, true);
+      return query.response.drop();
+    }
     query.response.start(dns::Rcode::NoError, true);
   }
 
@@ -31,6 +36,7 @@ class Responder final : public Plugin {
   dns::Name nx_ = *dns::Name::from_text("nx.test.");
   dns::Name pass_ = *dns::Name::from_text("pass.test.");
   dns::Name throws_ = *dns::Name::from_text("throw.test.");
+  dns::Name drop_ = *dns::Name::from_text("drop.test.");
 };
 
 }  // namespace stsd::metrics_test

@@ -76,6 +76,33 @@ TEST(MetricsPlugin, CountsRequestsByProtoAndTypeAndResponsesByRcode) {
   EXPECT_TRUE(has_line(text, "stsd_dns_request_duration_seconds_bucket{" + s + ",le=\"+Inf\"} 8")) << text;
 }
 
+TEST(MetricsPlugin, DroppedAnswersAreRequestsWithoutAResponse) {
+  Fixture f;
+  const auto node = test::yaml_node("{}", "servers[0].plugins.metrics");
+  PendingLoad load;
+  PluginSetup setup{f.env, node, f.listen, 0, load};
+  std::vector<std::unique_ptr<Plugin>> plugins;
+  plugins.push_back(metrics_plugin::make_metrics_plugin(setup));
+  plugins.push_back(std::make_unique<Responder>());
+  const Chain chain(std::move(plugins));
+  std::vector<uint8_t> buffer(dns::ResponseWriter::kMaxMessage);
+  dns::ResponseWriter writer(buffer);
+  for (const char* qname : {"drop.test.", "drop.test.", "nx.test."}) {
+    const auto packet = test::query_packet({.qname = qname});
+    dns::Request request;
+    ASSERT_EQ(dns::decode_query(packet, request), dns::DecodeStatus::Ok);
+    request.received = std::chrono::steady_clock::now();
+    writer.begin(request, request.max_response_size());
+    Query query{request, writer};
+    chain.serve(query);
+  }
+  const auto text = f.scrape();
+  const std::string s = "server=\"127.0.0.1:5300,[::1]:5300\"";
+  EXPECT_TRUE(has_line(text, "stsd_dns_requests_total{" + s + ",proto=\"udp\",type=\"A\"} 3")) << text;
+  EXPECT_TRUE(has_line(text, "stsd_dns_responses_total{" + s + ",rcode=\"NXDOMAIN\"} 1")) << text;
+  EXPECT_TRUE(has_line(text, "stsd_dns_responses_dropped_total{" + s + "} 2")) << text;
+}
+
 TEST(MetricsPlugin, DurationFallsInTheRightBucket) {
   Fixture f;
   auto chain = f.chain();
