@@ -50,10 +50,6 @@ LimiterMetrics::LimiterMetrics(std::string server_label, metrics::MetricsRegistr
       registry.add("rrl plugin (server " + server_label_ + ")", [this](metrics::MetricsWriter& w) { collect(w); });
 }
 
-uint64_t LimiterMetrics::total(Outcome outcome, ResponseClass response_class) const {
-  return counters_.totals()[outcome * kClassCount + static_cast<size_t>(response_class)];
-}
-
 void LimiterMetrics::collect(metrics::MetricsWriter& writer) const {
   struct Family {
     const char* name;
@@ -153,8 +149,9 @@ void RrlPlugin::serve(Query& query, Next next) const {
     metrics_->count(LimiterMetrics::LoggedOnly, response_class);
     return;
   }
-  // Knot and BIND slip the same way: a truncated answer costs a reflector's victim
-  // little, and tells a real client behind the prefix to ask again over TCP (RFC 7766 §5).
+  // Every slip-th, as BIND counts (Knot draws 1 in slip at random): a truncated answer
+  // costs a reflector's victim little, and tells a real client behind the prefix to ask
+  // again over TCP (RFC 7766 §5).
   if (settings_.slip != 0 && spend.over_rate % settings_.slip == 0) {
     response.truncate();
     metrics_->count(LimiterMetrics::Slipped, response_class);

@@ -69,7 +69,6 @@ class LimiterMetrics {
   void count(Outcome outcome, ResponseClass response_class) {
     counters_.add(outcome * kClassCount + static_cast<size_t>(response_class));
   }
-  uint64_t total(Outcome outcome, ResponseClass response_class) const;
   void collect(metrics::MetricsWriter& writer) const;
 
  private:
