@@ -463,7 +463,10 @@ def render(report: dict, args) -> str:
         per_round = paired_costs(runs, kind)
         ir = ""
         if cg.get(("off", kind)) and cg.get(("on", kind)):
-            ir = f"; instructions per query {cg[('on', kind)]['ir'] / cg[('off', kind)]['ir'] - 1:+.1%}"
+            more = cg[("on", kind)]["ir"] / cg[("off", kind)]["ir"] - 1
+            user = statistics.mean(m.user_s for m in runs if m.variant == "off" and m.kind == kind)
+            ir = (f"; user-space instructions per query {more:+.1%}, which at off's user-space share of the "
+                  f"CPU ({user:.0%}) predicts {more * user:+.1%}")
         lines.append(f"- {KIND_TEXT[kind]}: cost {cost:+.1%} (per round median {statistics.median(per_round):+.1%}): "
                      f"**{'met' if cost < TARGET_COST else 'NOT met'}**{ir}")
     if costs:
