@@ -110,7 +110,8 @@ TEST(Registry, PluginsAreInTheCompiledInOrder) {
   register_all_plugins(registry);
   std::vector<std::string> names;
   for (const auto& p : registry.plugins()) names.push_back(p.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"metrics", "log", "errors", "cookies", "chaos", "transfer", "mtasts", "file"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"metrics", "log", "errors", "rrl", "cookies", "chaos", "transfer", "mtasts",
+                                            "file"}));
 }
 
 struct OrderCase {
