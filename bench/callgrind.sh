@@ -9,11 +9,15 @@
 #       (the real plugin over a RocksDB store) when its benchmark is built, else the
 #       minimal stand-in (bench/micro/minimal_plugin.h).
 #   bench/callgrind.sh server [--server stsd|knot|nsd] [--domains N] [--queries N] [--nx-every K]
+#                             [--config FILE] [--edns-option CODE:HEX] [--label NAME]
 #       Runs the real server under callgrind on the data `bench/run.sh` left in
 #       build/release-bench/bench-work/<server>-N (stsd: its store; peers: their zone and
 #       config), turns instrumentation on once it answers, sends exactly N queries with
 #       dnsperf (rate-limited: valgrind is ~50x slower), and divides the user-space
 #       instructions of the whole server (every thread and forked process) by the answers.
+#       --config runs stsd with another config (e.g. more plugins, bench/protections);
+#       --edns-option adds an EDNS option to every query (dnsperf -E, e.g. a DNS cookie
+#       10:<hex>); --label names the output (server-<server>-<N>-<label>.out).
 #
 # Prints "instructions per query: X" and the functions that cost the most; keeps the
 # callgrind output under build/release-bench/callgrind/ for callgrind_annotate/kcachegrind.
@@ -28,6 +32,9 @@ queries=""
 nx_every=0
 plugin=""
 server=stsd
+config=""
+edns_option=""
+label=""
 if [[ ${1:-} == micro || ${1:-} == server ]]; then mode=$1; shift; fi
 while (($#)); do
   case $1 in
@@ -36,7 +43,10 @@ while (($#)); do
     --nx-every) nx_every=$2; shift 2 ;;
     --plugin) plugin=$2; shift 2 ;;
     --server) server=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --config) config=$2; shift 2 ;;
+    --edns-option) edns_option=$2; shift 2 ;;
+    --label) label=$2; shift 2 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "callgrind.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -78,19 +88,21 @@ else
   queries=${queries:-20000}
   work=$build/bench-work/$server-$domains
   case $server in
-    stsd) conf=$work/stsd.yaml; cmd=("$build/bin/stsd" --config "$conf")
-          port=$(awk -F'[:"]' '/listen:/ { print $(NF-1); exit }' "$conf") ;;
+    stsd) conf=${config:-$work/stsd.yaml}; cmd=("$build/bin/stsd" --config "$conf")
+          # The server block's listen list (a top-level metrics listen is not a list).
+          port=$(awk -F'[:"]' '/listen: *\[/ { print $(NF-1); exit }' "$conf") ;;
     knot) conf=$work/knot.conf; cmd=(knotd -c "$conf")
           port=$(awk -F@ '/listen:/ { print $2; exit }' "$conf") ;;
     nsd)  conf=$work/nsd.conf; cmd=(nsd -d -c "$conf")
           port=$(awk -F@ '/ip-address:/ { print $2; exit }' "$conf") ;;
     *) echo "callgrind.sh: --server is stsd, knot or nsd" >&2; exit 2 ;;
   esac
+  [[ -z $config || $server == stsd ]] || { echo "callgrind.sh: --config is for --server stsd" >&2; exit 2; }
   [[ -f $conf ]] ||
     { echo "callgrind.sh: no $server data for $domains domains in $work: run bench/run.sh first (e.g. --quick)" >&2; exit 2; }
   query_file=$build/bench-work/data-$domains/queries-$([[ $nx_every == 10 ]] && echo nx10 || echo hit).txt
   [[ -f $query_file ]] || { echo "callgrind.sh: $query_file is missing: run bench/run.sh first" >&2; exit 2; }
-  out=$out_dir/server-$server-$domains.out
+  out=$out_dir/server-$server-$domains${label:+-$label}.out
   rm -f "$out".*
   pid=""
   cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; true; }
@@ -110,10 +122,12 @@ else
   # dnsperf -n 1 sends its file once: a copy cut to $queries lines.
   head -n "$queries" "$query_file" >"$out_dir/queries.txt"
   for p in $pids; do callgrind_control -i on "$p" >/dev/null 2>&1 || true; done
-  perf_out=$(dnsperf -s 127.0.0.1 -p "$port" -d "$out_dir/queries.txt" -e -n 1 -q 20 -Q 2000 \
-    -l $((queries / 1000 + 60)) -c 2 -t 5 </dev/null 2>&1 || true)
+  perf_out=$(dnsperf -s 127.0.0.1 -p "$port" -d "$out_dir/queries.txt" -e ${edns_option:+-E "$edns_option"} \
+    -n 1 -q 20 -Q 2000 -l $((queries / 1000 + 60)) -c 2 -t 5 </dev/null 2>&1 || true)
   for p in $pids; do callgrind_control -i off "$p" >/dev/null 2>&1 || true; done
   answered=$(awk '/Queries completed:/ { print $3 }' <<<"$perf_out")
+  sent=$(awk '/Queries sent:/ { print $3 }' <<<"$perf_out")
+  codes=$(sed -n 's/^ *Response codes: *//p' <<<"$perf_out")
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
   sleep 1   # forked processes write their output as they exit
   files=$(ls "$out".* | grep -v '\.log$')
@@ -126,6 +140,10 @@ fi
 [[ $mode == server ]] || ir=$(total_ir "$out")
 [[ -n $ir && -n $answered && $answered -gt 0 ]] || { echo "callgrind.sh: no instructions or answers counted (see $out)" >&2; exit 1; }
 echo "$what"
+if [[ $mode == server ]]; then
+  echo "queries sent: $sent"
+  echo "response codes: $codes"
+fi
 echo "queries answered: $answered"
 echo "instructions: $ir"
 echo "instructions per query: $((ir / answered))"

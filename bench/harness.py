@@ -335,35 +335,51 @@ class Stsd(Server):
     name = "stsd"
     peer = False
 
-    def __init__(self, port, workdir, workers, bin_dir):
+    def __init__(self, port, workdir, workers, bin_dir, plugins_yaml: str = "", top_yaml: str = ""):
+        """`plugins_yaml`: more plugins for the server block, beside mtasts (YAML at the
+        indentation of `mtasts:`); `top_yaml`: more top-level keys (bench/protections)."""
         super().__init__(port, workdir, workers)
         self.bin_dir = bin_dir
         self.socket = os.path.join(self.workdir, "stsd.sock")
         self.clock_offset_file = os.path.join(self.workdir, "clock-offset")
+        self.config_path = os.path.join(self.workdir, "stsd.yaml")
+        self.plugins_yaml = plugins_yaml
+        self.top_yaml = top_yaml
         self.import_s: float | None = None
 
     def prepare(self) -> None:
+        """An empty store and the config."""
+        shutil.rmtree(os.path.join(self.workdir, "stsd.db"), ignore_errors=True)
+        self.write_config()
+
+    def write_config(self) -> None:
         w = self.workdir
-        shutil.rmtree(os.path.join(w, "stsd.db"), ignore_errors=True)
         with open(self.clock_offset_file, "w") as f:
             f.write("0\n")
-        with open(os.path.join(w, "stsd.yaml"), "w") as f:
+        with open(self.config_path, "w") as f:
             f.write(f"""storage: {w}/stsd.db
 workers: {self.workers}
 log_level: warning
 admin: {{ socket: {self.socket} }}
-servers:
+{self.top_yaml}servers:
   - listen: ["{HOST}:{self.port}"]
     plugins:
       mtasts:
         nameservers: [{dnsdata.NAMESERVER}]
         hostmaster: {dnsdata.HOSTMASTER}
         ttl: {dnsdata.TTL}
-""")
+{self.plugins_yaml}""")
         self.version = _first_line([os.path.join(self.bin_dir, "stsd"), "--version"])
 
+    def check_config(self) -> str | None:
+        """None when this stsd accepts the config, else its complaint (e.g. a plugin
+        that this build does not have)."""
+        done = subprocess.run([os.path.join(self.bin_dir, "stsd"), "--check-config", self.config_path],
+                              capture_output=True, text=True, timeout=60)
+        return None if done.returncode == 0 else (done.stderr or done.stdout).strip()[-500:]
+
     def command(self):
-        return [os.path.join(self.bin_dir, "stsd"), "--config", os.path.join(self.workdir, "stsd.yaml")]
+        return [os.path.join(self.bin_dir, "stsd"), "--config", self.config_path]
 
     def env(self):
         # The store's clock reads this file (src/main/main.cpp); the harness moves it to
@@ -409,6 +425,7 @@ def _first_line(cmd: list[str]) -> str:
 class RunResult:
     def __init__(self):
         self.qps = 0.0
+        self.sent = 0
         self.completed = 0
         self.lost = 0
         self.cpu_s = 0.0
@@ -417,11 +434,17 @@ class RunResult:
         self.load = 0.0
 
 
-def run_dnsperf(server: Server, query_file: str, transport: str, duration: int, args) -> RunResult:
+def run_dnsperf(server: Server, query_file: str, transport: str, duration: int, args,
+                edns_option: str | None = None, timeout_s: float = 2, outstanding: int | None = None) -> RunResult:
+    """`edns_option`: dnsperf -E CODE:HEX, sent in every query (e.g. a DNS cookie);
+    `timeout_s`: when a query counts as lost, and `outstanding` (default args.outstanding):
+    a server that drops on purpose needs a short timeout and many queries in flight."""
     scratch = "/dev/shm" if os.path.isdir("/dev/shm") else args.work
     out_path = os.path.join(scratch, f"stsd-bench-{os.getpid()}-dnsperf.out")
     cmd = ["dnsperf", "-s", HOST, "-p", str(server.port), "-d", query_file, "-l", str(duration),
-           "-e", "-c", str(args.clients), "-q", str(args.outstanding), "-t", "2", "-v"]
+           "-e", "-c", str(args.clients), "-q", str(outstanding or args.outstanding), "-t", f"{timeout_s:g}", "-v"]
+    if edns_option:
+        cmd += ["-E", edns_option]
     if transport == "tcp":
         cmd += ["-m", "tcp"]
         if args.tcp_queries_per_conn:
@@ -446,6 +469,8 @@ def run_dnsperf(server: Server, query_file: str, transport: str, duration: int, 
                     result.rcodes[parts[1].decode()] += 1
                     if len(parts) >= 5:
                         result.latency_hist[parts[-1].decode()] += 1
+                elif b"Queries sent:" in line:
+                    result.sent = int(line.split()[2])
                 elif b"Queries completed:" in line:
                     result.completed = int(line.split()[2])
                 elif b"Queries lost:" in line:
