@@ -191,6 +191,24 @@ def memory_mib(pid: int) -> tuple[float, float]:
     return rss_kib / 1024, pss_kib / 1024
 
 
+def git_commit() -> str:
+    """The source tree's short commit, for results files ("?" outside a checkout)."""
+    try:
+        return subprocess.run(["git", "-C", SOURCE_DIR, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip() or "?"
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def write_results(results_dir: str, date, name: str, quick: bool, text: str) -> str:
+    """Writes bench/results/<date>-<name>[-quick].md and returns its path."""
+    os.makedirs(results_dir, exist_ok=True)
+    path = os.path.join(results_dir, f"{date:%Y-%m-%d}-{name}{'-quick' if quick else ''}.md")
+    with open(path, "w") as f:
+        f.write(text + "\n")
+    return path
+
+
 def loadavg() -> float:
     with open("/proc/loadavg") as f:
         return float(f.read().split()[0])

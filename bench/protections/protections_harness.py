@@ -521,14 +521,6 @@ def grouped(runs: list[Measurement]) -> dict[tuple[str, str], list[Measurement]]
     return groups
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "-C", SOURCE_DIR, "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10).stdout.strip() or "?"
-    except (OSError, subprocess.TimeoutExpired):
-        return "?"
-
-
 # --- main -------------------------------------------------------------------------------
 
 def main() -> int:
@@ -572,7 +564,7 @@ def main() -> int:
             return 2
 
     report = {"date": datetime.datetime.now(datetime.timezone.utc), "count": args.domains, "unavailable": {},
-              "load_before": bench.loadavg(), "commit": git_commit(), "callgrind": {}}
+              "load_before": bench.loadavg(), "commit": bench.git_commit(), "callgrind": {}}
     log(f"load average before: {report['load_before']:.2f}")
     files = bench.prepare_data(args, args.domains)
     files["one_name"] = write_one_name_queries(args, args.domains)
@@ -591,12 +583,7 @@ def main() -> int:
     text = render(report, args)
     print(text)
     if not args.no_results_file:
-        dnsdata.ensure_dir(args.results_dir)
-        suffix = "-quick" if args.quick else ""
-        path = os.path.join(args.results_dir, f"{report['date']:%Y-%m-%d}-protections{suffix}.md")
-        with open(path, "w") as f:
-            f.write(text + "\n")
-        log(f"wrote {path}")
+        log(f"wrote {bench.write_results(args.results_dir, report['date'], 'protections', args.quick, text)}")
     return 0
 
 

@@ -787,11 +787,7 @@ def main() -> int:
     text = render(report, args)
     print(text)
     if not args.no_results_file:
-        dnsdata.ensure_dir(args.results_dir)
-        path = os.path.join(args.results_dir, f"{report['date']:%Y-%m-%d}-xfr{'-quick' if args.quick else ''}.md")
-        with open(path, "w") as f:
-            f.write(text + "\n")
-        log(f"wrote {path}")
+        log(f"wrote {bench.write_results(args.results_dir, report['date'], 'xfr', args.quick, text)}")
     return 0
 
 
