@@ -12,6 +12,7 @@ and the lookups spread over the whole data set (no artificial cache locality).
 """
 from __future__ import annotations
 
+import collections
 import os
 import random
 import re
@@ -247,6 +248,89 @@ def fetch(server: str, port: int, names: list[str], qtype: int = 16, window: int
     finally:
         sock.close()
     return results
+
+
+# The one TXT string of a well-formed MTA-STS answer, found in the raw message: its
+# length byte, then the string (RFC 8461 §3.1).
+_RAW_TXT = re.compile(rb"v=STSv1; id=([A-Za-z0-9]{1,32});")
+
+
+def _owner_wire(i: int) -> bytes:
+    label = f"dom{i}".encode("ascii")
+    return b"\x08_mta-sts" + bytes([len(label)]) + label + b"\x07example\x00"
+
+
+def read_ids(server: str, port: int, first: int, count: int, window: int = 512,
+             timeout_s: float = 300.0) -> list[str | None]:
+    """The ids served for owner(first) .. owner(first + count - 1) (count <= 65536: the
+    query id is the offset), None where no well-formed MTA-STS answer came. Much faster
+    than fetch for millions of names: the query is built from bytes, the answer is
+    checked in place (NOERROR, one answer RR, one TXT string `v=STSv1; id=...;`), and
+    lost queries are retried after 1 s from a queue in send order."""
+    if count > 65536:
+        raise ValueError("read_ids: at most 65536 names per call")
+    tail = struct.pack("!HH", 16, 1) + b"\x00" + struct.pack("!HHIH", 41, 1232, 0, 0)
+    ids: list[str | None] = [None] * count
+    answered = bytearray(count)
+    tries = bytearray(count)
+    queue: collections.deque = collections.deque()   # (qid, sent_at) in send order
+    sock = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.connect((server, port))
+    next_qid, in_flight, done = 0, 0, 0
+    end = time.monotonic() + timeout_s
+
+    def send(qid: int) -> bool:
+        try:
+            sock.send(struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 1) + _owner_wire(first + qid) + tail)
+        except BlockingIOError:
+            return False
+        tries[qid] += 1
+        queue.append((qid, time.monotonic()))
+        return True
+
+    try:
+        while done < count and time.monotonic() < end:
+            while in_flight < window and next_qid < count and send(next_qid):
+                next_qid += 1
+                in_flight += 1
+            progressed = False
+            while True:
+                try:
+                    data = sock.recv(4096)
+                except BlockingIOError:
+                    break
+                if len(data) < 12:
+                    continue
+                qid = (data[0] << 8) | data[1]
+                if qid >= count or answered[qid]:
+                    continue
+                answered[qid] = 1
+                in_flight -= 1
+                done += 1
+                progressed = True
+                m = _RAW_TXT.search(data)
+                one_txt = (data[3] & 0x0F) == 0 and data[6:8] == b"\x00\x01"
+                if one_txt and m and data[m.start() - 1] == m.end() - m.start():
+                    ids[qid] = m.group(1).decode("ascii")
+            now = time.monotonic()
+            while queue and (answered[queue[0][0]] or now - queue[0][1] > 1.0):
+                qid, _ = queue.popleft()
+                if answered[qid]:
+                    continue
+                if tries[qid] >= 5:
+                    answered[qid] = 1
+                    in_flight -= 1
+                    done += 1
+                elif not send(qid):
+                    queue.appendleft((qid, now))
+                    break
+            if not progressed:
+                select.select([sock], [], [], 0.01)
+    finally:
+        sock.close()
+    return ids
 
 
 def served_id(resp: Response | None) -> str | None:

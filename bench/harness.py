@@ -45,12 +45,12 @@ from benchlib.servers import StartFailure  # noqa: E402
 from benchlib.targets import read_baseline  # noqa: E402
 
 # The helpers the other benchmarks (bench/xfr, bench/protections, bench/confirm) use.
-from benchlib.dnsperf import RunResult, hist_stats, run_dnsperf  # noqa: E402,F401
+from benchlib.dnsperf import RunResult, run_dnsperf  # noqa: E402,F401
 from benchlib.machine import (SOURCE_DIR, cpu_model as _cpu_model, first_line as _first_line,  # noqa: E402,F401
                               git_commit, loadavg, log, write_results)
 from benchlib.processes import (CLK_TCK, HOST, cpu_seconds, memory_mib, start_process,  # noqa: E402,F401
                                 stat_fields as _stat_fields, stop_process)
-from benchlib.servers import Knot, Nsd, Server, Stsd  # noqa: E402,F401
+from benchlib.servers import Stsd  # noqa: E402,F401
 
 VARIANT_KINDS = {
     "env": "environment KEY=VALUE",
@@ -255,7 +255,8 @@ def main() -> int:
 
     report = {"date": datetime.datetime.now(datetime.timezone.utc), "argv": command_line(), "commit": git_commit(),
               "servers": {}, "startup": {}, "cases": {}, "samples": [], "differences": {}, "change": {},
-              "imports": {}, "peer_failures": {}, "size_failures": {}, "sizes": args.sizes,
+              "imports": {}, "peer_failures": {}, "size_failures": {},
+              "sizes": args.sizes, "large_from": args.large_from,
               "peer_names": set(), "stsd_names": [], "no_stsd_reason": reason,
               "variants": {("stsd" if n == "stsd" else f"stsd-{n}"): describe_variant(v)
                            for n, v in args.variants.items()},
