@@ -4,6 +4,7 @@ under load; the run with a rotation and a confirmation mid-load; and instruction
 query under callgrind."""
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import re
@@ -46,12 +47,22 @@ def run_cases(args, count: int, servers: list, files: dict, mixes: list[str], tr
             report["cases"][case] = runs
 
 
+def next_boundary(domain: str, now: float, rotation_s: int = 86400) -> int:
+    """The Unix time at which `domain`'s id next rotates. Every domain rotates at its own
+    offset inside the rotation (default one day), as src/store/policy_id.h specifies:
+    offset = the first 4 bytes of SHA-256(lowercase domain) as a big-endian number, modulo
+    the rotation; periods are [k * rotation + offset, (k + 1) * rotation + offset). Moving
+    the clock back and forth to find it would not do: a served id never goes back."""
+    offset = int.from_bytes(hashlib.sha256(domain.lower().encode()).digest()[:4], "big") % rotation_s
+    return (int(now) - offset) // rotation_s * rotation_s + rotation_s + offset
+
+
 def change_run(stsd, files: dict, args, baseline: list[RunResult]) -> dict:
-    """One UDP all-hits run during which the id rotates (the store's clock is moved so that
-    a period boundary falls mid-run) and a new policy is staged and confirmed."""
+    """One UDP all-hits run during which the id of domain 1 rotates (the store's clock is
+    moved so that its period boundary falls mid-run) and a new policy is staged and
+    confirmed for domain 0."""
     now = time.time()
-    boundary = (int(now) // 86400 + 1) * 86400            # next 00:00 UTC (default rotation 1d)
-    stsd.set_clock_offset(int(boundary - now - args.duration / 2))
+    stsd.set_clock_offset(int(next_boundary(dnsdata.domain(1), now) - now - args.duration / 2))
     time.sleep(0.3)                                        # the clock re-reads the file every 100 ms
     domain = dnsdata.domain(0)
     events = []

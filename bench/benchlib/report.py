@@ -58,9 +58,16 @@ def _header(report: dict, args) -> list[str]:
                  "(higher is better for QPS, lower for latency, memory, start-up).")
     loads = report["loads"]
     if loads:
-        lines.append(f"- Load average during runs: mean {sum(loads) / len(loads):.2f}, min {min(loads):.2f}, "
+        mean = sum(loads) / len(loads)
+        lines.append(f"- Load average during runs: mean {mean:.2f}, min {min(loads):.2f}, "
                      f"max {max(loads):.2f} (other work on the machine inflates latency and lowers QPS; "
                      "QPS/CPU-s is the robust figure).")
+        if mean > 0.75 * (os.cpu_count() or 1) + 2:
+            lines.append(f"- **The machine was busy** (mean load {mean:.1f} on {os.cpu_count()} cores, the bench "
+                         "itself keeps about 2 busy): the servers got a share of the CPU that changed from run "
+                         "to run, so these figures check the harness rather than measure the servers; a server "
+                         "that gets less CPU answers more queries per wake-up, which flatters QPS/CPU-s. Repeat "
+                         "on a quiet machine before quoting them.")
     lines.append("")
     return lines
 
