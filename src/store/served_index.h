@@ -1,16 +1,23 @@
 #pragma once
 // The in-memory index DNS answers from: no per-domain records, only the served facts.
-// 16,384 shards, each ONE immutable block (a small open-addressing table of 32-bit slots,
-// then the packed entries) published through std::atomic<std::shared_ptr>. An entry is
-// ~38 bytes plus the wire name (plus held_since, rotate_until and the TLS-RPT rdata when set), rounded
-// to 8. Readers take no lock and allocate nothing; a change rebuilds only the shards it
-// touches (the domain's, and its ancestors' when it is added or removed). Every proper
-// ancestor of a domain has an entry too (empty non-terminals, RFC 8020).
+// Shards, each ONE immutable block (a small open-addressing table of 32-bit slots, then
+// the packed entries of store/served_entry.h) published through
+// std::atomic<std::shared_ptr>. An entry is ~38 bytes plus the wire name (plus held_since,
+// rotate_until and the TLS-RPT rdata when set), rounded to 8. Readers take no lock and
+// allocate nothing; a change rebuilds only the shards it touches (the domain's, and its
+// ancestors' when it is added or removed). Every proper ancestor of a domain has an entry
+// too (empty non-terminals, RFC 8020).
+//
+// The shard count grows with the index by linear hashing (Litwin, "Linear hashing: a new
+// tool for file and table addressing", VLDB 1980): one shard is split in two each time the
+// entries outgrow kEntriesPerShard per shard, so a shard keeps ~kEntriesPerShard entries
+// at any size, and publishing a batch of B changes copies ~B shards of that size whatever
+// the index holds (a fixed shard count made it O(index size) per batch at 10M domains).
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -43,7 +50,8 @@ class ServedIndex {
   bool contains(std::string_view domain) const noexcept;
   // Calls `visit` with every domain of the published shards, in no particular order; each
   // shard is read as one snapshot (a change published meanwhile shows in the shards read
-  // after it). One view per call, reused: copy it to keep it. No allocation, no lock.
+  // after it). One view per call, reused: copy it to keep it. No allocation; no shard is
+  // split while it runs (it waits for a split under way, a few microseconds).
   void for_each(const std::function<void(const ServedView&)>& visit) const;
 
   // --- changes: one writer at a time ---
@@ -54,20 +62,49 @@ class ServedIndex {
   // Domains in the index, queued changes included.
   size_t count() const noexcept { return count_; }
 
+  // Entries (domains and empty non-terminals) and shards: for tests and benchmarks.
+  size_t entry_count() const noexcept { return entries_; }
+  size_t shard_count() const noexcept;
+
   struct Shard;
+  // The average number of entries per shard above which the next shard is split.
+  static constexpr size_t kEntriesPerShard = 32;
 
  private:
   friend class ServedIndexBuilder;
-  // A queued change to one shard.
+  using Slot = std::atomic<std::shared_ptr<const Shard>>;
+  // A queued change of a domain (ancestor counts are queued as sums in ancestor_deltas_).
   struct Op {
-    enum Kind : uint8_t { Upsert, Remove, AncestorUp, AncestorDown } kind;
     std::string name;  // wire labels
-    Facts facts;       // Upsert
+    bool remove;
+    Facts facts;  // !remove
   };
+  struct Change;
 
-  std::unique_ptr<std::atomic<std::shared_ptr<const Shard>>[]> shards_;
-  std::map<size_t, std::vector<Op>> ops_;  // by shard, applied in order by publish()
+  Slot& slot(size_t shard) const noexcept;
+  // The shard and entry for `name` (entry null when absent), retried when a split moved
+  // the name meanwhile.
+  std::pair<std::shared_ptr<const Shard>, const std::byte*> lookup(std::span<const uint8_t> name) const noexcept;
+  void rebuild_shard(size_t shard, std::span<const Change> changes, std::vector<std::byte>& scratch);
+  void add_segments_for(uint64_t layout);
+  void split_next_shard();
+  void split_while_overfull();
+
+  // Shard slots in segments that never move: segment 0 holds kBaseShards, segment k >= 1
+  // the next kBaseShards << (k-1). A segment is written before the layout that addresses
+  // it is published (release), so readers read the pointers without atomics.
+  static constexpr size_t kSegments = 25;
+  std::array<std::unique_ptr<Slot[]>, kSegments> segments_;
+  // level << 32 | split: shards [0, 2^level + split) are in use (linear hashing).
+  std::atomic<uint64_t> layout_;
+  // for_each runs (no split starts meanwhile) and a split under way (for_each waits).
+  mutable std::atomic<uint32_t> listings_{0};
+  std::atomic<bool> splitting_{false};
+
+  std::vector<Op> ops_;                                        // in queue order
+  std::unordered_map<std::string, int64_t> ancestor_deltas_;  // wire name -> change of its count
   size_t count_ = 0;
+  size_t entries_ = 0;  // published
 };
 
 // Start-up: builds every shard at once from the served records (a counting sort by shard
@@ -84,7 +121,7 @@ class ServedIndexBuilder {
 
  private:
   struct Ref {
-    uint32_t shard;
+    uint32_t hash_low;      // the low 32 bits of hash_name: the shard address
     uint32_t offset_words;  // into scratch_
   };
   std::vector<std::byte> scratch_;  // every entry, packed
