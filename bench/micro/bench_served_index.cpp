@@ -38,7 +38,7 @@ ServedIndex& index_of(size_t domains) {
   if (!index || built != domains) {
     index.reset();
     index = std::make_unique<ServedIndex>();
-    ServedIndexBuilder builder(domains * 64);
+    ServedIndexBuilder builder(1, domains * 64);
     for (size_t i = 0; i < domains; ++i) builder.add(benchmark_domain(i), benchmark_facts(i));
     builder.build_into(*index);
     built = domains;
@@ -52,7 +52,7 @@ void BM_PublishBatches(benchmark::State& state) {
   // Rebuilt for every run: the batches grow the index.
   std::unique_ptr<ServedIndex> index = std::make_unique<ServedIndex>();
   {
-    ServedIndexBuilder builder(domains * 64);
+    ServedIndexBuilder builder(1, domains * 64);
     for (size_t i = 0; i < domains; ++i) builder.add(benchmark_domain(i), benchmark_facts(i));
     builder.build_into(*index);
   }

@@ -14,10 +14,6 @@ using namespace served_entry;
 
 namespace {
 
-// The shards an index starts with: ~61 domains each at 1M before any split.
-constexpr unsigned kBaseBits = 14;
-constexpr size_t kBaseShards = size_t{1} << kBaseBits;
-
 // A layout is level << 32 | split: shards [0, 2^level + split) are in use; a name's shard
 // is the low `level` bits of its hash, or the low `level + 1` bits when those fall below
 // `split` (that shard has been split at this level already).
@@ -36,19 +32,6 @@ size_t address(uint64_t hash, uint64_t layout) noexcept {
   if (shard < split_of(layout)) shard = hash & ((uint64_t{2} << level) - 1);
   return shard;
 }
-// The smallest layout with at most kEntriesPerShard entries per shard on average.
-uint64_t layout_for(size_t entries) noexcept {
-  const size_t per_shard = ServedIndex::kEntriesPerShard;
-  const size_t shards = std::max(kBaseShards, (entries + per_shard - 1) / per_shard);
-  const unsigned level = static_cast<unsigned>(std::bit_width(shards)) - 1;
-  return make_layout(level, shards - (size_t{1} << level));
-}
-
-// Slot segment k >= 1 holds shards [kBaseShards << (k-1), kBaseShards << k).
-size_t segment_of(size_t shard) noexcept { return shard < kBaseShards ? 0 : std::bit_width(shard >> kBaseBits); }
-size_t segment_start(size_t segment) noexcept { return segment == 0 ? 0 : kBaseShards << (segment - 1); }
-size_t segment_size(size_t segment) noexcept { return segment == 0 ? kBaseShards : kBaseShards << (segment - 1); }
-
 }  // namespace
 
 // One immutable shard: `slots` 32-bit slots (8-bit hash tag << 24 | entry offset in 8-byte
@@ -79,9 +62,8 @@ namespace {
 
 using Shard = ServedIndex::Shard;
 
-// A new shard of `count` complete entries (`arena_bytes` in all) that `fill` writes, packed.
-template <class Fill>
-std::shared_ptr<const Shard> build_shard(size_t arena_bytes, size_t count, Fill&& fill) {
+// A shard with room for `count` entries of `arena_bytes` in all, its slots empty.
+std::shared_ptr<Shard> allocate_shard(size_t arena_bytes, size_t count) {
   if (arena_bytes / 8 >= 0xffffff) throw StoreError("a served-index shard outgrew 128 MiB");
   auto shard = std::make_shared<Shard>();
   size_t slots = 2;
@@ -91,22 +73,36 @@ std::shared_ptr<const Shard> build_shard(size_t arena_bytes, size_t count, Fill&
   shard->entries = static_cast<uint32_t>(count);
   shard->data.reset(new std::byte[slot_bytes + arena_bytes]);
   std::memset(shard->data.get(), 0, slot_bytes);
-  std::byte* arena = shard->data.get() + slot_bytes;
-  fill(arena);
+  return shard;
+}
+
+std::byte* arena_of(Shard& shard) noexcept { return const_cast<std::byte*>(shard.arena()); }
+
+// Fills the slots of a shard whose arena holds its entries.
+void index_entries(Shard& shard) noexcept {
+  const std::byte* arena = shard.arena();
   size_t offset = 0;
-  for (size_t n = 0; n < count; ++n) {
+  for (size_t n = 0; n < shard.entries; ++n) {
     const std::byte* e = arena + offset;
     const uint64_t hash = hash_name(name(e));
     const uint32_t slot = static_cast<uint32_t>(hash >> 56) << 24 | static_cast<uint32_t>(offset / 8 + 1);
-    size_t i = (hash >> 32) & shard->mask;
-    for (;; i = (i + 1) & shard->mask) {
+    size_t i = (hash >> 32) & shard.mask;
+    for (;; i = (i + 1) & shard.mask) {
       uint32_t used;
-      std::memcpy(&used, shard->data.get() + i * 4, 4);
+      std::memcpy(&used, shard.data.get() + i * 4, 4);
       if (used == 0) break;
     }
-    std::memcpy(shard->data.get() + i * 4, &slot, 4);
+    std::memcpy(shard.data.get() + i * 4, &slot, 4);
     offset += size(e);
   }
+}
+
+// A new shard of `count` complete entries (`arena_bytes` in all) that `fill` writes, packed.
+template <class Fill>
+std::shared_ptr<const Shard> build_shard(size_t arena_bytes, size_t count, Fill&& fill) {
+  auto shard = allocate_shard(arena_bytes, count);
+  fill(arena_of(*shard));
+  index_entries(*shard);
   return shard;
 }
 
@@ -132,17 +128,38 @@ std::string wire_key(std::string_view domain) {
 
 // ---- ServedIndex: reads ----------------------------------------------------------------
 
-ServedIndex::ServedIndex() : layout_(make_layout(kBaseBits, 0)) {
-  segments_[0].reset(new Slot[kBaseShards]);
+ServedIndex::ServedIndex() : ServedIndex(ServedIndexShape{}) {}
+
+ServedIndex::ServedIndex(ServedIndexShape shape) : shape_(shape), layout_(make_layout(shape.base_bits, 0)) {
+  if (shape_.base_bits < 1 || shape_.base_bits > 24 || shape_.entries_per_shard < 1)
+    throw StoreError("a served-index shape needs 1-24 base bits and at least one entry per shard");
+  const size_t shards = size_t{1} << shape_.base_bits;
+  segments_[0].reset(new Slot[shards]);
   auto empty = empty_shard();
-  for (size_t i = 0; i < kBaseShards; ++i) segments_[0][i].store(empty, std::memory_order_relaxed);
+  for (size_t i = 0; i < shards; ++i) segments_[0][i].store(empty, std::memory_order_relaxed);
 }
 
 ServedIndex::~ServedIndex() = default;
 
+// Segment k >= 1 holds shards [2^base_bits << (k-1), 2^base_bits << k).
+size_t ServedIndex::segment_of(size_t shard) const noexcept {
+  return static_cast<size_t>(std::bit_width(shard >> shape_.base_bits));
+}
+size_t ServedIndex::segment_start(size_t segment) const noexcept {
+  return segment == 0 ? 0 : (size_t{1} << shape_.base_bits) << (segment - 1);
+}
+
 ServedIndex::Slot& ServedIndex::slot(size_t shard) const noexcept {
   const size_t segment = segment_of(shard);
   return segments_[segment][shard - segment_start(segment)];
+}
+
+// The smallest layout with at most entries_per_shard entries per shard on average.
+uint64_t ServedIndex::layout_for(size_t entries) const noexcept {
+  const size_t per_shard = shape_.entries_per_shard;
+  const size_t shards = std::max(size_t{1} << shape_.base_bits, (entries + per_shard - 1) / per_shard);
+  const unsigned level = static_cast<unsigned>(std::bit_width(shards)) - 1;
+  return make_layout(level, shards - (size_t{1} << level));
 }
 
 size_t ServedIndex::shard_count() const noexcept { return shards_in(layout_.load(std::memory_order_acquire)); }
@@ -228,7 +245,7 @@ void ServedIndex::queue(const std::string& domain, const Facts* facts) {
 
 // Rebuilds every shard with queued changes, once each, and publishes it (release order: a
 // reader that sees the new shard sees its contents); then splits shards while the index
-// holds more than kEntriesPerShard entries per shard.
+// holds more than entries_per_shard entries per shard.
 void ServedIndex::publish() {
   const uint64_t layout = layout_.load(std::memory_order_relaxed);
   std::vector<Change> changes;
@@ -313,13 +330,13 @@ void ServedIndex::rebuild_shard(size_t shard, std::span<const Change> changes, s
 
 void ServedIndex::add_segments_for(uint64_t layout) {
   const size_t shards = shards_in(layout);
-  for (size_t k = 1; k < kSegments && segment_start(k) < shards; ++k)
-    if (!segments_[k]) segments_[k].reset(new Slot[segment_size(k)]);
   if (segment_of(shards - 1) >= kSegments) throw StoreError("too many domains for the served index");
+  for (size_t k = 1; k < kSegments && segment_start(k) < shards; ++k)
+    if (!segments_[k]) segments_[k].reset(new Slot[segment_start(k)]);  // as many as before it
 }
 
 void ServedIndex::split_while_overfull() {
-  while (entries_ > shard_count() * kEntriesPerShard) {
+  while (entries_ > shard_count() * shape_.entries_per_shard) {
     // Dekker's handshake with for_each(): a listing under way postpones the split to a
     // later publish (shards hold a little more meanwhile).
     splitting_.store(true);
@@ -365,83 +382,138 @@ void ServedIndex::split_next_shard() {
 
 // ---- ServedIndexBuilder ----------------------------------------------------------------
 
-ServedIndexBuilder::ServedIndexBuilder(uint64_t expected_bytes) {
+ServedIndexBuilder::ServedIndexBuilder(size_t parts, uint64_t expected_bytes) : parts_(std::max<size_t>(parts, 1)) {
   // A served record on disk is about the size of its entry.
-  scratch_.reserve(std::min<uint64_t>(expected_bytes + expected_bytes / 2, uint64_t{1} << 34));
+  const uint64_t share = (expected_bytes + expected_bytes / 2) / parts_.size();
+  for (auto& part : parts_) part.scratch_.reserve(std::min<uint64_t>(share, uint64_t{1} << 34));
 }
 
-bool ServedIndexBuilder::add(std::string_view domain, const Facts& facts) {
+bool ServedIndexBuilder::Part::add(std::string_view domain, const Facts& facts) {
   uint8_t wire[256];
   const size_t n = wire_key_into(domain, wire);
   if (n == 0 || std::any_of(domain.begin(), domain.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) return false;
   if (scratch_.size() / 8 >= UINT32_MAX - 64) throw StoreError("too many domains for the served index");
   refs_.push_back(Ref{static_cast<uint32_t>(hash_name({wire, n})), static_cast<uint32_t>(scratch_.size() / 8)});
   append(scratch_, {wire, n}, &facts, 0);
-  for_each_ancestor(as_text({wire, n}), [&](std::string_view a) { ++ancestors_[std::string(a)]; });
-  ++count_;
+  size_t depth = 0;
+  for_each_ancestor(as_text({wire, n}), [&](std::string_view a) {
+    if (depth < recent_.size()) {
+      auto& [name, count] = recent_[depth++];
+      if (count == nullptr || name != a) name.assign(a), count = &ancestors_[name];  // map nodes never move
+      ++*count;
+      return;
+    }
+    ++ancestors_[std::string(a)];
+  });
   return true;
 }
 
+namespace {
+
+// Runs f(0) and f(1) on two threads (this one and another): both cores at start-up.
+template <class F>
+void on_two_threads(F&& f) {
+  std::thread other([&] { f(1); });
+  f(0);
+  other.join();
+}
+
+}  // namespace
+
+// Entries are scattered from the parts' buffers (read in order) into shards allocated
+// once at their final size; slots are filled per shard; ancestors are set last (most are
+// on few names).
 void ServedIndexBuilder::build_into(ServedIndex& index) {
-  // Room for every entry at kEntriesPerShard per shard (ancestors that are domains too
-  // are counted twice: a few more shards at most).
-  const uint64_t layout = layout_for(count_ + ancestors_.size());
+  std::unordered_map<std::string, uint32_t> ancestors = std::move(parts_[0].ancestors_);
+  size_t domains = parts_[0].refs_.size();
+  for (size_t p = 1; p < parts_.size(); ++p) {
+    for (auto& [name, n] : parts_[p].ancestors_) ancestors[name] += n;
+    parts_[p].ancestors_ = {};
+    domains += parts_[p].refs_.size();
+  }
+  // Room for every entry (ancestors that are domains too are counted twice: a few more
+  // shards at most).
+  const uint64_t layout = index.layout_for(domains + ancestors.size());
   index.add_segments_for(layout);
   const size_t shards = shards_in(layout);
-  // Group by shard (counting sort).
-  std::vector<uint32_t> first(shards + 1, 0);
-  for (const auto& ref : refs_) ++first[address(ref.hash_low, layout) + 1];
-  for (size_t i = 0; i < shards; ++i) first[i + 1] += first[i];
-  std::vector<uint32_t> order(refs_.size());
-  {
-    std::vector<uint32_t> next(first.begin(), first.end() - 1);
-    for (const auto& ref : refs_) order[next[address(ref.hash_low, layout)]++] = ref.offset_words;
-  }
-  refs_ = {};
-  // Ancestors: a count on the domain entry of the same name, else an entry of their own.
-  std::vector<std::pair<size_t, uint32_t>> extra;  // ancestor-only entries: shard, offset in words
-  for (const auto& [name, n] : ancestors_) {
-    const size_t s = address(hash_name(as_bytes(name)), layout);
-    bool found = false;
-    for (uint32_t i = first[s]; i < first[s + 1] && !found; ++i) {
-      std::byte* e = scratch_.data() + size_t{order[i]} * 8;
-      if (as_text(served_entry::name(e)) == name) {
-        set_ancestors(e, n);
-        found = true;
-      }
+
+  // Sizes per shard, then each shard allocated once.
+  const auto entry_bytes = [](const Part& part, size_t i) {
+    const size_t end = i + 1 < part.refs_.size() ? part.refs_[i + 1].offset_words * size_t{8} : part.scratch_.size();
+    return end - part.refs_[i].offset_words * size_t{8};
+  };
+  std::vector<uint64_t> bytes(shards, 0);
+  std::vector<uint32_t> counts(shards, 0);
+  for (const auto& part : parts_)
+    for (size_t i = 0; i < part.refs_.size(); ++i) {
+      const size_t s = address(part.refs_[i].hash_low, layout);
+      bytes[s] += entry_bytes(part, i);
+      ++counts[s];
     }
-    if (found) continue;
-    extra.emplace_back(s, static_cast<uint32_t>(scratch_.size() / 8));
-    append(scratch_, as_bytes(name), nullptr, n);
+  std::vector<std::shared_ptr<Shard>> built(shards);
+  for (size_t s = 0; s < shards; ++s)
+    if (counts[s] != 0) built[s] = allocate_shard(bytes[s], counts[s]);
+
+  // Entries copied into their shards (each thread its half of the shards), then indexed.
+  std::vector<uint64_t>& written = bytes;  // reused: bytes written into each shard so far
+  std::fill(written.begin(), written.end(), 0);
+  on_two_threads([&](size_t half) {
+    for (const auto& part : parts_)
+      for (size_t i = 0; i < part.refs_.size(); ++i) {
+        const size_t s = address(part.refs_[i].hash_low, layout);
+        if ((s & 1) != half) continue;
+        const size_t n = entry_bytes(part, i);
+        std::memcpy(arena_of(*built[s]) + written[s], part.scratch_.data() + part.refs_[i].offset_words * size_t{8}, n);
+        written[s] += n;
+      }
+    for (size_t s = half; s < shards; s += 2)
+      if (built[s]) index_entries(*built[s]);
+  });
+  parts_ = {};
+
+  // Ancestors: a count on the domain entry of the same name, else an entry of their own
+  // (the few shards that get one are built again with it).
+  std::vector<std::pair<size_t, std::vector<std::byte>>> extra;  // shard, ancestor-only entries
+  for (const auto& [name, n] : ancestors) {
+    const uint64_t hash = hash_name(as_bytes(name));
+    const size_t s = address(hash, layout);
+    if (built[s])
+      if (const std::byte* e = built[s]->find(as_bytes(name), hash)) {
+        set_ancestors(const_cast<std::byte*>(e), n);  // not published yet
+        continue;
+      }
+    std::vector<std::byte> entry;
+    append(entry, as_bytes(name), nullptr, n);
+    extra.emplace_back(s, std::move(entry));
   }
-  ancestors_ = {};
-  std::sort(extra.begin(), extra.end());
-  const auto entry_at = [&](uint32_t words) { return scratch_.data() + size_t{words} * 8; };
+  std::sort(extra.begin(), extra.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 0; i < extra.size();) {
+    const size_t s = extra[i].first;
+    size_t end = i;
+    size_t more_bytes = 0;
+    for (; end < extra.size() && extra[end].first == s; ++end) more_bytes += extra[end].second.size();
+    const Shard* before = built[s].get();
+    const size_t old_bytes = before ? bytes[s] : 0;
+    auto shard = allocate_shard(old_bytes + more_bytes, (before ? before->entries : 0) + (end - i));
+    std::byte* out = arena_of(*shard);
+    if (before) std::memcpy(out, before->arena(), old_bytes), out += old_bytes;
+    for (; i < end; ++i) std::memcpy(out, extra[i].second.data(), extra[i].second.size()), out += extra[i].second.size();
+    index_entries(*shard);
+    built[s] = std::move(shard);
+  }
+
   size_t entries = 0;
-  auto more = extra.begin();
   for (size_t s = 0; s < shards; ++s) {
-    const auto extra_end = std::find_if(more, extra.end(), [&](const auto& x) { return x.first != s; });
-    size_t bytes = 0;
-    for (uint32_t i = first[s]; i < first[s + 1]; ++i) bytes += size(entry_at(order[i]));
-    for (auto x = more; x != extra_end; ++x) bytes += size(entry_at(x->second));
-    const size_t count = first[s + 1] - first[s] + static_cast<size_t>(extra_end - more);
-    auto shard = count == 0 ? empty_shard() : build_shard(bytes, count, [&](std::byte* out) {
-      const auto copy = [&](uint32_t words) {
-        const std::byte* e = entry_at(words);
-        std::memcpy(out, e, size(e));
-        out += size(e);
-      };
-      for (uint32_t i = first[s]; i < first[s + 1]; ++i) copy(order[i]);
-      for (auto x = more; x != extra_end; ++x) copy(x->second);
-    });
-    index.slot(s).store(std::move(shard), std::memory_order_release);
-    entries += count;
-    more = extra_end;
+    if (!built[s]) {
+      index.slot(s).store(empty_shard(), std::memory_order_release);
+      continue;
+    }
+    entries += built[s]->entries;
+    index.slot(s).store(std::move(built[s]), std::memory_order_release);
   }
   // The index is not read before it is built: the layout follows its shards.
   index.layout_.store(layout, std::memory_order_release);
-  scratch_ = {};
-  index.count_ = count_;
+  index.count_ = domains;
   index.entries_ = entries;
 }
 

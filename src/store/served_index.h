@@ -10,7 +10,7 @@
 //
 // The shard count grows with the index by linear hashing (Litwin, "Linear hashing: a new
 // tool for file and table addressing", VLDB 1980): one shard is split in two each time the
-// entries outgrow kEntriesPerShard per shard, so a shard keeps ~kEntriesPerShard entries
+// entries outgrow ServedIndexShape::entries_per_shard, so a shard keeps about that many entries
 // at any size, and publishing a batch of B changes copies ~B shards of that size whatever
 // the index holds (a fixed shard count made it O(index size) per batch at 10M domains).
 #include <array>
@@ -34,9 +34,18 @@ namespace stsd::store {
 // the text is not a domain name.
 std::string wire_key(std::string_view domain);
 
+// How an index lays out its shards: 2^base_bits to start with, one more split each time
+// the index holds more than entries_per_shard entries per shard.
+struct ServedIndexShape {
+  unsigned base_bits = 14;  // ~61 domains per shard at 1M before any split
+  size_t entries_per_shard = 32;
+};
+
 class ServedIndex {
  public:
   ServedIndex();
+  // Tests use small shapes, so that a few domains split many shards.
+  explicit ServedIndex(ServedIndexShape shape);
   ~ServedIndex();
   ServedIndex(const ServedIndex&) = delete;
   ServedIndex& operator=(const ServedIndex&) = delete;
@@ -67,8 +76,6 @@ class ServedIndex {
   size_t shard_count() const noexcept;
 
   struct Shard;
-  // The average number of entries per shard above which the next shard is split.
-  static constexpr size_t kEntriesPerShard = 32;
 
  private:
   friend class ServedIndexBuilder;
@@ -82,6 +89,9 @@ class ServedIndex {
   struct Change;
 
   Slot& slot(size_t shard) const noexcept;
+  size_t segment_of(size_t shard) const noexcept;
+  size_t segment_start(size_t segment) const noexcept;
+  uint64_t layout_for(size_t entries) const noexcept;
   // The shard and entry for `name` (entry null when absent), retried when a split moved
   // the name meanwhile.
   std::pair<std::shared_ptr<const Shard>, const std::byte*> lookup(std::span<const uint8_t> name) const noexcept;
@@ -90,10 +100,11 @@ class ServedIndex {
   void split_next_shard();
   void split_while_overfull();
 
-  // Shard slots in segments that never move: segment 0 holds kBaseShards, segment k >= 1
-  // the next kBaseShards << (k-1). A segment is written before the layout that addresses
+  // Shard slots in segments that never move: segment 0 holds 2^base_bits, segment k >= 1
+  // the next 2^base_bits << (k-1). A segment is written before the layout that addresses
   // it is published (release), so readers read the pointers without atomics.
-  static constexpr size_t kSegments = 25;
+  static constexpr size_t kSegments = 40;
+  const ServedIndexShape shape_;
   std::array<std::unique_ptr<Slot[]>, kSegments> segments_;
   // level << 32 | split: shards [0, 2^level + split) are in use (linear hashing).
   std::atomic<uint64_t> layout_;
@@ -107,27 +118,41 @@ class ServedIndex {
   size_t entries_ = 0;  // published
 };
 
-// Start-up: builds every shard at once from the served records (a counting sort by shard
-// instead of one rebuild per domain).
+// Start-up: builds every shard at once from the served records, read by one or more
+// threads (a Part each): a counting sort by shard, each shard allocated once, its entries
+// copied once, on two threads.
 class ServedIndexBuilder {
  public:
-  // `expected_bytes`: about the size of the served records (room is reserved up front:
-  // growing a vector of ~60 MiB would copy it and fault its pages again).
-  explicit ServedIndexBuilder(uint64_t expected_bytes);
-  // False when `domain` is not a lowercase domain name.
-  bool add(std::string_view domain, const Facts& facts);
-  // Publishes the shards into `index`, which must be empty. The builder is spent.
+  // One loading thread's share: the entries of the domains it reads, packed.
+  class Part {
+   public:
+    // False when `domain` is not a lowercase domain name.
+    bool add(std::string_view domain, const Facts& facts);
+
+   private:
+    friend class ServedIndexBuilder;
+    struct Ref {
+      uint32_t hash_low;      // the low 32 bits of the name's hash: its shard
+      uint32_t offset_words;  // into scratch_
+    };
+    std::vector<std::byte> scratch_;
+    std::vector<Ref> refs_;
+    std::unordered_map<std::string, uint32_t> ancestors_;  // wire name -> domains below it
+    // The last ancestors counted, by depth: most domains share their parent with the last.
+    std::array<std::pair<std::string, uint32_t*>, 4> recent_;
+  };
+
+  // `parts`: one per loading thread; `expected_bytes`: about the size of the served
+  // records (room is reserved up front: growing a vector of ~600 MiB would copy it).
+  ServedIndexBuilder(size_t parts, uint64_t expected_bytes);
+  Part& part(size_t i) { return parts_[i]; }
+  bool add(std::string_view domain, const Facts& facts) { return parts_[0].add(domain, facts); }
+  // Publishes the shards into `index`, which must be empty and not read yet. The builder
+  // is spent.
   void build_into(ServedIndex& index);
 
  private:
-  struct Ref {
-    uint32_t hash_low;      // the low 32 bits of hash_name: the shard address
-    uint32_t offset_words;  // into scratch_
-  };
-  std::vector<std::byte> scratch_;  // every entry, packed
-  std::vector<Ref> refs_;
-  std::unordered_map<std::string, uint32_t> ancestors_;
-  size_t count_ = 0;
+  std::vector<Part> parts_;
 };
 
 }  // namespace stsd::store
