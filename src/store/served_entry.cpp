@@ -33,14 +33,17 @@ size_t wire_key_into(std::string_view text, uint8_t (&out)[256]) noexcept {
   return len;
 }
 
-void append(std::vector<std::byte>& out, std::span<const uint8_t> name, const Facts* facts, uint32_t ancestors) {
+size_t encoded_size(std::span<const uint8_t> name, const Facts* facts) noexcept {
   const bool held = facts && facts->held_since;
   const bool gated = facts && facts->rotate_until;
   const size_t tls = facts ? facts->tlsrpt_txt.size() : 0;
-  const size_t start = out.size();
-  const size_t size = round8(kFixed + (held ? 8 : 0) + (gated ? 8 : 0) + name.size() + (tls ? 1 + tls : 0));
-  out.resize(start + size, std::byte{0});
-  std::byte* e = out.data() + start;
+  return round8(kFixed + (held ? 8 : 0) + (gated ? 8 : 0) + name.size() + (tls ? 1 + tls : 0));
+}
+
+void write_entry(std::byte* e, std::span<const uint8_t> name, const Facts* facts, uint32_t ancestors) noexcept {
+  const bool held = facts && facts->held_since;
+  const bool gated = facts && facts->rotate_until;
+  const size_t tls = facts ? facts->tlsrpt_txt.size() : 0;
   uint8_t flags = 0;
   if (facts) flags |= kDomain;
   if (facts && facts->confirmed) flags |= kConfirmed;
@@ -66,6 +69,12 @@ void append(std::vector<std::byte>& out, std::span<const uint8_t> name, const Fa
     e[at] = static_cast<std::byte>(tls);
     std::memcpy(e + at + 1, facts->tlsrpt_txt.data(), tls);
   }
+}
+
+void append(std::vector<std::byte>& out, std::span<const uint8_t> name, const Facts* facts, uint32_t ancestors) {
+  const size_t start = out.size();
+  out.resize(start + encoded_size(name, facts), std::byte{0});
+  write_entry(out.data() + start, name, facts, ancestors);
 }
 
 }  // namespace served_entry

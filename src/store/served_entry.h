@@ -92,7 +92,11 @@ inline size_t size(const std::byte* e) noexcept {
   return round8(name_offset(e) + u8_at(e, 0) + (tls ? 1 + tls : 0));
 }
 
-// Appends an entry: a domain (facts set) and/or an ancestor (count > 0).
+// The bytes of an entry (a multiple of 8), and writing it into that many zeroed bytes:
+// a domain (facts set) and/or an ancestor (count > 0).
+size_t encoded_size(std::span<const uint8_t> name, const Facts* facts) noexcept;
+void write_entry(std::byte* out, std::span<const uint8_t> name, const Facts* facts, uint32_t ancestors) noexcept;
+// Appends an entry.
 void append(std::vector<std::byte>& out, std::span<const uint8_t> name, const Facts* facts, uint32_t ancestors);
 
 }  // namespace stsd::store::served_entry

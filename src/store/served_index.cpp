@@ -4,6 +4,9 @@
 #include <bit>
 #include <cstring>
 #include <thread>
+#include <utility>
+
+#include <sys/mman.h>
 
 #include "store/errors.h"
 #include "store/served_entry.h"
@@ -382,10 +385,51 @@ void ServedIndex::split_next_shard() {
 
 // ---- ServedIndexBuilder ----------------------------------------------------------------
 
+ServedIndexBuilder::Part::Buffer::Buffer(size_t capacity) { reserve(capacity); }
+
+ServedIndexBuilder::Part::Buffer::~Buffer() {
+  if (data_) munmap(data_, capacity_);
+}
+
+ServedIndexBuilder::Part::Buffer::Buffer(Buffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      capacity_(std::exchange(other.capacity_, 0)) {}
+
+ServedIndexBuilder::Part::Buffer& ServedIndexBuilder::Part::Buffer::operator=(Buffer&& other) noexcept {
+  if (this != &other) {
+    if (data_) munmap(data_, capacity_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    capacity_ = std::exchange(other.capacity_, 0);
+  }
+  return *this;
+}
+
+void ServedIndexBuilder::Part::Buffer::reserve(size_t capacity) {
+  constexpr size_t kHugePage = size_t{2} << 20;
+  capacity = std::max(kHugePage, (capacity + kHugePage - 1) / kHugePage * kHugePage);
+  if (capacity <= capacity_) return;
+  void* at = data_ ? mremap(data_, capacity_, capacity, MREMAP_MAYMOVE)
+                   : mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (at == MAP_FAILED) throw std::bad_alloc();
+  madvise(at, capacity, MADV_HUGEPAGE);  // a hint: without it, 4 KiB pages
+  data_ = static_cast<std::byte*>(at);
+  capacity_ = capacity;
+}
+
+std::byte* ServedIndexBuilder::Part::Buffer::grow(size_t bytes) {
+  if (size_ + bytes > capacity_) reserve(std::max(capacity_ * 2, size_ + bytes));
+  std::byte* at = data_ + size_;
+  size_ += bytes;
+  return at;
+}
+
 ServedIndexBuilder::ServedIndexBuilder(size_t parts, uint64_t expected_bytes) : parts_(std::max<size_t>(parts, 1)) {
-  // A served record on disk is about the size of its entry.
-  const uint64_t share = (expected_bytes + expected_bytes / 2) / parts_.size();
-  for (auto& part : parts_) part.scratch_.reserve(std::min<uint64_t>(share, uint64_t{1} << 34));
+  // Entries take more room than the compressed records on disk: reserve generously, it is
+  // address space until written.
+  const uint64_t share = expected_bytes * 3 / parts_.size();
+  for (auto& part : parts_) part.scratch_ = Part::Buffer(std::min<uint64_t>(share, uint64_t{1} << 36));
 }
 
 bool ServedIndexBuilder::Part::add(std::string_view domain, const Facts& facts) {
@@ -394,7 +438,7 @@ bool ServedIndexBuilder::Part::add(std::string_view domain, const Facts& facts) 
   if (n == 0 || std::any_of(domain.begin(), domain.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) return false;
   if (scratch_.size() / 8 >= UINT32_MAX - 64) throw StoreError("too many domains for the served index");
   refs_.push_back(Ref{static_cast<uint32_t>(hash_name({wire, n})), static_cast<uint32_t>(scratch_.size() / 8)});
-  append(scratch_, {wire, n}, &facts, 0);
+  write_entry(scratch_.grow(encoded_size({wire, n}, &facts)), {wire, n}, &facts, 0);
   size_t depth = 0;
   for_each_ancestor(as_text({wire, n}), [&](std::string_view a) {
     if (depth < recent_.size()) {
@@ -469,7 +513,7 @@ void ServedIndexBuilder::build_into(ServedIndex& index) {
     for (size_t s = half; s < shards; s += 2)
       if (built[s]) index_entries(*built[s]);
   });
-  parts_ = {};
+  std::vector<Part>().swap(parts_);  // the loading buffers go now
 
   // Ancestors: a count on the domain entry of the same name, else an entry of their own
   // (the few shards that get one are built again with it).
