@@ -1,193 +1,62 @@
 #include "store/served_index.h"
 
 #include <algorithm>
-#include <array>
+#include <bit>
 #include <cstring>
+#include <thread>
+#include <utility>
+
+#include <sys/mman.h>
 
 #include "store/errors.h"
+#include "store/served_entry.h"
 
 namespace stsd::store {
 
+using namespace served_entry;
+
 namespace {
 
-// 16,384 shards: ~61 domains each at 1M (a change copies ~4 KiB), ~80 bytes of fixed
-// overhead each (1.3 MiB in all).
-constexpr size_t kShardBits = 14;
-constexpr size_t kShardCount = size_t{1} << kShardBits;
-
-// A fast hash of a wire name (8 bytes per step; names are short).
-uint64_t hash_name(std::span<const uint8_t> bytes) noexcept {
-  uint64_t h = 0x9e3779b97f4a7c15ull ^ bytes.size();
-  const uint8_t* p = bytes.data();
-  size_t n = bytes.size();
-  while (n >= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    h = (h ^ w) * 0xff51afd7ed558ccdull;
-    h ^= h >> 32;
-    p += 8;
-    n -= 8;
-  }
-  uint64_t w = 0;
-  std::memcpy(&w, p, n);
-  h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 29;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 32;
-  return h;
+// A layout is level << 32 | split: shards [0, 2^level + split) are in use; a name's shard
+// is the low `level` bits of its hash, or the low `level + 1` bits when those fall below
+// `split` (that shard has been split at this level already).
+constexpr uint64_t make_layout(unsigned level, uint64_t split) noexcept { return uint64_t{level} << 32 | split; }
+unsigned level_of(uint64_t layout) noexcept { return static_cast<unsigned>(layout >> 32); }
+uint64_t split_of(uint64_t layout) noexcept { return layout & 0xffffffffu; }
+size_t shards_in(uint64_t layout) noexcept { return (size_t{1} << level_of(layout)) + split_of(layout); }
+uint64_t next_layout(uint64_t layout) noexcept {
+  const unsigned level = level_of(layout);
+  const uint64_t split = split_of(layout) + 1;
+  return split == (uint64_t{1} << level) ? make_layout(level + 1, 0) : make_layout(level, split);
 }
-size_t shard_of(uint64_t hash) noexcept { return hash & (kShardCount - 1); }
-
-std::span<const uint8_t> as_bytes(std::string_view s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
-std::string_view as_text(std::span<const uint8_t> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
-
-// "example.com" -> "\7example\3com" (lowercase wire labels, no root octet). Returns the
-// length written into `out` (at most 254), or 0 when the text is not a domain name.
-size_t wire_key_into(std::string_view text, uint8_t (&out)[256]) noexcept {
-  if (!text.empty() && text.back() == '.') text.remove_suffix(1);
-  if (text.empty() || text.size() > 253) return 0;
-  size_t len = 0;
-  size_t label_start = 0;
-  out[len++] = 0;
-  for (char c : text) {
-    if (c == '.') {
-      if (out[label_start] == 0) return 0;
-      label_start = len;
-      out[len++] = 0;
-      continue;
-    }
-    if (out[label_start] == 63) return 0;
-    out[label_start]++;
-    out[len++] = static_cast<uint8_t>((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
-  }
-  if (out[label_start] == 0) return 0;
-  return len;
+size_t address(uint64_t hash, uint64_t layout) noexcept {
+  const unsigned level = level_of(layout);
+  uint64_t shard = hash & ((uint64_t{1} << level) - 1);
+  if (shard < split_of(layout)) shard = hash & ((uint64_t{2} << level) - 1);
+  return shard;
 }
-
-// Calls f(suffix) for every proper suffix of wire labels: "\7example\3com" -> "\3com".
-template <class F>
-void for_each_ancestor(std::string_view wire, F&& f) {
-  size_t offset = wire.empty() ? 0 : static_cast<uint8_t>(wire[0]) + 1;
-  while (offset < wire.size()) {
-    f(wire.substr(offset));
-    offset += static_cast<uint8_t>(wire[offset]) + 1;
-  }
-}
-
-// ---- an entry, packed into a shard's arena ---------------------------------------------
-//
-//   0  u8  wire name length        1  u8  flags (kEntry*)     2  u8  TLS-RPT text length
-//   3  u8  unused                  4  u32 ancestor count (domains strictly below this name)
-//   8  u32 confirmed version      12  6 digest bytes          18  i64 txt_changed_at
-//  26  i64 settings_changed_at    34  u32 rotation hash
-//  38  [i64 held_since]  [i64 rotate_until]  then the wire name, then the TLS-RPT TXT rdata
-//  (length octet + text); the entry is padded to a multiple of 8.
-// Fields are read with memcpy (no alignment or aliasing assumptions).
-enum : uint8_t { kEntryDomain = 1, kEntryConfirmed = 2, kEntryHeld = 4, kEntryGated = 8 };
-constexpr size_t kOffFlags = 1, kOffTlsLen = 2, kOffAncestors = 4, kOffVersion = 8, kOffDigest = 12,
-                 kOffTxtChanged = 18, kOffSettingsChanged = 26, kOffHash = 34, kEntryFixed = 38;
-
-template <class T>
-T load_at(const std::byte* entry, size_t offset) noexcept {
-  T v;
-  std::memcpy(&v, entry + offset, sizeof v);
-  return v;
-}
-uint8_t entry_u8(const std::byte* e, size_t offset) noexcept { return static_cast<uint8_t>(e[offset]); }
-size_t entry_optional_offset(const std::byte* e, uint8_t field) noexcept {
-  const uint8_t flags = entry_u8(e, kOffFlags);
-  size_t at = kEntryFixed;
-  if (field == kEntryGated && (flags & kEntryHeld)) at += 8;
-  return at;
-}
-size_t entry_name_offset(const std::byte* e) noexcept {
-  const uint8_t flags = entry_u8(e, kOffFlags);
-  return kEntryFixed + ((flags & kEntryHeld) ? 8 : 0) + ((flags & kEntryGated) ? 8 : 0);
-}
-std::span<const uint8_t> entry_name(const std::byte* e) noexcept {
-  return {reinterpret_cast<const uint8_t*>(e + entry_name_offset(e)), entry_u8(e, 0)};
-}
-size_t round8(size_t n) noexcept { return (n + 7) & ~size_t{7}; }
-size_t entry_size(const std::byte* e) noexcept {
-  const size_t tls = entry_u8(e, kOffTlsLen);
-  return round8(entry_name_offset(e) + entry_u8(e, 0) + (tls ? 1 + tls : 0));
-}
-
-// Appends an entry: a domain (facts set) and/or an ancestor (count > 0).
-void append_entry(std::vector<std::byte>& out, std::span<const uint8_t> name, const Facts* facts, uint32_t ancestors) {
-  const bool held = facts && facts->held_since;
-  const bool gated = facts && facts->rotate_until;
-  const size_t tls = facts ? facts->tlsrpt_txt.size() : 0;
-  const size_t start = out.size();
-  const size_t size = round8(kEntryFixed + (held ? 8 : 0) + (gated ? 8 : 0) + name.size() + (tls ? 1 + tls : 0));
-  out.resize(start + size, std::byte{0});
-  std::byte* e = out.data() + start;
-  uint8_t flags = 0;
-  if (facts) flags |= kEntryDomain;
-  if (facts && facts->confirmed) flags |= kEntryConfirmed;
-  if (held) flags |= kEntryHeld;
-  if (gated) flags |= kEntryGated;
-  e[0] = static_cast<std::byte>(name.size());
-  e[kOffFlags] = static_cast<std::byte>(flags);
-  e[kOffTlsLen] = static_cast<std::byte>(tls);
-  std::memcpy(e + kOffAncestors, &ancestors, 4);
-  if (facts) {
-    std::memcpy(e + kOffVersion, &facts->version, 4);
-    std::memcpy(e + kOffDigest, facts->digest.data(), 6);
-    std::memcpy(e + kOffTxtChanged, &facts->txt_changed_at, 8);
-    std::memcpy(e + kOffSettingsChanged, &facts->settings_changed_at, 8);
-    std::memcpy(e + kOffHash, &facts->rotation_hash, 4);
-    if (held) std::memcpy(e + kEntryFixed, &*facts->held_since, 8);
-    if (gated) std::memcpy(e + entry_optional_offset(e, kEntryGated), &*facts->rotate_until, 8);
-  }
-  size_t at = entry_name_offset(e);
-  std::memcpy(e + at, name.data(), name.size());
-  at += name.size();
-  if (tls) {
-    e[at] = static_cast<std::byte>(tls);
-    std::memcpy(e + at + 1, facts->tlsrpt_txt.data(), tls);
-  }
-}
-
-Facts entry_facts(const std::byte* e) {
-  Facts f;
-  const uint8_t flags = entry_u8(e, kOffFlags);
-  f.confirmed = flags & kEntryConfirmed;
-  f.version = load_at<uint32_t>(e, kOffVersion);
-  std::memcpy(f.digest.data(), e + kOffDigest, 6);
-  f.txt_changed_at = load_at<int64_t>(e, kOffTxtChanged);
-  f.settings_changed_at = load_at<int64_t>(e, kOffSettingsChanged);
-  f.rotation_hash = load_at<uint32_t>(e, kOffHash);
-  if (flags & kEntryHeld) f.held_since = load_at<int64_t>(e, kEntryFixed);
-  if (flags & kEntryGated) f.rotate_until = load_at<int64_t>(e, entry_optional_offset(e, kEntryGated));
-  if (const size_t tls = entry_u8(e, kOffTlsLen))
-    f.tlsrpt_txt.assign(reinterpret_cast<const char*>(e + entry_name_offset(e) + entry_u8(e, 0) + 1), tls);
-  return f;
-}
-
 }  // namespace
 
 // One immutable shard: `slots` 32-bit slots (8-bit hash tag << 24 | entry offset in 8-byte
-// words + 1; 0 = empty; linear probing, load <= 3/4), then the arena of entries.
+// words + 1; 0 = empty; linear probing from hash bits 32.., load <= 3/4), then the arena
+// of entries. The shard address takes the hash's low bits, the probe its high ones.
 struct ServedIndex::Shard {
   uint32_t mask = 0;  // slots - 1
   uint32_t entries = 0;
-  size_t arena_bytes = 0;
   std::unique_ptr<std::byte[]> data;
 
   const std::byte* arena() const noexcept { return data.get() + round8((size_t{mask} + 1) * 4); }
 
-  const std::byte* find(std::span<const uint8_t> name, uint64_t hash) const noexcept {
+  const std::byte* find(std::span<const uint8_t> key, uint64_t hash) const noexcept {
     const uint32_t tag = static_cast<uint32_t>(hash >> 56);
     const std::byte* base = arena();
-    for (size_t i = (hash >> 20) & mask;; i = (i + 1) & mask) {
+    for (size_t i = (hash >> 32) & mask;; i = (i + 1) & mask) {
       uint32_t slot;
       std::memcpy(&slot, data.get() + i * 4, 4);
       if (slot == 0) return nullptr;
       if ((slot >> 24) != tag) continue;
       const std::byte* e = base + size_t{(slot & 0xffffff) - 1} * 8;
-      if (entry_u8(e, 0) == name.size() && std::memcmp(e + entry_name_offset(e), name.data(), name.size()) == 0)
-        return e;
+      if (u8_at(e, 0) == key.size() && std::memcmp(e + name_offset(e), key.data(), key.size()) == 0) return e;
     }
   }
 };
@@ -196,50 +65,60 @@ namespace {
 
 using Shard = ServedIndex::Shard;
 
-// Packs complete entries (each a multiple of 8 bytes) into a new shard.
-std::shared_ptr<const Shard> build_shard(const std::vector<std::span<const std::byte>>& entries) {
+// A shard with room for `count` entries of `arena_bytes` in all, its slots empty.
+std::shared_ptr<Shard> allocate_shard(size_t arena_bytes, size_t count) {
+  if (arena_bytes / 8 >= 0xffffff) throw StoreError("a served-index shard outgrew 128 MiB");
   auto shard = std::make_shared<Shard>();
   size_t slots = 2;
-  while (slots < entries.size() + entries.size() / 3 + 1) slots *= 2;
-  size_t arena = 0;
-  for (const auto& e : entries) arena += e.size();
-  if (arena / 8 >= 0xffffff) throw StoreError("a served-index shard outgrew 128 MiB (too many domains)");
+  while (slots < count + count / 3 + 1) slots *= 2;
   const size_t slot_bytes = round8(slots * 4);
   shard->mask = static_cast<uint32_t>(slots - 1);
-  shard->entries = static_cast<uint32_t>(entries.size());
-  shard->arena_bytes = arena;
-  shard->data.reset(new std::byte[slot_bytes + arena]);
+  shard->entries = static_cast<uint32_t>(count);
+  shard->data.reset(new std::byte[slot_bytes + arena_bytes]);
   std::memset(shard->data.get(), 0, slot_bytes);
-  std::byte* out = shard->data.get() + slot_bytes;
+  return shard;
+}
+
+std::byte* arena_of(Shard& shard) noexcept { return const_cast<std::byte*>(shard.arena()); }
+
+// Fills the slots of a shard whose arena holds its entries.
+void index_entries(Shard& shard) noexcept {
+  const std::byte* arena = shard.arena();
   size_t offset = 0;
-  for (const auto& e : entries) {
-    std::memcpy(out + offset, e.data(), e.size());
-    const uint64_t hash = hash_name(entry_name(out + offset));
+  for (size_t n = 0; n < shard.entries; ++n) {
+    const std::byte* e = arena + offset;
+    const uint64_t hash = hash_name(name(e));
     const uint32_t slot = static_cast<uint32_t>(hash >> 56) << 24 | static_cast<uint32_t>(offset / 8 + 1);
-    size_t i = (hash >> 20) & shard->mask;
-    for (;; i = (i + 1) & shard->mask) {
+    size_t i = (hash >> 32) & shard.mask;
+    for (;; i = (i + 1) & shard.mask) {
       uint32_t used;
-      std::memcpy(&used, shard->data.get() + i * 4, 4);
+      std::memcpy(&used, shard.data.get() + i * 4, 4);
       if (used == 0) break;
     }
-    std::memcpy(shard->data.get() + i * 4, &slot, 4);
-    offset += e.size();
+    std::memcpy(shard.data.get() + i * 4, &slot, 4);
+    offset += size(e);
   }
+}
+
+// A new shard of `count` complete entries (`arena_bytes` in all) that `fill` writes, packed.
+template <class Fill>
+std::shared_ptr<const Shard> build_shard(size_t arena_bytes, size_t count, Fill&& fill) {
+  auto shard = allocate_shard(arena_bytes, count);
+  fill(arena_of(*shard));
+  index_entries(*shard);
   return shard;
 }
 
 std::shared_ptr<const Shard> empty_shard() {
-  static const std::shared_ptr<const Shard> empty = build_shard({});
+  static const std::shared_ptr<const Shard> empty = build_shard(0, 0, [](std::byte*) {});
   return empty;
 }
 
-// The entry for `name` and the shard holding it (entry null when absent).
-std::pair<std::shared_ptr<const Shard>, const std::byte*> lookup(
-    const std::atomic<std::shared_ptr<const Shard>>* shards, std::span<const uint8_t> name) noexcept {
-  const uint64_t hash = hash_name(name);
-  auto shard = shards[shard_of(hash)].load(std::memory_order_acquire);
-  const std::byte* entry = shard->find(name, hash);
-  return {std::move(shard), entry};
+// Calls f(entry) for every entry of `shard`.
+template <class F>
+void for_each_entry(const Shard& shard, F&& f) {
+  const std::byte* e = shard.arena();
+  for (uint32_t i = 0; i < shard.entries; ++i, e += size(e)) f(e);
 }
 
 }  // namespace
@@ -250,298 +129,436 @@ std::string wire_key(std::string_view domain) {
   return std::string(reinterpret_cast<const char*>(buf), n);
 }
 
-// ---- ServedIndex -----------------------------------------------------------------------
+// ---- ServedIndex: reads ----------------------------------------------------------------
 
-ServedIndex::ServedIndex() : shards_(new std::atomic<std::shared_ptr<const Shard>>[kShardCount]) {
+ServedIndex::ServedIndex() : ServedIndex(ServedIndexShape{}) {}
+
+ServedIndex::ServedIndex(ServedIndexShape shape) : shape_(shape), layout_(make_layout(shape.base_bits, 0)) {
+  if (shape_.base_bits < 1 || shape_.base_bits > 24 || shape_.entries_per_shard < 1)
+    throw StoreError("a served-index shape needs 1-24 base bits and at least one entry per shard");
+  const size_t shards = size_t{1} << shape_.base_bits;
+  segments_[0].reset(new Slot[shards]);
   auto empty = empty_shard();
-  for (size_t i = 0; i < kShardCount; ++i) shards_[i].store(empty, std::memory_order_relaxed);
+  for (size_t i = 0; i < shards; ++i) segments_[0][i].store(empty, std::memory_order_relaxed);
 }
 
 ServedIndex::~ServedIndex() = default;
 
+// Segment k >= 1 holds shards [2^base_bits << (k-1), 2^base_bits << k).
+size_t ServedIndex::segment_of(size_t shard) const noexcept {
+  return static_cast<size_t>(std::bit_width(shard >> shape_.base_bits));
+}
+size_t ServedIndex::segment_start(size_t segment) const noexcept {
+  return segment == 0 ? 0 : (size_t{1} << shape_.base_bits) << (segment - 1);
+}
+
+ServedIndex::Slot& ServedIndex::slot(size_t shard) const noexcept {
+  const size_t segment = segment_of(shard);
+  return segments_[segment][shard - segment_start(segment)];
+}
+
+// The smallest layout with at most entries_per_shard entries per shard on average.
+uint64_t ServedIndex::layout_for(size_t entries) const noexcept {
+  const size_t per_shard = shape_.entries_per_shard;
+  const size_t shards = std::max(size_t{1} << shape_.base_bits, (entries + per_shard - 1) / per_shard);
+  const unsigned level = static_cast<unsigned>(std::bit_width(shards)) - 1;
+  return make_layout(level, shards - (size_t{1} << level));
+}
+
+size_t ServedIndex::shard_count() const noexcept { return shards_in(layout_.load(std::memory_order_acquire)); }
+
+std::pair<std::shared_ptr<const Shard>, const std::byte*> ServedIndex::lookup(
+    std::span<const uint8_t> key) const noexcept {
+  const uint64_t hash = hash_name(key);
+  for (;;) {
+    const uint64_t layout = layout_.load(std::memory_order_acquire);
+    auto shard = slot(address(hash, layout)).load(std::memory_order_acquire);
+    const std::byte* entry = shard->find(key, hash);
+    // A split publishes the new layout before it replaces the shard it split (with the
+    // half that stays): a miss in such a shard read under the older layout is retried.
+    if (entry || layout_.load(std::memory_order_acquire) == layout) return {std::move(shard), entry};
+  }
+}
+
 ServedView ServedIndex::find(std::span<const uint8_t> labels) const noexcept {
-  auto [shard, entry] = lookup(shards_.get(), labels);
-  if (!entry || !(entry_u8(entry, kOffFlags) & kEntryDomain)) return {};
+  auto [shard, entry] = lookup(labels);
+  if (!entry || !is_domain(entry)) return {};
   return ServedView(std::shared_ptr<const void>(std::move(shard)), entry);
 }
 
 bool ServedIndex::is_ancestor(std::span<const uint8_t> labels) const noexcept {
-  auto [shard, entry] = lookup(shards_.get(), labels);
-  return entry && load_at<uint32_t>(entry, kOffAncestors) > 0;
+  auto [shard, entry] = lookup(labels);
+  return entry && ancestors(entry) > 0;
 }
 
 bool ServedIndex::contains(std::string_view domain) const noexcept {
   uint8_t key[256];
   const size_t n = wire_key_into(domain, key);
   if (n == 0) return false;
-  auto [shard, entry] = lookup(shards_.get(), {key, n});
-  return entry && (entry_u8(entry, kOffFlags) & kEntryDomain);
+  auto [shard, entry] = lookup({key, n});
+  return entry && is_domain(entry);
 }
 
 void ServedIndex::for_each(const std::function<void(const ServedView&)>& visit) const {
-  for (size_t s = 0; s < kShardCount; ++s) {
-    auto shard = shards_[s].load(std::memory_order_acquire);
+  // No split may start while the shards are walked (it would move entries behind or
+  // ahead of the walk); one under way is waited for. Dekker's handshake with
+  // split_while_overfull() over listings_ and splitting_ (sequentially consistent).
+  listings_.fetch_add(1);
+  struct Done {
+    std::atomic<uint32_t>& listings;
+    ~Done() { listings.fetch_sub(1); }
+  } done{listings_};
+  while (splitting_.load()) std::this_thread::yield();
+  const size_t shards = shards_in(layout_.load(std::memory_order_acquire));
+  for (size_t s = 0; s < shards; ++s) {
+    auto shard = slot(s).load(std::memory_order_acquire);
     if (shard->entries == 0) continue;
-    const std::byte* e = shard->arena();
     ServedView view(std::shared_ptr<const void>(std::move(shard)), nullptr);
-    const auto* held = static_cast<const Shard*>(view.keep_.get());
-    for (uint32_t i = 0; i < held->entries; ++i, e += entry_size(e)) {
-      if (!(entry_u8(e, kOffFlags) & kEntryDomain)) continue;
+    for_each_entry(*static_cast<const Shard*>(view.keep_.get()), [&](const std::byte* e) {
+      if (!is_domain(e)) return;
       view.entry_ = e;
       visit(view);
-    }
-  }
-}
-
-void ServedIndex::queue(const std::string& domain, const Facts* facts) {
-  const std::string wire = wire_key(domain);
-  const bool present = contains(domain);  // the published state (publish() follows every write)
-  const size_t shard = shard_of(hash_name(as_bytes(wire)));
-  if (facts) {
-    ops_[shard].push_back(Op{Op::Upsert, wire, *facts});
-    if (!present) {
-      ++count_;
-      for_each_ancestor(wire, [&](std::string_view a) {
-        ops_[shard_of(hash_name(as_bytes(a)))].push_back(Op{Op::AncestorUp, std::string(a), {}});
-      });
-    }
-  } else if (present) {
-    ops_[shard].push_back(Op{Op::Remove, wire, {}});
-    --count_;
-    for_each_ancestor(wire, [&](std::string_view a) {
-      ops_[shard_of(hash_name(as_bytes(a)))].push_back(Op{Op::AncestorDown, std::string(a), {}});
     });
   }
 }
 
-// Rebuilds every shard with queued ops and publishes it (release order: a reader that
-// sees the new shard sees its contents).
+// ---- ServedIndex: changes --------------------------------------------------------------
+
+// One queued change of the names of a shard, as publish() sorts them.
+struct ServedIndex::Change {
+  size_t shard;
+  std::string_view name;  // wire labels
+  const Op* op;           // null: a change of the ancestor count only
+  int64_t ancestor_delta;
+};
+
+void ServedIndex::queue(const std::string& domain, const Facts* facts) {
+  const std::string wire = wire_key(domain);
+  const bool present = contains(domain);  // the published state (publish() follows every write)
+  int64_t delta = 0;
+  if (facts) {
+    ops_.push_back(Op{wire, false, *facts});
+    if (!present) ++count_, delta = 1;
+  } else if (present) {
+    ops_.push_back(Op{wire, true, {}});
+    --count_, delta = -1;
+  }
+  if (delta != 0) for_each_ancestor(wire, [&](std::string_view a) { ancestor_deltas_[std::string(a)] += delta; });
+}
+
+// Rebuilds every shard with queued changes, once each, and publishes it (release order: a
+// reader that sees the new shard sees its contents); then splits shards while the index
+// holds more than entries_per_shard entries per shard.
 void ServedIndex::publish() {
-  struct Item {
-    std::string_view name;
-    bool domain;
-    uint32_t ancestors;
-    const std::byte* old_entry;  // facts from the old shard, or
-    const Facts* facts;          // from an op
-  };
-  std::vector<Item> items;
+  const uint64_t layout = layout_.load(std::memory_order_relaxed);
+  std::vector<Change> changes;
+  changes.reserve(ops_.size() + ancestor_deltas_.size());
+  for (const auto& op : ops_) changes.push_back({address(hash_name(as_bytes(op.name)), layout), op.name, &op, 0});
+  for (const auto& [name, delta] : ancestor_deltas_)
+    if (delta != 0) changes.push_back({address(hash_name(as_bytes(name)), layout), name, nullptr, delta});
+  // By shard, then by name; stable, so the changes of a name stay in queue order.
+  std::stable_sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) {
+    return a.shard != b.shard ? a.shard < b.shard : a.name < b.name;
+  });
   std::vector<std::byte> scratch;
-  std::vector<size_t> offsets;
-  std::vector<std::span<const std::byte>> entries;
-  for (auto& [index, shard_ops] : ops_) {
-    const auto old = shards_[index].load(std::memory_order_acquire);
-    items.clear();
-    const std::byte* e = old->arena();
-    for (uint32_t i = 0; i < old->entries; ++i, e += entry_size(e)) {
-      const bool domain = entry_u8(e, kOffFlags) & kEntryDomain;
-      items.push_back(Item{as_text(entry_name(e)), domain, load_at<uint32_t>(e, kOffAncestors), e, nullptr});
-    }
-    for (const auto& op : shard_ops) {
-      auto it = std::find_if(items.begin(), items.end(), [&](const Item& item) { return item.name == op.name; });
-      switch (op.kind) {
-        case Op::Upsert:
-          if (it == items.end())
-            items.push_back(Item{op.name, true, 0, nullptr, &op.facts});
-          else
-            it->domain = true, it->old_entry = nullptr, it->facts = &op.facts;
-          break;
-        case Op::Remove:
-          if (it != items.end()) it->domain = false;
-          break;
-        case Op::AncestorUp:
-          if (it == items.end())
-            items.push_back(Item{op.name, false, 1, nullptr, nullptr});
-          else
-            ++it->ancestors;
-          break;
-        case Op::AncestorDown:
-          if (it != items.end() && it->ancestors > 0) --it->ancestors;
-          break;
-      }
-    }
-    scratch.clear();
-    offsets.clear();
-    for (const auto& item : items) {
-      if (!item.domain && item.ancestors == 0) continue;
-      offsets.push_back(scratch.size());
-      if (!item.domain) {
-        append_entry(scratch, as_bytes(item.name), nullptr, item.ancestors);
-      } else if (item.facts) {
-        append_entry(scratch, as_bytes(item.name), item.facts, item.ancestors);
-      } else {
-        const Facts facts = entry_facts(item.old_entry);
-        append_entry(scratch, as_bytes(item.name), &facts, item.ancestors);
-      }
-    }
-    offsets.push_back(scratch.size());
-    entries.clear();
-    for (size_t i = 0; i + 1 < offsets.size(); ++i)
-      entries.emplace_back(scratch.data() + offsets[i], offsets[i + 1] - offsets[i]);
-    shards_[index].store(entries.empty() ? empty_shard() : build_shard(entries), std::memory_order_release);
+  for (size_t begin = 0; begin < changes.size();) {
+    size_t end = begin + 1;
+    while (end < changes.size() && changes[end].shard == changes[begin].shard) ++end;
+    rebuild_shard(changes[begin].shard, std::span(changes).subspan(begin, end - begin), scratch);
+    begin = end;
   }
   ops_.clear();
+  ancestor_deltas_.clear();
+  split_while_overfull();
+}
+
+// The shard with `changes` (sorted by name) applied: entries no change names are copied
+// as they are; a name's last domain change wins and its ancestor changes add up.
+void ServedIndex::rebuild_shard(size_t shard, std::span<const Change> changes, std::vector<std::byte>& scratch) {
+  const auto old = slot(shard).load(std::memory_order_relaxed);  // only this writer stores
+  scratch.clear();
+  size_t count = 0;
+  // Applies the changes of the name at `first` to `old_entry` (null: none); returns the
+  // index after that name's changes.
+  const auto apply = [&](size_t first, const std::byte* old_entry) {
+    const std::string_view key = changes[first].name;
+    const Op* op = nullptr;
+    int64_t delta = 0;
+    size_t i = first;
+    for (; i < changes.size() && changes[i].name == key; ++i) {
+      if (changes[i].op) op = changes[i].op;
+      delta += changes[i].ancestor_delta;
+    }
+    const bool domain = op ? !op->remove : old_entry && is_domain(old_entry);
+    const int64_t counted = int64_t{old_entry ? ancestors(old_entry) : 0} + delta;
+    const uint32_t below = counted > 0 ? static_cast<uint32_t>(counted) : 0;
+    if (!domain && below == 0) return i;
+    if (!op && old_entry && domain) {  // the domain as it was: its bytes, with the new count
+      const size_t at = scratch.size();
+      scratch.insert(scratch.end(), old_entry, old_entry + size(old_entry));
+      set_ancestors(scratch.data() + at, below);
+    } else {
+      append(scratch, as_bytes(key), domain ? &op->facts : nullptr, below);
+    }
+    ++count;
+    return i;
+  };
+  std::vector<bool> matched(changes.size(), false);
+  for_each_entry(*old, [&](const std::byte* e) {
+    const std::string_view key = as_text(name(e));
+    const auto it = std::lower_bound(changes.begin(), changes.end(), key,
+                                     [](const Change& c, std::string_view k) { return c.name < k; });
+    if (it == changes.end() || it->name != key) {
+      scratch.insert(scratch.end(), e, e + size(e));
+      ++count;
+      return;
+    }
+    matched[static_cast<size_t>(it - changes.begin())] = true;
+    apply(static_cast<size_t>(it - changes.begin()), e);
+  });
+  for (size_t i = 0; i < changes.size();) {
+    if (!matched[i]) {
+      i = apply(i, nullptr);
+      continue;
+    }
+    const std::string_view key = changes[i].name;
+    while (i < changes.size() && changes[i].name == key) ++i;
+  }
+  auto rebuilt = count == 0 ? empty_shard() : build_shard(scratch.size(), count, [&](std::byte* out) {
+    std::memcpy(out, scratch.data(), scratch.size());
+  });
+  entries_ = entries_ + count - old->entries;
+  slot(shard).store(std::move(rebuilt), std::memory_order_release);
+}
+
+void ServedIndex::add_segments_for(uint64_t layout) {
+  const size_t shards = shards_in(layout);
+  if (segment_of(shards - 1) >= kSegments) throw StoreError("too many domains for the served index");
+  for (size_t k = 1; k < kSegments && segment_start(k) < shards; ++k)
+    if (!segments_[k]) segments_[k].reset(new Slot[segment_start(k)]);  // as many as before it
+}
+
+void ServedIndex::split_while_overfull() {
+  while (entries_ > shard_count() * shape_.entries_per_shard) {
+    // Dekker's handshake with for_each(): a listing under way postpones the split to a
+    // later publish (shards hold a little more meanwhile).
+    splitting_.store(true);
+    if (listings_.load() != 0) {
+      splitting_.store(false);
+      return;
+    }
+    split_next_shard();
+    splitting_.store(false);
+  }
+}
+
+// Splits shard `split` of the layout into itself and shard 2^level + split by hash bit
+// `level`. Order matters to readers (lookup()): the new shard first, then the layout that
+// addresses it, then the half that stays.
+void ServedIndex::split_next_shard() {
+  const uint64_t layout = layout_.load(std::memory_order_relaxed);
+  const uint64_t next = next_layout(layout);
+  add_segments_for(next);
+  const size_t low = split_of(layout);
+  const size_t high = low + (size_t{1} << level_of(layout));
+  const auto old = slot(low).load(std::memory_order_relaxed);
+  size_t bytes[2] = {0, 0}, counts[2] = {0, 0};
+  for_each_entry(*old, [&](const std::byte* e) {
+    const bool moves = address(hash_name(name(e)), next) == high;
+    bytes[moves] += size(e);
+    ++counts[moves];
+  });
+  const auto half = [&](bool moves) {
+    if (counts[moves] == 0) return empty_shard();
+    return build_shard(bytes[moves], counts[moves], [&](std::byte* out) {
+      for_each_entry(*old, [&](const std::byte* e) {
+        if ((address(hash_name(name(e)), next) == high) != moves) return;
+        std::memcpy(out, e, size(e));
+        out += size(e);
+      });
+    });
+  };
+  slot(high).store(half(true), std::memory_order_release);
+  layout_.store(next, std::memory_order_release);
+  slot(low).store(half(false), std::memory_order_release);
 }
 
 // ---- ServedIndexBuilder ----------------------------------------------------------------
 
-ServedIndexBuilder::ServedIndexBuilder(uint64_t expected_bytes) {
-  // A served record on disk is about the size of its entry.
-  scratch_.reserve(std::min<uint64_t>(expected_bytes + expected_bytes / 2, uint64_t{1} << 34));
+ServedIndexBuilder::Part::Buffer::Buffer(size_t capacity) { reserve(capacity); }
+
+ServedIndexBuilder::Part::Buffer::~Buffer() {
+  if (data_) munmap(data_, capacity_);
 }
 
-bool ServedIndexBuilder::add(std::string_view domain, const Facts& facts) {
+ServedIndexBuilder::Part::Buffer::Buffer(Buffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      capacity_(std::exchange(other.capacity_, 0)) {}
+
+ServedIndexBuilder::Part::Buffer& ServedIndexBuilder::Part::Buffer::operator=(Buffer&& other) noexcept {
+  if (this != &other) {
+    if (data_) munmap(data_, capacity_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    capacity_ = std::exchange(other.capacity_, 0);
+  }
+  return *this;
+}
+
+void ServedIndexBuilder::Part::Buffer::reserve(size_t capacity) {
+  constexpr size_t kHugePage = size_t{2} << 20;
+  capacity = std::max(kHugePage, (capacity + kHugePage - 1) / kHugePage * kHugePage);
+  if (capacity <= capacity_) return;
+  void* at = data_ ? mremap(data_, capacity_, capacity, MREMAP_MAYMOVE)
+                   : mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (at == MAP_FAILED) throw std::bad_alloc();
+  madvise(at, capacity, MADV_HUGEPAGE);  // a hint: without it, 4 KiB pages
+  data_ = static_cast<std::byte*>(at);
+  capacity_ = capacity;
+}
+
+std::byte* ServedIndexBuilder::Part::Buffer::grow(size_t bytes) {
+  if (size_ + bytes > capacity_) reserve(std::max(capacity_ * 2, size_ + bytes));
+  std::byte* at = data_ + size_;
+  size_ += bytes;
+  return at;
+}
+
+ServedIndexBuilder::ServedIndexBuilder(size_t parts, uint64_t expected_bytes) : parts_(std::max<size_t>(parts, 1)) {
+  // Entries take more room than the compressed records on disk: reserve generously, it is
+  // address space until written.
+  const uint64_t share = expected_bytes * 3 / parts_.size();
+  for (auto& part : parts_) part.scratch_ = Part::Buffer(std::min<uint64_t>(share, uint64_t{1} << 36));
+}
+
+bool ServedIndexBuilder::Part::add(std::string_view domain, const Facts& facts) {
   uint8_t wire[256];
   const size_t n = wire_key_into(domain, wire);
   if (n == 0 || std::any_of(domain.begin(), domain.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) return false;
   if (scratch_.size() / 8 >= UINT32_MAX - 64) throw StoreError("too many domains for the served index");
-  refs_.push_back(
-      Ref{static_cast<uint32_t>(shard_of(hash_name({wire, n}))), static_cast<uint32_t>(scratch_.size() / 8)});
-  append_entry(scratch_, {wire, n}, &facts, 0);
-  for_each_ancestor(as_text({wire, n}), [&](std::string_view a) { ++ancestors_[std::string(a)]; });
-  ++count_;
+  refs_.push_back(Ref{static_cast<uint32_t>(hash_name({wire, n})), static_cast<uint32_t>(scratch_.size() / 8)});
+  write_entry(scratch_.grow(encoded_size({wire, n}, &facts)), {wire, n}, &facts, 0);
+  size_t depth = 0;
+  for_each_ancestor(as_text({wire, n}), [&](std::string_view a) {
+    if (depth < recent_.size()) {
+      auto& [name, count] = recent_[depth++];
+      if (count == nullptr || name != a) name.assign(a), count = &ancestors_[name];  // map nodes never move
+      ++*count;
+      return;
+    }
+    ++ancestors_[std::string(a)];
+  });
   return true;
 }
 
-void ServedIndexBuilder::build_into(ServedIndex& index) {
-  // Group by shard (counting sort).
-  std::vector<uint32_t> first(kShardCount + 1, 0);
-  for (const auto& ref : refs_) ++first[ref.shard + 1];
-  for (size_t i = 0; i < kShardCount; ++i) first[i + 1] += first[i];
-  std::vector<uint32_t> order(refs_.size());
-  {
-    std::vector<uint32_t> next(first.begin(), first.end() - 1);
-    for (const auto& ref : refs_) order[next[ref.shard]++] = ref.offset_words;
-  }
-  refs_ = {};
-  // Ancestors: a count on the domain entry of the same name, else an entry of their own.
-  std::vector<std::vector<uint32_t>> extra(kShardCount);  // ancestor-only entries per shard
-  for (const auto& [name, n] : ancestors_) {
-    const size_t s = shard_of(hash_name(as_bytes(name)));
-    bool found = false;
-    for (uint32_t i = first[s]; i < first[s + 1] && !found; ++i) {
-      std::byte* e = scratch_.data() + size_t{order[i]} * 8;
-      if (as_text(entry_name(e)) == name) {
-        std::memcpy(e + kOffAncestors, &n, 4);
-        found = true;
-      }
-    }
-    if (found) continue;
-    extra[s].push_back(static_cast<uint32_t>(scratch_.size() / 8));
-    append_entry(scratch_, as_bytes(name), nullptr, n);
-  }
-  ancestors_ = {};
-  std::vector<std::span<const std::byte>> entries;
-  const auto entry_at = [&](uint32_t words) {
-    const std::byte* e = scratch_.data() + size_t{words} * 8;
-    return std::span<const std::byte>(e, entry_size(e));
-  };
-  for (size_t s = 0; s < kShardCount; ++s) {
-    entries.clear();
-    for (uint32_t i = first[s]; i < first[s + 1]; ++i) entries.push_back(entry_at(order[i]));
-    for (uint32_t at : extra[s]) entries.push_back(entry_at(at));
-    if (!entries.empty()) index.shards_[s].store(build_shard(entries), std::memory_order_release);
-  }
-  scratch_ = {};
-  index.count_ = count_;
-}
-
-// ---- what answering reads --------------------------------------------------------------
-
-std::span<const uint8_t> ServedView::wire_key() const noexcept { return entry_name(entry_); }
-bool ServedView::has_confirmed() const noexcept { return entry_u8(entry_, kOffFlags) & kEntryConfirmed; }
-uint32_t ServedView::confirmed_version() const noexcept {
-  return has_confirmed() ? load_at<uint32_t>(entry_, kOffVersion) : 0;
-}
-std::optional<int64_t> ServedView::held_since() const noexcept {
-  if (!(entry_u8(entry_, kOffFlags) & kEntryHeld)) return std::nullopt;
-  return load_at<int64_t>(entry_, kEntryFixed);
-}
-int64_t ServedView::txt_changed_at() const noexcept { return load_at<int64_t>(entry_, kOffTxtChanged); }
-int64_t ServedView::settings_changed_at() const noexcept { return load_at<int64_t>(entry_, kOffSettingsChanged); }
-std::span<const uint8_t> ServedView::tlsrpt_rdata() const noexcept {
-  const size_t tls = entry_u8(entry_, kOffTlsLen);
-  if (!tls) return {};
-  return {reinterpret_cast<const uint8_t*>(entry_ + entry_name_offset(entry_) + entry_u8(entry_, 0)), 1 + tls};
-}
-std::optional<int64_t> ServedView::rotate_until() const noexcept {
-  if (!(entry_u8(entry_, kOffFlags) & kEntryGated)) return std::nullopt;
-  return load_at<int64_t>(entry_, entry_optional_offset(entry_, kEntryGated));
-}
-uint32_t ServedView::rotation_hash() const noexcept { return load_at<uint32_t>(entry_, kOffHash); }
-
-Period ServedView::effective_period(int64_t unix_now, const RotationSchedule& schedule) const noexcept {
-  return period_at(effective_time(unix_now, held_since(), rotate_until()), rotation_hash(), schedule);
-}
-
 namespace {
-// "000102...ff": two hex digits per byte value.
-constexpr std::array<char, 512> kHexPairs = [] {
-  std::array<char, 512> t{};
-  constexpr char digits[] = "0123456789abcdef";
-  for (size_t i = 0; i < 256; ++i) {
-    t[2 * i] = digits[i >> 4];
-    t[2 * i + 1] = digits[i & 15];
-  }
-  return t;
-}();
 
-// The unit the label is shown in (format_period_prefix): a day, an hour, a minute or a second.
-int64_t label_unit(int64_t rotation) noexcept {
-  if (rotation % 86400 == 0) return 86400;
-  if (rotation % 3600 == 0) return 3600;
-  if (rotation % 60 == 0) return 60;
-  return 1;
+// Runs f(0) and f(1) on two threads (this one and another): both cores at start-up.
+template <class F>
+void on_two_threads(F&& f) {
+  std::thread other([&] { f(1); });
+  f(0);
+  other.join();
 }
+
 }  // namespace
 
-size_t ServedView::id_at(int64_t unix_now, const RotationSchedule& schedule, char (&out)[kMaxIdLength]) const noexcept {
-  if (!has_confirmed()) return 0;
-  const Period period = effective_period(unix_now, schedule);
-  // Domains rotate at their own offsets, but at any moment almost all of them carry one
-  // of two labels (the current unit, or the next one): format each once per thread, not
-  // per query.
-  struct PrefixCache {
-    int64_t unit_index;
-    size_t length;
-    char text[16];
-  };
-  struct ThreadCache {
-    int64_t rotation = 0;
-    int64_t unit = 1;
-    PrefixCache slots[2];
-  };
-  thread_local ThreadCache cache{0, 1, {{INT64_MIN, 0, {}}, {INT64_MIN, 0, {}}}};
-  const int64_t rotation = schedule.rotation.count();
-  if (cache.rotation != rotation) {
-    cache = ThreadCache{rotation, label_unit(rotation > 0 ? rotation : 86400), {{INT64_MIN, 0, {}}, {INT64_MIN, 0, {}}}};
+// Entries are scattered from the parts' buffers (read in order) into shards allocated
+// once at their final size; slots are filled per shard; ancestors are set last (most are
+// on few names).
+void ServedIndexBuilder::build_into(ServedIndex& index) {
+  std::unordered_map<std::string, uint32_t> ancestors = std::move(parts_[0].ancestors_);
+  size_t domains = parts_[0].refs_.size();
+  for (size_t p = 1; p < parts_.size(); ++p) {
+    for (auto& [name, n] : parts_[p].ancestors_) ancestors[name] += n;
+    parts_[p].ancestors_ = {};
+    domains += parts_[p].refs_.size();
   }
-  int64_t unit_index = period.label / cache.unit;
-  if (period.label % cache.unit < 0) --unit_index;
-  PrefixCache& slot = cache.slots[unit_index & 1];
-  if (slot.unit_index != unit_index) {
-    slot.length = detail::format_period_prefix(slot.text, period.label, schedule.rotation);
-    slot.unit_index = unit_index;
+  // Room for every entry (ancestors that are domains too are counted twice: a few more
+  // shards at most).
+  const uint64_t layout = index.layout_for(domains + ancestors.size());
+  index.add_segments_for(layout);
+  const size_t shards = shards_in(layout);
+
+  // Sizes per shard, then each shard allocated once.
+  const auto entry_bytes = [](const Part& part, size_t i) {
+    const size_t end = i + 1 < part.refs_.size() ? part.refs_[i + 1].offset_words * size_t{8} : part.scratch_.size();
+    return end - part.refs_[i].offset_words * size_t{8};
+  };
+  std::vector<uint64_t> bytes(shards, 0);
+  std::vector<uint32_t> counts(shards, 0);
+  for (const auto& part : parts_)
+    for (size_t i = 0; i < part.refs_.size(); ++i) {
+      const size_t s = address(part.refs_[i].hash_low, layout);
+      bytes[s] += entry_bytes(part, i);
+      ++counts[s];
+    }
+  std::vector<std::shared_ptr<Shard>> built(shards);
+  for (size_t s = 0; s < shards; ++s)
+    if (counts[s] != 0) built[s] = allocate_shard(bytes[s], counts[s]);
+
+  // Entries copied into their shards (each thread its half of the shards), then indexed.
+  std::vector<uint64_t>& written = bytes;  // reused: bytes written into each shard so far
+  std::fill(written.begin(), written.end(), 0);
+  on_two_threads([&](size_t half) {
+    for (const auto& part : parts_)
+      for (size_t i = 0; i < part.refs_.size(); ++i) {
+        const size_t s = address(part.refs_[i].hash_low, layout);
+        if ((s & 1) != half) continue;
+        const size_t n = entry_bytes(part, i);
+        std::memcpy(arena_of(*built[s]) + written[s], part.scratch_.data() + part.refs_[i].offset_words * size_t{8}, n);
+        written[s] += n;
+      }
+    for (size_t s = half; s < shards; s += 2)
+      if (built[s]) index_entries(*built[s]);
+  });
+  std::vector<Part>().swap(parts_);  // the loading buffers go now
+
+  // Ancestors: a count on the domain entry of the same name, else an entry of their own
+  // (the few shards that get one are built again with it).
+  std::vector<std::pair<size_t, std::vector<std::byte>>> extra;  // shard, ancestor-only entries
+  for (const auto& [name, n] : ancestors) {
+    const uint64_t hash = hash_name(as_bytes(name));
+    const size_t s = address(hash, layout);
+    if (built[s])
+      if (const std::byte* e = built[s]->find(as_bytes(name), hash)) {
+        set_ancestors(const_cast<std::byte*>(e), n);  // not published yet
+        continue;
+      }
+    std::vector<std::byte> entry;
+    append(entry, as_bytes(name), nullptr, n);
+    extra.emplace_back(s, std::move(entry));
   }
-  std::memcpy(out, slot.text, 14);
-  size_t len = detail::append_version(out, slot.length, load_at<uint32_t>(entry_, kOffVersion));
-  out[len++] = 'd';
-  // The digest fragment: 12 hex digits, or as many as fit in 32 characters.
-  char hex[12];
-  for (size_t i = 0; i < 6; ++i) std::memcpy(hex + 2 * i, kHexPairs.data() + 2 * entry_u8(entry_, kOffDigest + i), 2);
-  const size_t fragment = std::min<size_t>(12, kMaxIdLength - len);
-  std::memcpy(out + len, hex, fragment);
-  return len + fragment;
-}
+  std::sort(extra.begin(), extra.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 0; i < extra.size();) {
+    const size_t s = extra[i].first;
+    size_t end = i;
+    size_t more_bytes = 0;
+    for (; end < extra.size() && extra[end].first == s; ++end) more_bytes += extra[end].second.size();
+    const Shard* before = built[s].get();
+    const size_t old_bytes = before ? bytes[s] : 0;
+    auto shard = allocate_shard(old_bytes + more_bytes, (before ? before->entries : 0) + (end - i));
+    std::byte* out = arena_of(*shard);
+    if (before) std::memcpy(out, before->arena(), old_bytes), out += old_bytes;
+    for (; i < end; ++i) std::memcpy(out, extra[i].second.data(), extra[i].second.size()), out += extra[i].second.size();
+    index_entries(*shard);
+    built[s] = std::move(shard);
+  }
 
-Period ServedDomain::effective_period(int64_t unix_now, const RotationSchedule& schedule) const noexcept {
-  return period_at(effective_time(unix_now, held_since, rotate_until), rotation_hash, schedule);
-}
-
-size_t ServedDomain::id_at(int64_t unix_now, const RotationSchedule& schedule,
-                           char (&out)[kMaxIdLength]) const noexcept {
-  if (!confirmed) return 0;
-  return format_policy_id(out, effective_period(unix_now, schedule).label, schedule.rotation, confirmed->number,
-                          confirmed->digest);
+  size_t entries = 0;
+  for (size_t s = 0; s < shards; ++s) {
+    if (!built[s]) {
+      index.slot(s).store(empty_shard(), std::memory_order_release);
+      continue;
+    }
+    entries += built[s]->entries;
+    index.slot(s).store(std::move(built[s]), std::memory_order_release);
+  }
+  // The index is not read before it is built: the layout follows its shards.
+  index.layout_.store(layout, std::memory_order_release);
+  index.count_ = domains;
+  index.entries_ = entries;
 }
 
 }  // namespace stsd::store
