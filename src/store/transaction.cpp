@@ -32,15 +32,16 @@ void Transaction::check_name_room(const std::string& domain) const {
                       std::to_string(domain.size() + 2 + room_.octets) + " octets)");
 }
 
-uint32_t Transaction::kept_numbering(const std::string& domain) const {
+std::optional<uint32_t> Transaction::kept_numbering(const std::string& domain) const {
   auto kept = disk_.get(keys::last_number(domain));
-  return kept ? static_cast<uint32_t>(std::stoul(*kept)) : 0;
+  if (!kept) return std::nullopt;
+  return static_cast<uint32_t>(std::stoul(*kept));
 }
 
-uint32_t Transaction::resume_numbering(const std::string& domain) {
-  const uint32_t last = kept_numbering(domain);
+uint32_t Transaction::resume_numbering(const std::string& domain, std::optional<uint32_t> kept) {
+  if (!kept) return 0;  // nothing kept: no tombstone to write
   batch_.Delete(keys::last_number(domain));
-  return last;
+  return *kept;
 }
 
 void Transaction::put_version(const std::string& domain, const PolicyVersion& version) {

@@ -53,11 +53,13 @@ class Transaction {
   const Disk& disk() const { return disk_; }
 
   // --- writes ---
-  // The last version number of a removed domain of this name (0 when none), which a
-  // re-added domain continues from; the kept number is dropped in this write.
-  uint32_t resume_numbering(const std::string& domain);
-  // The same number, read only (0 when none).
-  uint32_t kept_numbering(const std::string& domain) const;
+  // The last version number a removed domain of this name left (nullopt when none), which
+  // a re-added domain continues from.
+  std::optional<uint32_t> kept_numbering(const std::string& domain) const;
+  // That number (0 when none), dropped in this write; `kept`: what kept_numbering() said
+  // in this write (one read less per added domain).
+  uint32_t resume_numbering(const std::string& domain, std::optional<uint32_t> kept);
+  uint32_t resume_numbering(const std::string& domain) { return resume_numbering(domain, kept_numbering(domain)); }
   void put_version(const std::string& domain, const PolicyVersion& version);
   // Writes the domain's record; its served record and the index follow it, and so does its
   // entry in the list of retiring domains (keys::retiring).
