@@ -81,10 +81,11 @@ void Transaction::note_change(const std::string& domain, std::optional<DomainRec
 void Transaction::add_event(const std::string& domain, std::string kind, uint32_t version, std::string detail) {
   const Event event{event_seq_ + ++events_, now_, std::move(kind), version, std::move(detail)};
   batch_.Put(keys::event(domain, event.seq), encode_event(event));
-  batch_.Put(std::string(keys::kEventSeq), std::to_string(event.seq));
 }
 
 std::vector<Transaction::ServedChange> Transaction::finish() {
+  // Once a write, not once an event: an import adds three events a domain.
+  if (events_) batch_.Put(std::string(keys::kEventSeq), std::to_string(event_seq_ + events_));
   std::vector<ServedChange> changes;
   changes.reserve(changed_.size());
   for (const auto& [domain, record] : changed_) {

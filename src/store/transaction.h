@@ -75,8 +75,15 @@ class Transaction {
     std::optional<Facts> facts;  // nullopt: removed
   };
   bool empty() const { return batch_.Count() == 0; }
-  // Adds the served record of every changed domain to the batch and returns the changes
-  // the index must apply after the commit. Throws StoreError before anything is written.
+  // Room for `bytes` of writes, taken at once: a batch grown by doubling copies itself
+  // again and again (a fifth of an import's time at 5,000 domains a request). Before the
+  // first write only.
+  void reserve(size_t bytes) {
+    if (empty()) batch_ = rocksdb::WriteBatch(bytes);
+  }
+  // Adds the served record of every changed domain and the last event number to the
+  // batch, and returns the changes the index must apply after the commit. Throws
+  // StoreError before anything is written.
   std::vector<ServedChange> finish();
   rocksdb::WriteBatch& batch() { return batch_; }
   uint64_t event_count() const { return events_; }
