@@ -1,8 +1,8 @@
 #pragma once
 // A large write committed as one table file instead of through the write-ahead log and
-// the memtable (issue 15: a million domains in ten seconds). Ordinary writes of our key
-// shape reach about 70,000 domains a second on the reference machine; writing a batch's
-// operations sorted into a table file and ingesting it reaches about 250,000.
+// the memtable (issue 15: a million domains in ten seconds). On the reference machine a
+// million domains of our key shape take 16 s as synced WriteBatches of 10,000 domains,
+// and 4.1 s as one sorted, ingested table file per 10,000 domains.
 //
 // The guarantees are those of a synced WriteBatch:
 // * all or nothing: RocksDB adds the file to the database in one MANIFEST record, or not
