@@ -12,7 +12,6 @@
 #include <iomanip>
 #include <iostream>
 #include <algorithm>
-#include <set>
 #include <sstream>
 
 #include "admin/admin_config.h"
