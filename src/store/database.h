@@ -22,6 +22,7 @@
 #include <string>
 
 #include "environment.h"
+#include "store/bulk_commit.h"
 
 namespace rocksdb {
 class DB;
@@ -37,6 +38,9 @@ struct StorageOptions {
   uint64_t min_free_bytes = kDefaultStorageMinFreeMib << 20;
   // Tests inject I/O faults through an Env of their own; null: the default file system.
   std::shared_ptr<rocksdb::Env> env;
+  // Writes of at least this many operations are committed as a table file (bulk_commit.h);
+  // tests compare that with ordinary writes by setting it out of reach.
+  size_t ingest_min_operations = kIngestMinOperations;
 };
 
 class Database {
@@ -59,6 +63,7 @@ class Database {
 
   const std::filesystem::path& folder() const { return folder_; }
   uint64_t min_free_bytes() const { return min_free_bytes_; }
+  size_t ingest_min_operations() const { return options_.ingest_min_operations; }
   // Free space of the folder's file system for this user (statvfs f_bavail); nullopt when
   // it cannot be read.
   std::optional<uint64_t> free_bytes() const;

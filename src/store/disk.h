@@ -28,7 +28,8 @@ class Disk {
   Database& database() const { return database_; }
 
   std::optional<std::string> get(std::string_view key, const rocksdb::Snapshot* snapshot = nullptr) const;
-  // Writes `batch` atomically; `sync`: durable when this returns (survives kill -9).
+  // Writes `batch` atomically; `sync`: durable when this returns (survives kill -9). A
+  // batch of Database::ingest_min_operations() or more is ingested as a table file (bulk_commit.h).
   // Throws StoreError, and then nothing was written (StoreUnavailable when the database
   // is open read-only).
   void commit(rocksdb::WriteBatch& batch, bool sync = true) const;

@@ -32,15 +32,16 @@ void Transaction::check_name_room(const std::string& domain) const {
                       std::to_string(domain.size() + 2 + room_.octets) + " octets)");
 }
 
-uint32_t Transaction::kept_numbering(const std::string& domain) const {
+std::optional<uint32_t> Transaction::kept_numbering(const std::string& domain) const {
   auto kept = disk_.get(keys::last_number(domain));
-  return kept ? static_cast<uint32_t>(std::stoul(*kept)) : 0;
+  if (!kept) return std::nullopt;
+  return static_cast<uint32_t>(std::stoul(*kept));
 }
 
-uint32_t Transaction::resume_numbering(const std::string& domain) {
-  const uint32_t last = kept_numbering(domain);
+uint32_t Transaction::resume_numbering(const std::string& domain, std::optional<uint32_t> kept) {
+  if (!kept) return 0;  // nothing kept: no tombstone to write
   batch_.Delete(keys::last_number(domain));
-  return last;
+  return *kept;
 }
 
 void Transaction::put_version(const std::string& domain, const PolicyVersion& version) {
@@ -80,10 +81,11 @@ void Transaction::note_change(const std::string& domain, std::optional<DomainRec
 void Transaction::add_event(const std::string& domain, std::string kind, uint32_t version, std::string detail) {
   const Event event{event_seq_ + ++events_, now_, std::move(kind), version, std::move(detail)};
   batch_.Put(keys::event(domain, event.seq), encode_event(event));
-  batch_.Put(std::string(keys::kEventSeq), std::to_string(event.seq));
 }
 
 std::vector<Transaction::ServedChange> Transaction::finish() {
+  // Once a write, not once an event: an import adds three events a domain.
+  if (events_) batch_.Put(std::string(keys::kEventSeq), std::to_string(event_seq_ + events_));
   std::vector<ServedChange> changes;
   changes.reserve(changed_.size());
   for (const auto& [domain, record] : changed_) {
