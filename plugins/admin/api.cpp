@@ -39,11 +39,16 @@ std::string domain_in_store(const PolicyStore& state, const std::string& segment
 }
 
 json route_body(const Route& route, const ApiRequest& request) {
+  if (request.media_type == kCsvMediaType) {
+    if (route.body == BodyRule::JsonOrCsv) return json();
+    throw HttpError{415, request.method + " " + request.target + " takes a JSON body (Content-Type: application/json)"};
+  }
   switch (route.body) {
     case BodyRule::None:
       if (!request.body.empty()) bad_request(request.method + " " + request.target + " takes no body");
       return json();
     case BodyRule::Required:
+    case BodyRule::JsonOrCsv:
       return parse_body(request.body, true);
     case BodyRule::Optional:
       return parse_body(request.body, false);

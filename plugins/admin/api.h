@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -15,10 +16,15 @@
 
 namespace stsd::admin {
 
+// The media types a request body may have: JSON everywhere, CSV for POST /v1/import.
+inline constexpr std::string_view kJsonMediaType = "application/json";
+inline constexpr std::string_view kCsvMediaType = "text/csv";
+
 struct ApiRequest {
   std::string method;  // "GET", "POST", ...
   std::string target;  // "/v1/domains/example.com/status?events=5"
   std::string body;    // empty when none
+  std::string media_type = std::string(kJsonMediaType);  // of the body: Content-Type without parameters, lower case
 };
 
 struct ApiResponse {
@@ -30,7 +36,8 @@ struct ApiResponse {
 };
 
 // Limits that keep every request and answer bounded.
-inline constexpr size_t kMaxImportRows = 5000;  // rows per POST /v1/import
+inline constexpr size_t kMaxImportRows = 5000;  // JSON rows per POST /v1/import (CSV: import_csv.h)
+inline constexpr size_t kMaxListedImportProblems = 1000;  // errors or warnings listed in a CSV import's answer
 inline constexpr size_t kMaxListPage = 10000;   // domains per GET /v1/domains
 inline constexpr size_t kDefaultListPage = 1000;
 inline constexpr size_t kMaxEvents = 10000;

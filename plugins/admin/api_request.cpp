@@ -196,28 +196,42 @@ void Fields::fail(const std::string& field, const std::string& message) const {
   bad_request("field '" + field + "': " + message, json{{"field", field}});
 }
 
-Policy policy_from_fields(const Fields& fields) {
+namespace {
+
+// A field of a JSON body ("field 'mode': ...") or a column of a CSV row ("column mode: ...").
+[[noreturn]] void refuse_part(PolicyParts parts, const std::string& name, const std::string& message) {
+  if (parts == PolicyParts::CsvColumns) bad_request("column " + name + ": " + message);
+  bad_request("field '" + name + "': " + message, json{{"field", name}});
+}
+
+}  // namespace
+
+Policy policy_from_parts(const std::string& mode_text, std::vector<std::string> mx, uint64_t max_age,
+                         PolicyParts parts) {
   Policy policy;
-  std::string mode_text = fields.string("mode");
   auto mode = mode_from_string(mode_text);
-  if (!mode) fields.fail("mode", "'" + mode_text + "' is not enforce, testing or none");
+  if (!mode) refuse_part(parts, "mode", "'" + mode_text + "' is not enforce, testing or none");
   policy.mode = *mode;
-  policy.mx = fields.has("mx") ? fields.strings("mx") : std::vector<std::string>{};
-  uint64_t max_age = fields.number("max_age");
+  policy.mx = std::move(mx);
   if (max_age > kMaxMaxAge) {
-    fields.fail("max_age", std::to_string(max_age) + " is more than " + std::to_string(kMaxMaxAge) +
-                               " seconds, the most RFC 8461 §3.2 allows");
+    refuse_part(parts, "max_age",
+                std::to_string(max_age) + " is more than " + std::to_string(kMaxMaxAge) +
+                    " seconds, the most RFC 8461 §3.2 allows");
   }
   policy.max_age = static_cast<uint32_t>(max_age);
   for (const auto& pattern : policy.mx) {
-    if (auto error = mx_pattern_error(pattern); !error.empty()) {
-      fields.fail("mx", "'" + pattern + "': " + error);
-    }
+    if (auto error = mx_pattern_error(pattern); !error.empty()) refuse_part(parts, "mx", "'" + pattern + "': " + error);
   }
   if (auto errors = policy_errors(policy); !errors.empty()) {
     bad_request(diagnostics_text(errors), json{{"errors", diagnostics_json(errors)}});
   }
   return policy;
+}
+
+Policy policy_from_fields(const Fields& fields) {
+  std::string mode = fields.string("mode");
+  std::vector<std::string> mx = fields.has("mx") ? fields.strings("mx") : std::vector<std::string>{};
+  return policy_from_parts(mode, std::move(mx), fields.number("max_age"), PolicyParts::JsonFields);
 }
 
 void check_settings(const DomainSettings& settings) {

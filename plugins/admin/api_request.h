@@ -69,6 +69,13 @@ class Fields {
 // A policy from the fields mode/mx/max_age. Errors name the field.
 store::Policy policy_from_fields(const Fields& fields);
 
+// How errors name the parts of a policy: "field 'mode': ..." (a JSON body) or
+// "column mode: ..." (a row of an import file).
+enum class PolicyParts { JsonFields, CsvColumns };
+// A policy from its parts, checked as policy_from_fields checks them.
+store::Policy policy_from_parts(const std::string& mode, std::vector<std::string> mx, uint64_t max_age,
+                                PolicyParts parts);
+
 // Refuses settings a domain cannot have; each error names the field and the value.
 void check_settings(const store::DomainSettings& settings);
 

@@ -50,7 +50,7 @@ const std::vector<Route>& builtin_routes() {
       make_route("POST", "/v1/domains/{domain}/confirm", BodyRule::Required, handle_confirm),
       make_route("POST", "/v1/domains/{domain}/retirement", BodyRule::Optional, handle_retire),
       make_route("DELETE", "/v1/domains/{domain}/retirement", BodyRule::None, handle_unretire),
-      make_route("POST", "/v1/import", BodyRule::Required, handle_import),
+      make_route("POST", "/v1/import", BodyRule::JsonOrCsv, handle_import),
   };
   return routes;
 }

@@ -30,6 +30,7 @@ enum class BodyRule {
   None,      // refused with 400 ("takes no body")
   Required,  // a JSON object (400 when empty or not one)
   Optional,  // a JSON object, or null when the request has none
+  JsonOrCsv,  // a JSON object, or a text/csv body the handler reads (call.body stays null)
 };
 
 using Handler = std::function<ApiResponse(const Call&)>;

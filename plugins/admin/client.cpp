@@ -88,6 +88,16 @@ AdminClient::~AdminClient() = default;
 
 HttpResult AdminClient::request(const std::string& method, const std::string& target,
                                 const std::optional<nlohmann::json>& body) {
+  if (!body) return send(method, target, std::nullopt);
+  return send(method, target, Body{body->dump(), "application/json"});
+}
+
+HttpResult AdminClient::request(const std::string& method, const std::string& target, std::string body,
+                                const std::string& media_type) {
+  return send(method, target, Body{std::move(body), media_type});
+}
+
+HttpResult AdminClient::send(const std::string& method, const std::string& target, std::optional<Body> body) {
   auto now = std::chrono::steady_clock::now();
   if (impl_->connection.is_open() && now - impl_->last_used > kReuseWindow) impl_->connection.close();
   if (!impl_->connection.is_open()) impl_->connect(endpoint_);
@@ -98,8 +108,8 @@ HttpResult AdminClient::request(const std::string& method, const std::string& ta
   request.set(bhttp::field::accept, "application/json");
   if (!endpoint_.token.empty()) request.set(bhttp::field::authorization, "Bearer " + endpoint_.token);
   if (body) {
-    request.set(bhttp::field::content_type, "application/json");
-    request.body() = body->dump();
+    request.set(bhttp::field::content_type, body->media_type);
+    request.body() = std::move(body->bytes);
   }
   request.keep_alive(true);
   request.prepare_payload();

@@ -42,11 +42,20 @@ class AdminClient {
   // Throws ConnectionError.
   HttpResult request(const std::string& method, const std::string& target,
                      const std::optional<nlohmann::json>& body = std::nullopt);
+  // The same with a body of another media type ("text/csv" to POST /v1/import).
+  HttpResult request(const std::string& method, const std::string& target, std::string body,
+                     const std::string& media_type);
 
   const Endpoint& endpoint() const { return endpoint_; }
 
  private:
   struct Impl;
+  struct Body {
+    std::string bytes;
+    std::string media_type;
+  };
+  HttpResult send(const std::string& method, const std::string& target, std::optional<Body> body);
+
   Endpoint endpoint_;
   std::unique_ptr<Impl> impl_;
 };

@@ -58,9 +58,17 @@ http::Reply handle(const AdminHttpServer::Handler& handler, const http::Request&
   const std::string* content_type = request.header("Content-Type");
   std::string_view media = content_type ? std::string_view(*content_type) : std::string_view();
   media = media.substr(0, media.find(';'));
-  if (!request.body.empty() && !(media.size() == 16 && starts_with_without_case(media, "application/json")))
-    return json_reply(415, nlohmann::json{{"error", "send the body as Content-Type: application/json"}});
-  ApiResponse result = handler(ApiRequest{request.method, request.target, request.body});
+  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+  std::string media_type;
+  for (std::string_view known : {kJsonMediaType, kCsvMediaType}) {
+    if (media.size() == known.size() && starts_with_without_case(media, known)) media_type = known;
+  }
+  if (request.body.empty() && media_type.empty()) media_type = kJsonMediaType;  // no body: nothing to read
+  if (media_type.empty()) {
+    return json_reply(415, nlohmann::json{{"error", "send the body as Content-Type: application/json (or text/csv "
+                                                    "to POST /v1/import)"}});
+  }
+  ApiResponse result = handler(ApiRequest{request.method, request.target, request.body, std::move(media_type)});
   return json_reply(result.status, result.body);
 }
 

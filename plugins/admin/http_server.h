@@ -12,6 +12,7 @@
 
 #include "admin_config.h"
 #include "api.h"
+#include "csv/import_csv.h"
 #include "http/server.h"
 
 namespace stsd::admin {
@@ -21,7 +22,7 @@ namespace stsd::admin {
 // clients without the token can take neither the authenticated slots nor the socket's.
 struct HttpLimits {
   size_t max_header_bytes = 16 * 1024;
-  size_t max_body_bytes = 8 * 1024 * 1024;      // an import batch of 5000 rows fits easily
+  size_t max_body_bytes = csv::kMaxImportRequestBytes;  // the largest import request
   size_t max_connections = 64;                  // on the unix socket, and apart authenticated on TCP
   size_t max_unauthenticated = 16;              // TCP connections before their token (the oldest make room)
   std::chrono::seconds header_timeout{5};       // the first request's header, from the connection

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "csv/import_csv.h"
+
 namespace stsctl {
 namespace {
 constexpr uint64_t kDefaultMaxAge = 604800;  // one week
@@ -152,7 +154,7 @@ std::vector<CommandSpec> make_specs() {
       {"FILE.csv"},
       {{"confirm-now", "", false, "also confirm every version it stages (files known to be served)"},
        {"reason", "TEXT", false, "reason recorded with --confirm-now"},
-       {"batch-size", "N", false, "rows per request, the all-or-nothing unit (default 500, at most 5000)"}},
+       {"batch-size", "N", false, "rows per request, the all-or-nothing unit (default 20000, at most 50000)"}},
       "add domains and stage their policies from a CSV file",
       "Reads a CSV file (RFC 4180) whose header is domain,mode,mx,max_age[,tlsrpt_rua];\n"
       "mx patterns (and rua URIs) are separated by spaces within their field. The file\n"
@@ -529,7 +531,7 @@ ImportOptions import_options(const Invocation& invocation) {
   if (!options.confirm_now && !options.reason.empty())
     throw UsageError("--reason is only used with --confirm-now", name);
   if (auto size = invocation.value("batch-size")) {
-    options.batch_size = parse_number_option("batch-size", *size, name, 1, 5000);
+    options.batch_size = parse_number_option("batch-size", *size, name, 1, stsd::csv::kMaxRowsPerImportRequest);
   }
   return options;
 }

@@ -85,12 +85,16 @@ struct ApiCall {
 // and `domain list`, which make a series of calls). Reads --policy-file. Throws UsageError.
 ApiCall build_api_call(const Invocation& invocation);
 
+// Rows per import request by default (the all-or-nothing unit; at most
+// stsd::csv::kMaxRowsPerImportRequest).
+inline constexpr size_t kDefaultImportBatchRows = 20000;
+
 // Arguments of `import`, checked.
 struct ImportOptions {
   std::string file;
   bool confirm_now = false;
   std::string reason;
-  size_t batch_size = 500;
+  size_t batch_size = kDefaultImportBatchRows;
 };
 ImportOptions import_options(const Invocation& invocation);
 

@@ -7,16 +7,16 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <algorithm>
-#include <set>
 #include <sstream>
 
 #include "admin/admin_config.h"
 #include "config.h"
-#include "csv.h"
+#include "import_batches.h"
 #include "net/address.h"
 #include "retirement_text.h"
 #include "status_text.h"
@@ -30,6 +30,7 @@ namespace stsctl {
 namespace {
 
 using nlohmann::json;
+using stsd::csv::CsvError;
 
 // The server refused, with its message (exit code 1).
 class Refused : public std::runtime_error {
@@ -107,20 +108,24 @@ class Progress {
     total_ = total;
     last_ = {};
   }
-  void update(uint64_t done, uint64_t rows, bool final = false) {
+  // `line`: the file's line reached (the last row of the last request answered); 0: none.
+  void update(uint64_t done, uint64_t rows, uint64_t line, bool final = false) {
     auto now = std::chrono::steady_clock::now();
     auto interval = interactive_ ? std::chrono::milliseconds(100) : std::chrono::milliseconds(5000);
     if (!final && now - last_ < interval) return;
     last_ = now;
     int percent = total_ == 0 ? 100 : static_cast<int>(std::min<uint64_t>(100, done * 100 / total_));
+    const std::string reached = line == 0 ? std::string() : ", line " + std::to_string(line);
     if (interactive_) {
       constexpr int width = 30;
       int filled = percent * width / 100;
       err_ << "\r" << name_ << std::string(name_.size() < 9 ? 9 - name_.size() : 0, ' ') << " ["
            << std::string(static_cast<size_t>(filled), '#') << std::string(static_cast<size_t>(width - filled), '.')
-           << "] " << std::setw(3) << percent << "% " << rows << " rows" << (final ? "\n" : "") << std::flush;
+           << "] " << std::setw(3) << percent << "% " << rows << " rows" << reached << (final ? "\n" : "")
+           << std::flush;
     } else {
-      err_ << "import: " << name_ << ": " << rows << " rows (" << percent << "%)" << (final ? ", done" : "") << "\n"
+      err_ << "import: " << name_ << ": " << rows << " rows" << reached << " (" << percent << "%)"
+           << (final ? ", done" : "") << "\n"
            << std::flush;
     }
   }
@@ -132,20 +137,6 @@ class Progress {
   uint64_t total_ = 0;
   std::chrono::steady_clock::time_point last_{};
 };
-
-// The key a batch must not hold twice (the server refuses a repeated domain in one
-// request; across requests the later row wins).
-std::string batch_key(std::string domain) {
-  for (auto& c : domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  while (!domain.empty() && domain.back() == '.') domain.pop_back();
-  return domain;
-}
-
-json row_json(const ImportRow& row) {
-  json out = {{"line", row.line}, {"domain", row.domain}, {"mode", row.mode}, {"mx", row.mx}, {"max_age", row.max_age}};
-  if (row.tlsrpt_rua) out["tlsrpt_rua"] = *row.tlsrpt_rua;
-  return out;
-}
 
 struct ImportTotals {
   uint64_t rows = 0;
@@ -168,19 +159,16 @@ struct AppliedRequests {
   }
 };
 
-// An import request for `batch` (the dry run adds "dry_run"): with --confirm-now, the
-// reason goes with both passes, so the first pass checks it too.
-json import_request(const json& batch, const ImportOptions& options) {
-  json request = {{"rows", batch}};
-  if (options.confirm_now) {
-    request["confirm"] = true;
-    request["reason"] = options.reason;
-  }
-  return request;
+// POST /v1/import for one batch (plugins/admin/README.md): the options as query
+// parameters; with --confirm-now the reason goes with both passes, so the first pass
+// checks it too.
+std::string import_target(const ImportBatch& batch, const ImportOptions& options, bool dry_run) {
+  std::string target = "/v1/import?line=" + std::to_string(batch.first_line);
+  if (dry_run) target += "&dry_run=true";
+  if (options.confirm_now) target += "&confirm=true&reason=" + percent_encode(options.reason);
+  return target;
 }
 
-// Streams the file, calling `send(batch)` with at most `batch_size` rows, none twice
-// for the same domain. Row errors go to `row_errors`; a CSV syntax error stops reading.
 // Row errors by line; only the first kKeptErrors are kept (a file of bad rows must not
 // fill memory), all are counted.
 struct RowErrors {
@@ -194,41 +182,90 @@ struct RowErrors {
   bool empty() const { return count == 0; }
 };
 
+// Sends the file batch by batch, in order, reading the next batch while the server works
+// on the one sent (the reading thread touches nothing else; its errors surface here).
 template <class Send>
-void stream_batches(const std::string& file, size_t batch_size, Progress& progress, uint64_t total,
-                    bool progress_by_rows, RowErrors& row_errors, Send send) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw UsageError("import: cannot open '" + file + "'", "import");
-  CsvReader reader(in);
-  CsvRecord record;
-  if (!reader.next(record))
-    throw CsvError(1, "the file is empty; the first line must be the header domain,mode,mx,max_age[,tlsrpt_rua]");
-  ImportHeader header = ImportHeader::parse(record);
-  json batch = json::array();
-  std::set<std::string> keys;
-  uint64_t rows = 0;
-  auto flush = [&] {
-    if (batch.empty()) return;
-    send(batch);
-    batch = json::array();
-    keys.clear();
-  };
-  while (reader.next(record)) {
-    ++rows;
-    try {
-      ImportRow row = parse_import_row(header, record);
-      std::string key = batch_key(row.domain);
-      if (keys.count(key)) flush();
-      keys.insert(key);
-      batch.push_back(row_json(row));
-      if (batch.size() >= batch_size) flush();
-    } catch (const CsvError& error) {
-      row_errors.add(error.line(), error.what());
-    }
-    progress.update(progress_by_rows ? rows : reader.bytes_read(), rows);
+void send_batches(const ImportOptions& options, Send send) {
+  ImportBatches batches(options.file, options.batch_size);
+  auto read_next = [&batches] { return std::async(std::launch::async, [&batches] { return batches.next(); }); };
+  for (auto pending = read_next();;) {
+    std::optional<ImportBatch> batch = pending.get();
+    if (!batch) return;
+    pending = read_next();
+    send(*batch);
   }
-  flush();
-  progress.update(progress_by_rows ? rows : total, rows, true);
+}
+
+// Pass 1: the server checks every row, writing nothing. Returns the rows.
+uint64_t check_file(const ImportOptions& options, AdminClient& client, Progress& progress, uint64_t file_bytes,
+                    RowErrors& errors) {
+  uint64_t rows = 0;
+  progress.phase("checking", file_bytes);
+  send_batches(options, [&](const ImportBatch& batch) {
+    rows += batch.rows;
+    const json answer = expect_ok(client.request("POST", import_target(batch, options, true), batch.body, "text/csv"));
+    for (const auto& e : answer["errors"]) {
+      errors.add(e["line"].is_number_unsigned() ? e["line"].get<uint64_t>() : 0, text_of(e["error"]));
+    }
+    const uint64_t listed = answer["errors"].size();
+    const uint64_t count = answer.value("error_count", listed);
+    if (count > listed) errors.count += count - listed;
+    progress.update(batch.bytes_read, rows, batch.last_row_line);
+  });
+  progress.update(file_bytes, rows, 0, true);
+  return rows;
+}
+
+[[noreturn]] void refuse_bad_rows(const ImportOptions& options, RowErrors& errors, std::ostream& err) {
+  constexpr size_t kShownErrors = 50;
+  std::stable_sort(errors.kept.begin(), errors.kept.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 0; i < errors.kept.size() && i < kShownErrors; ++i) {
+    err << options.file << ": " << errors.kept[i].second << "\n";
+  }
+  if (errors.count > kShownErrors) err << "... and " << errors.count - kShownErrors << " more\n";
+  throw Refused(std::to_string(errors.count) + (errors.count == 1 ? " bad row" : " bad rows") + " in " + options.file +
+                "; nothing was imported");
+}
+
+// Pass 2: apply, request by request; the server applies each request whole or not at
+// all (one atomic, durable write).
+void apply_file(const ImportOptions& options, AdminClient& client, Progress& progress, uint64_t rows,
+                std::ostream& err, ImportTotals& totals, AppliedRequests& applied,
+                std::vector<std::string>& warnings) {
+  constexpr size_t kShownWarnings = 20;
+  progress.phase("importing", rows);
+  send_batches(options, [&](const ImportBatch& batch) {
+    HttpResult result = client.request("POST", import_target(batch, options, false), batch.body, "text/csv");
+    if (result.status >= 300) {
+      if (result.body.is_object() && result.body["errors"].is_array()) {
+        for (const auto& e : result.body["errors"]) err << options.file << ": " << text_of(e["error"]) << "\n";
+      }
+      try {
+        expect_ok(result);  // throws Refused with the server's message
+      } catch (const Refused& refused) {
+        throw Refused(std::string(refused.what()) + "; request " + std::to_string(applied.count + 1) + " (lines " +
+                          std::to_string(batch.first_row_line) + "-" + std::to_string(batch.last_row_line) +
+                          ") applied nothing",
+                      refused.body());
+      }
+    }
+    const json& answer = result.body;
+    totals.rows += answer.value("rows", uint64_t{0});
+    totals.added += answer.value("added", uint64_t{0});
+    totals.staged += answer.value("staged", uint64_t{0});
+    totals.unchanged += answer.value("unchanged", uint64_t{0});
+    totals.confirmed += answer.value("confirmed", uint64_t{0});
+    totals.warnings += answer.value("warning_count", uint64_t{0});
+    for (const auto& w : answer["warnings"]) {
+      if (warnings.size() == kShownWarnings) break;
+      warnings.push_back("line " + text_of(w["line"]) + " (" + text_of(w["domain"]) + "): " + text_of(w["message"]));
+    }
+    ++applied.count;
+    applied.last_line = batch.last_row_line;
+    progress.update(totals.rows, totals.rows, batch.last_row_line);
+  });
+  progress.update(rows, totals.rows, 0, true);
 }
 
 int run_import(const Invocation& invocation, AdminClient& client, std::ostream& out, std::ostream& err,
@@ -238,23 +275,13 @@ int run_import(const Invocation& invocation, AdminClient& client, std::ostream& 
   uint64_t file_bytes = std::filesystem::file_size(options.file, size_error);
   if (size_error) throw UsageError("import: cannot read '" + options.file + "': " + size_error.message(), "import");
 
-  // Pass 1: the server checks every row, writing nothing. Only a file without a single
-  // bad row is imported, so a typo on line 900000 does not leave a half-done import.
+  // Only a file without a single bad row is imported, so a typo on line 900000 does not
+  // leave a half-done import.
   Progress progress(err, interactive);
   RowErrors errors;
   uint64_t rows = 0;
-  constexpr size_t kShownErrors = 50;
-  progress.phase("checking", file_bytes);
   try {
-    stream_batches(options.file, options.batch_size, progress, file_bytes, false, errors, [&](const json& batch) {
-      rows += batch.size();
-      json request = import_request(batch, options);
-      request["dry_run"] = true;
-      const json answer = expect_ok(client.request("POST", "/v1/import", request));
-      for (const auto& e : answer["errors"]) {
-        errors.add(e["line"].is_number_unsigned() ? e["line"].get<uint64_t>() : 0, text_of(e["error"]));
-      }
-    });
+    rows = check_file(options, client, progress, file_bytes, errors);
   } catch (const CsvError& error) {
     if (interactive) err << "\n";
     errors.add(error.line(), std::string(error.what()) + " (reading stopped here)");
@@ -262,65 +289,18 @@ int run_import(const Invocation& invocation, AdminClient& client, std::ostream& 
     if (interactive) err << "\n";
     throw Refused(std::string(refused.what()) + "; nothing was imported", refused.body());
   }
-  if (!errors.empty()) {
-    std::stable_sort(errors.kept.begin(), errors.kept.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (size_t i = 0; i < errors.kept.size() && i < kShownErrors; ++i) {
-      err << options.file << ": " << errors.kept[i].second << "\n";
-    }
-    if (errors.count > kShownErrors) err << "... and " << errors.count - kShownErrors << " more\n";
-    throw Refused(std::to_string(errors.count) + (errors.count == 1 ? " bad row" : " bad rows") + " in " +
-                  options.file + "; nothing was imported");
-  }
+  if (!errors.empty()) refuse_bad_rows(options, errors, err);
 
-  // Pass 2: apply, request by request; the server applies each request whole or not at
-  // all (one atomic, durable write).
   ImportTotals totals;
   std::vector<std::string> warnings;
   AppliedRequests applied;
-  progress.phase("importing", rows);
-  RowErrors late_errors;
   try {
-    stream_batches(options.file, options.batch_size, progress, rows, true, late_errors, [&](const json& batch) {
-      HttpResult result = client.request("POST", "/v1/import", import_request(batch, options));
-      if (result.status >= 300) {
-        if (result.body.is_object() && result.body["errors"].is_array()) {
-          for (const auto& e : result.body["errors"]) err << options.file << ": " << text_of(e["error"]) << "\n";
-        }
-        try {
-          expect_ok(result);  // throws Refused with the server's message
-        } catch (const Refused& refused) {
-          throw Refused(std::string(refused.what()) + "; request " + std::to_string(applied.count + 1) + " (lines " +
-                            text_of(batch.front()["line"]) + "-" + text_of(batch.back()["line"]) +
-                            ") applied nothing",
-                        refused.body());
-        }
-      }
-      for (const auto& r : result.body["results"]) {
-        ++totals.rows;
-        totals.added += r["added"].get<bool>() ? 1 : 0;
-        totals.staged += r["staged"].get<bool>() ? 1 : 0;
-        totals.unchanged += r["staged"].get<bool>() ? 0 : 1;
-        totals.confirmed += r["confirmed"].get<bool>() ? 1 : 0;
-        for (const auto& w : r["warnings"]) {
-          ++totals.warnings;
-          if (warnings.size() < 20) {
-            warnings.push_back("line " + text_of(r["line"]) + " (" + text_of(r["domain"]) +
-                               "): " + text_of(w["message"]));
-          }
-        }
-      }
-      ++applied.count;
-      applied.last_line = batch.back()["line"].get<uint64_t>();
-    });
+    apply_file(options, client, progress, rows, err, totals, applied, warnings);
   } catch (const Refused& refused) {
     if (interactive) err << "\n";
     throw Refused(std::string(refused.what()) + "; " + applied.so_far(), refused.body());
   } catch (const CsvError& error) {
     throw Refused(std::string(error.what()) + " (the file changed while importing); " + applied.so_far());
-  }
-  if (!late_errors.empty()) {
-    throw Refused("the file changed while importing: " + late_errors.kept.front().second + "; " + applied.so_far());
   }
   for (const auto& w : warnings) err << "warning: " << w << "\n";
   if (totals.warnings > warnings.size()) err << "warning: ... and " << totals.warnings - warnings.size() << " more\n";

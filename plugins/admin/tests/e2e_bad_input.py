@@ -107,7 +107,7 @@ def test_bad_http_requests_change_nothing(server):
         ("POST", "/v1/import", json.dumps({"rows": [{"domain": "i.example", "mode": "enforce", "mx": ["m.i.example"],
                                                      "max_age": 86400, "extra": 1}]}), 400, "unknown field"),
         ("POST", "/v1/import", "{\"rows\": [" + ",".join(["{}"] * 6000) + "]}", 400, "at most 5000"),
-        ("POST", "/v1/domains", "x" * (9 * 1024 * 1024), 413, "smaller batches"),
+        ("POST", "/v1/domains", "x" * (33 * 1024 * 1024), 413, "smaller batches"),
         ("DELETE", "/v1/domains", None, 405, "not allowed"),
         ("GET", "/v1/nothing", None, 404, "no such endpoint"),
     ]
@@ -119,6 +119,20 @@ def test_bad_http_requests_change_nothing(server):
     code, text = curl(server, "POST", "/v1/domains", "{\"domain\":\"t.example\"}", content_type="text/plain")
     check(code == 415, text)
     check(snapshot(server) == before, "a refused content type changed the store")
+    header = "domain,mode,mx,max_age\n"
+    csv_cases = [
+        ("/v1/domains", "domain\nt.example\n", 415, "takes a JSON body"),
+        ("/v1/import", "", 400, "the body is empty"),
+        ("/v1/import", "domain,mode,colour\n", 400, "unknown column 'colour'"),
+        ("/v1/import", header + "a.example,enforce,mx.example,86400\n\"open,enforce\n", 400, "never closed"),
+        ("/v1/import?line=1", header + "a.example,enforce,mx.example,86400\n", 400, "query parameter 'line'"),
+        ("/v1/import", header + "".join(f"r{i}.example,none,,1\n" for i in range(50001)), 400, "more than 50000"),
+    ]
+    for path, body, status, words in csv_cases:
+        code, text = curl(server, "POST", path, body, content_type="text/csv")
+        check(code == status, f"CSV to {path}: HTTP {code}, expected {status}: {text[:300]}")
+        check(words in json.loads(text)["error"], f"CSV to {path}: {text[:300]}")
+        check(snapshot(server) == before, f"CSV to {path} changed the store")
 
 
 def test_server_still_answers_after_all_that(server):

@@ -1,10 +1,11 @@
-#include "csv.h"
+#include "csv/import_csv.h"
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 
-namespace stsctl {
+namespace stsd::csv {
 namespace {
 
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
@@ -24,33 +25,52 @@ std::string trimmed_lower(const std::string& text) {
   return out;
 }
 
-constexpr const char* kHeaderShape = "domain,mode,mx,max_age[,tlsrpt_rua]";
+const std::string kHeaderShape(kImportHeaderShape);
 
 }  // namespace
 
 CsvReader::CsvReader(std::istream& in, size_t max_record_bytes)
-    : in_(in), max_record_bytes_(max_record_bytes), buffer_(64 * 1024) {}
+    : in_(&in), max_record_bytes_(max_record_bytes), buffer_(64 * 1024), data_(buffer_.data()) {}
+
+CsvReader::CsvReader(std::string_view text, size_t max_record_bytes)
+    : max_record_bytes_(max_record_bytes), data_(text.data()), len_(text.size()) {}
+
+// The next block of the stream; the raw text of the record being read keeps what the
+// block before held.
+bool CsvReader::refill() {
+  if (in_ == nullptr) return false;
+  if (keep_raw_) raw_.append(data_ + raw_from_, len_ - raw_from_);
+  in_->read(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
+  len_ = static_cast<size_t>(in_->gcount());
+  pos_ = 0;
+  raw_from_ = 0;
+  return len_ != 0;
+}
+
+void CsvReader::keep_consumed(std::string& raw) {
+  raw_.append(data_ + raw_from_, pos_ - raw_from_);
+  raw_from_ = pos_;
+  raw.swap(raw_);  // the record's old text becomes the next one's buffer
+}
 
 int CsvReader::peek() {
-  if (buffer_pos_ == buffer_len_) {
-    in_.read(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
-    buffer_len_ = static_cast<size_t>(in_.gcount());
-    buffer_pos_ = 0;
-    if (buffer_len_ == 0) return -1;
-  }
-  return static_cast<unsigned char>(buffer_[buffer_pos_]);
+  if (pos_ == len_ && !refill()) return -1;
+  return static_cast<unsigned char>(data_[pos_]);
 }
 
 int CsvReader::get() {
   int c = peek();
   if (c == -1) return -1;
-  ++buffer_pos_;
+  ++pos_;
   ++bytes_read_;
   if (c == '\n') ++line_;
   return c;
 }
 
 bool CsvReader::next(CsvRecord& record) {
+  raw_.clear();
+  raw_from_ = pos_;
+  record.raw_line = line_;
   if (at_start_) {
     at_start_ = false;
     // A UTF-8 byte order mark, as spreadsheet programs write it.
@@ -148,7 +168,10 @@ bool CsvReader::next(CsvRecord& record) {
           break;
       }
     }
-    if (has_content) return true;
+    if (has_content) {
+      if (keep_raw_) keep_consumed(record.raw);
+      return true;
+    }
   }
 }
 
@@ -183,6 +206,13 @@ ImportHeader ImportHeader::parse(const CsvRecord& header) {
     }
   }
   return result;
+}
+
+std::string import_domain_key(std::string_view domain) {
+  std::string key(domain);
+  for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  while (!key.empty() && key.back() == '.') key.pop_back();
+  return key;
 }
 
 std::vector<std::string> split_words(const std::string& text, bool commas) {
@@ -232,4 +262,4 @@ ImportRow parse_import_row(const ImportHeader& header, const CsvRecord& record) 
   return row;
 }
 
-}  // namespace stsctl
+}  // namespace stsd::csv
