@@ -12,8 +12,13 @@ namespace stsd {
 // lower it: descriptor_budget.h).
 inline constexpr size_t kDefaultTcpMaxConnections = 1024;
 
+// How a UDP socket's thread moves datagrams (docs/configuration.md, `udp.io`): Auto is
+// io_uring where the kernel allows it, else recvmmsg/sendmmsg.
+enum class UdpIo { Auto, IoUring, Recvmmsg };
+
 struct ListenerSettings {
   uint16_t udp_size = dns::kDefaultEdnsBuffer;
+  UdpIo udp_io = UdpIo::Auto;
   // RFC 7766 §6.2.3 and §10: a connection waits at most tcp_idle_timeout for the first
   // byte of its next message; once that byte is in, the whole message must arrive within
   // tcp_io_timeout, and the client must take our answers within tcp_io_timeout too.
