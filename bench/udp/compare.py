@@ -39,7 +39,9 @@ class Variant(harness.Stsd):
     """An stsd binary with a `udp.io` setting, serving the store that `load_stsd` filled."""
 
     def __init__(self, label: str, bin_dir: str, udp_io: str, port: int, workdir: str, workers: int):
-        super().__init__(port, workdir, workers, os.path.abspath(bin_dir), top_yaml=f"udp: {{ io: {udp_io} }}\n")
+        # "-": a binary older than the `udp` key (the baseline).
+        top = "" if udp_io == "-" else f"udp: {{ io: {udp_io} }}\n"
+        super().__init__(port, workdir, workers, os.path.abspath(bin_dir), top_yaml=top)
         self.name = f"stsd-{label}"
 
 
@@ -133,6 +135,7 @@ def main() -> int:
     if args.counts:
         for s in servers:
             if isinstance(s, Variant):
+                s.write_config()
                 s.start(probe, timeout_s=args.start_timeout)
             counts[s.name] = counting_run(s, files[args.mix], args)
             if isinstance(s, Variant):

@@ -17,15 +17,11 @@
 namespace stsd {
 namespace {
 
-// What a completion is for: the top byte of its user data says which request, the rest
-// is the send slot (sends only).
+// What a completion is for: the top byte of its user data says which request.
 enum class Request : uint64_t { Receive = 1, Send = 2, Wake = 3 };
 constexpr int kRequestShift = 56;
-uint64_t user_data(Request request, uint64_t slot = 0) {
-  return (static_cast<uint64_t>(request) << kRequestShift) | slot;
-}
+uint64_t user_data(Request request) { return static_cast<uint64_t>(request) << kRequestShift; }
 Request request_of(uint64_t data) { return static_cast<Request>(data >> kRequestShift); }
-uint32_t slot_of(uint64_t data) { return static_cast<uint32_t>(data & 0xffffffffu); }
 
 // io_uring_enable_rings(), which Debian 12's liburing 2.3 declares but does not export.
 int enable_ring(const io_uring& ring) {
@@ -45,8 +41,11 @@ constexpr uint16_t kBufferGroup = 0;
 // Large enough for sockaddr_in6 and a multiple of 8, so that the control data after it
 // stays aligned for cmsghdr.
 constexpr socklen_t kNameCapacity = 32;
-// Sends: one slot per answer in flight. A slot is free again once its completion is
-// read; with no free slot the answer is dropped, as a full send buffer would drop it.
+// Sends: one slot per answer of a burst. A send is tried at once when submitted
+// (MSG_DONTWAIT: a full send buffer fails it instead of parking it), so once the
+// burst's io_uring_enter has consumed every entry the slots are free again, and a send
+// that succeeds posts no completion (IOSQE_CQE_SKIP_SUCCESS): the burst's answers cost
+// no wake-up of their own.
 constexpr unsigned kSendSlots = kBuffers;
 constexpr unsigned kSubmissionEntries = 2 * kBuffers;
 constexpr unsigned kCompletionEntries = 4 * kBuffers;
@@ -73,7 +72,7 @@ struct UdpUring::State {
   // and the control data (msg_name/msg_control stay null: the buffer ring supplies them).
   msghdr receive_template{};
   std::vector<SendSlot> slots = std::vector<SendSlot>(kSendSlots);
-  std::vector<uint32_t> free_slots;
+  unsigned slots_used = 0;
   bool receive_armed = false;
   uint64_t wake_counter = 0;
 
@@ -170,8 +169,6 @@ std::unique_ptr<UdpUring> UdpUring::open(int fd, bool wildcard_address, std::str
   }
   state->receive_template.msg_namelen = kNameCapacity;
   state->receive_template.msg_controllen = wildcard_address ? kUdpControlCapacity : 0;
-  state->free_slots.reserve(kSendSlots);
-  for (uint32_t i = kSendSlots; i-- > 0;) state->free_slots.push_back(i);
   return std::unique_ptr<UdpUring>(new UdpUring(std::move(state)));
 }
 
@@ -207,6 +204,11 @@ void UdpUring::serve(UdpAnswerer& answerer, const std::atomic<bool>& stopping) {
 }
 
 void UdpUring::State::answer_burst(UdpAnswerer& answerer) {
+  // Entries the last io_uring_enter left unconsumed (it stops early only when the
+  // kernel is short of memory) still point at their slots.
+  while (io_uring_sq_ready(&ring) > 0 && io_uring_submit(&ring) > 0) {
+  }
+  slots_used = 0;
   const Chain& chain = answerer.chain_for_burst();  // a reload applies here
   unsigned head = 0;
   unsigned seen = 0;
@@ -230,8 +232,7 @@ void UdpUring::State::answer_burst(UdpAnswerer& answerer) {
         }
         break;
       case Request::Send:
-        free_slots.push_back(slot_of(cqe->user_data));
-        break;
+        break;  // failed (e.g. EAGAIN, EPERM): dropped, as a lost datagram would be
       case Request::Wake:
         break;  // serve() looks at the flag
     }
@@ -250,15 +251,13 @@ void UdpUring::State::answer_datagram(UdpAnswerer& answerer, const Chain& chain,
   uint8_t* buf = buffer(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
   auto* received = io_uring_recvmsg_validate(buf, cqe.res, &receive_template);
   if (!received || (received->flags & MSG_TRUNC) || received->namelen > sizeof(sockaddr_in6)) return;
-  if (free_slots.empty()) return;
+  if (slots_used == kSendSlots) return;
   const auto* payload = static_cast<const uint8_t*>(io_uring_recvmsg_payload(received, &receive_template));
   const size_t length = io_uring_recvmsg_payload_length(received, cqe.res, &receive_template);
-  SendSlot& slot = slots[free_slots.back()];
+  SendSlot& slot = slots[slots_used];
   std::memcpy(&slot.peer, io_uring_recvmsg_name(received), received->namelen);
   const auto response = answerer.answer(chain, {payload, length}, reinterpret_cast<const sockaddr&>(slot.peer));
   if (response.empty()) return;
-  const uint32_t slot_index = free_slots.back();
-  free_slots.pop_back();
   std::memcpy(slot.answer, response.data(), response.size());
   slot.iov = {slot.answer, response.size()};
   slot.message = {};
@@ -274,12 +273,11 @@ void UdpUring::State::answer_datagram(UdpAnswerer& answerer, const Chain& chain,
     slot.message.msg_control = slot.message.msg_controllen ? slot.control : nullptr;
   }
   io_uring_sqe* sqe = next_entry();
-  if (!sqe) {
-    free_slots.push_back(slot_index);
-    return;
-  }
+  if (!sqe) return;
   io_uring_prep_sendmsg(sqe, fd, &slot.message, MSG_DONTWAIT);
-  io_uring_sqe_set_data64(sqe, user_data(Request::Send, slot_index));
+  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  io_uring_sqe_set_data64(sqe, user_data(Request::Send));
+  ++slots_used;
 }
 
 }  // namespace stsd
