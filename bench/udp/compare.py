@@ -24,6 +24,21 @@ import harness  # noqa: E402  (bench/harness.py)
 import dnsdata  # noqa: E402
 
 
+def cpu_exact(pid: int) -> float:
+    """CPU seconds of every thread of the process tree from the scheduler's own account
+    (/proc/PID/task/TID/schedstat, nanoseconds), where utime+stime are sampled at each
+    tick and stray by tens of percent on this busy shared machine."""
+    ns = 0
+    for p in harness.process_tree(pid):
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/schedstat") as f:
+                    ns += int(f.read().split()[0])
+        except OSError:
+            pass
+    return ns / 1e9
+
+
 def cpu_split(pid: int) -> tuple[float, float]:
     """(user, system) seconds, all threads, over the process tree."""
     user = system = 0
@@ -38,11 +53,50 @@ def cpu_split(pid: int) -> tuple[float, float]:
 class Variant(harness.Stsd):
     """An stsd binary with a `udp.io` setting, serving the store that `load_stsd` filled."""
 
-    def __init__(self, label: str, bin_dir: str, udp_io: str, port: int, workdir: str, workers: int):
+    def __init__(self, label: str, bin_dir: str, udp_io: str, port: int, workdir: str, workers: int,
+                 extra_env: dict | None = None):
+        self.extra_env = extra_env or {}
         # "-": a binary older than the `udp` key (the baseline).
         top = "" if udp_io == "-" else f"udp: {{ io: {udp_io} }}\n"
         super().__init__(port, workdir, workers, os.path.abspath(bin_dir), top_yaml=top)
         self.name = f"stsd-{label}"
+
+    def env(self):
+        env = super().env()
+        env.update(self.extra_env)
+        return env
+
+    def cpu(self) -> float:
+        return cpu_exact(self.proc.pid)
+
+
+class ExactKnot(harness.Knot):
+    def cpu(self) -> float:
+        return cpu_exact(self.proc.pid)
+
+
+class ExactNsd(harness.Nsd):
+    def cpu(self) -> float:
+        return cpu_exact(self.proc.pid)
+
+
+def run_dnsperf(server, query_file: str, args) -> "harness.RunResult":
+    """harness.run_dnsperf, or with --rate a fixed offered load (dnsperf -Q), at which
+    every server faces the same arrivals and CPU per answer compares like with like."""
+    if not args.rate:
+        return harness.run_dnsperf(server, query_file, "udp", args.duration, args)
+    real_popen = harness.subprocess.Popen
+
+    def popen(cmd, *a, **kw):
+        if cmd and cmd[0] == "dnsperf":
+            cmd = cmd + ["-Q", str(args.rate)]
+        return real_popen(cmd, *a, **kw)
+
+    harness.subprocess.Popen = popen
+    try:
+        return harness.run_dnsperf(server, query_file, "udp", args.duration, args)
+    finally:
+        harness.subprocess.Popen = real_popen
 
 
 def counting_run(server, query_file: str, args) -> dict:
@@ -51,11 +105,11 @@ def counting_run(server, query_file: str, args) -> dict:
     pids = harness.process_tree(server.proc.pid)
     out = os.path.join(args.work, f"perf-{server.name}.csv")
     perf = subprocess.Popen(["perf", "stat", "-x,", "-o", out, "-e",
-                             "raw_syscalls:sys_enter,context-switches,cpu-migrations",
+                             "raw_syscalls:sys_enter,context-switches,cpu-migrations,task-clock",
                              "-p", ",".join(map(str, pids))], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.3)
     user0, sys0 = cpu_split(server.proc.pid)
-    r = harness.run_dnsperf(server, query_file, "udp", args.duration, args)
+    r = run_dnsperf(server, query_file, args)
     user1, sys1 = cpu_split(server.proc.pid)
     perf.send_signal(2)
     perf.wait(10)
@@ -67,14 +121,16 @@ def counting_run(server, query_file: str, args) -> dict:
                 counts[parts[2]] = float(parts[0])
     n = max(r.completed, 1)
     return {"syscalls": counts.get("raw_syscalls:sys_enter", 0) / n,
-            "cs": counts.get("context-switches", 0) / n, "migrations": counts.get("cpu-migrations", 0) / n,
+            "cs": counts.get("context-switches", 0) / n, "task_us": counts.get("task-clock", 0) * 1e3 / n,
+            "migrations": counts.get("cpu-migrations", 0) / n,
             "user_us": (user1 - user0) / n * 1e6, "sys_us": (sys1 - sys0) / n * 1e6}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build-dir", required=True, help="the build whose stsctl imports the data")
-    ap.add_argument("--stsd", action="append", required=True, help="LABEL=BIN_DIR:UDP_IO (repeatable)")
+    ap.add_argument("--stsd", action="append", required=True,
+                    help="LABEL=BIN_DIR:UDP_IO[:ENV=VALUE,...] (repeatable; UDP_IO '-': a binary without the key)")
     ap.add_argument("--peers", default="knot,nsd")
     ap.add_argument("--size", type=int, default=1000)
     ap.add_argument("--mix", default="hit", choices=["hit", "nx10"])
@@ -83,6 +139,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--outstanding", type=int, default=200)
+    ap.add_argument("--rate", type=int, default=0, help="dnsperf -Q: a fixed offered load (default: as fast as served)")
     ap.add_argument("--no-counts", dest="counts", action="store_false")
     ap.add_argument("--work", help="default BUILD/bench-work")
     ap.add_argument("--port-base", type=int, default=5400)
@@ -101,11 +158,12 @@ def main() -> int:
     servers = []
     for k, spec in enumerate(args.stsd):
         label, rest = spec.split("=", 1)
-        bin_dir, udp_io = rest.rsplit(":", 1)
-        v = Variant(label, bin_dir, udp_io, args.port_base + 10 + k, loader.workdir, args.workers)
+        bin_dir, udp_io, *env = rest.split(":")
+        extra_env = dict(e.split("=", 1) for e in env[0].split(",")) if env else {}
+        v = Variant(label, bin_dir, udp_io, args.port_base + 10 + k, loader.workdir, args.workers, extra_env)
         servers.append(v)
     dnsdata.write_peer_zone(files["zone"], ids)
-    for cls, port in ((harness.Knot, args.port_base + 1), (harness.Nsd, args.port_base + 2)):
+    for cls, port in ((ExactKnot, args.port_base + 1), (ExactNsd, args.port_base + 2)):
         if cls.name in args.peers.split(","):
             peer = cls(port, os.path.join(args.work, f"udp-{cls.name}-{args.size}"), args.workers)
             peer.prepare(files["zone"])
@@ -121,7 +179,7 @@ def main() -> int:
                 s.write_config()
                 s.start(probe, timeout_s=args.start_timeout)
             u0, s0 = cpu_split(s.proc.pid)
-            r = harness.run_dnsperf(s, files[args.mix], "udp", args.duration, args)
+            r = run_dnsperf(s, files[args.mix], args)
             u1, s1 = cpu_split(s.proc.pid)
             runs[s.name].append(r)
             splits[s.name].append((u1 - u0, s1 - s0))
@@ -146,10 +204,11 @@ def main() -> int:
     best_peer = max((statistics.median(r.completed / max(r.cpu_s, 1e-9) for r in runs[s.name])
                      for s in servers if not isinstance(s, Variant)), default=None)
     print(f"\n{args.size:,} domains, {args.mix}, UDP, {args.rounds} rounds of {args.duration} s, "
-          f"dnsperf -c {args.clients} -q {args.outstanding}, workers {args.workers}\n")
+          f"dnsperf -c {args.clients} -q {args.outstanding}{f' -Q {args.rate}' if args.rate else ''}, "
+          f"workers {args.workers}\n")
     print("| server | QPS | QPS/CPU-s | ×best peer | user % | p99 ms | lost | syscalls/q | cs/q | "
-          "migr/q | user µs/q | sys µs/q | load |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "migr/q | user µs/q | sys µs/q | CPU µs/q | load |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s in servers:
         rs = runs[s.name]
         per_cpu = statistics.median(r.completed / max(r.cpu_s, 1e-9) for r in rs)
@@ -163,7 +222,8 @@ def main() -> int:
               f"{100 * user / max(total, 1e-9):.0f} | {p99 * 1e3:.2f} | {sum(r.lost for r in rs)} | "
               f"{c.get('syscalls', float('nan')):.3f} | {c.get('cs', float('nan')):.3f} | "
               f"{c.get('migrations', float('nan')):.4f} | {c.get('user_us', float('nan')):.2f} | "
-              f"{c.get('sys_us', float('nan')):.2f} | {statistics.mean(r.load for r in rs):.1f} |")
+              f"{c.get('sys_us', float('nan')):.2f} | {c.get('task_us', float('nan')):.2f} | "
+              f"{statistics.mean(r.load for r in rs):.1f} |")
     return 0
 
 

@@ -19,6 +19,10 @@ enum class UdpIo { Auto, IoUring, Recvmmsg };
 struct ListenerSettings {
   uint16_t udp_size = dns::kDefaultEdnsBuffer;
   UdpIo udp_io = UdpIo::Auto;
+  // io_uring only: wait until this many datagrams are in, or udp_burst_wait has passed
+  // since the wait began, before answering (1: answer each arrival at once).
+  unsigned udp_burst_datagrams = 1;
+  std::chrono::microseconds udp_burst_wait{0};
   // RFC 7766 §6.2.3 and §10: a connection waits at most tcp_idle_timeout for the first
   // byte of its next message; once that byte is in, the whole message must arrive within
   // tcp_io_timeout, and the client must take our answers within tcp_io_timeout too.

@@ -86,7 +86,7 @@ UdpListener::UdpListener(asio::io_context& io, const udp::endpoint& address, std
 void UdpListener::choose_loop(bool wildcard) {
   if (settings_.udp_io != UdpIo::Recvmmsg) {
     std::string why_not;
-    uring_ = UdpUring::open(fd_, wildcard, why_not);
+    uring_ = UdpUring::open(fd_, wildcard, settings_, why_not);
     if (!uring_ && settings_.udp_io == UdpIo::IoUring) {
       ::close(fd_);
       fd_ = -1;

@@ -18,7 +18,8 @@ class UdpUring {
   // socket's own thread, the only one that may submit). Returns nullptr, with the reason
   // in `why_not`, when this kernel or its settings do not allow it (io_uring_disabled,
   // Linux before 6.1, memory limits): the caller then uses recvmmsg.
-  static std::unique_ptr<UdpUring> open(int fd, bool wildcard_address, std::string& why_not);
+  static std::unique_ptr<UdpUring> open(int fd, bool wildcard_address, const ListenerSettings& settings,
+                                        std::string& why_not);
   ~UdpUring();
   UdpUring(const UdpUring&) = delete;
   UdpUring& operator=(const UdpUring&) = delete;

@@ -3,7 +3,8 @@ docs/configuration.md): each answers on IPv4 and IPv6, truncates, answers a burs
 many clients each to its own, answers from the address asked on a wildcard listener
 (IP_PKTINFO), survives an oversized datagram, and stops at once on SIGTERM. The io_uring
 run also checks that the sockets' threads really use io_uring, and that a bad `udp.io`
-is refused naming the key."""
+is refused naming the key. The io_uring loop runs once more waiting for bursts
+(`udp.burst_datagrams`, `udp.burst_wait_us`)."""
 import os
 import signal
 import socket
@@ -14,7 +15,7 @@ from harness import STSD_BIN, Stsd, build_query, check, free_port, parse_message
 
 CONFIG = """
 workers: 2
-udp: {{ io: {io} }}
+udp: {{ io: {io}{extra} }}
 servers:
   - listen: ["127.0.0.1:{{port}}", "[::1]:{{port}}"]
     plugins:
@@ -119,9 +120,9 @@ def check_prompt_stop(s):
     check(took < 0.9, f"stopped after {took:.2f}s")
 
 
-def run_loop(io):
+def run_loop(io, extra=""):
     wildcard_port = free_port()
-    with Stsd(CONFIG.format(io=io, wildcard_port=wildcard_port)) as s:
+    with Stsd(CONFIG.format(io=io, extra=extra, wildcard_port=wildcard_port)) as s:
         check_loop_in_use(s, io)
         check_answers(s)
         check_truncation(s)
@@ -132,7 +133,7 @@ def run_loop(io):
 
 
 def test_bad_io_setting_refused():
-    s = Stsd(CONFIG.format(io="epoll", wildcard_port=free_port()))
+    s = Stsd(CONFIG.format(io="epoll", extra="", wildcard_port=free_port()))
     s.write_config()
     p = subprocess.run([os.path.join(STSD_BIN, "stsd"), "--check-config", s.config_path], capture_output=True,
                        text=True, timeout=30)
@@ -141,8 +142,13 @@ def test_bad_io_setting_refused():
 
 def main():
     failed = 0
-    for name, test in (("io_uring", lambda: run_loop("io_uring")), ("recvmmsg", lambda: run_loop("recvmmsg")),
-                       ("bad_io_setting_refused", test_bad_io_setting_refused)):
+    tests = (("io_uring", lambda: run_loop("io_uring")),
+             # Waiting for 8 datagrams or 300 µs: a lone query is still answered, a burst
+             # from many clients still each to its own.
+             ("io_uring_burst_wait", lambda: run_loop("io_uring", ", burst_datagrams: 8, burst_wait_us: 300")),
+             ("recvmmsg", lambda: run_loop("recvmmsg")),
+             ("bad_io_setting_refused", test_bad_io_setting_refused))
+    for name, test in tests:
         started = time.time()
         try:
             test()
@@ -150,7 +156,7 @@ def main():
         except (TestFailure, AssertionError, OSError, subprocess.SubprocessError) as error:
             failed += 1
             print(f"FAIL {name}: {error}", flush=True)
-    print(f"{3 - failed} passed, {failed} failed")
+    print(f"{len(tests) - failed} passed, {failed} failed")
     raise SystemExit(1 if failed else 0)
 
 
