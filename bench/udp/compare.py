@@ -57,7 +57,10 @@ class Variant(harness.Stsd):
                  extra_env: dict | None = None):
         self.extra_env = extra_env or {}
         # "-": a binary older than the `udp` key (the baseline).
-        top = "" if udp_io == "-" else f"udp: {{ io: {udp_io} }}\n"
+        # "io_uring,burst_datagrams=16,burst_wait_us=100" -> udp: { io: io_uring, burst_datagrams: 16, ... }
+        io, *more = udp_io.split(",")
+        keys = "".join(f", {k}: {v}" for k, v in (m.split("=", 1) for m in more))
+        top = "" if udp_io == "-" else f"udp: {{ io: {io}{keys} }}\n"
         super().__init__(port, workdir, workers, os.path.abspath(bin_dir), top_yaml=top)
         self.name = f"stsd-{label}"
 
@@ -130,7 +133,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build-dir", required=True, help="the build whose stsctl imports the data")
     ap.add_argument("--stsd", action="append", required=True,
-                    help="LABEL=BIN_DIR:UDP_IO[:ENV=VALUE,...] (repeatable; UDP_IO '-': a binary without the key)")
+                    help="LABEL=BIN_DIR:IO[,KEY=VALUE...][:ENV=VALUE,...] (repeatable): stsd's udp.io and more udp "
+                         "keys, and environment; IO '-': a binary without the udp key (an older baseline)")
     ap.add_argument("--peers", default="knot,nsd")
     ap.add_argument("--size", type=int, default=1000)
     ap.add_argument("--mix", default="hit", choices=["hit", "nx10"])
@@ -141,6 +145,7 @@ def main() -> int:
     ap.add_argument("--outstanding", type=int, default=200)
     ap.add_argument("--rate", type=int, default=0, help="dnsperf -Q: a fixed offered load (default: as fast as served)")
     ap.add_argument("--no-counts", dest="counts", action="store_false")
+    ap.add_argument("--reuse-store", action="store_true", help="serve the store and zone an earlier run imported")
     ap.add_argument("--work", help="default BUILD/bench-work")
     ap.add_argument("--port-base", type=int, default=5400)
     ap.add_argument("--start-timeout", type=float, default=300)
@@ -153,8 +158,11 @@ def main() -> int:
     files = harness.prepare_data(args, args.size)
     loader = harness.Stsd(args.port_base, os.path.join(args.work, f"udp-stsd-{args.size}"), args.workers,
                           args.bin_dir)
-    ids = harness.load_stsd(loader, files, args.size, args)
-    loader.stop()
+    if args.reuse_store and os.path.isdir(os.path.join(loader.workdir, "stsd.db")) and os.path.exists(files["zone"]):
+        ids = None  # the store and the peers' zone of an earlier run
+    else:
+        ids = harness.load_stsd(loader, files, args.size, args)
+        loader.stop()
     servers = []
     for k, spec in enumerate(args.stsd):
         label, rest = spec.split("=", 1)
@@ -162,7 +170,8 @@ def main() -> int:
         extra_env = dict(e.split("=", 1) for e in env[0].split(",")) if env else {}
         v = Variant(label, bin_dir, udp_io, args.port_base + 10 + k, loader.workdir, args.workers, extra_env)
         servers.append(v)
-    dnsdata.write_peer_zone(files["zone"], ids)
+    if ids is not None:
+        dnsdata.write_peer_zone(files["zone"], ids)
     for cls, port in ((ExactKnot, args.port_base + 1), (ExactNsd, args.port_base + 2)):
         if cls.name in args.peers.split(","):
             peer = cls(port, os.path.join(args.work, f"udp-{cls.name}-{args.size}"), args.workers)

@@ -53,10 +53,10 @@ CoreSettings parse_core_settings(const ConfigNode& root, const Registry& registr
   settings.udp_size = static_cast<uint16_t>(root.uint_or("udp_size", dns::kDefaultEdnsBuffer, 512, 4096));
   if (auto udp = root.get("udp")) {
     udp->expect_map({"io", "burst_datagrams", "burst_wait_us"});
-    settings.udp_burst_datagrams = static_cast<unsigned>(udp->uint_or("burst_datagrams", 1, 1, 256));
-    settings.udp_burst_wait = std::chrono::microseconds(udp->uint_or("burst_wait_us", 0, 0, 10000));
-    if (settings.udp_burst_datagrams > 1 && settings.udp_burst_wait.count() == 0)
-      udp->get("burst_datagrams")->fail("needs udp.burst_wait_us, the longest a query may wait for others");
+    settings.udp_burst_datagrams =
+        static_cast<unsigned>(udp->uint_or("burst_datagrams", kDefaultUdpBurstDatagrams, 1, 256));
+    settings.udp_burst_wait =
+        std::chrono::microseconds(udp->uint_or("burst_wait_us", kDefaultUdpBurstWait.count(), 0, 10000));
     if (auto io = udp->get("io")) {
       const auto value = io->as_string();
       if (value == "auto")

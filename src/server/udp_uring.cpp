@@ -129,7 +129,7 @@ struct UdpUring::State {
   // wait that ends with nothing in sleeps on until the first datagram: idle costs nothing.
   int submit_and_wait() {
     io_uring_cqe* first = nullptr;
-    if (burst_datagrams > 1) {
+    if (burst_datagrams > 1 && (burst_wait.tv_sec || burst_wait.tv_nsec)) {
       const int r = io_uring_submit_and_wait_timeout(&ring, &first, burst_datagrams, &burst_wait, nullptr);
       if (r != -ETIME || io_uring_cq_ready(&ring) > 0) return r;
     }

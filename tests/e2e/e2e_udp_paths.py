@@ -3,8 +3,8 @@ docs/configuration.md): each answers on IPv4 and IPv6, truncates, answers a burs
 many clients each to its own, answers from the address asked on a wildcard listener
 (IP_PKTINFO), survives an oversized datagram, and stops at once on SIGTERM. The io_uring
 run also checks that the sockets' threads really use io_uring, and that a bad `udp.io`
-is refused naming the key. The io_uring loop runs once more waiting for bursts
-(`udp.burst_datagrams`, `udp.burst_wait_us`)."""
+is refused naming the key. The io_uring loop runs with the default burst wait, without
+one, and with another (`udp.burst_datagrams`, `udp.burst_wait_us`)."""
 import os
 import signal
 import socket
@@ -142,10 +142,11 @@ def test_bad_io_setting_refused():
 
 def main():
     failed = 0
-    tests = (("io_uring", lambda: run_loop("io_uring")),
-             # Waiting for 8 datagrams or 300 µs: a lone query is still answered, a burst
-             # from many clients still each to its own.
-             ("io_uring_burst_wait", lambda: run_loop("io_uring", ", burst_datagrams: 8, burst_wait_us: 300")),
+    tests = (# By default the loop waits for 32 datagrams or 200 µs: a lone query is still
+             # answered, a burst from many clients still each to its own.
+             ("io_uring", lambda: run_loop("io_uring")),
+             ("io_uring_each_arrival", lambda: run_loop("io_uring", ", burst_datagrams: 1")),
+             ("io_uring_burst_8_or_300us", lambda: run_loop("io_uring", ", burst_datagrams: 8, burst_wait_us: 300")),
              ("recvmmsg", lambda: run_loop("recvmmsg")),
              ("bad_io_setting_refused", test_bad_io_setting_refused))
     for name, test in tests:
