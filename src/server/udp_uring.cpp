@@ -73,7 +73,6 @@ struct UdpUring::State {
   msghdr receive_template{};
   std::vector<SendSlot> slots = std::vector<SendSlot>(kSendSlots);
   unsigned slots_used = 0;
-  bool receive_armed = false;
   unsigned burst_datagrams = 1;
   __kernel_timespec burst_wait{};
   uint64_t wake_counter = 0;
@@ -112,7 +111,6 @@ struct UdpUring::State {
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = kBufferGroup;
     io_uring_sqe_set_data64(sqe, user_data(Request::Receive));
-    receive_armed = true;
   }
 
   void arm_wake() {
