@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config
   libldns-dev libboost-dev librocksdb-dev libyaml-cpp-dev libssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev liburing-dev
   knot-dnsutils dnsutils ldnsutils knot bind9 bind9-utils nginx openssl curl python3 python3-dnspython iproute2
   zonemaster-cli
   clang libclang-rt-14-dev

@@ -36,7 +36,7 @@ std::vector<uint8_t> parse_nsid(const ConfigNode& node) {
 CoreSettings parse_core_settings(const ConfigNode& root, const Registry& registry) {
   if (!root.is_map()) root.fail("the config must be a map of top-level keys");
   static const std::set<std::string> core_keys = {
-      "storage", "storage_min_free_mib", "servers", "workers", "udp_size", "tcp", "log_level"};
+      "storage", "storage_min_free_mib", "servers", "workers", "udp_size", "udp", "tcp", "log_level"};
   for (const auto& key : root.keys()) {
     if (core_keys.count(key) || registry.find_service(key)) continue;
     std::string known;
@@ -51,6 +51,24 @@ CoreSettings parse_core_settings(const ConfigNode& root, const Registry& registr
     settings.workers = static_cast<unsigned>(workers->as_uint(1, 256));
   }
   settings.udp_size = static_cast<uint16_t>(root.uint_or("udp_size", dns::kDefaultEdnsBuffer, 512, 4096));
+  if (auto udp = root.get("udp")) {
+    udp->expect_map({"io", "burst_datagrams", "burst_wait_us"});
+    settings.udp_burst_datagrams =
+        static_cast<unsigned>(udp->uint_or("burst_datagrams", kDefaultUdpBurstDatagrams, 1, 256));
+    settings.udp_burst_wait =
+        std::chrono::microseconds(udp->uint_or("burst_wait_us", kDefaultUdpBurstWait.count(), 0, 10000));
+    if (auto io = udp->get("io")) {
+      const auto value = io->as_string();
+      if (value == "auto")
+        settings.udp_io = UdpIo::Auto;
+      else if (value == "io_uring")
+        settings.udp_io = UdpIo::IoUring;
+      else if (value == "recvmmsg")
+        settings.udp_io = UdpIo::Recvmmsg;
+      else
+        io->fail("must be auto, io_uring or recvmmsg, not '" + value + "'");
+    }
+  }
   if (auto tcp = root.get("tcp")) {
     tcp->expect_map({"idle_timeout", "io_timeout", "max_connections"});
     settings.tcp_idle_timeout = tcp->duration_or("idle_timeout", settings.tcp_idle_timeout);

@@ -26,6 +26,9 @@ struct CoreSettings {
   uint64_t storage_min_free_mib = kDefaultStorageMinFreeMib;
   unsigned workers = 0;                         // 0: one per core
   uint16_t udp_size = dns::kDefaultEdnsBuffer;  // the largest UDP answer we send
+  UdpIo udp_io = UdpIo::Auto;
+  unsigned udp_burst_datagrams = kDefaultUdpBurstDatagrams;
+  std::chrono::microseconds udp_burst_wait = kDefaultUdpBurstWait;
   std::chrono::seconds tcp_idle_timeout{10};
   std::chrono::seconds tcp_io_timeout{2};
   // Unset: kDefaultTcpMaxConnections. Either is lowered at start to what the open-file

@@ -62,7 +62,9 @@ void Server::start() {
   const auto tcp_cap = size_tcp_connection_cap(open_files.soft, count, endpoints.size(), settings_.tcp_max_connections);
   log::line(tcp_cap.lowered() ? log::Level::Warning : log::Level::Info,
             describe_descriptor_budget(open_files, tcp_cap));
-  ListenerSettings listener_settings{settings_.udp_size, settings_.tcp_idle_timeout, settings_.tcp_io_timeout,
+  ListenerSettings listener_settings{settings_.udp_size,         settings_.udp_io,
+                                     settings_.udp_burst_datagrams, settings_.udp_burst_wait,
+                                     settings_.tcp_idle_timeout,    settings_.tcp_io_timeout,
                                      tcp_cap.connections};
   for (unsigned i = 0; i < count; ++i) {
     workers_.push_back(std::make_unique<Worker>(slots_, listener_settings, tcp_connections_));
