@@ -21,6 +21,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 import harness  # noqa: E402  (bench/harness.py)
+import collections  # noqa: E402
+from benchlib.dnsperf import hist_stats  # noqa: E402
+from benchlib.processes import process_tree  # noqa: E402
+from benchlib.servers import Knot, Nsd  # noqa: E402
 import dnsdata  # noqa: E402
 
 
@@ -29,7 +33,7 @@ def cpu_exact(pid: int) -> float:
     (/proc/PID/task/TID/schedstat, nanoseconds), where utime+stime are sampled at each
     tick and stray by tens of percent on this busy shared machine."""
     ns = 0
-    for p in harness.process_tree(pid):
+    for p in process_tree(pid):
         try:
             for tid in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{tid}/schedstat") as f:
@@ -42,7 +46,7 @@ def cpu_exact(pid: int) -> float:
 def cpu_split(pid: int) -> tuple[float, float]:
     """(user, system) seconds, all threads, over the process tree."""
     user = system = 0
-    for p in harness.process_tree(pid):
+    for p in process_tree(pid):
         fields = harness._stat_fields(p)
         if fields:
             user += int(fields[11])
@@ -73,12 +77,12 @@ class Variant(harness.Stsd):
         return cpu_exact(self.proc.pid)
 
 
-class ExactKnot(harness.Knot):
+class ExactKnot(Knot):
     def cpu(self) -> float:
         return cpu_exact(self.proc.pid)
 
 
-class ExactNsd(harness.Nsd):
+class ExactNsd(Nsd):
     def cpu(self) -> float:
         return cpu_exact(self.proc.pid)
 
@@ -88,24 +92,24 @@ def run_dnsperf(server, query_file: str, args) -> "harness.RunResult":
     every server faces the same arrivals and CPU per answer compares like with like."""
     if not args.rate:
         return harness.run_dnsperf(server, query_file, "udp", args.duration, args)
-    real_popen = harness.subprocess.Popen
+    real_popen = subprocess.Popen
 
     def popen(cmd, *a, **kw):
         if cmd and cmd[0] == "dnsperf":
             cmd = cmd + ["-Q", str(args.rate)]
         return real_popen(cmd, *a, **kw)
 
-    harness.subprocess.Popen = popen
+    subprocess.Popen = popen
     try:
         return harness.run_dnsperf(server, query_file, "udp", args.duration, args)
     finally:
-        harness.subprocess.Popen = real_popen
+        subprocess.Popen = real_popen
 
 
 def counting_run(server, query_file: str, args) -> dict:
     """One dnsperf run under `perf stat` (tracepoints slow every call, so its QPS is not
     used): system calls, context switches and CPU migrations per answer."""
-    pids = harness.process_tree(server.proc.pid)
+    pids = process_tree(server.proc.pid)
     out = os.path.join(args.work, f"perf-{server.name}.csv")
     perf = subprocess.Popen(["perf", "stat", "-x,", "-o", out, "-e",
                              "raw_syscalls:sys_enter,context-switches,cpu-migrations,task-clock",
@@ -192,7 +196,7 @@ def main() -> int:
             u1, s1 = cpu_split(s.proc.pid)
             runs[s.name].append(r)
             splits[s.name].append((u1 - u0, s1 - s0))
-            _, p99 = harness.hist_stats(r.latency_hist)
+            _, p99 = hist_stats(r.latency_hist)
             harness.log(f"round {rnd + 1} {s.name}: {r.qps:,.0f} QPS, {r.completed / max(r.cpu_s, 1e-9):,.0f} "
                         f"per CPU-s (user {u1 - u0:.1f} s, sys {s1 - s0:.1f} s), p99 {p99 * 1e3:.2f} ms, "
                         f"lost {r.lost}, load {r.load:.1f}")
@@ -223,8 +227,8 @@ def main() -> int:
         per_cpu = statistics.median(r.completed / max(r.cpu_s, 1e-9) for r in rs)
         user = sum(u for u, _ in splits[s.name])
         total = sum(u + k for u, k in splits[s.name])
-        hist = sum((r.latency_hist for r in rs), start=harness.collections.Counter())
-        _, p99 = harness.hist_stats(hist)
+        hist = sum((r.latency_hist for r in rs), start=collections.Counter())
+        _, p99 = hist_stats(hist)
         c = counts.get(s.name, {})
         ratio = f"{per_cpu / best_peer:.2f}" if best_peer else ""
         print(f"| {s.name} | {statistics.median(r.qps for r in rs):,.0f} | {per_cpu:,.0f} | {ratio} | "
