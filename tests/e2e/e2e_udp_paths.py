@@ -11,7 +11,7 @@ import socket
 import subprocess
 import time
 
-from harness import STSD_BIN, Stsd, build_query, check, free_port, parse_message, query, send_udp, TestFailure
+from harness import STSD_BIN, Stsd, build_query, check, check_udp_burst, free_port, parse_message, query, send_udp, TestFailure
 
 CONFIG = """
 workers: 2
@@ -61,25 +61,7 @@ def check_truncation(s):
 
 
 def check_burst(s):
-    clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(16)]
-    per_client = 60
-    try:
-        for c in clients:
-            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        for n in range(per_client):
-            for k, c in enumerate(clients):
-                c.sendto(build_query("www.core.test", "A", qid=k * 1000 + n), ("127.0.0.1", s.port))
-        for k, c in enumerate(clients):
-            c.settimeout(3)
-            seen = set()
-            while len(seen) < per_client:
-                m = parse_message(c.recvfrom(4096)[0])
-                check(m.id // 1000 == k, f"client {k} got the answer to query {m.id}")
-                check(m.id not in seen, f"query {m.id} answered twice")
-                seen.add(m.id)
-    finally:
-        for c in clients:
-            c.close()
+    check_udp_burst(s.port, lambda k, n: "www.core.test", per_client=60)
 
 
 def check_wildcard_source(wildcard_port):

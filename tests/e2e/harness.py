@@ -505,3 +505,27 @@ def run_tests(config, tests, **stsd_args):
         for d in _OWN_DIRS:
             shutil.rmtree(d, ignore_errors=True)
     sys.exit(1 if failed else 0)
+
+
+def check_udp_burst(port, name_of, clients=16, per_client=40, host="127.0.0.1"):
+    """Many datagrams from many clients in flight at once (a worker reads them in bursts):
+    each is answered exactly once, to its own client, with its own id. `name_of(k, n)`: the
+    name client k asks in its n-th query (an A query)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(clients)]
+    try:
+        for c in sockets:
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        for n in range(per_client):
+            for k, c in enumerate(sockets):
+                c.sendto(build_query(name_of(k, n), "A", qid=k * 1000 + n), (host, port))
+        for k, c in enumerate(sockets):
+            c.settimeout(3)
+            seen = set()
+            while len(seen) < per_client:
+                m = parse_message(c.recvfrom(4096)[0])
+                check(m.id // 1000 == k, f"client {k} got the answer to query {m.id}")
+                check(m.id not in seen, f"query {m.id} answered twice")
+                seen.add(m.id)
+    finally:
+        for c in sockets:
+            c.close()
