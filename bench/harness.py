@@ -36,7 +36,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dnsdata  # noqa: E402
 from benchlib import importing  # noqa: E402
-from benchlib.cases import callgrind_figures, change_run, run_cases  # noqa: E402
+from benchlib.cases import callgrind_figures, change_run, run_cases, run_latency  # noqa: E402
 from benchlib.checks import compare_answers  # noqa: E402
 from benchlib.data import import_csv, prepare_data  # noqa: E402
 from benchlib.loading import ImportFailed, load_stsd, start_peers, start_variants  # noqa: E402
@@ -142,6 +142,7 @@ def run_size(args, count: int, report: dict) -> None:
         if servers:
             run_cases(args, count, servers, files, ["hit", "nx10"], ["udp"] if large else ["udp", "tcp"],
                       args.large_rounds if large else args.rounds, report, rng)
+            run_latency(args, count, servers, files, ["hit", "nx10"], report)
         if stsds and args.change_run and not large:
             report["change"][count] = change_run(stsds[0], files, args,
                                                  report["cases"][(count, "hit", "udp")]["stsd"])
@@ -181,6 +182,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--clients", type=int, default=8, help="dnsperf -c (sockets / TCP connections)")
     ap.add_argument("--outstanding", type=int, default=200, help="dnsperf -q")
+    ap.add_argument("--latency-qps", type=int, default=30_000,
+                    help="UDP latency at this offered rate (dnsperf -Q), each server once per mix; 0: off")
     ap.add_argument("--tcp-queries-per-conn", type=int, default=0,
                     help="reconnect after N queries (0: keep each connection for the whole run)")
     ap.add_argument("--port-base", type=int, default=5300,
@@ -255,7 +258,7 @@ def main() -> int:
 
     report = {"date": datetime.datetime.now(datetime.timezone.utc), "argv": command_line(), "commit": git_commit(),
               "servers": {}, "startup": {}, "cases": {}, "samples": [], "differences": {}, "change": {},
-              "imports": {}, "peer_failures": {}, "size_failures": {},
+              "latency": {}, "imports": {}, "peer_failures": {}, "size_failures": {},
               "sizes": args.sizes, "large_from": args.large_from,
               "peer_names": set(), "stsd_names": [], "no_stsd_reason": reason,
               "variants": {("stsd" if n == "stsd" else f"stsd-{n}"): describe_variant(v)

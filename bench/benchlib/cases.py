@@ -47,6 +47,26 @@ def run_cases(args, count: int, servers: list, files: dict, mixes: list[str], tr
             report["cases"][case] = runs
 
 
+def run_latency(args, count: int, servers: list, files: dict, mixes: list[str], report: dict) -> None:
+    """report["latency"][(count, mix, "udp")] = {server name: RunResult}: one UDP run per
+    server at the same offered rate (args.latency_qps, below every server's saturation).
+    The p99 of the saturated runs is each server's queue at its own maximum rate, with the
+    load generator on the same two cores; at the same offered load the p99 compares the
+    servers' answering, which is what a resolver waiting on them sees."""
+    if not args.latency_qps:
+        return
+    for mix in mixes:
+        case = (count, mix, "udp")
+        runs = {}
+        for s in servers:
+            r = run_dnsperf(s, files[mix], "udp", args.duration, args, rate=args.latency_qps)
+            runs[s.name] = r
+            _, p99 = hist_stats(r.latency_hist)
+            log(f"{count} {mix} udp at {args.latency_qps:,} QPS offered {s.name}: {r.qps:,.0f} QPS, "
+                f"p99 {p99 * 1e3:.3f} ms, lost {r.lost}, {r.cpu_s:.2f} CPU-s, load {r.load:.1f}")
+        report["latency"][case] = runs
+
+
 def next_boundary(domain: str, now: float, rotation_s: int = 86400) -> int:
     """The Unix time at which `domain`'s id next rotates. Every domain rotates at its own
     offset inside the rotation (default one day), as src/store/policy_id.h specifies:

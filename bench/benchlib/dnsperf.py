@@ -29,16 +29,20 @@ class RunResult:
 
 
 def run_dnsperf(server, query_file: str, transport: str, duration: int, args,
-                edns_option: str | None = None, timeout_s: float = 2, outstanding: int | None = None) -> RunResult:
+                edns_option: str | None = None, timeout_s: float = 2, outstanding: int | None = None,
+                rate: int | None = None) -> RunResult:
     """`edns_option`: dnsperf -E CODE:HEX, sent in every query (e.g. a DNS cookie);
     `timeout_s`: when a query counts as lost, and `outstanding` (default args.outstanding):
-    a server that drops on purpose needs a short timeout and many queries in flight."""
+    a server that drops on purpose needs a short timeout and many queries in flight;
+    `rate`: queries per second offered (dnsperf -Q) instead of as many as answered."""
     scratch = "/dev/shm" if os.path.isdir("/dev/shm") else args.work
     out_path = os.path.join(scratch, f"stsd-bench-{os.getpid()}-dnsperf.out")
     cmd = ["dnsperf", "-s", HOST, "-p", str(server.port), "-d", query_file, "-l", str(duration),
            "-e", "-c", str(args.clients), "-q", str(outstanding or args.outstanding), "-t", f"{timeout_s:g}", "-v"]
     if edns_option:
         cmd += ["-E", edns_option]
+    if rate:
+        cmd += ["-Q", str(rate)]
     if transport == "tcp":
         cmd += ["-m", "tcp"]
         if args.tcp_queries_per_conn:

@@ -22,6 +22,7 @@ def render(report: dict, args) -> str:
     lines += _imports(report)
     lines += _startup(report)
     lines += _throughput(report, summary)
+    lines += _same_load(report, args)
     lines += _change(report)
     lines += _callgrind(report, args)
     lines += _correctness(report, args)
@@ -135,6 +136,26 @@ def _throughput(report: dict, summary: dict) -> list[str]:
             lines.append(f"| {count:,} | {targets._mix(mix)} | {transport.upper()} | {name} | {s.qps:,.0f} | "
                          f"{ratio(s.qps, best_qps)} | {s.per_cpu_s:,.0f} | {ratio(s.per_cpu_s, best_eff)} | "
                          f"{s.avg_s * 1e3:.3f} | {s.p99_s * 1e3:.3f} | {ratio(s.p99_s, best_p99)} | {s.lost} |")
+    lines.append("")
+    return lines
+
+
+def _same_load(report: dict, args) -> list[str]:
+    if not report["latency"]:
+        return []
+    lines = [f"## UDP latency at the same offered load ({args.latency_qps:,} QPS, dnsperf -Q)\n",
+             "Every server is offered the same rate, below each one's saturation, for one run of "
+             f"{args.duration} s per mix: the p99 compares how each answers, not how long a queue it "
+             "builds at its own maximum rate (the table above).\n",
+             "| domains | mix | server | QPS | avg ms | p99 ms | p99 ×peer | CPU-s | lost |",
+             "|---:|---|---|---:|---:|---:|---:|---:|---:|"]
+    for (count, mix, _), runs in report["latency"].items():
+        figures = {name: merged_latency([r]) for name, r in runs.items()}
+        best = min((p99 for name, (_, p99) in figures.items() if name in report["peer_names"]), default=None)
+        for name, r in runs.items():
+            avg, p99 = figures[name]
+            lines.append(f"| {count:,} | {targets._mix(mix)} | {name} | {r.qps:,.0f} | {avg * 1e3:.3f} | "
+                         f"{p99 * 1e3:.3f} | {ratio(p99, best)} | {r.cpu_s:.2f} | {r.lost} |")
     lines.append("")
     return lines
 

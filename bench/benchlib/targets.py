@@ -103,7 +103,8 @@ def import_verdicts(report: dict) -> list[Verdict]:
     return out
 
 
-def udp_verdicts(summary: dict, stsd_names: list[str], large_from: int) -> list[Verdict]:
+def udp_verdicts(summary: dict, stsd_names: list[str], large_from: int, latency: dict,
+                 peer_names) -> list[Verdict]:
     out = []
     for (count, mix, transport), (stats, best_eff, best_p99) in summary.items():
         if transport != "udp" or count >= large_from:
@@ -116,9 +117,26 @@ def udp_verdicts(summary: dict, stsd_names: list[str], large_from: int) -> list[
             p99 = _ratio(s.p99_s, best_p99)
             out.append(Verdict(f"{name} {count:,} {_mix(mix)} UDP: QPS/CPU-s ≥ {UDP_TARGET:.1f}× best peer",
                                f"{eff:.2f}×", status(eff is not None and eff >= UDP_TARGET)))
-            out.append(Verdict(f"{name} {count:,} {_mix(mix)} UDP: p99 ≤ best peer's",
+            out.append(Verdict(f"{name} {count:,} {_mix(mix)} UDP: p99 at saturation ≤ best peer's",
                                f"{s.p99_s * 1e3:.3f} ms, {p99:.2f}×", status(p99 is not None and p99 <= 1.0)))
+            out += same_load_p99_verdicts(latency, (count, mix, transport), name, peer_names)
     return out
+
+
+def same_load_p99_verdicts(latency: dict, case: tuple, name: str, peer_names) -> list[Verdict]:
+    """p99 of `name` against the best peer's when every server is offered the same rate
+    (cases.run_latency); nothing when that run was off or failed."""
+    runs = latency.get(case, {})
+    mine = runs.get(name)
+    peers = [merged_latency([r])[1] for n, r in runs.items() if n in peer_names]
+    if mine is None or not peers:
+        return []
+    _, p99 = merged_latency([mine])
+    ratio = _ratio(p99, min(peers))
+    count, mix, _ = case
+    return [Verdict(f"{name} {count:,} {_mix(mix)} UDP: p99 at the same offered load ≤ best peer's",
+                    f"{p99 * 1e3:.3f} ms, {ratio:.2f}× ({mine.qps:,.0f} QPS)",
+                    status(ratio is not None and ratio <= 1.0))]
 
 
 def large_verdicts(report: dict, summary: dict, stsd_names: list[str]) -> list[Verdict]:
@@ -248,7 +266,7 @@ def all_verdicts(report: dict, summary: dict) -> dict[str, list[Verdict]]:
     return {
         "Import (1M ≤ 10 s, memory bounded)": import_verdicts(report),
         "UDP (≥ 1.5× the best peer per CPU-second, p99 ≤ the best peer's)": udp_verdicts(
-            summary, stsd_names, report["large_from"]),
+            summary, stsd_names, report["large_from"], report.get("latency", {}), report["peer_names"]),
         "10 million domains (every size from --large-from)": large_verdicts(report, summary, stsd_names),
         "No regression: TCP (issue 6), memory and start-up": (
             tcp_verdicts(summary, stsd_names) + peer_memory_verdicts(report) + regression_verdicts(report, summary)),
