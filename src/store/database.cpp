@@ -22,6 +22,7 @@
 #include <rocksdb/table.h>
 
 #include "logging.h"
+#include "store/backup.h"
 #include "store/errors.h"
 
 namespace stsd::store {
@@ -187,6 +188,7 @@ Database::Database(fs::path folder, StorageOptions options, bool owned)
 std::shared_ptr<Database> Database::open(const fs::path& folder, StorageOptions options) {
   prepare_folder(folder);
   remove_leftover_ingest_files(folder);
+  remove_leftover_backup_staging(folder);
   std::shared_ptr<Database> database(new Database(folder, std::move(options), true));
   database->open_at_start();
   return database;
