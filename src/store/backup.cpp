@@ -99,12 +99,13 @@ void copy_folder(const fs::path& from, const fs::path& to, const fs::path& dir) 
       throw BackupError(BackupError::Kind::NoSpace, "backup folder " + dir.string() + ": its file system has " +
                                                         mib(free) + " free, the backup needs " + mib(bytes));
   }
-  if (::mkdir(to.c_str(), 0700) != 0) fail("backup: cannot create " + to.string(), errno);
+  const std::string place = "backup folder " + dir.string() + ": ";
+  if (::mkdir(to.c_str(), 0700) != 0) fail(place + "cannot create " + to.string(), errno);
   for (const auto& file : files) {
     const fs::path target = to / file.first.filename();
     std::error_code ec;
     fs::copy_file(file.first, target, fs::copy_options::none, ec);
-    if (ec) fail("backup: cannot copy " + file.first.filename().string() + " to " + to.string(), ec);
+    if (ec) fail(place + "cannot copy " + file.first.filename().string() + " into " + to.string(), ec);
     sync_path(target, O_RDONLY);
   }
   sync_folder(to);
@@ -232,6 +233,9 @@ BackupResult finish_backup(const BackupTarget& target, const BackupExpectation& 
     result.domains = held.domains;
     result.event_seq = held.event_seq;
     for (const auto& file : files_of(target.partial)) {
+      // As private as the store, whatever the umask (the table files are the store's own
+      // through their hard links: 0600 is what the store keeps them at anyway).
+      ::chmod(file.first.c_str(), 0600);
       sync_path(file.first, O_RDONLY);
       result.bytes += file.second;
       ++result.files;
