@@ -22,6 +22,7 @@
 #include <rocksdb/utilities/checkpoint.h>
 
 #include "logging.h"
+#include "store/database.h"
 #include "store/keys.h"
 
 namespace stsd::store {
@@ -32,12 +33,6 @@ namespace {
 
 constexpr std::string_view kStagingName = "stsd-backup-staging";
 constexpr std::string_view kPartialSuffix = ".stsd-backup-partial";
-
-std::string mib(uint64_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
-  return text;
-}
 
 [[noreturn]] void refuse(const fs::path& dir, const std::string& why) {
   throw BackupError(BackupError::Kind::BadFolder, "backup folder " + dir.string() + ": " + why);

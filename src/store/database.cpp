@@ -38,12 +38,6 @@ struct Database::Events {
 
 namespace {
 
-std::string mib(uint64_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
-  return text;
-}
-
 // RocksDB's log, at warning and above, as lines of stsd's log ("store: rocksdb: ...").
 // A line repeated within a minute is logged once: a full disk would otherwise repeat the
 // same complaint every few seconds.
@@ -175,6 +169,12 @@ StoreError damaged(const fs::path& folder, const rocksdb::Status& status) {
 }
 
 }  // namespace
+
+std::string mib(uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return text;
+}
 
 // ---- opening -----------------------------------------------------------------------------
 
