@@ -174,7 +174,7 @@ std::vector<CommandSpec> make_specs() {
       "stsd writes a complete store folder to DIR (a path on stsd's host; a relative one\n"
       "is taken from the working directory). DIR must not exist, or be an empty folder.\n"
       "Restoring: stop stsd, put DIR in place of the storage: folder, start (docs/backups.md).",
-      {"stsctl backup /var/backups/stsd/$(date +%F)"},
+      {"stsctl backup /var/lib/stsd/backups/$(date +%F)"},
   });
   specs.push_back({
       "version",
