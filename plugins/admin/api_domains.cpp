@@ -1,7 +1,8 @@
 // The admin API's routes for the store as a whole (server summary, domain list, adding a
-// domain) and for one domain (status, events, settings, removal, retirement).
+// domain, a backup) and for one domain (status, events, settings, removal, retirement).
 #include "api_documents.h"
 #include "api_handlers.h"
+#include "logging.h"
 #include "utc_time.h"
 
 namespace stsd::admin {
@@ -46,6 +47,40 @@ ApiResponse handle_server(const Call& call) {
                     {"rotation_seconds", call.state.rotation().count()},
                     {"store", health_json(call.state.health())},
                     {"now", iso8601(call.now())}}};
+}
+
+// A refused folder is the request's fault (400, 409); a full disk is RFC 4918 §11.5's 507
+// Insufficient Storage; other failures (a read-only file system, I/O) are the server's (500).
+unsigned backup_error_status(BackupError::Kind kind) {
+  switch (kind) {
+    case BackupError::Kind::BadFolder:
+      return 400;
+    case BackupError::Kind::FolderNotEmpty:
+      return 409;
+    case BackupError::Kind::NoSpace:
+      return 507;
+    case BackupError::Kind::Failed:
+      break;
+  }
+  return 500;
+}
+
+ApiResponse handle_backup(const Call& call) {
+  Fields fields(call.body, {"dir"});
+  const std::string dir = fields.string("dir");
+  try {
+    const BackupResult backup = call.state.backup(dir);
+    return {201, json{{"dir", backup.dir.string()},
+                      {"domains", backup.domains},
+                      {"event_seq", backup.event_seq},
+                      {"bytes", backup.bytes},
+                      {"files", backup.files},
+                      {"seconds", backup.seconds}}};
+  } catch (const BackupError& error) {
+    const unsigned status = backup_error_status(error.kind());
+    if (status >= 500) log::f(log::Level::Error, "admin: backup to %s failed: %s", dir.c_str(), error.what());
+    throw HttpError{status, error.what(), status < 500 ? json{{"field", "dir"}} : json::object()};
+  }
 }
 
 ApiResponse handle_list_domains(const Call& call) {

@@ -30,8 +30,10 @@ struct Call {
   int64_t now() const { return store::unix_seconds(state.clock().now()); }
 };
 
-// api_domains.cpp: the store as a whole and one domain (its removal and retirement).
+// api_domains.cpp: the store as a whole (and its backup) and one domain (its removal and
+// retirement).
 ApiResponse handle_server(const Call& call);         // GET    /v1/server
+ApiResponse handle_backup(const Call& call);         // POST   /v1/backup
 ApiResponse handle_list_domains(const Call& call);   // GET    /v1/domains
 ApiResponse handle_add_domain(const Call& call);     // POST   /v1/domains
 ApiResponse handle_status(const Call& call);         // GET    /v1/domains/{domain}[/status]

@@ -36,6 +36,7 @@ std::optional<Captures> match_pattern(const std::vector<PatternSegment>& pattern
 const std::vector<Route>& builtin_routes() {
   static const std::vector<Route> routes = {
       make_route("GET", "/v1/server", BodyRule::None, handle_server),
+      make_route("POST", "/v1/backup", BodyRule::Required, handle_backup),
       make_route("GET", "/v1/domains", BodyRule::None, handle_list_domains),
       make_route("POST", "/v1/domains", BodyRule::Required, handle_add_domain),
       make_route("GET", "/v1/domains/{domain}", BodyRule::None, handle_status),

@@ -22,6 +22,7 @@
 #include <rocksdb/table.h>
 
 #include "logging.h"
+#include "store/backup.h"
 #include "store/errors.h"
 
 namespace stsd::store {
@@ -36,12 +37,6 @@ struct Database::Events {
 };
 
 namespace {
-
-std::string mib(uint64_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
-  return text;
-}
 
 // RocksDB's log, at warning and above, as lines of stsd's log ("store: rocksdb: ...").
 // A line repeated within a minute is logged once: a full disk would otherwise repeat the
@@ -175,6 +170,12 @@ StoreError damaged(const fs::path& folder, const rocksdb::Status& status) {
 
 }  // namespace
 
+std::string mib(uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return text;
+}
+
 // ---- opening -----------------------------------------------------------------------------
 
 Database::Database(fs::path folder, StorageOptions options, bool owned)
@@ -187,6 +188,7 @@ Database::Database(fs::path folder, StorageOptions options, bool owned)
 std::shared_ptr<Database> Database::open(const fs::path& folder, StorageOptions options) {
   prepare_folder(folder);
   remove_leftover_ingest_files(folder);
+  remove_leftover_backup_staging(folder);
   std::shared_ptr<Database> database(new Database(folder, std::move(options), true));
   database->open_at_start();
   return database;

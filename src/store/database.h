@@ -43,6 +43,9 @@ struct StorageOptions {
   size_t ingest_min_operations = kIngestMinOperations;
 };
 
+// `bytes` as "3.5 MiB", for messages about space.
+std::string mib(uint64_t bytes);
+
 class Database {
  public:
   // Opens the database in `folder`, creating the folder and the database when missing.

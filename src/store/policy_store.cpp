@@ -51,6 +51,7 @@ struct PolicyStore::Impl {
   std::atomic<bool> rotation_evidence_required{false};
   std::shared_ptr<Subscribers> subscribers = std::make_shared<Subscribers>();
   std::atomic<bool> gating_put_off{false};         // gate_ungated_rotations met a store refusing writes
+  std::mutex backup_mutex;                         // one backup at a time (they share a staging folder)
   WriteGuard guard;                                // after what it refers to: stops first
   metrics::MetricsRegistry::Registration metrics;  // the process-wide store's (open(env))
 
@@ -118,6 +119,38 @@ PolicyStore::~PolicyStore() {
 }
 
 StoreHealth PolicyStore::health() const { return impl_->guard.health(); }
+
+// ---- backups ---------------------------------------------------------------------------
+
+BackupResult PolicyStore::backup(const std::filesystem::path& dir) {
+  const auto started = std::chrono::steady_clock::now();
+  std::lock_guard one_at_a_time(impl_->backup_mutex);
+  const BackupTarget target = check_backup_target(dir, impl_->database->folder());
+  BackupExpectation expected;
+  {
+    // No write is in flight while the checkpoint is taken: it ends with a whole write.
+    std::lock_guard lock(impl_->mutex);
+    if (const StoreHealth health = impl_->guard.health(); !health.writable || health.read_only) {
+      throw StoreUnavailable("backup refused: the store refuses writes now (" + health.reason +
+                             "), and a backup first copies the store's log inside its folder. Retry once it "
+                             "accepts writes, or stop stsd and copy the folder (cp -a)");
+    }
+    try {
+      create_checkpoint(impl_->disk.db(), target);
+    } catch (...) {
+      discard_backup(target);
+      throw;
+    }
+    expected.domains = domain_count();
+    expected.event_seq = impl_->event_seq;
+  }
+  BackupResult result = finish_backup(target, expected);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  log::f(log::Level::Info, "store: backup of %zu domains (events up to %llu, %llu bytes in %zu files) written to %s in %.2f s",
+         result.domains, static_cast<unsigned long long>(result.event_seq),
+         static_cast<unsigned long long>(result.bytes), result.files, result.dir.c_str(), result.seconds);
+  return result;
+}
 
 // ---- the write frame -------------------------------------------------------------------
 

@@ -54,6 +54,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -62,6 +63,7 @@
 #include <string_view>
 #include <vector>
 
+#include "store/backup.h"
 #include "store/errors.h"
 #include "store/names.h"
 #include "store/policy.h"
@@ -206,6 +208,14 @@ class PolicyStore {
   // Whether writes are accepted now and why not; free space, torn WAL, counters. Never
   // waits for a write.
   StoreHealth health() const;
+
+  // --- backups (store/backup.h) ---
+  // A consistent copy of the store in the new folder `dir` (absolute; absent or empty),
+  // made while DNS serves; writers wait only while the checkpoint is taken (hard links).
+  // The copy holds every write acknowledged before the call and no part of a later one.
+  // Throws BackupError (refused DIR, full disk, I/O; nothing named `dir` left behind) or
+  // StoreUnavailable (the store refuses writes now). One backup at a time.
+  BackupResult backup(const std::filesystem::path& dir);
 
   // --- configuration pushed by the DNS plugin ---
   // The rotation period used by status() (the DNS plugin sets it; default 1 day).

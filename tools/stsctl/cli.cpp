@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -164,6 +165,16 @@ std::vector<CommandSpec> make_specs() {
       "stages a version only if its policy differs from the newest one. Errors name\n"
       "the line of the file.",
       {"stsctl import domains.csv", "stsctl import migrated.csv --confirm-now --reason 'migrated from provider X'"},
+  });
+  specs.push_back({
+      "backup",
+      {"DIR"},
+      {},
+      "a consistent copy of the store into the new folder DIR, while stsd serves",
+      "stsd writes a complete store folder to DIR (a path on stsd's host; a relative one\n"
+      "is taken from the working directory). DIR must not exist, or be an empty folder.\n"
+      "Restoring: stop stsd, put DIR in place of the storage: folder, start (docs/backups.md).",
+      {"stsctl backup /var/lib/stsd/backups/$(date +%F)"},
   });
   specs.push_back({
       "version",
@@ -516,6 +527,11 @@ ApiCall build_api_call(const Invocation& invocation) {
   }
   if (name == "check") return {"GET", domain_path(require_domain(invocation)) + "/check", std::nullopt};
   if (name == "version") return {"GET", "/v1/server", std::nullopt};
+  if (name == "backup") {
+    if (invocation.arguments.at(0).empty()) throw UsageError("DIR is empty: give the folder to write the backup to", name);
+    const std::string dir = std::filesystem::absolute(invocation.arguments.at(0)).lexically_normal().string();
+    return {"POST", "/v1/backup", nlohmann::json{{"dir", dir}}};
+  }
   throw UsageError("'" + name + "' is not a single API call");
 }
 

@@ -424,6 +424,10 @@ int run_single(const Invocation& invocation, AdminClient& client, std::ostream& 
   } else if (name == "check") {
     out << text_of(body["text"]) << "\n";
     return body.value("ok", false) ? kExitOk : kExitRefused;  // problems found
+  } else if (name == "backup") {
+    out << "backup written to " << text_of(body["dir"]) << ": " << text_of(body["domains"]) << " domains, events up to "
+        << text_of(body["event_seq"]) << ", " << text_of(body["bytes"]) << " bytes in " << text_of(body["files"])
+        << " files\n";
   } else if (name == "version") {
     out << "stsctl " << STSD_VERSION << "\n"
         << "stsd " << text_of(body["version"]) << " at " << client.endpoint().description << " (store schema "

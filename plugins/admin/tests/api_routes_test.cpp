@@ -103,6 +103,7 @@ INSTANTIATE_TEST_SUITE_P(
         found("remove_forced", "DELETE", "/v1/domains/example.com?force=true", "DELETE /v1/domains/{domain}",
               {{"domain", "example.com"}}),
         found("import", "POST", "/v1/import", "POST /v1/import"),
+        found("backup", "POST", "/v1/backup", "POST /v1/backup"),
         found("hook_route", "GET", "/v1/domains/example.com/check", "GET /v1/domains/{domain}/check",
               {{"domain", "example.com"}}),
 
@@ -117,6 +118,7 @@ INSTANTIATE_TEST_SUITE_P(
         not_allowed("version_delete", "DELETE", "/v1/domains/example.com/policies/1", {"GET"}),
         not_allowed("confirm_get", "GET", "/v1/domains/example.com/confirm", {"POST"}),
         not_allowed("import_get", "GET", "/v1/import", {"POST"}),
+        not_allowed("backup_get", "GET", "/v1/backup", {"POST"}),
         not_allowed("retirement_get", "GET", "/v1/domains/example.com/retirement", {"POST", "DELETE"}),
         not_allowed("hook_route_post", "POST", "/v1/domains/example.com/check", {"GET"}),
         not_allowed("verbs_are_case_sensitive", "get", "/v1/server", {"GET"}),

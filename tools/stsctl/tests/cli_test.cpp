@@ -102,7 +102,10 @@ INSTANTIATE_TEST_SUITE_P(
         CallCase{"status_json_anywhere", "--json status example.com --events 3",
                  {"GET", "/v1/domains/example.com/status?events=3", std::nullopt}},
         CallCase{"events", "events example.com --limit 7", {"GET", "/v1/domains/example.com/events?limit=7", std::nullopt}},
-        CallCase{"version", "version", {"GET", "/v1/server", std::nullopt}}),
+        CallCase{"version", "version", {"GET", "/v1/server", std::nullopt}},
+        CallCase{"backup", "backup /var/backups/stsd/x", {"POST", "/v1/backup", json{{"dir", "/var/backups/stsd/x"}}}},
+        CallCase{"backup_normalized", "backup /var/backups/stsd/x/../y",
+                 {"POST", "/v1/backup", json{{"dir", "/var/backups/stsd/y"}}}}),
     [](const testing::TestParamInfo<CallCase>& info) { return info.param.name; });
 
 struct UsageCase {
@@ -148,6 +151,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "either --policy-file or --mode"},
         UsageCase{"stage_missing_file", "policy stage example.com --policy-file /nonexistent/p.txt", "cannot open"},
         UsageCase{"confirm_without_reason", "policy confirm example.com --version 3", "--reason is required"},
+        UsageCase{"backup_without_dir", "backup", "DIR"},
+        UsageCase{"backup_empty_dir", "backup ''", "DIR is empty"},
         UsageCase{"confirm_without_version", "policy confirm example.com --reason x", "--version is required"},
         UsageCase{"confirm_version_zero", "policy confirm example.com --version 0 --reason x", "out of range"},
         UsageCase{"confirm_version_text", "policy confirm example.com --version latest --reason x", "'latest' is not a whole number"},
