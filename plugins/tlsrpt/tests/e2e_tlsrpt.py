@@ -62,14 +62,19 @@ def report(org, report_id, start, lines, successful=40, failures=((3, "sts-webpk
 
 def https_post(server, body, content_type, method="POST", path="/tlsrpt"):
     """The reporter: curl over HTTPS with the test CA; returns (status, headers, body)."""
-    cmd = ["curl", "-s", "-D", "-", "--cacert", os.path.join(server.dir, "intake.crt"),
+    # Expect: 100-continue, as reporters' HTTP clients send with large bodies: a body over
+    # the limit is refused (413) before it is sent.
+    cmd = ["curl", "-sS", "-H", "Expect: 100-continue", "-D", "-", "--cacert", os.path.join(server.dir, "intake.crt"),
            "--resolve", f"tlsrpt.provider.test:{HTTPS_PORT}:127.0.0.1", "-X", method,
            f"https://tlsrpt.provider.test:{HTTPS_PORT}{path}"]
     if body is not None:
         cmd += ["-H", f"Content-Type: {content_type}", "--data-binary", "@-"]
     p = subprocess.run(cmd, capture_output=True, input=body, timeout=60)
     check(p.returncode == 0, f"curl failed: {p.stderr.decode()}")
-    head, _, text = p.stdout.decode(errors="replace").partition("\r\n\r\n")
+    reply = p.stdout.decode(errors="replace")
+    while reply.startswith("HTTP/1.1 100"):
+        reply = reply.partition("\r\n\r\n")[2]
+    head, _, text = reply.partition("\r\n\r\n")
     status = int(head.split()[1])
     headers = {line.split(":", 1)[0].lower(): line.split(":", 1)[1].strip()
                for line in head.split("\r\n")[1:] if ":" in line}
