@@ -62,7 +62,7 @@ http::TlsSettings load_tls(const ServiceSettings& settings) {
 http::ServerSettings server_settings(const ServiceSettings& settings) {
   http::ServerSettings s;
   s.name = "tlsrpt";
-  s.threads = 2;
+  s.threads = settings.threads;
   s.connection.server_header = "stsd-tlsrpt";
   s.connection.limits = {.max_header_bytes = 8192, .max_body_bytes = settings.intake.max_compressed_bytes};
   s.limits.max_connections = settings.max_connections;

@@ -9,7 +9,7 @@ bool ServiceSettings::operator==(const ServiceSettings& o) const {
   const auto& b = o.intake;
   return listen == o.listen && path == o.path && certificate == o.certificate && key == o.key &&
          requests_per_second == o.requests_per_second && burst == o.burst && max_connections == o.max_connections &&
-         sweep_interval == o.sweep_interval && a.max_compressed_bytes == b.max_compressed_bytes &&
+         threads == o.threads && sweep_interval == o.sweep_interval && a.max_compressed_bytes == b.max_compressed_bytes &&
          a.max_decompressed_bytes == b.max_decompressed_bytes && a.report.max_depth == b.report.max_depth &&
          a.storage.retention_days == b.storage.retention_days && a.storage.max_bytes == b.storage.max_bytes &&
          a.storage.keep_unknown_domains == b.storage.keep_unknown_domains;
@@ -18,7 +18,7 @@ bool ServiceSettings::operator==(const ServiceSettings& o) const {
 ServiceSettings parse_settings(const ConfigNode& section) {
   section.expect_map({"listen", "path", "certificate", "key", "unknown_domains", "retention", "max_store_mib",
                       "max_body_kib", "max_report_kib", "max_json_depth", "requests_per_second", "burst",
-                      "max_connections", "sweep_interval"});
+                      "max_connections", "threads", "sweep_interval"});
   ServiceSettings s;
   if (auto listen = section.get("listen")) {
     for (const auto& item : listen->items()) {
@@ -50,6 +50,7 @@ ServiceSettings parse_settings(const ConfigNode& section) {
   s.requests_per_second = static_cast<double>(section.uint_or("requests_per_second", 2, 1, 1000000));
   s.burst = static_cast<double>(section.uint_or("burst", 20, 1, 1000000));
   s.max_connections = section.uint_or("max_connections", 256, 1, 100000);
+  s.threads = static_cast<unsigned>(section.uint_or("threads", 16, 1, 256));
   s.sweep_interval = section.duration_or("sweep_interval", std::chrono::hours(1), std::chrono::seconds(1),
                                          std::chrono::hours(24));
   return s;

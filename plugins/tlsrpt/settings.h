@@ -21,6 +21,9 @@ struct ServiceSettings {
   double requests_per_second = 2;  // per client address (IPv4, or IPv6 /64)
   double burst = 20;
   size_t max_connections = 256;
+  // HTTPS threads: a request holds its thread until its report is durable, so these
+  // bound the reports one grouped write can take (intake.h).
+  unsigned threads = 16;
   std::chrono::seconds sweep_interval{3600};
   bool operator==(const ServiceSettings& other) const;
 };
