@@ -244,6 +244,8 @@ tlsrpt:
         with open(f"/proc/{stsd.pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         cpu_seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        outcomes = ", ".join(f"{key.split(chr(34))[1]}: {int(value):,}" for key, value in sorted(gauges.items())
+                             if key.startswith("stsd_tlsrpt_reports_total") and value)
         peak_pss = max([s.get("Pss", 0) for s in samples] + [after.get("Pss", 0)])
         lines = [
             f"# TLS-RPT intake: {args.reports:,} reports over HTTPS in parallel ({time.strftime('%Y-%m-%d')})",
@@ -261,6 +263,7 @@ tlsrpt:
             "|---|---|",
             f"| reports | {args.reports:,} |",
             f"| answers | {', '.join(f'{k}: {v:,}' for k, v in sorted(counts.items()))} |",
+            f"| outcomes (stsd_tlsrpt_reports_total) | {outcomes} |",
             f"| wall time | {elapsed:.1f} s |",
             f"| throughput | {args.reports / elapsed:,.0f} reports/s |",
             f"| stsd CPU (whole run, incl. import) | {cpu_seconds:.1f} s |",
