@@ -211,7 +211,10 @@ void TlsrptService::prepare_reload(const ConfigNode* section, PendingLoad&) {
 std::unique_ptr<Service> make_service(const ConfigNode* section, Environment& env) {
   if (!section) return nullptr;
   auto settings = parse_settings(*section);
-  if (!settings.listen.empty()) load_tls(settings);  // refuses a config whose files cannot serve
+  // Refuses a config whose files cannot serve; `stsd --check-config` checks the section
+  // without reading them (as the policy host's cert_dir), since a config is often checked
+  // before its certificates are put in place.
+  if (!settings.listen.empty() && !env.check_only()) load_tls(settings);
   return std::make_unique<TlsrptService>(std::move(settings), env);
 }
 
