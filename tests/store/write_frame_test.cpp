@@ -15,6 +15,7 @@
 #include "property_support.h"
 #include "store/keys.h"
 #include "store/policy_store.h"
+#include "store/space_records.h"
 #include "temp_store.h"
 
 namespace stsd::store {
@@ -236,6 +237,36 @@ TEST_F(WriteFrame, ConcurrentWritersNeverInterleave) {
   EXPECT_EQ(versions.size(), 1u + kThreads * kStages);
   EXPECT_EQ(*versions.begin(), 1u);
   EXPECT_EQ(*versions.rbegin(), 1u + kThreads * kStages);
+}
+
+TEST_F(WriteFrame, KeySpacesOfOtherPartsAreWrittenWholeOrNotAtAll) {
+  const uint64_t generation = store_->generation();
+  store_->write_space("reports", [](SpaceWrite& space) {
+    EXPECT_FALSE(space.get("a"));
+    space.put("a", "1");
+    space.put("b/c", "2");
+  });
+  EXPECT_EQ(store_->space_get("reports", "a"), "1");
+  EXPECT_THROW(store_->write_space("reports",
+                                   [](SpaceWrite& space) {
+                                     space.put("a", "changed");
+                                     space.erase("b/c");
+                                     throw PolicyError("refused half way");
+                                   }),
+               PolicyError);
+  std::vector<std::string> seen;
+  store_->space_scan("reports", "", [&](std::string_view key, std::string_view value) {
+    seen.push_back(std::string(key) + "=" + std::string(value));
+    return true;
+  });
+  EXPECT_EQ(seen, (std::vector<std::string>{"a=1", "b/c=2"}));
+  EXPECT_FALSE(store_->space_get("other", "a"));  // spaces do not see each other
+  EXPECT_THROW(store_->write_space("Bad Space", [](SpaceWrite&) {}), PolicyError);
+  EXPECT_EQ(store_->generation(), generation);  // nothing served changed
+  EXPECT_TRUE(heard_.empty());
+  reopen_read_only();
+  EXPECT_THROW(store_->write_space("reports", [](SpaceWrite& space) { space.put("a", "2"); }), StoreUnavailable);
+  EXPECT_EQ(store_->space_get("reports", "a"), "1");
 }
 
 }  // namespace
