@@ -148,6 +148,8 @@ IngestOutcome classify_ingest_answer(unsigned status, const json& body) {
     if (body.is_object() && body.value("stored", false)) return IngestOutcome::Stored;
     return IngestOutcome::Refused;
   }
+  // 507: the report is older than every day the size bound keeps; it never will fit.
+  if (status == 507) return IngestOutcome::Refused;
   // 404: the route is not there (no tlsrpt plugin yet); 408, 429 and 5xx (the store
   // refusing writes, a full disk) pass. Keep the mail until the operator fixes it.
   if (status == 404 || status == 408 || status == 429 || status >= 500) return IngestOutcome::TryLater;

@@ -78,6 +78,7 @@ TEST(ReportsIngest, AnswersToOutcomes) {
       {404, {{"error", "no such route"}}, IngestOutcome::TryLater},
       {429, nullptr, IngestOutcome::TryLater},
       {503, {{"error", "the store refuses writes"}}, IngestOutcome::TryLater},
+      {507, {{"error", "no room for a report older than every day kept"}}, IngestOutcome::Refused},
   };
   for (const auto& c : cases) EXPECT_EQ(classify_ingest_answer(c.status, c.body), c.outcome) << c.status;
 }
