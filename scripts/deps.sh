@@ -13,6 +13,7 @@ packages=(
   zonemaster-cli
   clang libclang-rt-14-dev
   libgmime-3.0-dev
+  zlib1g-dev
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(nsd dnsperf valgrind procps)

@@ -70,8 +70,11 @@ class AdminService final : public Service {
 
  private:
   std::shared_ptr<AdminHttpServer> make_server() {
-    auto api = std::make_shared<AdminApi>(store::PolicyStore::open(env_), store::AdminExtensions::get(env_));
-    return std::make_shared<AdminHttpServer>([api](const ApiRequest& request) { return api->handle(request); });
+    auto hooks = store::AdminExtensions::get(env_);
+    auto api = std::make_shared<AdminApi>(store::PolicyStore::open(env_), hooks);
+    return std::make_shared<AdminHttpServer>([api](const ApiRequest& request) { return api->handle(request); },
+                                             HttpLimits{},
+                                             [hooks](std::string_view media) { return hooks->takes_media_type(media); });
   }
 
   static void announce(const AdminConfig& config) {

@@ -1,5 +1,7 @@
 #include "api.h"
 
+#include <algorithm>
+
 #include "api_documents.h"
 
 #include "api_handlers.h"
@@ -39,6 +41,17 @@ std::string domain_in_store(const PolicyStore& state, const std::string& segment
 }
 
 json route_body(const Route& route, const ApiRequest& request) {
+  if (route.body == BodyRule::Raw) {
+    const auto& types = route.media_types;
+    if (!request.body.empty() && std::find(types.begin(), types.end(), request.media_type) == types.end()) {
+      std::string names;
+      for (const auto& type : types) names += (names.empty() ? "" : " or ") + type;
+      throw HttpError{415, request.method + " " + request.target + " takes a body of Content-Type " + names};
+    }
+    return json();
+  }
+  if (request.media_type != kJsonMediaType && request.media_type != kCsvMediaType)
+    throw HttpError{415, request.method + " " + request.target + " takes a JSON body (Content-Type: application/json)"};
   if (request.media_type == kCsvMediaType) {
     if (route.body == BodyRule::JsonOrCsv) return json();
     throw HttpError{415, request.method + " " + request.target + " takes a JSON body (Content-Type: application/json)"};

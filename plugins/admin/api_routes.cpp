@@ -67,6 +67,21 @@ Route hook_route(const AdminExtensions::Route& hook) {
   return route;
 }
 
+Route own_route(const AdminExtensions::OwnRoute& hook) {
+  Route route = make_route(hook.method, "/v1", BodyRule::Raw, [handler = hook.handler](const Call& call) -> ApiResponse {
+    AdminExtensions::ApiCall api_call{call.request.method,
+                                      {call.target.query.begin(), call.target.query.end()},
+                                      call.request.body,
+                                      call.request.media_type};
+    AdminExtensions::ApiReply reply = handler(api_call);
+    return {reply.status, std::move(reply.body), std::move(reply.headers)};
+  });
+  route.pattern += "/" + hook.name;
+  route.segments.push_back({hook.name, false});
+  route.media_types = hook.media_types;
+  return route;
+}
+
 }  // namespace
 
 Route make_route(std::string verb, std::string_view pattern, BodyRule body, Handler handler) {
@@ -100,6 +115,7 @@ std::string allow_value(const std::vector<std::string>& verbs) {
 std::vector<Route> admin_routes(const AdminExtensions& hooks) {
   std::vector<Route> routes = builtin_routes();
   for (const auto& hook : hooks.domain_routes()) routes.push_back(hook_route(hook));
+  for (const auto& hook : hooks.api_routes()) routes.push_back(own_route(hook));
   return routes;
 }
 

@@ -31,6 +31,7 @@ enum class BodyRule {
   Required,  // a JSON object (400 when empty or not one)
   Optional,  // a JSON object, or null when the request has none
   JsonOrCsv,  // a JSON object, or a text/csv body the handler reads (call.body stays null)
+  Raw,        // any body of the route's media types, read by the handler (call.body stays null)
 };
 
 using Handler = std::function<ApiResponse(const Call&)>;
@@ -46,6 +47,7 @@ struct Route {
   std::vector<PatternSegment> segments;  // the pattern, parsed
   BodyRule body = BodyRule::None;
   Handler handler;
+  std::vector<std::string> media_types = {};  // BodyRule::Raw: the body types it takes
 };
 
 // A route from its pattern text ("{name}" segments capture).
@@ -62,8 +64,9 @@ RouteMatch match_route(std::span<const Route> table, std::string_view verb, cons
 // "GET, POST": the value of an Allow field (RFC 9110 §10.2.1).
 std::string allow_value(const std::vector<std::string>& verbs);
 
-// The built-in routes, then GET/POST/... /v1/domains/{domain}/{name} for each route
-// `hooks` holds (its name always one literal segment, body optional).
+// The built-in routes, then GET/POST/... /v1/domains/{domain}/{name} for each domain
+// route `hooks` holds (its name always one literal segment, body optional), then
+// /v1/{name} for each of its own routes (AdminExtensions::add_api_route, raw body).
 std::vector<Route> admin_routes(const store::AdminExtensions& hooks);
 
 }  // namespace stsd::admin

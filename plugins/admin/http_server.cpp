@@ -54,7 +54,8 @@ void log_exchange(const http::Exchange& exchange) {
          http::printable(request.method, 16).c_str(), http::printable(request.target).c_str(), exchange.status);
 }
 
-http::Reply handle(const AdminHttpServer::Handler& handler, const http::Request& request) {
+http::Reply handle(const AdminHttpServer::Handler& handler, const AdminHttpServer::MediaFilter& also_takes,
+                   const http::Request& request) {
   const std::string* content_type = request.header("Content-Type");
   std::string_view media = content_type ? std::string_view(*content_type) : std::string_view();
   media = media.substr(0, media.find(';'));
@@ -63,18 +64,25 @@ http::Reply handle(const AdminHttpServer::Handler& handler, const http::Request&
   for (std::string_view known : {kJsonMediaType, kCsvMediaType}) {
     if (media.size() == known.size() && starts_with_without_case(media, known)) media_type = known;
   }
+  if (media_type.empty() && also_takes) {
+    std::string lower(media);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (also_takes(lower)) media_type = std::move(lower);
+  }
   if (request.body.empty() && media_type.empty()) media_type = kJsonMediaType;  // no body: nothing to read
   if (media_type.empty()) {
     return json_reply(415, nlohmann::json{{"error", "send the body as Content-Type: application/json (or text/csv "
                                                     "to POST /v1/import)"}});
   }
   ApiResponse result = handler(ApiRequest{request.method, request.target, request.body, std::move(media_type)});
-  return json_reply(result.status, result.body);
+  http::Reply reply = json_reply(result.status, result.body);
+  for (auto& field : result.headers) reply.headers.push_back(std::move(field));
+  return reply;
 }
 
 }  // namespace
 
-AdminHttpServer::AdminHttpServer(Handler handler, HttpLimits limits) {
+AdminHttpServer::AdminHttpServer(Handler handler, HttpLimits limits, MediaFilter also_takes) {
   http::ServerSettings settings;
   settings.name = "admin";
   settings.threads = 1;  // one request at a time: the store's writes stay serialized
@@ -89,7 +97,9 @@ AdminHttpServer::AdminHttpServer(Handler handler, HttpLimits limits) {
   settings.limits.max_pending = limits.max_unauthenticated;
   settings.stop_grace = limits.stop_grace;
   http::Hooks hooks;
-  hooks.handler = [handler = std::move(handler)](const http::Request& request) { return handle(handler, request); };
+  hooks.handler = [handler = std::move(handler), also_takes = std::move(also_takes)](const http::Request& request) {
+    return handle(handler, also_takes, request);
+  };
   hooks.check_header = [this](const http::Request& request) { return check_token(request); };
   hooks.error_reply = [](unsigned status, std::string_view message) {
     return json_error(status, std::string(message));

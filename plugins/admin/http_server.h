@@ -33,9 +33,12 @@ struct HttpLimits {
 class AdminHttpServer {
  public:
   using Handler = std::function<ApiResponse(const ApiRequest&)>;
+  // Body media types besides JSON and CSV that reach the handler (lower case, without
+  // parameters): those the routes of other services take. Others get 415.
+  using MediaFilter = std::function<bool(std::string_view media_type)>;
   using Prepared = http::Server::Prepared;
 
-  AdminHttpServer(Handler handler, HttpLimits limits = {});
+  AdminHttpServer(Handler handler, HttpLimits limits = {}, MediaFilter also_takes = {});
   ~AdminHttpServer();
   AdminHttpServer(const AdminHttpServer&) = delete;
   AdminHttpServer& operator=(const AdminHttpServer&) = delete;

@@ -13,6 +13,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -64,6 +66,27 @@ class AdminExtensions {
     domain_routes_.push_back({std::move(method), std::move(name), std::move(route)});
   }
 
+  // Serves METHOD /v1/{name}: a route of its own, outside any domain (a built-in route
+  // of the same path wins). The body is handed over as sent, with its media type
+  // (Content-Type without parameters, lower case); a body of a type not in `media_types`
+  // is refused with 415 before the route runs. The route answers with any status.
+  struct ApiCall {
+    std::string method;
+    std::unordered_map<std::string, std::string> query;  // percent-decoded
+    const std::string& body;
+    std::string media_type;
+  };
+  struct ApiReply {
+    unsigned status = 200;
+    nlohmann::json body;
+    std::vector<std::pair<std::string, std::string>> headers = {};
+  };
+  using ApiRoute = std::function<ApiReply(const ApiCall& call)>;
+  void add_api_route(std::string method, std::string name, std::vector<std::string> media_types, ApiRoute route) {
+    std::lock_guard lock(mutex_);
+    api_routes_.push_back({std::move(method), std::move(name), std::move(media_types), std::move(route)});
+  }
+
   struct Route {
     std::string method;
     std::string name;
@@ -85,6 +108,24 @@ class AdminExtensions {
     std::lock_guard lock(mutex_);
     return domain_routes_;
   }
+  struct OwnRoute {
+    std::string method;
+    std::string name;
+    std::vector<std::string> media_types;
+    ApiRoute handler;
+  };
+  std::vector<OwnRoute> api_routes() const {
+    std::lock_guard lock(mutex_);
+    return api_routes_;
+  }
+  // Whether some route takes bodies of `media_type` (the transport lets them through).
+  bool takes_media_type(std::string_view media_type) const {
+    std::lock_guard lock(mutex_);
+    for (const auto& route : api_routes_)
+      for (const auto& type : route.media_types)
+        if (type == media_type) return true;
+    return false;
+  }
 
  private:
   mutable std::mutex mutex_;
@@ -92,6 +133,7 @@ class AdminExtensions {
   std::vector<ConfirmCheck> confirm_checks_;
   std::vector<std::pair<std::string, StatusSection>> status_sections_;
   std::vector<Route> domain_routes_;
+  std::vector<OwnRoute> api_routes_;
 };
 
 }  // namespace stsd::store

@@ -17,6 +17,7 @@
 //                                                             "" until it is fixed (the sweeper's
 //                                                             list; the retirement is in mtasts/d/)
 //   mtasts/f/<name>               text                        a fact another part keeps (PolicyStore::fact)
+//   mtasts/x/<space>/<key>        the space owner's           records of another part (space_records.h)
 // <domain> is the normalized name (normalize_domain). The fixed-width numbers make
 // RocksDB's bytewise order the numeric order.
 #include <cstdint>
@@ -38,6 +39,7 @@ inline constexpr std::string_view kLastNumberPrefix = "mtasts/n/";
 inline constexpr std::string_view kEventPrefix = "mtasts/e/";
 inline constexpr std::string_view kRetiringPrefix = "mtasts/r/";
 inline constexpr std::string_view kFactPrefix = "mtasts/f/";
+inline constexpr std::string_view kSpacePrefix = "mtasts/x/";
 
 std::string domain(std::string_view domain);
 std::string served(std::string_view domain);

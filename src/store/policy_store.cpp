@@ -21,6 +21,7 @@
 #include "store/keys.h"
 #include "store/loader.h"
 #include "store/served_index.h"
+#include "store/space_records.h"
 #include "store/transaction.h"
 #include "store/write_guard.h"
 #include "store/writer_steps.h"
@@ -230,6 +231,31 @@ void PolicyStore::put_fact(std::string_view name, std::string_view value) {
   batch.Put(key, std::string(value));
   impl_->guard.admit();
   impl_->guard.commit(impl_->disk, batch);
+}
+
+// ---- key spaces of other parts ----------------------------------------------------------
+
+void PolicyStore::write_space(std::string_view space, const std::function<void(SpaceWrite&)>& build) {
+  const std::string prefix = space_prefix(space);
+  write([&](Transaction& tx) {
+    SpaceWrite records(tx.disk(), tx.batch(), prefix);
+    build(records);
+  });
+}
+
+std::optional<std::string> PolicyStore::space_get(std::string_view space, std::string_view key) const {
+  const std::string full = space_prefix(space) + std::string(key);
+  auto reading = impl_->database->read_lock();
+  return impl_->disk.get(full);
+}
+
+void PolicyStore::space_scan(std::string_view space, std::string_view key_prefix,
+                             const std::function<bool(std::string_view key, std::string_view value)>& visit) const {
+  const std::string prefix = space_prefix(space);
+  auto reading = impl_->database->read_lock();
+  scan_space(impl_->disk, prefix + std::string(key_prefix), [&](std::string_view key, std::string_view value) {
+    return visit(key.substr(prefix.size()), value);
+  });
 }
 
 // ---- configuration ---------------------------------------------------------------------

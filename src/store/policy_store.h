@@ -82,6 +82,7 @@ class Clock;
 namespace stsd::store {
 
 class Database;
+class SpaceWrite;
 class Transaction;
 
 class PolicyStore {
@@ -224,6 +225,16 @@ class PolicyStore {
   std::optional<std::string> fact(std::string_view name) const;
   // Durable when it returns; a write like any other (StoreUnavailable while refused).
   void put_fact(std::string_view name, std::string_view value);
+
+  // --- key spaces of other parts (store/space_records.h; `space`: [a-z0-9_]{1,32}) ---
+  // One write through the write frame: `build` reads and writes the space's records;
+  // nothing is written when it throws, and the write is refused like any other.
+  void write_space(std::string_view space, const std::function<void(SpaceWrite&)>& build);
+  std::optional<std::string> space_get(std::string_view space, std::string_view key) const;
+  // The space's committed records whose key starts with `key_prefix`, in key order (keys
+  // without the space's prefix); `visit` returns false to stop.
+  void space_scan(std::string_view space, std::string_view key_prefix,
+                  const std::function<bool(std::string_view key, std::string_view value)>& visit) const;
 
   // --- change notification ---
   using Subscription = std::shared_ptr<void>;

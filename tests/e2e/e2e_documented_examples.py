@@ -10,7 +10,8 @@ for that layout), changed only as far as one machine and parallel tests need:
   default (DEFAULT_LISTENERS) gets a free port of its own;
 - absolute paths move under the temp folder, so nothing of the machine is read or written;
 - what the docs leave to the reader is made: development certificates
-  (scripts/dev-certs.sh) in `policy_host.cert_dir`, their CA at `confirm.ca_file`, a token
+  (scripts/dev-certs.sh) in `policy_host.cert_dir` and at `tlsrpt.certificate`/`key`, their
+  CA at `confirm.ca_file`, a token
   at `admin.token_file`.
 The query comes from each block's chain (QUERY_PICKS order): the SOA of a `file` zone, the
 `mtasts` service zone's SOA or `_mta-sts.<domain>` TXT of a domain its policies folder
@@ -165,6 +166,12 @@ class Example:
         confirm = self.config.get("confirm")
         if isinstance(confirm, dict) and "ca_file" in confirm:
             shutil.copy(os.path.join(self.dev_certs(), "ca", "ca.pem"), self.path(confirm["ca_file"]))
+        tlsrpt = self.config.get("tlsrpt")
+        if isinstance(tlsrpt, dict) and "certificate" in tlsrpt:
+            for key, suffix in (("certificate", ".crt"), ("key", ".key")):
+                os.makedirs(os.path.dirname(self.path(tlsrpt[key])), exist_ok=True)
+                shutil.copy(os.path.join(self.dev_certs(), "certs", "mta-sts.example.com" + suffix),
+                            self.path(tlsrpt[key]))
         admin = self.config.get("admin")
         if isinstance(admin, dict) and "token_file" in admin and not os.path.exists(self.path(admin["token_file"])):
             with open(self.path(admin["token_file"]), "w") as f:
@@ -173,7 +180,7 @@ class Example:
     def skip_reason(self):
         if self.needs_ipv6() and not ipv6_loopback_works():
             return "it listens on IPv6 and this machine cannot bind ::1"
-        if "policy_host" in self.config and shutil.which("openssl") is None:
+        if ("policy_host" in self.config or "tlsrpt" in self.config) and shutil.which("openssl") is None:
             return "the policy host needs certificates and scripts/dev-certs.sh needs openssl, which is missing"
         return None
 

@@ -590,3 +590,34 @@ TEST_F(Api, AStoreThatCannotWriteAnswers503WithTheReasonAndServesReads) {
 
 }  // namespace
 }  // namespace stsd::admin
+
+namespace stsd::admin {
+namespace {
+
+// A service's own route (AdminExtensions::add_api_route): its path under /v1, the body
+// as sent with its media type, any status; a body of another type is refused with 415
+// before the route runs, and the built-in routes keep refusing bodies that are not JSON.
+TEST_F(Api, OwnRoutesOfOtherServicesTakeTheirBodyAsSent) {
+  std::vector<std::string> seen;
+  hooks_->add_api_route("POST", "things", {"application/x-thing"}, [&](const store::AdminExtensions::ApiCall& c) {
+    seen.push_back(c.method + " " + c.media_type + " " + c.body + " q=" + c.query.at("q"));
+    return store::AdminExtensions::ApiReply{202, {{"ok", true}}, {{"X-Thing", "1"}}};
+  });
+  const ApiResponse taken = api_->handle({"POST", "/v1/things?q=a%20b", "\x01raw", "application/x-thing"});
+  EXPECT_EQ(taken.status, 202u);
+  EXPECT_EQ(taken.body, (nlohmann::json{{"ok", true}}));
+  ASSERT_EQ(taken.headers.size(), 1u);
+  EXPECT_EQ(seen, std::vector<std::string>{"POST application/x-thing \x01raw q=a b"});
+  const ApiResponse json_body = api_->handle({"POST", "/v1/things?q=1", "{}", std::string(kJsonMediaType)});
+  EXPECT_EQ(json_body.status, 415u);
+  EXPECT_EQ(json_body.body["error"], "POST /v1/things?q=1 takes a body of Content-Type application/x-thing");
+  EXPECT_EQ(seen.size(), 1u);
+  const ApiResponse builtin = api_->handle({"POST", "/v1/domains", "{}", "application/x-thing"});
+  EXPECT_EQ(builtin.status, 415u);
+  EXPECT_EQ(call("GET", "/v1/things").status, 405u);
+  EXPECT_TRUE(hooks_->takes_media_type("application/x-thing"));
+  EXPECT_FALSE(hooks_->takes_media_type("text/plain"));
+}
+
+}  // namespace
+}  // namespace stsd::admin
