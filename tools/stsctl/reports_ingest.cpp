@@ -34,6 +34,8 @@ struct Tally {
   int exit_code() const { return try_later ? kExitTempFail : refused > 0 ? kExitDataError : kExitOk; }
 };
 
+bool route_missing(unsigned status) { return status == 404 || status == 415; }
+
 std::string server_error(const stsd::admin::HttpResult& result) {
   if (result.body.is_object() && result.body.contains("error")) return text_of(result.body["error"]);
   return "HTTP " + std::to_string(result.status) + " " + result.raw.substr(0, 200);
@@ -68,7 +70,7 @@ IngestOutcome send_report(AdminClient& client, const MailReport& report, const s
       break;
     case IngestOutcome::TryLater:
       err << source << ": not ingested, try again later: "
-          << (result.status == 404 ? "stsd at " + client.endpoint().description +
+          << (route_missing(result.status) ? "stsd at " + client.endpoint().description +
                                          " takes no TLS-RPT reports (is the tlsrpt plugin configured?)"
                                    : server_error(result))
           << "\n";
@@ -150,10 +152,11 @@ IngestOutcome classify_ingest_answer(unsigned status, const json& body) {
   }
   // 507: the report is older than every day the size bound keeps; it never will fit.
   if (status == 507) return IngestOutcome::Refused;
-  // 404: the route is not there (no tlsrpt plugin yet); 408, 429 and 5xx (the store
+  // The route is not there (no tlsrpt plugin yet): 404, or 415 from an admin API that
+  // takes no tlsrpt media type (stsctl sends no other). 408, 429 and 5xx (the store
   // refusing writes, a full disk) pass. Keep the mail until the operator fixes it.
-  if (status == 404 || status == 408 || status == 429 || status >= 500) return IngestOutcome::TryLater;
-  return IngestOutcome::Refused;  // 400 with the field, 413, 415: the report itself
+  if (route_missing(status) || status == 408 || status == 429 || status >= 500) return IngestOutcome::TryLater;
+  return IngestOutcome::Refused;  // 400 with the field, 413: the report itself
 }
 
 int run_reports_ingest(const Invocation& invocation, AdminClient& client, std::istream& in, std::ostream& out,

@@ -74,7 +74,7 @@ TEST(ReportsIngest, AnswersToOutcomes) {
       {200, {{"stored", false}, {"duplicate", false}}, IngestOutcome::Refused},
       {400, {{"error", "policies[0].summary.total-failure-session-count: missing"}}, IngestOutcome::Refused},
       {413, nullptr, IngestOutcome::Refused},
-      {415, nullptr, IngestOutcome::Refused},
+      {415, {{"error", "send the body as Content-Type: application/json"}}, IngestOutcome::TryLater},
       {404, {{"error", "no such route"}}, IngestOutcome::TryLater},
       {429, nullptr, IngestOutcome::TryLater},
       {503, {{"error", "the store refuses writes"}}, IngestOutcome::TryLater},
