@@ -1,3 +1,6 @@
+// Over 600 lines on purpose: every command's spec (its help text) and the call it makes
+// are in this one file, so that it reads as the reference of the command line; the
+// commands' work is elsewhere (commands.cpp, import_batches.cpp, reports_ingest.cpp).
 #include "cli.h"
 
 #include <algorithm>
