@@ -6,6 +6,7 @@
 #include "dns/rdata.h"
 #include "dns/types.h"
 #include "dns/writer.h"
+#include "store/names.h"
 #include "zone_records.h"
 
 namespace stsd::mtasts {
@@ -82,11 +83,26 @@ void parse_soa_timers(const ConfigNode& section, MtastsConfig& config) {
   }
 }
 
+// The same checks as a domain's own rua URIs (store/names.h), so the default can stand in
+// for them: each URI valid, the record one TXT string (RFC 8460 §3, RFC 1035 §3.3.14).
+void parse_tlsrpt_rua_default(const ConfigNode& node, MtastsConfig& config) {
+  for (const auto& item : node.items()) {
+    const std::string uri = item.as_string();
+    if (auto error = store::tlsrpt_rua_error(uri); !error.empty()) item.fail(error);
+    config.tlsrpt_rua_default.push_back(uri);
+  }
+  if (config.tlsrpt_rua_default.empty())
+    node.fail("give at least one URI (mailto: or https:), or leave tlsrpt_rua_default out");
+  if (const auto record = store::tlsrpt_record(config.tlsrpt_rua_default); record.size() > 255)
+    node.fail("the TLS-RPT record '" + record + "' is longer than 255 characters (one TXT string)");
+}
+
 }  // namespace
 
 MtastsConfig parse_mtasts_config(const ConfigNode& section) {
   section.expect_map({"service_zone", "ns_delegation", "nameservers", "hostmaster", "ttl", "negative_ttl",
-                      "soa_refresh", "soa_retry", "soa_expire", "rotation", "policy_host", "serial_step"});
+                      "soa_refresh", "soa_retry", "soa_expire", "rotation", "policy_host", "serial_step",
+                      "tlsrpt_rua_default"});
   MtastsConfig config;
   if (auto node = section.get("service_zone")) config.service_zone = config_name(*node);
   config.ns_delegation = section.bool_or("ns_delegation", true);
@@ -138,6 +154,7 @@ MtastsConfig parse_mtasts_config(const ConfigNode& section) {
     if (auto a = node->get("a")) config.policy_host_a = addresses(*a, false);
     if (auto aaaa = node->get("aaaa")) config.policy_host_aaaa = addresses(*aaaa, true);
   }
+  if (auto node = section.get("tlsrpt_rua_default")) parse_tlsrpt_rua_default(*node, config);
   if (config.service_zone) {
     // The longest owned name is `_smtp._tls.<domain>.<service zone>.`; a 2-label domain
     // of 1-octet labels must still fit.

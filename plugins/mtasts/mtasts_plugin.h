@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <boost/asio/ip/address.hpp>
@@ -40,6 +41,9 @@ struct MtastsConfig {
   // The service zone is shown as of a time that steps by this much (zone_records.h).
   std::chrono::seconds serial_step{60};
   std::vector<boost::asio::ip::address> policy_host_a, policy_host_aaaa;
+  // The provider's report intake (RFC 8460 §3 rua URIs): `_smtp._tls.<domain>` points at
+  // it for every domain that sets no rua of its own.
+  std::vector<std::string> tlsrpt_rua_default;
 };
 
 // Validates the plugin's section; errors name file:line:key (ConfigNode::fail).

@@ -1,6 +1,7 @@
 // Registration of the `mtasts` DNS plugin and the `policies:` folder service.
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "environment.h"
 #include "mtasts_plugin.h"
@@ -19,18 +20,24 @@ void register_policies_service(Registry& registry);  // policies_sync.cpp
 namespace {
 
 // Every server block must rotate ids on the same schedule, or two listeners of one store
-// would publish different ids. Checked across the blocks of one load.
-struct RotationAgreement {
+// would publish different ids; and point senders' reports at the same intake, or a
+// domain's `_smtp._tls` record would depend on the listener asked. Checked across the
+// blocks of one load.
+struct BlockAgreement {
   std::optional<std::chrono::seconds> rotation;
+  std::optional<std::vector<std::string>> tlsrpt_rua_default;
 };
 
 std::unique_ptr<Plugin> make_mtasts_plugin(PluginSetup& setup) {
   auto config = parse_mtasts_config(setup.config);
-  auto& agreement = setup.load.scratch<RotationAgreement>();
+  auto& agreement = setup.load.scratch<BlockAgreement>();
   if (agreement.rotation && *agreement.rotation != config.rotation)
     setup.config.fail("rotation must be the same in every server block (another block uses " +
                       std::to_string(agreement.rotation->count()) + "s)");
   agreement.rotation = config.rotation;
+  if (agreement.tlsrpt_rua_default && *agreement.tlsrpt_rua_default != config.tlsrpt_rua_default)
+    setup.config.fail("tlsrpt_rua_default must be the same in every server block");
+  agreement.tlsrpt_rua_default = config.tlsrpt_rua_default;
   if (!setup.env.storage_path())
     setup.config.fail("mtasts needs the policy store: set the top-level `storage:` folder");
   if (setup.env.check_only()) return std::make_unique<MtastsPlugin>(std::move(config), nullptr);

@@ -7,6 +7,7 @@
 
 #include "dns/rdata.h"
 #include "logging.h"
+#include "store/names.h"
 
 namespace stsd::mtasts {
 
@@ -77,6 +78,12 @@ std::string zone_config_digest(const MtastsConfig& config) {
   append_number(pieces, config.serial_step.count());
   append_piece(pieces, config.service_zone ? config.service_zone->wire() : std::span<const uint8_t>());
   append_number(pieces, config.ns_delegation ? 1 : 0);
+  // Only when set: a config without it keeps the digest (and the serials) it had before
+  // the option existed.
+  if (!config.tlsrpt_rua_default.empty()) {
+    const std::string record = store::tlsrpt_record(config.tlsrpt_rua_default);
+    append_piece(pieces, {reinterpret_cast<const uint8_t*>(record.data()), record.size()});
+  }
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(pieces.data()), pieces.size(), digest);
   static constexpr char kHex[] = "0123456789abcdef";
@@ -139,6 +146,10 @@ ZoneRecords::ZoneRecords(const MtastsConfig& config, store::RotationSchedule sch
   for (const auto& ns : config.nameservers) ns_rdata_.push_back(dns::name_rdata(ns));
   for (const auto& a : config.policy_host_a) a_rdata_.push_back(dns::address_rdata(a));
   for (const auto& a : config.policy_host_aaaa) aaaa_rdata_.push_back(dns::address_rdata(a));
+  if (const std::string record = store::tlsrpt_record(config.tlsrpt_rua_default); !record.empty()) {
+    default_tlsrpt_rdata_.push_back(static_cast<uint8_t>(record.size()));  // <= 255, checked by the parser
+    default_tlsrpt_rdata_.insert(default_tlsrpt_rdata_.end(), record.begin(), record.end());
+  }
   dns::Soa soa;
   soa.mname = config.nameservers.front();
   soa.rname = config.hostmaster;
@@ -193,7 +204,7 @@ uint16_t ZoneRecords::any_answer_type(ZoneKind kind, const store::ServedView& do
       return domain.has_confirmed() ? rrtype::TXT : 0;
     case ZoneKind::TlsRpt:
       if (at_apex) return rrtype::NS;
-      return domain.tlsrpt_rdata().empty() ? 0 : rrtype::TXT;
+      return tlsrpt_rdata(domain).empty() ? 0 : rrtype::TXT;
   }
   return 0;
 }

@@ -42,7 +42,8 @@ bool owned_name(ZoneKind kind, std::span<const uint8_t> domain_labels, const dns
 // SHA-256 (hex) of everything the config contributes to the zones: the SOA fields (MNAME,
 // RNAME, REFRESH, RETRY, EXPIRE, MINIMUM: the SOA rdata with serial 0), the NS set, the
 // TTL, the policy-host addresses, the rotation and the serial step, the
-// service zone and the delegation mode. A change of it moves every serial up.
+// service zone, the delegation mode and the default TLS-RPT URIs. A change of it moves
+// every serial up.
 std::string zone_config_digest(const MtastsConfig& config);
 
 // The store fact keeping "<time> <digest>" for server block `server_index`.
@@ -83,6 +84,12 @@ class ZoneRecords {
   // the name is a zone apex (NS delegation), which holds NS and SOA too. 0: no records.
   uint16_t any_answer_type(ZoneKind kind, const store::ServedView& domain, bool at_apex) const noexcept;
 
+  // The TLS-RPT TXT rdata of `domain`: its own rua, else the configured default (empty: none).
+  std::span<const uint8_t> tlsrpt_rdata(const store::ServedView& domain) const noexcept {
+    const auto own = domain.tlsrpt_rdata();
+    return own.empty() ? std::span<const uint8_t>(default_tlsrpt_rdata_) : own;
+  }
+
   // Calls emit(type, rdata) for each record of type `qtype` (ANY: every record) at the
   // owned name `kind`.<domain>, with the id of `id_time`; returns how many. No allocation.
   template <class Emit>
@@ -100,6 +107,7 @@ class ZoneRecords {
   store::RotationSchedule schedule_;
   // Pre-rendered: nothing is built per query except the TXT id and the SOA serial.
   std::vector<std::vector<uint8_t>> ns_rdata_, a_rdata_, aaaa_rdata_;
+  std::vector<uint8_t> default_tlsrpt_rdata_;  // tlsrpt_rua_default as one TXT string, or empty
   std::vector<uint8_t> soa_template_;
   size_t soa_serial_offset_ = 0;
 };
@@ -119,7 +127,7 @@ size_t ZoneRecords::for_each_owned(ZoneKind kind, const store::ServedView& domai
       }
       break;
     case ZoneKind::TlsRpt:
-      if (const auto rdata = domain.tlsrpt_rdata(); (any || qtype == rrtype::TXT) && !rdata.empty()) {
+      if (const auto rdata = tlsrpt_rdata(domain); (any || qtype == rrtype::TXT) && !rdata.empty()) {
         emit(rrtype::TXT, rdata);
         ++count;
       }

@@ -1,3 +1,6 @@
+// Over 600 lines on purpose: every command's spec (its help text) and the call it makes
+// are in this one file, so that it reads as the reference of the command line; the
+// commands' work is elsewhere (commands.cpp, import_batches.cpp, reports_ingest.cpp).
 #include "cli.h"
 
 #include <algorithm>
@@ -7,6 +10,7 @@
 #include <sstream>
 
 #include "csv/import_csv.h"
+#include "utc_time.h"
 
 namespace stsctl {
 namespace {
@@ -177,6 +181,35 @@ std::vector<CommandSpec> make_specs() {
       {"stsctl backup /var/lib/stsd/backups/$(date +%F)"},
   });
   specs.push_back({
+      "reports ingest",
+      {},
+      {{"maildir", "DIR", false, "ingest every message of the maildir DIR not yet seen, instead of stdin"}},
+      "hand a TLS-RPT report mail (stdin) or a maildir to stsd",
+      "Reads one RFC 5322 message on stdin, takes its application/tlsrpt+gzip (or +json)\n"
+      "part (RFC 8460 §5.3) and sends it to stsd, which checks, attributes and stores\n"
+      "it. With --maildir, every message in DIR/new and every message in DIR/cur not\n"
+      "flagged seen is ingested once; each one stored (or already stored) is moved to\n"
+      "DIR/cur with the S flag, each refused one is named and left where it is.\n"
+      "Exit status (sysexits, for an MTA pipe transport): 0 stored or already stored,\n"
+      "65 the message or report was refused (EX_DATAERR, no retry helps), 75 stsd\n"
+      "could not take it now (EX_TEMPFAIL: unreachable, no report intake, store\n"
+      "refusing writes; the MTA retries), 2 usage error.",
+      {"stsctl reports ingest < report.eml", "stsctl --config /etc/stsd/stsd.yaml reports ingest --maildir ~/Maildir/.tlsrpt"},
+  });
+  specs.push_back({
+      "reports",
+      {"[DOMAIN]"},
+      {{"since", "DATE", false, "only days from DATE (YYYY-MM-DD, UTC) on (default: the server's retention)"},
+       {"stale", "", false, "every domain that senders applied an outdated policy version of (no DOMAIN)"}},
+      "TLS-RPT reports: sessions, failures by type, stale policy versions by reporter",
+      "Shows what the senders' TLS-RPT reports (RFC 8460) say about DOMAIN: sessions\n"
+      "that succeeded and failed, failures by result type, and the reporters that\n"
+      "applied a policy version older than the one confirmed before the report's\n"
+      "start (a stale cache in the wild), with the versions and session counts.\n"
+      "--stale lists these across all domains.",
+      {"stsctl reports example.com --since 2026-11-01", "stsctl reports --stale", "stsctl reports example.com --json"},
+  });
+  specs.push_back({
       "version",
       {},
       {},
@@ -237,6 +270,35 @@ std::string read_policy_file(const std::string& path, const std::string& command
   text.resize(static_cast<size_t>(in.gcount()));
   if (text.size() > limit) throw UsageError("--policy-file: '" + path + "' is larger than 64 KiB", command);
   return text;
+}
+
+// YYYY-MM-DD, a real calendar day.
+bool valid_date(const std::string& text) {
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return false;
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) return false;
+  const auto number = [&](size_t at, size_t length) { return std::stoul(text.substr(at, length)); };
+  const unsigned month = static_cast<unsigned>(number(5, 2)), day = static_cast<unsigned>(number(8, 2));
+  if (month < 1 || month > 12 || day < 1 || day > 31) return false;
+  // A day past the month's end carries over into the next month.
+  const auto fields = stsd::utc_fields(stsd::unix_seconds_of(static_cast<int64_t>(number(0, 4)), month, day, 0, 0, 0));
+  return fields.month == month && fields.day == day;
+}
+
+ApiCall reports_api_call(const Invocation& invocation) {
+  const std::string& name = invocation.command->name;
+  if (invocation.has("stale")) {
+    if (!invocation.arguments.empty()) throw UsageError("--stale lists every domain; give no DOMAIN with it", name);
+    if (invocation.has("since")) throw UsageError("--since goes with a DOMAIN, not with --stale", name);
+    return {"GET", "/v1/reports?stale=true", std::nullopt};
+  }
+  if (invocation.arguments.empty()) throw UsageError("reports needs DOMAIN (or --stale for every domain)", name);
+  std::string target = "/v1/reports?domain=" + percent_encode(require_domain(invocation));
+  if (auto since = invocation.value("since")) {
+    if (!valid_date(*since)) throw UsageError("--since: '" + *since + "' is not a date (YYYY-MM-DD)", name);
+    target += "&since=" + *since;
+  }
+  return {"GET", target, std::nullopt};
 }
 
 }  // namespace
@@ -379,10 +441,13 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   if (invocation.help) return invocation;
 
   invocation.arguments.assign(words.begin() + static_cast<std::ptrdiff_t>(used_words), words.end());
-  if (invocation.arguments.size() != command.positionals.size()) {
-    if (invocation.arguments.size() < command.positionals.size()) {
-      throw UsageError(command.name + " needs " + command.positionals[invocation.arguments.size()], command.name);
-    }
+  // A positional written "[NAME]" in the spec may be left out (only trailing ones are).
+  const auto required = static_cast<size_t>(std::count_if(command.positionals.begin(), command.positionals.end(),
+                                                          [](const std::string& p) { return p.front() != '['; }));
+  if (invocation.arguments.size() < required) {
+    throw UsageError(command.name + " needs " + command.positionals[invocation.arguments.size()], command.name);
+  }
+  if (invocation.arguments.size() > command.positionals.size()) {
     throw UsageError("unexpected argument '" + invocation.arguments[command.positionals.size()] + "'", command.name);
   }
   for (const auto& [name, value] : command_options) {
@@ -526,6 +591,7 @@ ApiCall build_api_call(const Invocation& invocation) {
     return {"GET", domain_path(domain) + "/events?limit=" + std::to_string(limit), std::nullopt};
   }
   if (name == "check") return {"GET", domain_path(require_domain(invocation)) + "/check", std::nullopt};
+  if (name == "reports") return reports_api_call(invocation);
   if (name == "version") return {"GET", "/v1/server", std::nullopt};
   if (name == "backup") {
     if (invocation.arguments.at(0).empty()) throw UsageError("DIR is empty: give the folder to write the backup to", name);

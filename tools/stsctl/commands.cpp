@@ -17,6 +17,8 @@
 #include "admin/admin_config.h"
 #include "config.h"
 #include "import_batches.h"
+#include "reports_ingest.h"
+#include "reports_text.h"
 #include "net/address.h"
 #include "retirement_text.h"
 #include "status_text.h"
@@ -356,7 +358,11 @@ int run_single(const Invocation& invocation, AdminClient& client, std::ostream& 
   ApiCall call = build_api_call(invocation);
   const json body = expect_ok(client.request(call.method, call.target, call.body));
   if (invocation.json) {
-    out << body.dump(2) << "\n";
+    json shown = body;
+    if (name == "check") {
+      if (auto reports = fetch_domain_reports(client, invocation.arguments.at(0))) shown["tlsrpt_reports"] = *reports;
+    }
+    out << shown.dump(2) << "\n";
     if (name == "policy stage") print_warnings(body["warnings"], err);
     if (name == "check") return body.value("ok", false) ? kExitOk : kExitRefused;  // problems found
     return kExitOk;
@@ -423,11 +429,17 @@ int run_single(const Invocation& invocation, AdminClient& client, std::ostream& 
     }
   } else if (name == "check") {
     out << text_of(body["text"]) << "\n";
+    if (auto reports = fetch_domain_reports(client, invocation.arguments.at(0))) out << reports_summary_line(*reports) << "\n";
     return body.value("ok", false) ? kExitOk : kExitRefused;  // problems found
   } else if (name == "backup") {
     out << "backup written to " << text_of(body["dir"]) << ": " << text_of(body["domains"]) << " domains, events up to "
         << text_of(body["event_seq"]) << ", " << text_of(body["bytes"]) << " bytes in " << text_of(body["files"])
         << " files\n";
+  } else if (name == "reports") {
+    if (invocation.has("stale"))
+      print_stale_reports(body, out);
+    else
+      print_domain_reports(body, out);
   } else if (name == "version") {
     out << "stsctl " << STSD_VERSION << "\n"
         << "stsd " << text_of(body["version"]) << " at " << client.endpoint().description << " (store schema "
@@ -508,11 +520,12 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     const std::string& name = invocation.command->name;
     if (name == "import") {
       import_options(invocation);
-    } else if (name != "domain list") {
+    } else if (name != "domain list" && name != "reports ingest") {
       build_api_call(invocation);
     }
     AdminClient client(resolve_endpoint(invocation.server, std::getenv("STSD_SOCKET")));
     if (name == "import") return run_import(invocation, client, out, err, interactive);
+    if (name == "reports ingest") return run_reports_ingest(invocation, client, std::cin, out, err);
     if (name == "domain list") return run_domain_list(invocation, client, out);
     return run_single(invocation, client, out, err);
   } catch (const UsageError& error) {

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "plugin_test_support.h"
 #include "mtasts_plugin.h"
+#include "zone_records.h"
 #include "store/policy_store.h"
 #include "temp_store.h"
 
@@ -285,6 +286,29 @@ TEST_F(DnsChanges, AnyIsTheSameOverUdpAndTcp) {
   }
 }
 
+// tlsrpt_rua_default stands in for every domain without rua of its own (pending.example
+// here); a domain's own rua wins; and it moves the config digest (so every serial) only
+// when set.
+TEST_F(DnsChanges, DefaultRuaForDomainsWithoutTheirOwn) {
+  const std::string rua = "tlsrpt_rua_default: [\"https://rpt.provider.test/v1\", \"mailto:tls@provider.test\"]\n";
+  const auto with_default = parse_mtasts_config(yaml(std::string(kZoneConfig) + rua));
+  MtastsPlugin p(with_default, state_);
+  const std::string record = "300 IN TXT \"v=TLSRPTv1; rua=https://rpt.provider.test/v1,mailto:tls@provider.test\"";
+  EXPECT_EQ(test::ask(p, resolver_query("_smtp._tls.pending.example.sts.provider.test.", rrtype::TXT)).answer,
+            std::vector<std::string>{"_smtp._tls.pending.example.sts.provider.test. " + record});
+  EXPECT_EQ(test::ask(p, resolver_query("_smtp._tls.pending.example.sts.provider.test.", rrtype::ANY)).answer,
+            std::vector<std::string>{"_smtp._tls.pending.example.sts.provider.test. " + record});
+  EXPECT_EQ(test::ask(p, resolver_query("_smtp._tls.example.com.sts.provider.test.", rrtype::TXT)).answer,
+            std::vector<std::string>{"_smtp._tls.example.com.sts.provider.test. 300 IN TXT \"v=TLSRPTv1; rua=mailto:tls@example.com\""});
+  const auto plain = parse_mtasts_config(yaml(kZoneConfig));
+  EXPECT_TRUE(test::ask(*plugin(Delegation::ServiceZone), resolver_query("_smtp._tls.pending.example.sts.provider.test.", rrtype::TXT))
+                  .answer.empty());
+  EXPECT_NE(zone_config_digest(with_default), zone_config_digest(plain));
+  auto other = with_default;
+  other.tlsrpt_rua_default.pop_back();
+  EXPECT_NE(zone_config_digest(with_default), zone_config_digest(other));
+}
+
 TEST_F(DnsChanges, SoaTimersComeFromTheConfig) {
   const auto config = parse_mtasts_config(yaml(std::string(kNsConfig) + "soa_refresh: 1d\nsoa_retry: 7200\nsoa_expire: 28d\n"));
   MtastsPlugin p(config, state_);
@@ -348,7 +372,15 @@ INSTANTIATE_TEST_SUITE_P(
                    "soa_expire (86400s) is shorter than soa_refresh (172800s)"},
         ConfigCase{"refresh_beyond_default_expire", "nameservers: [ns1.provider.test.]\nsoa_refresh: 30d",
                    "secondaries would drop the zone before refreshing it"},
-        ConfigCase{"bad_hostmaster", "nameservers: [ns1.provider.test.]\nhostmaster: a.b@provider.test", "hostmaster"}),
+        ConfigCase{"bad_hostmaster", "nameservers: [ns1.provider.test.]\nhostmaster: a.b@provider.test", "hostmaster"},
+        ConfigCase{"rua_default", "nameservers: [ns1.provider.test.]\ntlsrpt_rua_default: [\"https://rpt.provider.test/v1\", \"mailto:tls@provider.test\"]", ""},
+        ConfigCase{"rua_default_empty", "nameservers: [ns1.provider.test.]\ntlsrpt_rua_default: []", "give at least one URI"},
+        ConfigCase{"rua_default_scheme", "nameservers: [ns1.provider.test.]\ntlsrpt_rua_default: [\"http://rpt.provider.test/\"]",
+                   "must be a mailto: or https: URI (RFC 8460 §3)"},
+        ConfigCase{"rua_default_comma", "nameservers: [ns1.provider.test.]\ntlsrpt_rua_default: [\"mailto:a,b@provider.test\"]",
+                   "contains ','"},
+        ConfigCase{"rua_default_too_long", "nameservers: [ns1.provider.test.]\ntlsrpt_rua_default: [\"https://rpt.provider.test/" +
+                   std::string(240, 'x') + "\"]", "longer than 255 characters"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(MtastsConfigCheck, HostmasterDefaultsFromTheServiceZone) {

@@ -105,7 +105,11 @@ INSTANTIATE_TEST_SUITE_P(
         CallCase{"version", "version", {"GET", "/v1/server", std::nullopt}},
         CallCase{"backup", "backup /var/backups/stsd/x", {"POST", "/v1/backup", json{{"dir", "/var/backups/stsd/x"}}}},
         CallCase{"backup_normalized", "backup /var/backups/stsd/x/../y",
-                 {"POST", "/v1/backup", json{{"dir", "/var/backups/stsd/y"}}}}),
+                 {"POST", "/v1/backup", json{{"dir", "/var/backups/stsd/y"}}}},
+        CallCase{"reports", "reports example.com", {"GET", "/v1/reports?domain=example.com", std::nullopt}},
+        CallCase{"reports_since", "reports example.com --since 2026-02-28",
+                 {"GET", "/v1/reports?domain=example.com&since=2026-02-28", std::nullopt}},
+        CallCase{"reports_stale", "reports --stale", {"GET", "/v1/reports?stale=true", std::nullopt}}),
     [](const testing::TestParamInfo<CallCase>& info) { return info.param.name; });
 
 struct UsageCase {
@@ -163,7 +167,13 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{"remove_force_takes_no_value", "domain remove example.com --force=yes", "--force takes no value"},
         UsageCase{"set_contradiction", "domain set example.com --vantage 192.0.2.1 --no-vantage", "contradict"},
         UsageCase{"events_limit_zero", "events example.com --limit 0", "out of range"},
-        UsageCase{"empty_socket", "--socket '' status example.com", "--socket needs a non-empty value"}),
+        UsageCase{"empty_socket", "--socket '' status example.com", "--socket needs a non-empty value"},
+        UsageCase{"reports_without_domain", "reports", "reports needs DOMAIN (or --stale"},
+        UsageCase{"reports_stale_with_domain", "reports example.com --stale", "give no DOMAIN with it"},
+        UsageCase{"reports_since_not_a_day", "reports example.com --since 2026-02-29", "not a date (YYYY-MM-DD)"},
+        UsageCase{"reports_since_shape", "reports example.com --since 1.3.2026", "not a date (YYYY-MM-DD)"},
+        UsageCase{"reports_two_domains", "reports a.example b.example", "unexpected argument 'b.example'"},
+        UsageCase{"ingest_has_no_domain", "reports ingest example.com", "unexpected argument 'example.com'"}),
     [](const testing::TestParamInfo<UsageCase>& info) { return info.param.name; });
 
 struct RetirementCase {
