@@ -34,8 +34,15 @@ using PluginFactory = std::function<std::unique_ptr<Plugin>(PluginSetup&)>;
 class Service {
  public:
   virtual ~Service() = default;
-  // Called once after every chain was built. Binding sockets, starting threads.
+  // Called once after every chain was built and the DNS listeners were bound (or, for a
+  // service that starts before the chains, once the config was read). Binding sockets,
+  // starting threads.
   virtual void start() = 0;
+  // True: start() runs before the chains are built and the store is opened, so that the
+  // service answers while those take their time (seconds for millions of domains). For
+  // what must be up from the first moment (health and readiness probes); such a service
+  // must need neither the store nor any chain.
+  virtual bool starts_before_chains() const { return false; }
   // Graceful stop; called once at shutdown, before the store is closed.
   virtual void stop() = 0;
   // Phase one of a reload (SIGHUP): validate the new section (nullptr when the key is

@@ -10,6 +10,7 @@
 
 #include "logging.h"
 #include "net/address.h"
+#include "probes.h"
 
 namespace stsd::metrics_plugin {
 
@@ -46,15 +47,18 @@ ExporterSettings parse_exporter_settings(const ConfigNode& section) {
 
 // ---------------------------------------------------------------------------------------
 
-http::Reply metrics_reply(const http::Request& request, MetricsRegistry& registry) {
+http::Reply metrics_reply(const http::Request& request, MetricsRegistry& registry, const Readiness& readiness) {
   const std::string_view target = request.target;
   const std::string_view path = target.substr(0, target.find('?'));  // scrapers may add parameters
-  if (path != "/metrics") return http::text_error_reply(404, "not found: stsd serves only /metrics");
+  if (path != "/metrics" && path != "/healthz" && path != "/readyz")
+    return http::text_error_reply(404, "not found: stsd serves /metrics, /healthz and /readyz");
   if (request.method != "GET" && request.method != "HEAD") {
     auto reply = http::text_error_reply(405, "method not allowed: use GET");
     reply.headers.emplace_back("Allow", "GET, HEAD");
     return reply;
   }
+  if (path == "/healthz") return health_reply();
+  if (path == "/readyz") return readiness_reply(readiness);
   http::Reply reply;
   try {
     reply.body = registry.scrape();
@@ -65,7 +69,8 @@ http::Reply metrics_reply(const http::Request& request, MetricsRegistry& registr
   return reply;
 }
 
-std::unique_ptr<http::Server> make_metrics_server(std::shared_ptr<MetricsRegistry> registry) {
+std::unique_ptr<http::Server> make_metrics_server(std::shared_ptr<MetricsRegistry> registry,
+                                                  std::shared_ptr<const Readiness> readiness) {
   http::ServerSettings settings;
   settings.name = "metrics";
   settings.connection.limits = {.max_header_bytes = kMaxHeaderBytes, .max_body_bytes = kMaxBodyBytes};
@@ -78,7 +83,9 @@ std::unique_ptr<http::Server> make_metrics_server(std::shared_ptr<MetricsRegistr
   settings.limits.max_pending = kMaxConnections;
   settings.stop_grace = std::chrono::milliseconds(0);  // scrapes are cheap to repeat
   http::Hooks hooks;
-  hooks.handler = [registry](const http::Request& request) { return metrics_reply(request, *registry); };
+  hooks.handler = [registry, readiness](const http::Request& request) {
+    return metrics_reply(request, *registry, *readiness);
+  };
   return std::make_unique<http::Server>(settings, std::move(hooks));
 }
 
@@ -168,23 +175,29 @@ std::vector<http::ListenAddress> listen_addresses(const ExporterSettings& settin
 
 void MetricsService::start() {
   auto registry = metrics_registry(env_);
-  if (!process_metrics_) process_metrics_ = register_process_metrics(*registry);
-  std::shared_ptr<http::Server> server = make_metrics_server(registry);
+  register_collectors(*registry);
+  std::shared_ptr<http::Server> server = make_metrics_server(registry, Readiness::of(env_));
   server->start(listen_addresses(settings_));
   server_ = std::move(server);
   announce();
 }
 
+void MetricsService::register_collectors(MetricsRegistry& registry) {
+  if (!process_metrics_) process_metrics_ = register_process_metrics(registry);
+  if (!readiness_metrics_) readiness_metrics_ = register_readiness_metrics(registry, Readiness::of(env_));
+}
+
 void MetricsService::announce() const {
   std::string where;
   for (const auto& text : settings_.listen) where += (where.empty() ? "" : ", ") + text;
-  log::info("metrics: serving http://" + where + "/metrics");
+  log::info("metrics: serving http://" + where + "/metrics (and /healthz, /readyz)");
 }
 
 void MetricsService::stop() {
   if (server_) server_->stop();
   server_.reset();
   process_metrics_.reset();
+  readiness_metrics_.reset();
 }
 
 void MetricsService::prepare_reload(const ConfigNode* section, PendingLoad& load) {
@@ -201,7 +214,7 @@ void MetricsService::prepare_reload(const ConfigNode* section, PendingLoad& load
   // old endpoint keeps serving.
   auto registry = metrics_registry(env_);
   std::shared_ptr<http::Server> server =
-      server_ ? server_ : std::shared_ptr<http::Server>(make_metrics_server(registry));
+      server_ ? server_ : std::shared_ptr<http::Server>(make_metrics_server(registry, Readiness::of(env_)));
   std::shared_ptr<http::Server::Prepared> prepared;
   try {
     prepared = std::make_shared<http::Server::Prepared>(server->prepare(listen_addresses(settings)));
@@ -210,7 +223,7 @@ void MetricsService::prepare_reload(const ConfigNode* section, PendingLoad& load
     section->fail(error.what());
   }
   load.on_commit([this, server, prepared, registry, settings = std::move(settings)]() mutable {
-    if (!process_metrics_) process_metrics_ = register_process_metrics(*registry);
+    register_collectors(*registry);
     server->listen(std::move(*prepared));
     server_ = server;
     settings_ = std::move(settings);

@@ -1,7 +1,8 @@
 #pragma once
-// The `metrics:` service: plain HTTP `GET /metrics` on an http::Server (src/http/), on
-// its own thread, apart from the DNS workers, so a slow or hostile scraper never delays
-// an answer.
+// The `metrics:` service: plain HTTP `GET /metrics`, and the probes `/healthz` and
+// `/readyz` (probes.h), on an http::Server (src/http/), on its own thread, apart from the
+// DNS workers, so a slow or hostile scraper never delays an answer. It starts before the
+// chains are built, so the probes answer while the store loads its index.
 //
 // Limits: at most kMaxConnections that sent a request and as many waiting for their
 // first (http/connection_limits.h; past the cap a 503); a request header
@@ -19,6 +20,7 @@
 #include "environment.h"
 #include "http/server.h"
 #include "metrics.h"
+#include "readiness.h"
 #include "registry.h"
 
 namespace stsd::metrics_plugin {
@@ -41,11 +43,12 @@ struct ExporterSettings {
 // `metrics:` (null or {}) or `metrics: { listen: ADDR:PORT | [list] }`. Throws ConfigError.
 ExporterSettings parse_exporter_settings(const ConfigNode& section);
 
-// The `metrics:` endpoint's HTTP server (not started): GET/HEAD /metrics, 404 for other
-// paths, 405 for other methods.
-std::unique_ptr<http::Server> make_metrics_server(std::shared_ptr<MetricsRegistry> registry);
-// The reply to one request, given the current scrape.
-http::Reply metrics_reply(const http::Request& request, MetricsRegistry& registry);
+// The `metrics:` endpoint's HTTP server (not started): GET/HEAD /metrics, /healthz and
+// /readyz, 404 for other paths, 405 for other methods.
+std::unique_ptr<http::Server> make_metrics_server(std::shared_ptr<MetricsRegistry> registry,
+                                                  std::shared_ptr<const Readiness> readiness);
+// The reply to one request, given the current scrape and readiness.
+http::Reply metrics_reply(const http::Request& request, MetricsRegistry& registry, const Readiness& readiness);
 
 // Registers process-wide collectors: stsd_build_info, process_start_time_seconds,
 // process_resident_memory_bytes, process_virtual_memory_bytes, process_cpu_seconds_total,
@@ -59,16 +62,19 @@ class MetricsService final : public Service {
   void start() override;
   void stop() override;
   void prepare_reload(const ConfigNode* section, PendingLoad& load) override;
+  bool starts_before_chains() const override { return true; }
 
   const http::Server* server() const { return server_.get(); }
 
  private:
+  void register_collectors(MetricsRegistry& registry);
   void announce() const;
 
   ExporterSettings settings_;
   Environment& env_;
   std::shared_ptr<http::Server> server_;
   MetricsRegistry::Registration process_metrics_;
+  MetricsRegistry::Registration readiness_metrics_;
 };
 
 }  // namespace stsd::metrics_plugin

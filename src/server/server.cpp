@@ -46,9 +46,19 @@ void Server::start() {
   log::set_min_level(settings_.log_level);
   env_ = std::make_unique<Environment>(std::filesystem::absolute(config_path_).parent_path(), settings_.storage, clock_,
                                        false, settings_.storage_min_free_mib << 20);
+  // The core's gate, added before any other and opened last: nothing is ready before
+  // every chain is published, every listener bound and every service started.
+  readiness_ = Readiness::of(*env_);
+  listeners_bound_ = readiness_->add_gate("listeners-bound");
+  notifier_ = ReadinessNotifier::listen(NotifySocket::from_environment(), readiness_);
+  // Service factories only read their section, so they may run first; the services that
+  // start before the chains (health and readiness probes) then answer while the chains
+  // are built and the store loads its index.
+  services_ = build_services(root, registry_, *env_);
+  for (auto& s : services_)
+    if (s.service->starts_before_chains()) s.service->start();
   PendingLoad load;
   auto blocks = build_server_blocks(root, registry_, *env_, load);
-  services_ = build_services(root, registry_, *env_);
   listen_fingerprint_ = fingerprint(blocks);
   load.commit();
 
@@ -70,12 +80,14 @@ void Server::start() {
     workers_.push_back(std::make_unique<Worker>(slots_, listener_settings, tcp_connections_));
     workers_.back()->bind(endpoints);
   }
-  for (auto& s : services_) s.service->start();
+  for (auto& s : services_)
+    if (!s.service->starts_before_chains()) s.service->start();
   for (auto& w : workers_) threads_.emplace_back([worker = w.get()] { worker->run(); });
   std::string where;
   for (const auto& b : blocks)
     for (const auto& l : b.listen) where += (where.empty() ? "" : ", ") + l;
   log::f(log::Level::Info, "stsd %s serving on %s (udp and tcp) with %u workers", STSD_VERSION, where.c_str(), count);
+  listeners_bound_.open();
 }
 
 std::string Server::reload() {
@@ -127,7 +139,8 @@ void Server::run_until_signal() {
                                                                              int signal) {
     if (ec) return;
     if (signal == SIGHUP) {
-      reload();
+      notifier_->reloading();
+      notifier_->reload_done(reload());
       signals.async_wait(on_signal);
       return;
     }
@@ -147,6 +160,8 @@ void Server::run_until_signal() {
 void Server::stop() {
   if (stopped_) return;
   stopped_ = true;
+  // Probes and the service manager hear of it before the listeners close.
+  if (notifier_) notifier_->stopping();
   for (auto& w : workers_) w->stop();
   // In-flight answers finish; a connection that will not finish is cut after a grace.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -162,6 +177,8 @@ void Server::stop() {
   services_.clear();
   workers_.clear();
   slots_.clear();
+  notifier_.reset();
+  readiness_.reset();
   env_.reset();
   log::info("stopped");
 }

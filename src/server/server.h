@@ -1,15 +1,18 @@
 #pragma once
 // The stsd process: loads the config, runs the workers and services, reloads on SIGHUP
-// and stops gracefully on SIGTERM/SIGINT.
+// and stops gracefully on SIGTERM/SIGINT, telling the service manager each step
+// (server/sd_notify.h).
 #include <filesystem>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "environment.h"
+#include "readiness.h"
 #include "registry.h"
 #include "server/listeners.h"
 #include "server/runtime.h"
+#include "server/sd_notify.h"
 
 namespace stsd {
 
@@ -34,6 +37,11 @@ class Server {
   std::shared_ptr<Clock> clock_;
   CoreSettings settings_;
   std::unique_ptr<Environment> env_;
+  std::shared_ptr<Readiness> readiness_;
+  std::shared_ptr<ReadinessNotifier> notifier_;
+  // Kept while the server lives: a start that fails part-way must not withdraw it and
+  // leave the other gates looking like readiness.
+  Readiness::Gate listeners_bound_;
   std::vector<std::string> listen_fingerprint_;
   std::vector<std::shared_ptr<ChainSlot>> slots_;
   std::vector<NamedService> services_;

@@ -15,6 +15,7 @@
 #include "environment.h"
 #include "logging.h"
 #include "metrics.h"
+#include "readiness.h"
 #include "store/codecs.h"
 #include "store/database.h"
 #include "store/disk.h"
@@ -83,6 +84,9 @@ std::shared_ptr<PolicyStore> PolicyStore::open(Environment& env) {
   return env.shared<PolicyStore>("store.policies", [&] {
     if (env.check_only()) throw std::runtime_error("the store is not opened while checking a config");
     if (!env.storage_path()) throw std::runtime_error("no `storage:` folder is configured");
+    // Readiness probes and the service manager wait for the index (seconds at millions of
+    // domains); a store that fails to open withdraws the gate with its handle.
+    auto index_loaded = Readiness::of(env)->add_gate("store-index-loaded");
     StorageOptions options;
     options.min_free_bytes = env.storage_min_free_bytes();
     auto store = std::make_shared<PolicyStore>(Database::open(*env.storage_path(), options), env.clock_ptr());
@@ -90,6 +94,7 @@ std::shared_ptr<PolicyStore> PolicyStore::open(Environment& env) {
         metrics::metrics_registry(env)->add("store", [guard = &store->impl_->guard](metrics::MetricsWriter& writer) {
           write_health_metrics(guard->health(), writer);
         });
+    index_loaded.open();
     return store;
   });
 }

@@ -9,16 +9,19 @@ import re
 import shutil
 import subprocess
 import time
+import urllib.request
 
 from harness import SOURCE_DIR, Stsd, check, free_port, kdig, run_tests
 
 ID = re.compile(r'^"v=STSv1; id=([A-Za-z0-9]{1,32});"$')
 
 
-def example_config(port, https_port):
+def example_config(port, https_port, metrics_port):
     """zones/stsd.yaml with the loopback ports swapped for free ones."""
     with open(os.path.join(SOURCE_DIR, "zones", "stsd.yaml")) as f:
         text = f.read()
+    check("127.0.0.1:9153" in text, "the example config serves metrics and the probes")
+    text = text.replace("127.0.0.1:9153", f"127.0.0.1:{metrics_port}")
     text = text.replace("127.0.0.1:8443", f"127.0.0.1:{https_port}")
     text = text.replace("127.0.0.1:5300", f"127.0.0.1:{port}").replace("[::1]:5300", f"[::1]:{port}")
     return text
@@ -47,10 +50,12 @@ def test_first_five_minutes():
     offset_file = os.path.join(work, "clock-offset")
     with open(offset_file, "w") as f:
         f.write("0")
-    port, https_port = free_port(), free_port()
-    s = Stsd(example_config(port, https_port), workdir=os.path.join(work, "zones"), port=port,
+    port, https_port, metrics_port = free_port(), free_port(), free_port()
+    s = Stsd(example_config(port, https_port, metrics_port), workdir=os.path.join(work, "zones"), port=port,
              env={"STSD_CLOCK_OFFSET_FILE": offset_file, "STSD_SOCKET": os.path.join(work, "var", "stsd.sock")})
     with s:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/readyz", timeout=5) as r:
+            check(r.status == 200 and r.read().decode().startswith("ready\n"), "/readyz of the example config")
         check(s.run("stsctl", "domain", "add", "example.com").returncode == 0)
         out = s.run("stsctl", "policy", "stage", "example.com", "--mode", "enforce", "--mx", "mail.example.com").stdout
         check("1" in out, out)

@@ -1,6 +1,7 @@
 """The metrics plugin and the /metrics endpoint behind the real binary: queries sent with
 kdig over UDP and TCP (NOERROR, NXDOMAIN, REFUSED) are counted exactly by transport,
-type and rcode; /metrics answers 404/405/400 to what it does not serve and survives
+type and rcode; /healthz and /readyz (the core gate alone without a store) and their
+metrics; /metrics answers 404/405/400 to what it does not serve and survives
 garbage; process metrics are there; SIGHUP moves the endpoint to a new port without
 resetting counters, and a SIGHUP to a port in use is refused while the old port keeps
 serving; config errors name file and line."""
@@ -105,6 +106,19 @@ def test_process_metrics(stsd):
     check(time.time() - 600 < started <= time.time() + 1, f"start time {started}")
     check(samples.get("process_resident_memory_bytes", 0) > 1 << 20, samples)
     check(samples.get("process_open_fds", 0) > 3, samples)
+
+
+def test_probes_without_a_store(stsd):
+    status, headers, body = fetch(METRICS_PORT, "/healthz")
+    check(status == 200 and body == "ok\n" and headers.get("Cache-Control") == "no-store", (status, headers, body))
+    # No `storage:`: the core's gate is the only one.
+    status, _, body = fetch(METRICS_PORT, "/readyz")
+    check(status == 200 and body == "ready\nopen listeners-bound\n", (status, body))
+    status, headers, body = fetch(METRICS_PORT, "/readyz", method="HEAD")
+    check(status == 200 and body == "", (status, headers))
+    samples = scrape(METRICS_PORT)
+    check(samples.get("stsd_ready") == 1, samples)
+    check(samples.get('stsd_readiness_gate_open{gate="listeners-bound"}') == 1, samples)
 
 
 def test_other_paths_and_methods(stsd):
@@ -251,7 +265,8 @@ def test_config_errors_name_file_and_line(stsd):
 
 if __name__ == "__main__":
     run_tests(CONFIG.replace("MPORT", str(METRICS_PORT)),
-              [test_queries_are_counted_exactly, test_process_metrics, test_other_paths_and_methods,
+              [test_queries_are_counted_exactly, test_process_metrics, test_probes_without_a_store,
+               test_other_paths_and_methods,
                test_bad_requests_do_not_hurt, test_reload_moves_the_endpoint_and_keeps_counters,
                test_reload_to_a_port_in_use_is_refused,
                test_config_errors_name_file_and_line])

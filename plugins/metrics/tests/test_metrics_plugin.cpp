@@ -2,6 +2,8 @@
 // config errors name file and line; its HTTP endpoint answers 200/404/405/400.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
@@ -10,6 +12,8 @@
 #include "environment.h"
 #include "exporter.h"
 #include "metrics_test_support.h"
+#include "probes.h"
+#include "readiness.h"
 #include "plugin_test_support.h"
 
 using namespace stsd;
@@ -227,7 +231,7 @@ std::string exchange(const boost::asio::ip::tcp::endpoint& endpoint, const std::
 TEST(MetricsHttp, ServesMetricsAndRefusesTheRest) {
   auto registry = std::make_shared<MetricsRegistry>();
   auto handle = registry->add("test", [](MetricsWriter& w) { w.gauge("stsd_test_value", "t", {}, 7); });
-  auto server = metrics_plugin::make_metrics_server(registry);
+  auto server = metrics_plugin::make_metrics_server(registry, std::make_shared<Readiness>());
   server->start({http::ListenAddress::tcp({boost::asio::ip::make_address("127.0.0.1"), 0})});
   const auto endpoint = server->tcp_endpoints().at(0);
 
@@ -239,7 +243,7 @@ TEST(MetricsHttp, ServesMetricsAndRefusesTheRest) {
   const Case cases[] = {
       {"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 200 OK", "stsd_test_value 7\n"},
       {"GET /metrics?name[]=x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 200 OK", "stsd_test_value"},
-      {"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 404 Not Found", "only /metrics"},
+      {"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 404 Not Found", "/metrics, /healthz and /readyz"},
       {"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
        "HTTP/1.1 405 Method Not Allowed", "use GET"},
       {"NONSENSE\r\n\r\n", "HTTP/1.1 400 Bad Request", "malformed HTTP request"},
@@ -265,6 +269,66 @@ TEST(MetricsHttp, ServesMetricsAndRefusesTheRest) {
   for (size_t at = both.find("HTTP/1.1 200 OK"); at != std::string::npos; at = both.find("HTTP/1.1 200 OK", at + 1))
     ++count;
   EXPECT_EQ(count, 2u) << both;
+  server->stop();
+}
+
+}  // namespace
+
+namespace {
+
+// /healthz always; /readyz 503 naming the closed gates, 200 once all are open, 503 again
+// while stopping; the same states as metrics.
+TEST(MetricsHttp, HealthAndReadinessProbes) {
+  auto registry = std::make_shared<MetricsRegistry>();
+  auto readiness = std::make_shared<Readiness>();
+  auto listeners = readiness->add_gate("listeners-bound");
+  auto index = readiness->add_gate("store-index-loaded");
+  auto readiness_metrics = metrics_plugin::register_readiness_metrics(*registry, readiness);
+  auto server = metrics_plugin::make_metrics_server(registry, readiness);
+  server->start({http::ListenAddress::tcp({boost::asio::ip::make_address("127.0.0.1"), 0})});
+  const auto endpoint = server->tcp_endpoints().at(0);
+  const auto get = [&](const std::string& path) {
+    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    return exchange(endpoint, request);
+  };
+  const auto body_of = [](const std::string& response) { return response.substr(response.find("\r\n\r\n") + 4); };
+
+  struct Step {
+    std::function<void()> change;
+    std::string readyz_status;
+    std::string readyz_body;
+    std::string ready_metric;
+    std::string index_metric;
+  };
+  const Step steps[] = {
+      {[] {}, "HTTP/1.1 503",
+       "not ready: waiting for listeners-bound, store-index-loaded\nclosed listeners-bound\nclosed store-index-loaded\n",
+       "stsd_ready 0", "stsd_readiness_gate_open{gate=\"store-index-loaded\"} 0"},
+      {[&] { index.open(); }, "HTTP/1.1 503",
+       "not ready: waiting for listeners-bound\nclosed listeners-bound\nopen store-index-loaded\n", "stsd_ready 0",
+       "stsd_readiness_gate_open{gate=\"store-index-loaded\"} 1"},
+      {[&] { listeners.open(); }, "HTTP/1.1 200 OK", "ready\nopen listeners-bound\nopen store-index-loaded\n",
+       "stsd_ready 1", "stsd_readiness_gate_open{gate=\"store-index-loaded\"} 1"},
+      {[&] { readiness->set_stopping(); }, "HTTP/1.1 503",
+       "not ready: stopping\nopen listeners-bound\nopen store-index-loaded\n", "stsd_ready 0",
+       "stsd_readiness_gate_open{gate=\"store-index-loaded\"} 1"},
+  };
+  for (const auto& step : steps) {
+    step.change();
+    const auto health = get("/healthz");
+    EXPECT_EQ(health.rfind("HTTP/1.1 200 OK", 0), 0u) << health;
+    EXPECT_EQ(body_of(health), "ok\n");
+    const auto ready = get("/readyz?verbose");
+    EXPECT_EQ(ready.rfind(step.readyz_status, 0), 0u) << ready;
+    EXPECT_EQ(body_of(ready), step.readyz_body);
+    EXPECT_NE(ready.find("Cache-Control: no-store"), std::string::npos) << ready;
+    const auto scrape = get("/metrics");
+    EXPECT_TRUE(has_line(scrape, step.ready_metric)) << scrape;
+    EXPECT_TRUE(has_line(scrape, step.index_metric)) << scrape;
+  }
+  const std::string post_request = "POST /readyz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  const auto post = exchange(endpoint, post_request);
+  EXPECT_EQ(post.rfind("HTTP/1.1 405", 0), 0u) << post;
   server->stop();
 }
 
