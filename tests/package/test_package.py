@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+import yaml
+
 SOURCE_DIR = os.environ.get("STSD_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "../..")))
 BINARY_DIR = os.environ.get("STSD_BINARY_DIR", os.path.join(SOURCE_DIR, "build/release"))
 WORK = os.path.join(BINARY_DIR, "package-test")
@@ -155,6 +157,12 @@ def install(blocks, deb):
     status = in_root("dpkg-query -W -f='${Status} ${Version}' stsd")
     expect("install ok installed" in status.stdout, f"stsd not installed: {status.stdout}")
     expect(in_root("id -u stsd", check=False).returncode == 0, "the postinst made no user stsd")
+    # "Serves nothing harmful": every address the installed config listens on is loopback.
+    with open(f"{ROOT}/etc/stsd/stsd.yaml") as f:
+        config = yaml.safe_load(f)
+    listens = [a for block in config["servers"] for a in block["listen"]] + [config["metrics"]["listen"]]
+    outside = [a for a in listens if not re.match(r"^(127\.0\.0\.1|\[::1\]):\d+$", a)]
+    expect(not outside and not config.get("policy_host"), f"/etc/stsd/stsd.yaml listens beyond loopback: {outside}")
     mode = os.stat(f"{ROOT}/var/lib/stsd")
     expect(mode.st_mode & 0o777 == 0o700, f"/var/lib/stsd has mode {oct(mode.st_mode & 0o777)}")
 
