@@ -201,7 +201,7 @@ class Server:
         self.tracer = subprocess.Popen(
             ["nsenter", f"--net={self.network}", "strace", "-f", "-qq", "-o", self.trace,
              "chroot", ROOT, "sh", "-ec", self.blocks["start-without-systemd"]],
-            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             text=True)
         deadline = time.monotonic() + 30
         last = None
@@ -211,8 +211,8 @@ class Server:
             if ready.returncode == 0 and "status:" in ready.stdout and os.path.exists(f"{ROOT}/run/stsd/stsd.sock"):
                 return
             last = ready
-            if self.tracer.poll() is not None and not self.pid():
-                break
+            if self.tracer.poll() is not None:  # strace ends when stsd has exited
+                raise Failure(f"stsd exited at start\n{self.log()}")
             time.sleep(0.3)
         raise Failure(f"stsd did not answer within 30 s (kdig: {last.stdout}{last.stderr})\n{self.log()}")
 
