@@ -9,7 +9,8 @@
    exactly as written, inside that root: install the package with apt (its dependencies
    resolved from the Debian mirror), start stsd from the installed config as user stsd
    without systemd, add a domain with the installed stsctl and query it with kdig, then
-   upgrade and see the store and a local edit of the conffile kept;
+   upgrade and see the store and a local edit of the conffile kept, then remove (the
+   store stays) and purge (it goes);
 4. checks the unit with `systemd-analyze verify` in the root, that the guide quotes the
    exposure `systemd-analyze security` computes, and that every system call stsd made
    (traced with strace from start to stop, reload included) is one the unit's
@@ -366,6 +367,17 @@ def upgrade(server, new_deb):
     server.stop()
 
 
+@step("remove keeps the store, purge deletes it (docs/operations.md)")
+def remove_and_purge():
+    in_root("apt-get remove stsd")
+    expect(os.path.exists(f"{ROOT}/var/lib/stsd/stsd.db") and os.path.exists(f"{ROOT}/etc/stsd/stsd.yaml"),
+           "apt-get remove deleted the store or the config")
+    in_root("apt-get purge stsd")
+    expect(not os.path.exists(f"{ROOT}/var/lib/stsd") and not os.path.exists(f"{ROOT}/etc/stsd/stsd.yaml"),
+           "apt-get purge left the store or the config")
+    expect(in_root("id -u stsd", check=False, quiet=True).returncode == 0, "purge removed the user stsd")
+
+
 def main():
     if os.geteuid() != 0:
         print("package test: needs root (chroot, mount and network namespaces); skipped")
@@ -391,6 +403,7 @@ def main():
         first_domain(server)
         check_system_calls(trace)
         upgrade(server, new_deb)
+        remove_and_purge()
     except Failure as failure:
         print(f"FAILED: {failure}")
         return 1
