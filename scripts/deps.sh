@@ -14,6 +14,7 @@ packages=(
   clang libclang-rt-14-dev
   libgmime-3.0-dev
   zlib1g-dev
+  pandoc lintian mmdebstrap strace dpkg-dev
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(nsd dnsperf valgrind procps)
