@@ -86,7 +86,7 @@ std::string url_component(std::string_view text) {
 
 std::string when(int64_t unix_seconds) {
   if (unix_seconds == 0) return std::string(kNothing);
-  return format_utc(SystemTime(std::chrono::seconds(unix_seconds)), true);
+  return iso8601(unix_seconds);
 }
 
 bool is_time_field(std::string_view key) {
@@ -150,7 +150,7 @@ const std::string_view kStyleSheet = R"css(body{font-family:system-ui,sans-serif
 header{background:#1d3557;padding:.6em 1em}header a{color:#fff;font-weight:bold;text-decoration:none}
 main{padding:1em;max-width:84em}
 table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
-th{background:#eef}td dl{margin:0}dt{font-weight:bold}dd{margin:0 0 .3em 1em}
+th{background:#eef}time,.when{white-space:nowrap}.digest{max-width:12em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}td dl{margin:0}dt{font-weight:bold}dd{margin:0 0 .3em 1em}
 code,.id{font-family:ui-monospace,monospace}
 .badge{display:inline-block;border-radius:.3em;padding:0 .4em;margin-right:.2em;font-size:.85em;color:#fff;background:#555}
 .badge.drift-hold{background:#b00020}.badge.pending{background:#946200}.badge.rotation-held{background:#6a1b9a}

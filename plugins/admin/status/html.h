@@ -17,7 +17,7 @@ std::string html_escape(std::string_view text);
 // RFC 3986 §2.3: every byte but the unreserved characters percent-encoded, for a query
 // parameter or a path segment.
 std::string url_component(std::string_view text);
-// "2026-11-30 14:00:07 UTC"; "—" for 0 (never happened, or nothing scheduled).
+// "2026-11-30T14:00:07Z" (as the status document writes times); "—" for 0 (never happened, or nothing scheduled).
 std::string when(int64_t unix_seconds);
 
 // Whether a section's field holds Unix seconds by its name ("*_at", "*not_after",

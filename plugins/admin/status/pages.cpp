@@ -1,5 +1,7 @@
 #include "pages.h"
 
+#include <algorithm>
+
 #include "html.h"
 
 namespace stsd::admin::status {
@@ -67,7 +69,7 @@ void append_rows(std::string& out, const ListView& view) {
   for (const auto& row : view.rows) {
     out += "<tr><td>" + domain_link(row.domain) + "</td><td>" + version_text(row.staged) + "</td><td>" +
            version_text(row.confirmed) + "</td><td class=\"id\">" +
-           (row.served_id.empty() ? std::string("—") : html_escape(row.served_id)) + "</td><td>" +
+           (row.served_id.empty() ? std::string("—") : html_escape(row.served_id)) + "</td><td class=\"when\">" +
            html_escape(when(row.next_rotation)) + "</td><td>" + row_badges(row);
     if (row.drift_hold) out += " <span class=\"note\">" + html_escape(*row.drift_hold) + "</span>";
     out += "</td></tr>\n";
@@ -120,8 +122,9 @@ void append_versions(std::string& out, const json& status) {
     std::string mx;
     for (const auto& host : version.value("mx", json::array())) mx += (mx.empty() ? "" : ", ") + text_of(host);
     out += "<td>" + field(version, "version") + "</td><td>" + field(version, "mode") + "</td><td>" + html_escape(mx) +
-           "</td><td>" + field(version, "max_age") + "</td><td>" + field(version, "created_at") +
-           "</td><td class=\"id\">" + field(version, "digest") + "</td></tr>\n";
+           "</td><td>" + field(version, "max_age") + "</td><td class=\"when\">" +
+           field(version, "created_at") + "</td><td class=\"id digest\" title=\"" + field(version, "digest") + "\">" +
+           field(version, "digest") + "</td></tr>\n";
   }
   out += "</tbody></table>\n";
   if (status.value("pending", false))
@@ -151,25 +154,52 @@ void append_rotation(std::string& out, const json& status) {
 }
 
 // A section another service registered (AdminExtensions::add_status_section): its
-// one-line summaries first, then every other field as it is, whatever its shape.
+// one-line summaries first, then its lists of records as tables (the confirmer's
+// vantages: each one's last probe), then every other field, folded (a <details>
+// element opens without script).
 void append_section(std::string& out, const std::string& name, const json& section) {
   out += "<section id=\"section-" + html_escape(url_component(name)) + "\"><h2>" + html_escape(name) + "</h2>\n";
-  json rest = section;
-  if (section.is_object() && section.contains("lines")) {
+  if (!section.is_object()) {
+    append_json(out, section);
+    out += "</section>\n";
+    return;
+  }
+  if (section.contains("lines")) {
     out += "<ul class=\"lines\">";
     for (const auto& line : section["lines"]) out += "<li>" + html_escape(text_of(line)) + "</li>";
     out += "</ul>\n";
-    rest.erase("lines");
   }
-  append_json(out, rest);
+  json tables = json::object();
+  json rest = json::object();
+  for (const auto& [key, value] : section.items()) {
+    if (key == "lines") continue;
+    const bool records = value.is_array() && !value.empty() &&
+                         std::all_of(value.begin(), value.end(), [](const json& v) { return v.is_object(); });
+    (records ? tables : rest)[key] = value;
+  }
+  for (const auto& [key, value] : tables.items()) {
+    out += "<h3>" + html_escape(key) + "</h3>";
+    append_json(out, value);
+  }
+  if (!rest.empty()) {
+    out += "<details><summary>All fields</summary>";
+    append_json(out, rest);
+    out += "</details>\n";
+  }
   out += "</section>\n";
 }
 
 void append_events(std::string& out, const json& status) {
   const json& events = status.value("events", json::array());
   if (events.empty()) return;
-  out += "<h2>Recent events</h2>";
-  append_json(out, events);
+  out += "<h2>Recent events</h2><table id=\"events\"><thead><tr><th>#</th><th>At</th><th>Kind</th><th>Version</th>"
+         "<th>Detail</th></tr></thead><tbody>\n";
+  for (const auto& event : events) {
+    out += "<tr><td>" + field(event, "seq") + "</td><td class=\"when\">" + field(event, "at") + "</td><td>" +
+           field(event, "kind") + "</td><td>" + field(event, "version") + "</td><td>" + field(event, "detail") +
+           "</td></tr>\n";
+  }
+  out += "</tbody></table>\n";
 }
 
 }  // namespace
