@@ -12,6 +12,7 @@ packages=(
   knot-dnsutils dnsutils ldnsutils knot bind9 bind9-utils nginx openssl curl python3 python3-dnspython iproute2
   zonemaster-cli
   clang libclang-rt-14-dev
+  chromium chromium-driver python3-selenium fonts-dejavu-core
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(nsd dnsperf valgrind procps)

@@ -56,6 +56,11 @@ void append_search_form(std::string& out, const ListView& view) {
 }
 
 void append_rows(std::string& out, const ListView& view) {
+  if (view.rows.empty() && view.scan_budget_spent) {
+    out += "<p id=\"no-match\">No domain contains “" + html_escape(view.query) + "” among the " +
+           std::to_string(view.scanned) + " names looked at so far.</p>\n";
+    return;
+  }
   if (view.rows.empty()) {
     out += "<p id=\"no-match\">" +
            std::string(view.query.empty() ? "No domains here."
@@ -79,8 +84,9 @@ void append_rows(std::string& out, const ListView& view) {
 
 void append_paging(std::string& out, const ListView& view) {
   if (view.scan_budget_spent) {
-    out += "<p class=\"note\" id=\"scan-note\">Looked through " + std::to_string(view.scanned) +
-           " names, up to " + html_escape(view.next_after.value_or("")) + "; the rest is on the next page.</p>\n";
+    out += "<p class=\"note\" id=\"scan-note\">This search looked through " + std::to_string(view.scanned) +
+           " names, up to " + html_escape(view.next_after.value_or("")) +
+           " (each page looks through at most that many); the next page goes on from there.</p>\n";
   }
   out += "<nav>";
   if (!view.after.empty()) out += "<a href=\"" + list_link(view.query, "") + "\" id=\"first\">First page</a>";

@@ -127,7 +127,10 @@ TEST(ListPage, SaysHowFarASearchLooked) {
   view.scanned = 50000;
   view.next_after = "m.example";
   const std::string out = render_list_page(view);
-  EXPECT_NE(out.find("Looked through 50000 names, up to m.example"), std::string::npos) << out;
+  EXPECT_NE(out.find("id=\"no-match\">No domain contains “rare” among the 50000 names looked at so far."),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("This search looked through 50000 names, up to m.example"), std::string::npos) << out;
   EXPECT_NE(out.find("after=m.example\" id=\"next\""), std::string::npos) << out;
 }
 
