@@ -20,6 +20,7 @@ def example_config(port, https_port):
     with open(os.path.join(SOURCE_DIR, "zones", "stsd.yaml")) as f:
         text = f.read()
     text = text.replace("127.0.0.1:8443", f"127.0.0.1:{https_port}")
+    text = text.replace("127.0.0.1:8054", f"127.0.0.1:{free_port()}")
     text = text.replace("127.0.0.1:5300", f"127.0.0.1:{port}").replace("[::1]:5300", f"[::1]:{port}")
     return text
 

@@ -148,7 +148,8 @@ ListView StatusPage::list(const std::string& query, const std::string& after, si
         break;
       }
     }
-    if (names.size() <= page_size && !at_end) {
+    // A budget spent on the store's last name leaves nothing for a next page.
+    if (names.size() <= page_size && !at_end && !state_->domains(cursor, 1).empty()) {
       view.scan_budget_spent = true;
       view.next_after = cursor;
     }

@@ -23,9 +23,10 @@ namespace stsd::admin::status {
 inline constexpr size_t kPageSize = 50;
 // Names a search looks at per request before it answers with what it found: a page never
 // costs more than this many keys read in order, however large the store ("next"
-// continues from where it stopped). About 0.3 s on the 2-CPU test machine; a store of up
-// to this many domains is searched whole in one request (bench/status/run.sh).
-inline constexpr size_t kSearchScanBudget = 200000;
+// continues from where it stopped). A store of up to this many domains is searched whole
+// in one request: about 0.13 s at 100,000 domains, 0.5 s per request at 1,000,000 on the
+// 2-CPU test machine (bench/results/2026-11-30-status-page.md).
+inline constexpr size_t kSearchScanBudget = 100000;
 // Events shown on a domain's page.
 inline constexpr size_t kDomainPageEvents = 20;
 

@@ -127,6 +127,14 @@ TEST_F(StatusPageTest, SearchStopsAtItsBudgetAndContinuesFromThere) {
   EXPECT_EQ(requests, 3);  // 40 + 40 + 40 names, then the last 10
 }
 
+TEST_F(StatusPageTest, ABudgetEndingOnTheLastNameLeavesNoNextPage) {
+  const ListView view = page_->list("d125", "d099.example", kPageSize, kDomains - 100);
+  EXPECT_EQ(view.scanned, static_cast<size_t>(kDomains - 100));
+  EXPECT_EQ(names(view), std::vector<std::string>{"d125.example"});
+  EXPECT_FALSE(view.scan_budget_spent);
+  EXPECT_FALSE(view.next_after);
+}
+
 TEST_F(StatusPageTest, ADriftHoldShowsInTheListAndOnTheDomainPage) {
   state_->set_hold("d003.example", std::string("edge 127.0.0.12:443 serves a policy that matches no version"));
   const ListView view = page_->list("d003", "");
