@@ -5,7 +5,7 @@
 
 #include <set>
 
-#include "tests/api_fixture.h"
+#include "api_fixture.h"
 #include "status/status_page.h"
 
 namespace stsd::admin::status {

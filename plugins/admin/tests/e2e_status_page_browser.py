@@ -15,12 +15,12 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "confirm", "tests"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "confirm", "tests"))
 
 from harness import STSD_BIN, Stsd, check, free_port  # noqa: E402
 from confirm_env import (Nginx, TestCA, log, policy_text, run_script, served_id, status_json,  # noqa: E402
                          stsctl, confirmed_version, wait_until)
-from browser import Browser  # noqa: E402
+from status_browser import Browser  # noqa: E402
 
 DOMAIN = "drift.test"
 DOMAINS = 1000

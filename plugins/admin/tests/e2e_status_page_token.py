@@ -11,7 +11,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import STSD_BIN, Stsd, check, free_port, reload_and_wait, run_tests  # noqa: E402
-from browser import Browser  # noqa: E402
+from status_browser import Browser  # noqa: E402
 
 TOKEN = "c3f1d2a4b5e6978812345678abcdef90"
 BASE = """
