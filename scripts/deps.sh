@@ -15,6 +15,7 @@ packages=(
   libgmime-3.0-dev
   zlib1g-dev
   pandoc lintian mmdebstrap strace dpkg-dev
+  chromium chromium-driver python3-selenium fonts-dejavu-core
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(nsd dnsperf valgrind procps)

@@ -6,6 +6,7 @@
 #include "http_server.h"
 #include "logging.h"
 #include "registry.h"
+#include "status/service.h"
 
 namespace stsd::admin {
 namespace {
@@ -104,4 +105,5 @@ void stsd_register_admin(stsd::Registry& registry) {
         if (!env.storage_path()) return nullptr;
         return std::make_unique<stsd::admin::AdminService>(env, std::move(config));
       });
+  stsd::admin::status::register_status_page(registry);
 }

@@ -103,7 +103,12 @@ class PolicyHostService final : public Service {
       std::string line = "certificate for " + host + " from " + match->file + " (" + match->matched_name + "), ";
       line += match->valid_now ? "valid for " + std::to_string(days_left) + " more days" : "NOT valid now";
       return nlohmann::json{
-          {"present", true}, {"valid_now", match->valid_now}, {"file", match->file}, {"lines", {line}}};
+          {"present", true},
+          {"valid_now", match->valid_now},
+          {"file", match->file},
+          {"not_after",
+           std::chrono::duration_cast<std::chrono::seconds>(match->not_after.time_since_epoch()).count()},
+          {"lines", {line}}};
     });
   }
 

@@ -23,6 +23,7 @@ def example_config(port, https_port, metrics_port):
     check("127.0.0.1:9153" in text, "the example config serves metrics and the probes")
     text = text.replace("127.0.0.1:9153", f"127.0.0.1:{metrics_port}")
     text = text.replace("127.0.0.1:8443", f"127.0.0.1:{https_port}")
+    text = text.replace("127.0.0.1:8054", f"127.0.0.1:{free_port()}")
     text = text.replace("127.0.0.1:5300", f"127.0.0.1:{port}").replace("[::1]:5300", f"[::1]:{port}")
     return text
 
