@@ -5,43 +5,24 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <sstream>
 
 #include "logging.h"
-#include "net/address.h"
+#include "net/listen_list.h"
 #include "probes.h"
 
 namespace stsd::metrics_plugin {
 
-using tcp = boost::asio::ip::tcp;
-
 ExporterSettings parse_exporter_settings(const ConfigNode& section) {
   section.expect_map({"listen"});
+  stsd::net::ListenList listen;
+  if (auto node = section.get("listen"))
+    listen.add_items(*node, kDefaultListen);
+  else
+    listen.add(kDefaultListen, section);
   ExporterSettings settings;
-  auto listen = section.get("listen");
-  std::vector<std::pair<std::string, const ConfigNode*>> texts;
-  std::vector<ConfigNode> items;
-  if (listen) {
-    items = listen->items();
-    if (items.empty()) listen->fail("expected an address such as \"127.0.0.1:9153\"");
-  }
-  std::set<tcp::endpoint> seen;
-  auto add = [&](const std::string& text, const ConfigNode& where) {
-    const auto endpoints = stsd::net::parse_listen(text);
-    if (!endpoints) where.fail(endpoints.error());
-    for (const auto& endpoint : *endpoints) {
-      tcp::endpoint address(endpoint.address, endpoint.port);
-      if (!seen.insert(address).second) where.fail("'" + text + "' is listed twice");
-      settings.endpoints.push_back(address);
-    }
-    settings.listen.push_back(text);
-  };
-  if (listen) {
-    for (const auto& item : items) add(item.as_string(), item);
-  } else {
-    add(kDefaultListen, section);
-  }
+  settings.listen = listen.texts();
+  settings.endpoints = listen.endpoints();
   return settings;
 }
 

@@ -1,8 +1,7 @@
 #include "settings.h"
 
-#include <set>
 
-#include "net/address.h"
+#include "net/listen_list.h"
 
 namespace stsd::policyhost {
 
@@ -13,20 +12,10 @@ PolicyHostSettings parse_policy_host_settings(const ConfigNode& section) {
                       "handshake_timeout", "request_timeout", "idle_timeout", "access_log"});
   PolicyHostSettings settings;
 
-  const ConfigNode listen = section.require("listen");
-  std::set<boost::asio::ip::tcp::endpoint> seen;
-  for (const ConfigNode& item : listen.items()) {
-    const std::string text = item.as_string();
-    const auto endpoints = stsd::net::parse_listen(text);
-    if (!endpoints) item.fail(endpoints.error());
-    for (const auto& endpoint : *endpoints) {
-      boost::asio::ip::tcp::endpoint tcp(endpoint.address, endpoint.port);
-      if (!seen.insert(tcp).second) item.fail("'" + text + "' is listed twice");
-      settings.endpoints.push_back(tcp);
-    }
-    settings.listen.push_back(text);
-  }
-  if (settings.listen.empty()) listen.fail("expected at least one address, e.g. [\"0.0.0.0:443\"]");
+  stsd::net::ListenList listen;
+  listen.add_items(section.require("listen"), "0.0.0.0:443");
+  settings.listen = listen.texts();
+  settings.endpoints = listen.endpoints();
 
   settings.cert_dir = section.require("cert_dir").as_path();
   using std::chrono::seconds;

@@ -1,6 +1,6 @@
 #include "tlsrpt/settings.h"
 
-#include "net/address.h"
+#include "net/listen_list.h"
 
 namespace stsd::tlsrpt {
 
@@ -21,12 +21,9 @@ ServiceSettings parse_settings(const ConfigNode& section) {
                       "max_connections", "threads", "sweep_interval"});
   ServiceSettings s;
   if (auto listen = section.get("listen")) {
-    for (const auto& item : listen->items()) {
-      const auto endpoints = net::parse_listen(item.as_string());
-      if (!endpoints) item.fail(endpoints.error());
-      for (const auto& endpoint : *endpoints) s.listen.emplace_back(endpoint.address, endpoint.port);
-    }
-    if (s.listen.empty()) listen->fail("expected an address such as \"0.0.0.0:443\"");
+    stsd::net::ListenList addresses;
+    addresses.add_items(*listen, "0.0.0.0:443");
+    s.listen = addresses.endpoints();
     s.certificate = section.require("certificate").as_path();
     s.key = section.require("key").as_path();
   } else {

@@ -1,42 +1,26 @@
 #include "status_page_config.h"
 
-#include <set>
 
 #include "admin_config.h"
-#include "net/address.h"
+#include "net/listen_list.h"
 
 namespace stsd::admin::status {
-
-using tcp = boost::asio::ip::tcp;
 
 StatusPageConfig parse_status_page_config(const ConfigNode& section, bool has_storage, bool load_token) {
   section.expect_map({"listen", "token_file"});
   if (!has_storage) section.fail("the status page shows the policy store; set `storage:` too");
+  stsd::net::ListenList listen;
+  if (auto node = section.get("listen"))
+    listen.add_items(*node, kDefaultListen);
+  else
+    listen.add(kDefaultListen, section);
   StatusPageConfig config;
-  std::set<tcp::endpoint> seen;
-  const ConfigNode* first_outside_loopback = nullptr;
-  std::string outside_text;
-  auto add = [&](const std::string& text, const ConfigNode& where) {
-    const auto endpoints = stsd::net::parse_listen(text);
-    if (!endpoints) where.fail(endpoints.error());
-    for (const auto& endpoint : *endpoints) {
-      tcp::endpoint address(endpoint.address, endpoint.port);
-      if (!seen.insert(address).second) where.fail("'" + text + "' is listed twice");
-      if (!address.address().is_loopback() && !first_outside_loopback) {
-        first_outside_loopback = &where;
-        outside_text = text;
-      }
-      config.endpoints.push_back(address);
-    }
-    config.listen.push_back(text);
-  };
-  std::vector<ConfigNode> items;
-  if (auto listen = section.get("listen")) {
-    items = listen->items();
-    if (items.empty()) listen->fail("expected an address such as \"127.0.0.1:8054\"");
-    for (const auto& item : items) add(item.as_string(), item);
-  } else {
-    add(kDefaultListen, section);
+  config.listen = listen.texts();
+  config.endpoints = listen.endpoints();
+  const stsd::net::ListenAddress* first_outside_loopback = nullptr;
+  for (const auto& address : listen.addresses()) {
+    for (const auto& endpoint : address.endpoints)
+      if (!endpoint.address().is_loopback() && !first_outside_loopback) first_outside_loopback = &address;
   }
 
   auto token_file = section.get("token_file");
@@ -44,7 +28,7 @@ StatusPageConfig parse_status_page_config(const ConfigNode& section, bool has_st
     // The page names every customer domain and its troubles: off the host, only for
     // those who hold the token.
     if (first_outside_loopback)
-      first_outside_loopback->fail("'" + outside_text +
+      first_outside_loopback->where.fail("'" + first_outside_loopback->text +
                                    "' is not a loopback address; a status page reachable from other hosts needs "
                                    "`token_file:` (browsers log in with any user name and the token as password)");
     return config;

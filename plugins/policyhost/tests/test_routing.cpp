@@ -244,7 +244,7 @@ TEST(PolicyHostSettings, RejectsBadConfigNamingTheKey) {
   };
   const Case cases[] = {
       {"{cert_dir: certs}", "listen"},
-      {"{listen: [], cert_dir: certs}", "at least one address"},
+      {"{listen: [], cert_dir: certs}", "policy_host.listen: expected an address such as"},
       {"{listen: [\"localhost:443\"], cert_dir: certs}", "not ADDRESS:PORT"},
       {"{listen: [\"127.0.0.1\"], cert_dir: certs}", "not ADDRESS:PORT"},
       {"{listen: [\"127.0.0.1:8443\", \"127.0.0.1:8443\"], cert_dir: certs}", "listed twice"},
