@@ -119,6 +119,40 @@ std::optional<int64_t> parse_iso8601(std::string_view text) {
   return unix_seconds_of(year, month, day, hour, minute, second);
 }
 
+std::optional<int64_t> parse_rfc3339(std::string_view text, std::string* why) {
+  const auto refuse = [why](const char* reason) -> std::optional<int64_t> {
+    if (why) *why = reason;
+    return std::nullopt;
+  };
+  unsigned year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  const bool fields = text.size() >= 19 && text[4] == '-' && text[7] == '-' &&
+                      (text[10] == 'T' || text[10] == 't' || text[10] == ' ') && text[13] == ':' && text[16] == ':' &&
+                      digits(text, 0, 4, year) && digits(text, 5, 2, month) && digits(text, 8, 2, day) &&
+                      digits(text, 11, 2, hour) && digits(text, 14, 2, minute) && digits(text, 17, 2, second);
+  if (!fields || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) ||
+      !valid_time_of_day(hour, minute, second))
+    return refuse("is not an RFC 3339 date-time (2016-04-01T00:00:00Z)");
+  size_t at = 19;
+  if (at < text.size() && text[at] == '.') {
+    const size_t first = ++at;
+    while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
+    if (at == first) return refuse("has a '.' without fraction digits");
+  }
+  const std::string_view zone = text.substr(at);
+  int64_t offset = 0;
+  unsigned offset_hours = 0, offset_minutes = 0;
+  if (zone == "Z" || zone == "z") {
+    offset = 0;
+  } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':' &&
+             digits(zone, 1, 2, offset_hours) && digits(zone, 4, 2, offset_minutes) && offset_hours < 24 &&
+             offset_minutes < 60) {
+    offset = (zone[0] == '+' ? 1 : -1) * static_cast<int64_t>(offset_hours * 3600 + offset_minutes * 60);
+  } else {
+    return refuse("has no time offset (Z or +hh:mm)");
+  }
+  return unix_seconds_of(year, month, day, hour, minute, second) - offset;
+}
+
 void append_iso8601_millis(std::string& out, SystemTime time) {
   const auto millis = std::chrono::floor<std::chrono::milliseconds>(time.time_since_epoch()).count();
   const UtcFields f = utc_fields(floor_div(millis, 1000));

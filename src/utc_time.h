@@ -36,6 +36,10 @@ SystemTime utc_time_point(const std::tm& tm) noexcept;
 std::string iso8601(int64_t unix_seconds);
 // Reads exactly what iso8601() writes; nullopt for anything else.
 std::optional<int64_t> parse_iso8601(std::string_view text);
+// An RFC 3339 §5.6 date-time as other software writes it: "2016-04-01T00:00:00Z", with
+// 't' or ' ' for 'T', an optional fraction (dropped), and Z or +hh:mm / -hh:mm. nullopt
+// for anything else, with the reason in `why` when given ("has no time offset ...").
+std::optional<int64_t> parse_rfc3339(std::string_view text, std::string* why = nullptr);
 // Appends "2024-05-01T12:00:00.123Z" to `out` (a log line's prefix: no allocation of
 // its own).
 void append_iso8601_millis(std::string& out, SystemTime time);

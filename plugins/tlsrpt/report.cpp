@@ -1,7 +1,6 @@
 #include "tlsrpt/report.h"
 
 #include <algorithm>
-#include <array>
 
 #include <nlohmann/json.hpp>
 
@@ -153,48 +152,13 @@ void check_dates(const Report& report, const ReportLimits& limits, int64_t now) 
     refuse("date-range.end-datetime", iso8601(report.end) + " is in the future");
 }
 
-bool digits(std::string_view text, size_t at, size_t count, unsigned& value) {
-  if (at + count > text.size()) return false;
-  value = 0;
-  for (size_t i = at; i < at + count; ++i) {
-    if (text[i] < '0' || text[i] > '9') return false;
-    value = value * 10 + static_cast<unsigned>(text[i] - '0');
-  }
-  return true;
-}
-
 }  // namespace
 
 int64_t parse_date_time(std::string_view text, const std::string& field) {
-  // full-date "T" partial-time time-offset (RFC 3339 §5.6); 't' and 'z' are allowed too.
-  unsigned year, month, day, hour, minute, second;
-  const bool fields = digits(text, 0, 4, year) && text.size() > 4 && text[4] == '-' && digits(text, 5, 2, month) &&
-                      text.size() > 7 && text[7] == '-' && digits(text, 8, 2, day) && text.size() > 10 &&
-                      (text[10] == 'T' || text[10] == 't' || text[10] == ' ') && digits(text, 11, 2, hour) &&
-                      text.size() > 13 && text[13] == ':' && digits(text, 14, 2, minute) && text.size() > 16 &&
-                      text[16] == ':' && digits(text, 17, 2, second);
-  static constexpr std::array<unsigned, 12> month_days = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (!fields || month < 1 || month > 12 || day < 1 || day > month_days[month - 1] || hour > 23 || minute > 59 ||
-      second > 60)
-    refuse(field, "'" + std::string(text) + "' is not an RFC 3339 date-time (2016-04-01T00:00:00Z)");
-  size_t at = 19;
-  if (at < text.size() && text[at] == '.') {
-    ++at;
-    const size_t first = at;
-    while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
-    if (at == first) refuse(field, "'" + std::string(text) + "' has a '.' without fraction digits");
-  }
-  int64_t offset = 0;
-  const std::string_view zone = text.substr(at);
-  if (zone == "Z" || zone == "z") {
-    offset = 0;
-  } else if (unsigned oh, om; zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && digits(zone, 1, 2, oh) &&
-                              zone[3] == ':' && digits(zone, 4, 2, om) && oh < 24 && om < 60) {
-    offset = (zone[0] == '+' ? 1 : -1) * static_cast<int64_t>(oh * 3600 + om * 60);
-  } else {
-    refuse(field, "'" + std::string(text) + "' has no time offset (Z or +hh:mm)");
-  }
-  return unix_seconds_of(year, month, day, hour, minute, second) - offset;
+  std::string why;
+  const auto seconds = parse_rfc3339(text, &why);
+  if (!seconds) refuse(field, "'" + std::string(text) + "' " + why);
+  return *seconds;
 }
 
 Report parse_report(std::string_view json_text, const ReportLimits& limits, int64_t now) {

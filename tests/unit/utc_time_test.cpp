@@ -106,4 +106,22 @@ TEST(UtcTime, FieldsMatchTheCalendarAcrossFourCenturies) {
   }
 }
 
+// RFC 3339 as reporters write it (TLS-RPT date-range): offsets, fractions, 't'; the
+// calendar's own month lengths.
+TEST(UtcTime, Rfc3339WithOffsetsAndFractions) {
+  EXPECT_EQ(parse_rfc3339("2016-04-01T00:00:00Z"), 1459468800);
+  EXPECT_EQ(parse_rfc3339("2016-04-01t02:00:00.123456+02:00"), 1459468800);
+  EXPECT_EQ(parse_rfc3339("2016-03-31 19:30:00-04:30"), 1459468800);
+  EXPECT_EQ(parse_rfc3339("2024-02-29T00:00:00Z"), 1709164800);
+  std::string why;
+  EXPECT_FALSE(parse_rfc3339("2026-02-29T00:00:00Z", &why));  // not a leap year
+  EXPECT_EQ(why, "is not an RFC 3339 date-time (2016-04-01T00:00:00Z)");
+  EXPECT_FALSE(parse_rfc3339("2026-11-30T00:00:00", &why));
+  EXPECT_EQ(why, "has no time offset (Z or +hh:mm)");
+  EXPECT_FALSE(parse_rfc3339("2026-11-30T00:00:00.Z", &why));
+  EXPECT_EQ(why, "has a '.' without fraction digits");
+  for (const char* bad : {"", "2026-11-30", "2026-11-30T24:00:00Z", "2026-11-30T00:00:00+24:00", "2026-11-30T00:00:00+0200"})
+    EXPECT_FALSE(parse_rfc3339(bad)) << bad;
+}
+
 }  // namespace
