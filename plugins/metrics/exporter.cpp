@@ -15,11 +15,7 @@ namespace stsd::metrics_plugin {
 
 ExporterSettings parse_exporter_settings(const ConfigNode& section) {
   section.expect_map({"listen"});
-  stsd::net::ListenList listen;
-  if (auto node = section.get("listen"))
-    listen.add_items(*node, kDefaultListen);
-  else
-    listen.add(kDefaultListen, section);
+  const auto listen = stsd::net::ListenList::of(section, kDefaultListen);
   ExporterSettings settings;
   settings.listen = listen.texts();
   settings.endpoints = listen.endpoints();

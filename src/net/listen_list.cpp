@@ -4,6 +4,15 @@
 
 namespace stsd::net {
 
+ListenList ListenList::of(const ConfigNode& section, const std::string& default_listen) {
+  ListenList list;
+  if (auto listen = section.get("listen"))
+    list.add_items(*listen, default_listen);
+  else
+    list.add(default_listen, section);
+  return list;
+}
+
 void ListenList::add(const std::string& text, const ConfigNode& where) {
   const auto parsed = parse_listen(text);
   if (!parsed) where.fail(parsed.error());

@@ -22,6 +22,9 @@ struct ListenAddress {
 
 class ListenList {
  public:
+  // `section`'s `listen:` items, or `default_listen` (blamed on the section) without one.
+  static ListenList of(const ConfigNode& section, const std::string& default_listen);
+
   // Adds `text` (a default needs the section as `where`).
   void add(const std::string& text, const ConfigNode& where);
   // Adds each item of `listen`; an empty list fails with "expected an address such as

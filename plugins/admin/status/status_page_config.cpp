@@ -9,11 +9,7 @@ namespace stsd::admin::status {
 StatusPageConfig parse_status_page_config(const ConfigNode& section, bool has_storage, bool load_token) {
   section.expect_map({"listen", "token_file"});
   if (!has_storage) section.fail("the status page shows the policy store; set `storage:` too");
-  stsd::net::ListenList listen;
-  if (auto node = section.get("listen"))
-    listen.add_items(*node, kDefaultListen);
-  else
-    listen.add(kDefaultListen, section);
+  const auto listen = stsd::net::ListenList::of(section, kDefaultListen);
   StatusPageConfig config;
   config.listen = listen.texts();
   config.endpoints = listen.endpoints();
