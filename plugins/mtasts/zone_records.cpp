@@ -146,10 +146,8 @@ ZoneRecords::ZoneRecords(const MtastsConfig& config, store::RotationSchedule sch
   for (const auto& ns : config.nameservers) ns_rdata_.push_back(dns::name_rdata(ns));
   for (const auto& a : config.policy_host_a) a_rdata_.push_back(dns::address_rdata(a));
   for (const auto& a : config.policy_host_aaaa) aaaa_rdata_.push_back(dns::address_rdata(a));
-  if (const std::string record = store::tlsrpt_record(config.tlsrpt_rua_default); !record.empty()) {
-    default_tlsrpt_rdata_.push_back(static_cast<uint8_t>(record.size()));  // <= 255, checked by the parser
-    default_tlsrpt_rdata_.insert(default_tlsrpt_rdata_.end(), record.begin(), record.end());
-  }
+  if (const std::string record = store::tlsrpt_record(config.tlsrpt_rua_default); !record.empty())
+    default_tlsrpt_rdata_ = dns::txt_rdata(record);  // one string: the parser holds it to 255 octets
   dns::Soa soa;
   soa.mname = config.nameservers.front();
   soa.rname = config.hostmaster;
