@@ -36,6 +36,7 @@ inline constexpr std::string_view kServedPrefix = "mtasts/s/";
 inline constexpr std::string_view kServedEnd = "mtasts/s0";  // '0' follows '/': the prefix's upper bound
 inline constexpr std::string_view kVersionPrefix = "mtasts/v/";
 inline constexpr std::string_view kLastNumberPrefix = "mtasts/n/";
+inline constexpr std::string_view kLastNumberEnd = "mtasts/n0";
 inline constexpr std::string_view kEventPrefix = "mtasts/e/";
 inline constexpr std::string_view kRetiringPrefix = "mtasts/r/";
 inline constexpr std::string_view kFactPrefix = "mtasts/f/";

@@ -38,6 +38,31 @@ std::optional<uint32_t> Transaction::kept_numbering(const std::string& domain) c
   return static_cast<uint32_t>(std::stoul(*kept));
 }
 
+std::vector<std::optional<uint32_t>> Transaction::kept_numberings(const std::vector<std::string_view>& sorted) const {
+  std::vector<std::optional<uint32_t>> kept(sorted.size());
+  if (sorted.empty()) return kept;
+  const rocksdb::Slice upper(keys::kLastNumberEnd.data(), keys::kLastNumberEnd.size());
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(disk_.db().NewIterator(options));
+  it->Seek(keys::last_number(sorted.front()));
+  for (size_t i = 0; i < sorted.size() && it->Valid(); ++i) {
+    const std::string wanted = keys::last_number(sorted[i]);
+    // A few steps forward are cheaper than a seek; a long gap is skipped by one.
+    for (int steps = 0; it->Valid() && it->key().compare(wanted) < 0; ++steps) {
+      if (steps == 8) {
+        it->Seek(wanted);
+        break;
+      }
+      it->Next();
+    }
+    if (it->Valid() && it->key() == rocksdb::Slice(wanted))
+      kept[i] = static_cast<uint32_t>(std::stoul(it->value().ToString()));
+  }
+  if (!it->status().ok()) throw StoreError("store scan of kept version numbers failed: " + it->status().ToString());
+  return kept;
+}
+
 uint32_t Transaction::resume_numbering(const std::string& domain, std::optional<uint32_t> kept) {
   if (!kept) return 0;  // nothing kept: no tombstone to write
   batch_.Delete(keys::last_number(domain));

@@ -56,6 +56,10 @@ class Transaction {
   // The last version number a removed domain of this name left (nullopt when none), which
   // a re-added domain continues from.
   std::optional<uint32_t> kept_numbering(const std::string& domain) const;
+  // kept_numbering() of each of `sorted` (ascending, no repeats), in that order: one walk
+  // over the kept numbers instead of a read per domain (most domains of an import have
+  // none, and a read of a missing key probes every level-0 file's filter).
+  std::vector<std::optional<uint32_t>> kept_numberings(const std::vector<std::string_view>& sorted) const;
   // That number (0 when none), dropped in this write; `kept`: what kept_numbering() said
   // in this write (one read less per added domain).
   uint32_t resume_numbering(const std::string& domain, std::optional<uint32_t> kept);

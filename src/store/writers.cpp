@@ -2,7 +2,7 @@
 // write frame (PolicyStore::write), which commits it, applies it and notifies; a writer
 // that throws leaves nothing changed.
 #include <algorithm>
-#include <unordered_map>
+#include <tuple>
 
 #include "store/policy_store.h"
 #include "store/transaction.h"
@@ -95,17 +95,18 @@ std::string place_of(const std::vector<ImportItem>& items, size_t index) {
   return items[index].place.empty() ? "item " + std::to_string(index + 1) : items[index].place;
 }
 
-// One item's checks after its name (`domain`, normalized): the room it leaves for the
-// names served under it (a new domain), the settings, the policy, and a version number
-// left when it would stage one.
-CheckedItem checked_import_item(const Transaction& tx, const ImportItem& item, std::string domain) {
+// One item's checks after its name (`domain`, normalized; `present`: in the store, else
+// `kept` is its kept_numbering()): the room it leaves for the names served under it (a
+// new domain), the settings, the policy, and a version number left when it would stage one.
+CheckedItem checked_import_item(const Transaction& tx, const ImportItem& item, std::string domain, bool present,
+                                std::optional<uint32_t> kept) {
   CheckedItem c;
   c.domain = std::move(domain);
-  if (tx.contains(c.domain)) {
+  if (present) {
     c.record = tx.existing(c.domain);
   } else {
     tx.check_name_room(c.domain);
-    c.kept_numbering = tx.kept_numbering(c.domain);
+    c.kept_numbering = kept;
   }
   if (item.settings) c.settings = checked_settings(c.domain, *item.settings);
   c.policy = checked_policy(c.domain, item.policy);
@@ -123,17 +124,49 @@ CheckedImport validate_import(const Transaction& tx, const std::vector<ImportIte
                               std::string_view reason) {
   bounded("reason", reason, kMaxReason);
   if (confirm_now && reason.empty()) throw PolicyError("confirming imported policies needs a reason");
-  CheckedImport checked;
-  checked.items.reserve(items.size());
-  std::unordered_map<std::string, size_t> first_of;  // domain -> its first item
+  // Every item's name first, then the names in order: a repeated name is refused naming
+  // its first item, and the new names are looked up in the store together, in key order.
+  std::vector<std::string> domains(items.size());
+  std::vector<std::string> refused(items.size());  // why an item is refused; "" when not (yet)
+  std::vector<uint32_t> order;
+  order.reserve(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     try {
-      std::string domain = normalize_domain(items[i].domain);
-      const auto [first, fresh] = first_of.emplace(domain, i);
-      if (!fresh)
-        throw PolicyError("domain '" + domain + "' appears twice in one request (also " +
-                          place_of(items, first->second) + "); send it in separate requests");
-      checked.items.push_back(checked_import_item(tx, items[i], std::move(domain)));
+      domains[i] = normalize_domain(items[i].domain);
+      order.push_back(static_cast<uint32_t>(i));
+    } catch (const PolicyError& e) {
+      refused[i] = e.what();
+    }
+  }
+  std::sort(order.begin(), order.end(),
+            [&](uint32_t a, uint32_t b) { return std::tie(domains[a], a) < std::tie(domains[b], b); });
+  std::vector<char> present(items.size(), 0);
+  std::vector<std::string_view> new_domains;
+  std::vector<uint32_t> new_items;
+  for (size_t k = 0, first = 0; k < order.size(); ++k) {
+    const uint32_t i = order[k];
+    if (k > 0 && domains[i] == domains[order[k - 1]]) {
+      refused[i] = "domain '" + domains[i] + "' appears twice in one request (also " +
+                   place_of(items, order[first]) + "); send it in separate requests";
+      continue;
+    }
+    first = k;
+    present[i] = tx.contains(domains[i]);
+    if (!present[i]) {
+      new_domains.push_back(domains[i]);
+      new_items.push_back(i);
+    }
+  }
+  const auto kept = tx.kept_numberings(new_domains);
+  std::vector<std::optional<uint32_t>> kept_of(items.size());
+  for (size_t k = 0; k < new_items.size(); ++k) kept_of[new_items[k]] = kept[k];
+
+  CheckedImport checked;
+  checked.items.reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    try {
+      if (!refused[i].empty()) throw PolicyError(refused[i]);
+      checked.items.push_back(checked_import_item(tx, items[i], std::move(domains[i]), present[i], kept_of[i]));
     } catch (const PolicyError& e) {
       checked.refusals.push_back(ImportRefusal{i, place_of(items, i) + ": " + e.what()});
     }

@@ -202,6 +202,52 @@ TEST_F(Store, RemovedDomainKeepsItsLogAndNumbering) {
   EXPECT_FALSE(state_->version("example.com", 1)) << "old versions went with the removal";
 }
 
+// An import looks the kept numbers of its new domains up together (one walk in key
+// order): removed domains next to each other, far apart, before and after every other
+// name of the request, each resumes its own numbering; the others start at 1.
+TEST_F(Store, ImportResumesTheNumberingOfEveryRemovedDomain) {
+  std::map<std::string, uint32_t> removed;  // domain -> its last version number
+  for (int i : {0, 1, 2, 57, 58, 400, 999}) {
+    const std::string domain = "d" + std::to_string(1000 + i) + ".example";
+    state_->add_domain(domain, {});
+    for (int v = 0; v <= i % 4; ++v)
+      state_->stage(domain, enforce({v % 2 ? "mx1.example" : "mx0.example"}), false);
+    state_->remove_domain(domain, RemovalCheck::Force);
+    removed[domain] = 1 + i % 4;
+  }
+  // Removed domains the request does not name, between names it does: one (a step
+  // forward) and twenty (a seek past them).
+  for (const std::string& between : {std::string("d1200a")}) {
+    state_->add_domain(between + ".example", {});
+    state_->remove_domain(between + ".example", RemovalCheck::Force);
+  }
+  for (char c = 'a'; c < 'a' + 20; ++c) {
+    state_->add_domain(std::string("d1300") + c + ".example", {});
+    state_->remove_domain(std::string("d1300") + c + ".example", RemovalCheck::Force);
+  }
+  state_->add_domain("a-removed-before-every-name.example", {});
+  state_->stage("a-removed-before-every-name.example", enforce({"mx.example"}), false);
+  state_->remove_domain("a-removed-before-every-name.example", RemovalCheck::Force);
+  state_->add_domain("z-removed-after-every-name.example", {});
+  state_->stage("z-removed-after-every-name.example", enforce({"mx.example"}), false);
+  state_->remove_domain("z-removed-after-every-name.example", RemovalCheck::Force);
+
+  std::vector<ImportItem> items;
+  for (int i = 999; i >= 0; --i)  // not in key order
+    items.push_back({"d" + std::to_string(1000 + i) + ".example", std::nullopt, enforce({"mx.new.example"})});
+  EXPECT_TRUE(state_->check_import(items, false, "").empty());
+  state_->import(items, false, "");
+  for (int i = 0; i < 1000; ++i) {
+    const std::string domain = "d" + std::to_string(1000 + i) + ".example";
+    const auto found = removed.find(domain);
+    EXPECT_EQ(status(domain.c_str()).staged->number, found == removed.end() ? 1u : found->second + 1) << domain;
+  }
+  EXPECT_FALSE(state_->has_domain("a-removed-before-every-name.example"));
+  EXPECT_FALSE(state_->has_domain("d1300a.example"));
+  state_->import({{"z-removed-after-every-name.example", std::nullopt, enforce({"mx2.example"})}}, false, "");
+  EXPECT_EQ(status("z-removed-after-every-name.example").staged->number, 2u);
+}
+
 TEST_F(Store, RefusesAStoreFromANewerSchema) {
   rocksdb::WriteBatch batch;
   batch.Put("mtasts/schema", std::to_string(PolicyStore::kSchemaVersion + 1));
