@@ -3,6 +3,8 @@
 // * BM_StoreCommit: one synced commit of N operations of the import's key shape, as a
 //   WriteBatch and as an ingested table file (store/bulk_commit.h): where ingestion starts
 //   to pay (kIngestMinOperations).
+// * BM_StoreImportMillion: a million new domains in requests of N items (fewer with
+//   STSD_BENCH_IMPORT_TOTAL, e.g. 100000 under callgrind).
 // * BM_StoreImport / BM_StoreCheckImport: PolicyStore::import and its dry run of new
 //   domains in requests of N items, per item (profile with perf record -g).
 #include <time.h>
@@ -10,6 +12,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <string>
@@ -121,6 +124,12 @@ void run_import(benchmark::State& state, bool dry_run) {
 // A million new domains in requests of N items into one store, as `stsctl import` sends
 // them: the time of the whole import, with the process's CPU time (RocksDB's background
 // compactions included) as a counter.
+// STSD_BENCH_IMPORT_TOTAL: fewer domains than the million, for callgrind.
+const uint64_t kImportTotal = [] {
+  const char* total = std::getenv("STSD_BENCH_IMPORT_TOTAL");
+  return total ? std::strtoull(total, nullptr, 10) : 1000000;
+}();
+
 void BM_StoreImportMillion(benchmark::State& state) {
   const auto count = static_cast<uint64_t>(state.range(0));
   TempFolder folder;
@@ -136,7 +145,7 @@ void BM_StoreImportMillion(benchmark::State& state) {
   const double cpu_before = cpu();
   uint64_t next = 0;
   for (auto _ : state) {
-    for (uint64_t done = 0; done < 1000000; done += count) {
+    for (uint64_t done = 0; done < kImportTotal; done += count) {
       state.PauseTiming();
       const auto items = import_items(next, count);
       next += count;

@@ -64,15 +64,23 @@ class JsonObject {
     text_ += name;  // the codecs' own names: nothing to escape
     text_ += "\":";
   }
-  // ASCII as dump() escapes it; text with other bytes goes through nlohmann itself, which
-  // checks that it is UTF-8 (and throws when it is not, as before).
+  // ASCII as dump() escapes it, runs that need no escape appended whole; text with other
+  // bytes goes through nlohmann itself, which checks that it is UTF-8 (and throws when it
+  // is not, as before).
   void append_string(std::string_view value) {
-    if (std::any_of(value.begin(), value.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
-      text_ += json(std::string(value)).dump();
-      return;
-    }
+    const size_t mark = text_.size();
     text_ += '"';
-    for (const char c : value) {
+    size_t run = 0;  // start of the run not yet appended
+    for (size_t i = 0; i < value.size(); ++i) {
+      const auto c = static_cast<unsigned char>(value[i]);
+      if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') continue;
+      if (c >= 0x80) {
+        text_.resize(mark);
+        text_ += json(std::string(value)).dump();
+        return;
+      }
+      text_.append(value.data() + run, i - run);
+      run = i + 1;
       switch (c) {
         case '"': text_ += "\\\""; break;
         case '\\': text_ += "\\\\"; break;
@@ -81,16 +89,14 @@ class JsonObject {
         case '\n': text_ += "\\n"; break;
         case '\f': text_ += "\\f"; break;
         case '\r': text_ += "\\r"; break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            char escaped[8];
-            std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
-            text_ += escaped;
-          } else {
-            text_ += c;
-          }
+        default: {
+          char escaped[8];
+          std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
+          text_ += escaped;
+        }
       }
     }
+    text_.append(value.data() + run, value.size() - run);
     text_ += '"';
   }
 

@@ -2,16 +2,13 @@
 #include "store/policy.h"
 
 #include <algorithm>
-#include <array>
 #include <charconv>
-#include <memory>
 #include <set>
 #include <stdexcept>
 
-#include <openssl/evp.h>
-
 #include "store/ascii.h"
 #include "store/names.h"
+#include "store/sha256.h"
 
 namespace stsd::store {
 
@@ -32,12 +29,25 @@ bool valid_field_name(std::string_view name) {
   });
 }
 
-std::vector<std::string> unique_lowercase(const std::vector<std::string>& patterns) {
+// The patterns lowercased, each once, in their first position; `repeated` (when given)
+// receives the positions of the later copies. A policy has a handful of patterns: they
+// are compared in place below a few dozen, through a set above.
+std::vector<std::string> unique_lowercase(const std::vector<std::string>& patterns,
+                                          std::vector<size_t>* repeated = nullptr) {
+  constexpr size_t kLinearUpTo = 32;
   std::vector<std::string> out;
-  std::set<std::string> seen;
-  for (const auto& p : patterns) {
-    auto l = ascii::lowercase(p);
-    if (seen.insert(l).second) out.push_back(std::move(l));
+  out.reserve(patterns.size());
+  std::set<std::string_view> seen;
+  for (size_t i = 0; i < patterns.size(); ++i) {
+    auto l = ascii::lowercase(patterns[i]);
+    const bool again = patterns.size() <= kLinearUpTo ? std::find(out.begin(), out.end(), l) != out.end()
+                                                      : seen.count(l) > 0;
+    if (again) {
+      if (repeated) repeated->push_back(i);
+      continue;
+    }
+    out.push_back(std::move(l));
+    if (patterns.size() > kLinearUpTo) seen.insert(out.back());  // reserved: out never moves its strings
   }
   return out;
 }
@@ -109,7 +119,11 @@ std::vector<Diagnostic> policy_errors(const Policy& policy) {
   if (policy.max_age > kMaxMaxAge)
     errors.push_back({0, "max_age " + std::to_string(policy.max_age) + " exceeds the maximum " +
                              std::to_string(kMaxMaxAge) + " (RFC 8461 §3.2)"});
-  if (errors.empty() && render_policy(policy).size() > kMaxPolicyBytes)
+  // The rendered size is at most the fixed lines plus each pattern's line: rendered only
+  // when that bound could pass the limit.
+  size_t bound = 64;
+  for (const auto& pattern : policy.mx) bound += pattern.size() + 6;
+  if (errors.empty() && bound > kMaxPolicyBytes && render_policy(policy).size() > kMaxPolicyBytes)
     errors.push_back({0, "the policy file would exceed 64 KiB, which senders refuse to fetch (RFC 8461 §3.3)"});
   return errors;
 }
@@ -125,11 +139,10 @@ std::vector<Diagnostic> policy_warnings(const Policy& policy, const Policy* conf
                                std::to_string(policy.max_age) +
                                ": senders that cached the confirmed policy keep it for up to " +
                                std::to_string(confirmed->max_age) + " seconds anyway"});
-  std::set<std::string> seen;
-  for (const auto& pattern : policy.mx) {
-    if (!seen.insert(ascii::lowercase(pattern)).second)
-      warnings.push_back({0, "mx pattern '" + pattern + "' is listed twice; it is rendered once"});
-  }
+  std::vector<size_t> repeated;
+  unique_lowercase(policy.mx, &repeated);
+  for (size_t i : repeated)
+    warnings.push_back({0, "mx pattern '" + policy.mx[i] + "' is listed twice; it is rendered once"});
   if (policy.mode == Mode::None && confirmed && confirmed->mode != Mode::None)
     warnings.push_back({0,
                         "mode none switches MTA-STS off; to remove it, keep serving mode none until the previous "
@@ -264,7 +277,9 @@ ParsedPolicy parse_policy(std::string_view text) {
 std::string render_policy(const Policy& policy) {
   // The form every known sender accepts (MTA-STS-FACTS.md): version first, one space after
   // each colon, CRLF, no blank line, each key once, mx lines in the given order.
-  std::string out = "version: STSv1\r\nmode: ";
+  std::string out;
+  out.reserve(48 + policy.mx.size() * 32);
+  out += "version: STSv1\r\nmode: ";
   out += mode_name(policy.mode);
   out += "\r\n";
   for (const auto& pattern : unique_lowercase(policy.mx)) {
@@ -280,19 +295,12 @@ std::string render_policy(const Policy& policy) {
 
 std::string policy_digest(const Policy& policy) {
   const auto text = render_policy(policy);
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int length = 0;
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1 ||
-      EVP_DigestUpdate(ctx.get(), text.data(), text.size()) != 1 ||
-      EVP_DigestFinal_ex(ctx.get(), md.data(), &length) != 1)
-    throw std::runtime_error("SHA-256 failed (OpenSSL)");
+  const auto md = sha256(text);
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(length * 2);
-  for (unsigned i = 0; i < length; ++i) {
-    hex += kHex[md[i] >> 4];
-    hex += kHex[md[i] & 15];
+  std::string hex(2 * md.size(), '0');
+  for (size_t i = 0; i < md.size(); ++i) {
+    hex[2 * i] = kHex[md[i] >> 4];
+    hex[2 * i + 1] = kHex[md[i] & 15];
   }
   return hex;
 }

@@ -3,9 +3,8 @@
 
 #include <algorithm>
 
-#include <openssl/sha.h>
-
 #include "store/ascii.h"
+#include "store/sha256.h"
 #include "utc_time.h"
 
 namespace stsd::store {
@@ -34,8 +33,7 @@ int64_t period_start(int64_t unix_now, std::chrono::seconds rotation) {
 }
 
 uint32_t rotation_hash(std::string_view domain) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(domain.data()), domain.size(), digest);
+  const auto digest = sha256(domain);
   return (uint32_t{digest[0]} << 24) | (uint32_t{digest[1]} << 16) | (uint32_t{digest[2]} << 8) | digest[3];
 }
 
