@@ -2,7 +2,6 @@
 // write frame (PolicyStore::write), which commits it, applies it and notifies; a writer
 // that throws leaves nothing changed.
 #include <algorithm>
-#include <tuple>
 
 #include "store/policy_store.h"
 #include "store/transaction.h"
@@ -79,6 +78,7 @@ namespace {
 // An import item as checked before anything is written, with the domain's record as
 // read then (nullopt: a new domain).
 struct CheckedItem {
+  size_t index = 0;  // its position in the request
   std::string domain;
   std::optional<DomainSettings> settings;
   Policy policy;
@@ -87,7 +87,7 @@ struct CheckedItem {
 };
 
 struct CheckedImport {
-  std::vector<CheckedItem> items;       // every item, when none is refused
+  std::vector<CheckedItem> items;       // every item in key order, when none is refused
   std::vector<ImportRefusal> refusals;  // every refused item
 };
 
@@ -138,8 +138,10 @@ CheckedImport validate_import(const Transaction& tx, const std::vector<ImportIte
       refused[i] = e.what();
     }
   }
-  std::sort(order.begin(), order.end(),
-            [&](uint32_t a, uint32_t b) { return std::tie(domains[a], a) < std::tie(domains[b], b); });
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    const int names = domains[a].compare(domains[b]);
+    return names != 0 ? names < 0 : a < b;
+  });
   std::vector<char> present(items.size(), 0);
   std::vector<std::string_view> new_domains;
   std::vector<uint32_t> new_items;
@@ -162,15 +164,22 @@ CheckedImport validate_import(const Transaction& tx, const std::vector<ImportIte
   for (size_t k = 0; k < new_items.size(); ++k) kept_of[new_items[k]] = kept[k];
 
   CheckedImport checked;
+  std::vector<std::pair<size_t, std::string>> refusals;  // item -> why
   checked.items.reserve(items.size());
-  for (size_t i = 0; i < items.size(); ++i) {
+  for (size_t i = 0; i < items.size(); ++i)
+    if (!refused[i].empty()) refusals.emplace_back(i, refused[i]);
+  // In key order: the writes follow it, and a table file wants its keys sorted.
+  for (const uint32_t i : order) {
+    if (!refused[i].empty()) continue;
     try {
-      if (!refused[i].empty()) throw PolicyError(refused[i]);
       checked.items.push_back(checked_import_item(tx, items[i], std::move(domains[i]), present[i], kept_of[i]));
+      checked.items.back().index = i;
     } catch (const PolicyError& e) {
-      checked.refusals.push_back(ImportRefusal{i, place_of(items, i) + ": " + e.what()});
+      refusals.emplace_back(i, e.what());
     }
   }
+  std::sort(refusals.begin(), refusals.end());
+  for (auto& [i, why] : refusals) checked.refusals.push_back(ImportRefusal{i, place_of(items, i) + ": " + why});
   if (!checked.refusals.empty()) checked.items.clear();
   return checked;
 }
@@ -431,11 +440,11 @@ std::vector<ImportResult> PolicyStore::import(const std::vector<ImportItem>& ite
     const std::string confirm_reason(reason);
     // A new domain writes about 1.1 KB (keys and values of its record, served record,
     // version and three events) and 1.4 KB with a long reason: room for that.
-    tx.reserve(checked.items.size() * (1400 + 3 * reason.size()));
-    results.reserve(checked.items.size());
-    for (size_t i = 0; i < checked.items.size(); ++i)
-      results.push_back(import_one(tx, checked.items[i], items[i].policy, confirm_now ? &confirm_reason : nullptr,
-                                   rotation_evidence_required()));
+    tx.reserve(checked.items.size(), checked.items.size() * (1400 + 3 * reason.size()));
+    results.resize(items.size());
+    for (const auto& item : checked.items)
+      results[item.index] = import_one(tx, item, items[item.index].policy, confirm_now ? &confirm_reason : nullptr,
+                                       rotation_evidence_required());
   });
   return results;
 }

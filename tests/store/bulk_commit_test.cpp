@@ -3,9 +3,13 @@
 // writes, invisible to earlier snapshots, refused by a read-only store) and leaves the
 // store exactly as the WriteBatch would have.
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <map>
+#include <optional>
+#include <random>
 #include <memory>
 #include <string>
 #include <vector>
@@ -321,6 +325,69 @@ TEST_F(BulkImport, IngestedAndOrdinaryWritesLeaveTheSameStore) {
   for (auto a = result[0].begin(), b = result[1].begin(); a != result[0].end(); ++a, ++b) {
     ASSERT_EQ(a->first, b->first);
     EXPECT_EQ(a->second, b->second) << a->first;
+  }
+}
+
+// The table file must hold its keys in order, whatever order the batch wrote them in:
+// kinds interleaved with each kind nearly in order (as the store's writers write), a
+// domain that sorts before another by name but after it by key ("a.example/..." after
+// "a.example.net/..."), keys with no kind, repeated keys, reversed and shuffled batches.
+// Each is ingested and also written as an ordinary WriteBatch; both stores must agree.
+TEST(BulkCommitOrder, EveryOrderOfABatchLeavesWhatAWriteBatchLeaves) {
+  std::mt19937 random(8461);
+  std::vector<std::string> names;
+  for (int i = 0; i < 700; ++i) names.push_back("d" + std::to_string(i) + ".example");
+  names.push_back("a.example");
+  names.push_back("a.example.net");
+  std::sort(names.begin(), names.end());
+  const auto batch_of = [&](int shape) {
+    std::vector<std::pair<std::string, std::optional<std::string>>> ops;  // nullopt: delete
+    uint64_t seq = 0;
+    for (const auto& name : names) {
+      ops.emplace_back("mtasts/d/" + name, "record " + name);
+      for (int e = 0; e < 3; ++e) {
+        char number[24];
+        std::snprintf(number, sizeof number, "%020llu", static_cast<unsigned long long>(++seq));
+        ops.emplace_back("mtasts/e/" + name + "/" + number, "event");
+      }
+      ops.emplace_back("mtasts/v/" + name + "/0000000001", "version");
+      if (random() % 50 == 0) ops.emplace_back("mtasts/n/" + name, std::nullopt);
+      if (random() % 40 == 0) ops.emplace_back("mtasts/d/" + name, "record again " + name);
+    }
+    for (const auto& name : names) ops.emplace_back("mtasts/s/" + name, "served " + name);
+    ops.emplace_back("mtasts/event_seq", std::to_string(seq));
+    ops.emplace_back("mtasts/last_change", "1");
+    if (shape == 1) std::reverse(ops.begin(), ops.end());
+    if (shape == 2) std::shuffle(ops.begin(), ops.end(), random);
+    if (shape == 3)  // a few out of place
+      for (int i = 0; i < 40; ++i) std::swap(ops[random() % ops.size()], ops[random() % ops.size()]);
+    rocksdb::WriteBatch batch;
+    for (const auto& [key, value] : ops) {
+      if (value)
+        batch.Put(key, *value);
+      else
+        batch.Delete(key);
+    }
+    return batch;
+  };
+  for (int shape = 0; shape < 4; ++shape) {
+    const rocksdb::WriteBatch written = batch_of(shape);
+    std::map<std::string, std::string> result[2];
+    for (int ingested = 0; ingested < 2; ++ingested) {
+      TempFolder folder;
+      StorageOptions options = without_headroom();
+      options.ingest_min_operations = ingested ? 0 : SIZE_MAX;
+      auto database = Database::open(folder.path(), options);
+      Disk disk(*database);
+      rocksdb::WriteBatch earlier;
+      for (const auto& name : names) earlier.Put("mtasts/n/" + name, "3");
+      disk.commit(earlier);
+      rocksdb::WriteBatch batch = written;
+      disk.commit(batch);
+      result[ingested] = contents(database->db());
+    }
+    EXPECT_EQ(result[0], result[1]) << "shape " << shape;
+    EXPECT_GT(result[0].size(), 5 * names.size());
   }
 }
 
