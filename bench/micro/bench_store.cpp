@@ -22,6 +22,7 @@
 #include <rocksdb/write_batch.h>
 
 #include "clock.h"
+#include "heap.h"
 #include "store/database.h"
 #include "store/disk.h"
 #include "store/policy_store.h"
@@ -124,6 +125,9 @@ void run_import(benchmark::State& state, bool dry_run) {
 // A million new domains in requests of N items into one store, as `stsctl import` sends
 // them: the time of the whole import, with the process's CPU time (RocksDB's background
 // compactions included) as a counter.
+// The heap policy stsd runs with (src/heap.h).
+const bool kHeapAsInStsd = (stsd::heap::keep_freed_buffers(), true);
+
 // STSD_BENCH_IMPORT_TOTAL: fewer domains than the million, for callgrind.
 const uint64_t kImportTotal = [] {
   const char* total = std::getenv("STSD_BENCH_IMPORT_TOTAL");

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include "heap.h"
 #include "logging.h"
 #include "registry.h"
 #include "server/server.h"
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  stsd::heap::keep_freed_buffers();
   stsd::Registry registry;
   stsd::register_all_plugins(registry);
 

@@ -1,7 +1,5 @@
 #include "store/loader.h"
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -14,6 +12,7 @@
 #include <rocksdb/metadata.h>
 #include <rocksdb/write_batch.h>
 
+#include "heap.h"
 #include "logging.h"
 #include "store/errors.h"
 #include "store/keys.h"
@@ -242,7 +241,7 @@ void load_index(const Disk& disk, ServedIndex& index, LoadedStore& loaded) {
   // The loading buffers (hundreds of MiB at 10M domains) were freed, partly inside the
   // heaps of both threads' malloc arenas: give those pages back now, not when (if ever)
   // the top of each heap is freed.
-  malloc_trim(0);
+  heap::release_free_memory();
 }
 
 }  // namespace
