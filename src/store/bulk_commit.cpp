@@ -38,20 +38,52 @@ rocksdb::Slice kind_of(const rocksdb::Slice& key) {
 
 // Stable: an operation moves only past greater keys, so a key's operations keep their
 // order. Insertion while the moves stay within a few per operation, then a full sort.
-void sort_nearly_sorted(std::vector<Operation>& ops) {
+void sort_nearly_sorted(std::vector<Operation>::iterator first, std::vector<Operation>::iterator last) {
   size_t moves = 0;
-  const size_t budget = 4 * ops.size() + 64;
-  for (size_t i = 1; i < ops.size(); ++i) {
-    if (!before(ops[i], ops[i - 1])) continue;
-    const Operation moving = ops[i];
-    size_t j = i;
-    for (; j > 0 && before(moving, ops[j - 1]) && moves < budget; --j, ++moves) ops[j] = ops[j - 1];
-    ops[j] = moving;
+  const size_t budget = 4 * static_cast<size_t>(last - first) + 64;
+  for (auto i = first + (first != last); i < last; ++i) {
+    if (!before(*i, *(i - 1))) continue;
+    const Operation moving = *i;
+    auto j = i;
+    for (; j > first && before(moving, *(j - 1)) && moves < budget; --j, ++moves) *j = *(j - 1);
+    *j = moving;
     if (moves >= budget) {
-      std::stable_sort(ops.begin(), ops.end(), before);
+      std::stable_sort(first, last, before);
       return;
     }
   }
+}
+
+// Groups `ops` by kind, the kinds in key order and each group in batch order, and sorts
+// each group; false, with `ops` untouched, when there are more than 255 kinds (not a
+// store's batch).
+bool sort_by_kind(std::vector<Operation>& ops) {
+  std::vector<rocksdb::Slice> kinds;
+  std::vector<uint8_t> kind(ops.size());  // each operation's, as an index into `kinds`
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const rocksdb::Slice k = kind_of(ops[i].key);
+    const auto known = std::find(kinds.begin(), kinds.end(), k);
+    if (known == kinds.end() && kinds.size() == 255) return false;
+    kind[i] = static_cast<uint8_t>(known - kinds.begin());
+    if (known == kinds.end()) kinds.push_back(k);
+  }
+  std::vector<uint8_t> in_order(kinds.size());
+  for (size_t k = 0; k < kinds.size(); ++k) in_order[k] = static_cast<uint8_t>(k);
+  std::sort(in_order.begin(), in_order.end(), [&](uint8_t a, uint8_t b) { return kinds[a].compare(kinds[b]) < 0; });
+  std::vector<size_t> rank(kinds.size());
+  for (size_t r = 0; r < in_order.size(); ++r) rank[in_order[r]] = r;
+  // A counting sort by rank: where each group starts, then each operation in its place.
+  std::vector<size_t> start(kinds.size() + 1, 0);
+  for (size_t i = 0; i < ops.size(); ++i) ++start[rank[kind[i]] + 1];
+  for (size_t r = 1; r < start.size(); ++r) start[r] += start[r - 1];
+  std::vector<Operation> grouped(ops.size());
+  std::vector<size_t> next(start.begin(), start.end() - 1);
+  for (size_t i = 0; i < ops.size(); ++i) grouped[next[rank[kind[i]]]++] = ops[i];
+  for (size_t r = 0; r + 1 < start.size(); ++r)
+    sort_nearly_sorted(grouped.begin() + static_cast<std::ptrdiff_t>(start[r]),
+                       grouped.begin() + static_cast<std::ptrdiff_t>(start[r + 1]));
+  ops.swap(grouped);
+  return true;
 }
 
 // The batch's operations in batch order; `supported` turns false at anything a table
@@ -99,25 +131,10 @@ class Operations final : public rocksdb::WriteBatch::Handler {
   // kind and each group is sorted by insertion while that stays cheap (a full sort of an
   // import's operations took 5 % of its CPU).
   void sort_last_wins() {
-    std::vector<std::pair<rocksdb::Slice, std::vector<Operation>>> kinds;
-    for (const auto& op : list) {
-      const rocksdb::Slice kind = kind_of(op.key);
-      auto group = std::find_if(kinds.begin(), kinds.end(), [&](const auto& g) { return g.first == kind; });
-      if (group == kinds.end()) {
-        kinds.emplace_back(kind, std::vector<Operation>());
-        group = kinds.end() - 1;
-      }
-      group->second.push_back(op);
-    }
-    std::sort(kinds.begin(), kinds.end(), [](const auto& a, const auto& b) { return a.first.compare(b.first) < 0; });
-    list.clear();
-    for (auto& [kind, ops] : kinds) {
-      sort_nearly_sorted(ops);
-      list.insert(list.end(), ops.begin(), ops.end());
-    }
     // Kinds never interleave in key order (each ends at a '/' or is a whole key); checked,
     // as the one thing a table file must get right.
-    if (!std::is_sorted(list.begin(), list.end(), before)) std::stable_sort(list.begin(), list.end(), before);
+    if (!sort_by_kind(list) || !std::is_sorted(list.begin(), list.end(), before))
+      std::stable_sort(list.begin(), list.end(), before);
     size_t kept = 0;
     for (size_t i = 0; i < list.size(); ++i) {
       if (i + 1 < list.size() && list[i + 1].key == list[i].key) continue;  // a later one wins

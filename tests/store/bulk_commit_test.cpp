@@ -336,7 +336,7 @@ TEST_F(BulkImport, IngestedAndOrdinaryWritesLeaveTheSameStore) {
 TEST(BulkCommitOrder, EveryOrderOfABatchLeavesWhatAWriteBatchLeaves) {
   std::mt19937 random(8461);
   std::vector<std::string> names;
-  for (int i = 0; i < 700; ++i) names.push_back("d" + std::to_string(i) + ".example");
+  for (int i = 0; i < 700; ++i) names.push_back(std::string("d").append(std::to_string(i)).append(".example"));
   names.push_back("a.example");
   names.push_back("a.example.net");
   std::sort(names.begin(), names.end());
