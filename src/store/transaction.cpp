@@ -1,6 +1,8 @@
 #include "store/transaction.h"
 
+#include <algorithm>
 #include <memory>
+#include <numeric>
 
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
@@ -96,11 +98,10 @@ void Transaction::remove_domain(const std::string& domain, uint32_t last_number)
 }
 
 void Transaction::note_change(const std::string& domain, std::optional<DomainRecord> record) {
-  const auto [at, added] = change_index_.emplace(domain, changed_.size());
-  if (added)
-    changed_.emplace_back(domain, std::move(record));
+  if (!changed_.empty() && changed_.back().first == domain)
+    changed_.back().second = std::move(record);  // written again right away (a confirmation's retirement step)
   else
-    changed_[at->second].second = std::move(record);
+    changed_.emplace_back(domain, std::move(record));
 }
 
 void Transaction::add_event(const std::string& domain, std::string kind, uint32_t version, std::string detail) {
@@ -111,9 +112,17 @@ void Transaction::add_event(const std::string& domain, std::string kind, uint32_
 std::vector<Transaction::ServedChange> Transaction::finish() {
   // Once a write, not once an event: an import adds three events a domain.
   if (events_) batch_.Put(std::string(keys::kEventSeq), std::to_string(event_seq_ + events_));
+  // The last change of each domain, in key order: a writer that walks its domains in key
+  // order (an import) has them sorted already.
+  std::vector<size_t> order(changed_.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  const auto by_domain = [&](size_t a, size_t b) { return changed_[a].first < changed_[b].first; };
+  if (!std::is_sorted(order.begin(), order.end(), by_domain)) std::stable_sort(order.begin(), order.end(), by_domain);
   std::vector<ServedChange> changes;
   changes.reserve(changed_.size());
-  for (const auto& [domain, record] : changed_) {
+  for (size_t k = 0; k < order.size(); ++k) {
+    if (k + 1 < order.size() && changed_[order[k + 1]].first == changed_[order[k]].first) continue;  // a later one wins
+    const auto& [domain, record] = changed_[order[k]];
     ServedChange change{domain, std::nullopt};
     if (record) {
       change.facts = facts_of(domain, *record);

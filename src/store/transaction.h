@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -86,10 +85,10 @@ class Transaction {
     if (!empty()) return;
     batch_ = rocksdb::WriteBatch(bytes);
     changed_.reserve(domains);
-    change_index_.reserve(domains);
   }
   // Adds the served record of every changed domain and the last event number to the
-  // batch, and returns the changes the index must apply after the commit. Throws
+  // batch, and returns the changes the index must apply after the commit, one a domain,
+  // in key order. Throws
   // StoreError before anything is written.
   std::vector<ServedChange> finish();
   rocksdb::WriteBatch& batch() { return batch_; }
@@ -104,11 +103,10 @@ class Transaction {
   int64_t change_floor_ = 0;
   rocksdb::WriteBatch batch_;
   uint64_t events_ = 0;
-  // The domains whose record this write changes, in order (nullopt: removed); the last
-  // change of a domain wins.
+  // The records this write changes, as written (nullopt: removed); finish() keeps the
+  // last of each domain.
   void note_change(const std::string& domain, std::optional<DomainRecord> record);
   std::vector<std::pair<std::string, std::optional<DomainRecord>>> changed_;
-  std::unordered_map<std::string, size_t> change_index_;  // domain -> position in changed_
   // Domains `existing` read with a retirement: a record written without one drops them
   // from the list of retiring domains.
   mutable std::unordered_set<std::string> read_retiring_;
