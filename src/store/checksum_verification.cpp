@@ -106,6 +106,7 @@ ChecksumVerification::~ChecksumVerification() { stop(); }
 void ChecksumVerification::start() {
   {
     std::lock_guard lock(mutex_);
+    if (state_.state != ChecksumCheck::State::not_run) return;  // once
     state_.state = ChecksumCheck::State::verifying;
     state_.at = unix_now();
   }

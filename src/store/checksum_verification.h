@@ -10,11 +10,12 @@
 // the blocks of records read one at a time later (domain records, versions, events, other
 // parts' records), which a read verifies too, when it comes.
 //
-// Damage found here degrades the store to "refuse writes, keep serving" (WriteGuard):
-// a write builds on the records it reads, and nothing stsd does repairs a table file, so
-// writes stay refused until stsd is restarted on a restored store; DNS keeps answering
-// from memory. No readiness gate waits for the verification, on purpose: DNS is ready
-// before it ends.
+// It starts once the served records are loaded (load_store), so that it does not compete
+// with that scan for the disk and the CPU. Damage found here degrades the store to
+// "refuse writes, keep serving" (WriteGuard): a write builds on the records it reads, and
+// nothing stsd does repairs a table file, so writes stay refused until stsd is restarted
+// on a restored store; DNS keeps answering from memory. No readiness gate waits for the
+// verification, on purpose: DNS is ready before it ends.
 //
 // It runs on a thread of its own at the lowest CPU and I/O priority, reading the files by
 // name through a file system of its own that fails every read once stop() is called: the
@@ -62,6 +63,7 @@ class ChecksumVerification {
   ChecksumVerification(const ChecksumVerification&) = delete;
   ChecksumVerification& operator=(const ChecksumVerification&) = delete;
 
+  // Starts the thread; once (later calls do nothing).
   void start();
   // The read in progress fails and the thread ends; returns once it has.
   void stop();

@@ -195,7 +195,7 @@ std::shared_ptr<Database> Database::open(const fs::path& folder, StorageOptions 
   remove_leftover_backup_staging(folder);
   std::shared_ptr<Database> database(new Database(folder, std::move(options), true));
   database->open_at_start();
-  database->start_checksum_verification();
+  database->prepare_checksum_verification();
   return database;
 }
 
@@ -316,10 +316,10 @@ void Database::open_read_only_because(const std::string& reason) {
          folder_.c_str(), reason.c_str());
 }
 
-// Every block of every table file read and checked, after DNS answers: damage is found
+// Every block of every table file read and checked, while DNS answers: damage is found
 // with the file's name, rather than by the one request that happens to read the damaged
 // block (checksum_verification.h).
-void Database::start_checksum_verification() {
+void Database::prepare_checksum_verification() {
   const auto live_table_files = [this]() -> std::optional<std::vector<TableFile>> {
     auto lock = read_lock();  // a reopen replaces the instance
     if (db_ == nullptr) return std::nullopt;
@@ -332,7 +332,10 @@ void Database::start_checksum_verification() {
     return files;
   };
   checksum_verification_ = std::make_unique<ChecksumVerification>(folder_, instance_options(), live_table_files);
-  checksum_verification_->start();
+}
+
+void Database::verify_checksums_in_background() {
+  if (checksum_verification_) checksum_verification_->start();
 }
 
 // ---- state -------------------------------------------------------------------------------

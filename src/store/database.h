@@ -9,9 +9,9 @@
 // * damage that opening meets (the MANIFEST, the log, a table file's index, filter or
 //   properties block) is refused with a message naming the file and the way out (restore
 //   a backup); so is damage the served-record scan meets (loader.cpp);
-// * every table file's block checksums are then verified in the background, while DNS
-//   already answers (checksum_verification.h): damage found there refuses writes until a
-//   restart (WriteGuard), and checksums() reports it;
+// * every table file's block checksums are then verified in the background, once the
+//   served records are loaded, while DNS already answers (checksum_verification.h): damage
+//   found there refuses writes until a restart (WriteGuard), and checksums() reports it;
 // * when the file system refuses writes (full, read-only, not permitted) the database is
 //   opened read-only instead, so DNS is served from what is on disk; reopen() makes it
 //   writable again once the cause is gone.
@@ -100,8 +100,13 @@ class Database {
   std::string background_error() const;
   // A write through this instance failed: it is closed without a flush.
   void note_write_failure();
-  // The background verification of every table file's checksums (not_run for a borrowed
-  // database). Damage it found does not heal: the write guard refuses writes until a restart.
+  // Starts verifying every table file's checksums on a thread of low priority
+  // (checksum_verification.h); once, and not for a borrowed database. The loader calls it
+  // when the served records are loaded (and checked as they were read), so that it does
+  // not compete with that scan: DNS answers first. No readiness gate waits for it.
+  void verify_checksums_in_background();
+  // What it found so far (not_run before it started, and for a borrowed database). Damage
+  // does not heal: the write guard refuses writes until a restart.
   ChecksumCheck checksums() const;
 
   // Closes the instance and opens the folder again, read-write when the file system allows
@@ -122,7 +127,7 @@ class Database {
   void open_read_only_because(const std::string& reason);
   // How an instance opens and reads its files (also how the verification reads them).
   rocksdb::Options instance_options() const;
-  void start_checksum_verification();
+  void prepare_checksum_verification();
   void close_instance();
 
   const std::filesystem::path folder_;
@@ -138,7 +143,8 @@ class Database {
   std::string read_only_reason_;
   std::string torn_wal_;
   bool write_failed_ = false;
-  // Last member: stopped and joined first (the destructor also stops it before closing).
+  // Made when the database opens, before any other thread can ask for its state; the
+  // destructor stops it before closing the instance.
   std::unique_ptr<ChecksumVerification> checksum_verification_;
 };
 

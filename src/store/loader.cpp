@@ -266,6 +266,8 @@ LoadedStore load_store(const Disk& disk, ServedIndex& index, int64_t unix_now) {
   load_index(disk, index, loaded);
   log::f(log::Level::Info, "mtasts: served index of %zu domains loaded in %.2f s", index.count(),
          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  // What DNS answers was checked as it was read; the rest now, behind the first answer.
+  disk.database().verify_checksums_in_background();
   return loaded;
 }
 

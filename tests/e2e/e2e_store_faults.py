@@ -364,12 +364,28 @@ def test_damaged_table_file_stops_the_start_naming_it():
         finish(s)
 
 
+def expect_damage_refused(s, damaged, n):
+    refused = stage(s, "kept.test", n)
+    check(refused.returncode == 1, f"a write was accepted: {refused.stdout}")
+    for phrase in ("refuses writes (nothing changed)", "the checksum verification found damage in " + damaged,
+                   "restore it from a backup (docs/backups.md)"):
+        check(phrase in refused.stderr, f"'{phrase}' not in the refusal: {refused.stderr}")
+    check("resume by themselves" not in refused.stderr, refused.stderr)
+
+
+def wait_for_damage(s, damaged):
+    line = wait_until(lambda: (lambda text: "checksums: DAMAGED" in text and text)(store_line(s)), 30,
+                      "the background checksum verification to find the damage")
+    check(damaged in line and "REFUSES WRITES" in line, line)
+
+
 def test_damaged_versions_are_served_and_refuse_writes_until_a_restart():
     """A table file of policy versions (none of them what DNS answers) damaged while stsd
     is stopped: it starts and answers DNS without waiting for the checksum verification,
     which then finds the damage in the background; writes are refused from then on, naming
-    the file and the way out, and the retries that cure other faults do not clear it."""
-    s = server(min_free_mib=0)
+    the file and the way out. It does not heal: the recovery that makes writes resume once
+    a read-only file system is writable again leaves it refused."""
+    s = server(min_free_mib=0, tmpfs_mib=64)
     try:
         served = confirmed_then_stopped(s, "kept.test")  # table file 1: the served record
         s.start()
@@ -389,22 +405,26 @@ def test_damaged_versions_are_served_and_refuse_writes_until_a_restart():
         s.start()  # waits until DNS answers
         check(served_id(s, "kept.test") == served, "DNS answers what is on disk")
         check(served_id(s, "history.test") is None, "nothing confirmed for history.test: no id")
-        line = wait_until(lambda: (lambda l: "checksums: DAMAGED" in l and l)(store_line(s)), 30,
-                          "the background verification to find the damage")
-        check(damaged in line and "REFUSES WRITES" in line, line)
-        refused = stage(s, "kept.test", 9000)
-        check(refused.returncode == 1, f"a write was accepted: {refused.stdout}")
-        for phrase in ("refuses writes (nothing changed)", "the checksum verification found damage in " + damaged,
-                       "restore it from a backup (docs/backups.md)"):
-            check(phrase in refused.stderr, f"'{phrase}' not in the refusal: {refused.stderr}")
-        check("resume by themselves" not in refused.stderr, refused.stderr)
+        wait_for_damage(s, damaged)
+        expect_damage_refused(s, damaged, 9000)
         log = s.read_log()
         check("[error] store: the checksum verification found damage in " + damaged in log, log[-3000:])
         check(sample(s, "stsd_store_checksums_damaged") == 1 and sample(s, "stsd_store_writable") == 0)
+        check(served_id(s, "kept.test") == served, "DNS keeps answering")
+        stop_cleanly(s)
 
-        time.sleep(2.5)  # the recovery of other faults would have retried twice by now
-        check(stage(s, "kept.test", 9001).returncode == 1, "still refused")
-        check(sample(s, "stsd_store_recoveries_total") == 0)
+        # On a read-only mount: read-only, then damaged; made writable, the store reopens
+        # for nothing (the damage outlasts it) and the refusal stays.
+        s.tmpfs.remount("ro")
+        s.start()
+        check(served_id(s, "kept.test") == served, "DNS answers from the read-only store")
+        check(sample(s, "stsd_store_read_only") == 1, "opened read-only")
+        wait_for_damage(s, damaged)
+        s.tmpfs.remount("rw")
+        time.sleep(3.5)  # the recovery of a read-only start retries 1 s, then 2 s, apart
+        expect_damage_refused(s, damaged, 9001)
+        check(sample(s, "stsd_store_recoveries_total") == 0 and sample(s, "stsd_store_read_only") == 1 and
+              sample(s, "stsd_store_writable") == 0, "no reopen was tried for damage")
         check(served_id(s, "kept.test") == served, "DNS keeps answering")
         stop_cleanly(s)
         with open(damaged, "rb") as f:
