@@ -75,7 +75,8 @@ void lower_own_priority() {
   constexpr int kIoprioWhoProcess = 1, kIoprioClassBestEffort = 2, kIoprioClassShift = 13, kLowestLevel = 7;
   const auto thread = static_cast<id_t>(::syscall(SYS_gettid));
   (void)::setpriority(PRIO_PROCESS, thread, kLowestNice);
-  (void)::syscall(SYS_ioprio_set, kIoprioWhoProcess, thread, kIoprioClassBestEffort << kIoprioClassShift | kLowestLevel);
+  (void)::syscall(SYS_ioprio_set, kIoprioWhoProcess, thread,
+                  kIoprioClassBestEffort << kIoprioClassShift | kLowestLevel);
   ::pthread_setname_np(::pthread_self(), "stsd-checksums");
 }
 
@@ -85,11 +86,16 @@ int64_t unix_now() { return unix_seconds(std::chrono::system_clock::now()); }
 
 std::string_view checksum_state_name(ChecksumCheck::State state) {
   switch (state) {
-    case ChecksumCheck::State::not_run: return "not_run";
-    case ChecksumCheck::State::verifying: return "verifying";
-    case ChecksumCheck::State::verified: return "verified";
-    case ChecksumCheck::State::damaged: return "damaged";
-    case ChecksumCheck::State::stopped: return "stopped";
+    case ChecksumCheck::State::not_run:
+      return "not_run";
+    case ChecksumCheck::State::verifying:
+      return "verifying";
+    case ChecksumCheck::State::verified:
+      return "verified";
+    case ChecksumCheck::State::damaged:
+      return "damaged";
+    case ChecksumCheck::State::stopped:
+      return "stopped";
   }
   return "not_run";
 }
@@ -144,7 +150,8 @@ void ChecksumVerification::run() {
     auto status = verify(file);
     if (stopping_.load(std::memory_order_relaxed)) {
       const auto done = finish(ChecksumCheck::State::stopped);
-      log::f(log::Level::Info, "store: checksum verification stopped after %zu of %zu table files: the store is closing",
+      log::f(log::Level::Info,
+             "store: checksum verification stopped after %zu of %zu table files: the store is closing",
              done.verified_files, done.files);
       return;
     }
@@ -157,8 +164,8 @@ void ChecksumVerification::run() {
     state_.verified_bytes += file.size;
   }
   const auto done = finish(ChecksumCheck::State::verified);
-  log::f(log::Level::Info, "store: checksums of %zu table files (%s) verified in %.2f s, in the background",
-         done.files, mib(done.bytes).c_str(), done.seconds);
+  log::f(log::Level::Info, "store: checksums of %zu table files (%s) verified in %.2f s, in the background", done.files,
+         mib(done.bytes).c_str(), done.seconds);
 }
 
 rocksdb::Status ChecksumVerification::verify(const TableFile& file) const {

@@ -115,14 +115,14 @@ struct ChecksumCheck {
     stopped,    // the store closed before it ended
   };
   State state = State::not_run;
-  int64_t at = 0;         // Unix seconds: when it started (verifying), else when it ended
-  size_t files = 0;       // table files to verify (those the store had when it opened)
-  uint64_t bytes = 0;     // their size
+  int64_t at = 0;      // Unix seconds: when it started (verifying), else when it ended
+  size_t files = 0;    // table files to verify (those the store had when it opened)
+  uint64_t bytes = 0;  // their size
   size_t verified_files = 0;
   uint64_t verified_bytes = 0;
-  double seconds = 0;     // how long it took (verified, damaged)
-  std::string file;       // the damaged file (damaged)
-  std::string damage;     // why writes are refused: the file, RocksDB's reason, the way out
+  double seconds = 0;  // how long it took (verified, damaged)
+  std::string file;    // the damaged file (damaged)
+  std::string damage;  // why writes are refused: the file, RocksDB's reason, the way out
 };
 // "not_run", "verifying", "verified", "damaged", "stopped": /v1/server's words.
 std::string_view checksum_state_name(ChecksumCheck::State state);

@@ -136,7 +136,8 @@ class ChecksumVerificationTest : public ::testing::Test {
     auto database = Database::open(folder(), no_minimum());
     PolicyStore store(database, clock_);
     std::vector<ImportItem> items;
-    for (size_t i = 0; i < domains; ++i) items.push_back({"d" + std::to_string(i) + ".example", std::nullopt, enforce()});
+    for (size_t i = 0; i < domains; ++i)
+      items.push_back({"d" + std::to_string(i) + ".example", std::nullopt, enforce()});
     store.import(items, /*confirm_now=*/true, "test");
     EXPECT_TRUE(database->db().Flush(rocksdb::FlushOptions()).ok());
     for (size_t i = 0; i < events; ++i) {
@@ -204,8 +205,7 @@ TEST_F(ChecksumVerificationTest, DamageOutsideTheServedRecordsServesThenRefusesW
     EXPECT_TRUE(store.served_wire(as_wire("d7.example"))) << "DNS keeps answering";
   }
   const std::string log = testing::internal::GetCapturedStderr();
-  EXPECT_TRUE(contains(log, "[error] store: the checksum verification found damage in " + events_file.string()))
-      << log;
+  EXPECT_TRUE(contains(log, "[error] store: the checksum verification found damage in " + events_file.string())) << log;
 
   // Left as it was, for the operator (RocksDB may have rewritten other files meanwhile, as
   // it does: an intact file with deletions at the bottom of the tree is compacted at open).
@@ -252,8 +252,8 @@ TEST_F(ChecksumVerificationTest, ClosingWhileVerifyingIsPromptAndClean) {
   served_then_events(300, 600);
   StorageOptions options;
   options.min_free_bytes = 0;
-  options.env = std::shared_ptr<rocksdb::Env>(
-      rocksdb::NewCompositeEnv(std::make_shared<SlowVerificationFileSystem>()).release());
+  options.env =
+      std::shared_ptr<rocksdb::Env>(rocksdb::NewCompositeEnv(std::make_shared<SlowVerificationFileSystem>()).release());
   for (int round = 0; round < 3; ++round) {
     testing::internal::CaptureStderr();
     auto database = Database::open(folder(), options);
@@ -299,8 +299,12 @@ TEST_F(ChecksumVerificationTest, DamagedServedRecordsStopTheStart) {
       facts.confirmed = true;
       facts.version = 1;
       const uint32_t hash = rotation_hash(domain);
-      facts.digest = {static_cast<uint8_t>(hash), static_cast<uint8_t>(hash >> 8), static_cast<uint8_t>(hash >> 16),
-                      static_cast<uint8_t>(hash >> 24), 0, 1};
+      facts.digest = {static_cast<uint8_t>(hash),
+                      static_cast<uint8_t>(hash >> 8),
+                      static_cast<uint8_t>(hash >> 16),
+                      static_cast<uint8_t>(hash >> 24),
+                      0,
+                      1};
       facts.txt_changed_at = facts.settings_changed_at = facts.created_at = 1'800'000'000;
       facts.rotation_hash = hash;
       batch.Put(keys::served(domain), encode_served_record(facts));

@@ -68,14 +68,15 @@ std::string checksums_text(const json& checksums) {
     return std::string(text);
   };
   if (state == "verifying")
-    return "store: checksums: verifying since " + text_of(checksums["at"]) + " (" + text_of(checksums["verified_files"]) +
-           " of " + text_of(checksums["files"]) + " table files, " + mib_of("verified_bytes") + " of " +
-           mib_of("bytes") + " MiB)\n";
+    return "store: checksums: verifying since " + text_of(checksums["at"]) + " (" +
+           text_of(checksums["verified_files"]) + " of " + text_of(checksums["files"]) + " table files, " +
+           mib_of("verified_bytes") + " of " + mib_of("bytes") + " MiB)\n";
   if (state == "verified")
     return "store: checksums: verified at " + text_of(checksums["at"]) + " (" + text_of(checksums["files"]) +
            " table files, " + mib_of("bytes") + " MiB)\n";
   if (state == "damaged")
-    return "store: checksums: DAMAGED: " + text_of(checksums["file"]) + " (found at " + text_of(checksums["at"]) + ")\n";
+    return "store: checksums: DAMAGED: " + text_of(checksums["file"]) + " (found at " + text_of(checksums["at"]) +
+           ")\n";
   return "";
 }
 
