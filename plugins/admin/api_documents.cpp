@@ -51,6 +51,24 @@ json event_json(const Event& event) {
   };
 }
 
+namespace {
+
+// The background verification of the store's table files (src/store/checksum_verification.h).
+json checksums_json(const ChecksumCheck& check) {
+  return {
+      {"state", checksum_state_name(check.state)},
+      {"at", check.at ? json(iso8601(check.at)) : json()},
+      {"files", check.files},
+      {"bytes", check.bytes},
+      {"verified_files", check.verified_files},
+      {"verified_bytes", check.verified_bytes},
+      {"seconds", check.state == ChecksumCheck::State::verifying ? json() : json(check.seconds)},
+      {"file", check.file.empty() ? json() : json(check.file)},
+  };
+}
+
+}  // namespace
+
 json health_json(const StoreHealth& health) {
   const auto text_or_null = [](const std::string& text) { return text.empty() ? json() : json(text); };
   return {
@@ -64,6 +82,7 @@ json health_json(const StoreHealth& health) {
       {"failed_writes", health.failed_writes},
       {"refused_writes", health.refused_writes},
       {"recoveries", health.recoveries},
+      {"checksums", checksums_json(health.checksums)},
   };
 }
 

@@ -23,6 +23,7 @@
 
 #include "logging.h"
 #include "store/backup.h"
+#include "store/checksum_verification.h"
 #include "store/errors.h"
 
 namespace stsd::store {
@@ -65,9 +66,9 @@ class StoreLogger final : public rocksdb::Logger {
  private:
   // Warnings about nothing an operator can or should act on.
   static bool harmless(std::string_view text) {
-    // verify_checksums() reads each table file through a reader that is given no unique id
-    // from the MANIFEST to compare with (RocksDB calls the file "0.sst"); every block's
-    // checksum is verified all the same.
+    // The checksum verification reads each table file through a reader that is given no
+    // unique id from the MANIFEST to compare with (RocksDB calls the file "0.sst"); every
+    // block's checksum is verified all the same.
     return text.find("opened without unique ID to verify") != std::string_view::npos;
   }
 
@@ -162,18 +163,21 @@ std::optional<std::string> write_refusal(const fs::path& folder) {
   return std::nullopt;
 }
 
-StoreError damaged(const fs::path& folder, const rocksdb::Status& status) {
-  return StoreError("storage " + folder.string() + ": the store is damaged: " + status.ToString() +
-                    ". stsd does not serve a damaged store: stop it, move the folder aside and restore the "
-                    "folder from a backup (src/store/README.md, \"Faults\")");
-}
-
 }  // namespace
 
 std::string mib(uint64_t bytes) {
   char text[32];
   std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
   return text;
+}
+
+std::string restore_advice(const fs::path& folder) {
+  return "stop stsd, move " + folder.string() + " aside and restore it from a backup (docs/backups.md)";
+}
+
+StoreError damaged_store(const fs::path& folder, const std::string& what) {
+  return StoreError("storage " + folder.string() + ": the store is damaged: " + what +
+                    ". stsd does not serve a damaged store: " + restore_advice(folder));
 }
 
 // ---- opening -----------------------------------------------------------------------------
@@ -191,6 +195,7 @@ std::shared_ptr<Database> Database::open(const fs::path& folder, StorageOptions 
   remove_leftover_backup_staging(folder);
   std::shared_ptr<Database> database(new Database(folder, std::move(options), true));
   database->open_at_start();
+  database->prepare_checksum_verification();
   return database;
 }
 
@@ -206,12 +211,11 @@ void Database::open_at_start() {
   if (auto shortage = short_of_space()) {
     open_read_only_because(*shortage);
   } else if (auto status = open_instance(false, false); !status.ok()) {
-    if (status.IsCorruption()) throw damaged(folder_, status);
+    if (status.IsCorruption()) throw damaged_store(folder_, status.ToString());
     auto refusal = write_refusal(folder_);
     if (!refusal) throw StoreError("storage " + folder_.string() + ": " + status.ToString());
     open_read_only_because(*refusal + ": " + status.ToString());
   }
-  verify_checksums();
 }
 
 // The WAL recovery mode, chosen: every acknowledged write was synced, so a write-ahead log
@@ -224,9 +228,8 @@ void Database::open_at_start() {
 // (the log, torn_wal(): /v1/server and the metrics). Damage before the tail refuses to
 // open: acknowledged writes after it would be lost. A reopen after a failed write expects
 // that write's torn record and goes straight to the tolerant mode.
-rocksdb::Status Database::open_instance(bool read_only, bool tolerate_torn_tail) {
+rocksdb::Options Database::instance_options() const {
   rocksdb::Options options;
-  options.create_if_missing = !read_only;
   options.paranoid_checks = true;  // stop at any inconsistency instead of reading around it
   options.IncreaseParallelism(2);
   // The memtables are most of a running server's memory after a bulk import (64 MiB each
@@ -252,6 +255,12 @@ rocksdb::Status Database::open_instance(bool read_only, bool tolerate_torn_tail)
   options.info_log = std::make_shared<StoreLogger>(events_);
   options.listeners.push_back(std::make_shared<StoreListener>(events_));
   if (options_.env) options.env = options_.env.get();
+  return options;
+}
+
+rocksdb::Status Database::open_instance(bool read_only, bool tolerate_torn_tail) {
+  rocksdb::Options options = instance_options();
+  options.create_if_missing = !read_only;
   const auto attempt = [&](rocksdb::WALRecoveryMode mode) {
     options.wal_recovery_mode = mode;
     rocksdb::DB* raw = nullptr;
@@ -292,7 +301,7 @@ rocksdb::Status Database::open_instance(bool read_only, bool tolerate_torn_tail)
 void Database::open_read_only_because(const std::string& reason) {
   auto status = open_instance(true, false);
   if (!status.ok()) {
-    if (status.IsCorruption()) throw damaged(folder_, status);
+    if (status.IsCorruption()) throw damaged_store(folder_, status.ToString());
     throw StoreError("storage " + folder_.string() + ": cannot open it even read-only (" + reason +
                      "): " + status.ToString());
   }
@@ -307,21 +316,26 @@ void Database::open_read_only_because(const std::string& reason) {
          folder_.c_str(), reason.c_str());
 }
 
-// Reads every block of every table file: damage is found now, with the file's name,
-// rather than by the one request that happens to read the damaged block.
-void Database::verify_checksums() {
-  const auto started = std::chrono::steady_clock::now();
-  auto status = db_->VerifyChecksum();
-  if (!status.ok()) {
-    close_instance();
-    throw damaged(folder_, status);
-  }
-  std::vector<rocksdb::LiveFileMetaData> files;
-  db_->GetLiveFilesMetaData(&files);
-  uint64_t bytes = 0;
-  for (const auto& file : files) bytes += file.size;
-  log::f(log::Level::Info, "store: checksums of %zu table files (%s) verified in %.2f s", files.size(),
-         mib(bytes).c_str(), std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+// Every block of every table file read and checked, while DNS answers: damage is found
+// with the file's name, rather than by the one request that happens to read the damaged
+// block (checksum_verification.h).
+void Database::prepare_checksum_verification() {
+  const auto live_table_files = [this]() -> std::optional<std::vector<TableFile>> {
+    auto lock = read_lock();  // a reopen replaces the instance
+    if (db_ == nullptr) return std::nullopt;
+    std::vector<rocksdb::LiveFileMetaData> live;
+    db_->GetLiveFilesMetaData(&live);
+    std::vector<TableFile> files;
+    files.reserve(live.size());
+    for (const auto& file : live)
+      files.push_back({file.directory + "/" + file.relative_filename, file.size, file.largest_seqno});
+    return files;
+  };
+  checksum_verification_ = std::make_unique<ChecksumVerification>(folder_, instance_options(), live_table_files);
+}
+
+void Database::verify_checksums_in_background() {
+  if (checksum_verification_) checksum_verification_->start();
 }
 
 // ---- state -------------------------------------------------------------------------------
@@ -363,6 +377,10 @@ std::string Database::torn_wal() const {
 std::string Database::background_error() const {
   std::lock_guard lock(events_->mutex);
   return events_->background_error;
+}
+
+ChecksumCheck Database::checksums() const {
+  return checksum_verification_ ? checksum_verification_->state() : ChecksumCheck{};
 }
 
 void Database::note_write_failure() {
@@ -428,6 +446,10 @@ void Database::close_instance() {
   db_ = nullptr;
 }
 
-Database::~Database() { close_instance(); }
+Database::~Database() {
+  // The verification lists files through this object: it ends before anything closes.
+  if (checksum_verification_) checksum_verification_->stop();
+  close_instance();
+}
 
 }  // namespace stsd::store

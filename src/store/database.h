@@ -6,8 +6,12 @@
 //   made 0600; stsd creates files under umask 077);
 // * the write-ahead log must end cleanly: a torn tail (a write cut short by a crash or a
 //   full disk) is dropped, and said loudly (torn_wal()); damage anywhere else refuses;
-// * every table file's block checksums are verified before anything is served; a damaged
-//   store is refused with a message naming the file and the way out (restore a backup);
+// * damage that opening meets (the MANIFEST, the log, a table file's index, filter or
+//   properties block) is refused with a message naming the file and the way out (restore
+//   a backup); so is damage the served-record scan meets (loader.cpp);
+// * every table file's block checksums are then verified in the background, once the
+//   served records are loaded, while DNS already answers (checksum_verification.h): damage
+//   found there refuses writes until a restart (WriteGuard), and checksums() reports it;
 // * when the file system refuses writes (full, read-only, not permitted) the database is
 //   opened read-only instead, so DNS is served from what is on disk; reopen() makes it
 //   writable again once the cause is gone.
@@ -23,10 +27,13 @@
 
 #include "environment.h"
 #include "store/bulk_commit.h"
+#include "store/errors.h"
+#include "store/records.h"
 
 namespace rocksdb {
 class DB;
 class Env;
+struct Options;
 class Status;
 }  // namespace rocksdb
 
@@ -45,6 +52,15 @@ struct StorageOptions {
 
 // `bytes` as "3.5 MiB", for messages about space.
 std::string mib(uint64_t bytes);
+
+// The way out of a damaged store in `folder`, for messages: "stop stsd, move ... aside and
+// restore it from a backup (docs/backups.md)".
+std::string restore_advice(const std::filesystem::path& folder);
+// The start refused: `what` (RocksDB's Corruption, naming the file) met while opening or
+// while loading what DNS answers.
+StoreError damaged_store(const std::filesystem::path& folder, const std::string& what);
+
+class ChecksumVerification;
 
 class Database {
  public:
@@ -84,6 +100,14 @@ class Database {
   std::string background_error() const;
   // A write through this instance failed: it is closed without a flush.
   void note_write_failure();
+  // Starts verifying every table file's checksums on a thread of low priority
+  // (checksum_verification.h); once, and not for a borrowed database. The loader calls it
+  // when the served records are loaded (and checked as they were read), so that it does
+  // not compete with that scan: DNS answers first. No readiness gate waits for it.
+  void verify_checksums_in_background();
+  // What it found so far (not_run before it started, and for a borrowed database). Damage
+  // does not heal: the write guard refuses writes until a restart.
+  ChecksumCheck checksums() const;
 
   // Closes the instance and opens the folder again, read-write when the file system allows
   // it, else read-only (so reads go on). Call under the store's writer lock; readers wait
@@ -101,7 +125,9 @@ class Database {
   // tail is torn, without the tail. Sets db_ on success.
   rocksdb::Status open_instance(bool read_only, bool tolerate_torn_tail);
   void open_read_only_because(const std::string& reason);
-  void verify_checksums();
+  // How an instance opens and reads its files (also how the verification reads them).
+  rocksdb::Options instance_options() const;
+  void prepare_checksum_verification();
   void close_instance();
 
   const std::filesystem::path folder_;
@@ -117,6 +143,9 @@ class Database {
   std::string read_only_reason_;
   std::string torn_wal_;
   bool write_failed_ = false;
+  // Made when the database opens, before any other thread can ask for its state; the
+  // destructor stops it before closing the instance.
+  std::unique_ptr<ChecksumVerification> checksum_verification_;
 };
 
 }  // namespace stsd::store

@@ -14,6 +14,7 @@
 
 #include "heap.h"
 #include "logging.h"
+#include "store/database.h"
 #include "store/errors.h"
 #include "store/keys.h"
 #include "store/policy_store.h"
@@ -190,7 +191,8 @@ std::vector<std::string> served_ranges(rocksdb::DB& db, size_t parts, uint64_t s
 struct RangeLoad {
   int64_t newest_change = 0;
   std::set<std::string> pending;
-  std::string error;  // why the range could not be read
+  std::string error;     // why the range could not be read
+  bool damaged = false;  // because a block's checksum or contents were wrong
 };
 
 // Reads the served records in [from, to) into `part`: one sequential scan.
@@ -198,6 +200,9 @@ void load_range(rocksdb::DB& db, const std::string& from, const std::string& to,
                 RangeLoad& out) {
   Facts facts;
   rocksdb::ReadOptions options;
+  // Every block read is checked against its checksum (the default, kept): what DNS answers
+  // is verified here, and the rest of the store in the background (checksum_verification.h).
+  options.verify_checksums = true;
   options.fill_cache = false;        // read once: do not evict what later reads need
   options.readahead_size = 4 << 20;  // large sequential reads
   const rocksdb::Slice upper(to);
@@ -214,7 +219,10 @@ void load_range(rocksdb::DB& db, const std::string& from, const std::string& to,
     out.newest_change = std::max({out.newest_change, facts.txt_changed_at, facts.settings_changed_at, facts.created_at});
     if (facts.pending) out.pending.emplace(domain);
   }
-  if (!it->status().ok()) out.error = "store scan failed: " + it->status().ToString();
+  if (!it->status().ok()) {
+    out.damaged = it->status().IsCorruption();
+    out.error = (out.damaged ? "" : "store scan failed: ") + it->status().ToString();
+  }
 }
 
 // Builds the whole index from the served records: a sequential scan of each of up to
@@ -233,6 +241,7 @@ void load_index(const Disk& disk, ServedIndex& index, LoadedStore& loaded) {
     load_range(db, bounds[0], bounds[1], builder.part(0), ranges[0]);
   }
   for (auto& range : ranges) {
+    if (range.damaged) throw damaged_store(disk.database().folder(), range.error);
     if (!range.error.empty()) throw StoreError(range.error);
     loaded.newest_change = std::max(loaded.newest_change, range.newest_change);
     loaded.pending.merge(range.pending);
@@ -256,6 +265,8 @@ LoadedStore load_store(const Disk& disk, ServedIndex& index, int64_t unix_now) {
   load_index(disk, index, loaded);
   log::f(log::Level::Info, "mtasts: served index of %zu domains loaded in %.2f s", index.count(),
          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  // What DNS answers was checked as it was read; the rest now, behind the first answer.
+  disk.database().verify_checksums_in_background();
   return loaded;
 }
 

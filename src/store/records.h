@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "store/policy.h"
@@ -103,6 +104,29 @@ struct ImportResult {
   bool confirmed = false;
 };
 
+// The verification of every table file's block checksums that runs in the background
+// after the store opened (checksum_verification.h).
+struct ChecksumCheck {
+  enum class State {
+    not_run,    // a database the store does not own (tests), or not started yet
+    verifying,  // in progress
+    verified,   // every table file the store had when it opened was read and checked
+    damaged,    // a file failed: writes are refused until a restart (reason: `damage`)
+    stopped,    // the store closed before it ended
+  };
+  State state = State::not_run;
+  int64_t at = 0;      // Unix seconds: when it started (verifying), else when it ended
+  size_t files = 0;    // table files to verify (those the store had when it opened)
+  uint64_t bytes = 0;  // their size
+  size_t verified_files = 0;
+  uint64_t verified_bytes = 0;
+  double seconds = 0;  // how long it took (verified, damaged)
+  std::string file;    // the damaged file (damaged)
+  std::string damage;  // why writes are refused: the file, RocksDB's reason, the way out
+};
+// "not_run", "verifying", "verified", "damaged", "stopped": /v1/server's words.
+std::string_view checksum_state_name(ChecksumCheck::State state);
+
 // The store's fault state (README.md, "Faults"), for /v1/server and the metrics.
 struct StoreHealth {
   bool writable = true;                // a write now would be attempted
@@ -115,6 +139,7 @@ struct StoreHealth {
   uint64_t failed_writes = 0;          // commits RocksDB failed
   uint64_t refused_writes = 0;         // writes refused before reaching RocksDB
   uint64_t recoveries = 0;             // times writes became possible again
+  ChecksumCheck checksums;             // the background verification of the table files
 };
 
 }  // namespace stsd::store

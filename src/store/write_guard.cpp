@@ -17,6 +17,9 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
+// What a refused write is told about when writes come back.
+constexpr std::string_view kResumesByItself = "DNS keeps answering; writes resume by themselves once this is fixed";
+
 constexpr std::chrono::seconds kLongestBackoff{30};
 // A reopen writes a new MANIFEST and WAL and flushes what the old WAL held: it is not
 // tried with less room than this, even with storage_min_free_mib 0.
@@ -60,6 +63,7 @@ bool WriteGuard::failed() const {
 // ---- a write ---------------------------------------------------------------------------
 
 void WriteGuard::admit() {
+  if (auto damage = damage_found(); !damage.empty()) refuse(damage, {});  // it says what to do
   if (!failed()) {
     if (auto error = database_.background_error(); !error.empty())
       fail("RocksDB stopped writes after a background error: " + error);
@@ -77,7 +81,7 @@ void WriteGuard::admit() {
   } else {
     failure.clear();
   }
-  if (!failure.empty()) refuse(failure);
+  if (!failure.empty()) refuse(failure, kResumesByItself);
   check_free_space();
 }
 
@@ -104,13 +108,19 @@ void WriteGuard::check_free_space() {
     log::f(log::Level::Warning, "store: writes are refused while %s; DNS keeps answering", shortage->c_str());
   else if (changed)
     log::info("store: free space is above storage_min_free_mib again: writes are accepted");
-  if (shortage) refuse(*shortage);
+  if (shortage) refuse(*shortage, kResumesByItself);
 }
 
-void WriteGuard::refuse(const std::string& reason) {
+void WriteGuard::refuse(const std::string& reason, std::string_view outlook) {
   ++refused_writes_;
-  throw StoreUnavailable("the store refuses writes (nothing changed): " + reason +
-                         ". DNS keeps answering; writes resume by themselves once this is fixed");
+  std::string message = "the store refuses writes (nothing changed): " + reason;
+  if (!outlook.empty()) message += ". " + std::string(outlook);
+  throw StoreUnavailable(message);
+}
+
+std::string WriteGuard::damage_found() const {
+  auto checksums = database_.checksums();
+  return checksums.state == ChecksumCheck::State::damaged ? std::move(checksums.damage) : std::string();
 }
 
 void WriteGuard::fail(const std::string& reason) {
@@ -134,6 +144,8 @@ void WriteGuard::fail(const std::string& reason) {
 // ---- recovery --------------------------------------------------------------------------
 
 bool WriteGuard::try_recover() {
+  // Damage does not heal: reopening would only make the store look writable again.
+  if (!damage_found().empty()) return false;
   const auto started = steady::now();
   const uint64_t room = std::max(database_.min_free_bytes(), kRoomToRecover);
   if (auto free = database_.free_bytes(); free && *free < room) {
@@ -194,8 +206,8 @@ void WriteGuard::recovery_loop() {
         }
       }
       lock.lock();
-    } else if (failure_.empty()) {
-      wake_.wait(lock);
+    } else if (failure_.empty() || !damage_found().empty()) {
+      wake_.wait(lock);  // nothing to recover from, or nothing a reopen would cure
     } else if (steady::now() < next_attempt_) {
       wake_.wait_until(lock, next_attempt_);
     } else {
@@ -217,7 +229,14 @@ StoreHealth WriteGuard::health() const {
   health.free_bytes = database_.free_bytes();
   health.read_only = database_.read_only();
   health.torn_wal = database_.torn_wal();
-  {
+  health.checksums = database_.checksums();
+  if (health.checksums.state == ChecksumCheck::State::damaged) {
+    // First: it outlasts every other cause, which a reopen may cure.
+    health.writable = false;
+    health.reason = health.checksums.damage;
+    health.failed_since = health.checksums.at;
+  }
+  if (health.writable) {
     std::lock_guard lock(state_mutex_);
     if (!failure_.empty()) {
       health.writable = false;
@@ -258,6 +277,14 @@ void write_health_metrics(const StoreHealth& health, metrics::MetricsWriter& wri
                  static_cast<double>(health.refused_writes));
   writer.counter("stsd_store_recoveries_total", "times writes resumed after the store refused them", {},
                  static_cast<double>(health.recoveries));
+  const auto& checksums = health.checksums;
+  writer.gauge("stsd_store_checksums_damaged",
+               "1 when the background checksum verification found a damaged table file (writes refused until a "
+               "restart on a restored store)",
+               {}, checksums.state == ChecksumCheck::State::damaged ? 1 : 0);
+  writer.gauge("stsd_store_checksums_verified_time_seconds",
+               "Unix time the background verification found every table file's checksums intact; 0 until then", {},
+               checksums.state == ChecksumCheck::State::verified ? static_cast<double>(checksums.at) : 0);
 }
 
 }  // namespace stsd::store

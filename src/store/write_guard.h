@@ -15,6 +15,9 @@
 //   second while it waits for space): by the first write after the time has come, or by a
 //   thread of its own, so that writes, /v1/server and the metrics come back by themselves.
 //   The served index is kept: it never saw the refused writes.
+// * Damage the background checksum verification found (Database::checksums()) refuses
+//   every write until stsd restarts, whatever else happens: it does not heal, and no
+//   reopen is tried for it.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -23,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "store/policy_id.h"
@@ -71,7 +75,11 @@ class WriteGuard {
   void fail(const std::string& reason);
   // Under the writer lock: reopens (or resumes) when there is room; true when writable.
   bool try_recover();
-  [[noreturn]] void refuse(const std::string& reason);
+  // `outlook`: whether writes come back by themselves (empty: the reason says).
+  [[noreturn]] void refuse(const std::string& reason, std::string_view outlook);
+  // Why writes stay refused until a restart: the damage the checksum verification found
+  // (Database::checksums()); empty when none. No recovery clears it.
+  std::string damage_found() const;
   void check_free_space();
   void ensure_recovery_thread();
   void recovery_loop();

@@ -7,7 +7,11 @@
   with storage_min_free_mib refusing before the disk is full);
 - a start on a full disk, and on a read-only mount: DNS served read-only and said so (log,
   stsctl version, metrics); writes resume without a restart once the cause is gone;
-- a damaged table file stops the start, naming the file and the way out;
+- damage in what the opening reads of a table file stops the start, naming the file and
+  the way out;
+- damage in a table file outside what DNS answers (a block of policy versions): stsd
+  starts and answers, the background checksum verification then finds it, and writes are
+  refused naming the file and the way out, until a restart (it does not heal);
 - a torn write-ahead log tail is reported loudly (log, stsctl version, metrics);
 - the store's folder is 0700 and its files 0600, also for a store an older stsd left open.
 
@@ -323,6 +327,23 @@ def test_start_on_a_disk_refusing_writes_serves_read_only_and_recovers():
             finish(s)
 
 
+def table_files(s):
+    """The store's table files, oldest first (RocksDB numbers its files in order)."""
+    folder = os.path.join(s.dir, "store", "db")
+    return [os.path.join(folder, f) for f in sorted(f for f in os.listdir(folder) if f.endswith(".sst"))]
+
+
+def overwrite(path, offset, data):
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(data)
+
+
+# A table file ends in its metaindex block and a 53-byte footer; opening it reads and
+# checks both (and the index, filter and properties blocks they point to).
+FOOTER = 53
+
+
 def test_damaged_table_file_stops_the_start_naming_it():
     s = server(min_free_mib=0)
     try:
@@ -330,19 +351,84 @@ def test_damaged_table_file_stops_the_start_naming_it():
         for i in range(50):
             stsctl(s, "domain", "add", f"d{i}.damaged.test")
         stop_cleanly(s)  # flushes the memtable into a table file
-        folder = os.path.join(s.dir, "store", "db")
-        tables = sorted((f for f in os.listdir(folder) if f.endswith(".sst")),
-                        key=lambda f: os.path.getsize(os.path.join(folder, f)))
+        tables = table_files(s)
         check(tables, "no table file was written")
-        damaged = os.path.join(folder, tables[-1])
-        with open(damaged, "r+b") as f:
-            f.seek(os.path.getsize(damaged) // 3)
-            f.write(b"\xde\xad\xbe\xef" * 16)
+        damaged = tables[-1]
+        overwrite(damaged, os.path.getsize(damaged) - FOOTER - 16, b"\xde\xad\xbe\xef" * 4)
 
         restart_expecting_failure(s)
         log = s.read_log()
-        check(damaged in log, f"the message names {damaged}:\n{log[-2000:]}")
-        check("restore" in log and "backup" in log, f"the message says the way out:\n{log[-2000:]}")
+        check(damaged in log and "the store is damaged" in log, f"the message names {damaged}:\n{log[-2000:]}")
+        check("restore it from a backup" in log, f"the message says the way out:\n{log[-2000:]}")
+    finally:
+        finish(s)
+
+
+def expect_damage_refused(s, damaged, n):
+    refused = stage(s, "kept.test", n)
+    check(refused.returncode == 1, f"a write was accepted: {refused.stdout}")
+    for phrase in ("refuses writes (nothing changed)", "the checksum verification found damage in " + damaged,
+                   "restore it from a backup (docs/backups.md)"):
+        check(phrase in refused.stderr, f"'{phrase}' not in the refusal: {refused.stderr}")
+    check("resume by themselves" not in refused.stderr, refused.stderr)
+
+
+def wait_for_damage(s, damaged):
+    line = wait_until(lambda: (lambda text: "checksums: DAMAGED" in text and text)(store_line(s)), 30,
+                      "the background checksum verification to find the damage")
+    check(damaged in line and "REFUSES WRITES" in line, line)
+
+
+def test_damaged_versions_are_served_and_refuse_writes_until_a_restart():
+    """A table file of policy versions (none of them what DNS answers) damaged while stsd
+    is stopped: it starts and answers DNS without waiting for the checksum verification,
+    which then finds the damage in the background; writes are refused from then on, naming
+    the file and the way out. It does not heal: the recovery that makes writes resume once
+    a read-only file system is writable again leaves it refused."""
+    s = server(min_free_mib=0, tmpfs_mib=64)
+    try:
+        served = confirmed_then_stopped(s, "kept.test")  # table file 1: the served record
+        s.start()
+        stsctl(s, "domain", "add", "history.test")
+        for n in range(1, 121):  # table file 2: mostly versions of history.test (~1 KiB each)
+            check(stage(s, "history.test", n).returncode == 0)
+        stop_cleanly(s)
+        tables = table_files(s)
+        check(len(tables) == 2, f"two table files: {tables}")
+        damaged = tables[-1]
+        # Its keys in order: the domain record, events, the served record, then the versions,
+        # most of the file: 60 % into it is a block of versions.
+        overwrite(damaged, os.path.getsize(damaged) * 6 // 10, b"\xde\xad\xbe\xef" * 4)
+        with open(damaged, "rb") as f:
+            damaged_bytes = f.read()
+
+        s.start()  # waits until DNS answers
+        check(served_id(s, "kept.test") == served, "DNS answers what is on disk")
+        check(served_id(s, "history.test") is None, "nothing confirmed for history.test: no id")
+        wait_for_damage(s, damaged)
+        expect_damage_refused(s, damaged, 9000)
+        log = s.read_log()
+        check("[error] store: the checksum verification found damage in " + damaged in log, log[-3000:])
+        check(sample(s, "stsd_store_checksums_damaged") == 1 and sample(s, "stsd_store_writable") == 0)
+        check(served_id(s, "kept.test") == served, "DNS keeps answering")
+        stop_cleanly(s)
+
+        # On a read-only mount: read-only, then damaged; made writable, the store reopens
+        # for nothing (the damage outlasts it) and the refusal stays.
+        s.tmpfs.remount("ro")
+        s.start()
+        check(served_id(s, "kept.test") == served, "DNS answers from the read-only store")
+        check(sample(s, "stsd_store_read_only") == 1, "opened read-only")
+        wait_for_damage(s, damaged)
+        s.tmpfs.remount("rw")
+        time.sleep(3.5)  # the recovery of a read-only start retries 1 s, then 2 s, apart
+        expect_damage_refused(s, damaged, 9001)
+        check(sample(s, "stsd_store_recoveries_total") == 0 and sample(s, "stsd_store_read_only") == 1 and
+              sample(s, "stsd_store_writable") == 0, "no reopen was tried for damage")
+        check(served_id(s, "kept.test") == served, "DNS keeps answering")
+        stop_cleanly(s)
+        with open(damaged, "rb") as f:
+            check(f.read() == damaged_bytes, "the damaged file was left as it was")
     finally:
         finish(s)
 
@@ -407,6 +493,7 @@ if __name__ == "__main__":
         test_min_free_refuses_writes_before_the_disk_is_full,
         test_start_on_a_disk_refusing_writes_serves_read_only_and_recovers,
         test_damaged_table_file_stops_the_start_naming_it,
+        test_damaged_versions_are_served_and_refuse_writes_until_a_restart,
         test_torn_wal_tail_is_reported_loudly,
         test_store_files_are_the_owners_alone,
     ])

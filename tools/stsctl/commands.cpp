@@ -57,6 +57,29 @@ json expect_ok(const HttpResult& result) {
 }
 
 
+// The line about the background verification of the store's table files (GET /v1/server
+// "store"."checksums"; an older stsd has none).
+std::string checksums_text(const json& checksums) {
+  if (!checksums.is_object()) return "";
+  const std::string state = checksums.value("state", "");
+  const auto mib_of = [&](const char* field) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f", static_cast<double>(checksums.value(field, uint64_t{0})) / (1 << 20));
+    return std::string(text);
+  };
+  if (state == "verifying")
+    return "store: checksums: verifying since " + text_of(checksums["at"]) + " (" +
+           text_of(checksums["verified_files"]) + " of " + text_of(checksums["files"]) + " table files, " +
+           mib_of("verified_bytes") + " of " + mib_of("bytes") + " MiB)\n";
+  if (state == "verified")
+    return "store: checksums: verified at " + text_of(checksums["at"]) + " (" + text_of(checksums["files"]) +
+           " table files, " + mib_of("bytes") + " MiB)\n";
+  if (state == "damaged")
+    return "store: checksums: DAMAGED: " + text_of(checksums["file"]) + " (found at " + text_of(checksums["at"]) +
+           ")\n";
+  return "";
+}
+
 // `stsctl version`'s lines about the store (GET /v1/server "store"; an older stsd has none).
 std::string store_state_text(const json& store) {
   if (!store.is_object()) return "";
@@ -70,6 +93,7 @@ std::string store_state_text(const json& store) {
   if (store["torn_wal"].is_string())
     text += "store: the last start dropped a torn record at the end of the write-ahead log: " +
             text_of(store["torn_wal"]) + "\n";
+  text += checksums_text(store["checksums"]);
   return text;
 }
 
