@@ -10,37 +10,18 @@ build. It answers a text/csv body with the 415 and the message of stsd before th
 stsd unchanged, recording each request; the rows are checked, applied and stored by the
 real server. (A real old binary is not part of the build; stsctl was also checked by hand
 against stsd built from 67fa204.)"""
-import http.client
-import http.server
 import json
 import os
-import socket
-import socketserver
 import sys
 import threading
 
 sys.path.insert(0, os.path.join(os.environ["STSD_SOURCE_DIR"], "plugins", "admin", "tests"))
-from admin_e2e import CONFIG, stsctl, stsctl_json  # noqa: E402  (the admin API's e2e helpers)
+from admin_e2e import CONFIG, StandInHandler, UnixConnection, UnixHttpServer, stsctl, stsctl_json  # noqa: E402
 from harness import check, run_tests  # noqa: E402
 
-ROWS = 12001  # three requests of JSON rows: 5000, 5000 and 1 more than 2000
+ROWS = 12001  # three requests of JSON rows: 5000, 5000 and 2001
 JSON_ROWS_PER_REQUEST = 5000
 OLD_SERVER_415 = {"error": "send the body as Content-Type: application/json"}
-
-
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=120)
-        self.socket_path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.socket_path)
-
-
-class UnixHttpServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
 
 
 class JsonOnlyGate:
@@ -55,9 +36,7 @@ class JsonOnlyGate:
         self.requests = []  # (kind, the JSON body or None)
         gate = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(StandInHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 media_type = self.headers.get("Content-Type", "")
@@ -69,23 +48,15 @@ class JsonOnlyGate:
                 if instead is None and document is None:
                     instead = (415, OLD_SERVER_415)
                 if instead is not None:
-                    self.reply(instead[0], json.dumps(instead[1]).encode())
+                    self.answer(*instead)
                     return
                 real = UnixConnection(gate.real_socket)
-                real.request("POST", self.path, body, {"Content-Type": media_type})
-                answer = real.getresponse()
-                self.reply(answer.status, answer.read())
-                real.close()
-
-            def reply(self, status, body):
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
+                try:
+                    real.request("POST", self.path, body, {"Content-Type": media_type})
+                    answer = real.getresponse()
+                    self.answer(answer.status, json.loads(answer.read()))
+                finally:
+                    real.close()
 
         self.http = UnixHttpServer(self.socket_path, Handler)
 
