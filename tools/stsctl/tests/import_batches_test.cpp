@@ -4,13 +4,12 @@
 // rows as objects, at most 5000 a request; and both forms' requests and answers.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 
 #include "cli.h"
 #include "import_batches.h"
+#include "temp_dir.h"
 
 namespace stsctl {
 namespace {
@@ -20,11 +19,6 @@ using stsd::csv::CsvRecord;
 
 class ImportBatchesTest : public testing::Test {
  protected:
-  void SetUp() override {
-    path_ = std::filesystem::temp_directory_path() / ("stsctl-batches-" + std::to_string(::getpid()) + ".csv");
-  }
-  void TearDown() override { std::filesystem::remove(path_); }
-
   std::vector<ImportBatch> batches_of(const std::string& text, size_t max_rows,
                                       ImportForm form = ImportForm::Csv) {
     std::ofstream(path_, std::ios::binary) << text;
@@ -34,7 +28,8 @@ class ImportBatchesTest : public testing::Test {
     return out;
   }
 
-  std::filesystem::path path_;
+  stsd::test::TempDir dir_{"stsctl-batches"};
+  const std::filesystem::path path_ = dir_.fresh_path("file.csv");
 };
 
 // The (line, domain) pairs a server reads from a batch: the same parser, numbered from `line`.
@@ -128,8 +123,9 @@ TEST_F(ImportBatchesTest, TheJsonFormSendsTheRowsReadAsObjectsWithTheirLines) {
     {"line": 8, "domain": "e.example", "mode": "testing", "mx": ["mx.e.example"], "max_age": 604800,
      "tlsrpt_rua": []}])"));
   using Errors = std::vector<std::pair<uint64_t, std::string>>;
-  EXPECT_EQ(batch.unreadable, (Errors{{6, "line 6: column max_age: 'soon' is not a whole number of seconds"},
-                                      {7, "line 7: 1 fields, but the header has 5 (quote a field that contains a comma)"}}));
+  EXPECT_EQ(batch.unreadable,
+            (Errors{{6, "line 6: column max_age: 'soon' is not a whole number of seconds"},
+                    {7, "line 7: 1 fields, but the header has 5 (quote a field that contains a comma)"}}));
   // Without the tlsrpt_rua column the rows leave the domains' settings alone.
   auto without = batches_of("domain,mode,mx,max_age\na.example,none,,1\n", 100, ImportForm::JsonRows);
   ASSERT_EQ(without.size(), 1u);
