@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import atexit
 import collections
+import ctypes
+import dataclasses
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -42,27 +43,75 @@ def stop_process(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
 
 
 def forget_process(proc: subprocess.Popen) -> None:
-    """For a process reaped by other means (wait_with_rusage)."""
+    """For a process reaped by other means (wait_with_usage)."""
     if proc in _started:
         _started.remove(proc)
 
 
-def wait_with_rusage(proc: subprocess.Popen, timeout_s: float, poll_s: float = 0.2,
-                     on_wait=None) -> resource.struct_rusage | None:
-    """Waits for `proc` to end and returns its own resource usage (wait4: CPU seconds and
-    peak RSS of that child alone, not of every child so far), or None after `timeout_s`
-    (the process is left running). `on_wait()` is called every `poll_s`."""
+@dataclasses.dataclass
+class ChildUsage:
+    cpu_s: float          # user + system seconds of the process (and of the children it waited for)
+    peak_rss_kib: int     # its own peak resident set (VmHWM), read as it exits
+    peak_rss_sampled: bool = False   # ptrace was refused: the largest VmHWM seen every poll_s
+
+
+# ptrace(2) requests, option and event (<linux/ptrace.h>).
+_PTRACE_CONT = 7
+_PTRACE_SEIZE = 0x4206
+_PTRACE_O_TRACEEXIT = 0x40
+_PTRACE_EVENT_EXIT = 6
+
+
+def _ptrace(request: int, pid: int, data: int = 0) -> bool:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.restype = ctypes.c_long
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    return libc.ptrace(request, pid, None, data) == 0
+
+
+def wait_with_usage(proc: subprocess.Popen, timeout_s: float, poll_s: float = 0.2,
+                    on_wait=None, grace_s: float = 10.0) -> ChildUsage | None:
+    """Waits for `proc` to end and returns its CPU seconds and its own peak RSS, or None
+    when it did not end within `timeout_s` (it is then stopped: SIGTERM, SIGKILL
+    `grace_s` later, and reaped). `on_wait()` is called every `poll_s`.
+
+    The peak RSS is the VmHWM of the process's memory, read when the process stops at its
+    exit, before that memory is released (ptrace with PTRACE_O_TRACEEXIT: the harness
+    traces its own child, nothing else). wait4's ru_maxrss is not that figure: exec keeps
+    the high-water mark of the memory it replaces (setmax_mm_hiwater_rss in fs/exec.c), and
+    subprocess starts a child with vfork, on this harness's memory, so the child's
+    ru_maxrss is at least the harness's own peak (54 MiB at 1M where stsctl's is 15 MiB)."""
+    traced = _ptrace(_PTRACE_SEIZE, proc.pid, _PTRACE_O_TRACEEXIT)
+    peak_kib = 0
     end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
+    kill_at = None   # set once stopping after the timeout
+    while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid == proc.pid and os.WIFSTOPPED(status):
+            event = status >> 16
+            if event == _PTRACE_EVENT_EXIT:
+                peak_kib = status_kib(pid, "VmHWM")
+            # An event stop resumes as it was; a signal stop delivers its signal.
+            _ptrace(_PTRACE_CONT, pid, 0 if event else os.WSTOPSIG(status))
+            continue
         if pid == proc.pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
             forget_process(proc)
-            return usage
-        if on_wait:
+            if kill_at is not None:
+                return None
+            return ChildUsage(usage.ru_utime + usage.ru_stime, peak_kib, peak_rss_sampled=not traced)
+        if not traced:
+            peak_kib = max(peak_kib, status_kib(proc.pid, "VmHWM"))
+        now = time.monotonic()
+        if kill_at is None and now >= end:
+            proc.send_signal(signal.SIGTERM)
+            kill_at = now + grace_s
+        elif kill_at is not None and now >= kill_at:
+            proc.kill()
+            kill_at = float("inf")
+        if on_wait and kill_at is None:
             on_wait()
         time.sleep(poll_s)
-    return None
 
 
 def register_server(server) -> None:
@@ -91,7 +140,6 @@ def _become_subreaper() -> None:
     at shutdown) become our children, so that we can stop and reap them by PID instead
     of leaving them to init."""
     try:
-        import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(36, 1, 0, 0, 0)   # PR_SET_CHILD_SUBREAPER
     except (OSError, AttributeError):

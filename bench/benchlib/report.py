@@ -94,8 +94,9 @@ def _imports(report: dict) -> list[str]:
                  "stsctl's exec to its exit (its check pass and its apply pass). stsd CPU: utime+stime of stsd over "
                  "the import; stsd peak RSS: its VmHWM (it started empty just before), beside its RSS once "
                  "restarted on the imported store (the import's extra memory is the difference); stsctl: CPU "
-                 "and peak RSS of that process alone (wait4). Sizes without a served data set are import-only "
-                 "runs (`--import-sizes`: imported, restarted once for the RSS, not queried).\n")
+                 "seconds (wait4) and peak RSS (VmHWM as it exits) of that process alone. Sizes without a "
+                 "served data set are import-only runs (`--import-sizes`: imported, restarted once for the "
+                 "RSS, not queried).\n")
     return lines
 
 

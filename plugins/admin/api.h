@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "csv/import_csv.h"
 #include "store/admin_extensions.h"
 #include "store/policy_store.h"
 
@@ -36,7 +37,7 @@ struct ApiResponse {
 };
 
 // Limits that keep every request and answer bounded.
-inline constexpr size_t kMaxImportRows = 5000;  // JSON rows per POST /v1/import (CSV: import_csv.h)
+inline constexpr size_t kMaxImportRows = csv::kMaxJsonRowsPerImportRequest;  // JSON rows per POST /v1/import
 inline constexpr size_t kMaxListedImportProblems = 1000;  // errors or warnings listed in a CSV import's answer
 inline constexpr size_t kMaxListPage = 10000;   // domains per GET /v1/domains
 inline constexpr size_t kDefaultListPage = 1000;

@@ -19,6 +19,9 @@ namespace stsd::csv {
 // its memory per request is bounded whatever the size of the file.
 inline constexpr size_t kMaxRowsPerImportRequest = 50000;
 inline constexpr size_t kMaxImportRequestBytes = 32 * 1024 * 1024;
+// The other form of the request, rows as JSON objects (API clients; the only form an
+// stsd from before the CSV body takes), carries at most this many rows.
+inline constexpr size_t kMaxJsonRowsPerImportRequest = 5000;
 
 // A CSV or import error that names the line of the file it is about.
 class CsvError : public std::runtime_error {

@@ -28,6 +28,7 @@
 #include "store/disk.h"
 #include "store/errors.h"
 #include "store/policy_store.h"
+#include "temp_dir.h"
 
 namespace stsd::store {
 namespace {
@@ -37,22 +38,14 @@ using std::chrono::seconds;
 
 constexpr int64_t kStart = 1735689600;  // 2025-01-01T00:00:00Z
 
-class TempFolder {
+// A store's folder, made by Database::open inside a folder of the test's own.
+class StoreFolder {
  public:
-  TempFolder() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() / ("stsd-bulk-test-" + std::to_string(::getpid()) + "-" +
-                                         std::to_string(counter++));
-    fs::remove_all(path_);
-  }
-  ~TempFolder() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
   const fs::path& path() const { return path_; }
 
  private:
-  fs::path path_;
+  test::TempDir dir_{"bulk-test"};
+  fs::path path_ = dir_.fresh_path("store");
 };
 
 std::map<std::string, std::string> contents(rocksdb::DB& db, const rocksdb::Snapshot* snapshot = nullptr) {
@@ -100,7 +93,7 @@ class BulkCommit : public ::testing::Test {
   }
   void SetUp() override { open(); }
 
-  TempFolder folder_;
+  StoreFolder folder_;
   std::shared_ptr<Database> database_;
   std::unique_ptr<Disk> disk_;
 };
@@ -262,7 +255,7 @@ std::vector<ImportItem> items(int from, int to, const std::string& mx) {
 
 class BulkImport : public ::testing::Test {
  protected:
-  std::unique_ptr<PolicyStore> open(const TempFolder& folder, StorageOptions options) {
+  std::unique_ptr<PolicyStore> open(const StoreFolder& folder, StorageOptions options) {
     database_ = Database::open(folder.path(), std::move(options));
     return std::make_unique<PolicyStore>(database_, clock_);
   }
@@ -272,7 +265,7 @@ class BulkImport : public ::testing::Test {
 };
 
 TEST_F(BulkImport, AFailureBeforeIngestionLeavesNothingAndNoFile) {
-  TempFolder folder;
+  StoreFolder folder;
   auto file_system = std::make_shared<FailingIngestFiles>();
   StorageOptions options = without_headroom();
   options.env = std::shared_ptr<rocksdb::Env>(rocksdb::NewCompositeEnv(file_system).release());
@@ -300,7 +293,7 @@ TEST_F(BulkImport, AFailureBeforeIngestionLeavesNothingAndNoFile) {
 // The same writes, ingested and through ordinary WriteBatches, leave the same keys and
 // values: new domains, changed ones, unchanged ones and a removed one added back.
 TEST_F(BulkImport, IngestedAndOrdinaryWritesLeaveTheSameStore) {
-  TempFolder ingested_folder, ordinary_folder;
+  StoreFolder ingested_folder, ordinary_folder;
   StorageOptions ordinary_options = without_headroom();
   ordinary_options.ingest_min_operations = SIZE_MAX;
   std::map<std::string, std::string> result[2];

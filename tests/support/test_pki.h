@@ -46,15 +46,4 @@ class TestPki {
 
 void write_file(const std::filesystem::path& path, const std::string& content);
 
-// A fresh folder under the system temp dir, removed by the destructor.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
 }  // namespace stsd::test

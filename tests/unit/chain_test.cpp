@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +16,7 @@
 #include "plugin_test_support.h"
 #include "registry.h"
 #include "server/runtime.h"
+#include "temp_dir.h"
 
 using namespace stsd;
 
@@ -149,9 +148,8 @@ class ChainOrder : public ::testing::TestWithParam<OrderCase> {};
 TEST_P(ChainOrder, IsTheCompiledInOrderFilteredToTheConfiguredPlugins) {
   Registry registry;
   register_all_plugins(registry);
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("stsd-chain-order-" + std::to_string(::getpid()) + "-" + GetParam().name);
-  std::filesystem::create_directories(dir);
+  const test::TempDir temp_dir("chain-order");
+  const auto& dir = temp_dir.path();
   std::ofstream(dir / "zone.test.zone") << "$ORIGIN zone.test.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 300\n"
                                            "@ NS ns1\nns1 A 192.0.2.1\n";
   std::ofstream(dir / "stsd.yaml") << "servers:\n  - listen: [\"127.0.0.1:5300\"]\n    plugins:\n"
@@ -160,7 +158,6 @@ TEST_P(ChainOrder, IsTheCompiledInOrderFilteredToTheConfiguredPlugins) {
   Environment env(dir, std::nullopt, std::make_shared<SystemClock>(), true);
   PendingLoad load;
   const auto blocks = build_server_blocks(root, registry, env, load);
-  std::filesystem::remove_all(dir);
   ASSERT_EQ(blocks.size(), 1u);
 
   // The table states the rule; the registry must agree with it.

@@ -5,10 +5,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include <unistd.h>
-
 #include "registry.h"
 #include "server/runtime.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace stsd;
@@ -16,15 +15,9 @@ using namespace stsd;
 namespace {
 class ConfigTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("stsd-config-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-    register_all_plugins(registry_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  void SetUp() override { register_all_plugins(registry_); }
   fs::path write(const std::string& text) {
-    auto path = dir_ / "stsd.yaml";
+    auto path = dir_.path() / "stsd.yaml";
     std::ofstream(path) << text;
     return path;
   }
@@ -33,7 +26,7 @@ class ConfigTest : public ::testing::Test {
     try {
       auto root = load_config_file(write(text));
       auto settings = parse_core_settings(root, registry_);
-      Environment env(dir_, settings.storage, nullptr, true);
+      Environment env(dir_.path(), settings.storage, nullptr, true);
       PendingLoad load;
       build_server_blocks(root, registry_, env, load);
       build_services(root, registry_, env);
@@ -42,7 +35,7 @@ class ConfigTest : public ::testing::Test {
       return e.what();
     }
   }
-  fs::path dir_;
+  test::TempDir dir_{"config"};
   Registry registry_;
 };
 }  // namespace

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "temp_dir.h"
+
 namespace fs = std::filesystem;
 using namespace stsd;
 
@@ -19,16 +21,10 @@ namespace {
 
 class InputFileTest : public ::testing::Test {
  public:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("stsd-input-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_ / "inside");
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  void SetUp() override { fs::create_directories(dir_.path() / "inside"); }
 
   fs::path write(const std::string& name, const std::string& content, fs::perms mode = fs::perms(0644)) {
-    const fs::path path = dir_ / name;
+    const fs::path path = dir_.path() / name;
     std::ofstream(path, std::ios::binary) << content;
     fs::permissions(path, mode);
     return path;
@@ -44,7 +40,7 @@ class InputFileTest : public ::testing::Test {
     return std::nullopt;
   }
 
-  fs::path dir_;
+  test::TempDir dir_{"input"};
 };
 
 TEST_F(InputFileTest, ReadsARegularFileWhole) {
@@ -159,8 +155,8 @@ const RefusedCase kRefused[] = {
 
 TEST_P(InputFileRefusal, IsRefusedWithTheReason) {
   RefusedCase c = GetParam();
-  const fs::path path = c.make(*this, dir_);
-  if (c.confined_to_inside) c.rules.confine_to = {dir_ / "inside"};
+  const fs::path path = c.make(*this, dir_.path());
+  if (c.confined_to_inside) c.rules.confine_to = {dir_.path() / "inside"};
   const auto started = std::chrono::steady_clock::now();
   const auto error = refusal(path, c.rules);
   ASSERT_TRUE(error) << "read";
@@ -175,13 +171,14 @@ INSTANTIATE_TEST_SUITE_P(Input, InputFileRefusal, ::testing::ValuesIn(kRefused),
 
 TEST_F(InputFileTest, SymlinksInsideTheirFolderAreFollowed) {
   write("inside/target", "x\n");
-  fs::create_directory(dir_ / "inside" / "sub");
-  fs::create_symlink("../target", dir_ / "inside" / "sub" / "link");
-  const InputFile file = read_input_file(dir_ / "inside" / "sub" / "link", confined_to({dir_ / "inside"}));
+  fs::create_directory(dir_.path() / "inside" / "sub");
+  fs::create_symlink("../target", dir_.path() / "inside" / "sub" / "link");
+  const InputFile file =
+      read_input_file(dir_.path() / "inside" / "sub" / "link", confined_to({dir_.path() / "inside"}));
   EXPECT_EQ(file.content, "x\n");
   // A second allowed folder.
   const auto outside = write("outside", "y\n");
-  EXPECT_EQ(read_input_file(outside, confined_to({dir_ / "inside", dir_})).content, "y\n");
+  EXPECT_EQ(read_input_file(outside, confined_to({dir_.path() / "inside", dir_.path()})).content, "y\n");
 }
 
 TEST_F(InputFileTest, SecretsOnlyTheOwnerMayChangeAreRead) {

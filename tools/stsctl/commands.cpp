@@ -164,15 +164,6 @@ class Progress {
   std::chrono::steady_clock::time_point last_{};
 };
 
-struct ImportTotals {
-  uint64_t rows = 0;
-  uint64_t added = 0;
-  uint64_t staged = 0;
-  uint64_t unchanged = 0;
-  uint64_t confirmed = 0;
-  uint64_t warnings = 0;
-};
-
 // What pass 2 of an import has applied so far: whole requests, in the file's order.
 struct AppliedRequests {
   uint64_t count = 0;
@@ -185,14 +176,11 @@ struct AppliedRequests {
   }
 };
 
-// POST /v1/import for one batch (plugins/admin/README.md): the options as query
-// parameters; with --confirm-now the reason goes with both passes, so the first pass
-// checks it too.
-std::string import_target(const ImportBatch& batch, const ImportOptions& options, bool dry_run) {
-  std::string target = "/v1/import?line=" + std::to_string(batch.first_line);
-  if (dry_run) target += "&dry_run=true";
-  if (options.confirm_now) target += "&confirm=true&reason=" + percent_encode(options.reason);
-  return target;
+// POST /v1/import for one batch (plugins/admin/README.md); with --confirm-now the reason
+// goes with both passes, so the first pass checks it too.
+HttpResult send_import(AdminClient& client, const ImportBatch& batch, const ImportOptions& options, bool dry_run) {
+  ImportRequest request = import_request(batch, options, dry_run);
+  return client.request("POST", request.target, std::move(request.body), request.media_type);
 }
 
 // Row errors by line; only the first kKeptErrors are kept (a file of bad rows must not
@@ -211,8 +199,8 @@ struct RowErrors {
 // Sends the file batch by batch, in order, reading the next batch while the server works
 // on the one sent (the reading thread touches nothing else; its errors surface here).
 template <class Send>
-void send_batches(const ImportOptions& options, Send send) {
-  ImportBatches batches(options.file, options.batch_size);
+void send_batches(const ImportOptions& options, ImportForm form, Send send) {
+  ImportBatches batches(options.file, options.batch_size, form);
   auto read_next = [&batches] { return std::async(std::launch::async, [&batches] { return batches.next(); }); };
   for (auto pending = read_next();;) {
     std::optional<ImportBatch> batch = pending.get();
@@ -222,14 +210,26 @@ void send_batches(const ImportOptions& options, Send send) {
   }
 }
 
+// An stsd from before the CSV body answers 415 to it (plugins/admin/http_server.cpp took
+// JSON bodies only); such a server takes the same rows as JSON.
+class CsvBodyRefused : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // Pass 1: the server checks every row, writing nothing. Returns the rows.
-uint64_t check_file(const ImportOptions& options, AdminClient& client, Progress& progress, uint64_t file_bytes,
-                    RowErrors& errors) {
+uint64_t check_pass(const ImportOptions& options, ImportForm form, AdminClient& client, Progress& progress,
+                    uint64_t file_bytes, RowErrors& errors) {
   uint64_t rows = 0;
   progress.phase("checking", file_bytes);
-  send_batches(options, [&](const ImportBatch& batch) {
+  send_batches(options, form, [&](const ImportBatch& batch) {
+    const HttpResult result = send_import(client, batch, options, true);
+    if (result.status == 415 && form == ImportForm::Csv && rows == 0) {  // the first request
+      throw CsvBodyRefused(result.body.is_object() ? text_of(result.body["error"]) : result.raw.substr(0, 200));
+    }
     rows += batch.rows;
-    const json answer = expect_ok(client.request("POST", import_target(batch, options, true), batch.body, "text/csv"));
+    const json answer = expect_ok(result);
+    for (const auto& [line, message] : batch.unreadable) errors.add(line, message);
     for (const auto& e : answer["errors"]) {
       errors.add(e["line"].is_number_unsigned() ? e["line"].get<uint64_t>() : 0, text_of(e["error"]));
     }
@@ -240,6 +240,21 @@ uint64_t check_file(const ImportOptions& options, AdminClient& client, Progress&
   });
   progress.update(file_bytes, rows, 0, true);
   return rows;
+}
+
+// Pass 1 in the form the server takes: CSV, else (once, on a 415 to the first request)
+// JSON rows, in which `form` is left for pass 2.
+uint64_t check_file(const ImportOptions& options, ImportForm& form, AdminClient& client, Progress& progress,
+                    uint64_t file_bytes, RowErrors& errors, std::ostream& err) {
+  try {
+    return check_pass(options, form, client, progress, file_bytes, errors);
+  } catch (const CsvBodyRefused& refused) {
+    form = ImportForm::JsonRows;
+    err << "import: stsd refused the rows as CSV (HTTP 415: " << refused.what()
+        << "): it predates CSV imports; sending them as JSON instead, "
+        << rows_per_request(form, options.batch_size) << " rows a request at most\n";
+    return check_pass(options, form, client, progress, file_bytes, errors);
+  }
 }
 
 [[noreturn]] void refuse_bad_rows(const ImportOptions& options, RowErrors& errors, std::ostream& err) {
@@ -256,13 +271,14 @@ uint64_t check_file(const ImportOptions& options, AdminClient& client, Progress&
 
 // Pass 2: apply, request by request; the server applies each request whole or not at
 // all (one atomic, durable write).
-void apply_file(const ImportOptions& options, AdminClient& client, Progress& progress, uint64_t rows,
-                std::ostream& err, ImportTotals& totals, AppliedRequests& applied,
+void apply_file(const ImportOptions& options, ImportForm form, AdminClient& client, Progress& progress,
+                uint64_t rows, std::ostream& err, ImportTotals& totals, AppliedRequests& applied,
                 std::vector<std::string>& warnings) {
   constexpr size_t kShownWarnings = 20;
   progress.phase("importing", rows);
-  send_batches(options, [&](const ImportBatch& batch) {
-    HttpResult result = client.request("POST", import_target(batch, options, false), batch.body, "text/csv");
+  send_batches(options, form, [&](const ImportBatch& batch) {
+    if (!batch.unreadable.empty()) throw Refused(batch.unreadable.front().second + " (the file changed while importing)");
+    HttpResult result = send_import(client, batch, options, false);
     if (result.status >= 300) {
       if (result.body.is_object() && result.body["errors"].is_array()) {
         for (const auto& e : result.body["errors"]) err << options.file << ": " << text_of(e["error"]) << "\n";
@@ -276,17 +292,7 @@ void apply_file(const ImportOptions& options, AdminClient& client, Progress& pro
                       refused.body());
       }
     }
-    const json& answer = result.body;
-    totals.rows += answer.value("rows", uint64_t{0});
-    totals.added += answer.value("added", uint64_t{0});
-    totals.staged += answer.value("staged", uint64_t{0});
-    totals.unchanged += answer.value("unchanged", uint64_t{0});
-    totals.confirmed += answer.value("confirmed", uint64_t{0});
-    totals.warnings += answer.value("warning_count", uint64_t{0});
-    for (const auto& w : answer["warnings"]) {
-      if (warnings.size() == kShownWarnings) break;
-      warnings.push_back("line " + text_of(w["line"]) + " (" + text_of(w["domain"]) + "): " + text_of(w["message"]));
-    }
+    add_applied(result.body, totals, warnings, kShownWarnings);
     ++applied.count;
     applied.last_line = batch.last_row_line;
     progress.update(totals.rows, totals.rows, batch.last_row_line);
@@ -306,8 +312,9 @@ int run_import(const Invocation& invocation, AdminClient& client, std::ostream& 
   Progress progress(err, interactive);
   RowErrors errors;
   uint64_t rows = 0;
+  ImportForm form = ImportForm::Csv;
   try {
-    rows = check_file(options, client, progress, file_bytes, errors);
+    rows = check_file(options, form, client, progress, file_bytes, errors, err);
   } catch (const CsvError& error) {
     if (interactive) err << "\n";
     errors.add(error.line(), std::string(error.what()) + " (reading stopped here)");
@@ -321,7 +328,7 @@ int run_import(const Invocation& invocation, AdminClient& client, std::ostream& 
   std::vector<std::string> warnings;
   AppliedRequests applied;
   try {
-    apply_file(options, client, progress, rows, err, totals, applied, warnings);
+    apply_file(options, form, client, progress, rows, err, totals, applied, warnings);
   } catch (const Refused& refused) {
     if (interactive) err << "\n";
     throw Refused(std::string(refused.what()) + "; " + applied.so_far(), refused.body());
@@ -330,15 +337,16 @@ int run_import(const Invocation& invocation, AdminClient& client, std::ostream& 
   }
   for (const auto& w : warnings) err << "warning: " << w << "\n";
   if (totals.warnings > warnings.size()) err << "warning: ... and " << totals.warnings - warnings.size() << " more\n";
+  const size_t batch_size = rows_per_request(form, options.batch_size);
   if (invocation.json) {
     out << json{{"rows", totals.rows},           {"added", totals.added},         {"staged", totals.staged},
                 {"unchanged", totals.unchanged}, {"confirmed", totals.confirmed}, {"warnings", totals.warnings},
-                {"requests", applied.count},     {"batch_size", options.batch_size}}
+                {"requests", applied.count},     {"batch_size", batch_size}}
                .dump()
         << "\n";
   } else {
     out << "imported " << totals.rows << " rows from " << options.file << " in " << applied.count
-        << (applied.count == 1 ? " request" : " requests") << " of up to " << options.batch_size
+        << (applied.count == 1 ? " request" : " requests") << " of up to " << batch_size
         << " rows, each applied whole or not at all: " << totals.added << " domains added, " << totals.staged
         << " versions staged, " << totals.unchanged << " unchanged";
     if (options.confirm_now) out << ", " << totals.confirmed << " confirmed";

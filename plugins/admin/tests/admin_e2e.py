@@ -1,7 +1,12 @@
 """Helpers shared by the admin API / stsctl end-to-end tests: a config with the mtasts
-plugin and the admin socket, stsctl runs, and the id that DNS serves."""
+plugin and the admin socket, stsctl runs, the id that DNS serves, and HTTP over a unix
+socket both ways (a client of the real stsd, a stand-in server for stsctl)."""
+import http.client
+import http.server
 import json
 import os
+import socket
+import socketserver
 import subprocess
 import time
 
@@ -90,3 +95,37 @@ def wait_for(predicate, timeout=10, what="condition"):
 
 def stsctl_path():
     return os.path.join(STSD_BIN, "stsctl")
+
+
+class UnixConnection(http.client.HTTPConnection):
+    """An HTTP client connection to a unix socket (the admin API's)."""
+
+    def __init__(self, path, timeout=120):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+class UnixHttpServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+class StandInHandler(http.server.BaseHTTPRequestHandler):
+    """The base of a stand-in for stsd's admin API: HTTP/1.1 with kept-alive connections
+    (as stsctl uses them), JSON answers, no access log."""
+    protocol_version = "HTTP/1.1"
+
+    def answer(self, status, document):
+        body = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass

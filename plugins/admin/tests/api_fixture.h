@@ -3,15 +3,13 @@
 // tests: requests go to AdminApi::handle as the HTTP transport hands them over.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
-#include <atomic>
 #include <filesystem>
 
 #include <rocksdb/db.h>
 
 #include "api.h"
 #include "clock.h"
+#include "temp_dir.h"
 
 namespace stsd::admin {
 
@@ -20,15 +18,10 @@ inline constexpr int64_t kStart = 1735732800;  // 2025-01-01T12:00:00Z
 class Api : public testing::Test {
  protected:
   void SetUp() override {
-    static std::atomic<int> counter{0};
-    dir_ = std::filesystem::temp_directory_path() /
-           ("stsd-admin-api-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
     rocksdb::Options options;
     options.create_if_missing = true;
     rocksdb::DB* raw = nullptr;
-    auto opened = rocksdb::DB::Open(options, (dir_ / "db").native(), &raw);
+    auto opened = rocksdb::DB::Open(options, (dir_.path() / "db").native(), &raw);
     ASSERT_TRUE(opened.ok()) << opened.ToString();
     db_.reset(raw);
     clock_ = std::make_shared<ManualClock>(std::chrono::system_clock::time_point(std::chrono::seconds(kStart)));
@@ -40,7 +33,6 @@ class Api : public testing::Test {
     api_.reset();
     state_.reset();
     db_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   ApiResponse call(const std::string& method, const std::string& target, const nlohmann::json& body = nullptr) {
@@ -61,7 +53,7 @@ class Api : public testing::Test {
     ASSERT_EQ(call("POST", "/v1/domains/" + domain + "/confirm", {{"version", 1}, {"reason", "checked"}}).status, 200u);
   }
 
-  std::filesystem::path dir_;
+  test::TempDir dir_{"admin-api-test"};  // outlives db_ (TearDown closes it)
   std::unique_ptr<rocksdb::DB> db_;
   std::shared_ptr<ManualClock> clock_;
   std::shared_ptr<store::PolicyStore> state_;

@@ -561,7 +561,7 @@ TEST_F(Api, AStoreThatCannotWriteAnswers503WithTheReasonAndServesReads) {
   state_.reset();
   db_.reset();
   rocksdb::DB* raw = nullptr;
-  ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), (dir_ / "db").native(), &raw).ok());
+  ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), (dir_.path() / "db").native(), &raw).ok());
   db_.reset(raw);
   state_ = std::make_shared<store::PolicyStore>(*db_, clock_);
   api_ = std::make_unique<AdminApi>(state_, hooks_);

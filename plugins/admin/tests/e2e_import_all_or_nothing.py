@@ -12,14 +12,12 @@ stsctl states the unit: a file is applied in requests of --batch-size rows, each
 not at all; when the server refuses a request of the second pass (the store changed or
 failed in between; a stand-in server refuses the second one here), stsctl names the lines
 of the request that applied nothing and of the requests that were applied."""
-import http.server
 import json
 import os
-import socketserver
 import threading
 import urllib.parse
 
-from admin_e2e import CONFIG, curl, stsctl, stsctl_json
+from admin_e2e import CONFIG, StandInHandler, UnixHttpServer, curl, stsctl, stsctl_json
 from harness import check, run_tests
 
 ROWS = 1200
@@ -140,13 +138,8 @@ def test_a_good_import_states_its_all_or_nothing_unit(server):
     check(stsctl_json(server, "import", path)["requests"] == 1, "by default, one request of up to 20000 rows")
 
 
-class UnixHttpServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-
-
-class RefusesSecondApply(http.server.BaseHTTPRequestHandler):
+class RefusesSecondApply(StandInHandler):
     """Stands in for stsd: accepts every dry run and the first apply, refuses the second."""
-    protocol_version = "HTTP/1.1"
     applies = 0
 
     def do_POST(self):
@@ -164,17 +157,6 @@ class RefusesSecondApply(http.server.BaseHTTPRequestHandler):
         first = int(query["line"][0])
         self.answer(200, {"rows": rows, "first_line": first, "last_line": first + rows - 1, "added": rows,
                           "staged": rows, "unchanged": 0, "confirmed": 0, "warning_count": 0, "warnings": []})
-
-    def answer(self, status, document):
-        body = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 def test_a_request_refused_in_the_second_pass_names_what_was_applied(server):

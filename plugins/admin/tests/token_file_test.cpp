@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "admin/admin_config.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -22,12 +23,6 @@ const std::string kToken = "0123456789abcdef0123456789abcdef";
 
 class TokenFile : public ::testing::Test {
  protected:
-  void SetUp() override {
-    path_ = fs::path(::testing::TempDir()) / ("stsd_token_" + std::to_string(::getpid()) + "_" +
-                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path_);
-  }
-  void TearDown() override { fs::remove_all(path_); }
   void write(const std::string& text, int mode) {
     std::ofstream(path_) << text;
     fs::permissions(path_, fs::perms(mode));
@@ -40,7 +35,8 @@ class TokenFile : public ::testing::Test {
     EXPECT_EQ(token, kToken);
     return std::nullopt;
   }
-  fs::path path_;
+  stsd::test::TempDir dir_{"token"};
+  const fs::path path_ = dir_.fresh_path("token");
 };
 
 TEST_F(TokenFile, OnlyItsOwnerMayWriteIt) {

@@ -25,6 +25,7 @@
 #include <gtest/gtest.h>
 
 #include "fetcher.h"
+#include "temp_dir.h"
 #include "test_pki.h"
 
 namespace stsd::confirm {

@@ -10,6 +10,7 @@
 #include "dns/types.h"
 #include "file_plugin.h"
 #include "plugin_test_support.h"
+#include "temp_dir.h"
 
 // Tables laid out by hand, one case a line: clang-format leaves them as written.
 // clang-format off
@@ -318,8 +319,8 @@ TEST(FileLookupZones, ParentAloneRefers) {
 
 // Every chain build reads the files again: that is how SIGHUP picks up edits.
 TEST(FileReload, FactoryRereadsTheFile) {
-  const auto dir = std::filesystem::path(::testing::TempDir()) / "stsd_file_reload";
-  std::filesystem::create_directories(dir);
+  const test::TempDir temp_dir("file-reload");
+  const auto& dir = temp_dir.path();
   auto write_zone = [&](const char* address) {
     std::ofstream(dir / "reload.zone") << "$TTL 60\n@ SOA ns hostmaster 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nwww A "
                                        << address << "\n";
@@ -336,7 +337,6 @@ TEST(FileReload, FactoryRereadsTheFile) {
   const QuerySpec www{"www.reload.test.", dns::rrtype::A, dns::rrclass::IN, dns::Transport::Udp, {}};
   EXPECT_EQ(first.run(www).answer, Lines{"www.reload.test. 60 IN A 192.0.2.10"});
   EXPECT_EQ(second.run(www).answer, Lines{"www.reload.test. 60 IN A 192.0.2.20"});
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

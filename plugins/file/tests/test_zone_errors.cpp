@@ -8,6 +8,7 @@
 
 #include "file_plugin.h"
 #include "plugin_test_support.h"
+#include "temp_dir.h"
 
 // Tables laid out by hand, one case a line: clang-format leaves them as written.
 // clang-format off
@@ -112,9 +113,8 @@ class FileBadZone : public ::testing::TestWithParam<BadZoneCase> {};
 
 TEST_P(FileBadZone, FailsWithFileAndLine) {
   const BadZoneCase& c = GetParam();
-  const auto dir = std::filesystem::path(::testing::TempDir()) / ("stsd_bad_zone_" + std::string(c.behaviour));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  const test::TempDir temp_dir("bad-zone");
+  const auto& dir = temp_dir.path();
   for (const auto& [name, content] : c.files) std::ofstream(dir / name) << content;
 
   test::SetupFixture fixture;
@@ -130,7 +130,6 @@ TEST_P(FileBadZone, FailsWithFileAndLine) {
     EXPECT_NE(message.find((dir / c.where).string() + ": "), std::string::npos) << message;
     EXPECT_NE(message.find(c.reason), std::string::npos) << message;
   }
-  std::filesystem::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Zone, FileBadZone, ::testing::ValuesIn(kBadZones),
@@ -139,8 +138,8 @@ INSTANTIATE_TEST_SUITE_P(Zone, FileBadZone, ::testing::ValuesIn(kBadZones),
 // The same zone text with the mistakes removed loads: the table's failures come from
 // the mistakes, not from the header.
 TEST(FileGoodZone, HeaderAloneLoads) {
-  const auto dir = std::filesystem::path(::testing::TempDir()) / "stsd_good_zone";
-  std::filesystem::create_directories(dir);
+  const test::TempDir temp_dir("good-zone");
+  const auto& dir = temp_dir.path();
   std::ofstream(dir / "good.zone") << kHead << "ns1 A 192.0.2.1\nsub NS ns.sub\nns.sub A 192.0.2.5\nsub DS 1 13 2 "
                                    << std::string(64, 'a') << "\n$INCLUDE part.zone\n"
                                    << "longest 2147483647 A 192.0.2.3\nweekly IN 1w A 192.0.2.4\n"
@@ -167,7 +166,6 @@ TEST(FileGoodZone, HeaderAloneLoads) {
     ASSERT_NE(node->find(dns::rrtype::A), nullptr) << name;
     EXPECT_EQ(node->find(dns::rrtype::A)->ttl, ttl) << name;
   }
-  std::filesystem::remove_all(dir);
 }
 
 struct BadConfigCase {
@@ -198,8 +196,8 @@ class FileBadConfig : public ::testing::TestWithParam<BadConfigCase> {};
 
 TEST_P(FileBadConfig, FailsWithConfigLine) {
   const BadConfigCase& c = GetParam();
-  const auto dir = std::filesystem::path(::testing::TempDir()) / "stsd_file_bad_config";
-  std::filesystem::create_directories(dir);
+  const test::TempDir temp_dir("file-bad-config");
+  const auto& dir = temp_dir.path();
   std::ofstream(dir / "good.zone") << kHead << "ns1 A 192.0.2.1\n";
   test::SetupFixture fixture;
   const auto config = test::yaml_node(c.yaml, "file", dir / "stsd.yaml");

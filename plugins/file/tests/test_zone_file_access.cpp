@@ -14,6 +14,7 @@
 
 #include "file_plugin.h"
 #include "plugin_test_support.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace stsd;
@@ -29,24 +30,18 @@ const std::string kMarker = "SECRET-MARKER-4242";
 
 class ZoneFileAccess : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("stsd_zone_access_" + std::to_string(::getpid()) + "_" +
-                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_ / "zones");
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  void SetUp() override { fs::create_directories(dir_.path() / "zones"); }
 
   void write(const std::string& name, const std::string& content, fs::perms mode = fs::perms(0644)) {
-    std::ofstream(dir_ / name, std::ios::binary) << content;
-    fs::permissions(dir_ / name, mode);
+    std::ofstream(dir_.path() / name, std::ios::binary) << content;
+    fs::permissions(dir_.path() / name, mode);
   }
 
   // The error loading zones/example.zone with `extra` config lines, "" when it loads.
   std::string load_error(const std::string& extra = "") {
     test::SetupFixture fixture;
-    const auto config =
-        test::yaml_node("- zone: example.org.\n  path: zones/example.zone\n" + extra, "file", dir_ / "stsd.yaml");
+    const auto config = test::yaml_node("- zone: example.org.\n  path: zones/example.zone\n" + extra, "file",
+                                        dir_.path() / "stsd.yaml");
     auto setup = fixture.setup(config);
     try {
       file::make_file_plugin(setup);
@@ -56,7 +51,7 @@ class ZoneFileAccess : public ::testing::Test {
     return "";
   }
 
-  fs::path dir_;
+  test::TempDir dir_{"zone-access"};
 };
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
@@ -77,7 +72,7 @@ TEST_F(ZoneFileAccess, PrivateFileContentIsNeverQuoted) {
     EXPECT_FALSE(contains(error, kMarker)) << error;
     EXPECT_TRUE(contains(error, "content withheld")) << error;
     // The same file readable by all is quoted: the test would see a leak.
-    fs::permissions(dir_ / "zones/example.zone", fs::perms(0644));
+    fs::permissions(dir_.path() / "zones/example.zone", fs::perms(0644));
     EXPECT_TRUE(contains(load_error(), kMarker)) << line;
   }
 }
@@ -93,37 +88,37 @@ TEST_F(ZoneFileAccess, QuotesAreEscapedAndCut) {
 
 TEST_F(ZoneFileAccess, SymlinkOutOfTheZoneFolderIsRefused) {
   write("secret", kMarker + " A 192.0.2.9\n", fs::perms(0600));
-  fs::create_symlink("../secret", dir_ / "zones" / "link.zone");
-  fs::create_symlink("/etc/shadow", dir_ / "zones" / "shadow.zone");
+  fs::create_symlink("../secret", dir_.path() / "zones" / "link.zone");
+  fs::create_symlink("/etc/shadow", dir_.path() / "zones" / "shadow.zone");
   for (const std::string target : {"link.zone", "shadow.zone", "../secret", "/etc/shadow"}) {
     write("zones/example.zone", kHead + "$INCLUDE " + target + "\n");
     const std::string error = load_error();
     EXPECT_TRUE(contains(error, "zones/example.zone:5: $INCLUDE ")) << error;
-    EXPECT_TRUE(contains(error, "outside " + (dir_ / "zones").string())) << error;
+    EXPECT_TRUE(contains(error, "outside " + (dir_.path() / "zones").string())) << error;
     EXPECT_FALSE(contains(error, kMarker)) << error;
     EXPECT_FALSE(contains(error, "root:")) << error;
   }
 }
 
 TEST_F(ZoneFileAccess, IncludeFoldersAllowMore) {
-  fs::create_directories(dir_ / "shared");
+  fs::create_directories(dir_.path() / "shared");
   write("shared/common.zone", "mail A 192.0.2.25\n");
   write("zones/example.zone", kHead + "$INCLUDE ../shared/common.zone\n");
   EXPECT_TRUE(contains(load_error(), "outside"));
   EXPECT_EQ(load_error("  include_folders: [shared]\n"), "");
   // A symlink into an allowed folder is followed too.
-  fs::create_symlink("../shared/common.zone", dir_ / "zones" / "common.zone");
+  fs::create_symlink("../shared/common.zone", dir_.path() / "zones" / "common.zone");
   write("zones/example.zone", kHead + "$INCLUDE common.zone\n");
   EXPECT_EQ(load_error("  include_folders: [shared]\n"), "");
   // Subfolders of the zone's folder are inside it.
-  fs::create_directories(dir_ / "zones" / "parts");
+  fs::create_directories(dir_.path() / "zones" / "parts");
   write("zones/parts/www.zone", "www A 192.0.2.80\n");
   write("zones/example.zone", kHead + "$INCLUDE parts/www.zone\n");
   EXPECT_EQ(load_error(), "");
 }
 
 TEST_F(ZoneFileAccess, DevicesAndFifosAreRefusedAtOnce) {
-  ASSERT_EQ(::mkfifo((dir_ / "zones" / "fifo.zone").c_str(), 0644), 0);
+  ASSERT_EQ(::mkfifo((dir_.path() / "zones" / "fifo.zone").c_str(), 0644), 0);
   struct Case {
     std::string zone_text;
     std::string extra;
@@ -143,8 +138,8 @@ TEST_F(ZoneFileAccess, DevicesAndFifosAreRefusedAtOnce) {
     EXPECT_TRUE(contains(error, c.reason)) << error;
   }
   // The zone file itself.
-  fs::remove(dir_ / "zones" / "example.zone");
-  ASSERT_EQ(::mkfifo((dir_ / "zones" / "example.zone").c_str(), 0644), 0);
+  fs::remove(dir_.path() / "zones" / "example.zone");
+  ASSERT_EQ(::mkfifo((dir_.path() / "zones" / "example.zone").c_str(), 0644), 0);
   EXPECT_TRUE(contains(load_error(), "zones/example.zone: zone file is a FIFO"));
 }
 

@@ -9,11 +9,10 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 #include "dns/types.h"
 #include "file_plugin.h"
 #include "plugin_test_support.h"
+#include "temp_dir.h"
 #include "zone/source.h"
 
 using namespace stsd;
@@ -82,22 +81,15 @@ TEST(FileZoneSource, ListsAndRendersTheLoadedZonesOnceCommitted) {
 
 class FileReloadSerials : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("stsd_file_serials_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   void write_zone(uint32_t serial, const std::string& address) {
-    std::ofstream(dir_ / "example.zone") << "$ORIGIN example.org.\n$TTL 300\n@ IN SOA ns1 hostmaster " << serial
+    std::ofstream(dir_.path() / "example.zone") << "$ORIGIN example.org.\n$TTL 300\n@ IN SOA ns1 hostmaster " << serial
                                         << " 7200 900 1209600 300\n@ IN NS ns1\nns1 IN A 192.0.2.1\nwww IN A "
                                         << address << "\n";
   }
   // Builds a chain from the zone file and commits it, as a reload does; what it logged.
   std::string reload() {
-    const auto config = test::yaml_node("- { zone: example.org., path: example.zone }", "file", dir_ / "stsd.yaml");
+    const auto config =
+        test::yaml_node("- { zone: example.org., path: example.zone }", "file", dir_.path() / "stsd.yaml");
     PendingLoad load;
     PluginSetup setup{fixture_.env, config, fixture_.listen, 0, load};
     auto plugin = file::make_file_plugin(setup);
@@ -107,7 +99,7 @@ class FileReloadSerials : public ::testing::Test {
     return ::testing::internal::GetCapturedStderr();
   }
 
-  std::filesystem::path dir_;
+  test::TempDir dir_{"file-serials"};
   test::SetupFixture fixture_;
   std::unique_ptr<Plugin> plugin_;
 };
@@ -117,8 +109,8 @@ TEST_F(FileReloadSerials, ChangedRecordsUnderTheSameSerialAreLogged) {
   EXPECT_EQ(reload(), "") << "the first load has nothing to compare with";
   write_zone(1, "192.0.2.81");
   const std::string warning = reload();
-  EXPECT_NE(warning.find("zone example.org. (" + (dir_ / "example.zone").string() + ") changed but its SOA serial is "
-                         "still 1"),
+  EXPECT_NE(warning.find("zone example.org. (" + (dir_.path() / "example.zone").string() +
+                         ") changed but its SOA serial is still 1"),
             std::string::npos)
       << warning;
   std::vector<zone::ZoneEntry> entries;

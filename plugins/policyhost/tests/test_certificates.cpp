@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "policyhost/cert_store.h"
+#include "temp_dir.h"
 #include "test_pki.h"
 
 namespace stsd::policyhost {

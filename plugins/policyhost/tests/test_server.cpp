@@ -17,6 +17,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include "policyhost/server.h"
+#include "temp_dir.h"
 #include "test_pki.h"
 #include "utc_time.h"
 

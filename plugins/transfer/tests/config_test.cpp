@@ -7,6 +7,7 @@
 #include <string>
 
 #include "plugin_test_support.h"
+#include "temp_dir.h"
 #include "transfer_config.h"
 
 using namespace stsd;
@@ -96,9 +97,8 @@ TEST(TransferConfig, ErrorsNameTheLineAndTheReason) {
 }
 
 TEST(TransferConfig, SecretFilesFollowTheTokenFileRules) {
-  const auto dir = std::filesystem::temp_directory_path() / ("stsd-transfer-config-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const auto path = dir / "xfr.key";
+  const test::TempDir dir("transfer-config");
+  const auto path = dir.fresh_path("xfr.key");
   std::ofstream(path) << "  " << kSecret << "  \nignored second line\n";
   ::chmod(path.c_str(), 0600);
   const std::string yaml = "keys: {k: {algorithm: hmac-sha256, secret_file: " + path.string() + "}}";
@@ -108,7 +108,6 @@ TEST(TransferConfig, SecretFilesFollowTheTokenFileRules) {
   // Writable by others: anyone could sign transfers with a key of their choosing.
   ::chmod(path.c_str(), 0666);
   EXPECT_NE(error_of(yaml).find("secret file"), std::string::npos) << error_of(yaml);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(TransferConfig, BlocksMustAgreeOnWhatTheTrackerRuns) {

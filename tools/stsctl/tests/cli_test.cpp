@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "retirement_text.h"
+#include "temp_dir.h"
 
 // Tables laid out by hand, one case a line: clang-format leaves them as written.
 // clang-format off
@@ -249,13 +250,13 @@ TEST(CommandLine, VersionFlagAloneAndVersionOptionOfConfirm) {
 }
 
 TEST(CommandLine, PolicyFileIsSentAsText) {
-  auto path = std::filesystem::temp_directory_path() / ("stsctl_cli_policy_" + std::to_string(::getpid()) + ".txt");
+  const stsd::test::TempDir dir("stsctl-cli-policy");
+  const auto path = dir.fresh_path("policy.txt");
   {
     std::ofstream out(path, std::ios::binary);
     out << "version: STSv1\r\nmode: testing\r\nmx: mx.example.com\r\nmax_age: 86400\r\n";
   }
   auto call = call_for("policy stage example.com --policy-file " + path.native());
-  std::filesystem::remove(path);
   ASSERT_TRUE(call.body);
   EXPECT_EQ((*call.body)["text"], "version: STSv1\r\nmode: testing\r\nmx: mx.example.com\r\nmax_age: 86400\r\n");
   EXPECT_EQ(call.target, "/v1/domains/example.com/policies");
@@ -296,8 +297,8 @@ TEST(ServerSelection, OrderAndConflicts) {
 }
 
 TEST(ServerSelection, ConfigFileSocketIsRelativeToTheConfigFolder) {
-  auto folder = std::filesystem::temp_directory_path() / ("stsctl_cli_config_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(folder);
+  const stsd::test::TempDir dir("stsctl-cli-config");
+  const auto& folder = dir.path();
   auto write = [&](const std::string& text) {
     std::ofstream(folder / "stsd.yaml") << text;
     ServerSelection selection;
@@ -317,7 +318,6 @@ TEST(ServerSelection, ConfigFileSocketIsRelativeToTheConfigFolder) {
     EXPECT_NE(std::string(error.what()).find("stsd.yaml:2"), std::string::npos) << error.what();
     EXPECT_NE(std::string(error.what()).find("sockett"), std::string::npos) << error.what();
   }
-  std::filesystem::remove_all(folder);
 }
 
 TEST(Run, ExitCodes) {

@@ -4,34 +4,13 @@
 #include <filesystem>
 #include <fstream>
 
-#include <unistd.h>
-
 #include "maildir.h"
+#include "temp_dir.h"
 
 namespace stsctl {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A fresh folder, removed at the end of the test.
-class TempFolder {
- public:
-  TempFolder() {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("stsctl-maildir-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempFolder() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 void touch(const fs::path& path) { std::ofstream(path) << "x"; }
 
@@ -42,7 +21,7 @@ std::vector<std::string> names(const std::vector<MaildirMessage>& messages) {
 }
 
 TEST(Maildir, WaitingMessagesAndMarkingSeen) {
-  TempFolder dir;
+  stsd::test::TempDir dir("maildir");
   const fs::path root = dir.path();
   for (const char* sub : {"new", "cur", "tmp"}) fs::create_directory(root / sub);
   touch(root / "new/1700000002.M2P9.host");
@@ -70,7 +49,7 @@ TEST(Maildir, WaitingMessagesAndMarkingSeen) {
 }
 
 TEST(Maildir, NotAMaildir) {
-  TempFolder dir;
+  stsd::test::TempDir dir("maildir");
   fs::create_directory(dir.path() / "new");
   try {
     waiting_messages(dir.path());
