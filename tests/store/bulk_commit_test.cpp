@@ -367,7 +367,7 @@ TEST(BulkCommitOrder, EveryOrderOfABatchLeavesWhatAWriteBatchLeaves) {
     const rocksdb::WriteBatch written = batch_of(shape);
     std::map<std::string, std::string> result[2];
     for (int ingested = 0; ingested < 2; ++ingested) {
-      TempFolder folder;
+      StoreFolder folder;
       StorageOptions options = without_headroom();
       options.ingest_min_operations = ingested ? 0 : SIZE_MAX;
       auto database = Database::open(folder.path(), options);
