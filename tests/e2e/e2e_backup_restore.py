@@ -157,6 +157,9 @@ class Writer:
         self.domains = []
         self.versions = {}
         self.error = None
+        # Set by the test once it has its backups: until then the writer goes on past ROUNDS
+        # (up to 3 x ROUNDS), so that a slow disk still sees enough backups under writes.
+        self.enough_backups = threading.Event()
 
     def counts(self):
         with self.lock:
@@ -165,7 +168,9 @@ class Writer:
     def run(self):
         try:
             rng = random.Random(16)
-            for round_number in range(1, ROUNDS + 1):
+            for round_number in range(1, 3 * ROUNDS + 1):
+                if round_number > ROUNDS and self.enough_backups.is_set():
+                    break
                 self.sync_round(round_number)
                 for domain in rng.sample(self.domains, CONFIRMS_PER_ROUND):
                     self.confirm(domain)
@@ -326,6 +331,8 @@ def test_backups_under_writes_restore_to_a_prefix():
                 check(m and m.group(1) == path, f"stsctl backup printed: {out}")
                 backups.append({"dir": path, "domains": int(m.group(2)), "event_seq": int(m.group(3)),
                                 "lo": lo, "hi": hi})
+                if len(backups) >= MIN_BACKUPS:
+                    writer.enough_backups.set()
                 time.sleep(0.2)
         finally:
             thread.join()
