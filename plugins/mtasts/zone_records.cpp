@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <array>
 
-#include <openssl/sha.h>
 
 #include "dns/rdata.h"
 #include "logging.h"
 #include "store/names.h"
+#include "store/sha256.h"
 
 namespace stsd::mtasts {
 
@@ -84,15 +84,7 @@ std::string zone_config_digest(const MtastsConfig& config) {
     const std::string record = store::tlsrpt_record(config.tlsrpt_rua_default);
     append_piece(pieces, {reinterpret_cast<const uint8_t*>(record.data()), record.size()});
   }
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(pieces.data()), pieces.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char byte : digest) {
-    hex.push_back(kHex[byte >> 4]);
-    hex.push_back(kHex[byte & 15]);
-  }
-  return hex;
+  return store::sha256_hex(pieces);
 }
 
 std::string zone_config_fact(size_t server_index) { return "mtasts/zone_config/" + std::to_string(server_index); }

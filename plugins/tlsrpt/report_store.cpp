@@ -5,8 +5,8 @@
 #include <cinttypes>
 #include <cstdio>
 
-#include <openssl/sha.h>
 
+#include "store/sha256.h"
 #include "store/space_records.h"
 #include "utc_time.h"
 
@@ -18,15 +18,7 @@ constexpr std::string_view kSpace = "tlsrpt";
 
 std::string report_hash(const Report& report) {
   const std::string text = report.organization + "\n" + report.report_id;
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char byte : digest) {
-    out += hex[byte >> 4];
-    out += hex[byte & 15];
-  }
-  return out;
+  return store::sha256_hex(text);
 }
 
 uint64_t number_of(const std::optional<std::string>& text) {

@@ -293,17 +293,7 @@ std::string render_policy(const Policy& policy) {
   return out;
 }
 
-std::string policy_digest(const Policy& policy) {
-  const auto text = render_policy(policy);
-  const auto md = sha256(text);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex(2 * md.size(), '0');
-  for (size_t i = 0; i < md.size(); ++i) {
-    hex[2 * i] = kHex[md[i] >> 4];
-    hex[2 * i + 1] = kHex[md[i] & 15];
-  }
-  return hex;
-}
+std::string policy_digest(const Policy& policy) { return sha256_hex(render_policy(policy)); }
 
 bool same_policy(const Policy& a, const Policy& b) {
   if (a.mode != b.mode || a.max_age != b.max_age) return false;

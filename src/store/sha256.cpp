@@ -33,4 +33,15 @@ Sha256 sha256(std::string_view data) {
   return digest;
 }
 
+std::string sha256_hex(std::string_view data) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const Sha256 digest = sha256(data);
+  std::string hex(2 * digest.size(), '0');
+  for (size_t i = 0; i < digest.size(); ++i) {
+    hex[2 * i] = kHex[digest[i] >> 4];
+    hex[2 * i + 1] = kHex[digest[i] & 15];
+  }
+  return hex;
+}
+
 }  // namespace stsd::store

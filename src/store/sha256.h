@@ -4,6 +4,7 @@
 // algorithm up in its provider on every call; this looks it up once and keeps one digest
 // context per thread.
 #include <array>
+#include <string>
 #include <string_view>
 
 namespace stsd::store {
@@ -12,5 +13,7 @@ using Sha256 = std::array<unsigned char, 32>;
 
 // Throws std::runtime_error when OpenSSL cannot compute it (a broken installation).
 Sha256 sha256(std::string_view data);
+// The same as 64 lowercase hex digits.
+std::string sha256_hex(std::string_view data);
 
 }  // namespace stsd::store
