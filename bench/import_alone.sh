@@ -27,11 +27,11 @@ for i in $(seq 100); do [ -S $W/stsd.sock ] && break; sleep 0.1; done
 sleep 0.3
 c0=$(awk '{print $14+$15}' /proc/$PID/stat); f0=$(awk '{print $10}' /proc/$PID/stat)
 t0=$(date +%s.%N)
-/usr/bin/time -f "stsctl %e s wall, %U+%S cpu, %M KiB" $B/bin/stsctl --socket $W/stsd.sock import $CSV ${IMPARGS:---confirm-now --reason bench} "$@" > $W/import.log 2>&1 || { tail $W/import.log; }
+/usr/bin/time -f "stsctl %e s wall, %U+%S cpu, %M KiB" $B/bin/stsctl --socket $W/stsd.sock import $CSV ${IMPARGS:---confirm-now --reason bench} "$@" 2>&1 | python3 -c "import sys,time; t=time.monotonic(); [print(f\"{time.monotonic()-t:7.2f} {l.rstrip()}\") for l in sys.stdin]" > $W/import.log || { tail $W/import.log; }
 t1=$(date +%s.%N)
 c1=$(awk '{print $14+$15}' /proc/$PID/stat); f1=$(awk '{print $10}' /proc/$PID/stat); echo "minor faults $((f1-f0)); $(grep -E 'VmRSS|VmHWM' /proc/$PID/status | tr -s ' \n' ' ')"
-tail -2 $W/import.log
+grep -E "checking|importing" $W/import.log | sed -n "1p;\$p"; grep -m1 -n importing $W/import.log; tail -2 $W/import.log
 echo "WALL $(echo "$t1 - $t0" | bc) s; stsd CPU $(echo "($c1 - $c0)/100" | bc -l | cut -c1-6) s; load $(cut -d' ' -f1-3 /proc/loadavg)"
 for t in /proc/$PID/task/*; do echo "$(cat $t/comm) $(awk '{print ($14+$15)/100}' $t/stat)"; done | awk '{c[$1]+=$2} END {for (k in c) printf "%s=%.1f ", k, c[k]; print ""}'
-kill $PID; wait $PID 2>/dev/null || true
+[ -n "$KEEP" ] && cp -r $W/stsd.db $KEEP; kill $PID; wait $PID 2>/dev/null || true
 rm -rf $W

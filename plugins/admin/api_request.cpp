@@ -219,10 +219,12 @@ Policy policy_from_parts(const std::string& mode_text, std::vector<std::string> 
                     " seconds, the most RFC 8461 §3.2 allows");
   }
   policy.max_age = static_cast<uint32_t>(max_age);
-  for (const auto& pattern : policy.mx) {
-    if (auto error = mx_pattern_error(pattern); !error.empty()) refuse_part(parts, "mx", "'" + pattern + "': " + error);
-  }
+  // policy_errors() checks every pattern too; a bad pattern is named by its part first.
   if (auto errors = policy_errors(policy); !errors.empty()) {
+    for (const auto& pattern : policy.mx) {
+      if (auto error = mx_pattern_error(pattern); !error.empty())
+        refuse_part(parts, "mx", "'" + pattern + "': " + error);
+    }
     bad_request(diagnostics_text(errors), json{{"errors", diagnostics_json(errors)}});
   }
   return policy;

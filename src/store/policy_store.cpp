@@ -3,6 +3,7 @@
 #include "store/policy_store.h"
 
 #include <algorithm>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -175,20 +176,37 @@ void PolicyStore::write(const std::function<void(Transaction&)>& build) {
     // after a restart.
     const int64_t change_time = tx.change_stamp(last_change_.load(std::memory_order_acquire));
     if (!served.empty()) tx.batch().Put(std::string(keys::kLastChange), std::to_string(change_time));
-    // Refused or failed (StoreUnavailable): nothing below ran, so memory is as it was.
+    // Refused or failed (StoreUnavailable): nothing below ran (the queued index changes
+    // are discarded), so memory is as it was.
     s.guard.admit();
-    s.guard.commit(s.disk, tx.batch());
+    // A large write's new index shards are built on a thread of their own while the batch
+    // commits (a bulk import request: about a tenth of its time); a small write's after.
+    constexpr size_t kShardsBuiltAside = 1024;
+    std::future<ServedIndex::Prepared> prepared;
+    try {
+      for (const auto& change : served) s.index.queue(change.domain, change.facts ? &*change.facts : nullptr);
+      if (served.size() >= kShardsBuiltAside) {
+        try {
+          prepared = std::async(std::launch::async, [&index = s.index] { return index.prepare(); });
+        } catch (const std::system_error&) {  // no thread to be had: built after the commit
+        }
+      }
+      s.guard.commit(s.disk, tx.batch());
+    } catch (...) {
+      if (prepared.valid()) prepared.wait();
+      s.index.discard();
+      throw;
+    }
     s.event_seq += tx.event_count();
     if (served.empty()) return;  // events only: nothing served changed
     for (const auto& change : served) {
-      s.index.queue(change.domain, change.facts ? &*change.facts : nullptr);
       if (change.facts && change.facts->pending)
         s.pending.insert(change.domain);
       else
         s.pending.erase(change.domain);
       changed.push_back(change.domain);
     }
-    s.index.publish();
+    s.index.publish(prepared.valid() ? prepared.get() : s.index.prepare());
     domain_count_.store(s.index.count(), std::memory_order_release);
     last_change_.store(change_time, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_acq_rel);

@@ -238,18 +238,20 @@ void ServedIndex::queue(const std::string& domain, const Facts* facts) {
   int64_t delta = 0;
   if (facts) {
     ops_.push_back(Op{wire, false, *facts});
-    if (!present) ++count_, delta = 1;
+    if (!present) delta = 1;
   } else if (present) {
     ops_.push_back(Op{wire, true, {}});
-    --count_, delta = -1;
+    delta = -1;
   }
+  count_ = static_cast<size_t>(static_cast<int64_t>(count_) + delta);
+  queued_count_change_ += delta;
   if (delta != 0) for_each_ancestor(wire, [&](std::string_view a) { ancestor_deltas_[std::string(a)] += delta; });
 }
 
-// Rebuilds every shard with queued changes, once each, and publishes it (release order: a
-// reader that sees the new shard sees its contents); then splits shards while the index
-// holds more than entries_per_shard entries per shard.
-void ServedIndex::publish() {
+// Builds every shard with queued changes anew, once each; publish(Prepared) stores them
+// (release order: a reader that sees the new shard sees its contents), then splits shards
+// while the index holds more than entries_per_shard entries per shard.
+ServedIndex::Prepared ServedIndex::prepare() const {
   const uint64_t layout = layout_.load(std::memory_order_relaxed);
   std::vector<Change> changes;
   changes.reserve(ops_.size() + ancestor_deltas_.size());
@@ -260,22 +262,42 @@ void ServedIndex::publish() {
   std::stable_sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) {
     return a.shard != b.shard ? a.shard < b.shard : a.name < b.name;
   });
+  Prepared prepared;
   std::vector<std::byte> scratch;
   for (size_t begin = 0; begin < changes.size();) {
     size_t end = begin + 1;
     while (end < changes.size() && changes[end].shard == changes[begin].shard) ++end;
-    rebuild_shard(changes[begin].shard, std::span(changes).subspan(begin, end - begin), scratch);
+    const size_t shard = changes[begin].shard;
+    auto [rebuilt, count] = rebuilt_shard(shard, std::span(changes).subspan(begin, end - begin), scratch);
+    prepared.entries_change +=
+        static_cast<int64_t>(count) - static_cast<int64_t>(slot(shard).load(std::memory_order_relaxed)->entries);
+    prepared.shards.emplace_back(shard, std::move(rebuilt));
     begin = end;
   }
+  return prepared;
+}
+
+void ServedIndex::publish(Prepared prepared) {
+  for (auto& [shard, block] : prepared.shards) slot(shard).store(std::move(block), std::memory_order_release);
+  entries_ = static_cast<size_t>(static_cast<int64_t>(entries_) + prepared.entries_change);
   ops_.clear();
   ancestor_deltas_.clear();
+  queued_count_change_ = 0;
   split_while_overfull();
+}
+
+void ServedIndex::discard() noexcept {
+  ops_.clear();
+  ancestor_deltas_.clear();
+  count_ = static_cast<size_t>(static_cast<int64_t>(count_) - queued_count_change_);
+  queued_count_change_ = 0;
 }
 
 // The shard with `changes` (sorted by name) applied: entries no change names are copied
 // as they are; a name's last domain change wins and its ancestor changes add up.
-void ServedIndex::rebuild_shard(size_t shard, std::span<const Change> changes, std::vector<std::byte>& scratch) {
-  const auto old = slot(shard).load(std::memory_order_relaxed);  // only this writer stores
+std::pair<std::shared_ptr<const ServedIndex::Shard>, size_t> ServedIndex::rebuilt_shard(
+    size_t shard, std::span<const Change> changes, std::vector<std::byte>& scratch) const {
+  const auto old = slot(shard).load(std::memory_order_relaxed);  // only the writer stores
   scratch.clear();
   size_t count = 0;
   // Applies the changes of the name at `first` to `old_entry` (null: none); returns the
@@ -327,8 +349,7 @@ void ServedIndex::rebuild_shard(size_t shard, std::span<const Change> changes, s
   auto rebuilt = count == 0 ? empty_shard() : build_shard(scratch.size(), count, [&](std::byte* out) {
     std::memcpy(out, scratch.data(), scratch.size());
   });
-  entries_ = entries_ + count - old->entries;
-  slot(shard).store(std::move(rebuilt), std::memory_order_release);
+  return {std::move(rebuilt), count};
 }
 
 void ServedIndex::add_segments_for(uint64_t layout) {

@@ -64,18 +64,29 @@ class ServedIndex {
   void for_each(const std::function<void(const ServedView&)>& visit) const;
 
   // --- changes: one writer at a time ---
-  // Queues the change of a committed write (`facts` null: removed); publish() makes every
-  // queued change visible at once.
+  struct Shard;
+  // The queued changes' new shards, built and not yet visible.
+  struct Prepared {
+    std::vector<std::pair<size_t, std::shared_ptr<const Shard>>> shards;  // (shard, its new block)
+    int64_t entries_change = 0;
+  };
+  // Queues the change of a write (`facts` null: removed); publish() makes every queued
+  // change visible at once.
   void queue(const std::string& domain, const Facts* facts);
-  void publish();
+  void publish() { publish(prepare()); }
+  // publish() in two steps, so that a large write's shards are built while it commits:
+  // prepare() only reads (one thread, while no change is queued or published), the
+  // write's thread publishes what it built, or discard()s the queued changes when the
+  // write failed.
+  Prepared prepare() const;
+  void publish(Prepared prepared);
+  void discard() noexcept;
   // Domains in the index, queued changes included.
   size_t count() const noexcept { return count_; }
 
   // Entries (domains and empty non-terminals) and shards: for tests and benchmarks.
   size_t entry_count() const noexcept { return entries_; }
   size_t shard_count() const noexcept;
-
-  struct Shard;
 
  private:
   friend class ServedIndexBuilder;
@@ -95,7 +106,9 @@ class ServedIndex {
   // The shard and entry for `name` (entry null when absent), retried when a split moved
   // the name meanwhile.
   std::pair<std::shared_ptr<const Shard>, const std::byte*> lookup(std::span<const uint8_t> name) const noexcept;
-  void rebuild_shard(size_t shard, std::span<const Change> changes, std::vector<std::byte>& scratch);
+  // The shard with `changes` applied, and its entries' count.
+  std::pair<std::shared_ptr<const Shard>, size_t> rebuilt_shard(size_t shard, std::span<const Change> changes,
+                                                                std::vector<std::byte>& scratch) const;
   void add_segments_for(uint64_t layout);
   void split_next_shard();
   void split_while_overfull();
@@ -115,7 +128,8 @@ class ServedIndex {
   std::vector<Op> ops_;                                        // in queue order
   std::unordered_map<std::string, int64_t> ancestor_deltas_;  // wire name -> change of its count
   size_t count_ = 0;
-  size_t entries_ = 0;  // published
+  int64_t queued_count_change_ = 0;  // of count_, by the queued changes
+  size_t entries_ = 0;               // published
 };
 
 // Start-up: builds every shard at once from the served records, read by one or more

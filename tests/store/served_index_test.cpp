@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -48,8 +49,9 @@ bool is_proper_ancestor(const std::string& name, const Model& model) {
 }
 
 // Every name of `pool` and its parents answer as `model` says; for_each lists the model.
+// count(): the model's size, or `counted` (changes queued and not yet published count).
 void expect_matches(const ServedIndex& index, const std::vector<std::string>& pool, const Model& model,
-                    const std::string& where) {
+                    const std::string& where, std::optional<size_t> counted = std::nullopt) {
   SCOPED_TRACE(where);
   std::set<std::string> names(pool.begin(), pool.end());
   for (const auto& name : pool)
@@ -67,7 +69,7 @@ void expect_matches(const ServedIndex& index, const std::vector<std::string>& po
     }
     EXPECT_EQ(index.is_ancestor(bytes_of(wire_key(name))), is_proper_ancestor(name, model)) << name;
   }
-  EXPECT_EQ(index.count(), model.size());
+  EXPECT_EQ(index.count(), counted.value_or(model.size()));
   std::multiset<std::string> listed;
   index.for_each([&](const ServedView& view) {
     const auto wire = view.wire_key();
@@ -118,6 +120,44 @@ TEST(ServedIndexGrowth, LookupsMatchTheModelAfterEveryBatchWhileShardsSplit) {
     expect_matches(index, pool, model, numbered("batch ", static_cast<size_t>(batch), ""));
   }
   EXPECT_GT(index.shard_count(), 64u) << "the batches should have split shards";
+  EXPECT_LE(index.entry_count(), index.shard_count() * kTiny.entries_per_shard);
+}
+
+// A write's changes are queued and their shards built before it commits; a write that
+// failed discards them: the index answers, counts and lists as it did, and the next
+// batch publishes only its own changes.
+TEST(ServedIndexGrowth, DiscardedChangesLeaveTheIndexAsItWas) {
+  const auto pool = nested_pool(200);
+  ServedIndex index(kTiny);
+  Model model;
+  std::mt19937_64 random(16);
+  uint32_t version = 0;
+  for (int batch = 0; batch < 40; ++batch) {
+    const bool fails = batch % 3 == 1;
+    Model next = model;
+    std::set<std::string> changed;
+    for (size_t c = 0; c < 1 + random() % 30; ++c) {
+      const std::string& domain = pool[random() % pool.size()];
+      if (!changed.insert(domain).second) continue;
+      if (random() % 4 == 0) {
+        if (next.erase(domain)) index.queue(domain, nullptr);
+      } else {
+        const Facts facts = facts_with(++version);
+        index.queue(domain, &facts);
+        next[domain] = version;
+      }
+    }
+    auto prepared = index.prepare();
+    expect_matches(index, pool, model, numbered("prepared, unpublished ", static_cast<size_t>(batch), ""),
+                   next.size());
+    if (fails) {
+      index.discard();
+    } else {
+      index.publish(std::move(prepared));
+      model = std::move(next);
+    }
+    expect_matches(index, pool, model, numbered(fails ? "discarded " : "published ", static_cast<size_t>(batch), ""));
+  }
   EXPECT_LE(index.entry_count(), index.shard_count() * kTiny.entries_per_shard);
 }
 

@@ -30,6 +30,7 @@
 
 #include "clock.h"
 #include "property_support.h"
+#include "store/bulk_commit.h"
 #include "store/database.h"
 #include "store/policy_store.h"
 #include "temp_store.h"
@@ -92,46 +93,54 @@ class Tmpfs {
 
 // RocksDB's file system, with every write failing while `failing` is set (as a disk that
 // returns EIO does): RocksDB cannot Resume() from that; the store must reopen.
+// `failing_names` narrows it to the files whose path contains it.
+struct WriteFailures {
+  std::atomic<bool> failing{false};
+  std::string failing_names;
+  bool fail(const std::string& path) const { return failing && path.find(failing_names) != std::string::npos; }
+};
+
 class FailingFile final : public rocksdb::FSWritableFileOwnerWrapper {
  public:
-  FailingFile(std::unique_ptr<rocksdb::FSWritableFile> file, const std::atomic<bool>& failing)
-      : FSWritableFileOwnerWrapper(std::move(file)), failing_(failing) {}
+  FailingFile(std::unique_ptr<rocksdb::FSWritableFile> file, std::string path, const WriteFailures& failures)
+      : FSWritableFileOwnerWrapper(std::move(file)), path_(std::move(path)), failures_(failures) {}
   rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                            rocksdb::IODebugContext* dbg) override {
-    return failing_ ? injected() : FSWritableFileOwnerWrapper::Append(data, options, dbg);
+    return failing() ? injected() : FSWritableFileOwnerWrapper::Append(data, options, dbg);
   }
   rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                            const rocksdb::DataVerificationInfo& info, rocksdb::IODebugContext* dbg) override {
-    return failing_ ? injected() : FSWritableFileOwnerWrapper::Append(data, options, info, dbg);
+    return failing() ? injected() : FSWritableFileOwnerWrapper::Append(data, options, info, dbg);
   }
   rocksdb::IOStatus Flush(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
-    return failing_ ? injected() : FSWritableFileOwnerWrapper::Flush(options, dbg);
+    return failing() ? injected() : FSWritableFileOwnerWrapper::Flush(options, dbg);
   }
   rocksdb::IOStatus Sync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
-    return failing_ ? injected() : FSWritableFileOwnerWrapper::Sync(options, dbg);
+    return failing() ? injected() : FSWritableFileOwnerWrapper::Sync(options, dbg);
   }
   rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
-    return failing_ ? injected() : FSWritableFileOwnerWrapper::Fsync(options, dbg);
+    return failing() ? injected() : FSWritableFileOwnerWrapper::Fsync(options, dbg);
   }
   static rocksdb::IOStatus injected() { return rocksdb::IOStatus::IOError("injected: Input/output error"); }
 
  private:
-  const std::atomic<bool>& failing_;
+  bool failing() const { return failures_.fail(path_); }
+  const std::string path_;
+  const WriteFailures& failures_;
 };
 
-class FailingFileSystem final : public rocksdb::FileSystemWrapper {
+class FailingFileSystem final : public rocksdb::FileSystemWrapper, public WriteFailures {
  public:
   FailingFileSystem() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
   const char* Name() const override { return "FailingFileSystem"; }
   rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& options,
                                     std::unique_ptr<rocksdb::FSWritableFile>* file,
                                     rocksdb::IODebugContext* dbg) override {
-    if (failing) return FailingFile::injected();
+    if (fail(name)) return FailingFile::injected();
     auto status = target()->NewWritableFile(name, options, file, dbg);
-    if (status.ok()) *file = std::make_unique<FailingFile>(std::move(*file), failing);
+    if (status.ok()) *file = std::make_unique<FailingFile>(std::move(*file), name, *this);
     return status;
   }
-  std::atomic<bool> failing{false};
 };
 
 Policy enforce(uint32_t n) {
@@ -363,6 +372,50 @@ TEST_F(StoreFaultsInjected, AWriteErrorRocksDBCannotResumeFromIsRecoveredByReope
   EXPECT_EQ(store_->stage("a.example", enforce(2), false).version, 2u);
   EXPECT_EQ(store_->events("a.example", 1).front().seq, before.newest_event + 1) << "no event number was used up";
   EXPECT_EQ(store_->health().recoveries, 1u);
+}
+
+// A large import builds its served-index shards while it commits: when the commit fails,
+// none of them is published and the index counts and answers as before; the same import
+// once the disk is back publishes every domain.
+TEST_F(StoreFaultsInjected, AFailedLargeImportLeavesTheServedIndexAsItWas) {
+  open(failing_options());
+  const auto items = [](size_t first, size_t count) {
+    std::vector<ImportItem> items;
+    for (size_t i = first; i < first + count; ++i)
+      items.push_back({"d" + std::to_string(i) + ".example", std::nullopt, enforce(1)});
+    return items;
+  };
+  store_->import(items(0, 3000), true, "test");
+  ASSERT_EQ(store_->domain_count(), 3000u);
+  const Memory before = memory("d1.example");
+
+  // The import's table file cannot be written; RocksDB's own files (flushes, compactions)
+  // can, so the write fails in its commit, not before.
+  file_system_->failing_names = std::string(kIngestFilePrefix);
+  file_system_->failing = true;
+  try {
+    store_->import(items(1000, 4000), true, "test");  // 2000 known, 2000 new
+    ADD_FAILURE() << "an import on a failing disk was acknowledged";
+  } catch (const StoreUnavailable& e) {
+    EXPECT_TRUE(contains(e.what(), "store write failed")) << "refused before its commit: " << e.what();
+  }
+  EXPECT_EQ(memory("d1.example"), before);
+  EXPECT_EQ(store_->domain_count(), 3000u);
+  EXPECT_TRUE(store_->served_wire(as_wire("d2999.example")));
+  EXPECT_FALSE(store_->served_wire(as_wire("d3000.example"))) << "a shard built for the failed import was published";
+  EXPECT_FALSE(store_->served_wire(as_wire("d4999.example")));
+
+  file_system_->failing = false;
+  wait_until_writable();
+  EXPECT_EQ(memory("d1.example"), before);
+  add_confirmed("other.example");  // the next write publishes its own change only
+  EXPECT_EQ(store_->domain_count(), 3001u);
+  EXPECT_FALSE(store_->served_wire(as_wire("d3000.example"))) << "the failed import's changes were kept";
+  store_->import(items(1000, 4000), true, "test");
+  EXPECT_EQ(store_->domain_count(), 5001u);
+  EXPECT_TRUE(store_->served_wire(as_wire("d3000.example")));
+  EXPECT_TRUE(store_->served_wire(as_wire("d4999.example")));
+  EXPECT_TRUE(store_->served_wire(as_wire("d1.example")));
 }
 
 }  // namespace
