@@ -33,5 +33,6 @@ c1=$(awk '{print $14+$15}' /proc/$PID/stat); f1=$(awk '{print $10}' /proc/$PID/s
 grep -E "checking|importing" $W/import.log | sed -n "1p;\$p"; grep -m1 -n importing $W/import.log; tail -2 $W/import.log
 echo "WALL $(echo "$t1 - $t0" | bc) s; stsd CPU $(echo "($c1 - $c0)/100" | bc -l | cut -c1-6) s; load $(cut -d' ' -f1-3 /proc/loadavg)"
 for t in /proc/$PID/task/*; do echo "$(cat $t/comm) $(awk '{print ($14+$15)/100}' $t/stat)"; done | awk '{c[$1]+=$2} END {for (k in c) printf "%s=%.1f ", k, c[k]; print ""}'
-[ -n "$KEEP" ] && cp -r $W/stsd.db $KEEP; kill $PID; wait $PID 2>/dev/null || true
+for t in /proc/$PID/task/*; do echo "$(cat $t/comm)/$(basename $t) $(awk '{print ($14+$15)/100}' $t/stat)"; done | sort -k2 -n -r | head -4 | tr "\n" " "; echo
+[ -n "$KEEP" ] && cp -r $W/stsd.db $KEEP; [ -n "$SERVERLOG" ] && cp $W/server.log $SERVERLOG; kill $PID; wait $PID 2>/dev/null || true
 rm -rf $W

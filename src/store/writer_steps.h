@@ -14,8 +14,9 @@ namespace stsd::store {
 // Stages `policy` (checked by the caller) as the domain's next version: the version and
 // its `staged` event (detail suffixed with `event_suffix`); the caller writes `record`.
 // Cancels a retirement when the policy is not `none` (retirement_after_stage).
+// `digest`: policy_digest(policy) when the caller has it already.
 PolicyVersion stage_version(Transaction& tx, const std::string& domain, DomainRecord& record, const Policy& policy,
-                            std::string_view event_suffix);
+                            std::string_view event_suffix, std::string digest = {});
 
 // --- retirement.cpp ---
 // After `version` was staged into `record`: a policy other than `none` cancels the

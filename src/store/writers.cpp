@@ -3,6 +3,7 @@
 // that throws leaves nothing changed.
 #include <algorithm>
 
+#include "parallel.h"
 #include "store/policy_store.h"
 #include "store/transaction.h"
 #include "store/writer_steps.h"
@@ -62,8 +63,8 @@ Policy checked_policy(const std::string& domain, const Policy& policy) {
 
 // Stages `policy` as the domain's next version (the caller checked it); writer_steps.h.
 PolicyVersion stage_version(Transaction& tx, const std::string& domain, DomainRecord& r, const Policy& policy,
-                            std::string_view event_suffix) {
-  PolicyVersion v{r.last_number + 1, policy, tx.now(), policy_digest(policy)};
+                            std::string_view event_suffix, std::string digest) {
+  PolicyVersion v{r.last_number + 1, policy, tx.now(), digest.empty() ? policy_digest(policy) : std::move(digest)};
   r.last_number = v.number;
   r.staged = std::make_shared<const PolicyVersion>(v);
   tx.put_version(domain, v);
@@ -84,6 +85,7 @@ struct CheckedItem {
   Policy policy;
   std::optional<DomainRecord> record;
   std::optional<uint32_t> kept_numbering;  // a new domain's (Transaction::kept_numbering)
+  std::string digest;                      // policy_digest(policy)
 };
 
 struct CheckedImport {
@@ -98,7 +100,28 @@ std::string place_of(const std::vector<ImportItem>& items, size_t index) {
 // One item's checks after its name (`domain`, normalized; `present`: in the store, else
 // `kept` is its kept_numbering()): the room it leaves for the names served under it (a
 // new domain), the settings, the policy, and a version number left when it would stage one.
-CheckedItem checked_import_item(const Transaction& tx, const ImportItem& item, std::string domain, bool present,
+// An item's settings and policy as checked (what needs no store): its first refusal, if
+// any, is kept for checked_import_item, which meets it in its turn.
+struct CheckedParts {
+  std::optional<DomainSettings> settings;
+  Policy policy;
+  std::string digest;  // the policy's, for a version it stages
+  std::string refused;
+};
+
+CheckedParts checked_parts(const ImportItem& item, const std::string& domain) {
+  CheckedParts parts;
+  try {
+    if (item.settings) parts.settings = checked_settings(domain, *item.settings);
+    parts.policy = checked_policy(domain, item.policy);
+    parts.digest = policy_digest(parts.policy);
+  } catch (const PolicyError& e) {
+    parts.refused = e.what();
+  }
+  return parts;
+}
+
+CheckedItem checked_import_item(const Transaction& tx, CheckedParts&& parts, std::string domain, bool present,
                                 std::optional<uint32_t> kept) {
   CheckedItem c;
   c.domain = std::move(domain);
@@ -108,8 +131,10 @@ CheckedItem checked_import_item(const Transaction& tx, const ImportItem& item, s
     tx.check_name_room(c.domain);
     c.kept_numbering = kept;
   }
-  if (item.settings) c.settings = checked_settings(c.domain, *item.settings);
-  c.policy = checked_policy(c.domain, item.policy);
+  if (!parts.refused.empty()) throw PolicyError(parts.refused);
+  c.settings = std::move(parts.settings);
+  c.policy = std::move(parts.policy);
+  c.digest = std::move(parts.digest);
   const bool stages = !(c.record && c.record->staged && same_policy(c.record->staged->policy, c.policy));
   if (stages && (c.record ? c.record->last_number : c.kept_numbering.value_or(0)) == UINT32_MAX)
     throw PolicyError(c.domain + ": version numbers exhausted");
@@ -126,25 +151,31 @@ CheckedImport validate_import(const Transaction& tx, const std::vector<ImportIte
   if (confirm_now && reason.empty()) throw PolicyError("confirming imported policies needs a reason");
   // Every item's name first, then the names in order: a repeated name is refused naming
   // its first item, and the new names are looked up in the store together, in key order.
+  // What needs no store is checked in two halves at once for a large request
+  // (src/parallel.h): the names, the settings and the policies.
+  constexpr size_t kItemsForTwoThreads = 2048;
   std::vector<std::string> domains(items.size());
   std::vector<std::string> refused(items.size());  // why an item is refused; "" when not (yet)
+  std::vector<CheckedParts> parts(items.size());
+  in_two_halves(items.size(), kItemsForTwoThreads, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      try {
+        domains[i] = normalize_domain(items[i].domain);
+        parts[i] = checked_parts(items[i], domains[i]);
+      } catch (const PolicyError& e) {
+        refused[i] = e.what();
+      }
+    }
+  });
   std::vector<uint32_t> order;
   order.reserve(items.size());
-  for (size_t i = 0; i < items.size(); ++i) {
-    try {
-      domains[i] = normalize_domain(items[i].domain);
-      order.push_back(static_cast<uint32_t>(i));
-    } catch (const PolicyError& e) {
-      refused[i] = e.what();
-    }
-  }
+  for (size_t i = 0; i < items.size(); ++i)
+    if (refused[i].empty()) order.push_back(static_cast<uint32_t>(i));
   std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
     const int names = domains[a].compare(domains[b]);
     return names != 0 ? names < 0 : a < b;
   });
   std::vector<char> present(items.size(), 0);
-  std::vector<std::string_view> new_domains;
-  std::vector<uint32_t> new_items;
   for (size_t k = 0, first = 0; k < order.size(); ++k) {
     const uint32_t i = order[k];
     if (k > 0 && domains[i] == domains[order[k - 1]]) {
@@ -153,7 +184,15 @@ CheckedImport validate_import(const Transaction& tx, const std::vector<ImportIte
       continue;
     }
     first = k;
-    present[i] = tx.contains(domains[i]);
+  }
+  in_two_halves(order.size(), kItemsForTwoThreads, [&](size_t begin, size_t end) {
+    for (size_t k = begin; k < end; ++k)
+      if (refused[order[k]].empty()) present[order[k]] = tx.contains(domains[order[k]]);
+  });
+  std::vector<std::string_view> new_domains;
+  std::vector<uint32_t> new_items;
+  for (const uint32_t i : order) {
+    if (!refused[i].empty()) continue;
     if (!present[i]) {
       new_domains.push_back(domains[i]);
       new_items.push_back(i);
@@ -172,7 +211,7 @@ CheckedImport validate_import(const Transaction& tx, const std::vector<ImportIte
   for (const uint32_t i : order) {
     if (!refused[i].empty()) continue;
     try {
-      checked.items.push_back(checked_import_item(tx, items[i], std::move(domains[i]), present[i], kept_of[i]));
+      checked.items.push_back(checked_import_item(tx, std::move(parts[i]), std::move(domains[i]), present[i], kept_of[i]));
       checked.items.back().index = i;
     } catch (const PolicyError& e) {
       refusals.emplace_back(i, e.what());
@@ -214,7 +253,7 @@ ImportResult import_one(Transaction& tx, const CheckedItem& c, const Policy& as_
   if (r.staged && same_policy(r.staged->policy, c.policy)) {
     res.stage.version = r.staged->number;
   } else {
-    res.stage.version = stage_version(tx, c.domain, r, c.policy, " (import)").number;
+    res.stage.version = stage_version(tx, c.domain, r, c.policy, " (import)", c.digest).number;
     res.stage.created = true;
     changed = true;
   }

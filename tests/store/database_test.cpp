@@ -13,6 +13,8 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -91,6 +93,39 @@ TEST_F(StoreDatabase, OneStorePerProcessFlushedAndClosedWithTheEnvironment) {
   EXPECT_TRUE(has_table_file(folder())) << "the memtable was flushed before closing";
   auto again = environment();
   EXPECT_TRUE(PolicyStore::open(*again)->has_domain("example.com")) << "closed, so it opens again";
+}
+
+// The nice values of this process's threads named `name`.
+std::vector<int> nice_of_threads(const std::string& name) {
+  std::vector<int> nices;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string line;
+    std::getline(comm, line);
+    if (line != name) continue;
+    std::ifstream stat(task.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));  // after "pid (comm) "
+    std::vector<std::string> after_comm{std::istream_iterator<std::string>(fields), {}};
+    if (after_comm.size() > 16) nices.push_back(std::stoi(after_comm[16]));  // field 19, nice
+  }
+  return nices;
+}
+
+// Compactions run at the lowest CPU priority: DNS answers and the API's requests come
+// first; a compaction takes what they leave (database.cpp, instance_options).
+TEST_F(StoreDatabase, CompactionsRunAtTheLowestCpuPriority) {
+  StorageOptions options;
+  options.min_free_bytes = 0;
+  auto database = Database::open(folder(), std::move(options));
+  for (const char* key : {"a", "b", "c"}) {
+    ASSERT_TRUE(database->db().Put({}, key, "v").ok());
+    ASSERT_TRUE(database->db().Flush({}).ok());
+  }
+  ASSERT_TRUE(database->db().CompactRange({}, nullptr, nullptr).ok());
+  const auto nices = nice_of_threads("rocksdb:low");
+  ASSERT_FALSE(nices.empty()) << "no compaction thread";
+  EXPECT_NE(std::find(nices.begin(), nices.end(), 19), nices.end()) << "the compaction ran at nice 0";
 }
 
 TEST_F(StoreDatabase, NotOpenedWithoutStorageOrWhileCheckingAConfig) {

@@ -489,6 +489,42 @@ TEST_F(Store, CheckImportRefusesWhatImportRefusesByPlace) {
   EXPECT_TRUE(state_->domains().empty());  // a dry run writes nothing
   EXPECT_EQ(state_->import(items, true, "migrated").size(), 1u);
   EXPECT_TRUE(state_->has_domain("good.example"));
+
+  // A large request is checked in two halves at once (validate_import): the same bad
+  // items spread over 6,000 refuse with the same messages, and a new domain's name room,
+  // an existing domain and a repeated name are told apart as in a small one.
+  std::vector<ImportItem> small = {{"first.example", std::nullopt, enforce({"mx.example"}), "line 2"}};
+  for (size_t i = 0; i < bad.size(); ++i) {
+    small.push_back(bad[i].item);
+    small.back().place = "line " + std::to_string(i + 3);
+  }
+  small.back().domain = "First.Example.";  // its twin is the request's first item
+  small.push_back({"good.example", std::nullopt, enforce({"mx.changed.example"}), "in the store"});
+  const auto expected = state_->check_import(small, true, "migrated");
+  ASSERT_EQ(expected.size(), bad.size());
+  std::vector<ImportItem> large;
+  std::vector<size_t> at;  // where small[k] is in large
+  for (size_t k = 0; k < small.size(); ++k) {
+    while (large.size() < k * 700)
+      large.push_back({"filler" + std::to_string(large.size()) + ".example", std::nullopt, enforce({"mx.example"})});
+    at.push_back(large.size());
+    large.push_back(small[k]);
+  }
+  while (large.size() < 6000)
+    large.push_back({"filler" + std::to_string(large.size()) + ".example", std::nullopt, enforce({"mx.example"})});
+  const auto refused = state_->check_import(large, true, "migrated");
+  ASSERT_EQ(refused.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(refused[i].item, at[expected[i].item]);
+    EXPECT_EQ(refused[i].message, expected[i].message);
+  }
+  large.erase(large.begin() + static_cast<std::ptrdiff_t>(at[1]), large.begin() + static_cast<std::ptrdiff_t>(at[bad.size()] + 1));
+  const auto results = state_->import(large, true, "migrated");
+  ASSERT_EQ(results.size(), large.size());
+  EXPECT_TRUE(results[0].domain_added);
+  EXPECT_EQ(results.back().domain, "filler5999.example");
+  EXPECT_EQ(state_->domain_count(), large.size());
+  EXPECT_EQ(status("good.example").confirmed->policy.mx, std::vector<std::string>{"mx.changed.example"});
 }
 
 TEST_F(Store, ServedViewFollowsEveryChange) {

@@ -2,6 +2,7 @@
 // file's parser and numbered from the query's `line`, the compact answer, and the promise
 // stsctl's two passes rest on: for any request, the dry run accepts it exactly when the
 // import does, and both name the same lines.
+#include <algorithm>
 #include <random>
 #include <set>
 
@@ -72,6 +73,49 @@ TEST_F(Api, CsvImportListsErrorsWithinABoundAndCountsThemAll) {
     ASSERT_EQ(answer.body["errors"].size(), kMaxListedImportProblems) << target;
     EXPECT_EQ(answer.body["errors"][0]["error"], "line 2: column mode: 'sometimes' is not enforce, testing or none");
   }
+  EXPECT_EQ(state_->domain_count(), 0u);
+}
+
+// A large body without quotes is read in two runs at once (api_import.cpp, rows_cut):
+// lines, bad rows and the record that stops reading are named as one run names them
+// (the same rows with one quoted field, which is read in one run).
+TEST_F(Api, CsvImportReadInTwoRunsAnswersAsInOne) {
+  const size_t rows = 6000;  // ~300 KiB: above the size read in two runs
+  std::set<uint64_t> bad_lines;
+  std::string body = "domain,mode,mx,max_age\n";
+  uint64_t line = 2;
+  for (size_t i = 0; i < rows; ++i, ++line) {
+    if (i % 1000 == 500) body += "\n", ++line;  // blank lines count
+    const bool bad = i % 1499 == 7;
+    if (bad) bad_lines.insert(line);
+    body += "two-runs-" + std::to_string(i) + ".example," + (bad ? "sometimes" : "enforce") +
+            ",mx1.two-runs.example mx2.two-runs.example,604800\n";
+  }
+  std::string quoted = body;
+  quoted.replace(quoted.find("mx1.two-runs.example mx2.two-runs.example"), 41,
+                 "\"mx1.two-runs.example mx2.two-runs.example\"");
+  ASSERT_GE(bad_lines.size(), 4u);
+  ASSERT_GT(*bad_lines.rbegin(), line / 2) << "a bad row in each run";
+  auto in_two = csv("/v1/import?dry_run=true&line=2", body);
+  auto in_one = csv("/v1/import?dry_run=true&line=2", quoted);
+  ASSERT_EQ(in_two.status, 200u) << in_two.body.dump().substr(0, 300);
+  EXPECT_EQ(in_two.body, in_one.body);
+  EXPECT_EQ(in_two.body["checked"], rows);
+  EXPECT_EQ(lines_of(in_two.body["errors"]), bad_lines);
+
+  // A record too long to read, in the second run: reading stops there, naming its line.
+  const auto too_long_at_row_5000 = [](std::string text) {
+    const size_t at = text.find("two-runs-5000.example");
+    const uint64_t line = 1 + static_cast<uint64_t>(std::count(text.begin(), text.begin() + at, '\n'));
+    text.insert(at, std::string(70 << 10, 'x'));
+    return std::make_pair(text, line);
+  };
+  const auto [stops_in_two, long_line] = too_long_at_row_5000(body);
+  auto stopped = csv("/v1/import?line=2", stops_in_two);
+  EXPECT_EQ(stopped.status, 400u);
+  ASSERT_EQ(stopped.body["errors"].size(), 1u) << stopped.body.dump().substr(0, 300);
+  EXPECT_EQ(stopped.body["errors"][0]["line"], long_line) << stopped.body["errors"][0];
+  EXPECT_EQ(stopped.body, csv("/v1/import?line=2", too_long_at_row_5000(quoted).first).body);
   EXPECT_EQ(state_->domain_count(), 0u);
 }
 
