@@ -126,7 +126,7 @@ void run_import(benchmark::State& state, bool dry_run) {
 // them: the time of the whole import, with the process's CPU time (RocksDB's background
 // compactions included) as a counter.
 // The heap policy stsd runs with (src/heap.h).
-const bool kHeapAsInStsd = (stsd::heap::keep_freed_buffers(), true);
+const bool kHeapAsInStsd = (stsd::heap::configure(), true);
 
 // STSD_BENCH_IMPORT_TOTAL: fewer domains than the million, for callgrind.
 const uint64_t kImportTotal = [] {

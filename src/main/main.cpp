@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  stsd::heap::keep_freed_buffers();
+  stsd::heap::configure();
   stsd::Registry registry;
   stsd::register_all_plugins(registry);
 

@@ -233,36 +233,36 @@ struct ServedIndex::Change {
 };
 
 void ServedIndex::queue(const std::string& domain, const Facts* facts) {
-  const std::string wire = wire_key(domain);
-  const bool present = contains(domain);  // the published state (publish() follows every write)
-  int64_t delta = 0;
-  if (facts) {
-    ops_.push_back(Op{wire, false, *facts});
-    if (!present) delta = 1;
-  } else if (present) {
-    ops_.push_back(Op{wire, true, {}});
-    delta = -1;
-  }
-  count_ = static_cast<size_t>(static_cast<int64_t>(count_) + delta);
-  queued_count_change_ += delta;
-  if (delta != 0) for_each_ancestor(wire, [&](std::string_view a) { ancestor_deltas_[std::string(a)] += delta; });
+  ops_.push_back(facts ? Op{wire_key(domain), false, *facts} : Op{wire_key(domain), true, {}});
 }
 
 // Builds every shard with queued changes anew, once each; publish(Prepared) stores them
 // (release order: a reader that sees the new shard sees its contents), then splits shards
-// while the index holds more than entries_per_shard entries per shard.
+// while the index holds more than entries_per_shard entries per shard. Whether a name is
+// there already is read here, from the published state, off the writer's thread when a
+// large write commits meanwhile.
 ServedIndex::Prepared ServedIndex::prepare() const {
   const uint64_t layout = layout_.load(std::memory_order_relaxed);
+  Prepared prepared;
   std::vector<Change> changes;
-  changes.reserve(ops_.size() + ancestor_deltas_.size());
-  for (const auto& op : ops_) changes.push_back({address(hash_name(as_bytes(op.name)), layout), op.name, &op, 0});
-  for (const auto& [name, delta] : ancestor_deltas_)
+  changes.reserve(ops_.size() + 1);
+  std::unordered_map<std::string, int64_t> ancestor_deltas;  // wire name -> change of its count
+  for (const auto& op : ops_) {
+    const auto name = as_bytes(op.name);
+    const auto [shard, entry] = lookup(name);
+    const bool present = entry && is_domain(entry);
+    if (op.remove && !present) continue;  // nothing to remove
+    const int64_t delta = op.remove ? -1 : present ? 0 : 1;
+    changes.push_back({address(hash_name(name), layout), op.name, &op, 0});
+    prepared.count_change += delta;
+    if (delta != 0) for_each_ancestor(op.name, [&](std::string_view a) { ancestor_deltas[std::string(a)] += delta; });
+  }
+  for (const auto& [name, delta] : ancestor_deltas)
     if (delta != 0) changes.push_back({address(hash_name(as_bytes(name)), layout), name, nullptr, delta});
   // By shard, then by name; stable, so the changes of a name stay in queue order.
   std::stable_sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) {
     return a.shard != b.shard ? a.shard < b.shard : a.name < b.name;
   });
-  Prepared prepared;
   std::vector<std::byte> scratch;
   for (size_t begin = 0; begin < changes.size();) {
     size_t end = begin + 1;
@@ -280,18 +280,12 @@ ServedIndex::Prepared ServedIndex::prepare() const {
 void ServedIndex::publish(Prepared prepared) {
   for (auto& [shard, block] : prepared.shards) slot(shard).store(std::move(block), std::memory_order_release);
   entries_ = static_cast<size_t>(static_cast<int64_t>(entries_) + prepared.entries_change);
+  count_ = static_cast<size_t>(static_cast<int64_t>(count_) + prepared.count_change);
   ops_.clear();
-  ancestor_deltas_.clear();
-  queued_count_change_ = 0;
   split_while_overfull();
 }
 
-void ServedIndex::discard() noexcept {
-  ops_.clear();
-  ancestor_deltas_.clear();
-  count_ = static_cast<size_t>(static_cast<int64_t>(count_) - queued_count_change_);
-  queued_count_change_ = 0;
-}
+void ServedIndex::discard() noexcept { ops_.clear(); }
 
 // The shard with `changes` (sorted by name) applied: entries no change names are copied
 // as they are; a name's last domain change wins and its ancestor changes add up.

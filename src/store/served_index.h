@@ -69,6 +69,7 @@ class ServedIndex {
   struct Prepared {
     std::vector<std::pair<size_t, std::shared_ptr<const Shard>>> shards;  // (shard, its new block)
     int64_t entries_change = 0;
+    int64_t count_change = 0;  // of count()
   };
   // Queues the change of a write (`facts` null: removed); publish() makes every queued
   // change visible at once.
@@ -81,7 +82,7 @@ class ServedIndex {
   Prepared prepare() const;
   void publish(Prepared prepared);
   void discard() noexcept;
-  // Domains in the index, queued changes included.
+  // Domains in the published index.
   size_t count() const noexcept { return count_; }
 
   // Entries (domains and empty non-terminals) and shards: for tests and benchmarks.
@@ -91,7 +92,7 @@ class ServedIndex {
  private:
   friend class ServedIndexBuilder;
   using Slot = std::atomic<std::shared_ptr<const Shard>>;
-  // A queued change of a domain (ancestor counts are queued as sums in ancestor_deltas_).
+  // A queued change of a domain (prepare() adds up its ancestors' counts).
   struct Op {
     std::string name;  // wire labels
     bool remove;
@@ -125,11 +126,9 @@ class ServedIndex {
   mutable std::atomic<uint32_t> listings_{0};
   std::atomic<bool> splitting_{false};
 
-  std::vector<Op> ops_;                                        // in queue order
-  std::unordered_map<std::string, int64_t> ancestor_deltas_;  // wire name -> change of its count
-  size_t count_ = 0;
-  int64_t queued_count_change_ = 0;  // of count_, by the queued changes
-  size_t entries_ = 0;               // published
+  std::vector<Op> ops_;  // in queue order
+  size_t count_ = 0;     // published
+  size_t entries_ = 0;   // published
 };
 
 // Start-up: builds every shard at once from the served records, read by one or more
