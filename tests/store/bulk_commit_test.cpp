@@ -24,6 +24,7 @@
 #include <gtest/gtest.h>
 
 #include "clock.h"
+#include "store/bulk_commit.h"
 #include "store/database.h"
 #include "store/disk.h"
 #include "store/errors.h"
@@ -276,6 +277,7 @@ TEST_F(BulkImport, AFailureBeforeIngestionLeavesNothingAndNoFile) {
   EXPECT_THROW(store->import(items(5, 2000, "mx2.example"), true, "second"), StoreUnavailable);
   EXPECT_GT(file_system->failed_syncs.load(), 0);
   EXPECT_TRUE(ingest_files(folder.path()).empty()) << "the unfinished table file is removed";
+
   EXPECT_EQ(store->generation(), generation);
   EXPECT_EQ(store->domain_count(), 10u);
   EXPECT_FALSE(store->status("d100.bulk.example", kStart).has_value());
@@ -288,6 +290,26 @@ TEST_F(BulkImport, AFailureBeforeIngestionLeavesNothingAndNoFile) {
   EXPECT_EQ(store->domain_count(), 10u);
   EXPECT_EQ(store->status("d5.bulk.example", kStart)->staged->number, 1u);
   EXPECT_EQ(store->events("d5.bulk.example", 100).size(), 3u);
+}
+
+// A batch written as two table files at once (kOperationsForTwoFiles): when they fail,
+// neither is ingested or left behind.
+TEST_F(BulkImport, AFailureOfTwoFilesLeavesNothingAndNoFile) {
+  StoreFolder folder;
+  auto file_system = std::make_shared<FailingIngestFiles>();
+  StorageOptions options = without_headroom();
+  options.env = std::shared_ptr<rocksdb::Env>(rocksdb::NewCompositeEnv(file_system).release());
+  auto store = open(folder, options);
+  store->import(items(0, 10, "mx.example"), true, "first");
+  const uint64_t generation = store->generation();
+  const auto large = items(5, 13000, "mx2.example");
+  ASSERT_GE(large.size() * 6, kOperationsForTwoFiles);
+  EXPECT_THROW(store->import(large, true, "second"), StoreUnavailable);
+  EXPECT_EQ(file_system->failed_syncs.load(), 2) << "both files were written";
+  EXPECT_TRUE(ingest_files(folder.path()).empty()) << "the unfinished table files are removed";
+  EXPECT_EQ(store->generation(), generation);
+  EXPECT_EQ(store->domain_count(), 10u);
+  EXPECT_FALSE(store->status("d100.bulk.example", kStart).has_value());
 }
 
 // The same writes, ingested and through ordinary WriteBatches, leave the same keys and
@@ -310,6 +332,15 @@ TEST_F(BulkImport, IngestedAndOrdinaryWritesLeaveTheSameStore) {
     second.push_back({"removed.bulk.example", DomainSettings{{"mailto:tls@bulk.example"}, {}}, enforce("mx.example")});
     store->import(second, true, "second batch");
     EXPECT_EQ(store->status("removed.bulk.example", kStart + 10)->staged->number, 2u) << "numbering resumes";
+    // Over kOperationsForTwoFiles: ingested as two table files, each half the key range.
+    ASSERT_TRUE(database_->db().Flush(rocksdb::FlushOptions()).ok());
+    std::vector<rocksdb::LiveFileMetaData> before, after;
+    database_->db().GetLiveFilesMetaData(&before);
+    auto third = items(2000, 14000, "mx3.example");  // 1000 changed, 11000 new
+    ASSERT_GE(third.size() * 6, kOperationsForTwoFiles);
+    store->import(third, true, "third batch");
+    database_->db().GetLiveFilesMetaData(&after);
+    EXPECT_EQ(after.size(), before.size() + (run == 0 ? 2 : 0)) << "ordinary: into the memtable";
     result[run] = contents(database_->db());
     store.reset();
     database_.reset();
