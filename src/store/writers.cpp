@@ -76,6 +76,9 @@ PolicyVersion stage_version(Transaction& tx, const std::string& domain, DomainRe
 
 namespace {
 
+// A request of this many items is checked and prepared in two halves at once.
+constexpr size_t kItemsForTwoThreads = 2048;
+
 // An import item as checked before anything is written, with the domain's record as
 // read then (nullopt: a new domain).
 struct CheckedItem {
@@ -85,7 +88,11 @@ struct CheckedItem {
   Policy policy;
   std::optional<DomainRecord> record;
   std::optional<uint32_t> kept_numbering;  // a new domain's (Transaction::kept_numbering)
-  std::string digest;                      // policy_digest(policy)
+  bool stages = false;                     // its policy is not the staged one
+  // Filled in by import(): policy_digest(policy) when it stages, and the warnings about the
+  // policy as given.
+  std::string digest;
+  std::vector<Diagnostic> warnings;
 };
 
 struct CheckedImport {
@@ -105,7 +112,6 @@ std::string place_of(const std::vector<ImportItem>& items, size_t index) {
 struct CheckedParts {
   std::optional<DomainSettings> settings;
   Policy policy;
-  std::string digest;  // the policy's, for a version it stages
   std::string refused;
 };
 
@@ -114,7 +120,6 @@ CheckedParts checked_parts(const ImportItem& item, const std::string& domain) {
   try {
     if (item.settings) parts.settings = checked_settings(domain, *item.settings);
     parts.policy = checked_policy(domain, item.policy);
-    parts.digest = policy_digest(parts.policy);
   } catch (const PolicyError& e) {
     parts.refused = e.what();
   }
@@ -134,9 +139,8 @@ CheckedItem checked_import_item(const Transaction& tx, CheckedParts&& parts, std
   if (!parts.refused.empty()) throw PolicyError(parts.refused);
   c.settings = std::move(parts.settings);
   c.policy = std::move(parts.policy);
-  c.digest = std::move(parts.digest);
-  const bool stages = !(c.record && c.record->staged && same_policy(c.record->staged->policy, c.policy));
-  if (stages && (c.record ? c.record->last_number : c.kept_numbering.value_or(0)) == UINT32_MAX)
+  c.stages = !(c.record && c.record->staged && same_policy(c.record->staged->policy, c.policy));
+  if (c.stages && (c.record ? c.record->last_number : c.kept_numbering.value_or(0)) == UINT32_MAX)
     throw PolicyError(c.domain + ": version numbers exhausted");
   return c;
 }
@@ -153,7 +157,6 @@ CheckedImport validate_import(const Transaction& tx, const std::vector<ImportIte
   // its first item, and the new names are looked up in the store together, in key order.
   // What needs no store is checked in two halves at once for a large request
   // (src/parallel.h): the names, the settings and the policies.
-  constexpr size_t kItemsForTwoThreads = 2048;
   std::vector<std::string> domains(items.size());
   std::vector<std::string> refused(items.size());  // why an item is refused; "" when not (yet)
   std::vector<CheckedParts> parts(items.size());
@@ -225,9 +228,7 @@ CheckedImport validate_import(const Transaction& tx, const std::vector<ImportIte
 
 // One checked import item: adds the domain when missing, replaces changed settings,
 // stages the policy unless unchanged, and confirms it when `confirm_reason` is set.
-// `as_given` is the policy as the caller wrote it (for the warnings).
-ImportResult import_one(Transaction& tx, const CheckedItem& c, const Policy& as_given,
-                        const std::string* confirm_reason, bool gate_confirmations) {
+ImportResult import_one(Transaction& tx, CheckedItem& c, const std::string* confirm_reason, bool gate_confirmations) {
   ImportResult res;
   res.domain = c.domain;
   DomainRecord r;
@@ -249,8 +250,8 @@ ImportResult import_one(Transaction& tx, const CheckedItem& c, const Policy& as_
     res.domain_added = true;
     changed = true;
   }
-  res.stage.warnings = policy_warnings(as_given, r.confirmed ? &r.confirmed->policy : nullptr);
-  if (r.staged && same_policy(r.staged->policy, c.policy)) {
+  res.stage.warnings = std::move(c.warnings);
+  if (!c.stages) {  // the staged policy, as validate_import found
     res.stage.version = r.staged->number;
   } else {
     res.stage.version = stage_version(tx, c.domain, r, c.policy, " (import)", c.digest).number;
@@ -476,14 +477,23 @@ std::vector<ImportResult> PolicyStore::import(const std::vector<ImportItem>& ite
   write([&](Transaction& tx) {
     auto checked = validate_import(tx, items, confirm_now, reason);
     if (!checked.refusals.empty()) throw ImportRefused(std::move(checked.refusals), items.size());
+    // What needs no transaction, in two halves at once for a large request: the digests of
+    // the versions it stages and the warnings about each policy as given.
+    in_two_halves(checked.items.size(), kItemsForTwoThreads, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        auto& c = checked.items[i];
+        const bool confirmed = c.record && c.record->confirmed;
+        c.warnings = policy_warnings(items[c.index].policy, confirmed ? &c.record->confirmed->policy : nullptr);
+        if (c.stages) c.digest = policy_digest(c.policy);
+      }
+    });
     const std::string confirm_reason(reason);
     // A new domain writes about 1.1 KB (keys and values of its record, served record,
     // version and three events) and 1.4 KB with a long reason: room for that.
     tx.reserve(checked.items.size(), checked.items.size() * (1400 + 3 * reason.size()));
     results.resize(items.size());
-    for (const auto& item : checked.items)
-      results[item.index] = import_one(tx, item, items[item.index].policy, confirm_now ? &confirm_reason : nullptr,
-                                       rotation_evidence_required());
+    for (auto& item : checked.items)
+      results[item.index] = import_one(tx, item, confirm_now ? &confirm_reason : nullptr, rotation_evidence_required());
   });
   return results;
 }
