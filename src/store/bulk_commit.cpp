@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <span>
 #include <system_error>
 #include <vector>
 
@@ -14,7 +13,6 @@
 #include <rocksdb/write_batch.h>
 
 #include "logging.h"
-#include "parallel.h"
 
 namespace stsd::store {
 
@@ -167,7 +165,7 @@ fs::path ingest_file_name(const fs::path& folder) {
 // system (tests inject faults through it); but no compression: the file lands in level 0,
 // whose files the next compaction reads and writes again, compressed, into level 1, so
 // compressing it here is work done twice (a third of writing an import's table file).
-rocksdb::Status write_table(rocksdb::DB& db, const fs::path& path, std::span<const Operation> operations) {
+rocksdb::Status write_table(rocksdb::DB& db, const fs::path& path, const std::vector<Operation>& operations) {
   rocksdb::Options options = db.GetOptions();
   options.compression = rocksdb::kNoCompression;
   rocksdb::SstFileWriter writer(rocksdb::EnvOptions(options), options, db.DefaultColumnFamily());
@@ -187,27 +185,8 @@ std::optional<std::string> ingest_batch(rocksdb::DB& db, const fs::path& folder,
   if (!read.ok()) return "reading the batch: " + read.ToString();
   operations.sort_last_wins();
 
-  // A large batch is written as two table files at once, its sorted keys cut in two (one
-  // file on another thread: writing the file was a third of an import request's time),
-  // ingested together: one MANIFEST record, so still all or nothing.
-  const std::span<const Operation> sorted(operations.list);
-  const size_t cut = sorted.size() >= kOperationsForTwoFiles ? sorted.size() / 2 : sorted.size();
-  const std::span<const Operation> parts[2] = {sorted.first(cut), sorted.subspan(cut)};
-  std::vector<std::string> paths = {ingest_file_name(folder).string()};
-  if (!parts[1].empty()) paths.push_back(ingest_file_name(folder).string());
-  // Moved into the database on success (RocksDB removes these names); else never part of it.
-  struct RemovedAtTheEnd {
-    const std::vector<std::string>& paths;
-    ~RemovedAtTheEnd() {
-      std::error_code ignored;
-      for (const auto& path : paths) fs::remove(path, ignored);
-    }
-  } removed{paths};
-  rocksdb::Status written[2];
-  in_two_halves(paths.size(), 2, [&](size_t begin, size_t end) {
-    for (size_t part = begin; part < end; ++part) written[part] = write_table(db, paths[part], parts[part]);
-  });
-  auto status = written[0].ok() ? written[1] : written[0];
+  const fs::path path = ingest_file_name(folder);
+  auto status = write_table(db, path, operations.list);
   if (status.ok()) {
     rocksdb::IngestExternalFileOptions ingest;
     ingest.move_files = true;            // a hard link: the file is in the database's folder
@@ -215,8 +194,11 @@ std::optional<std::string> ingest_batch(rocksdb::DB& db, const fs::path& folder,
     ingest.allow_global_seqno = true;    // it may overwrite existing keys: it gets a sequence number
     ingest.allow_blocking_flush = true;  // a memtable holding keys of its range is flushed first
     ingest.write_global_seqno = false;   // kept in the MANIFEST; the synced file stays untouched
-    status = db.IngestExternalFile(paths, ingest);
+    status = db.IngestExternalFile({path.string()}, ingest);
   }
+  // Moved into the database on success (RocksDB removes this name); else never part of it.
+  std::error_code ignored;
+  fs::remove(path, ignored);
   return status.ok() ? std::string() : "ingesting a table file of " + std::to_string(batch.Count()) +
                                            " operations: " + status.ToString();
 }

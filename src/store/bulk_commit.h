@@ -5,9 +5,8 @@
 // and 4.1 s as one sorted, ingested table file per 10,000 domains.
 //
 // The guarantees are those of a synced WriteBatch:
-// * all or nothing: RocksDB adds the file (or the two files of a large batch) to the
-//   database in one MANIFEST record, or not at all; a failure before that leaves the
-//   database as it was and the files are removed;
+// * all or nothing: RocksDB adds the file to the database in one MANIFEST record, or not
+//   at all; a failure before that leaves the database as it was and the file is removed;
 // * durable when acknowledged: the file is synced before it is ingested, and the
 //   MANIFEST record is synced before IngestExternalFile returns;
 // * ordered: the file gets a sequence number after every earlier write (RocksDB flushes
@@ -32,9 +31,6 @@ namespace stsd::store {
 // synced WriteBatch is cheaper: an ingestion costs two file syncs, a directory sync and a
 // MANIFEST write whatever its size (bench/micro, BM_StoreCommit).
 inline constexpr size_t kIngestMinOperations = 4096;
-// Batches of at least this many operations are written as two table files at once, each
-// half of the key range (about 10,000 new domains).
-inline constexpr size_t kOperationsForTwoFiles = 65536;
 
 // Table files being written for ingestion are named `<kIngestFilePrefix><n>.sst`.
 inline constexpr std::string_view kIngestFilePrefix = "stsd-ingest-";

@@ -93,6 +93,26 @@ std::vector<std::string> nested_pool(size_t siblings) {
   return pool;
 }
 
+// Queues 1 to `most` random changes of `pool`'s domains (one a domain, as a write makes
+// them; a removal one time in four) and applies them to `model`.
+void queue_random_changes(ServedIndex& index, const std::vector<std::string>& pool, Model& model,
+                          std::mt19937_64& random, uint32_t& version, size_t most) {
+  const size_t changes = 1 + random() % most;
+  std::set<std::string> changed;
+  for (size_t c = 0; c < changes; ++c) {
+    const std::string& domain = pool[random() % pool.size()];
+    if (!changed.insert(domain).second) continue;
+    if (random() % 4 == 0) {
+      if (model.erase(domain)) index.queue(domain, nullptr);
+    } else {
+      ++version;
+      const Facts facts = facts_with(version, version % 3 ? "" : "v=TLSRPTv1; rua=mailto:r@example.com");
+      index.queue(domain, &facts);
+      model[domain] = version;
+    }
+  }
+}
+
 TEST(ServedIndexGrowth, LookupsMatchTheModelAfterEveryBatchWhileShardsSplit) {
   const auto pool = nested_pool(400);
   ServedIndex index(kTiny);
@@ -100,20 +120,7 @@ TEST(ServedIndexGrowth, LookupsMatchTheModelAfterEveryBatchWhileShardsSplit) {
   std::mt19937_64 random(15);
   uint32_t version = 0;
   for (int batch = 0; batch < 60; ++batch) {
-    const size_t changes = 1 + random() % 40;
-    std::set<std::string> changed;  // one change per domain per batch, as a write makes them
-    for (size_t c = 0; c < changes; ++c) {
-      const std::string& domain = pool[random() % pool.size()];
-      if (!changed.insert(domain).second) continue;
-      if (random() % 4 == 0) {
-        if (model.erase(domain)) index.queue(domain, nullptr);
-      } else {
-        ++version;
-        const Facts facts = facts_with(version, version % 3 ? "" : "v=TLSRPTv1; rua=mailto:r@example.com");
-        index.queue(domain, &facts);
-        model[domain] = version;
-      }
-    }
+    queue_random_changes(index, pool, model, random, version, 40);
     index.publish();
     expect_matches(index, pool, model, numbered("batch ", static_cast<size_t>(batch), ""));
   }
@@ -133,18 +140,7 @@ TEST(ServedIndexGrowth, DiscardedChangesLeaveTheIndexAsItWas) {
   for (int batch = 0; batch < 40; ++batch) {
     const bool fails = batch % 3 == 1;
     Model next = model;
-    std::set<std::string> changed;
-    for (size_t c = 0; c < 1 + random() % 30; ++c) {
-      const std::string& domain = pool[random() % pool.size()];
-      if (!changed.insert(domain).second) continue;
-      if (random() % 4 == 0) {
-        if (next.erase(domain)) index.queue(domain, nullptr);
-      } else {
-        const Facts facts = facts_with(++version);
-        index.queue(domain, &facts);
-        next[domain] = version;
-      }
-    }
+    queue_random_changes(index, pool, next, random, version, 30);
     auto prepared = index.prepare();
     expect_matches(index, pool, model, numbered("prepared, unpublished ", static_cast<size_t>(batch), ""));
     if (fails) {
