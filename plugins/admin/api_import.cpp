@@ -190,17 +190,20 @@ ReadRows read_csv_rows(const std::string& body, uint64_t first_line) {
     }
     const auto header = csv::ImportHeader::parse(record);
     const std::string_view rows = std::string_view(body).substr(reader.bytes_read());
-    const size_t cut = rows_cut(rows);
     RowsRead runs[2];
-    const std::string_view texts[2] = {rows.substr(0, cut ? cut : rows.size()), rows.substr(cut ? cut : rows.size())};
-    const uint64_t lines[2] = {first_line,
-                               first_line + static_cast<uint64_t>(std::count(texts[0].begin(), texts[0].end(), '\n'))};
-    in_two_halves(cut ? 2 : 1, 2, [&](size_t begin, size_t end) {
-      for (size_t run = begin; run < end; ++run) runs[run] = read_rows(texts[run], header, lines[run]);
-    });
+    if (const size_t cut = rows_cut(rows); cut == 0) {
+      runs[0] = read_rows(rows, header, first_line);
+    } else {
+      const std::string_view texts[2] = {rows.substr(0, cut), rows.substr(cut)};
+      const uint64_t lines[2] = {first_line, first_line + static_cast<uint64_t>(std::count(
+                                                              texts[0].begin(), texts[0].end(), '\n'))};
+      in_two_halves(2, 2, [&](size_t begin, size_t end) {
+        for (size_t run = begin; run < end; ++run) runs[run] = read_rows(texts[run], header, lines[run]);
+      });
+    }
     read = std::move(runs[0].read);
     malformed = std::move(runs[0].malformed);
-    if (cut && !malformed) {
+    if (!malformed) {  // the second run (empty when there is one) follows the first
       append_rows(read, std::move(runs[1].read));
       malformed = std::move(runs[1].malformed);
     }

@@ -215,12 +215,15 @@ std::string import_domain_key(std::string_view domain) {
   return key;
 }
 
+namespace {
+bool separates_words(char c, bool commas) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || (commas && c == ','); }
+}  // namespace
+
 std::vector<std::string> split_words(const std::string& text, bool commas) {
   std::vector<std::string> words;
   std::string current;
   for (char c : text) {
-    bool separator = c == ' ' || c == '\t' || c == '\r' || c == '\n' || (commas && c == ',');
-    if (separator) {
+    if (separates_words(c, commas)) {
       if (!current.empty()) words.push_back(std::move(current));
       current.clear();
     } else {
@@ -229,6 +232,16 @@ std::vector<std::string> split_words(const std::string& text, bool commas) {
   }
   if (!current.empty()) words.push_back(std::move(current));
   return words;
+}
+
+std::optional<std::string_view> import_row_domain(const ImportHeader& header, const CsvRecord& record) {
+  if (record.fields.size() != header.field_count) return std::nullopt;
+  std::string_view field = record.fields[static_cast<size_t>(header.domain)];
+  const auto separator = [](char c) { return separates_words(c, false); };
+  while (!field.empty() && separator(field.front())) field.remove_prefix(1);
+  while (!field.empty() && separator(field.back())) field.remove_suffix(1);
+  if (field.empty() || std::any_of(field.begin(), field.end(), separator)) return std::nullopt;
+  return field;
 }
 
 ImportRow parse_import_row(const ImportHeader& header, const CsvRecord& record) {

@@ -126,6 +126,10 @@ struct ImportRow {
 // Throws CsvError naming the line and the column.
 ImportRow parse_import_row(const ImportHeader& header, const CsvRecord& record);
 
+// The row's domain as parse_import_row reads it, without reading the rest (a client that
+// forwards rows); nullopt when it would refuse the row's field count or its domain column.
+std::optional<std::string_view> import_row_domain(const ImportHeader& header, const CsvRecord& record);
+
 // Splits on ASCII whitespace (and, when `commas` is set, on commas too).
 std::vector<std::string> split_words(const std::string& text, bool commas = false);
 

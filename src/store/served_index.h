@@ -76,8 +76,8 @@ class ServedIndex {
   void queue(const std::string& domain, const Facts* facts);
   void publish() { publish(prepare()); }
   // publish() in two steps, so that a large write's shards are built while it commits:
-  // prepare() only reads (one thread, while no change is queued or published), the
-  // write's thread publishes what it built, or discard()s the queued changes when the
+  // prepare() only reads (any one thread, while the writer queues and publishes nothing),
+  // then the writer publishes what it built, or discard()s the queued changes when the
   // write failed.
   Prepared prepare() const;
   void publish(Prepared prepared);

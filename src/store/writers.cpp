@@ -104,9 +104,6 @@ std::string place_of(const std::vector<ImportItem>& items, size_t index) {
   return items[index].place.empty() ? "item " + std::to_string(index + 1) : items[index].place;
 }
 
-// One item's checks after its name (`domain`, normalized; `present`: in the store, else
-// `kept` is its kept_numbering()): the room it leaves for the names served under it (a
-// new domain), the settings, the policy, and a version number left when it would stage one.
 // An item's settings and policy as checked (what needs no store): its first refusal, if
 // any, is kept for checked_import_item, which meets it in its turn.
 struct CheckedParts {
@@ -126,6 +123,9 @@ CheckedParts checked_parts(const ImportItem& item, const std::string& domain) {
   return parts;
 }
 
+// One item's checks after its name (`domain`, normalized; `present`: in the store, else
+// `kept` is its kept_numbering()): the room it leaves for the names served under it (a
+// new domain), then its checked parts, and a version number left when it would stage one.
 CheckedItem checked_import_item(const Transaction& tx, CheckedParts&& parts, std::string domain, bool present,
                                 std::optional<uint32_t> kept) {
   CheckedItem c;
@@ -178,7 +178,6 @@ CheckedImport validate_import(const Transaction& tx, const std::vector<ImportIte
     const int names = domains[a].compare(domains[b]);
     return names != 0 ? names < 0 : a < b;
   });
-  std::vector<char> present(items.size(), 0);
   for (size_t k = 0, first = 0; k < order.size(); ++k) {
     const uint32_t i = order[k];
     if (k > 0 && domains[i] == domains[order[k - 1]]) {
@@ -188,6 +187,7 @@ CheckedImport validate_import(const Transaction& tx, const std::vector<ImportIte
     }
     first = k;
   }
+  std::vector<char> present(items.size(), 0);
   in_two_halves(order.size(), kItemsForTwoThreads, [&](size_t begin, size_t end) {
     for (size_t k = begin; k < end; ++k)
       if (refused[order[k]].empty()) present[order[k]] = tx.contains(domains[order[k]]);

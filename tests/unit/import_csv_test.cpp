@@ -301,5 +301,22 @@ INSTANTIATE_TEST_SUITE_P(
         RowErrorCase{"max_age_empty", {"example.com", "enforce", "mx.example.com", "", ""}, "column max_age is empty"}),
     [](const testing::TestParamInfo<RowErrorCase>& info) { return info.param.name; });
 
+// import_row_domain reads the domain as parse_import_row does, and nothing where it would
+// refuse the field count or the domain column (what stsctl forwards without reading).
+TEST(ImportRow, DomainAloneReadsAsTheWholeRow) {
+  const auto header = ImportHeader::parse(record_of(1, {"domain", "mode", "mx", "max_age"}));
+  for (const std::vector<std::string>& fields : std::vector<std::vector<std::string>>{
+           {" Example.COM. ", "enforce", "mx.example.com", "86400"}, {"\ta.example\r", "", "", "soon"}}) {
+    const auto record = record_of(7, fields);
+    ASSERT_TRUE(import_row_domain(header, record)) << fields[0];
+    EXPECT_EQ(*import_row_domain(header, record), std::string_view(fields[0]).substr(1, fields[0].size() - 2));
+  }
+  EXPECT_EQ(*import_row_domain(header, record_of(7, {" Example.COM. ", "enforce", "mx.example.com", "86400"})),
+            parse_import_row(header, record_of(7, {" Example.COM. ", "enforce", "mx.example.com", "86400"})).domain);
+  EXPECT_FALSE(import_row_domain(header, record_of(7, {"a.example", "enforce", "mx.example.com"})));
+  EXPECT_FALSE(import_row_domain(header, record_of(7, {"  ", "enforce", "mx.example.com", "1"})));
+  EXPECT_FALSE(import_row_domain(header, record_of(7, {"a.example b.example", "enforce", "mx.example.com", "1"})));
+}
+
 }  // namespace
 }  // namespace stsd::csv

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <functional>
-#include <string_view>
 #include <unordered_set>
 
 #include "status_text.h"
@@ -19,19 +18,6 @@ json row_json(const stsd::csv::ImportRow& row) {
   json out = {{"line", row.line}, {"domain", row.domain}, {"mode", row.mode}, {"mx", row.mx}, {"max_age", row.max_age}};
   if (row.tlsrpt_rua) out["tlsrpt_rua"] = *row.tlsrpt_rua;
   return out;
-}
-
-// The domain column of a record as parse_import_row reads it (one word, the header's
-// number of fields); nullopt when it would refuse the record for that.
-std::optional<std::string_view> domain_of_record(const stsd::csv::ImportHeader& header,
-                                                 const stsd::csv::CsvRecord& record) {
-  if (record.fields.size() != header.field_count) return std::nullopt;
-  std::string_view field = record.fields[static_cast<size_t>(header.domain)];
-  const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!field.empty() && blank(field.front())) field.remove_prefix(1);
-  while (!field.empty() && blank(field.back())) field.remove_suffix(1);
-  if (field.empty() || std::any_of(field.begin(), field.end(), blank)) return std::nullopt;
-  return field;
 }
 
 }  // namespace
@@ -71,7 +57,8 @@ std::optional<ImportBatch> ImportBatches::next() {
     std::string unreadable;
     if (form_ == ImportForm::Csv) {
       // The server reads the row itself: only its domain is needed here.
-      if (auto domain = domain_of_record(header_, record_)) key = std::hash<std::string>{}(stsd::csv::import_domain_key(*domain));
+      if (auto domain = stsd::csv::import_row_domain(header_, record_))
+        key = std::hash<std::string>{}(stsd::csv::import_domain_key(*domain));
     } else {
       try {
         row = stsd::csv::parse_import_row(header_, record_);
