@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -110,6 +111,10 @@ class ServedIndex {
   // The shard with `changes` applied, and its entries' count.
   std::pair<std::shared_ptr<const Shard>, size_t> rebuilt_shard(size_t shard, std::span<const Change> changes,
                                                                 std::vector<std::byte>& scratch) const;
+  // rebuilt_shard() by copying `old` whole when no entry of it goes or changes size (what
+  // adding domains does); nullopt otherwise.
+  static std::optional<std::pair<std::shared_ptr<const Shard>, size_t>> patched_shard(
+      const Shard& old, std::span<const Change> changes, std::vector<std::byte>& scratch);
   void add_segments_for(uint64_t layout);
   void split_next_shard();
   void split_while_overfull();
