@@ -168,7 +168,9 @@ fs::path ingest_file_name(const fs::path& folder) {
 rocksdb::Status write_table(rocksdb::DB& db, const fs::path& path, const std::vector<Operation>& operations) {
   rocksdb::Options options = db.GetOptions();
   options.compression = rocksdb::kNoCompression;
-  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(options), options, db.DefaultColumnFamily());
+  // The page cache keeps what is written: the next compaction reads the file soon.
+  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(options), options, db.DefaultColumnFamily(),
+                                /*invalidate_page_cache=*/false);
   auto status = writer.Open(path.string());
   for (auto it = operations.begin(); status.ok() && it != operations.end(); ++it)
     status = it->erase ? writer.Delete(it->key) : writer.Put(it->key, it->value);
