@@ -436,6 +436,41 @@ TEST_F(Store, ImportValidatesEverythingFirst) {
   EXPECT_EQ(state_->generation(), generation);
 }
 
+// An imported row's steps make one event: the kind of the last, the others in its detail.
+TEST_F(Store, AnImportedRowLeavesOneEvent) {
+  const auto events_of = [&](const std::string& domain) { return state_->events(domain, 100); };
+  state_->import({{"a.example", std::nullopt, enforce({"mx.a.example"})}}, true, "migrated");
+  auto events = events_of("a.example");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, "manual_confirm");
+  EXPECT_EQ(events[0].version, 1u);
+  EXPECT_EQ(events[0].detail,
+            "migrated (import: domain added; staged mode enforce, mx mx.a.example, max_age 604800, digest " +
+                status("a.example").staged->digest.substr(0, 12) + ")");
+
+  const DomainSettings reports{{"mailto:tls@a.example"}, {}};
+  Policy testing = enforce({"mx.a.example"});
+  testing.mode = Mode::Testing;
+  state_->import({{"a.example", reports, testing}}, false, "");
+  events = events_of("a.example");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind, "staged");
+  EXPECT_EQ(events[0].version, 2u);
+  EXPECT_EQ(events[0].detail, "mode testing, mx mx.a.example, max_age 604800, digest " +
+                                  status("a.example").staged->digest.substr(0, 12) + " (import: settings updated)");
+
+  state_->import({{"a.example", DomainSettings{}, testing}}, false, "");
+  events = events_of("a.example");
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].kind, "settings_updated");
+  EXPECT_EQ(events[0].version, 0u);
+  EXPECT_EQ(events[0].detail, "import");
+
+  // A row that changes nothing leaves none.
+  state_->import({{"a.example", DomainSettings{}, testing}}, false, "");
+  EXPECT_EQ(events_of("a.example").size(), 3u);
+}
+
 // The dry run (check_import) and the import run one validation: each kind of bad item is
 // refused by both, with the same message naming the item's place, and nothing is written.
 TEST_F(Store, CheckImportRefusesWhatImportRefusesByPlace) {
