@@ -81,6 +81,40 @@ std::vector<std::pair<fs::path, uint64_t>> files_of(const fs::path& folder) {
   return files;
 }
 
+// Copies `from` into a new file `to`; the errno of the step that failed, else 0. Not
+// std::filesystem::copy_file: a copy cut short by a full disk reads there as EIO (its
+// sendfile wrote less than the file's size), and a full disk must read as one.
+int copy_file_exactly(const fs::path& from, const fs::path& to) {
+  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return errno;
+  const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) {
+    const int error = errno;
+    ::close(in);
+    return error;
+  }
+  int error = 0;
+  char buffer[64 << 10];
+  for (;;) {
+    const ssize_t got = ::read(in, buffer, sizeof buffer);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      if (got < 0) error = errno;
+      break;
+    }
+    for (ssize_t done = 0; done < got && error == 0;) {
+      const ssize_t put = ::write(out, buffer + done, static_cast<size_t>(got - done));
+      if (put < 0 && errno == EINTR) continue;
+      if (put <= 0) error = put < 0 ? errno : ENOSPC;
+      else done += put;
+    }
+    if (error) break;
+  }
+  ::close(in);
+  if (::close(out) != 0 && error == 0) error = errno;
+  return error;
+}
+
 // Step 3 when the staging folder cannot be renamed next to DIR (another file system):
 // a copy of each file, synced, after checking that DIR's file system has room for it.
 void copy_folder(const fs::path& from, const fs::path& to, const fs::path& dir) {
@@ -98,9 +132,8 @@ void copy_folder(const fs::path& from, const fs::path& to, const fs::path& dir) 
   if (::mkdir(to.c_str(), 0700) != 0) fail(place + "cannot create " + to.string(), errno);
   for (const auto& file : files) {
     const fs::path target = to / file.first.filename();
-    std::error_code ec;
-    fs::copy_file(file.first, target, fs::copy_options::none, ec);
-    if (ec) fail(place + "cannot copy " + file.first.filename().string() + " into " + to.string(), ec);
+    if (const int error = copy_file_exactly(file.first, target))
+      fail(place + "cannot copy " + file.first.filename().string() + " into " + to.string(), error);
     sync_path(target, O_RDONLY);
   }
   sync_folder(to);
