@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cstring>
 #include <thread>
-#include <vector>
 
 #include "logging.h"
 
@@ -71,7 +70,9 @@ struct UdpUring::State {
   // The receive request's template: how much room its header gives the peer's address
   // and the control data (msg_name/msg_control stay null: the buffer ring supplies them).
   msghdr receive_template{};
-  std::vector<SendSlot> slots = std::vector<SendSlot>(kSendSlots);
+  // Mapped, not a vector: a slot's pages become resident when a burst first reaches it
+  // (a vector zeroed all 1 MiB of a socket's slots at start, most never used).
+  SendSlot* slots = nullptr;
   unsigned slots_used = 0;
   unsigned burst_datagrams = 1;
   __kernel_timespec burst_wait{};
@@ -81,6 +82,7 @@ struct UdpUring::State {
     if (ring_ready) io_uring_queue_exit(&ring);
     if (buffer_ring) munmap(buffer_ring, buffer_ring_bytes);
     if (buffers) munmap(buffers, size_t{kBuffers} * kBufferSize);
+    if (slots) munmap(slots, sizeof(SendSlot) * kSendSlots);
     if (wake_fd >= 0) ::close(wake_fd);
   }
 
@@ -149,8 +151,8 @@ std::unique_ptr<UdpUring> UdpUring::open(int fd, bool wildcard_address, const Li
   // SINGLE_ISSUER + DEFER_TASKRUN (Linux 6.1): completions are run only when the socket's
   // thread enters the kernel to wait, never by interrupting it; R_DISABLED lets that
   // thread, not this one, become the ring's submitter.
-  params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED |
-                 IORING_SETUP_CQSIZE;
+  params.flags =
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED | IORING_SETUP_CQSIZE;
   params.cq_entries = kCompletionEntries;
   if (const int r = io_uring_queue_init_params(kSubmissionEntries, &state->ring, &params); r < 0) {
     why_not = std::string("io_uring_setup: ") + std::strerror(-r);
@@ -159,10 +161,13 @@ std::unique_ptr<UdpUring> UdpUring::open(int fd, bool wildcard_address, const Li
   state->ring_ready = true;
   state->buffers = static_cast<uint8_t*>(
       mmap(nullptr, size_t{kBuffers} * kBufferSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  void* slot_memory =
+      mmap(nullptr, sizeof(SendSlot) * kSendSlots, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  state->slots = slot_memory == MAP_FAILED ? nullptr : static_cast<SendSlot*>(slot_memory);
   state->buffer_ring_bytes = kBuffers * sizeof(io_uring_buf);
   void* ring_memory =
       mmap(nullptr, state->buffer_ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (state->buffers == MAP_FAILED || ring_memory == MAP_FAILED) {
+  if (state->buffers == MAP_FAILED || ring_memory == MAP_FAILED || !state->slots) {
     if (state->buffers == MAP_FAILED) state->buffers = nullptr;
     if (ring_memory != MAP_FAILED) munmap(ring_memory, state->buffer_ring_bytes);
     why_not = "no memory for the receive buffers";
@@ -223,8 +228,7 @@ void UdpUring::serve(UdpAnswerer& answerer, const std::atomic<bool>& stopping) {
 void UdpUring::State::answer_burst(UdpAnswerer& answerer) {
   // Entries the last io_uring_enter left unconsumed (it stops early only when the
   // kernel is short of memory) still point at their slots.
-  while (io_uring_sq_ready(&ring) > 0 && io_uring_submit(&ring) > 0) {
-  }
+  while (io_uring_sq_ready(&ring) > 0 && io_uring_submit(&ring) > 0) {}
   slots_used = 0;
   const Chain& chain = answerer.chain_for_burst();  // a reload applies here
   unsigned head = 0;
