@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "logging.h"
+#include "server/burst_pacing.h"
 
 namespace stsd {
 namespace {
@@ -76,6 +77,7 @@ struct UdpUring::State {
   unsigned slots_used = 0;
   unsigned burst_datagrams = 1;
   __kernel_timespec burst_wait{};
+  BurstPacing pacing{1, false};
   uint64_t wake_counter = 0;
 
   ~State() {
@@ -123,15 +125,18 @@ struct UdpUring::State {
   }
 
   // Submits what the last burst queued and sleeps until the next datagrams are in: the
-  // first of them, or with udp.burst_datagrams N, N of them or udp.burst_wait_us after
-  // the wait began, whichever comes first (the kernel wakes the thread only then: fewer
-  // wake-ups of this thread, and larger bursts of answers, so fewer of the clients'). A
-  // wait that ends with nothing in sleeps on until the first datagram: idle costs nothing.
+  // first of them, or while bursts fill (burst_pacing.h) udp.burst_datagrams N of them or
+  // udp.burst_wait_us after the wait began, whichever comes first (the kernel wakes the
+  // thread only then: fewer wake-ups of this thread, and larger bursts of answers, so
+  // fewer of the clients'). A wait that ends with nothing in sleeps on until the first
+  // datagram: idle costs nothing.
   int submit_and_wait() {
     io_uring_cqe* first = nullptr;
-    if (burst_datagrams > 1 && (burst_wait.tv_sec || burst_wait.tv_nsec)) {
+    if (pacing.wait_for_burst()) {
       const int r = io_uring_submit_and_wait_timeout(&ring, &first, burst_datagrams, &burst_wait, nullptr);
-      if (r != -ETIME || io_uring_cq_ready(&ring) > 0) return r;
+      const unsigned ready = io_uring_cq_ready(&ring);
+      pacing.burst_wait_ended(ready);
+      if (r != -ETIME || ready > 0) return r;
     }
     return io_uring_submit_and_wait_timeout(&ring, &first, 1, nullptr, nullptr);
   }
@@ -147,6 +152,7 @@ std::unique_ptr<UdpUring> UdpUring::open(int fd, bool wildcard_address, const Li
   state->burst_datagrams = settings.udp_burst_datagrams;
   state->burst_wait.tv_sec = settings.udp_burst_wait.count() / 1000000;
   state->burst_wait.tv_nsec = settings.udp_burst_wait.count() % 1000000 * 1000;
+  state->pacing = BurstPacing(settings.udp_burst_datagrams, settings.udp_burst_wait.count() > 0);
   io_uring_params params{};
   // SINGLE_ISSUER + DEFER_TASKRUN (Linux 6.1): completions are run only when the socket's
   // thread enters the kernel to wait, never by interrupting it; R_DISABLED lets that
