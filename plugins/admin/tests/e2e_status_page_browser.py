@@ -127,7 +127,8 @@ def list_phase(parts, browser, stsd, base):
     box.clear()
     box.send_keys("SITE0417")
     browser.find("form button").click()
-    check("q=SITE0417" in browser.driver.current_url, browser.driver.current_url)
+    # The click returns before the browser has navigated when the machine is busy.
+    wait_until(lambda: "q=SITE0417" in browser.driver.current_url, 10, "the search's page to load")
     found = [a.text for a in browser.find_all("#domains tbody tr td a")]
     check(found == [target], f"the search finds exactly {target}: {found}")
     check(browser.find("#q").get_attribute("value") == "site0417", "the box shows the search as applied")
