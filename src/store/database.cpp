@@ -21,7 +21,6 @@
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 
-#include "heap.h"
 #include "logging.h"
 #include "store/backup.h"
 #include "store/checksum_verification.h"
@@ -102,16 +101,6 @@ class StoreListener final : public rocksdb::EventListener {
   }
   void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status, bool* auto_recovery) override {
     *auto_recovery = false;
-  }
-  // A compaction's buffers (tens of MiB to merge the level-0 files a bulk import leaves:
-  // heap.h keeps freed blocks that large) go back to the system once no compaction waits:
-  // after a 1M import and a restart, stsd served from 188 MiB instead of 123. Scheduled
-  // in the compaction pool rather than done here, where the finishing compaction still
-  // holds its buffers; it touches nothing of the database.
-  void OnCompactionCompleted(rocksdb::DB* db, const rocksdb::CompactionJobInfo&) override {
-    uint64_t pending = 0;
-    if (!db->GetIntProperty(rocksdb::DB::Properties::kCompactionPending, &pending) || pending != 0) return;
-    db->GetEnv()->Schedule([](void*) { heap::release_free_memory(); }, nullptr, rocksdb::Env::Priority::LOW);
   }
 
  private:
