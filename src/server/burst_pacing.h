@@ -7,9 +7,10 @@
 // 2026-11-30-issue15-after-revert.md). So bursts are waited for only while they fill:
 // kShortWaitsToStop burst waits in a row that end with fewer than a quarter of N in (at
 // their deadline) turn them off (one alone does not: a saturated thread has such a wait
-// now and then), and every kProbeEvery-th wait after that is a burst wait again, which turns them back
-// on when it gathers a quarter of N or more (a busy thread's queries pile up in the socket
-// while it answers, so a probe finds them at once).
+// now and then), and every kProbeEvery-th wait after that is a burst wait again, which
+// turns them back on when it gathers half of N or more (a busy thread's queries pile up in
+// the socket while it answers, so a probe finds them at once; at a moderate rate, clumps
+// of a quarter came now and then and turned bursts on for nothing).
 namespace stsd {
 
 class BurstPacing {
@@ -31,7 +32,7 @@ class BurstPacing {
   // A burst wait ended with `ready` completions in (N of them, or fewer at its deadline:
   // the kernel reports a deadline that passed with completions in as a success).
   void burst_wait_ended(unsigned ready) {
-    if (ready * 4 >= datagrams_) {
+    if (bursting_ ? ready * 4 >= datagrams_ : ready * 2 >= datagrams_) {
       bursting_ = true;
       short_waits_ = 0;
     } else if (!bursting_ || ++short_waits_ >= kShortWaitsToStop) {

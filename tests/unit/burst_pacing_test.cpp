@@ -36,11 +36,11 @@ TEST(BurstPacing, ABurstWaitEndingNearlyEmptyStopsThemUntilAProbeFindsABusySocke
   unsigned waits = 0;
   while (!pacing.wait_for_burst()) ++waits;
   EXPECT_EQ(waits, BurstPacing::kProbeEvery - 1);
-  pacing.burst_wait_ended(3);  // a probe at a moderate rate: stays off
+  pacing.burst_wait_ended(15);  // a probe gathering under half of 32: stays off
   waits = 0;
   while (!pacing.wait_for_burst()) ++waits;
   EXPECT_EQ(waits, BurstPacing::kProbeEvery - 1);
-  pacing.burst_wait_ended(32);  // filled: on again
+  pacing.burst_wait_ended(16);  // half: on again
   EXPECT_TRUE(pacing.bursting());
   EXPECT_TRUE(pacing.wait_for_burst());
   EXPECT_TRUE(pacing.wait_for_burst());
