@@ -1,134 +1,20 @@
+// The served index's reads and changes: lookups, publishing a write's changes (each
+// changed shard patched or rebuilt, store/served_shard.h) and splitting shards as it
+// grows. Its start-up build is in served_index_builder.cpp.
 #include "store/served_index.h"
 
 #include <algorithm>
-#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <thread>
 #include <utility>
 
-#include <sys/mman.h>
-
 #include "store/errors.h"
-#include "store/served_entry.h"
+#include "store/served_shard.h"
 
 namespace stsd::store {
 
-using namespace served_entry;
-
-namespace {
-
-// A layout is level << 32 | split: shards [0, 2^level + split) are in use; a name's shard
-// is the low `level` bits of its hash, or the low `level + 1` bits when those fall below
-// `split` (that shard has been split at this level already).
-constexpr uint64_t make_layout(unsigned level, uint64_t split) noexcept { return uint64_t{level} << 32 | split; }
-unsigned level_of(uint64_t layout) noexcept { return static_cast<unsigned>(layout >> 32); }
-uint64_t split_of(uint64_t layout) noexcept { return layout & 0xffffffffu; }
-size_t shards_in(uint64_t layout) noexcept { return (size_t{1} << level_of(layout)) + split_of(layout); }
-uint64_t next_layout(uint64_t layout) noexcept {
-  const unsigned level = level_of(layout);
-  const uint64_t split = split_of(layout) + 1;
-  return split == (uint64_t{1} << level) ? make_layout(level + 1, 0) : make_layout(level, split);
-}
-size_t address(uint64_t hash, uint64_t layout) noexcept {
-  const unsigned level = level_of(layout);
-  uint64_t shard = hash & ((uint64_t{1} << level) - 1);
-  if (shard < split_of(layout)) shard = hash & ((uint64_t{2} << level) - 1);
-  return shard;
-}
-}  // namespace
-
-// One immutable shard: `slots` 32-bit slots (8-bit hash tag << 24 | entry offset in 8-byte
-// words + 1; 0 = empty; linear probing from hash bits 32.., load <= 3/4), then the arena
-// of entries. The shard address takes the hash's low bits, the probe its high ones.
-struct ServedIndex::Shard {
-  uint32_t mask = 0;  // slots - 1
-  uint32_t entries = 0;
-  uint32_t arena_bytes = 0;
-  std::unique_ptr<std::byte[]> data;
-
-  const std::byte* arena() const noexcept { return data.get() + round8((size_t{mask} + 1) * 4); }
-
-  const std::byte* find(std::span<const uint8_t> key, uint64_t hash) const noexcept {
-    const uint32_t tag = static_cast<uint32_t>(hash >> 56);
-    const std::byte* base = arena();
-    for (size_t i = (hash >> 32) & mask;; i = (i + 1) & mask) {
-      uint32_t slot;
-      std::memcpy(&slot, data.get() + i * 4, 4);
-      if (slot == 0) return nullptr;
-      if ((slot >> 24) != tag) continue;
-      const std::byte* e = base + size_t{(slot & 0xffffff) - 1} * 8;
-      if (u8_at(e, 0) == key.size() && std::memcmp(e + name_offset(e), key.data(), key.size()) == 0) return e;
-    }
-  }
-};
-
-namespace {
-
-using Shard = ServedIndex::Shard;
-
-// A shard with room for `count` entries of `arena_bytes` in all, its slots empty.
-std::shared_ptr<Shard> allocate_shard(size_t arena_bytes, size_t count) {
-  if (arena_bytes / 8 >= 0xffffff) throw StoreError("a served-index shard outgrew 128 MiB");
-  auto shard = std::make_shared<Shard>();
-  size_t slots = 2;
-  while (slots < count + count / 3 + 1) slots *= 2;
-  const size_t slot_bytes = round8(slots * 4);
-  shard->mask = static_cast<uint32_t>(slots - 1);
-  shard->entries = static_cast<uint32_t>(count);
-  shard->arena_bytes = static_cast<uint32_t>(arena_bytes);
-  shard->data.reset(new std::byte[slot_bytes + arena_bytes]);
-  std::memset(shard->data.get(), 0, slot_bytes);
-  return shard;
-}
-
-std::byte* arena_of(Shard& shard) noexcept { return const_cast<std::byte*>(shard.arena()); }
-
-// Fills the free slot for the entry of name hash `hash` at `offset` in the arena.
-void add_slot(Shard& shard, uint64_t hash, size_t offset) noexcept {
-  const uint32_t slot = static_cast<uint32_t>(hash >> 56) << 24 | static_cast<uint32_t>(offset / 8 + 1);
-  size_t i = (hash >> 32) & shard.mask;
-  for (;; i = (i + 1) & shard.mask) {
-    uint32_t used;
-    std::memcpy(&used, shard.data.get() + i * 4, 4);
-    if (used == 0) break;
-  }
-  std::memcpy(shard.data.get() + i * 4, &slot, 4);
-}
-
-// Fills the slots of a shard whose arena holds its entries.
-void index_entries(Shard& shard) noexcept {
-  const std::byte* arena = shard.arena();
-  size_t offset = 0;
-  for (size_t n = 0; n < shard.entries; ++n) {
-    const std::byte* e = arena + offset;
-    add_slot(shard, hash_name(name(e)), offset);
-    offset += size(e);
-  }
-}
-
-// A new shard of `count` complete entries (`arena_bytes` in all) that `fill` writes, packed.
-template <class Fill>
-std::shared_ptr<const Shard> build_shard(size_t arena_bytes, size_t count, Fill&& fill) {
-  auto shard = allocate_shard(arena_bytes, count);
-  fill(arena_of(*shard));
-  index_entries(*shard);
-  return shard;
-}
-
-std::shared_ptr<const Shard> empty_shard() {
-  static const std::shared_ptr<const Shard> empty = build_shard(0, 0, [](std::byte*) {});
-  return empty;
-}
-
-// Calls f(entry) for every entry of `shard`.
-template <class F>
-void for_each_entry(const Shard& shard, F&& f) {
-  const std::byte* e = shard.arena();
-  for (uint32_t i = 0; i < shard.entries; ++i, e += size(e)) f(e);
-}
-
-}  // namespace
+using namespace served_shard;
 
 std::string wire_key(std::string_view domain) {
   uint8_t buf[256];
@@ -294,8 +180,24 @@ void ServedIndex::publish(Prepared prepared) {
 
 void ServedIndex::discard() noexcept { ops_.clear(); }
 
+// The changes of the name at `first` merged, over its entry as it is (`old_entry`, null:
+// none): its last domain change wins and its ancestor changes add up.
+ServedIndex::NameChange ServedIndex::name_change(std::span<const Change> changes, size_t first,
+                                                 const std::byte* old_entry) {
+  NameChange c;
+  int64_t delta = 0;
+  for (c.end = first; c.end < changes.size() && changes[c.end].name == changes[first].name; ++c.end) {
+    if (changes[c.end].op) c.op = changes[c.end].op;
+    delta += changes[c.end].ancestor_delta;
+  }
+  c.domain = c.op ? !c.op->remove : old_entry && is_domain(old_entry);
+  const int64_t counted = int64_t{old_entry ? ancestors(old_entry) : 0} + delta;
+  c.below = counted > 0 ? static_cast<uint32_t>(counted) : 0;
+  return c;
+}
+
 // The shard with `changes` (sorted by name) applied: entries no change names are copied
-// as they are; a name's last domain change wins and its ancestor changes add up.
+// as they are, the others as name_change() merges them.
 std::pair<std::shared_ptr<const ServedIndex::Shard>, size_t> ServedIndex::rebuilt_shard(
     size_t shard, std::span<const Change> changes, std::vector<std::byte>& scratch) const {
   const auto old = slot(shard).load(std::memory_order_relaxed);  // only the writer stores
@@ -305,27 +207,17 @@ std::pair<std::shared_ptr<const ServedIndex::Shard>, size_t> ServedIndex::rebuil
   // Applies the changes of the name at `first` to `old_entry` (null: none); returns the
   // index after that name's changes.
   const auto apply = [&](size_t first, const std::byte* old_entry) {
-    const std::string_view key = changes[first].name;
-    const Op* op = nullptr;
-    int64_t delta = 0;
-    size_t i = first;
-    for (; i < changes.size() && changes[i].name == key; ++i) {
-      if (changes[i].op) op = changes[i].op;
-      delta += changes[i].ancestor_delta;
-    }
-    const bool domain = op ? !op->remove : old_entry && is_domain(old_entry);
-    const int64_t counted = int64_t{old_entry ? ancestors(old_entry) : 0} + delta;
-    const uint32_t below = counted > 0 ? static_cast<uint32_t>(counted) : 0;
-    if (!domain && below == 0) return i;
-    if (!op && old_entry && domain) {  // the domain as it was: its bytes, with the new count
+    const NameChange c = name_change(changes, first, old_entry);
+    if (!c.domain && c.below == 0) return c.end;
+    if (!c.op && old_entry && c.domain) {  // the domain as it was: its bytes, with the new count
       const size_t at = scratch.size();
       scratch.insert(scratch.end(), old_entry, old_entry + size(old_entry));
-      set_ancestors(scratch.data() + at, below);
+      set_ancestors(scratch.data() + at, c.below);
     } else {
-      append(scratch, as_bytes(key), domain ? &op->facts : nullptr, below);
+      append(scratch, as_bytes(changes[first].name), c.domain ? &c.op->facts : nullptr, c.below);
     }
     ++count;
-    return i;
+    return c.end;
   };
   std::vector<bool> matched(changes.size(), false);
   for_each_entry(*old, [&](const std::byte* e) {
@@ -370,33 +262,26 @@ std::optional<std::pair<std::shared_ptr<const ServedIndex::Shard>, size_t>> Serv
   std::vector<std::pair<uint64_t, size_t>> added;  // (name hash, offset in scratch)
   scratch.clear();
   for (size_t i = 0; i < changes.size();) {
-    const std::string_view key = changes[i].name;
-    const Op* op = nullptr;
-    int64_t delta = 0;
-    for (; i < changes.size() && changes[i].name == key; ++i) {
-      if (changes[i].op) op = changes[i].op;
-      delta += changes[i].ancestor_delta;
-    }
-    const uint64_t hash = hash_name(as_bytes(key));
-    const std::byte* old_entry = old.find(as_bytes(key), hash);
-    const bool domain = op ? !op->remove : old_entry && is_domain(old_entry);
-    const int64_t counted = int64_t{old_entry ? ancestors(old_entry) : 0} + delta;
-    const uint32_t below = counted > 0 ? static_cast<uint32_t>(counted) : 0;
+    const auto key = as_bytes(changes[i].name);
+    const uint64_t hash = hash_name(key);
+    const std::byte* old_entry = old.find(key, hash);
+    const NameChange c = name_change(changes, i, old_entry);
+    i = c.end;
     if (!old_entry) {
-      if (!domain && below == 0) continue;
+      if (!c.domain && c.below == 0) continue;
       added.emplace_back(hash, scratch.size());
-      append(scratch, as_bytes(key), domain ? &op->facts : nullptr, below);
+      append(scratch, key, c.domain ? &c.op->facts : nullptr, c.below);
       continue;
     }
     const size_t offset = static_cast<size_t>(old_entry - old.arena());
-    if (!op) {
-      if (below == 0 && !domain) return std::nullopt;  // the entry goes
-      patches.push_back({offset, SIZE_MAX, below});
+    if (!c.op) {
+      if (c.below == 0 && !c.domain) return std::nullopt;  // the entry goes
+      patches.push_back({offset, SIZE_MAX, c.below});
       continue;
     }
-    if (!domain || encoded_size(as_bytes(key), &op->facts) != size(old_entry)) return std::nullopt;
-    patches.push_back({offset, scratch.size(), below});
-    append(scratch, as_bytes(key), &op->facts, below);
+    if (!c.domain || encoded_size(key, &c.op->facts) != size(old_entry)) return std::nullopt;
+    patches.push_back({offset, scratch.size(), c.below});
+    append(scratch, key, &c.op->facts, c.below);
   }
   size_t added_bytes = 0;
   for (const auto& [hash, from] : added) added_bytes += size(scratch.data() + from);
@@ -481,184 +366,6 @@ void ServedIndex::split_next_shard() {
   slot(high).store(half(true), std::memory_order_release);
   layout_.store(next, std::memory_order_release);
   slot(low).store(half(false), std::memory_order_release);
-}
-
-// ---- ServedIndexBuilder ----------------------------------------------------------------
-
-ServedIndexBuilder::Part::Buffer::Buffer(size_t capacity) { reserve(capacity); }
-
-ServedIndexBuilder::Part::Buffer::~Buffer() {
-  if (data_) munmap(data_, capacity_);
-}
-
-ServedIndexBuilder::Part::Buffer::Buffer(Buffer&& other) noexcept
-    : data_(std::exchange(other.data_, nullptr)),
-      size_(std::exchange(other.size_, 0)),
-      capacity_(std::exchange(other.capacity_, 0)) {}
-
-ServedIndexBuilder::Part::Buffer& ServedIndexBuilder::Part::Buffer::operator=(Buffer&& other) noexcept {
-  if (this != &other) {
-    if (data_) munmap(data_, capacity_);
-    data_ = std::exchange(other.data_, nullptr);
-    size_ = std::exchange(other.size_, 0);
-    capacity_ = std::exchange(other.capacity_, 0);
-  }
-  return *this;
-}
-
-void ServedIndexBuilder::Part::Buffer::reserve(size_t capacity) {
-  constexpr size_t kHugePage = size_t{2} << 20;
-  capacity = std::max(kHugePage, (capacity + kHugePage - 1) / kHugePage * kHugePage);
-  if (capacity <= capacity_) return;
-  void* at = data_ ? mremap(data_, capacity_, capacity, MREMAP_MAYMOVE)
-                   : mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (at == MAP_FAILED) throw std::bad_alloc();
-  madvise(at, capacity, MADV_HUGEPAGE);  // a hint: without it, 4 KiB pages
-  data_ = static_cast<std::byte*>(at);
-  capacity_ = capacity;
-}
-
-std::byte* ServedIndexBuilder::Part::Buffer::grow(size_t bytes) {
-  if (size_ + bytes > capacity_) reserve(std::max(capacity_ * 2, size_ + bytes));
-  std::byte* at = data_ + size_;
-  size_ += bytes;
-  return at;
-}
-
-ServedIndexBuilder::ServedIndexBuilder(size_t parts, uint64_t expected_bytes) : parts_(std::max<size_t>(parts, 1)) {
-  // Entries take more room than the compressed records on disk: reserve generously, it is
-  // address space until written.
-  const uint64_t share = expected_bytes * 3 / parts_.size();
-  for (auto& part : parts_) part.scratch_ = Part::Buffer(std::min<uint64_t>(share, uint64_t{1} << 36));
-}
-
-bool ServedIndexBuilder::Part::add(std::string_view domain, const Facts& facts) {
-  uint8_t wire[256];
-  const size_t n = wire_key_into(domain, wire);
-  if (n == 0 || std::any_of(domain.begin(), domain.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) return false;
-  if (scratch_.size() / 8 >= UINT32_MAX - 64) throw StoreError("too many domains for the served index");
-  refs_.push_back(Ref{static_cast<uint32_t>(hash_name({wire, n})), static_cast<uint32_t>(scratch_.size() / 8)});
-  write_entry(scratch_.grow(encoded_size({wire, n}, &facts)), {wire, n}, &facts, 0);
-  size_t depth = 0;
-  for_each_ancestor(as_text({wire, n}), [&](std::string_view a) {
-    if (depth < recent_.size()) {
-      auto& [name, count] = recent_[depth++];
-      if (count == nullptr || name != a) name.assign(a), count = &ancestors_[name];  // map nodes never move
-      ++*count;
-      return;
-    }
-    ++ancestors_[std::string(a)];
-  });
-  return true;
-}
-
-namespace {
-
-// Runs f(0) and f(1) on two threads (this one and another): both cores at start-up.
-template <class F>
-void on_two_threads(F&& f) {
-  std::thread other([&] { f(1); });
-  f(0);
-  other.join();
-}
-
-}  // namespace
-
-// Entries are scattered from the parts' buffers (read in order) into shards allocated
-// once at their final size; slots are filled per shard; ancestors are set last (most are
-// on few names).
-void ServedIndexBuilder::build_into(ServedIndex& index) {
-  std::unordered_map<std::string, uint32_t> ancestors = std::move(parts_[0].ancestors_);
-  size_t domains = parts_[0].refs_.size();
-  for (size_t p = 1; p < parts_.size(); ++p) {
-    for (auto& [name, n] : parts_[p].ancestors_) ancestors[name] += n;
-    parts_[p].ancestors_ = {};
-    domains += parts_[p].refs_.size();
-  }
-  // Room for every entry (ancestors that are domains too are counted twice: a few more
-  // shards at most).
-  const uint64_t layout = index.layout_for(domains + ancestors.size());
-  index.add_segments_for(layout);
-  const size_t shards = shards_in(layout);
-
-  // Sizes per shard, then each shard allocated once.
-  const auto entry_bytes = [](const Part& part, size_t i) {
-    const size_t end = i + 1 < part.refs_.size() ? part.refs_[i + 1].offset_words * size_t{8} : part.scratch_.size();
-    return end - part.refs_[i].offset_words * size_t{8};
-  };
-  std::vector<uint64_t> bytes(shards, 0);
-  std::vector<uint32_t> counts(shards, 0);
-  for (const auto& part : parts_)
-    for (size_t i = 0; i < part.refs_.size(); ++i) {
-      const size_t s = address(part.refs_[i].hash_low, layout);
-      bytes[s] += entry_bytes(part, i);
-      ++counts[s];
-    }
-  std::vector<std::shared_ptr<Shard>> built(shards);
-  for (size_t s = 0; s < shards; ++s)
-    if (counts[s] != 0) built[s] = allocate_shard(bytes[s], counts[s]);
-
-  // Entries copied into their shards (each thread its half of the shards), then indexed.
-  std::vector<uint64_t>& written = bytes;  // reused: bytes written into each shard so far
-  std::fill(written.begin(), written.end(), 0);
-  on_two_threads([&](size_t half) {
-    for (const auto& part : parts_)
-      for (size_t i = 0; i < part.refs_.size(); ++i) {
-        const size_t s = address(part.refs_[i].hash_low, layout);
-        if ((s & 1) != half) continue;
-        const size_t n = entry_bytes(part, i);
-        std::memcpy(arena_of(*built[s]) + written[s], part.scratch_.data() + part.refs_[i].offset_words * size_t{8}, n);
-        written[s] += n;
-      }
-    for (size_t s = half; s < shards; s += 2)
-      if (built[s]) index_entries(*built[s]);
-  });
-  std::vector<Part>().swap(parts_);  // the loading buffers go now
-
-  // Ancestors: a count on the domain entry of the same name, else an entry of their own
-  // (the few shards that get one are built again with it).
-  std::vector<std::pair<size_t, std::vector<std::byte>>> extra;  // shard, ancestor-only entries
-  for (const auto& [name, n] : ancestors) {
-    const uint64_t hash = hash_name(as_bytes(name));
-    const size_t s = address(hash, layout);
-    if (built[s])
-      if (const std::byte* e = built[s]->find(as_bytes(name), hash)) {
-        set_ancestors(const_cast<std::byte*>(e), n);  // not published yet
-        continue;
-      }
-    std::vector<std::byte> entry;
-    append(entry, as_bytes(name), nullptr, n);
-    extra.emplace_back(s, std::move(entry));
-  }
-  std::sort(extra.begin(), extra.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (size_t i = 0; i < extra.size();) {
-    const size_t s = extra[i].first;
-    size_t end = i;
-    size_t more_bytes = 0;
-    for (; end < extra.size() && extra[end].first == s; ++end) more_bytes += extra[end].second.size();
-    const Shard* before = built[s].get();
-    const size_t old_bytes = before ? bytes[s] : 0;
-    auto shard = allocate_shard(old_bytes + more_bytes, (before ? before->entries : 0) + (end - i));
-    std::byte* out = arena_of(*shard);
-    if (before) std::memcpy(out, before->arena(), old_bytes), out += old_bytes;
-    for (; i < end; ++i) std::memcpy(out, extra[i].second.data(), extra[i].second.size()), out += extra[i].second.size();
-    index_entries(*shard);
-    built[s] = std::move(shard);
-  }
-
-  size_t entries = 0;
-  for (size_t s = 0; s < shards; ++s) {
-    if (!built[s]) {
-      index.slot(s).store(empty_shard(), std::memory_order_release);
-      continue;
-    }
-    entries += built[s]->entries;
-    index.slot(s).store(std::move(built[s]), std::memory_order_release);
-  }
-  // The index is not read before it is built: the layout follows its shards.
-  index.layout_.store(layout, std::memory_order_release);
-  index.count_ = domains;
-  index.entries_ = entries;
 }
 
 }  // namespace stsd::store

@@ -108,6 +108,15 @@ class ServedIndex {
   // The shard and entry for `name` (entry null when absent), retried when a split moved
   // the name meanwhile.
   std::pair<std::shared_ptr<const Shard>, const std::byte*> lookup(std::span<const uint8_t> name) const noexcept;
+  // A name's changes merged: they end at `end`; its last domain change (`op`, null: none),
+  // and whether its entry is a domain and how many domains are below it.
+  struct NameChange {
+    size_t end = 0;
+    const Op* op = nullptr;
+    bool domain = false;
+    uint32_t below = 0;
+  };
+  static NameChange name_change(std::span<const Change> changes, size_t first, const std::byte* old_entry);
   // The shard with `changes` applied, and its entries' count.
   std::pair<std::shared_ptr<const Shard>, size_t> rebuilt_shard(size_t shard, std::span<const Change> changes,
                                                                 std::vector<std::byte>& scratch) const;

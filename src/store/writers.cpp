@@ -241,11 +241,6 @@ CheckedImport validate_import(const Transaction& tx, const std::vector<ImportIte
   return checked;
 }
 
-// One checked import item: adds the domain when missing, replaces changed settings,
-// stages the policy unless unchanged, and confirms it when `confirm_reason` is set. Its
-// steps make one event, not one each (three for a new domain were a third of the keys an
-// import writes, issue 15): the kind and detail of its last step, the steps before it
-// named in the detail, "bench (import: domain added; staged mode ..., digest ...)".
 // The steps of one import item, written as one event.
 class ImportEvent {
  public:
@@ -270,6 +265,11 @@ class ImportEvent {
   std::string detail_, name_, earlier_;
 };
 
+// One checked import item: adds the domain when missing, replaces changed settings,
+// stages the policy unless unchanged, and confirms it when `confirm_reason` is set. Its
+// steps make one event, not one each (three for a new domain were a third of the keys an
+// import writes, issue 15): the kind and detail of its last step, the steps before it
+// named in the detail, "bench (import: domain added; staged mode ..., digest ...)".
 ImportResult import_one(Transaction& tx, CheckedItem& c, const std::string* confirm_reason, bool gate_confirmations) {
   ImportResult res;
   res.domain = c.domain;
